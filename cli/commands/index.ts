@@ -1,0 +1,5 @@
+import type { Command } from 'commander';
+import { registerCheckSite } from './check-site.ts';
+
+/** Every subcommand's register function. Add one line per command file. */
+export const commands: ((program: Command) => void)[] = [registerCheckSite];

@@ -1,0 +1,28 @@
+import { Command, CommanderError } from 'commander';
+import { SiteFileError } from '../core/site/index.ts';
+import { commands } from './commands/index.ts';
+
+/**
+ * The `submeter` command. Command output goes to stdout; diagnostics and logs to stderr.
+ * Each subcommand lives in cli/commands/<name>.ts and is loaded only when used.
+ */
+const program = new Command('submeter')
+  .description('prepaid sub-metering and time-of-use billing')
+  .showHelpAfterError()
+  .exitOverride();
+
+for (const c of commands) c(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  if (err instanceof SiteFileError) {
+    process.stderr.write(`submeter: ${err.message}\n`);
+    process.exit(2);
+  }
+  const e = err as Error & { exitCode?: number };
+  process.stderr.write(`submeter: ${e.message ?? String(e)}\n`);
+  if (process.env.SUBMETER_DEBUG) process.stderr.write(`${e.stack}\n`);
+  process.exit(e.exitCode ?? 1);
+}

@@ -1,0 +1,53 @@
+import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Node } from 'yaml';
+import type { SiteIssue } from './errors.ts';
+import { formatPath, SiteFileError } from './errors.ts';
+import type { Site } from './model.ts';
+import { siteFileSchema } from './schema.ts';
+import { buildSite } from './validate.ts';
+
+/**
+ * Parses and validates a site file's text. Pure: the caller reads the file. Throws
+ * SiteFileError listing every problem with its key path and line.
+ */
+export function parseSiteYaml(text: string, source = 'site.yaml'): Site {
+  const lineCounter = new LineCounter();
+  // YAML 1.2 core schema: unquoted 2026-01-01 stays a string, never a timestamp.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, schema: 'core' });
+  if (doc.errors.length > 0) {
+    throw new SiteFileError(
+      source,
+      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0], line: e.linePos?.[0]?.line })),
+    );
+  }
+  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+    for (let n = path.length; n >= 0; n--) {
+      const node = nodeAt(doc.contents as Node | null, path.slice(0, n));
+      if (node?.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  const data = doc.toJS({ maxAliasCount: 100 });
+  const parsed = siteFileSchema.safeParse(data ?? {});
+  if (!parsed.success) {
+    const issues: SiteIssue[] = parsed.error.issues.map((i) => {
+      const path = i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]] : i.path;
+      const message = i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}` : i.message;
+      return { path: formatPath(path), message, line: lineOf(path) };
+    });
+    throw new SiteFileError(source, issues);
+  }
+  const { site, issues } = buildSite(parsed.data);
+  if (!site) throw new SiteFileError(source, issues.map((i) => ({ path: formatPath(i.path), message: i.message, line: lineOf(i.path) })));
+  return site;
+}
+
+function nodeAt(root: Node | null, path: readonly PropertyKey[]): Node | undefined {
+  let node: unknown = root;
+  for (const key of path) {
+    if (isMap(node)) node = node.get(key as string, true);
+    else if (isSeq(node)) node = node.get(key as number, true);
+    else return undefined;
+  }
+  return (node ?? undefined) as Node | undefined;
+}

@@ -1,0 +1,64 @@
+import type { DayType, LocalDate } from '../tou/local-date.ts';
+import type { Tariff } from '../tou/schedule.ts';
+import type { MeterConnection, ModbusMapName } from './schema.ts';
+
+export type { MeterConnection, ModbusMapName };
+export type MeterRole = 'master' | 'tenant' | 'common';
+export type ShareMethod = 'area' | 'consumption' | 'equal';
+
+/** The validated site, in the shape the core computes with. Decimals are canonical text. */
+export interface Site {
+  readonly id: string;
+  readonly name: string;
+  /** IANA zone; schedules and settlement days are in its local wall-clock time. */
+  readonly timezone: string;
+  readonly currency: string;
+  readonly holidays: ReadonlySet<LocalDate>;
+  readonly meters: readonly Meter[];
+  readonly accounts: readonly Account[];
+  readonly pools: readonly Pool[];
+  readonly loss: { readonly normalRate: string; readonly method: ShareMethod };
+  readonly tariffs: readonly Tariff[];
+}
+
+export interface Meter {
+  readonly id: string;
+  readonly name: string;
+  readonly role: MeterRole;
+  /** Tenant meters: the account they bill. */
+  readonly account?: string;
+  /** Common meters: the pool they feed. */
+  readonly pool?: string;
+  /** max_kw as decimal text (billing.md section 2, spike rule). */
+  readonly maxKw: string;
+  /** max_kw in whole watts (max_kw has at most 3 decimals). */
+  readonly maxW: number;
+  /** register_modulus_kwh in Wh (rollover rule). */
+  readonly registerModulusWh: number;
+  /** max_gap in milliseconds (gap flag). */
+  readonly maxGapMs: number;
+  readonly pollIntervalMs: number;
+  readonly connection?: MeterConnection;
+}
+
+export interface Account {
+  readonly id: string;
+  readonly name: string;
+  readonly areaM2: string;
+  readonly tariff: string;
+  /** Money, 2 decimals, as text. */
+  readonly openingBalance: string;
+  readonly lowBalance?: string;
+  readonly lowBalanceHours?: number;
+  readonly contact?: { readonly email?: string; readonly webhook?: string };
+}
+
+export interface Pool {
+  readonly id: string;
+  readonly name: string;
+  readonly method: ShareMethod;
+  /** The accounts sharing the pool, sorted by id; all accounts when the file omits the list. */
+  readonly accounts: readonly string[];
+}
+
+export type { DayType };

@@ -1,0 +1,200 @@
+import { z } from 'zod';
+import { decimalFrom } from '../decimal.ts';
+import { isLocalDate } from '../tou/local-date.ts';
+import { PERIODS } from '../tou/schedule.ts';
+
+/**
+ * The site file's shape (billing.md section 1, site.example.yaml). Structure only: every
+ * object is strict (unknown keys are errors); cross-references, duplicate ids and TOU
+ * coverage are checked afterwards in validate.ts, so that each error names its key path.
+ */
+
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'must be 1-64 characters of letters, digits, _ . : - (starting with a letter or digit)');
+
+/** A decimal written as a quoted string or a YAML number, with at most `places` decimals. */
+const decimalText = (places: number, opts: { min?: number; max?: number; lt?: number } = {}) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const d = decimalFrom(v);
+    if (!d) {
+      ctx.addIssue({ code: 'custom', message: `must be a decimal number, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    if (d.decimalPlaces() > places) {
+      ctx.addIssue({ code: 'custom', message: `must have at most ${places} decimal places, got ${d.toString()}` });
+      return z.NEVER;
+    }
+    if (opts.min !== undefined && d.lt(opts.min)) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${opts.min}, got ${d.toString()}` });
+      return z.NEVER;
+    }
+    if (opts.max !== undefined && d.gt(opts.max)) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${opts.max}, got ${d.toString()}` });
+      return z.NEVER;
+    }
+    if (opts.lt !== undefined && d.gte(opts.lt)) {
+      ctx.addIssue({ code: 'custom', message: `must be below ${opts.lt}, got ${d.toString()}` });
+      return z.NEVER;
+    }
+    return d.toString();
+  });
+
+const localDate = z
+  .string({ error: 'must be a local date YYYY-MM-DD (quote it if your YAML tool turns it into a timestamp)' })
+  .refine(isLocalDate, { message: 'must be a valid local date YYYY-MM-DD' });
+
+const DURATION = /^(\d+)(ms|s|m|h)$/;
+const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+/** Seconds as a number, or a string like `90s`, `15m`, `1h` (billing.md section 1); result in ms. */
+export const durationMs = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') {
+    if (!(v > 0) || !Number.isFinite(v) || !Number.isInteger(v * 1000)) {
+      ctx.addIssue({ code: 'custom', message: `must be a positive number of seconds (whole milliseconds), got ${v}` });
+      return z.NEVER;
+    }
+    return Math.round(v * 1000);
+  }
+  const m = DURATION.exec(v.trim());
+  if (!m || Number(m[1]) <= 0) {
+    ctx.addIssue({ code: 'custom', message: `must be a positive duration like 90s, 15m or 1h, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return Number(m[1]) * DURATION_MS[m[2] as keyof typeof DURATION_MS];
+});
+
+const hhmm = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'must be a wall-clock time HH:MM (24:00 allowed as an end)');
+
+export const MODBUS_MAPS = ['sdm630', 'sdm120', 'dtsu666', 'ddsu666', 'adw300'] as const;
+export type ModbusMapName = (typeof MODBUS_MAPS)[number];
+
+const serial = {
+  /** Device path, e.g. /dev/ttyUSB0. Meters with the same port share one RS485 bus. */
+  port: z.string().min(1),
+  data_bits: z.union([z.literal(7), z.literal(8)]).optional(),
+  stop_bits: z.union([z.literal(1), z.literal(2)]).optional(),
+  timeout_ms: z.number().int().positive().max(60_000).optional(),
+};
+
+const modbusTcp = z.strictObject({
+  protocol: z.literal('modbus-tcp'),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(502),
+  unit: z.number().int().min(0).max(255),
+  map: z.enum(MODBUS_MAPS),
+  timeout_ms: z.number().int().positive().max(60_000).optional(),
+});
+
+const modbusRtu = z.strictObject({
+  protocol: z.literal('modbus-rtu'),
+  ...serial,
+  baud: z.number().int().positive().default(9600),
+  parity: z.enum(['none', 'even', 'odd']).default('none'),
+  unit: z.number().int().min(1).max(247),
+  map: z.enum(MODBUS_MAPS),
+});
+
+const dlt645 = z.strictObject({
+  protocol: z.literal('dlt645'),
+  ...serial,
+  baud: z.number().int().positive().default(2400),
+  // DL/T 645 meters are 8E1 on the wire (protocols.md); PTYs in tests may need `none`.
+  parity: z.enum(['none', 'even', 'odd']).default('even'),
+  address: z.string().regex(/^\d{12}$/, 'must be the 12-digit meter address as a quoted string, e.g. "000000001102"'),
+  /** Which of the meter's tariff registers 1..4 holds which TOU period (a meter setting). */
+  tariffs: z
+    .strictObject({ sharp: z.number().int().min(1).max(63).optional(), peak: z.number().int().min(1).max(63).optional(), flat: z.number().int().min(1).max(63).optional(), valley: z.number().int().min(1).max(63).optional() })
+    .optional(),
+});
+
+export const connectionSchema = z.discriminatedUnion('protocol', [modbusTcp, modbusRtu, dlt645], {
+  error: (iss) => (iss.code === 'invalid_union' ? 'protocol must be one of modbus-tcp, modbus-rtu, dlt645' : undefined),
+});
+
+export const meterSchema = z.strictObject({
+  id,
+  role: z.enum(['master', 'tenant', 'common']),
+  name: z.string().optional(),
+  account: id.optional(),
+  pool: id.optional(),
+  max_kw: decimalText(3, { min: 0.001 }).default('2000'),
+  register_modulus_kwh: z.number().int().min(1).max(9_000_000_000).default(1_000_000),
+  max_gap: durationMs.default(3_600_000),
+  /** How often the collector reads this meter (not part of billing). */
+  poll_interval: durationMs.default(60_000),
+  connection: connectionSchema.optional(),
+});
+
+export const accountSchema = z.strictObject({
+  id,
+  name: z.string().optional(),
+  area_m2: decimalText(4, { min: 0 }).default('0'),
+  tariff: id,
+  opening_balance: decimalText(2).default('0'),
+  low_balance: decimalText(2).optional(),
+  low_balance_hours: z.number().positive().optional(),
+  /** Where the workers' notifier tells the tenant directly (issue 4). */
+  contact: z
+    .strictObject({ email: z.email().optional(), webhook: z.url({ protocol: /^https?$/ }).optional() })
+    .optional(),
+});
+
+const lossMethod = z.enum(['area', 'consumption', 'equal']);
+
+export const poolSchema = z.strictObject({
+  id,
+  name: z.string().optional(),
+  method: lossMethod,
+  accounts: z.array(id).min(1).optional(),
+});
+
+const periodSpan = z.strictObject({ from: hhmm, to: hhmm, period: z.enum(PERIODS) });
+
+const scheduleEntry = z.strictObject({
+  months: z.array(z.number().int().min(1).max(12)).min(1).optional(),
+  days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'holiday'])).min(1).optional(),
+  periods: z.array(periodSpan).min(1),
+});
+
+const price = decimalText(6, { min: 0 });
+
+const tariffVersion = z.strictObject({
+  effective_from: localDate,
+  prices: z.strictObject({ sharp: price.optional(), peak: price.optional(), flat: price.optional(), valley: price.optional(), deep_valley: price.optional() }),
+  schedule: z.array(scheduleEntry).min(1),
+});
+
+export const tariffSchema = z.strictObject({
+  id,
+  name: z.string().optional(),
+  versions: z.array(tariffVersion).min(1),
+});
+
+export const siteFileSchema = z.strictObject({
+  site: z.strictObject({
+    id,
+    name: z.string().optional(),
+    timezone: z.string().refine(isTimeZone, { message: 'must be an IANA time zone such as Asia/Shanghai' }),
+    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CNY').default('CNY'),
+    holidays: z.array(localDate).default([]),
+  }),
+  meters: z.array(meterSchema).min(1),
+  accounts: z.array(accountSchema).default([]),
+  pools: z.array(poolSchema).default([]),
+  loss: z
+    .strictObject({ normal_rate: decimalText(6, { min: 0, lt: 1 }).default('0'), method: lossMethod.default('consumption') })
+    .default({ normal_rate: '0', method: 'consumption' }),
+  settlement: z.strictObject({ interval: z.literal('day') }).default({ interval: 'day' }),
+  tariffs: z.array(tariffSchema).default([]),
+});
+
+export type SiteFile = z.output<typeof siteFileSchema>;
+export type SiteFileInput = z.input<typeof siteFileSchema>;
+export type MeterConnection = z.output<typeof connectionSchema>;
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return tz.length > 0;
+  } catch {
+    return false;
+  }
+}

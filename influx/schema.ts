@@ -1,0 +1,64 @@
+/**
+ * Every InfluxDB measurement, tag and field name submeter writes or reads, in one place
+ * (style.md practice 8). The collector, workers, API and the Grafana dashboards import
+ * these; nobody retypes a name.
+ *
+ * Types are fixed per measurement (protocols.md, InfluxDB): energy is integer Wh
+ * (`wh=1234i`), money integer fen; a tag and a field never share a name (InfluxDB 3).
+ */
+export const M = {
+  /** Raw meter samples from the collector or an import. tags: site, meter; fields: wh (cumulative import register, Wh, integer), w, v, a, pf, hz, and per-tariff registers wh_t1..wh_t4. */
+  reading: 'reading',
+  /** Per-meter health from the collector. tags: site, meter; fields: ok (bool), errors, consecutive_errors, latency_ms, last_error. */
+  meterHealth: 'meter_health',
+  /** Collector process state. tags: site, host; fields: spool_bytes, spool_samples, spool_full (bool), written. */
+  collector: 'collector',
+  /** 15-minute TOU buckets per meter. tags: site, meter, period; fields: wh. */
+  touBucket: 'tou_bucket',
+  /** Settlement charge lines per day. tags: site, account, kind, pool, period; fields: wh, fen, price. */
+  charge: 'charge',
+  /** Live balance per account. tags: site, account; fields: balance_fen, cost_rate_fen_h, hours_left, low_balance_fen. */
+  balance: 'balance',
+  /** Events: alerts and data-quality flags. tags: site, kind, account, meter; fields: detail, value. */
+  event: 'event',
+  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh. */
+  siteDay: 'site_day',
+} as const;
+
+export const T = {
+  site: 'site',
+  meter: 'meter',
+  account: 'account',
+  period: 'period',
+  kind: 'kind',
+  pool: 'pool',
+  host: 'host',
+} as const;
+
+export const F = {
+  wh: 'wh',
+  w: 'w',
+  v: 'v',
+  a: 'a',
+  pf: 'pf',
+  hz: 'hz',
+  /** DL/T 645 meters' own per-tariff registers 1..4 (Wh), kept beside our computed buckets. */
+  whTariff: (n: 1 | 2 | 3 | 4) => `wh_t${n}` as const,
+  ok: 'ok',
+  errors: 'errors',
+  consecutiveErrors: 'consecutive_errors',
+  latencyMs: 'latency_ms',
+  lastError: 'last_error',
+  spoolBytes: 'spool_bytes',
+  spoolSamples: 'spool_samples',
+  spoolFull: 'spool_full',
+  written: 'written',
+  fen: 'fen',
+  price: 'price',
+  balanceFen: 'balance_fen',
+  costRateFenH: 'cost_rate_fen_h',
+  hoursLeft: 'hours_left',
+  lowBalanceFen: 'low_balance_fen',
+  detail: 'detail',
+  value: 'value',
+} as const;

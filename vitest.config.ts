@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+// Three tiers (docs/testing.md): unit tests of the pure core, protocol tests against the
+// simulator over TCP or a socat PTY pair, integration tests against the real Redis and
+// InfluxDB that scripts/services.sh starts. All run from `make test`.
+export default defineConfig({
+  test: {
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**', '.run/**', 'tmp/**'],
+    pool: 'forks',
+    // Two cores: more workers only add contention for the servers under test.
+    maxWorkers: 2,
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    globalSetup: ['test/global-setup.ts'],
+  },
+});
