@@ -1,0 +1,436 @@
+import { Dec } from '../../../core/decimal.ts';
+import type { ModbusMapName } from '../../../core/site/index.ts';
+
+/**
+ * Modbus register maps of the meters a site file can name (`connection.map`), as pure
+ * data plus the encode/decode helpers. The collector decodes with them and the simulator
+ * (sim/) encodes with them, so a map is written down exactly once.
+ *
+ * Sources (protocols.md "Modbus meter maps"):
+ * - Eastron SDM630 / SDM120: volkszaehler/mbmd meters/rs485/sdm.go, sdm120.go.
+ * - CHINT DTSU666: mbmd meters/rs485/dtsu666.go, gerontec/dtsu666 README.
+ * - CHINT DDSU666 (single phase): arendst/Tasmota xnrg_11_ddsu666.ino and
+ *   ChuwuYo/DDSUViewer; they agree on the addresses; Tasmota scales power by 1000 (kW),
+ *   which we follow (DDSUViewer's table says W, but its value range is the kW one).
+ * - Acrel ADW300: evcc-io/evcc templates/definition/meter/acrel-adw300.yaml.
+ */
+
+export type RegisterType = 'float32' | 'int32' | 'uint32' | 'uint16' | 'int16';
+/** Order of the two 16-bit words of a 32-bit value. Bytes within a word are always big-endian (Modbus). */
+export type WordOrder = 'high-first' | 'low-first';
+export type Quantity = 'energy_import' | 'power' | 'voltage' | 'current' | 'pf' | 'frequency';
+export type Unit = 'kWh' | 'W' | 'kW' | 'V' | 'A' | '' | 'Hz';
+export type FunctionCode = 3 | 4;
+
+export interface RegisterField {
+  readonly quantity: Quantity;
+  /** 1..3 for per-phase values; absent for totals. */
+  readonly phase?: 1 | 2 | 3;
+  /** 0-based register address (PDU address, as on the wire). */
+  readonly address: number;
+  readonly type: RegisterType;
+  /** physical value in `unit` = raw register value x scale. A decimal-exact number (0.01, 0.1). */
+  readonly scale: number;
+  readonly unit: Unit;
+}
+
+export interface ReadBlock {
+  readonly functionCode: FunctionCode;
+  /** First register, 0-based. */
+  readonly start: number;
+  readonly count: number;
+}
+
+export interface RegisterMap {
+  readonly name: ModbusMapName;
+  readonly description: string;
+  /** 03 read holding registers or 04 read input registers, as the real meter. */
+  readonly functionCode: FunctionCode;
+  /** Other read functions the real meter also answers with the same registers. */
+  readonly alsoAnswers: readonly FunctionCode[];
+  readonly wordOrder: WordOrder;
+  readonly phases: 1 | 3;
+  /**
+   * Largest read the meter accepts (longer: exception 03). Conservative: several meter
+   * families cap a read at 40 registers; a longer block risks exception 03 on real units.
+   */
+  readonly maxRegistersPerRead: number;
+  readonly fields: readonly RegisterField[];
+  /**
+   * Register ranges (inclusive) the meter answers; a read touching any register outside
+   * them gets exception 02 (illegal data address), as real meters do. Registers inside a
+   * range that carry no field read as 0.
+   */
+  readonly readable: readonly (readonly [number, number])[];
+  /** Further addresses the simulator fills with a copy of a field (firmware variants). */
+  readonly aliases?: readonly { readonly quantity: Quantity; readonly address: number }[];
+  /** Which register blocks to read to get every field, with the fewest transactions. */
+  readonly plan: readonly ReadBlock[];
+}
+
+const WORDS: Record<RegisterType, 1 | 2> = { float32: 2, int32: 2, uint32: 2, uint16: 1, int16: 1 };
+
+/** Registers a field occupies. */
+export function fieldWords(f: Pick<RegisterField, 'type'>): 1 | 2 {
+  return WORDS[f.type];
+}
+
+/**
+ * Greedy plan: fields sorted by address, a block grows while the whole span (gaps
+ * included) stays within `maxRegisters`. Reading a few unused registers costs 2 bytes
+ * each (about 2 ms at 9600 bps), far less than a new transaction (8-byte request, 5-byte
+ * reply overhead, two t3.5 silences and the meter's turnaround: protocols.md "RS485
+ * timing"), so gaps are always merged when the block still fits.
+ */
+export function planReads(fields: readonly RegisterField[], functionCode: FunctionCode, maxRegisters: number): ReadBlock[] {
+  const sorted = [...fields].sort((a, b) => a.address - b.address);
+  const blocks: { start: number; end: number }[] = [];
+  for (const f of sorted) {
+    const end = f.address + fieldWords(f); // exclusive
+    const last = blocks[blocks.length - 1];
+    if (last && end - last.start <= maxRegisters && f.address >= last.start) last.end = Math.max(last.end, end);
+    else blocks.push({ start: f.address, end });
+  }
+  return blocks.map((b) => ({ functionCode, start: b.start, count: b.end - b.start }));
+}
+
+type MapSpec = Omit<RegisterMap, 'plan'>;
+
+function defineMap(spec: MapSpec): RegisterMap {
+  const plan = planReads(spec.fields, spec.functionCode, spec.maxRegistersPerRead);
+  return Object.freeze({ ...spec, plan });
+}
+
+const f32 = (quantity: Quantity, address: number, unit: Unit, scale = 1, phase?: 1 | 2 | 3): RegisterField =>
+  phase ? { quantity, phase, address, type: 'float32', scale, unit } : { quantity, address, type: 'float32', scale, unit };
+
+/** Eastron SDM630: function 04, float32 high word first, plain units (mbmd sdm.go). */
+const sdm630 = defineMap({
+  name: 'sdm630',
+  description: 'Eastron SDM630 three-phase',
+  functionCode: 4,
+  alsoAnswers: [],
+  wordOrder: 'high-first',
+  phases: 3,
+  maxRegistersPerRead: 40,
+  fields: [
+    f32('voltage', 0x0000, 'V', 1, 1),
+    f32('voltage', 0x0002, 'V', 1, 2),
+    f32('voltage', 0x0004, 'V', 1, 3),
+    f32('current', 0x0006, 'A', 1, 1),
+    f32('current', 0x0008, 'A', 1, 2),
+    f32('current', 0x000a, 'A', 1, 3),
+    f32('power', 0x0034, 'W'),
+    f32('pf', 0x003e, ''),
+    f32('frequency', 0x0046, 'Hz'),
+    f32('energy_import', 0x0048, 'kWh'),
+  ],
+  readable: [
+    [0x0000, 0x00ff],
+    [0x0156, 0x0159],
+  ],
+});
+
+/** Eastron SDM120 single phase: function 04, float32 high word first (mbmd sdm120.go). */
+const sdm120 = defineMap({
+  name: 'sdm120',
+  description: 'Eastron SDM120 single-phase',
+  functionCode: 4,
+  alsoAnswers: [],
+  wordOrder: 'high-first',
+  phases: 1,
+  maxRegistersPerRead: 40,
+  fields: [
+    f32('voltage', 0x0000, 'V', 1, 1),
+    f32('current', 0x0006, 'A', 1, 1),
+    f32('power', 0x000c, 'W'),
+    f32('pf', 0x001e, ''),
+    f32('frequency', 0x0046, 'Hz'),
+    f32('energy_import', 0x0048, 'kWh'),
+  ],
+  readable: [
+    [0x0000, 0x004f],
+    [0x0156, 0x0159],
+  ],
+});
+
+/**
+ * CHINT DTSU666: function 03, float32 high word first, values in scaled units: V x0.1,
+ * A x0.001, W x0.1, PF x0.001, Hz x0.01; import kWh unscaled (protocols.md; mbmd
+ * dtsu666.go scalers). Phase voltages are 0x2006.. (0x2000.. are line-to-line). Import
+ * energy is at 0x401E on most units and 0x101E on some firmware: the simulator answers
+ * both; `registerMap('dtsu666', { importAddress: 0x101e })` makes the collector read 0x101E.
+ */
+const dtsu666 = defineMap({
+  name: 'dtsu666',
+  description: 'CHINT DTSU666 three-phase',
+  functionCode: 3,
+  alsoAnswers: [],
+  wordOrder: 'high-first',
+  phases: 3,
+  maxRegistersPerRead: 40,
+  fields: [
+    f32('voltage', 0x2006, 'V', 0.1, 1),
+    f32('voltage', 0x2008, 'V', 0.1, 2),
+    f32('voltage', 0x200a, 'V', 0.1, 3),
+    f32('current', 0x200c, 'A', 0.001, 1),
+    f32('current', 0x200e, 'A', 0.001, 2),
+    f32('current', 0x2010, 'A', 0.001, 3),
+    f32('power', 0x2012, 'W', 0.1),
+    f32('pf', 0x202a, '', 0.001),
+    f32('frequency', 0x2044, 'Hz', 0.01),
+    f32('energy_import', 0x401e, 'kWh'),
+  ],
+  readable: [
+    [0x2000, 0x2051],
+    [0x1000, 0x1031],
+    [0x4000, 0x4031],
+  ],
+  aliases: [{ quantity: 'energy_import', address: 0x101e }],
+});
+
+/**
+ * CHINT DDSU666 single phase: float32 high word first; power in kW; import kWh at 0x4000
+ * (Tasmota xnrg_11_ddsu666.ino, DDSUViewer). CHINT's manual reads with function 03;
+ * Tasmota reads the same registers with 04 and real units answer both.
+ */
+const ddsu666 = defineMap({
+  name: 'ddsu666',
+  description: 'CHINT DDSU666 single-phase',
+  functionCode: 3,
+  alsoAnswers: [4],
+  wordOrder: 'high-first',
+  phases: 1,
+  maxRegistersPerRead: 40,
+  fields: [
+    f32('voltage', 0x2000, 'V', 1, 1),
+    f32('current', 0x2002, 'A', 1, 1),
+    f32('power', 0x2004, 'kW'),
+    f32('pf', 0x200a, ''),
+    f32('frequency', 0x200e, 'Hz'),
+    f32('energy_import', 0x4000, 'kWh'),
+  ],
+  readable: [
+    [0x2000, 0x2021],
+    [0x4000, 0x4013],
+  ],
+});
+
+/**
+ * Acrel ADW300: function 03 integers (evcc acrel-adw300.yaml): voltages 20..22 uint16
+ * x0.1 V, currents 26..28 uint16 x0.01 A, total power 36 int32 W, forward active energy
+ * 62 int32 x0.01 kWh (so 10 Wh per count). No PF or frequency in the sources we have.
+ */
+const adw300 = defineMap({
+  name: 'adw300',
+  description: 'Acrel ADW300 three-phase',
+  functionCode: 3,
+  alsoAnswers: [],
+  wordOrder: 'high-first',
+  phases: 3,
+  maxRegistersPerRead: 40,
+  fields: [
+    { quantity: 'voltage', phase: 1, address: 20, type: 'uint16', scale: 0.1, unit: 'V' },
+    { quantity: 'voltage', phase: 2, address: 21, type: 'uint16', scale: 0.1, unit: 'V' },
+    { quantity: 'voltage', phase: 3, address: 22, type: 'uint16', scale: 0.1, unit: 'V' },
+    { quantity: 'current', phase: 1, address: 26, type: 'uint16', scale: 0.01, unit: 'A' },
+    { quantity: 'current', phase: 2, address: 27, type: 'uint16', scale: 0.01, unit: 'A' },
+    { quantity: 'current', phase: 3, address: 28, type: 'uint16', scale: 0.01, unit: 'A' },
+    { quantity: 'power', address: 36, type: 'int32', scale: 1, unit: 'W' },
+    { quantity: 'energy_import', address: 62, type: 'int32', scale: 0.01, unit: 'kWh' },
+  ],
+  readable: [[0, 99]],
+});
+
+/** Every map by the name a site file uses in `connection.map`. */
+export const MODBUS_REGISTER_MAPS: Readonly<Record<ModbusMapName, RegisterMap>> = Object.freeze({ sdm630, sdm120, dtsu666, ddsu666, adw300 });
+
+export interface MapOptions {
+  /** DTSU666 only: where the import-energy register is (0x401E most units, 0x101E some). */
+  readonly importAddress?: number;
+}
+
+/** The map of a name, optionally adjusted (DTSU666 import address). Throws on an unknown name. */
+export function registerMap(name: string, opts: MapOptions = {}): RegisterMap {
+  const map = (MODBUS_REGISTER_MAPS as Record<string, RegisterMap | undefined>)[name];
+  if (!map) throw new Error(`unknown Modbus register map '${name}' (known: ${Object.keys(MODBUS_REGISTER_MAPS).join(', ')})`);
+  if (opts.importAddress === undefined) return map;
+  if (name !== 'dtsu666') throw new Error(`map option importAddress applies to dtsu666 only, not '${name}'`);
+  const fields = map.fields.map((f) => (f.quantity === 'energy_import' ? { ...f, address: opts.importAddress! } : f));
+  return defineMap({ ...map, fields });
+}
+
+/** Physical values of one meter, in base units (Wh, W, V, A, Hz). */
+export interface MeterValues {
+  /** Cumulative import energy, integer Wh. */
+  readonly wh: number;
+  /** Total active power, W. */
+  readonly w: number;
+  /** Phase voltages, V (one entry for single-phase meters; a single number means all phases). */
+  readonly v: number | readonly number[];
+  /** Phase currents, A. */
+  readonly a: number | readonly number[];
+  readonly pf?: number;
+  readonly hz?: number;
+}
+
+/** What decodeReading returns: the Sample's instantaneous fields plus energy. */
+export interface DecodedReading {
+  /** Cumulative import energy, integer Wh. */
+  readonly wh: number;
+  /** Total active power, W. */
+  readonly w: number;
+  /** Phase voltage: phase A on single-phase meters, mean of the phases on three-phase ones. */
+  readonly v: number;
+  /** Current: sum over phases. */
+  readonly a: number;
+  readonly pf?: number;
+  readonly hz?: number;
+}
+
+/** Registers of one block as read: `registers[i]` is the register at `start + i`. */
+export interface RegisterBlock {
+  readonly start: number;
+  readonly registers: ArrayLike<number>;
+}
+
+const UNIT_FACTOR: Record<Unit, number> = { kWh: 1000, W: 1, kW: 1000, V: 1, A: 1, '': 1, Hz: 1 };
+
+/**
+ * Shortest decimal text that reads back as the same float32. A float32 widened to a
+ * double prints as e.g. 123.45600128173828; the meter meant 123.456. Nine significant
+ * digits always round-trip a float32 (IEEE 754), so the loop ends.
+ */
+export function float32Text(value: number): string {
+  for (let p = 1; p <= 9; p++) {
+    const s = value.toPrecision(p);
+    if (Math.fround(Number(s)) === value) return s;
+  }
+  return value.toPrecision(9);
+}
+
+function readRaw(words: readonly number[], type: RegisterType, order: WordOrder): number {
+  if (words.length === 1) return type === 'int16' ? (words[0] << 16) >> 16 : words[0];
+  const [hi, lo] = order === 'high-first' ? [words[0], words[1]] : [words[1], words[0]];
+  const buf = Buffer.alloc(4);
+  buf.writeUInt16BE(hi, 0);
+  buf.writeUInt16BE(lo, 2);
+  if (type === 'float32') return buf.readFloatBE(0);
+  if (type === 'int32') return buf.readInt32BE(0);
+  return buf.readUInt32BE(0);
+}
+
+function writeRaw(raw: number, type: RegisterType, order: WordOrder): number[] {
+  if (type === 'uint16' || type === 'int16') return [raw & 0xffff];
+  const buf = Buffer.alloc(4);
+  if (type === 'float32') buf.writeFloatBE(raw, 0);
+  else if (type === 'int32') buf.writeInt32BE(raw, 0);
+  else buf.writeUInt32BE(raw, 0);
+  const hi = buf.readUInt16BE(0);
+  const lo = buf.readUInt16BE(2);
+  return order === 'high-first' ? [hi, lo] : [lo, hi];
+}
+
+function wordsAt(blocks: readonly RegisterBlock[], address: number, n: number, mapName: string): number[] {
+  for (const b of blocks) {
+    if (address >= b.start && address + n <= b.start + b.registers.length) {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push(Number(b.registers[address - b.start + i]));
+      return out;
+    }
+  }
+  throw new RangeError(`${mapName}: register 0x${address.toString(16).padStart(4, '0')} (${n} words) is not in the blocks read`);
+}
+
+/**
+ * Energy in integer Wh from a raw register value, in decimal arithmetic so no binary
+ * float drift reaches the integer: float registers are taken at their shortest float32
+ * text (what the meter displays), then x scale x 1000, rounded half-up to whole Wh.
+ */
+function energyWh(raw: number, f: RegisterField, mapName: string): number {
+  if (!Number.isFinite(raw) || raw < 0) throw new RangeError(`${mapName}: import energy register 0x${f.address.toString(16)} reads ${raw}, not a non-negative number`);
+  const text = f.type === 'float32' ? float32Text(raw) : String(raw);
+  return new Dec(text).times(String(f.scale)).times(UNIT_FACTOR[f.unit]).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber();
+}
+
+/**
+ * Decodes one reading from the blocks read (normally `map.plan`, in any order).
+ * Throws RangeError when a needed register is missing or the energy register is not a
+ * valid count (NaN, negative): the collector flags that as a bad value.
+ */
+export function decodeReading(mapName: string, blocks: readonly RegisterBlock[], opts: MapOptions = {}): DecodedReading {
+  const map = registerMap(mapName, opts);
+  let wh: number | undefined;
+  let w = 0;
+  let pf: number | undefined;
+  let hz: number | undefined;
+  const volts: number[] = [];
+  let amps = 0;
+  for (const f of map.fields) {
+    const raw = readRaw(wordsAt(blocks, f.address, fieldWords(f), mapName), f.type, map.wordOrder);
+    if (f.quantity === 'energy_import') {
+      wh = energyWh(raw, f, mapName);
+      continue;
+    }
+    // Instantaneous values: plain doubles, rounded to what the meter resolves (6 significant
+    // digits is below every map's resolution) so 229.899993896 prints as 229.9.
+    const value = Number((raw * f.scale * UNIT_FACTOR[f.unit]).toPrecision(7));
+    if (f.quantity === 'power') w = value;
+    else if (f.quantity === 'voltage') volts.push(value);
+    else if (f.quantity === 'current') amps += value;
+    else if (f.quantity === 'pf') pf = value;
+    else if (f.quantity === 'frequency') hz = value;
+  }
+  if (wh === undefined) throw new Error(`${mapName}: map has no import energy register`);
+  const v = volts.length === 0 ? 0 : Number((volts.reduce((s, x) => s + x, 0) / volts.length).toPrecision(7));
+  const out: { wh: number; w: number; v: number; a: number; pf?: number; hz?: number } = { wh, w, v, a: Number(amps.toPrecision(7)) };
+  if (pf !== undefined) out.pf = pf;
+  if (hz !== undefined) out.hz = hz;
+  return out;
+}
+
+/**
+ * The register image of a meter showing `values`: address -> uint16, for every field of
+ * the map (and its aliases). Energy is encoded the way meters count: integer registers
+ * hold whole counts (floor: a 0.01 kWh register steps only when 10 Wh have accrued),
+ * float registers the nearest float32 of the kWh value.
+ */
+export function encodeRegisters(mapName: string, values: MeterValues, opts: MapOptions = {}): Map<number, number> {
+  const map = registerMap(mapName, opts);
+  const out = new Map<number, number>();
+  const phaseValue = (x: number | readonly number[], phase: number | undefined): number =>
+    typeof x === 'number' ? x : (x[(phase ?? 1) - 1] ?? x[0] ?? 0);
+  const put = (address: number, f: RegisterField, raw: number): void => {
+    writeRaw(raw, f.type, map.wordOrder).forEach((word, i) => out.set(address + i, word));
+  };
+  for (const f of map.fields) {
+    let raw: number;
+    if (f.quantity === 'energy_import') {
+      if (!Number.isInteger(values.wh) || values.wh < 0) throw new RangeError(`${mapName}: wh must be a non-negative integer, got ${values.wh}`);
+      const whPerCount = new Dec(String(f.scale)).times(UNIT_FACTOR[f.unit]);
+      raw = f.type === 'float32' ? values.wh / whPerCount.toNumber() : new Dec(values.wh).div(whPerCount).floor().toNumber();
+    } else {
+      const physical =
+        f.quantity === 'power' ? values.w : f.quantity === 'voltage' ? phaseValue(values.v, f.phase) : f.quantity === 'current' ? phaseValue(values.a, f.phase) : f.quantity === 'pf' ? (values.pf ?? 1) : (values.hz ?? 50);
+      raw = physical / (f.scale * UNIT_FACTOR[f.unit]);
+      if (f.type !== 'float32') raw = Math.round(raw);
+    }
+    if (f.type !== 'float32') raw = clampInt(raw, f.type);
+    put(f.address, f, raw);
+    for (const alias of map.aliases ?? []) if (alias.quantity === f.quantity && alias.address !== f.address) put(alias.address, f, raw);
+  }
+  return out;
+}
+
+function clampInt(raw: number, type: RegisterType): number {
+  const [lo, hi] = type === 'uint16' ? [0, 0xffff] : type === 'int16' ? [-0x8000, 0x7fff] : type === 'int32' ? [-0x80000000, 0x7fffffff] : [0, 0xffffffff];
+  return Math.min(hi, Math.max(lo, raw));
+}
+
+/** True if every register in [start, start+count) lies in one of the map's readable ranges. */
+export function isReadable(map: RegisterMap, start: number, count: number): boolean {
+  for (let a = start; a < start + count; a++) {
+    if (!map.readable.some(([lo, hi]) => a >= lo && a <= hi)) return false;
+  }
+  return true;
+}
