@@ -13,16 +13,18 @@ export const M = {
   meterHealth: 'meter_health',
   /** Collector process state. tags: site, host; fields: spool_bytes, spool_samples, spool_full (bool), written. */
   collector: 'collector',
-  /** 15-minute TOU buckets per meter. tags: site, meter, period; fields: wh. */
+  /** 15-minute TOU buckets per meter. tags: site, meter, period, role (master|tenant|common), account (tenant meters only); fields: wh. role and account let Grafana sum today's energy per role and per account without the site file. */
   touBucket: 'tou_bucket',
   /** Settlement charge lines per day. tags: site, account, kind, pool, period; fields: wh, fen, price. */
   charge: 'charge',
-  /** Live balance per account. tags: site, account; fields: balance_fen, cost_rate_fen_h, hours_left, low_balance_fen. */
+  /** Live balance per account. tags: site, account; fields: balance_fen, cost_rate_fen_h, hours_left, low_balance_fen, and for the dashboards w (account's power now, W, float), price (account's price now, CNY/kWh, float: display only), period_now (TOU period now, string), cost_today_fen (the not yet settled cost of today, integer fen, billing.md section 5). */
   balance: 'balance',
   /** Events: alerts and data-quality flags. tags: site, kind, account, meter; fields: detail, value. */
   event: 'event',
-  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh. */
+  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap). */
   siteDay: 'site_day',
+  /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect), waiting (integer jobs), failed (integer jobs). */
+  worker: 'worker',
 } as const;
 
 export const T = {
@@ -33,6 +35,10 @@ export const T = {
   kind: 'kind',
   pool: 'pool',
   host: 'host',
+  /** tou_bucket: the meter's role in the site file (master, tenant, common). */
+  role: 'role',
+  /** worker: the BullMQ queue name. */
+  queue: 'queue',
 } as const;
 
 export const F = {
@@ -61,4 +67,22 @@ export const F = {
   lowBalanceFen: 'low_balance_fen',
   detail: 'detail',
   value: 'value',
+  /** balance: the TOU period in force now (string, e.g. 'peak'); not named period, which is a tag elsewhere. */
+  periodNow: 'period_now',
+  /** balance: today's not yet settled cost, integer fen. */
+  costTodayFen: 'cost_today_fen',
+  /** site_day: the site's loss.normal_rate (float ratio, e.g. 0.03). */
+  lossNormalRate: 'loss_normal_rate',
+  /** worker: integer ms from the newest input to its effect. */
+  lagMs: 'lag_ms',
+  /** worker: integer jobs waiting. */
+  waiting: 'waiting',
+  /** worker: integer jobs failed. */
+  failed: 'failed',
+  masterWh: 'master_wh',
+  tenantWh: 'tenant_wh',
+  commonWh: 'common_wh',
+  lossWh: 'loss_wh',
+  lossAllocatedWh: 'loss_allocated_wh',
+  lossAbnormalWh: 'loss_abnormal_wh',
 } as const;
