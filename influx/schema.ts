@@ -23,6 +23,8 @@ export const M = {
   event: 'event',
   /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap). */
   siteDay: 'site_day',
+  /** Recorded payments (workers/payments.ts), the durable ledger. tags: site, account, reference; fields: fen (integer). Time = the payment's instant. */
+  payment: 'payment',
   /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect), waiting (integer jobs), failed (integer jobs). */
   worker: 'worker',
 } as const;
@@ -39,6 +41,10 @@ export const T = {
   role: 'role',
   /** worker: the BullMQ queue name. */
   queue: 'queue',
+  /** payment: the payer's unique reference. */
+  reference: 'reference',
+  /** charge: 0 for a day's first settlement, 1, 2, ... for adjustment lines after a settled day changed. */
+  rev: 'rev',
 } as const;
 
 export const F = {
@@ -79,6 +85,8 @@ export const F = {
   waiting: 'waiting',
   /** worker: integer jobs failed. */
   failed: 'failed',
+  /** charge adjustments: why a settled day changed (late or corrected readings). */
+  reason: 'reason',
   masterWh: 'master_wh',
   tenantWh: 'tenant_wh',
   commonWh: 'common_wh',

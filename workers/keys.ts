@@ -1,0 +1,23 @@
+/**
+ * Redis key names of the workers' own state (queues have their own BullMQ prefix).
+ * Only the payment index and the settlement lock live here; everything that decides
+ * money is re-derived from InfluxDB, so a Redis that lost its last second loses nothing.
+ */
+export function redisKeys(prefix = 'submeter', site: string) {
+  const base = `${prefix}:site:${site}`;
+  return {
+    /** hash reference -> "time|account|fen" */
+    payments: `${base}:payments`,
+    /** settlement lock (one settlement of a site at a time, across processes) */
+    settleLock: `${base}:settle-lock`,
+    /** hash meter -> last raw reading time rolled up (ms) */
+    watermarks: `${base}:watermarks`,
+    /** hash "meter|day" -> fingerprint of that day's raw readings (late-data detection) */
+    fingerprints: `${base}:fingerprints`,
+    /** hash account -> alert state JSON (armed / fired) */
+    alertState: `${base}:alert-state`,
+  };
+}
+
+/** Upper time bound for "everything" queries: InfluxDB stores int64 ns (year 2262). */
+export const MAX_TIME_MS = 9_000_000_000_000;

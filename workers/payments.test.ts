@@ -1,0 +1,64 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InfluxError, InfluxV1 } from '../influx/client.ts';
+import { loadPayments, PaymentRejectedError, recordPayment } from './payments.ts';
+import type { PaymentDeps } from './payments.ts';
+import { testEnv, testSite } from './testing/env.ts';
+import type { TestEnv } from './testing/env.ts';
+
+const site = testSite();
+const t0 = Date.parse('2026-10-05T10:00:00+08:00');
+
+describe('recordPayment (real Redis and InfluxDB)', () => {
+  let env: TestEnv;
+  let deps: PaymentDeps;
+  beforeEach(async () => {
+    env = await testEnv('pay');
+    deps = { site, influx: env.influx, redis: env.redis, keyPrefix: env.prefix };
+  });
+  afterEach(async () => env.cleanup());
+
+  it('records once; the same reference and content again is a duplicate, one ledger point', async () => {
+    const p = { account: 'A101', fen: 10_000, reference: 'R1', time: t0 };
+    expect((await recordPayment(deps, p)).status).toBe('recorded');
+    expect((await recordPayment(deps, p)).status).toBe('duplicate');
+    expect(await loadPayments(env.influx, site.id)).toEqual([{ account: 'A101', reference: 'R1', fen: 10_000, time: t0 }]);
+  });
+
+  it('refuses a conflicting content under a taken reference, naming both', async () => {
+    await recordPayment(deps, { account: 'A101', fen: 10_000, reference: 'R1', time: t0 });
+    const err = await recordPayment(deps, { account: 'A101', fen: 20_000, reference: 'R1', time: t0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PaymentRejectedError);
+    expect((err as PaymentRejectedError).code).toBe('conflict');
+    expect((err as Error).message).toMatch(/100\.00 to A101.*refusing 200\.00 to A101/);
+    expect(await loadPayments(env.influx, site.id)).toHaveLength(1);
+  });
+
+  it('races: 20 concurrent calls with one reference and two contents record exactly one', async () => {
+    const calls = Array.from({ length: 20 }, (_, i) => recordPayment(deps, { account: i % 2 ? 'A101' : 'A102', fen: 500, reference: 'RACE', time: t0 }).then((r) => r.status, (e: Error) => e.name));
+    const out = await Promise.all(calls);
+    expect(out.filter((s) => s === 'recorded')).toHaveLength(1);
+    expect(out.filter((s) => s === 'PaymentRejectedError')).toHaveLength(10);
+    expect(await loadPayments(env.influx, site.id)).toHaveLength(1);
+  });
+
+  it('rejects unknown accounts and non-integer amounts without touching the ledger', async () => {
+    await expect(recordPayment(deps, { account: 'NOPE', fen: 1, reference: 'X', time: t0 })).rejects.toThrow(/unknown account/);
+    await expect(recordPayment(deps, { account: 'A101', fen: 1.5, reference: 'X', time: t0 })).rejects.toThrow(/whole number of fen/);
+    expect(await loadPayments(env.influx, site.id)).toEqual([]);
+  });
+
+  it('a Redis that lost the reference still refuses a conflict: the ledger is checked first', async () => {
+    await recordPayment(deps, { account: 'A101', fen: 10_000, reference: 'R9', time: t0 });
+    await env.redis.del(`${env.prefix}:site:${site.id}:payments`);
+    await expect(recordPayment(deps, { account: 'A101', fen: 1, reference: 'R9', time: t0 })).rejects.toThrow(/already used/);
+    expect((await recordPayment(deps, { account: 'A101', fen: 10_000, reference: 'R9', time: t0 })).status).toBe('duplicate');
+  });
+
+  it('InfluxDB away: the call fails retryably, nothing is recorded, and the reference stays free', async () => {
+    const away = { ...deps, influx: new InfluxV1({ url: 'http://127.0.0.1:1', db: env.influx.db, timeoutMs: 300 }) };
+    const err = await recordPayment(away, { account: 'A101', fen: 100, reference: 'R2', time: t0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InfluxError);
+    expect((err as InfluxError).retryable).toBe(true);
+    expect((await recordPayment(deps, { account: 'A101', fen: 200, reference: 'R2', time: t0 })).status).toBe('recorded');
+  });
+});
