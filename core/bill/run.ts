@@ -1,0 +1,228 @@
+import { acceptReadings } from '../counters/accept.ts';
+import { Dec } from '../decimal.ts';
+import { BillingInputError } from '../errors.ts';
+import type { PaymentRow, ReadingRow } from '../readings/csv.ts';
+import { ReadingStore } from '../readings/store.ts';
+import { settleIndexed } from '../settle/settle.ts';
+import type { IndexedCell } from '../settle/settle.ts';
+import { siteIndex } from '../settle/site-index.ts';
+import type { Site } from '../site/model.ts';
+import { splitSeries } from '../split/split.ts';
+import { buildCalendar } from '../tou/calendar.ts';
+import { isLocalDate } from '../tou/local-date.ts';
+import type { LocalDate } from '../tou/local-date.ts';
+import { PERIODS } from '../tou/schedule.ts';
+import { zoneOf } from '../tou/zone.ts';
+import type { AccountBill, BillLine, BillRun, ChargeKind, QualityEntry, QualityFlag } from '../types.ts';
+import { byteOrder, kwhText, moneyFen, moneyText, priceMicro, priceText } from '../units.ts';
+import { dedupePayments } from './payments.ts';
+
+/**
+ * The whole offline pipeline (billing.md sections 2-6): readings -> accepted readings ->
+ * energy per (day, period) cell -> daily settlement -> bill per account, balances,
+ * master summary and quality list. The CLI and the workers' equivalence test both call
+ * computeBillRun; its output is a pure function of its inputs, whatever their order.
+ */
+
+/** Readings already in a compact store (meter index = position in site.meters), or rows. */
+export type ReadingSource = ReadingStore | Iterable<ReadingRow>;
+
+/** Position of each meter id in site.meters (the ReadingStore's meter index). */
+export function meterIndex(site: Site): Map<string, number> {
+  return new Map(site.meters.map((m, i) => [m.id, i]));
+}
+
+/** Puts reading rows into a store; an unknown meter is an error (section 1). */
+export function storeReadings(site: Site, rows: Iterable<ReadingRow>): ReadingStore {
+  const index = meterIndex(site);
+  const store = new ReadingStore(site.meters.length);
+  for (const r of rows) {
+    const m = index.get(r.meter);
+    if (m === undefined) throw new BillingInputError(`unknown meter '${r.meter}' (not in the site file)`, { field: 'meter' });
+    store.add(m, r.time, r.wh);
+  }
+  return store;
+}
+
+const NP = PERIODS.length;
+const KIND_ORDER: Record<ChargeKind, number> = { own: 0, common: 1, loss: 2 };
+
+interface LineAcc {
+  kind: ChargeKind;
+  pool?: string;
+  periodIdx: number;
+  micro: number;
+  wh: number;
+  fen: number;
+}
+
+export function computeBillRun(site: Site, readings: ReadingSource, payments: Iterable<PaymentRow>, from: LocalDate, to: LocalDate): BillRun {
+  if (!isLocalDate(from)) throw new BillingInputError(`must be a local date YYYY-MM-DD, got ${JSON.stringify(from)}`, { field: 'from' });
+  if (!isLocalDate(to)) throw new BillingInputError(`must be a local date YYYY-MM-DD, got ${JSON.stringify(to)}`, { field: 'to' });
+  if (!(from < to)) throw new BillingInputError(`must be after from (${from}), got ${to}`, { field: 'to' });
+  const idx = siteIndex(site);
+  const zone = zoneOf(site.timezone);
+  const store = readings instanceof ReadingStore ? readings : storeReadings(site, readings);
+  const fromMs = zone.midnight(from);
+  const toMs = zone.midnight(to);
+
+  // Settled days before `from` that the readings reach count for the opening balance.
+  const firstDate = Number.isFinite(store.minTime) && store.minTime < fromMs ? zone.dateOf(store.minTime) : from;
+  const cal = buildCalendar(site, firstDate < from ? firstDate : from, to);
+  const nDays = cal.days.length;
+  const fromDay = cal.days.indexOf(from);
+  const nCells = nDays * NP;
+
+  // Energy per (day, period) cell: master, per account, per pool.
+  const master = new Float64Array(nCells);
+  const tenant = idx.accountIds.map(() => new Float64Array(nCells));
+  const poolPos = new Map(idx.pools.map((p, k) => [p.id, k]));
+  const pool = idx.pools.map(() => new Float64Array(nCells));
+  const seg = new Float64Array(cal.segments);
+  const flags: QualityFlag[] = [];
+
+  site.meters.forEach((meter, mi) => {
+    const raw = store.series(mi);
+    store.release(mi);
+    const acc = acceptReadings(meter, raw);
+    for (const f of acc.flags) {
+      if (f.kind === 'gap' ? f.time < toMs && (f.until ?? f.time) > fromMs : f.time >= fromMs && f.time < toMs) flags.push(f);
+    }
+    const n = acc.time.length;
+    if (n === 0) flags.push({ meter: meter.id, time: fromMs, kind: 'incomplete', detail: 'no accepted readings' });
+    else if (acc.time[0] > fromMs) flags.push({ meter: meter.id, time: fromMs, kind: 'incomplete', detail: `accepted readings start at ${zone.format(acc.time[0])}` });
+    else if (acc.time[n - 1] < toMs) flags.push({ meter: meter.id, time: acc.time[n - 1], kind: 'incomplete', detail: `accepted readings end at ${zone.format(acc.time[n - 1])}` });
+
+    seg.fill(0);
+    splitSeries(acc, cal, seg);
+    const target = meter.role === 'master' ? master : meter.role === 'tenant' ? tenant[idx.accountPos.get(meter.account!)!] : pool[poolPos.get(meter.pool!)!];
+    for (let k = 0; k < cal.segments; k++) {
+      if (seg[k] !== 0) target[cal.day[k] * NP + cal.period[k]] += seg[k];
+    }
+  });
+
+  // The first instant and presence of each cell (a period may not occur on some day).
+  const firstInstant = new Float64Array(nCells).fill(NaN);
+  for (let k = 0; k < cal.segments; k++) {
+    const c = cal.day[k] * NP + cal.period[k];
+    if (Number.isNaN(firstInstant[c])) firstInstant[c] = cal.start[k];
+  }
+
+  const nAcc = idx.accountIds.length;
+  const chargedBefore = new Array<number>(nAcc).fill(0);
+  const lineAcc = idx.accountIds.map(() => new Map<string, LineAcc>());
+  const sums = { M: 0, T: 0, C: 0, L: 0, alloc: 0, abn: 0 };
+  for (let d = 0; d < nDays; d++) {
+    const cells: IndexedCell[] = [];
+    for (let p = 0; p < NP; p++) {
+      const c = d * NP + p;
+      if (Number.isNaN(firstInstant[c])) continue;
+      cells.push({ period: PERIODS[p], firstInstant: firstInstant[c], masterWh: master[c], tenantWh: tenant.map((t) => t[c]), poolWh: pool.map((q) => q[c]) });
+    }
+    const day = settleIndexed(idx, cal.days[d], cells);
+    if (d < fromDay) {
+      for (const l of day.lines) chargedBefore[idx.accountPos.get(l.account)!] += l.fen;
+      continue;
+    }
+    for (const f of day.flags) flags.push(f);
+    for (const s of day.cells) {
+      sums.M += s.masterWh;
+      sums.T += s.tenantWh;
+      sums.C += s.commonWh;
+      sums.L += s.lossWh;
+      sums.alloc += s.lossAllocatedWh;
+      sums.abn += s.lossAbnormalWh;
+    }
+    for (const l of day.lines) {
+      const micro = priceMicro(l.price);
+      const key = `${l.kind}\u0000${l.pool ?? ''}\u0000${l.period}\u0000${micro}`;
+      const m = lineAcc[idx.accountPos.get(l.account)!];
+      const a = m.get(key);
+      if (a) {
+        a.wh += l.wh;
+        a.fen += l.fen;
+      } else m.set(key, { kind: l.kind, ...(l.pool !== undefined ? { pool: l.pool } : {}), periodIdx: PERIODS.indexOf(l.period), micro, wh: l.wh, fen: l.fen });
+    }
+  }
+
+  // Payments (section 1 and 5).
+  const paid = dedupePayments(payments);
+  const paidBefore = new Array<number>(nAcc).fill(0);
+  const paidIn = new Array<number>(nAcc).fill(0);
+  for (const p of paid.payments) {
+    const a = idx.accountPos.get(p.account);
+    if (a === undefined) throw new BillingInputError(`unknown account '${p.account}' (payment ${p.reference})`, { field: 'account' });
+    if (p.time < fromMs) paidBefore[a] += p.fen;
+    else if (p.time < toMs) paidIn[a] += p.fen;
+  }
+  for (const f of paid.flags) if (f.time >= fromMs && f.time < toMs) flags.push(f);
+
+  const openingOf = new Map(site.accounts.map((a) => [a.id, moneyFen(a.openingBalance)]));
+  const accounts: AccountBill[] = idx.accountIds.map((id, a) => {
+    const list = [...lineAcc[a].values()].sort(
+      (x, y) => KIND_ORDER[x.kind] - KIND_ORDER[y.kind] || byteOrder(x.pool ?? '', y.pool ?? '') || x.periodIdx - y.periodIdx || x.micro - y.micro,
+    );
+    const kwh = { own: 0, common: 0, loss: 0 };
+    let total = 0;
+    const lines: BillLine[] = list.map((l) => {
+      kwh[l.kind] += l.wh;
+      total += l.fen;
+      return {
+        kind: l.kind,
+        ...(l.pool !== undefined ? { pool: l.pool } : {}),
+        period: PERIODS[l.periodIdx],
+        kwh: kwhText(l.wh),
+        price: priceText(l.micro),
+        amount: moneyText(l.fen),
+      };
+    });
+    const opening = openingOf.get(id)! + paidBefore[a] - chargedBefore[a];
+    return {
+      account: id,
+      lines,
+      kwh: { own: kwhText(kwh.own), common: kwhText(kwh.common), loss: kwhText(kwh.loss) },
+      total_amount: moneyText(total),
+      opening_balance: moneyText(opening),
+      payments: moneyText(paidIn[a]),
+      closing_balance: moneyText(opening + paidIn[a] - total),
+    };
+  });
+
+  const lossRate = sums.M === 0 ? '0.0000' : new Dec(sums.L).div(sums.M).toFixed(4, Dec.ROUND_HALF_UP);
+  return {
+    site: site.id,
+    from,
+    to,
+    currency: site.currency,
+    accounts,
+    master: {
+      kwh: kwhText(sums.M),
+      tenant_kwh: kwhText(sums.T),
+      common_kwh: kwhText(sums.C),
+      loss_kwh: kwhText(sums.L),
+      loss_allocated_kwh: kwhText(sums.alloc),
+      loss_abnormal_kwh: kwhText(sums.abn),
+      loss_rate: /^-?0\.0000$/.test(lossRate) ? '0.0000' : lossRate,
+    },
+    quality: qualityEntries(flags, zone.format.bind(zone)),
+  };
+}
+
+/** Section 6 ordering: by instant, meter, kind, detail; times at the site's offset. */
+export function qualityEntries(flags: readonly QualityFlag[], format: (utc: number) => string): QualityEntry[] {
+  return [...flags]
+    .sort((a, b) => a.time - b.time || byteOrder(a.meter, b.meter) || byteOrder(a.kind, b.kind) || byteOrder(a.detail, b.detail))
+    .map((f) => ({ meter: f.meter, time: format(f.time), kind: f.kind, detail: f.detail }));
+}
+
+/** The bill run as `submeter bill` prints it: 2-space JSON and a final newline. */
+export function billRunJson(run: BillRun): string {
+  return `${JSON.stringify(run, null, 2)}\n`;
+}
+
+/** `--format csv`: one row per line item (issue 3). */
+export function billRunCsv(run: BillRun): string {
+  const rows = ['account,kind,pool,period,kwh,price,amount'];
+  for (const a of run.accounts) for (const l of a.lines) rows.push([a.account, l.kind, l.pool ?? '', l.period, l.kwh, l.price, l.amount].join(','));
+  return `${rows.join('\n')}\n`;
+}

@@ -1,0 +1,71 @@
+import { byteOrder } from '../units.ts';
+
+/**
+ * billing.md section 4, "Division of energy": the largest remainder method in whole Wh.
+ * share_i = floor(E * w_i / W); the leftover Wh go one each to the largest fractional
+ * remainders, ties broken by larger weight, then by id ascending (byte order). If all
+ * weights are 0 the split is equal. Shares always sum to E exactly.
+ *
+ * Weights are non-negative integers (Wh, area in 10^-4 m2, or 1 for equal). Number
+ * arithmetic while E * w stays safe, BigInt otherwise.
+ */
+export function largestRemainder(total: number, weights: readonly number[], ids: readonly string[]): number[] {
+  const n = weights.length;
+  if (n === 0) {
+    if (total !== 0) throw new RangeError('cannot divide energy among no accounts');
+    return [];
+  }
+  let w = weights;
+  let sum = 0;
+  let max = 0;
+  for (const x of w) {
+    sum += x;
+    if (x > max) max = x;
+  }
+  if (sum === 0) {
+    w = weights.map(() => 1);
+    sum = n;
+    max = 1;
+  }
+  const shares = new Array<number>(n);
+  const rem = new Array<number | bigint>(n);
+  let given = 0;
+  if (total * max <= Number.MAX_SAFE_INTEGER && Number.isSafeInteger(sum)) {
+    for (let i = 0; i < n; i++) {
+      const p = total * w[i];
+      let q = Math.floor(p / sum);
+      let r = p - q * sum;
+      if (r < 0) {
+        q--;
+        r += sum;
+      } else if (r >= sum) {
+        q++;
+        r -= sum;
+      }
+      shares[i] = q;
+      rem[i] = r;
+      given += q;
+    }
+  } else {
+    const E = BigInt(total);
+    const S = w.reduce((a, x) => a + BigInt(x), 0n);
+    for (let i = 0; i < n; i++) {
+      const p = E * BigInt(w[i]);
+      shares[i] = Number(p / S);
+      rem[i] = p % S;
+      given += shares[i];
+    }
+  }
+  let left = total - given;
+  if (left > 0) {
+    const order = [...Array(n).keys()].sort((a, b) => {
+      const ra = rem[a];
+      const rb = rem[b];
+      if (ra !== rb) return ra > rb ? -1 : 1;
+      if (w[a] !== w[b]) return w[b] - w[a];
+      return byteOrder(ids[a], ids[b]);
+    });
+    for (let k = 0; left > 0; k++, left--) shares[order[k]]++;
+  }
+  return shares;
+}
