@@ -31,6 +31,7 @@ export {
 export type { ReadingRow, PaymentRow, CsvFieldError, CsvResult, CsvHeader } from './readings/csv.ts';
 export { parseRfc3339, daysFromCivil } from './readings/rfc3339.ts';
 export { ReadingStore, sortSeries } from './readings/store.ts';
+export { ReadingsScanner } from './readings/scan.ts';
 
 export { acceptReadings, overPower } from './counters/accept.ts';
 export { splitSeries, touBuckets, energyAt } from './split/split.ts';

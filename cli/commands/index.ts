@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerCheckSite } from './check-site.ts';
+import { registerBill } from './bill.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill];

@@ -18,7 +18,8 @@ function compareContent(a: PaymentRow, b: PaymentRow): number {
   return a.time - b.time || a.fen - b.fen || byteOrder(a.account, b.account);
 }
 
-export function dedupePayments(rows: Iterable<PaymentRow>): PaymentSet {
+/** @param format how the kept payment's instant is written in a flag's detail (the site's local RFC 3339 in bills). */
+export function dedupePayments(rows: Iterable<PaymentRow>, format: (utc: number) => string = (t) => new Date(t).toISOString()): PaymentSet {
   const byRef = new Map<string, PaymentRow[]>();
   for (const r of rows) {
     const list = byRef.get(r.reference);
@@ -39,7 +40,7 @@ export function dedupePayments(rows: Iterable<PaymentRow>): PaymentSet {
         meter: '',
         time: r.time,
         kind: 'payment_conflict',
-        detail: `reference ${reference}: ${r.account} ${moneyText(r.fen)} rejected, the reference is already ${kept.account} ${moneyText(kept.fen)} at ${new Date(kept.time).toISOString()}`,
+        detail: `reference ${reference}: ${r.account} ${moneyText(r.fen)} rejected, the reference is already ${kept.account} ${moneyText(kept.fen)} at ${format(kept.time)}`,
       });
     }
   }

@@ -146,7 +146,7 @@ export function computeBillRun(site: Site, readings: ReadingSource, payments: It
   }
 
   // Payments (section 1 and 5).
-  const paid = dedupePayments(payments);
+  const paid = dedupePayments(payments, (t) => zone.format(t));
   const paidBefore = new Array<number>(nAcc).fill(0);
   const paidIn = new Array<number>(nAcc).fill(0);
   for (const p of paid.payments) {
