@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseSiteYaml } from '../core/site/index.ts';
+import { SiteLoadModel, simulateReadings, SLOT_MS } from './load-model.ts';
+import type { ReadingRow } from './load-model.ts';
+
+const site = parseSiteYaml(readFileSync(new URL('../examples/site.example.yaml', import.meta.url), 'utf8'), 'examples/site.example.yaml');
+const HOUR = 3_600_000;
+// Local midnight (Asia/Shanghai, UTC+8) of Wed 2026-07-01 and Mon 2026-04-06.
+const JUL1 = Date.UTC(2026, 5, 30, 16);
+const APR6 = Date.UTC(2026, 3, 5, 16);
+
+function rows(meters: string[], from: number, to: number, stepMs: number, seed = 1, epoch = from): ReadingRow[] {
+  return [...simulateReadings(site, { from, to, stepMs, seed, epoch, meters })];
+}
+
+/** Mean power over local hours [h0, h1) of the day starting at `midnight`, from per-minute rows. */
+function meanW(r: ReadingRow[], meter: string, midnight: number, h0: number, h1: number): number {
+  const sel = r.filter((x) => x.meter === meter && x.time >= midnight + h0 * HOUR && x.time < midnight + h1 * HOUR);
+  return sel.reduce((s, x) => s + x.w, 0) / sel.length;
+}
+
+describe('load model', () => {
+  it('is deterministic per seed and independent of evaluation order', () => {
+    const a = rows(['T101', 'M0'], JUL1, JUL1 + 6 * HOUR, 15 * 60_000, 7);
+    const b = rows(['T101', 'M0'], JUL1, JUL1 + 6 * HOUR, 15 * 60_000, 7);
+    expect(b).toEqual(a);
+    expect(rows(['T101', 'M0'], JUL1, JUL1 + 6 * HOUR, 15 * 60_000, 8)).not.toEqual(a);
+    // One model jumping straight to the end agrees with stepping there.
+    const model = new SiteLoadModel(site, { seed: 7, epoch: JUL1 });
+    const last = a[a.length - 1];
+    expect(model.snapshot(last.meter, last.time).wh).toBe(last.wh);
+    // Going back restarts from the epoch and still agrees.
+    expect(model.snapshot('T101', a[2].time).wh).toBe(a.find((x) => x.meter === 'T101' && x.time === a[2].time)!.wh);
+  });
+
+  it('keeps registers integer, monotonic and equal to the integrated power', () => {
+    const r = rows(['T101', 'T103', 'C-ELEV', 'M0'], JUL1, JUL1 + 24 * HOUR + 1, SLOT_MS);
+    for (const meter of ['T101', 'T103', 'C-ELEV', 'M0']) {
+      const own = r.filter((x) => x.meter === meter);
+      let joules = 0;
+      for (let i = 1; i < own.length; i++) {
+        expect(Number.isInteger(own[i].wh)).toBe(true);
+        expect(own[i].wh).toBeGreaterThanOrEqual(own[i - 1].wh);
+        joules += own[i - 1].w * 60; // power is constant over each 60 s slot
+        expect(own[i].wh - own[0].wh).toBe(Math.floor(joules / 3600));
+      }
+    }
+  });
+
+  it('interpolates linearly inside a slot and never decreases between polls', () => {
+    const model = new SiteLoadModel(site, { seed: 3, epoch: JUL1 });
+    let prev = -1;
+    for (let t = JUL1 + 12 * HOUR; t < JUL1 + 12 * HOUR + 5 * SLOT_MS; t += 1_337) {
+      const s = model.snapshot('T103', t);
+      expect(s.wh).toBeGreaterThanOrEqual(prev);
+      prev = s.wh;
+    }
+  });
+
+  it('looks like a mall: open hours, night base, weekends, summer HVAC, master = sum + loss', () => {
+    const day = rows(['T101', 'T102', 'T103', 'C-ELEV', 'C-LOBBY', 'M0'], JUL1, JUL1 + 7 * 24 * HOUR, SLOT_MS);
+    for (const t of ['T101', 'T102', 'T103']) {
+      // Night (02:00-05:00) well below afternoon (14:00-18:00) on a weekday.
+      expect(meanW(day, t, JUL1, 2, 5)).toBeLessThan(0.3 * meanW(day, t, JUL1, 14, 18));
+    }
+    // Sat 2026-07-04 busier than Wed 2026-07-01 in opening hours (shop).
+    expect(meanW(day, 'T101', JUL1 + 3 * 24 * HOUR, 11, 21)).toBeGreaterThan(meanW(day, 'T101', JUL1, 11, 21));
+    // July (cooling) uses more than early April on a weekday.
+    const april = rows(['T101'], APR6, APR6 + 24 * HOUR, SLOT_MS);
+    expect(meanW(day, 'T101', JUL1, 0, 24)).toBeGreaterThan(1.1 * meanW(april, 'T101', APR6, 0, 24));
+    // Master energy over the week = sub-meters + 2-4 % line loss.
+    const energy = (m: string) => {
+      const own = day.filter((x) => x.meter === m);
+      return own[own.length - 1].wh - own[0].wh;
+    };
+    const subs = ['T101', 'T102', 'T103', 'C-ELEV', 'C-LOBBY'].reduce((s, m) => s + energy(m), 0);
+    const ratio = energy('M0') / subs;
+    expect(ratio).toBeGreaterThan(1.015);
+    expect(ratio).toBeLessThan(1.045);
+    // Never above max_kw (T103 has max_kw 300): the spike rule stays for injected spikes.
+    expect(Math.max(...day.filter((x) => x.meter === 'T103').map((x) => x.w))).toBeLessThan(300_000);
+  });
+
+  it('wraps the register at register_modulus_kwh as the meter does', () => {
+    // M0 has register_modulus_kwh 100000000 (1e11 Wh): start 2 kWh below it.
+    const model = new SiteLoadModel(site, { seed: 1, epoch: JUL1, initialWh: { M0: 100_000_000_000 - 2_000 } });
+    const s0 = model.snapshot('M0', JUL1);
+    expect(s0.wh).toBe(100_000_000_000 - 2_000);
+    const s1 = model.snapshot('M0', JUL1 + 12 * HOUR);
+    expect(s1.totalWh).toBeGreaterThan(100_000_000_000);
+    expect(s1.wh).toBe(s1.totalWh - 100_000_000_000);
+  });
+
+  it('rejects bad options with clear errors', () => {
+    expect(() => rows(['T101'], JUL1, JUL1 + HOUR, 0)).toThrow(/stepMs must be a positive integer/);
+    expect(() => rows(['NOPE'], JUL1, JUL1 + HOUR, SLOT_MS)).toThrow(/no meter 'NOPE'/);
+    expect(() => rows(['T101'], JUL1 - HOUR, JUL1, SLOT_MS, 1, JUL1)).toThrow(/before the model epoch/);
+  });
+
+  it('advances a 40-meter-class site through a year quickly enough for start-up', () => {
+    const model = new SiteLoadModel(site, { seed: 1 });
+    const t0 = performance.now();
+    model.advanceTo(Date.UTC(2026, 11, 31));
+    // 6 meters x 525,600 slots; generous bound for a loaded CI machine.
+    expect(performance.now() - t0).toBeLessThan(5_000);
+  });
+});
