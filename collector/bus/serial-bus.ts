@@ -11,9 +11,12 @@ import { describeSettings, silentIntervalMs } from './serial-settings.ts';
  * - return `0`: need more bytes;
  * - return `n > 0`: a complete frame is the first `n` bytes (anything after is ignored);
  * - return `-n`: the first `n` bytes are garbage (noise, wake-up bytes, a late reply
- *   for another meter); drop them and check again.
+ *   for another meter); drop them and check again;
+ * - return `true` / `false`: everything received is the frame / need more (for
+ *   predicates like the DL/T 645 codec's `isFrameComplete`, which decode the whole
+ *   buffer themselves).
  */
-export type FrameCheck = (received: Buffer) => number;
+export type FrameCheck = (received: Buffer) => number | boolean;
 
 /**
  * What an input gets for the length of one transaction: the bus is its alone, open with
@@ -308,7 +311,8 @@ export class SerialBus {
       const attempt = (): void => {
         for (;;) {
           if (this.rx.length === 0) return;
-          const n = check(this.rx);
+          const r = check(this.rx);
+          const n = r === true ? this.rx.length : r === false ? 0 : r;
           if (n === 0) return;
           if (n < 0) {
             this.rx = this.rx.subarray(Math.min(-n, this.rx.length));
