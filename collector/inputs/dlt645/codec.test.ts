@@ -15,6 +15,7 @@ import {
   encodeValue,
   energyWh,
   errorReply,
+  frameCheck,
   fromHex,
   hexBytes,
   isFrameComplete,
@@ -240,6 +241,17 @@ describe('scanner', () => {
     const bad = f.slice();
     bad[12] ^= 0xff;
     expect(isFrameComplete(bad)).toBe(true);
+  });
+  it('frameCheck speaks the bus scheduler\'s 0 / n / -n contract', () => {
+    const f = fromHex(VECTORS.wildcardReadTotal);
+    expect(frameCheck(f.slice(0, 10))).toBe(0);
+    expect(frameCheck(f)).toBe(f.length);
+    expect(frameCheck(Uint8Array.from([...f, 0x68]))).toBe(f.length);
+    expect(frameCheck(Uint8Array.from([1, 2, ...f]))).toBe(-2);
+    const bad = f.slice();
+    bad[bad.length - 2] ^= 1;
+    expect(frameCheck(bad)).toBe(bad.length);
+    expect(frameCheck(fromHex('68 61 01 00 00 00 00 69 00 00 00 00'))).toBe(-1);
   });
   it('rejects lengths above 200 and missing end bytes without throwing', () => {
     expect(decodeFrame(fromHex('68 61 01 00 00 00 00 68 91 C9 00'))).toMatchObject({ ok: false, error: { kind: 'bad-length' } });

@@ -344,6 +344,20 @@ export function isFrameComplete(buf: Uint8Array): boolean {
   }
 }
 
+/**
+ * The bus scheduler's FrameCheck (collector/bus): `0` need more, `n > 0` a complete frame
+ * is the first n bytes (wake-up bytes included; a frame with a bad checksum counts as
+ * complete, so the input can report it as a CRC fault at once instead of waiting out its
+ * timeout), `-n` drop n bytes of garbage and look again.
+ */
+export function frameCheck(buf: Uint8Array): number {
+  const step = scanFrame(buf, 0);
+  if (step.kind === 'frame') return step.end;
+  if (step.kind === 'need-more') return 0;
+  if (step.error.kind === 'bad-checksum' || step.error.kind === 'bad-address') return step.resume;
+  return -step.resume;
+}
+
 // ---------------------------------------------------------------------------------------
 // Data identifiers: DI3 DI2 DI1 DI0 held as one uint32 (DI3 most significant), sent DI0 first.
 

@@ -1,0 +1,210 @@
+import type { Site } from '../../core/site/index.ts';
+import { zoneOf } from '../../core/tou/zone.ts';
+import {
+  BROADCAST_ADDRESS,
+  DI,
+  FN,
+  METER_ERROR,
+  decodeControl,
+  decodeDi,
+  decodeTimeSync,
+  encodeBcd,
+  encodeValue,
+  errorReply,
+  formatOf,
+  isAddress,
+  readAddressReply,
+  readReply,
+  whToEnergy,
+} from '../../collector/inputs/dlt645/codec.ts';
+import type { DataId, Frame, MeterDateTime } from '../../collector/inputs/dlt645/codec.ts';
+import { TariffRegisters } from './tariff-registers.ts';
+import type { RegisterSnapshot, TariffMapping } from './tariff-registers.ts';
+
+/** What the simulator's load model says about one meter at an instant. */
+export interface MeterState {
+  /** Cumulative forward active energy, Wh (the load model's register). */
+  readonly totalWh: number;
+  /** Cumulative reverse active energy, Wh. @defaultValue 0 */
+  readonly reverseWh?: number;
+  /** Total active power, W (negative when exporting). */
+  readonly w?: number;
+  /** Phase voltages A, B, C in V; a single-phase meter gives one. */
+  readonly v?: readonly number[];
+  /** Phase currents A, B, C in A. */
+  readonly a?: readonly number[];
+}
+
+/**
+ * Faults a test or the demo can switch on at any time (issue 7: slow replies, corrupt
+ * frames, no answer). Mutable on purpose: `meter.faults.silent = true` mid-run.
+ */
+export interface Dlt645Faults {
+  /** Extra delay before every reply, ms (a meter slower than the collector's timeout). */
+  delayMs?: number;
+  /** Flip the checksum of every reply. */
+  corrupt?: boolean;
+  /** Never answer (a dead or disconnected meter). */
+  silent?: boolean;
+}
+
+export interface SimDlt645MeterOptions {
+  /** 12-digit address, e.g. "000000001102". */
+  readonly address: string;
+  readonly source: (ms: number) => MeterState;
+  readonly now: () => number;
+  /** The site: its timezone for the meter clock and its TOU calendar for the tariff registers. */
+  readonly site?: Site;
+  /** The meter's tariff-register programming. @defaultValue DEFAULT_TARIFF_MAPPING */
+  readonly tariffs?: TariffMapping;
+  /** Register values at start (e.g. a meter that has run for years). */
+  readonly initial?: RegisterSnapshot;
+  /** Meter turnaround before a reply, ms (real meters take 5-45 ms, protocols.md). @defaultValue 0 */
+  readonly turnaroundMs?: number;
+  readonly faults?: Dlt645Faults;
+}
+
+/** XXXXXX.XX kWh rolls over after 999999.99 kWh, i.e. at 10^9 Wh. */
+const register = (wh: number) => whToEnergy(wh % 1_000_000_000);
+
+/** A reply to put on the line after `delayMs`. */
+export interface SimReply {
+  readonly bytes: Uint8Array;
+  readonly delayMs: number;
+}
+
+/**
+ * One simulated DL/T 645-2007 meter: answers read (11) for the identifiers the codec
+ * knows, read-address (13) when asked through the wildcard, takes broadcast time sync (08)
+ * without answering, and sends an error reply ("no such data") for anything else it
+ * cannot serve, as real meters do.
+ */
+export class SimDlt645Meter {
+  readonly address: string;
+  readonly faults: Dlt645Faults;
+  /** Requests this meter was addressed by (tests check polling order and counts). */
+  requests = 0;
+  private readonly registers: TariffRegisters;
+  private readonly opts: SimDlt645MeterOptions;
+  /** Meter clock minus true time, ms (set by a time-sync broadcast). */
+  private clockOffsetMs = 0;
+
+  constructor(opts: SimDlt645MeterOptions) {
+    if (!isAddress(opts.address) || opts.address.includes('A')) throw new Error(`simulated DL/T 645 meter: address must be 12 digits, got ${JSON.stringify(opts.address)}`);
+    this.opts = opts;
+    this.address = opts.address;
+    this.faults = { ...opts.faults };
+    const start = opts.now();
+    this.registers = new TariffRegisters(opts.site, opts.tariffs, start, opts.initial ?? { totalWh: Math.floor(opts.source(start).totalWh), tariffWh: [0, 0, 0, 0] });
+  }
+
+  /** The registers now (advancing them from the load model first). */
+  readRegisters(): RegisterSnapshot {
+    const now = this.opts.now();
+    this.registers.advance(now, this.opts.source(now).totalWh);
+    return this.registers.snapshot();
+  }
+
+  /**
+   * The meter's answer to a request frame it received, or undefined when it stays silent
+   * (not addressed, broadcast, silent fault). `alone`: the only DL/T 645 meter on the line,
+   * so wildcard requests are for it (with two or more they would collide: none answers).
+   */
+  handle(frame: Frame, alone: boolean): SimReply | undefined {
+    const c = decodeControl(frame.control);
+    if (c.fromMeter) return undefined; // another meter's reply on the shared line
+    if (frame.address === BROADCAST_ADDRESS) {
+      if (c.fn === FN.broadcastTimeSync) this.syncClock(frame);
+      return undefined; // protocols.md: meters do not answer broadcasts
+    }
+    const wildcard = frame.address.includes('AA');
+    if (wildcard ? !alone || !this.matches(frame.address) : frame.address !== this.address) return undefined;
+    this.requests++;
+    if (this.faults.silent) return undefined;
+    const bytes = this.answer(c.fn, frame);
+    if (!bytes) return undefined;
+    if (this.faults.corrupt) bytes[bytes.length - 2] ^= 0xff;
+    return { bytes, delayMs: (this.opts.turnaroundMs ?? 0) + (this.faults.delayMs ?? 0) };
+  }
+
+  private matches(pattern: string): boolean {
+    for (let i = 0; i < 12; i += 2) {
+      const p = pattern.slice(i, i + 2);
+      if (p !== 'AA' && p !== this.address.slice(i, i + 2)) return false;
+    }
+    return true;
+  }
+
+  private answer(fn: number, frame: Frame): Uint8Array | undefined {
+    switch (fn) {
+      case FN.read: {
+        // 2007 reads may append a block count and a time after the DI; we serve the DI alone.
+        if (frame.data.length < 4) return errorReply(this.address, fn, METER_ERROR.other);
+        const di = decodeDi(frame.data, 0);
+        const payload = this.value(di);
+        return payload ? readReply(this.address, di, payload) : errorReply(this.address, fn, METER_ERROR.noData);
+      }
+      case FN.readAddress:
+        return readAddressReply(this.address);
+      default:
+        // Follow-up (12) included: this meter never announces follow-up frames.
+        return errorReply(this.address, fn, METER_ERROR.other);
+    }
+  }
+
+  private value(di: DataId): Uint8Array | undefined {
+    const f = formatOf(di);
+    if (!f) return undefined;
+    const now = this.opts.now();
+    const state = this.opts.source(now);
+    this.registers.advance(now, state.totalWh);
+    const regs = this.registers.snapshot();
+    const d1 = (di >>> 8) & 0xff;
+    const d2 = (di >>> 16) & 0xff;
+    const d0 = di & 0xff;
+    if (di >>> 24 === 0 && d0 === 0) {
+      // Only the current registers (DI0 = 00); previous settlement periods are not kept.
+      const forward = d2 === 0x01;
+      const total = forward ? regs.totalWh : Math.floor(state.reverseWh ?? 0);
+      const tariffs = forward ? regs.tariffWh : regs.tariffWh.map(() => 0);
+      if (d1 === 0) return encodeValue(di, register(total));
+      if (d1 === 0xff) return encodeValue(di, { kind: 'block', items: [total, ...tariffs].map(register) });
+      return d1 <= tariffs.length ? encodeValue(di, register(tariffs[d1 - 1])) : undefined;
+    }
+    if (d0 !== 0 && di >>> 24 === 0) return undefined;
+    if ((di & 0xffff00ff) === (DI.voltage(1) & 0xffff00ff)) {
+      const v = state.v?.[d1 - 1];
+      return v === undefined ? undefined : encodeBcd(Math.round(v * 10), 2);
+    }
+    if ((di & 0xffff00ff) === (DI.current(1) & 0xffff00ff)) {
+      const a = state.a?.[d1 - 1];
+      return a === undefined ? undefined : encodeBcd(Math.round(a * 1000), 3, true);
+    }
+    if (di === DI.activePowerTotal) return state.w === undefined ? undefined : encodeBcd(Math.round(state.w * 10), 3, true); // XX.XXXX kW = 0.1 W steps
+    if (di === DI.date || di === DI.time) {
+      const t = this.clock(now);
+      return di === DI.date
+        ? encodeValue(di, { kind: 'date', year: t.year, month: t.month, day: t.day, weekday: new Date(Date.UTC(t.year, t.month - 1, t.day)).getUTCDay() })
+        : encodeValue(di, { kind: 'time', hour: t.hour, minute: t.minute, second: t.second });
+    }
+    return undefined;
+  }
+
+  /** The meter's wall clock (site time zone, UTC+8 when no site is given). */
+  private clock(now: number): MeterDateTime {
+    const utc = now + this.clockOffsetMs;
+    const wall = this.opts.site ? zoneOf(this.opts.site.timezone).wall(utc) : utc + 8 * 3_600_000;
+    const d = new Date(wall);
+    return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds() };
+  }
+
+  private syncClock(frame: Frame): void {
+    const t = decodeTimeSync(frame);
+    if (!t.ok) return;
+    const now = this.opts.now();
+    const wallNow = this.opts.site ? zoneOf(this.opts.site.timezone).wall(now) : now + 8 * 3_600_000;
+    const wanted = Date.UTC(t.value.year, t.value.month - 1, t.value.day, t.value.hour, t.value.minute, t.value.second);
+    // Offsets within a DST-free day are enough for a test clock; the wall offset is applied as is.
+    this.clockOffsetMs = wanted - wallNow;
+  }
+}
