@@ -1,0 +1,50 @@
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { billRunJson, computeBillRun, parseSiteYaml, ReadingsScanner } from '../core/index.ts';
+import { readPaymentsFile } from '../cli/commands/bill.ts';
+
+/**
+ * Table-driven billing cases (style.md practice 6): each testcases/<name>/ holds a site,
+ * readings, optional payments, the bill's args and the bill worked out by hand
+ * (expected.json, compared byte for byte) or the error it must stop with
+ * (expected-error.txt: file, line and field).
+ */
+const root = import.meta.dirname;
+const cases = readdirSync(root, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
+
+function argsOf(dir: string): { from: string; to: string } {
+  const words = readFileSync(join(dir, 'args'), 'utf8').trim().split(/\s+/);
+  const get = (k: string) => words[words.indexOf(k) + 1];
+  return { from: get('--from'), to: get('--to') };
+}
+
+export async function billCase(dir: string): Promise<string> {
+  const site = parseSiteYaml(readFileSync(join(dir, 'site.yaml'), 'utf8'), 'site.yaml');
+  const scanner = new ReadingsScanner(site, 'readings.csv');
+  scanner.push(readFileSync(join(dir, 'readings.csv')));
+  const store = scanner.end();
+  const payments = existsSync(join(dir, 'payments.csv')) ? await readPaymentsFile(join(dir, 'payments.csv')) : [];
+  const { from, to } = argsOf(dir);
+  return billRunJson(computeBillRun(site, store, payments, from, to));
+}
+
+describe('billing testcases', () => {
+  it('has the cases the issue lists', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(18);
+  });
+  for (const name of cases) {
+    const dir = join(root, name);
+    it(name, async () => {
+      const errorFile = join(dir, 'expected-error.txt');
+      if (existsSync(errorFile)) {
+        await expect(billCase(dir)).rejects.toThrow(readFileSync(errorFile, 'utf8').trim());
+        return;
+      }
+      expect(await billCase(dir)).toBe(readFileSync(join(dir, 'expected.json'), 'utf8'));
+    });
+  }
+});
