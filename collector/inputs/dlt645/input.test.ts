@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SerialPort } from 'serialport';
+import { BusRegistry } from '../../bus/index.ts';
+import { MeterReadError } from '../../input.ts';
+import { openPtyPair } from '../../test-support/socat.ts';
+import type { PtyPair } from '../../test-support/socat.ts';
+import { Dlt645Line } from '../../../sim/dlt645/line.ts';
+import { SimDlt645Meter } from '../../../sim/dlt645/meter.ts';
+import type { MeterState } from '../../../sim/dlt645/meter.ts';
+import { dlt645TestSite } from '../../../sim/dlt645/test-site.ts';
+import { Dlt645Input } from './input.ts';
+import { createInput } from '../registry.ts';
+import './index.ts';
+
+/**
+ * Protocol tier (style.md practice 7): the collector input against the simulated meter
+ * over a socat PTY pair. The meter end here is a bare responder around sim/dlt645's line
+ * handler; the mixed Modbus + DL/T 645 bus through the simulator's serial server is in
+ * mixed-bus.test.ts. Parity none: a PTY may refuse even parity on re-open (issue 7).
+ */
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 2, 1, 16, 0, 0); // 2026-03-02 00:00 Asia/Shanghai
+
+let pty: PtyPair;
+let port: SerialPort;
+let now = T0;
+let meter: SimDlt645Meter;
+let load: MeterState = { totalWh: 5_000_000, w: 2000, v: [230.1, 229.9, 231], a: [3, 2.5, 3.25] };
+
+beforeAll(async () => {
+  pty = await openPtyPair();
+  const site = dlt645TestSite({ port: pty.a });
+  meter = new SimDlt645Meter({ address: '000000001102', site, source: () => load, now: () => now });
+  const line = new Dlt645Line([meter]);
+  port = new SerialPort({ path: pty.b, baudRate: 2400, autoOpen: false });
+  await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res())));
+  port.on('data', (chunk: Buffer) => {
+    for (const r of line.receive(chunk)) setTimeout(() => port.write(Buffer.from(r.bytes)), r.delayMs);
+  });
+});
+
+afterAll(async () => {
+  await new Promise<void>((r) => (port?.isOpen ? port.close(() => r()) : r()));
+  await pty?.close();
+});
+
+function setup(opts: { tariffs?: string; timeoutMs?: number } = {}) {
+  const site = dlt645TestSite({ port: pty.a, tariffs: opts.tariffs, timeoutMs: opts.timeoutMs ?? 300 });
+  const buses = new BusRegistry({ backoffBaseMs: 0, backoffMaxMs: 0 });
+  const input = createInput(site.meters.find((m) => m.id === 'T102')!, { buses, tcp: undefined as never }, () => now);
+  return { input, buses };
+}
+
+describe('DL/T 645 input over a PTY', () => {
+  it('reads energy, tariff registers, power, voltage and current in one bus transaction', async () => {
+    const { input, buses } = setup();
+    expect(input).toBeInstanceOf(Dlt645Input);
+    // Twelve hours of 2000 W: valley 7 h, flat 2 h, peak 3 h (T1 sharp, T2 peak, T3 flat, T4 valley).
+    now = T0 + 12 * HOUR;
+    load = { ...load, totalWh: 5_024_000 };
+    const s = await input.read();
+    expect(s).toEqual({ meter: 'T102', time: now, wh: 5_024_000, tariffWh: { 1: 0, 2: 6000, 3: 4000, 4: 14_000 }, w: 2000, v: 230.3, a: 8.75 });
+    expect(buses.get(pty.a).stats()).toMatchObject({ transactions: 1, failures: 0 });
+    await buses.closeAll();
+  });
+
+  it('asks a single-phase meter for phases B and C once, then stops asking', async () => {
+    load = { ...load, v: [229.5], a: [4] };
+    const { input, buses } = setup();
+    const before = meter.requests;
+    expect(await input.read()).toMatchObject({ v: 229.5, a: 4 });
+    const first = meter.requests - before;
+    expect(await input.read()).toMatchObject({ v: 229.5, a: 4 });
+    const second = meter.requests - before - first;
+    // block + power + 3 voltages + 3 currents, then the 4 missing phases are skipped.
+    expect([first, second]).toEqual([8, 4]);
+    await buses.closeAll();
+  });
+
+  it('keeps only the tariff registers the site file maps', async () => {
+    const { input, buses } = setup({ tariffs: '{ peak: 1, valley: 2 }' });
+    const s = await input.read();
+    expect(Object.keys(s.tariffWh ?? {})).toEqual(['1', '2']);
+    await buses.closeAll();
+  });
+
+  it('a silent meter is a retryable timeout; a corrupt one a retryable crc error', async () => {
+    const { input, buses } = setup({ timeoutMs: 150 });
+    meter.faults.silent = true;
+    const e1 = await input.read().catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(MeterReadError);
+    expect(e1).toMatchObject({ kind: 'timeout', retryable: true });
+    meter.faults.silent = false;
+    meter.faults.corrupt = true;
+    const e2 = await input.read().catch((e: unknown) => e);
+    expect(e2).toMatchObject({ kind: 'crc', retryable: true });
+    meter.faults.corrupt = false;
+    meter.faults.delayMs = 400; // slower than the 150 ms timeout
+    expect(await input.read().catch((e: unknown) => e)).toMatchObject({ kind: 'timeout' });
+    meter.faults.delayMs = 0;
+    // Late replies from the slow meter are flushed: the next read is clean.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await input.read()).toMatchObject({ meter: 'T102', wh: load.totalWh });
+    await buses.closeAll();
+  });
+
+  it('rejects a non-DL/T 645 connection as unrecoverable config', () => {
+    const site = dlt645TestSite({ port: pty.a, modbusPort: pty.a });
+    const m = site.meters.find((x) => x.id === 'T101')!;
+    expect(() => new Dlt645Input({ meter: m, now: Date.now, buses: new BusRegistry(), tcp: undefined as never })).toThrow(MeterReadError);
+  });
+});

@@ -1,0 +1,204 @@
+import type { Meter } from '../../../core/site/index.ts';
+import type { Logger } from '../../../lib/logger.ts';
+import { createLogger } from '../../../lib/logger.ts';
+import type { BusTransport, SerialBus, SerialSettings } from '../../bus/index.ts';
+import { charTimeMs, serialSettingsOf } from '../../bus/index.ts';
+import type { MeterInput } from '../../input.ts';
+import { MeterReadError } from '../../input.ts';
+import type { Sample } from '../../sample.ts';
+import type { CollectorInputContext } from '../registry.ts';
+import { DI, decodeFrame, decodeValue, diText, energyWh, frameCheck, isAddress, parseReadReply, readRequest } from './codec.ts';
+import type { CodecError, DataId, FixedValue, Value } from './codec.ts';
+import { periodsByRegister } from './tariffs.ts';
+
+/**
+ * Reply timeout when the site file gives no `timeout_ms`. DL/T 645-2007 clause 5.3 lets a
+ * meter take up to 500 ms before answering, and a 24-byte reply takes 110 ms at 2400 8E1:
+ * 1 s covers both with margin.
+ */
+export const DLT645_DEFAULT_TIMEOUT_MS = 1000;
+
+/** Silence kept after each request/reply pair (the standard asks for no gap rule; a few character times keep frames apart). */
+const GAP_CHARS = 4;
+
+type Dlt645Connection = Extract<NonNullable<Meter['connection']>, { protocol: 'dlt645' }>;
+
+/** Numbers the codec decodes exactly as integers; instantaneous values become plain numbers here. */
+const fixed = (v: FixedValue): number => v.units / 10 ** v.decimals;
+
+/**
+ * A DL/T 645-2007 meter on an RS485 bus, read through the one bus scheduler. One `read()`
+ * is one bus transaction holding several requests, so energy, power, voltage and current
+ * come from the same moment and no other meter's request lands in between:
+ *
+ * 1. forward active energy: the `00 01 FF 00` block (total and every tariff register in
+ *    one frame); meters that refuse the block ("no such data") are read register by
+ *    register from then on;
+ * 2. total active power, then voltage and current of phases A, B, C. Identifiers a meter
+ *    refuses (a single-phase meter has no phase B or C) are remembered and not asked
+ *    again, so they cost bus time once, not every poll.
+ *
+ * Energy is required: without it the read fails. The instantaneous values are optional.
+ */
+export class Dlt645Input implements MeterInput {
+  readonly meter: Meter;
+  readonly address: string;
+  private readonly bus: SerialBus;
+  private readonly settings: SerialSettings;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  /** Register numbers 1..4 the site file maps to a period (or the default 1..4). */
+  private readonly tariffRegisters: readonly (1 | 2 | 3 | 4)[];
+  private readonly unsupported = new Set<DataId>();
+  private useBlock = true;
+
+  constructor(ctx: CollectorInputContext, opts: { retries?: number } = {}) {
+    const conn = ctx.meter.connection;
+    if (conn?.protocol !== 'dlt645') throw new MeterReadError(ctx.meter.id, 'config', 'not a dlt645 connection', false);
+    if (!isAddress(conn.address)) throw new MeterReadError(ctx.meter.id, 'config', `address ${JSON.stringify(conn.address)} is not 12 digits`, false);
+    this.meter = ctx.meter;
+    this.address = conn.address;
+    this.bus = ctx.buses.get(conn.port);
+    this.settings = serialSettingsOf(conn as Dlt645Connection);
+    this.timeoutMs = conn.timeout_ms ?? DLT645_DEFAULT_TIMEOUT_MS;
+    // One immediate re-ask after a timeout or bad checksum: RS485 noise hits single frames.
+    this.retries = opts.retries ?? 1;
+    this.now = ctx.now;
+    this.log = (ctx.log ?? createLogger('collector')).child({ input: 'dlt645', meter: ctx.meter.id, address: conn.address });
+    const regs = [...periodsByRegister(conn.tariffs).keys()].sort((a, b) => a - b);
+    const beyond = regs.filter((n) => n > 4);
+    if (beyond.length) {
+      // The sample (and InfluxDB's wh_t1..wh_t4) holds registers 1..4 only.
+      this.log.warn({ registers: beyond }, 'tariff registers above 4 are not collected');
+    }
+    this.tariffRegisters = regs.filter((n): n is 1 | 2 | 3 | 4 => n >= 1 && n <= 4);
+  }
+
+  async read(): Promise<Sample> {
+    return this.bus.transact(this.meter.id, this.settings, async (t) => {
+      const energy = await this.readEnergy(t);
+      const time = this.now();
+      const w = await this.optional(t, DI.activePowerTotal);
+      const volts: number[] = [];
+      const amps: number[] = [];
+      for (const phase of [1, 2, 3] as const) {
+        const v = await this.optional(t, DI.voltage(phase));
+        if (v !== undefined) volts.push(v);
+      }
+      for (const phase of [1, 2, 3] as const) {
+        const a = await this.optional(t, DI.current(phase));
+        if (a !== undefined) amps.push(a);
+      }
+      const sample: { -readonly [K in keyof Sample]: Sample[K] } = { meter: this.meter.id, time, wh: energy.totalWh };
+      if (Object.keys(energy.tariffWh).length) sample.tariffWh = energy.tariffWh;
+      // Sample.w is W; the meter says kW with 4 decimals.
+      if (w !== undefined) sample.w = Math.round(w * 10_000) / 10;
+      // Sample.v: phase A, or the mean of the phases present; Sample.a: the sum over phases.
+      if (volts.length) sample.v = Math.round((volts.reduce((s, x) => s + x, 0) / volts.length) * 10) / 10;
+      if (amps.length) sample.a = Math.round(amps.reduce((s, x) => s + x, 0) * 1000) / 1000;
+      return sample;
+    }, { guardMs: GAP_CHARS * charTimeMs(this.settings) });
+  }
+
+  async close(): Promise<void> {
+    // The bus belongs to the collector's registry, shared with other meters.
+  }
+
+  private async readEnergy(t: BusTransport): Promise<{ totalWh: number; tariffWh: Partial<Record<1 | 2 | 3 | 4, number>> }> {
+    const tariffWh: Partial<Record<1 | 2 | 3 | 4, number>> = {};
+    if (this.useBlock) {
+      const block = await this.request(t, DI.forwardActiveBlock);
+      if (block.ok && block.value.kind === 'block') {
+        const [total, ...regs] = block.value.items;
+        for (const n of this.tariffRegisters) if (regs[n - 1] !== undefined) tariffWh[n] = energyWh(regs[n - 1]);
+        return { totalWh: energyWh(total), tariffWh };
+      }
+      if (block.ok || block.error.meterError?.noData) {
+        this.useBlock = false;
+        this.log.info('meter refuses the 00 01 FF 00 block; reading registers one by one');
+      } else throw this.toReadError(block.error);
+    }
+    const total = await this.request(t, DI.forwardActiveTotal);
+    if (!total.ok) throw this.toReadError(total.error);
+    if (total.value.kind !== 'fixed') throw new MeterReadError(this.meter.id, 'protocol', 'forward active total is not a number');
+    for (const n of this.tariffRegisters) {
+      const di = DI.forwardActiveTariff(n);
+      if (this.unsupported.has(di)) continue;
+      const r = await this.request(t, di);
+      if (r.ok && r.value.kind === 'fixed') tariffWh[n] = energyWh(r.value);
+      else if (!r.ok && r.error.meterError?.noData) this.markUnsupported(di);
+      else if (!r.ok) throw this.toReadError(r.error);
+    }
+    return { totalWh: energyWh(total.value), tariffWh };
+  }
+
+  /** An instantaneous value, or undefined when the meter does not have it. */
+  private async optional(t: BusTransport, di: DataId): Promise<number | undefined> {
+    if (this.unsupported.has(di)) return undefined;
+    const r = await this.request(t, di);
+    if (r.ok) return r.value.kind === 'fixed' ? fixed(r.value) : undefined;
+    if (r.error.meterError?.noData) {
+      this.markUnsupported(di);
+      return undefined;
+    }
+    throw this.toReadError(r.error);
+  }
+
+  private markUnsupported(di: DataId): void {
+    this.unsupported.add(di);
+    this.log.info({ di: diText(di) }, 'meter has no such data; not asking again');
+  }
+
+  /**
+   * One request/reply; retried once on a timeout or a corrupt frame. Resolves with the
+   * decoded value or the codec's typed error (a meter's error reply included); throws only
+   * MeterReadError for a timeout that outlasts the retries.
+   */
+  private async request(t: BusTransport, di: DataId): Promise<{ ok: true; value: Value } | { ok: false; error: CodecError }> {
+    const req = readRequest(this.address, di);
+    let lastError: MeterReadError | undefined;
+    for (let attempt = 0; attempt <= this.retries; attempt++) {
+      t.flush();
+      await t.write(req);
+      let bytes: Buffer;
+      try {
+        bytes = await t.read(frameCheck, this.timeoutMs);
+      } catch (e) {
+        lastError = e instanceof MeterReadError ? e : new MeterReadError(this.meter.id, 'timeout', String(e));
+        this.log.debug({ di: diText(di), attempt }, 'no reply');
+        continue;
+      }
+      const frame = decodeFrame(bytes);
+      if (!frame.ok) {
+        lastError = this.toReadError(frame.error);
+        this.log.debug({ di: diText(di), attempt, error: frame.error.kind }, 'bad frame');
+        continue;
+      }
+      const reply = parseReadReply(frame.value, this.address, di);
+      if (!reply.ok) return reply;
+      return decodeValue(di, reply.value.payload);
+    }
+    throw lastError ?? new MeterReadError(this.meter.id, 'timeout', `no reply for ${diText(di)}`);
+  }
+
+  private toReadError(e: CodecError): MeterReadError {
+    switch (e.kind) {
+      case 'bad-checksum':
+      case 'bad-end':
+      case 'bad-start':
+      case 'bad-length':
+      case 'truncated':
+      case 'garbage':
+      case 'trailing':
+        return new MeterReadError(this.meter.id, 'crc', `corrupt DL/T 645 frame: ${e.message}`);
+      case 'bad-bcd':
+        return new MeterReadError(this.meter.id, 'value', e.message);
+      case 'meter-error':
+        return new MeterReadError(this.meter.id, 'exception', e.message);
+      default:
+        return new MeterReadError(this.meter.id, 'protocol', e.message);
+    }
+  }
+}
