@@ -1,0 +1,142 @@
+import type { RegisterMap } from '../collector/inputs/modbus/maps.ts';
+import { encodeRegisters, registerMap } from '../collector/inputs/modbus/maps.ts';
+import type { Meter } from '../core/site/index.ts';
+import type { Fault, RequestFault } from './faults.ts';
+import { DEFAULT_ROLLOVER_MARGIN_WH, DEFAULT_SPIKE_WH, validateFault } from './faults.ts';
+import type { SiteLoadModel } from './load-model.ts';
+import { EXCEPTION, answerPdu, exceptionPdu, requestCovers } from './modbus-pdu.ts';
+
+/** What a simulated meter shows at one instant, faults applied. */
+export interface MeterReading {
+  readonly meter: string;
+  /** Simulated time, epoch ms. */
+  readonly time: number;
+  /** Energy register, integer Wh, within [0, modulus). */
+  readonly wh: number;
+  readonly w: number;
+  readonly v: readonly number[];
+  readonly a: readonly number[];
+  readonly pf: number;
+  readonly hz: number;
+}
+
+/** What a server does with one Modbus request. */
+export type ModbusOutcome = { readonly kind: 'reply'; readonly pdu: Buffer } | { readonly kind: 'silent' } | { readonly kind: 'corrupt'; readonly pdu: Buffer };
+
+/**
+ * One meter of the site as the wire sees it: the load model's values plus the injected
+ * faults. Protocol servers (Modbus here, DL/T 645 through a serial handler) ask it for
+ * the fault of each request (`takeRequestFault`) and for its values (`read`).
+ */
+export class SimulatedMeter {
+  readonly meter: Meter;
+  /** The register map, for Modbus meters. */
+  readonly map: RegisterMap | undefined;
+  /** Requests addressed to this meter, and those answered normally. */
+  requests = 0;
+  answered = 0;
+  private readonly model: SiteLoadModel;
+  private readonly now: () => number;
+  private offsetWh = 0;
+  private transient: { fault: RequestFault; remaining: number }[] = [];
+  private spikes: { wh: number; remaining: number }[] = [];
+  private readonly energyAddress: number | undefined;
+
+  constructor(meter: Meter, model: SiteLoadModel, now: () => number) {
+    this.meter = meter;
+    this.model = model;
+    this.now = now;
+    const c = meter.connection;
+    this.map = c && c.protocol !== 'dlt645' ? registerMap(c.map) : undefined;
+    this.energyAddress = this.map?.fields.find((f) => f.quantity === 'energy_import')?.address;
+  }
+
+  get id(): string {
+    return this.meter.id;
+  }
+
+  /** Injects a fault now (see faults.ts for what each does on the wire). */
+  inject(f: Fault): void {
+    validateFault(this.meter.id, f);
+    const modulus = this.meter.registerModulusWh;
+    const total = this.model.snapshot(this.meter.id, this.now()).totalWh;
+    switch (f.kind) {
+      case 'no-answer':
+      case 'crc':
+        this.transient.push({ fault: { kind: f.kind }, remaining: f.count ?? Infinity });
+        break;
+      case 'exception':
+        this.transient.push({ fault: { kind: 'exception', code: f.code ?? EXCEPTION.SERVER_DEVICE_FAILURE }, remaining: f.count ?? Infinity });
+        break;
+      case 'rollover': {
+        const margin = Math.min(f.marginWh ?? DEFAULT_ROLLOVER_MARGIN_WH, modulus - 1);
+        this.offsetWh = modulus - margin - total;
+        break;
+      }
+      case 'reset':
+        this.offsetWh = -total;
+        break;
+      case 'spike':
+        this.spikes.push({ wh: f.wh ?? DEFAULT_SPIKE_WH, remaining: f.count ?? 1 });
+        break;
+    }
+  }
+
+  /** Clears request faults and pending spikes. Rollover and reset offsets stay: a meter's register does not jump back. */
+  clearFaults(): void {
+    this.transient = [];
+    this.spikes = [];
+  }
+
+  /** The fault in force for the request arriving now, consuming one of its count. */
+  takeRequestFault(): RequestFault | undefined {
+    this.requests++;
+    while (this.transient.length > 0) {
+      const t = this.transient[0];
+      if (t.remaining <= 0) {
+        this.transient.shift();
+        continue;
+      }
+      t.remaining--;
+      return t.fault;
+    }
+    return undefined;
+  }
+
+  /**
+   * Values now. `energyRead: true` marks a read of the energy register: it consumes one
+   * pending spike (so a spike shows on exactly the reads the fault asked for).
+   */
+  read(opts: { energyRead?: boolean; time?: number } = {}): MeterReading {
+    const t = opts.time ?? this.now();
+    const s = this.model.snapshot(this.meter.id, t);
+    const modulus = this.meter.registerModulusWh;
+    let wh = (((s.totalWh + this.offsetWh) % modulus) + modulus) % modulus;
+    if (opts.energyRead && this.spikes.length > 0) {
+      const spike = this.spikes[0];
+      wh = (wh + spike.wh) % modulus;
+      if (--spike.remaining <= 0) this.spikes.shift();
+    }
+    return { meter: this.meter.id, time: t, wh, w: s.w, v: s.v, a: s.a, pf: s.pf, hz: s.hz };
+  }
+
+  /** The Modbus register image now (no fault consumed). */
+  registers(opts: { energyRead?: boolean } = {}): Map<number, number> {
+    if (!this.map) throw new Error(`meter ${this.meter.id} is not a Modbus meter`);
+    const r = this.read(opts);
+    return encodeRegisters(this.map.name, { wh: r.wh, w: r.w, v: r.v, a: r.a, pf: r.pf, hz: r.hz });
+  }
+
+  /** Handles one Modbus request PDU addressed to this meter: faults first, then the map. */
+  modbus(pdu: Buffer): ModbusOutcome {
+    if (!this.map) throw new Error(`meter ${this.meter.id} is not a Modbus meter`);
+    const fault = this.takeRequestFault();
+    if (fault?.kind === 'no-answer') return { kind: 'silent' };
+    if (fault?.kind === 'exception') return { kind: 'reply', pdu: exceptionPdu(pdu[0] ?? 0, fault.code) };
+    const energyRead = this.energyAddress !== undefined && requestCovers(pdu, this.energyAddress);
+    const reply = answerPdu(this.map, pdu, () => this.registers({ energyRead }));
+    if (fault?.kind === 'crc') return { kind: 'corrupt', pdu: reply };
+    if ((reply[0] & 0x80) === 0) this.answered++;
+    return { kind: 'reply', pdu: reply };
+  }
+}
