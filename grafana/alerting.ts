@@ -1,0 +1,274 @@
+/**
+ * Alert rules, the email contact point with its message template, and the notification
+ * policy, as Grafana's file-provisioning documents (protocols.md, "Grafana provisioning").
+ *
+ * Rules are built with the SDK's alerting builders; the SDK speaks the HTTP API's shape,
+ * so `ruleGroupFile` maps it to the file format (orgId/name/folder on the group).
+ *
+ * Grafana expands environment variables (`$NAME`) in provisioning files, rule labels and
+ * contact-point settings included, but not in rule annotations. So `{{ $labels.x }}` and
+ * `{{ $values.X }}` appear only in annotations, and the message template uses the dotted
+ * form (`.Labels.account`), never a `$`.
+ */
+import { QueryBuilder, RuleBuilder, type Rule } from '@grafana/grafana-foundation-sdk/alerting';
+import { TypeReduceBuilder, TypeThresholdBuilder } from '@grafana/grafana-foundation-sdk/expr';
+import { F, M, T } from '../influx/schema.ts';
+import { DASHBOARD_UID, DATASOURCE_UID, EXPR_UID, FOLDER } from './datasource.ts';
+import { InfluxQLBuilder, id } from './influxql.ts';
+
+export const CONTACT_POINT = 'submeter-energy-managers';
+export const TEMPLATE_NAME = 'submeter-email';
+const ORG_ID = 1;
+
+/** The relative window each query reads, in seconds before now. */
+type Window = { from: number; to: number };
+
+function influxStep(refId: string, query: string, columns: string[], groupBy: string[], window: Window): QueryBuilder {
+  return new QueryBuilder(refId)
+    .datasourceUid(DATASOURCE_UID)
+    .relativeTimeRange(window)
+    .model(new InfluxQLBuilder(query, { columns, groupBy }).refId(refId));
+}
+
+const exprRef = { type: '__expr__', uid: EXPR_UID };
+
+function reduceStep(refId: string, input: string): QueryBuilder {
+  // dropNN: a series whose points are all null yields no value rather than NaN.
+  return new QueryBuilder(refId)
+    .datasourceUid(EXPR_UID)
+    .relativeTimeRange({ from: 0, to: 0 })
+    .model(new TypeReduceBuilder().refId(refId).datasource(exprRef).expression(input).reducer('last').settings({ mode: 'dropNN' }));
+}
+
+function thresholdStep(refId: string, input: string, type: 'gt' | 'lt', param: number): QueryBuilder {
+  return new QueryBuilder(refId)
+    .datasourceUid(EXPR_UID)
+    .relativeTimeRange({ from: 0, to: 0 })
+    .model(new TypeThresholdBuilder().refId(refId).datasource(exprRef).expression(input).conditions([{ evaluator: { type, params: [param] } }]));
+}
+
+// externalURL is Grafana's root_url; links are built in annotations, which Grafana renders
+// per alert with $labels and never env-interpolates.
+const dashboardLink = (uid: string) => `{{ externalURL }}/d/${uid}/?var-site={{ $labels.site }}`;
+const tenantLink = `{{ externalURL }}/d/${DASHBOARD_UID.tenant}/?var-site={{ $labels.site }}&var-account={{ $labels.account }}`;
+
+/**
+ * Low balance, per account, against the account's own threshold: the workers write both
+ * balance_fen and low_balance_fen on each balance point, so the query's headroom is
+ * per series and the condition is just "below zero". BALANCE/THRESHOLD/HOURS only feed
+ * the message.
+ */
+export function lowBalanceRule(): RuleBuilder {
+  const w = { from: 3600, to: 0 };
+  const bySeries = `GROUP BY ${id(T.site)}, ${id(T.account)}`;
+  return new RuleBuilder('Low balance')
+    .uid('submeter-low-balance')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT last(${id(F.balanceFen)}) - last(${id(F.lowBalanceFen)}) AS "headroom_fen" FROM ${id(M.balance)} WHERE $timeFilter ${bySeries}`, ['time', 'headroom_fen'], [T.site, T.account], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'lt', 0))
+    .withQuery(influxStep('balance', `SELECT last(${id(F.balanceFen)}) / 100 AS "balance_cny" FROM ${id(M.balance)} WHERE $timeFilter ${bySeries}`, ['time', 'balance_cny'], [T.site, T.account], w))
+    .withQuery(influxStep('threshold', `SELECT last(${id(F.lowBalanceFen)}) / 100 AS "threshold_cny" FROM ${id(M.balance)} WHERE $timeFilter ${bySeries}`, ['time', 'threshold_cny'], [T.site, T.account], w))
+    .withQuery(influxStep('hours', `SELECT last(${id(F.hoursLeft)}) AS "hours_left" FROM ${id(M.balance)} WHERE $timeFilter ${bySeries}`, ['time', 'hours_left'], [T.site, T.account], w))
+    .withQuery(reduceStep('BALANCE', 'balance'))
+    .withQuery(reduceStep('THRESHOLD', 'threshold'))
+    .withQuery(reduceStep('HOURS', 'hours'))
+    .forDuration('1m')
+    .noDataState('OK')
+    .execErrState('Error')
+    .labels({ severity: 'warning', submeter: 'low_balance' })
+    .annotations({
+      summary: 'Account {{ $labels.account }} ({{ $labels.site }}): balance below its low-balance threshold',
+      description: [
+        'Account:    {{ $labels.account }} (site {{ $labels.site }})',
+        'Balance:    {{ with $values.BALANCE }}{{ printf "%.2f" .Value }}{{ end }} CNY',
+        'Threshold:  {{ with $values.THRESHOLD }}{{ printf "%.2f" .Value }}{{ end }} CNY',
+        'Hours left: {{ with $values.HOURS }}{{ printf "%.1f" .Value }}{{ else }}unknown{{ end }} at the last 24 h spending rate',
+      ].join('\n'),
+      tenant_page: tenantLink,
+    });
+}
+
+/** A meter that failed this many polls in a row is offline (each poll retries with backoff first). */
+export const OFFLINE_CONSECUTIVE_ERRORS = 5;
+
+export function meterOfflineRule(): RuleBuilder {
+  const w = { from: 900, to: 0 };
+  return new RuleBuilder('Meter offline')
+    .uid('submeter-meter-offline')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT last(${id(F.consecutiveErrors)}) AS "consecutive_errors" FROM ${id(M.meterHealth)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.meter)}`, ['time', 'consecutive_errors'], [T.site, T.meter], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'gt', OFFLINE_CONSECUTIVE_ERRORS - 1))
+    .forDuration('5m')
+    // No health points at all for 15 minutes means the collector itself is down.
+    .noDataState('Alerting')
+    .execErrState('Error')
+    .labels({ severity: 'critical', submeter: 'meter_offline' })
+    .annotations({
+      summary: 'Meter {{ $labels.meter }} ({{ $labels.site }}) is not answering',
+      description: 'Meter {{ $labels.meter }} failed {{ with $values.B }}{{ printf "%.0f" .Value }}{{ end }} polls in a row. Its energy is not lost (registers are cumulative) but balances lag until it answers.',
+      dashboard: dashboardLink(DASHBOARD_UID.health),
+    });
+}
+
+export function abnormalLossRule(): RuleBuilder {
+  const w = { from: 2 * 86_400, to: 0 };
+  return new RuleBuilder('Abnormal loss')
+    .uid('submeter-abnormal-loss')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT sum(${id(F.lossAbnormalWh)}) AS "loss_abnormal_wh" FROM ${id(M.siteDay)} WHERE $timeFilter GROUP BY ${id(T.site)}`, ['time', 'loss_abnormal_wh'], [T.site], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'gt', 0))
+    .forDuration('0s')
+    .noDataState('OK')
+    .execErrState('Error')
+    .labels({ severity: 'warning', submeter: 'abnormal_loss' })
+    .annotations({
+      summary: 'Site {{ $labels.site }}: line loss above the normal cap',
+      description: 'In the last two settled days {{ with $values.B }}{{ printf "%.0f" .Value }}{{ end }} Wh of loss exceeded loss.normal_rate; the property bears it (billing.md section 4). Check for theft, a faulty meter or a missing sub-meter.',
+      dashboard: dashboardLink(DASHBOARD_UID.site),
+    });
+}
+
+export function spoolGrowingRule(): RuleBuilder {
+  const w = { from: 900, to: 0 };
+  return new RuleBuilder('Collector spool growing')
+    .uid('submeter-spool-growing')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT last(${id(F.spoolSamples)}) - first(${id(F.spoolSamples)}) AS "spool_growth" FROM ${id(M.collector)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.host)}`, ['time', 'spool_growth'], [T.site, T.host], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'gt', 0))
+    .forDuration('10m')
+    .noDataState('OK')
+    .execErrState('Error')
+    .labels({ severity: 'warning', submeter: 'spool_growing' })
+    .annotations({
+      summary: 'Collector {{ $labels.host }} ({{ $labels.site }}): spool growing',
+      description: 'The store-and-forward spool grew by {{ with $values.B }}{{ printf "%.0f" .Value }}{{ end }} samples in 15 minutes: InfluxDB is not acknowledging writes. Nothing is lost until the spool is full.',
+      dashboard: dashboardLink(DASHBOARD_UID.health),
+    });
+}
+
+export interface RuleGroupSpec {
+  readonly name: string;
+  readonly interval: string;
+  readonly rules: readonly RuleBuilder[];
+}
+
+export function ruleGroups(): RuleGroupSpec[] {
+  return [
+    { name: 'balances', interval: '1m', rules: [lowBalanceRule()] },
+    { name: 'health', interval: '1m', rules: [meterOfflineRule(), spoolGrowingRule()] },
+    { name: 'site', interval: '5m', rules: [abnormalLossRule()] },
+  ];
+}
+
+/** The SDK's API-shaped rule as a rule in a provisioning file. */
+function fileRule(r: Rule) {
+  return {
+    uid: r.uid,
+    title: r.title,
+    condition: r.condition,
+    data: r.data.map((q) => ({ refId: q.refId, relativeTimeRange: q.relativeTimeRange, datasourceUid: q.datasourceUid, model: q.model })),
+    noDataState: r.noDataState,
+    execErrState: r.execErrState,
+    for: r.for,
+    labels: r.labels,
+    annotations: r.annotations,
+    isPaused: false,
+  };
+}
+
+export function rulesFile() {
+  return {
+    apiVersion: 1,
+    groups: ruleGroups().map((g) => ({
+      orgId: ORG_ID,
+      name: g.name,
+      folder: FOLDER,
+      interval: g.interval,
+      rules: g.rules.map((r) => fileRule(r.build())),
+    })),
+  };
+}
+
+/**
+ * One message per notification, one block per alert. Values come from the rule's
+ * annotations (already rendered per alert); no `$` here, see the file comment.
+ */
+export const EMAIL_TEMPLATE = `{{ define "submeter.subject" }}[submeter] {{ if .Alerts.Firing }}{{ len .Alerts.Firing }} firing{{ end }}{{ if and .Alerts.Firing .Alerts.Resolved }}, {{ end }}{{ if .Alerts.Resolved }}{{ len .Alerts.Resolved }} resolved{{ end }}: {{ .CommonLabels.alertname }}{{ end }}
+
+{{ define "submeter.alert" }}{{ .Annotations.summary }}
+{{ .Annotations.description }}
+{{ if .Annotations.tenant_page }}Tenant page: {{ .Annotations.tenant_page }}
+{{ end }}{{ if .Annotations.dashboard }}Dashboard: {{ .Annotations.dashboard }}
+{{ end }}Since: {{ .StartsAt.Format "2006-01-02 15:04 MST" }}
+{{ end }}
+
+{{ define "submeter.message" }}{{ if .Alerts.Firing }}FIRING
+{{ range .Alerts.Firing }}
+{{ template "submeter.alert" . }}{{ end }}{{ end }}{{ if .Alerts.Resolved }}
+RESOLVED
+{{ range .Alerts.Resolved }}
+{{ template "submeter.alert" . }}{{ end }}{{ end }}{{ end }}
+`;
+
+export function templatesFile() {
+  return { apiVersion: 1, templates: [{ orgId: ORG_ID, name: TEMPLATE_NAME, template: EMAIL_TEMPLATE }] };
+}
+
+export function contactPointsFile() {
+  return {
+    apiVersion: 1,
+    contactPoints: [
+      {
+        orgId: ORG_ID,
+        name: CONTACT_POINT,
+        receivers: [
+          {
+            uid: 'submeter-email',
+            type: 'email',
+            // Interpolated by Grafana from its environment (compose.yaml passes it from .env).
+            settings: {
+              addresses: '${SUBMETER_ALERT_EMAILS}',
+              singleEmail: true,
+              subject: '{{ template "submeter.subject" . }}',
+              message: '{{ template "submeter.message" . }}',
+            },
+            disableResolveMessage: false,
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/**
+ * A provisioned policy file replaces the whole tree. Low-balance alerts are grouped per
+ * account and repeat daily (one mail per crossing, a reminder if nobody pays); health
+ * alerts repeat every 4 hours while they last.
+ */
+export function policiesFile() {
+  return {
+    apiVersion: 1,
+    policies: [
+      {
+        orgId: ORG_ID,
+        receiver: CONTACT_POINT,
+        group_by: ['grafana_folder', 'alertname', 'site'],
+        group_wait: '30s',
+        group_interval: '5m',
+        repeat_interval: '4h',
+        routes: [
+          {
+            receiver: CONTACT_POINT,
+            object_matchers: [['submeter', '=', 'low_balance']],
+            group_by: ['alertname', 'site', 'account'],
+            repeat_interval: '24h',
+          },
+        ],
+      },
+    ],
+  };
+}

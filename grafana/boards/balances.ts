@@ -1,0 +1,66 @@
+/**
+ * Balances: every account's live balance against its own low-balance threshold, hours
+ * left at the current spending rate, and a status column (LOW below the threshold).
+ */
+import { MappingType } from '@grafana/grafana-foundation-sdk/dashboard';
+import { BigValueGraphMode, TableCellDisplayMode } from '@grafana/grafana-foundation-sdk/common';
+import { PanelBuilder as TimeSeries } from '@grafana/grafana-foundation-sdk/timeseries';
+import { PanelBuilder as Stat } from '@grafana/grafana-foundation-sdk/stat';
+import { PanelBuilder as Table } from '@grafana/grafana-foundation-sdk/table';
+import { F, M, T } from '../../influx/schema.ts';
+import { DASHBOARD_UID } from '../datasource.ts';
+import { InfluxQLBuilder, id, siteFilter } from '../influxql.ts';
+import { board, lastValue, legendTable, siteVariable, steps, UNIT } from './common.ts';
+
+export function balances() {
+  const where = `$timeFilter AND ${siteFilter}`;
+  const table = new InfluxQLBuilder(
+    `SELECT last(${id(F.balanceFen)}) / 100 AS "balance", last(${id(F.lowBalanceFen)}) / 100 AS "threshold", last(${id(F.balanceFen)}) - last(${id(F.lowBalanceFen)}) AS "status", last(${id(F.hoursLeft)}) AS "hours_left", last(${id(F.costRateFenH)}) / 100 AS "cost_per_hour", last(${id(F.periodNow)}) AS "period" FROM ${id(M.balance)} WHERE ${where} GROUP BY ${id(T.account)}`,
+    { columns: ['time', 'balance', 'threshold', 'status', 'hours_left', 'cost_per_hour', 'period'], groupBy: [T.account] },
+    'table',
+  ).refId('A');
+
+  const low = new InfluxQLBuilder(
+    `SELECT count("h") AS "accounts" FROM (SELECT last(${id(F.balanceFen)}) - last(${id(F.lowBalanceFen)}) AS "h" FROM ${id(M.balance)} WHERE ${where} GROUP BY ${id(T.account)}) WHERE "h" < 0`,
+    { columns: ['time', 'accounts'], groupBy: [] },
+  ).refId('A');
+
+  const total = new InfluxQLBuilder(
+    `SELECT sum("b") / 100 AS "cny" FROM (SELECT last(${id(F.balanceFen)}) AS "b" FROM ${id(M.balance)} WHERE ${where} GROUP BY ${id(T.account)})`,
+    { columns: ['time', 'cny'], groupBy: [] },
+  ).refId('A');
+
+  const history = new InfluxQLBuilder(
+    `SELECT last(${id(F.balanceFen)}) / 100 AS "balance" FROM ${id(M.balance)} WHERE ${where} GROUP BY time($__interval), ${id(T.account)} fill(none)`,
+    { columns: ['time', 'balance'], groupBy: [T.account] },
+  ).refId('A').alias('$tag_account');
+
+  return board(DASHBOARD_UID.balances, 'submeter / Balances', 'All accounts: live balance, own low-balance threshold, hours left, status.')
+    .withVariable(siteVariable())
+    .withPanel(new Stat().title('Accounts below their threshold').withTarget(low).noValue('0').thresholds(steps(1)).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(5).span(12))
+    .withPanel(new Stat().title('Prepaid balance held (sum)').withTarget(total).unit(UNIT.cny).decimals(2).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(5).span(12))
+    .withPanel(
+      new Table()
+        .title('Accounts')
+        .withTarget(table)
+        // The query's "status" is balance minus threshold in fen; its sign is the status.
+        .overrideByName('status', [
+          {
+            id: 'mappings',
+            value: [
+              { type: MappingType.RangeToText, options: { from: null, to: -0.5, result: { text: 'LOW', color: 'red', index: 0 } } },
+              { type: MappingType.RangeToText, options: { from: -0.5, to: null, result: { text: 'OK', color: 'green', index: 1 } } },
+            ],
+          },
+          { id: 'custom.cellOptions', value: { type: TableCellDisplayMode.ColorBackground } },
+        ])
+        .overrideByName('balance', [{ id: 'unit', value: UNIT.cny }, { id: 'decimals', value: 2 }])
+        .overrideByName('threshold', [{ id: 'unit', value: UNIT.cny }, { id: 'decimals', value: 2 }])
+        .overrideByName('cost_per_hour', [{ id: 'unit', value: UNIT.cny }, { id: 'decimals', value: 2 }])
+        .overrideByName('hours_left', [{ id: 'unit', value: UNIT.hours }, { id: 'decimals', value: 1 }])
+        .overrideByName('Time', [{ id: 'custom.hidden', value: true }])
+        .span(24)
+        .height(14),
+    )
+    .withPanel(new TimeSeries().title('Balances').withTarget(history).unit(UNIT.cny).legend(legendTable(['lastNotNull', 'min'])).span(24));
+}
