@@ -1,0 +1,53 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repo = join(import.meta.dirname, '../..');
+const bin = join(repo, 'bin/submeter.js');
+mkdirSync(join(repo, '.run/tmp'), { recursive: true });
+const tmp = mkdtempSync(join(repo, '.run/tmp/bill-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function bill(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [bin, 'bill', ...args], { cwd: repo, maxBuffer: 64 << 20 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('submeter bill', () => {
+  const c = join(repo, 'testcases/pools-area-consumption-zero-fallback');
+  const args = (readings: string) => ['--site', join(c, 'site.yaml'), '--readings', readings, '--from', '2026-10-01', '--to', '2026-10-03'];
+
+  it('prints the section-6 JSON on stdout only, byte-identical across runs and row orders', async () => {
+    const lines = readFileSync(join(c, 'readings.csv'), 'utf8').trim().split('\n');
+    const shuffled = [lines[0], ...lines.slice(1).reverse(), ...lines.slice(1)].join('\r\n');
+    writeFileSync(join(tmp, 'shuffled.csv'), shuffled);
+    const [a, b] = await Promise.all([bill(args(join(c, 'readings.csv'))), bill(args(join(tmp, 'shuffled.csv')))]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(readFileSync(join(c, 'expected.json'), 'utf8'));
+    expect(b.stdout).toBe(a.stdout);
+  });
+
+  it('gives one CSV row per line item with --format csv', async () => {
+    const r = await bill([...args(join(c, 'readings.csv')), '--format', 'csv']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').slice(0, 3)).toEqual(['account,kind,pool,period,kwh,price,amount', 'A1,own,,flat,20.000,1.000000,20.00', 'A1,common,hall,flat,0.666,1.000000,0.66']);
+  });
+
+  it('exits non-zero naming file, line and field; nothing on stdout', async () => {
+    writeFileSync(join(tmp, 'bad.csv'), 'time,meter,kwh\n2026-10-01T00:00:00+08:00,M,0\n2026-10-01T00:00:00+08:00,NOPE,1\n');
+    const [bad, date] = await Promise.all([bill(args(join(tmp, 'bad.csv'))), bill(['--site', join(c, 'site.yaml'), '--readings', join(tmp, 'bad.csv'), '--from', '2026-10-32', '--to', '2026-11-01'])]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toContain(`${join(tmp, 'bad.csv')}:3: meter: unknown meter 'NOPE'`);
+    expect(date.code).not.toBe(0);
+    expect(date.stderr).toContain('--from: must be a local date');
+  });
+});

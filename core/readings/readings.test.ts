@@ -1,0 +1,128 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseSiteYaml } from '../site/index.ts';
+import { kwhToWh, parsePaymentLine, parsePaymentsHeader, parseReadingLine, parseReadingsHeader } from './csv.ts';
+import { parseRfc3339 } from './rfc3339.ts';
+import { ReadingsScanner } from './scan.ts';
+import { ReadingStore } from './store.ts';
+
+const header = (line: string) => {
+  const h = parseReadingsHeader(line);
+  if (!h.ok) throw new Error(h.error.message);
+  return h.value;
+};
+
+describe('readings CSV (billing.md section 1)', () => {
+  it('rounds kWh with more than 3 decimals half-up to whole Wh', () => {
+    expect(kwhToWh('1.2344')).toBe(1234);
+    expect(kwhToWh('1.2345')).toBe(1235);
+    expect(kwhToWh('1.23449999')).toBe(1234);
+    expect(kwhToWh('0.0005')).toBe(1);
+    expect(kwhToWh('42')).toBe(42000);
+    expect(kwhToWh('-1')).toMatch(/non-negative/);
+  });
+
+  it('parses RFC 3339 with offsets, truncating to whole ms, and refuses local times', () => {
+    expect(parseRfc3339('2026-10-01T00:00:00+08:00')).toBe(Date.parse('2026-09-30T16:00:00Z'));
+    expect(parseRfc3339('2026-10-01T00:00:00.123987Z')).toBe(Date.parse('2026-10-01T00:00:00.123Z'));
+    expect(parseRfc3339('2026-10-01 00:00:00-05:30')).toBe(Date.parse('2026-10-01T05:30:00Z'));
+    expect(parseRfc3339('2026-10-01T00:00:00')).toMatch(/offset/);
+    expect(parseRfc3339('2026-02-29T00:00:00Z')).toMatch(/no such date/);
+    expect(parseRfc3339('2026-10-01T24:00:00Z')).toMatch(/no such time/);
+  });
+
+  it('names the field of a bad line and ignores extra columns', () => {
+    const h = header('time,meter,kwh,kw');
+    expect(parseReadingLine('2026-10-01T00:00:00Z,T1,1.5,3.2', h)).toEqual({ ok: true, value: { time: Date.parse('2026-10-01T00:00:00Z'), meter: 'T1', wh: 1500 } });
+    expect(parseReadingLine('2026-10-01,T1,1.5', h)).toMatchObject({ ok: false, error: { field: 'time' } });
+    expect(parseReadingLine('2026-10-01T00:00:00Z,,1', h)).toMatchObject({ ok: false, error: { field: 'meter' } });
+    expect(parseReadingLine('2026-10-01T00:00:00Z,T1', h)).toMatchObject({ ok: false, error: { field: 'kwh' } });
+    expect(parseReadingsHeader('time,meter')).toMatchObject({ ok: false, error: { field: 'kwh' } });
+  });
+
+  it('parses payments with at most 2 decimals', () => {
+    const h = parsePaymentsHeader('time,account,amount,reference');
+    if (!h.ok) throw new Error('header');
+    expect(parsePaymentLine('2026-10-01T00:00:00Z,A1,12.5,R1', h.value)).toMatchObject({ ok: true, value: { fen: 1250, reference: 'R1' } });
+    expect(parsePaymentLine('2026-10-01T00:00:00Z,A1,12.505,R1', h.value)).toMatchObject({ ok: false, error: { field: 'amount' } });
+    expect(parsePaymentLine('2026-10-01T00:00:00Z,A1,1,', h.value)).toMatchObject({ ok: false, error: { field: 'reference' } });
+  });
+});
+
+describe('ReadingsScanner', () => {
+  const site = parseSiteYaml(`site: { id: s, timezone: Asia/Shanghai }
+meters:
+  - { id: M, role: master }
+  - { id: T-1, role: tenant, account: A }
+  - { id: T.2, role: tenant, account: A }
+accounts:
+  - { id: A, tariff: t }
+tariffs:
+  - id: t
+    versions:
+      - effective_from: 2026-01-01
+        prices: { flat: 1 }
+        schedule: [{ periods: [{ from: "00:00", to: "24:00", period: flat }] }]
+`);
+  const ids = ['M', 'T-1', 'T.2'];
+
+  // Lines the byte fast path takes and lines it hands to parseReadingLine: both must agree.
+  const timeText = fc.tuple(fc.integer({ min: 0, max: 4_000_000_000_000 }), fc.constantFrom('Z', 'z', '+08:00', '-03:30', '+00:00'), fc.constantFrom('', '.5', '.123', '.123456'), fc.constantFrom('T', ' ', 't')).map(([ms, off, frac, sep]) => {
+    const sign = off.startsWith('-') ? -1 : 1;
+    const offMin = off.length > 1 ? sign * (Number(off.slice(1, 3)) * 60 + Number(off.slice(4, 6))) : 0;
+    const wall = new Date(Math.floor(ms / 1000) * 1000 + offMin * 60_000).toISOString();
+    return `${wall.slice(0, 10)}${sep}${wall.slice(11, 19)}${frac}${off}`;
+  });
+  const kwh = fc.oneof(fc.integer({ min: 0, max: 9_999_999_999 }).map(String), fc.tuple(fc.integer({ min: 0, max: 99_999_999 }), fc.stringMatching(/^[0-9]{1,7}$/)).map(([i, f]) => `${i}.${f}`));
+  const line = fc.tuple(timeText, fc.constantFrom(...ids), kwh, fc.constantFrom('', ',1.5', ',"x,y"'), fc.boolean()).map(([t, m, k, extra, quote]) => (quote ? `"${t}",${m},${k}${extra}` : `${t},${m},${k}${extra}`));
+
+  it('reads exactly what parseReadingLine reads, in any chunking', () => {
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 64 }), fc.boolean(), (lines, chunk, crlf) => {
+        const h = header('time,meter,kwh,kw');
+        const expected = new ReadingStore(3);
+        for (const l of lines) {
+          const r = parseReadingLine(l, h);
+          if (!r.ok) throw new Error(`${l}: ${r.error.field} ${r.error.message}`);
+          expected.add(ids.indexOf(r.value.meter), r.value.time, r.value.wh);
+        }
+        const eol = crlf ? '\r\n' : '\n';
+        const bytes = new TextEncoder().encode(`time,meter,kwh,kw${eol}${lines.join(eol)}`);
+        const scanner = new ReadingsScanner(site, 'r.csv');
+        for (let i = 0; i < bytes.length; i += chunk) scanner.push(bytes.subarray(i, i + chunk));
+        const got = scanner.end();
+        for (let m = 0; m < 3; m++) expect(got.series(m)).toEqual(expected.series(m));
+      }),
+      { numRuns: 200, seed: 11 },
+    );
+  });
+
+  it('names file, line and field of a bad line', () => {
+    const scan = (text: string) => {
+      const s = new ReadingsScanner(site, 'r.csv');
+      s.push(new TextEncoder().encode(text));
+      return s.end();
+    };
+    expect(() => scan('time,meter,kwh\n2026-10-01T00:00:00Z,M,1\n\n2026-10-01T00:00:00Z,X,1\n')).toThrow("r.csv:4: meter: unknown meter 'X'");
+    expect(() => scan('time,meter,kwh\n2026-13-01T00:00:00Z,M,1\n')).toThrow('r.csv:2: time:');
+    expect(() => scan('meter,kwh\n')).toThrow('r.csv:1: time:');
+    expect(() => scan('')).toThrow('r.csv:1: empty file');
+  });
+});
+
+describe('ReadingStore', () => {
+  it('returns every row sorted by time whatever the order and spread of the input', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 42 }), fc.integer({ min: 0, max: 2 ** 40 })), { maxLength: 300 }), (rows) => {
+        const store = new ReadingStore(1);
+        for (const [t, w] of rows) store.add(0, t, w);
+        const s = store.series(0);
+        const got = [...s.time].map((t, i) => [t, s.wh[i]]);
+        const want = [...rows].sort((a, b) => a[0] - b[0]);
+        expect(got.map((r) => r[0])).toEqual(want.map((r) => r[0]));
+        expect([...got].sort((a, b) => a[0] - b[0] || a[1] - b[1])).toEqual([...want].sort((a, b) => a[0] - b[0] || a[1] - b[1]));
+      }),
+      { numRuns: 200, seed: 12 },
+    );
+  });
+});
