@@ -57,12 +57,19 @@ export const NotifyJob = z.object({
   account: z.string().min(1),
   /** Event kind, e.g. low_balance. */
   kind: z.string().min(1),
+  /** One job per channel, so a webhook that fails does not resend the email on retry. */
+  channel: z.enum(['email', 'webhook']),
   /** Epoch ms of the event (its point time in InfluxDB). */
   time: z.number().int(),
   subject: z.string(),
   text: z.string(),
 });
 export type NotifyJob = z.infer<typeof NotifyJob>;
+
+/** BullMQ job id of a notification: one per event and channel, so a re-raised event is not sent twice (custom ids may not contain ':'). */
+export function notifyJobId(j: Pick<NotifyJob, 'site' | 'account' | 'kind' | 'time' | 'channel'>): string {
+  return ['notify', j.site, j.account, j.kind, j.time, j.channel].join('|');
+}
 
 /**
  * Parses a job payload; bad data never becomes right by retrying, so it is an

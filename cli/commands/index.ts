@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { registerCheckSite } from './check-site.ts';
 import { registerBill } from './bill.ts';
+import { registerWorkers } from './workers.ts';
+import { registerPay } from './pay.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerWorkers, registerPay];

@@ -73,3 +73,22 @@ tariffs:
 export function testSite(yaml = SITE_YAML): Site {
   return parseSiteYaml(yaml, 'test-site.yaml');
 }
+
+import { createLogger } from '../../lib/logger.ts';
+import { DEFAULT_TUNING } from '../context.ts';
+import type { Tuning, WorkerContext } from '../context.ts';
+import { openQueues } from '../queues.ts';
+
+/** A processor context on the test's database and prefix with a settable clock. */
+export function testContext(env: TestEnv, sites: readonly Site[], clock: { now: number }, tuning: Partial<Tuning> = {}): WorkerContext {
+  return {
+    sites: new Map(sites.map((s) => [s.id, s])),
+    influx: env.influx,
+    redis: env.redis,
+    queues: openQueues(env.redis, env.prefix),
+    log: createLogger('workers-test'),
+    keyPrefix: env.prefix,
+    now: () => clock.now,
+    tuning: { ...DEFAULT_TUNING, ...tuning },
+  };
+}

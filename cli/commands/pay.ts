@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+
+/**
+ * `submeter pay`: records one payment through the same recordPayment the API uses
+ * (workers/payments.ts): integer fen, idempotent by reference, durable before it prints.
+ * Prints one JSON line on stdout; exit 3 when the reference is taken by another payment.
+ */
+export function registerPay(program: Command): void {
+  program
+    .command('pay')
+    .description('record a prepaid payment (idempotent by reference; a conflicting reuse is refused)')
+    .requiredOption('--site <file>', 'site file (YAML)')
+    .requiredOption('--account <id>', 'account id')
+    .requiredOption('--amount <money>', 'amount in CNY with at most 2 decimals, e.g. 100.00 (negative for a refund)')
+    .requiredOption('--reference <ref>', "the payer's unique reference (bank or gateway transaction id)")
+    .option('--time <rfc3339>', 'instant of the payment, RFC 3339 with an offset (default: now)')
+    .action(async (opts: { site: string; account: string; amount: string; reference: string; time?: string }) => {
+      const { loadSiteFile } = await import('../../lib/site-file.ts');
+      const { parseFixed, moneyText, parseRfc3339 } = await import('../../core/index.ts');
+      const { readEnv } = await import('../../lib/env.ts');
+      const { InfluxV1 } = await import('../../influx/client.ts');
+      const { Redis } = await import('ioredis');
+      const { recordPayment, PaymentRejectedError } = await import('../../workers/payments.ts');
+      const site = loadSiteFile(opts.site);
+      const fen = parseFixed(opts.amount, 2);
+      if (fen === undefined) throw Object.assign(new Error(`--amount must be a decimal with at most 2 places, got ${JSON.stringify(opts.amount)}`), { exitCode: 2 });
+      let time = Date.now();
+      if (opts.time !== undefined) {
+        const t = parseRfc3339(opts.time);
+        if (typeof t === 'string') throw Object.assign(new Error(`--time ${t}`), { exitCode: 2 });
+        time = t;
+      }
+      const env = readEnv();
+      const influx = new InfluxV1({ url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
+      const redis = new Redis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+      try {
+        await redis.connect();
+        await influx.createDatabase();
+        const r = await recordPayment({ site, influx, redis }, { account: opts.account, fen, reference: opts.reference, time });
+        process.stdout.write(`${JSON.stringify({ status: r.status, site: r.site, account: r.account, amount: moneyText(r.fen), reference: r.reference, time: new Date(r.time).toISOString() })}\n`);
+      } catch (err) {
+        if (err instanceof PaymentRejectedError) throw Object.assign(err, { exitCode: err.code === 'conflict' ? 3 : 2 });
+        throw err;
+      } finally {
+        redis.disconnect();
+      }
+    });
+}

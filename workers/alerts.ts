@@ -1,0 +1,70 @@
+import { Point } from '@influxdata/influxdb-client';
+import { kwhText, zoneOf } from '../core/index.ts';
+import { quoteString } from '../influx/client.ts';
+import { F, M, T } from '../influx/schema.ts';
+import { siteOf } from './context.ts';
+import type { WorkerContext } from './context.ts';
+import type { AlertsJob } from './queues.ts';
+
+/**
+ * Site alerts for the energy managers (Grafana's alert rules read these events): a meter
+ * offline (no reading for longer than its max_gap), abnormal loss above the normal-rate
+ * cap on a settled day (billing.md section 4). Each event's time is derived from the data
+ * (the outage start + max_gap, the day's midnight), so re-running writes the same point.
+ * Low-balance crossings are raised by the balance job (as fresh as the balance), and the
+ * counter-rule flags by the rollup and settlement.
+ */
+
+export interface AlertsResult {
+  readonly offline: string[];
+  readonly abnormalDays: number;
+}
+
+export async function processAlerts(ctx: WorkerContext, job: AlertsJob): Promise<AlertsResult> {
+  const site = siteOf(ctx, job.site);
+  const now = ctx.now();
+  const sq = quoteString(site.id);
+  const lines: string[] = [];
+  const offline: string[] = [];
+  const last = await ctx.influx.query(`SELECT last(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.meter}`);
+  const lastBy = new Map(last.map((r) => [r.meter as string, r.time as number]));
+  const zone = zoneOf(site.timezone);
+  for (const m of site.meters) {
+    const t = lastBy.get(m.id);
+    if (t === undefined || now - t <= m.maxGapMs) continue;
+    offline.push(m.id);
+    lines.push(
+      new Point(M.event)
+        .tag(T.site, site.id)
+        .tag(T.kind, 'meter_offline')
+        .tag(T.meter, m.id)
+        .stringField(F.detail, `no reading since ${zone.format(t)} (max_gap ${m.maxGapMs / 1000} s)`)
+        .floatField(F.value, (now - t) / 1000)
+        .timestamp(t + m.maxGapMs)
+        .toLineProtocol()!,
+    );
+  }
+  // Abnormal loss of the last week of settled days, one event per day.
+  const rows = await ctx.influx.query(
+    `SELECT sum(${F.lossAbnormalWh}) AS abn, sum(${F.masterWh}) AS master FROM ${M.siteDay} WHERE ${T.site} = ${sq} AND time >= ${now - 8 * 86_400_000}ms GROUP BY time(1d) fill(none) tz(${quoteString(site.timezone)})`,
+  );
+  let abnormalDays = 0;
+  for (const r of rows) {
+    const abn = r.abn as number;
+    if (!(abn > 0)) continue;
+    abnormalDays++;
+    const day = zone.dateOf((r.time as number) + 3_600_000);
+    lines.push(
+      new Point(M.event)
+        .tag(T.site, site.id)
+        .tag(T.kind, 'abnormal_loss')
+        .stringField(F.detail, `${day}: ${kwhText(abn)} kWh of loss above the normal rate ${site.loss.normalRate} of master ${kwhText(r.master as number)} kWh, borne by the property`)
+        .floatField(F.value, abn / 1000)
+        .timestamp(zone.midnight(day))
+        .toLineProtocol()!,
+    );
+  }
+  await ctx.influx.write(lines);
+  if (offline.length) ctx.log.warn({ site: site.id, offline }, 'meters offline');
+  return { offline, abnormalDays };
+}

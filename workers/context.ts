@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import { sortSeries } from '../core/index.ts';
+import type { RawSeries, Site } from '../core/index.ts';
+import type { InfluxV1 } from '../influx/client.ts';
+import { quoteString } from '../influx/client.ts';
+import { F, M, T } from '../influx/schema.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Queues } from './queues.ts';
+
+/**
+ * What every processor gets: the validated sites, the InfluxDB adapter, Redis for the
+ * workers' small state, the queues (to enqueue follow-up jobs) and a clock. The clock is
+ * injected so tests and the crash test can replay a month in seconds.
+ */
+export interface WorkerContext {
+  readonly sites: ReadonlyMap<string, Site>;
+  readonly influx: InfluxV1;
+  readonly redis: Redis;
+  readonly queues: Queues;
+  readonly log: Logger;
+  /** Redis key prefix of the workers' own state. */
+  readonly keyPrefix: string;
+  /** Epoch ms now. */
+  now(): number;
+  readonly tuning: Tuning;
+}
+
+export interface Tuning {
+  /**
+   * Raw readings loaded before a settlement day, so the counter rules (spike runs, the
+   * baseline) see the same history the offline bill sees. @defaultValue 24 h
+   */
+  readonly settleLookbackMs: number;
+  /** Readings loaded after a day's end, for the interval that crosses midnight. @defaultValue 6 h */
+  readonly settleLookaheadMs: number;
+  /** Readings loaded before a meter's watermark when rolling up (context for the first new interval). @defaultValue 6 h */
+  readonly rollupContextMs: number;
+  /** Days back that the rollup re-checks for late readings (fingerprints). @defaultValue 3 */
+  readonly lateWindowDays: number;
+  /** How often the late-data fingerprints are compared. @defaultValue 60 s */
+  readonly lateCheckEveryMs: number;
+  /** Settlement grace after local midnight (a day is due once midnight + grace has passed). @defaultValue 15 min */
+  readonly settlementGraceMs: number;
+  /** A meter with no reading for this long raises meter_offline (beside its own max_gap). @defaultValue 15 min */
+  readonly offlineAfterMs: number;
+}
+
+export const DEFAULT_TUNING: Tuning = {
+  settleLookbackMs: 24 * 3_600_000,
+  settleLookaheadMs: 6 * 3_600_000,
+  rollupContextMs: 6 * 3_600_000,
+  lateWindowDays: 3,
+  lateCheckEveryMs: 60_000,
+  settlementGraceMs: 15 * 60_000,
+  offlineAfterMs: 15 * 60_000,
+};
+
+/** The site of a job; an unknown site is bad data (the job can never succeed). */
+export function siteOf(ctx: WorkerContext, id: string): Site {
+  const s = ctx.sites.get(id);
+  if (!s) throw new UnknownSiteError(`unknown site ${JSON.stringify(id)}: not in this worker's site files`);
+  return s;
+}
+
+export class UnknownSiteError extends Error {
+  override name = 'UnknownSiteError';
+}
+
+/** InfluxQL regex matching exactly these ids. */
+export function idRegex(ids: readonly string[]): string {
+  return `/^(${ids.map((i) => i.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$/`;
+}
+
+/**
+ * Raw readings of some meters in [fromMs, toMs), sorted per meter (equal instants kept:
+ * the counter rules decide about them). Integer Wh as the collector wrote them.
+ */
+export async function loadRaw(influx: InfluxV1, site: string, meters: readonly string[], fromMs: number, toMs: number): Promise<Map<string, RawSeries>> {
+  const out = new Map<string, RawSeries>();
+  if (meters.length === 0 || toMs <= fromMs) return out;
+  const [series = []] = await influx.queryRaw(
+    `SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${quoteString(site)} AND ${T.meter} =~ ${idRegex(meters)} AND time >= ${fromMs}ms AND time < ${toMs}ms GROUP BY ${T.meter}`,
+  );
+  for (const s of series) {
+    const meter = s.tags?.meter;
+    if (!meter) continue;
+    const n = s.values.length;
+    const time = new Float64Array(n);
+    const wh = new Float64Array(n);
+    let k = 0;
+    for (const v of s.values) {
+      if (typeof v[1] !== 'number') continue; // a row of another field only
+      time[k] = v[0] as number;
+      wh[k] = v[1];
+      k++;
+    }
+    out.set(meter, sortSeries(time.subarray(0, k), wh.subarray(0, k)));
+  }
+  return out;
+}
+
+export const EMPTY_SERIES: RawSeries = { time: new Float64Array(0), wh: new Float64Array(0) };
+
+/** Writes lines in chunks (one HTTP request each): InfluxDB answers 204 only after its WAL holds them. */
+export async function writeChunked(influx: InfluxV1, lines: readonly string[], chunk = 5000): Promise<void> {
+  for (let i = 0; i < lines.length; i += chunk) await influx.write(lines.slice(i, i + chunk));
+}

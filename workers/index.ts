@@ -1,0 +1,10 @@
+/** The workers' public surface: the demo, the API and the CLI import from here. */
+export { startWorkers } from './start.ts';
+export type { StartWorkersOptions, RunningWorkers } from './start.ts';
+export { recordPayment, loadPayments, PaymentRejectedError } from './payments.ts';
+export type { PaymentInput, RecordedPayment, PaymentDeps, LedgerPayment } from './payments.ts';
+export { QUEUE, DEFAULTS, upsertSchedulers, openQueues, closeQueues } from './queues.ts';
+export type { ScheduleOptions, QueueName } from './queues.ts';
+export { liveAccounts } from './statement.ts';
+export { createNotifier } from './notifier.ts';
+export type { NotifierOptions, SmtpOptions } from './notifier.ts';

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addDays, computeBillRun, zoneOf } from '../core/index.ts';
+import type { PaymentRow, ReadingRow } from '../core/index.ts';
+import { quoteString } from '../influx/client.ts';
+import { processBalance } from './balance.ts';
+import type { WorkerContext } from './context.ts';
+import { recordPayment } from './payments.ts';
+import { closeQueues, SettlementJob } from './queues.ts';
+import { processRollup } from './rollup.ts';
+import { processSettlement } from './settlement.ts';
+import { liveAccounts } from './statement.ts';
+import { testContext, testEnv, testSite } from './testing/env.ts';
+import type { TestEnv } from './testing/env.ts';
+import { readingLines, syntheticReadings } from './testing/month.ts';
+
+const site = testSite();
+const zone = zoneOf(site.timezone);
+const FROM = '2026-10-01';
+const DAYS = 10;
+const TO = addDays(FROM, DAYS);
+const all = syntheticReadings(site, FROM, DAYS);
+// Held back and delivered late: T101's readings of 2026-10-03 09:30-12:30 (peak into flat).
+const lateA = zone.midnight('2026-10-03') + 9.5 * 3_600_000;
+const lateB = zone.midnight('2026-10-03') + 12.5 * 3_600_000;
+const isLate = (r: ReadingRow) => r.meter === 'T101' && r.time > lateA && r.time < lateB;
+const onTime = all.filter((r) => !isLate(r));
+const late = all.filter(isLate);
+
+const payments: PaymentRow[] = [
+  { time: zone.midnight('2026-10-02') + 3_600_000, account: 'A102', fen: 300_00, reference: 'P1' },
+  { time: zone.midnight('2026-10-06') + 7_200_000, account: 'A101', fen: 1_000_00, reference: 'P2' },
+];
+
+describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
+  let env: TestEnv;
+  let ctx: WorkerContext;
+  const clock = { now: zone.midnight(TO) + 20 * 60_000 };
+  beforeAll(async () => {
+    env = await testEnv('pipe');
+    ctx = testContext(env, [site], clock, { lateWindowDays: 14 });
+    await env.influx.write(readingLines(site.id, onTime));
+    for (const p of payments) await recordPayment({ site, influx: env.influx, redis: env.redis, keyPrefix: env.prefix }, p);
+  });
+  afterAll(async () => {
+    await closeQueues(ctx.queues);
+    await env.cleanup();
+  });
+
+  it('rollup writes integer 15-minute buckets whose sum per meter is the offline energy', async () => {
+    const r = await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+    expect(r.readings).toBeGreaterThan(0);
+    const rows = await env.influx.query(`SELECT sum(wh) FROM tou_bucket WHERE site = ${quoteString(site.id)} GROUP BY meter`);
+    const bill = computeBillRun(site, onTime, [], FROM, TO);
+    const tenantWh = rows.filter((x) => String(x.meter).startsWith('T')).reduce((s, x) => s + (x.sum as number), 0);
+    expect(kwh(tenantWh)).toBe(bill.master.tenant_kwh);
+  });
+
+  it('settles every due day once; the month equals computeBillRun byte for byte; a re-run changes nothing', async () => {
+    const first = await processSettlement(ctx, { site: site.id });
+    expect(first.map((d) => d.day)).toEqual(Array.from({ length: DAYS }, (_, i) => addDays(FROM, i)));
+    expect(first.every((d) => d.outcome === 'settled')).toBe(true);
+    const offline = computeBillRun(site, onTime, payments, FROM, TO);
+    expect(JSON.stringify(await liveAccounts(env.influx, site, FROM, TO), null, 2)).toBe(JSON.stringify(offline.accounts, null, 2));
+    // Re-running a day (a retry, a duplicate job) writes no new revision.
+    const again = await processSettlement(ctx, { site: site.id, day: '2026-10-04' });
+    expect(again[0].outcome).toBe('unchanged');
+    expect(await processSettlement(ctx, { site: site.id })).toEqual([]);
+  });
+
+  it('balances equal the offline closing balances (nothing unsettled)', async () => {
+    const live = await processBalance(ctx, { site: site.id });
+    const offline = computeBillRun(site, onTime, payments, FROM, TO);
+    for (const a of offline.accounts) expect(money(live.find((x) => x.account === a.account)!.balanceFen)).toBe(a.closing_balance);
+  });
+
+  it('late readings of a settled day: buckets recomputed, adjustment lines with the reason, month = offline on all readings', async () => {
+    clock.now += 2 * 60_000; // past lateCheckEveryMs
+    await processRollup(ctx, { site: site.id, batch: 0, batches: 1 }); // stores the fingerprints' bound
+    await env.influx.write(readingLines(site.id, late));
+    clock.now += 2 * 60_000;
+    const r = await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+    expect(r.lateDays).toBe(1);
+    const jobs = await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized']);
+    const days = jobs.map((j) => SettlementJob.parse(j.data)).sort((x, y) => (x.day! < y.day! ? -1 : 1));
+    expect(days.map((d) => d.day)).toEqual(['2026-10-02', '2026-10-03']);
+    const results = [];
+    for (const d of days) results.push(...(await processSettlement(ctx, d)));
+    expect(results.find((x) => x.day === '2026-10-03')!.outcome).toBe('adjusted');
+    expect(results.find((x) => x.day === '2026-10-02')!.outcome).toBe('unchanged');
+
+    // Visible: revision 0 is untouched, revision 1 holds the differences and the reason.
+    const t = zone.midnight('2026-10-03');
+    const rev1 = await env.influx.query(`SELECT wh, fen, reason FROM charge WHERE site = ${quoteString(site.id)} AND time = ${t}ms AND rev = '1' GROUP BY account, kind, period`);
+    expect(rev1.length).toBeGreaterThan(0);
+    expect(rev1.every((x) => /late or corrected readings of T101/.test(x.reason as string))).toBe(true);
+    expect(rev1.some((x) => x.account === 'A101' && x.kind === 'own' && x.period === 'peak' && (x.wh as number) !== 0)).toBe(true);
+    const rev0 = computeBillRun(site, onTime, [], '2026-10-03', '2026-10-04');
+    const rev0Live = await liveRev0(t);
+    expect(rev0Live).toBe(rev0.accounts.reduce((s, a) => s + Number(a.total_amount.replace('.', '')), 0));
+
+    const offline = computeBillRun(site, all, payments, FROM, TO);
+    expect(JSON.stringify(await liveAccounts(env.influx, site, FROM, TO), null, 2)).toBe(JSON.stringify(offline.accounts, null, 2));
+    const live = await processBalance(ctx, { site: site.id });
+    for (const a of offline.accounts) expect(money(live.find((x) => x.account === a.account)!.balanceFen)).toBe(a.closing_balance);
+  });
+
+  async function liveRev0(t: number): Promise<number> {
+    const rows = await env.influx.query(`SELECT sum(fen) FROM charge WHERE site = ${quoteString(site.id)} AND time = ${t}ms AND rev = '0'`);
+    return rows[0].sum as number;
+  }
+});
+
+const kwh = (wh: number) => (wh / 1000).toFixed(3); // test-side formatting of an integer only
+const money = (fen: number) => `${fen < 0 ? '-' : ''}${Math.floor(Math.abs(fen) / 100)}.${String(Math.abs(fen) % 100).padStart(2, '0')}`;

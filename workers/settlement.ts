@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import { Point } from '@influxdata/influxdb-client';
+import { addDays, settleDay, zoneOf } from '../core/index.ts';
+import type { ChargeLine, DaySettlement, LocalDate, Site } from '../core/index.ts';
+import { quoteString } from '../influx/client.ts';
+import { F, M, T } from '../influx/schema.ts';
+import { loadRaw, siteOf, writeChunked } from './context.ts';
+import type { WorkerContext } from './context.ts';
+import { dayCells } from './day-cells.ts';
+import { redisKeys } from './keys.ts';
+import type { SettlementJob } from './queues.ts';
+
+/**
+ * Settlement (billing.md section 4): load the day's raw readings -> core settleDay ->
+ * charge lines and the site summary in InfluxDB.
+ *
+ * What a tenant was charged is never rewritten. A day's first settlement writes its lines
+ * as revision 0; when a later run of the same day (late or corrected readings) computes
+ * different lines, the difference against everything already written for that day is
+ * written as the next revision: adjustment lines with the reason. The sum of all
+ * revisions is always the day's current settlement, so a run that crashed half-way is
+ * completed by the next run, and a run repeated with unchanged data writes nothing.
+ */
+
+export interface SettleResult {
+  readonly day: LocalDate;
+  /** 'settled' (first time), 'adjusted' (a revision written), 'unchanged'. */
+  readonly outcome: 'settled' | 'adjusted' | 'unchanged';
+  readonly rev: number;
+  readonly lines: number;
+}
+
+interface StoredLine {
+  account: string;
+  kind: string;
+  pool: string;
+  period: string;
+  rev: number;
+  wh: number;
+  fen: number;
+  price: string;
+}
+
+const lineKey = (l: { account: string; kind: string; pool?: string; period: string; price: string }) => `${l.account}\u0000${l.kind}\u0000${l.pool ?? ''}\u0000${l.period}\u0000${l.price}`;
+
+/** Every charge point already written for the day (all revisions). */
+async function storedLines(ctx: WorkerContext, site: Site, t: number): Promise<StoredLine[]> {
+  const rows = await ctx.influx.query(
+    `SELECT ${F.wh}, ${F.fen}, ${F.price} FROM ${M.charge} WHERE ${T.site} = ${quoteString(site.id)} AND time = ${t}ms GROUP BY ${T.account}, ${T.kind}, ${T.pool}, ${T.period}, ${T.rev}`,
+  );
+  return rows.map((r) => ({
+    account: r.account as string,
+    kind: r.kind as string,
+    pool: (r.pool as string) ?? '',
+    period: r.period as string,
+    rev: Number(r.rev),
+    wh: r.wh as number,
+    fen: r.fen as number,
+    price: r.price as string,
+  }));
+}
+
+function chargePoint(site: string, t: number, l: { account: string; kind: string; pool?: string; period: string; price: string }, rev: number, wh: number, fen: number, reason?: string): string {
+  const p = new Point(M.charge).tag(T.site, site).tag(T.account, l.account).tag(T.kind, l.kind);
+  if (l.pool) p.tag(T.pool, l.pool);
+  p.tag(T.period, l.period).tag(T.rev, String(rev)).intField(F.wh, wh).intField(F.fen, fen).stringField(F.price, l.price);
+  if (reason) p.stringField(F.reason, reason);
+  return p.timestamp(t).toLineProtocol()!;
+}
+
+function summaryLines(site: Site, t: number, day: DaySettlement): string[] {
+  return day.cells.map(
+    (c) =>
+      new Point(M.siteDay)
+        .tag(T.site, site.id)
+        .tag(T.period, c.period)
+        .intField(F.masterWh, c.masterWh)
+        .intField(F.tenantWh, c.tenantWh)
+        .intField(F.commonWh, c.commonWh)
+        .intField(F.lossWh, c.lossWh)
+        .intField(F.lossAllocatedWh, c.lossAllocatedWh)
+        .intField(F.lossAbnormalWh, c.lossAbnormalWh)
+        // Display only (the cap line in Grafana); the settlement used the exact decimal.
+        .floatField(F.lossNormalRate, Number(site.loss.normalRate))
+        .timestamp(t)
+        .toLineProtocol()!,
+  );
+}
+
+/** Quality flags of the settled day as events (deterministic keys: a re-run overwrites them). */
+function flagLines(site: Site, day: { flags: readonly { meter: string; time: number; kind: string; detail: string }[] }): string[] {
+  return day.flags.map((f) => {
+    const p = new Point(M.event).tag(T.site, site.id).tag(T.kind, f.kind);
+    if (f.meter) p.tag(T.meter, f.meter);
+    return p.stringField(F.detail, f.detail).timestamp(f.time).toLineProtocol()!;
+  });
+}
+
+/** The diff of the new settlement against what is stored: lines of the next revision(s). */
+export function adjustmentLines(next: readonly ChargeLine[], stored: readonly StoredLine[]): { key: string; line: { account: string; kind: string; pool?: string; period: string; price: string }; wh: number; fen: number }[] {
+  const net = new Map<string, { line: StoredLine; wh: number; fen: number }>();
+  for (const s of stored) {
+    const k = lineKey(s);
+    const cur = net.get(k);
+    if (cur) {
+      cur.wh += s.wh;
+      cur.fen += s.fen;
+    } else net.set(k, { line: s, wh: s.wh, fen: s.fen });
+  }
+  const out: ReturnType<typeof adjustmentLines> = [];
+  const seen = new Set<string>();
+  for (const l of next) {
+    const k = lineKey(l);
+    seen.add(k);
+    const cur = net.get(k);
+    const dwh = l.wh - (cur?.wh ?? 0);
+    const dfen = l.fen - (cur?.fen ?? 0);
+    if (dwh !== 0 || dfen !== 0) out.push({ key: k, line: l, wh: dwh, fen: dfen });
+  }
+  for (const [k, cur] of net) {
+    if (seen.has(k) || (cur.wh === 0 && cur.fen === 0)) continue;
+    out.push({ key: k, line: { ...cur.line, pool: cur.line.pool || undefined }, wh: -cur.wh, fen: -cur.fen });
+  }
+  return out;
+}
+
+/**
+ * Settles (or re-settles) one day of a site. Idempotent: see the file comment.
+ * @param reason why a settled day is recomputed (written on adjustment lines)
+ */
+export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDate, reason = 'recomputed'): Promise<SettleResult> {
+  const zone = zoneOf(site.timezone);
+  const a = zone.midnight(day);
+  const b = zone.midnight(addDays(day, 1));
+  const raw = await loadRaw(ctx.influx, site.id, site.meters.map((m) => m.id), a - ctx.tuning.settleLookbackMs, b + ctx.tuning.settleLookaheadMs);
+  const { cells, flags } = dayCells(site, day, raw);
+  const settlement = settleDay(site, day, cells); // the core: pools, loss, largest remainder, charges
+  const stored = await storedLines(ctx, site, a);
+  const summary = [...summaryLines(site, a, settlement), ...flagLines(site, { flags: [...flags, ...settlement.flags] })];
+  if (stored.length === 0) {
+    // First settlement: revision 0 and the summary in one request (one shard, one WAL entry).
+    const lines = settlement.lines.map((l) => chargePoint(site.id, a, l, 0, l.wh, l.fen));
+    await writeChunked(ctx.influx, [...lines, ...summary]);
+    // A day with no charge lines at all still counts as settled through its site_day points.
+    return { day, outcome: 'settled', rev: 0, lines: lines.length };
+  }
+  const diff = adjustmentLines(settlement.lines, stored);
+  if (diff.length === 0) {
+    await writeChunked(ctx.influx, summary);
+    return { day, outcome: 'unchanged', rev: Math.max(...stored.map((s) => s.rev)), lines: 0 };
+  }
+  // Two lines of one tag set in one revision would overwrite each other (a price change of
+  // a settled day): the second goes to the following revision.
+  let rev = Math.max(...stored.map((s) => s.rev)) + 1;
+  const firstRev = rev;
+  const used = new Map<string, number>();
+  const lines: string[] = [];
+  for (const d of diff) {
+    const tagKey = `${d.line.account}\u0000${d.line.kind}\u0000${d.line.pool ?? ''}\u0000${d.line.period}`;
+    const r = (used.get(tagKey) ?? firstRev - 1) + 1;
+    used.set(tagKey, r);
+    rev = Math.max(rev, r);
+    lines.push(chargePoint(site.id, a, d.line, r, d.wh, d.fen, reason));
+  }
+  await writeChunked(ctx.influx, [...lines, ...summary]);
+  ctx.log.info({ site: site.id, day, rev, lines: lines.length, reason }, 'settled day changed: adjustment lines written');
+  return { day, outcome: 'adjusted', rev, lines: lines.length };
+}
+
+/** Local dates already settled (they have site_day points), from InfluxDB, the only truth. */
+export async function settledDays(ctx: WorkerContext, site: Site, fromMs = 0): Promise<Set<LocalDate>> {
+  const zone = zoneOf(site.timezone);
+  const rows = await ctx.influx.query(`SELECT ${F.masterWh} FROM ${M.siteDay} WHERE ${T.site} = ${quoteString(site.id)} AND time >= ${fromMs}ms GROUP BY ${T.period}`);
+  return new Set(rows.map((r) => zone.dateOf(r.time as number)));
+}
+
+/** The local date of the site's first raw reading, or undefined with none. */
+async function firstReadingDay(ctx: WorkerContext, site: Site): Promise<LocalDate | undefined> {
+  const rows = await ctx.influx.query(`SELECT first(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${quoteString(site.id)}`);
+  return rows[0] ? zoneOf(site.timezone).dateOf(rows[0].time as number) : undefined;
+}
+
+/** Days that are due (local midnight after them + grace has passed) and not yet settled, oldest first. */
+export async function dueDays(ctx: WorkerContext, site: Site): Promise<LocalDate[]> {
+  const zone = zoneOf(site.timezone);
+  const first = await firstReadingDay(ctx, site);
+  if (!first) return [];
+  const done = await settledDays(ctx, site, zone.midnight(first));
+  const out: LocalDate[] = [];
+  const now = ctx.now();
+  for (let d = first; zone.midnight(addDays(d, 1)) + ctx.tuning.settlementGraceMs <= now; d = addDays(d, 1)) {
+    if (!done.has(d)) out.push(d);
+  }
+  return out;
+}
+
+// Releases the lock only if we still hold it.
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+export class SettlementBusyError extends Error {
+  override name = 'SettlementBusyError';
+}
+
+/**
+ * The settlement job: one site at a time across all processes (a Redis lock with an
+ * expiry, so a SIGKILLed holder frees it), then the day asked for, or every due day.
+ * Busy -> a retryable error (BullMQ backs off and tries again).
+ */
+export async function processSettlement(ctx: WorkerContext, job: SettlementJob, progress?: (p: { day: LocalDate; done: number; of: number }) => Promise<void>): Promise<SettleResult[]> {
+  const site = siteOf(ctx, job.site);
+  const key = redisKeys(ctx.keyPrefix, site.id).settleLock;
+  const token = randomBytes(8).toString('hex');
+  const ok = await ctx.redis.set(key, token, 'PX', 120_000, 'NX');
+  if (ok !== 'OK') throw new SettlementBusyError(`settlement of site ${site.id} is running in another worker; retrying later`);
+  try {
+    const days = job.day ? [job.day] : await dueDays(ctx, site);
+    const out: SettleResult[] = [];
+    for (const day of days) {
+      await ctx.redis.pexpire(key, 120_000);
+      const r = await settleSiteDay(ctx, site, day, job.reason);
+      out.push(r);
+      ctx.log.info({ site: site.id, ...r, done: out.length, of: days.length }, 'settlement');
+      await progress?.({ day, done: out.length, of: days.length });
+    }
+    return out;
+  } finally {
+    await ctx.redis.eval(UNLOCK, 1, key, token).catch(() => undefined);
+  }
+}

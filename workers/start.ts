@@ -1,0 +1,154 @@
+import { UnrecoverableError, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BillingInputError } from '../core/index.ts';
+import type { Site } from '../core/index.ts';
+import { InfluxError, InfluxV1 } from '../influx/client.ts';
+import { createLogger } from '../lib/logger.ts';
+import type { Logger } from '../lib/logger.ts';
+import { processAlerts } from './alerts.ts';
+import { processBalance } from './balance.ts';
+import { DEFAULT_TUNING, UnknownSiteError } from './context.ts';
+import type { Tuning, WorkerContext } from './context.ts';
+import { createNotifier } from './notifier.ts';
+import type { NotifierOptions } from './notifier.ts';
+import { AlertsJob, BalanceJob, closeQueues, NotifyJob, openQueues, parsePayload, QUEUE, RollupJob, SettlementJob, upsertSchedulers } from './queues.ts';
+import type { QueueName, Queues, ScheduleOptions } from './queues.ts';
+import { processRollup } from './rollup.ts';
+import { processSettlement } from './settlement.ts';
+
+export interface StartWorkersOptions {
+  /** Validated sites (lib/site-file.ts loadSiteFile). At least one. */
+  readonly sites: readonly Site[];
+  /** @defaultValue process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389' */
+  readonly redisUrl?: string;
+  /** @defaultValue url from SUBMETER_INFLUX_URL, db from SUBMETER_INFLUX_DB ('submeter') */
+  readonly influx?: { readonly url: string; readonly db: string; readonly token?: string } | InfluxV1;
+  /** BullMQ prefix (tests isolate with a random one). @defaultValue 'bull' */
+  readonly queuePrefix?: string;
+  /** Prefix of the workers' own Redis keys. @defaultValue 'submeter' */
+  readonly keyPrefix?: string;
+  readonly schedule?: ScheduleOptions;
+  readonly tuning?: Partial<Tuning>;
+  readonly notifier?: NotifierOptions;
+  /** Queues this process works on; several processes may split them. @defaultValue all */
+  readonly queues?: readonly QueueName[];
+  /** Create/update the schedulers (one process is enough; more is harmless). @defaultValue true */
+  readonly schedulers?: boolean;
+  /** Jobs in flight per queue in this process. @defaultValue 2 */
+  readonly concurrency?: number;
+  /** Clock (tests). @defaultValue Date.now */
+  readonly now?: () => number;
+  readonly log?: Logger;
+}
+
+export interface RunningWorkers {
+  readonly ctx: WorkerContext;
+  readonly queues: Queues;
+  readonly workers: readonly Worker[];
+  /** Graceful stop: finishes jobs in flight, then closes connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs the workers (`submeter workers`, the demo, the tests). Every processor is thin:
+ * load from InfluxDB -> core -> write back with deterministic keys, so any job may run
+ * twice. Errors decide retries (style.md practice 5): bad payloads, unknown sites,
+ * billing input errors and InfluxDB 4xx are UnrecoverableError; the rest back off.
+ */
+export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWorkers> {
+  if (!opts.sites.length) throw new Error('startWorkers: no sites given');
+  const ids = new Set<string>();
+  for (const s of opts.sites) {
+    if (ids.has(s.id)) throw new Error(`startWorkers: site ${s.id} given twice`);
+    ids.add(s.id);
+  }
+  const log = opts.log ?? createLogger('workers');
+  const redisUrl = opts.redisUrl ?? process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389';
+  const influx =
+    opts.influx instanceof InfluxV1
+      ? opts.influx
+      : new InfluxV1(opts.influx ?? { url: process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096', db: process.env.SUBMETER_INFLUX_DB ?? 'submeter', token: process.env.SUBMETER_INFLUX_TOKEN });
+  // maxRetriesPerRequest null: BullMQ's blocking commands must wait out a Redis restart.
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error (retrying)'));
+  const queues = openQueues(redis, opts.queuePrefix);
+  const ctx: WorkerContext = {
+    sites: new Map(opts.sites.map((s) => [s.id, s])),
+    influx,
+    redis,
+    queues,
+    log,
+    keyPrefix: opts.keyPrefix ?? 'submeter',
+    now: opts.now ?? Date.now,
+    tuning: { ...DEFAULT_TUNING, ...opts.tuning, ...(opts.schedule?.settlementGraceMinutes !== undefined ? { settlementGraceMs: opts.schedule.settlementGraceMinutes * 60_000 } : {}) },
+  };
+  await influx.createDatabase().catch((err: Error) => log.warn({ err: err.message }, 'could not create the InfluxDB database (retrying in jobs)'));
+  const notifier = createNotifier(opts.notifier);
+
+  const run = <T>(name: string, fn: (job: Job) => Promise<T>) => async (job: Job) => {
+    const t0 = Date.now();
+    try {
+      const r = await fn(job);
+      log.debug({ queue: name, job: job.id, ms: Date.now() - t0 }, 'job done');
+      return r;
+    } catch (err) {
+      if (err instanceof UnrecoverableError) throw err;
+      if (err instanceof UnknownSiteError || err instanceof BillingInputError || (err instanceof InfluxError && !err.retryable)) {
+        log.error({ queue: name, job: job.id, err: (err as Error).message }, 'job failed for good (bad data or config)');
+        throw new UnrecoverableError((err as Error).message);
+      }
+      log.warn({ queue: name, job: job.id, attempt: job.attemptsMade + 1, err: (err as Error).message }, 'job failed; will retry with backoff');
+      throw err;
+    }
+  };
+
+  const processors: Record<QueueName, (job: Job) => Promise<unknown>> = {
+    rollup: run('rollup', (job) => processRollup(ctx, parsePayload(RollupJob, QUEUE.rollup, job.data))),
+    settlement: run('settlement', (job) =>
+      processSettlement(ctx, parsePayload(SettlementJob, QUEUE.settlement, job.data), (p) => job.updateProgress(p)),
+    ),
+    balance: run('balance', (job) => processBalance(ctx, parsePayload(BalanceJob, QUEUE.balance, job.data))),
+    alerts: run('alerts', (job) => processAlerts(ctx, parsePayload(AlertsJob, QUEUE.alerts, job.data))),
+    notify: run('notify', async (job) => {
+      const n = parsePayload(NotifyJob, QUEUE.notify, job.data);
+      const site = ctx.sites.get(n.site);
+      const account = site?.accounts.find((a) => a.id === n.account);
+      if (!account) throw new UnrecoverableError(`notify: unknown account ${n.site}/${n.account}`);
+      await notifier.send(account, n);
+      log.info({ site: n.site, account: n.account, kind: n.kind, channel: n.channel }, 'tenant notified');
+    }),
+  };
+  const which = opts.queues ?? (Object.values(QUEUE) as QueueName[]);
+  const workers = which.map(
+    (name) =>
+      new Worker(name, processors[name], {
+        connection: redis,
+        prefix: opts.queuePrefix,
+        concurrency: opts.concurrency ?? 2,
+        // A SIGKILLed worker's job is taken over after the lock expires (stalled check).
+        lockDuration: 30_000,
+        stalledInterval: 15_000,
+        maxStalledCount: 5,
+      }),
+  );
+  for (const w of workers) w.on('error', (err) => log.warn({ queue: w.name, err: err.message }, 'worker error'));
+
+  if (opts.schedulers ?? true) {
+    for (const s of opts.sites) await upsertSchedulers(queues, s, opts.schedule);
+    // Catch up at once (missed midnights while no worker ran) rather than at the next cron.
+    for (const s of opts.sites) await queues.settlement.add('settle', { site: s.id }, { jobId: `settle-start|${s.id}|${Math.floor(ctx.now() / 60_000)}` });
+  }
+  log.info({ sites: [...ids], queues: which }, 'workers started');
+  return {
+    ctx,
+    queues,
+    workers,
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      await closeQueues(queues);
+      notifier.close();
+      redis.disconnect();
+    },
+  };
+}
