@@ -1,0 +1,451 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Point } from '@influxdata/influxdb-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { F, M, T } from '../influx/schema.ts';
+import { buildApp } from './app.ts';
+import { RedisTokenStore } from './auth/token-store.ts';
+import type { Role } from './auth/token-store.ts';
+import { localMidnight } from './local-time.ts';
+import { openapiDocument, operations } from './openapi.ts';
+import type { Operation } from './openapi.ts';
+import { SiteRef } from './site-ref.ts';
+import { createFixture, NOW, SITE_FILE } from './testing/fixture.ts';
+import type { Fixture } from './testing/fixture.ts';
+import { OpenApiValidator } from './validate.ts';
+
+const doc = openapiDocument();
+const validator = new OpenApiValidator(doc);
+const ops = operations();
+const op = (id: string): Operation => ops.find((o) => o.operationId === id)!;
+
+let fx: Fixture;
+let server: Server;
+let base: string;
+let dir: string;
+const tok: Record<'manager' | 'viewer' | 'A101' | 'A102', string> = { manager: '', viewer: '', A101: '', A102: '' };
+/** operationId -> statuses seen, to prove every operation was exercised. */
+const seen = new Map<string, Set<number>>();
+
+interface Res {
+  status: number;
+  type: string;
+  body: any;
+  text: string;
+  headers: Headers;
+}
+
+/** Calls an operation and checks the response against the OpenAPI document. */
+async function call(o: Operation, params: Record<string, string>, token: string | undefined, opts: { query?: Record<string, string>; body?: unknown; rawBody?: string } = {}): Promise<Res> {
+  const path = o.path.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k]));
+  const qs = opts.query ? `?${new URLSearchParams(opts.query)}` : '';
+  const headers: Record<string, string> = {};
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  if (opts.body !== undefined || opts.rawBody !== undefined) headers['content-type'] = 'application/json';
+  const r = await fetch(`${base}${path}${qs}`, { method: o.method.toUpperCase(), headers, body: opts.rawBody ?? (opts.body !== undefined ? JSON.stringify(opts.body) : undefined) });
+  const text = await r.text();
+  const type = r.headers.get('content-type') ?? '';
+  const body = type.startsWith('application/json') ? JSON.parse(text) : text;
+  const problems = validator.response(o.path, o.method, r.status, r.status === 204 ? undefined : type, r.status === 204 ? undefined : body);
+  expect(problems, `${o.method.toUpperCase()} ${path}${qs} -> ${r.status} ${text.slice(0, 300)}`).toEqual([]);
+  if (r.status >= 400) {
+    expect(body).toMatchObject({ error: expect.any(String), message: expect.any(String), path: expect.any(String) });
+  }
+  if (!seen.has(o.operationId)) seen.set(o.operationId, new Set());
+  seen.get(o.operationId)!.add(r.status);
+  return { status: r.status, type, body, text, headers: r.headers };
+}
+
+/** Valid parameters for each operation (own account A101 where one is named). */
+function argsFor(o: Operation, account = 'A101'): { params: Record<string, string>; query?: Record<string, string>; body?: unknown } {
+  const params: Record<string, string> = { account, month: '2026-10', id: '0123456789abcdef' };
+  const q: Record<string, Record<string, string>> = {
+    getUsage: { from: '2026-11-14', to: '2026-11-16', interval: '1h' },
+    getAdvice: { from: '2026-11-14', to: '2026-11-16' },
+    getBillStats: { from: '2026-10-01', to: '2026-11-01' },
+    getMaster: { from: '2026-10-01', to: '2026-11-01' },
+    getQuality: { from: '2026-10-01', to: '2026-11-01' },
+  };
+  const b: Record<string, unknown> = {
+    recordPayment: { amount: '1.00', reference: `MATRIX-${Math.random().toString(36).slice(2)}`, time: '2026-11-15T09:00:00+08:00' },
+    createToken: { role: 'viewer', label: 'matrix' },
+  };
+  return { params, query: q[o.operationId], body: b[o.operationId] };
+}
+
+beforeAll(async () => {
+  fx = await createFixture('api');
+  dir = mkdtempSync(join(tmpdir(), 'submeter-api-'));
+  copyFileSync(SITE_FILE, join(dir, 'site.yaml'));
+  const app = buildApp({
+    site: new SiteRef(fx.site, join(dir, 'site.yaml')),
+    influx: fx.influx,
+    redis: fx.redis,
+    keyPrefix: fx.prefix,
+    workersKeyPrefix: fx.workersPrefix,
+    now: () => NOW,
+    cacheMs: 0,
+    authFailures: { limit: 10_000, windowMs: 60_000 },
+  });
+  server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const store = new RedisTokenStore(fx.redis, fx.prefix);
+  tok.manager = (await store.create({ site: fx.site.id, role: 'manager' })).token;
+  tok.viewer = (await store.create({ site: fx.site.id, role: 'viewer' })).token;
+  tok.A101 = (await store.create({ site: fx.site.id, role: 'tenant', account: 'A101' })).token;
+  tok.A102 = (await store.create({ site: fx.site.id, role: 'tenant', account: 'A102' })).token;
+});
+
+afterAll(async () => {
+  await new Promise<void>((resolve) => server?.close(() => resolve()));
+  server?.closeAllConnections();
+  await fx?.cleanup();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('authentication', () => {
+  it('serves the OpenAPI 3.1 document without a token', async () => {
+    const r = await fetch(`${base}/openapi.json`);
+    expect(r.status).toBe(200);
+    const d = (await r.json()) as { openapi: string; paths: object };
+    expect(d.openapi).toBe('3.1.0');
+    expect(Object.keys(d.paths).length).toBeGreaterThan(15);
+  });
+
+  it('answers 401 on every operation without a token, with a malformed header, and with an unknown token', async () => {
+    for (const o of ops) {
+      const a = argsFor(o);
+      const missing = await call(o, a.params, undefined, a);
+      expect(missing.status, o.operationId).toBe(401);
+      expect(missing.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      const unknown = await call(o, a.params, 'smt_' + 'x'.repeat(43), a);
+      expect(unknown.status, o.operationId).toBe(401);
+      const r = await fetch(`${base}${o.path.replace(/\{(\w+)\}/g, (_, k: string) => a.params[k])}`, { method: o.method.toUpperCase(), headers: { authorization: `Basic ${tok.manager}` } });
+      expect(r.status).toBe(401);
+    }
+  });
+
+  it('refuses a token of another site', async () => {
+    const store = new RedisTokenStore(fx.redis, fx.prefix);
+    const other = (await store.create({ site: 'other-site', role: 'manager' })).token;
+    expect((await call(op('getMe'), {}, other)).status).toBe(401);
+  });
+
+  it('stores only the sha256 of a token, never the token', async () => {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, ks] = await fx.redis.scan(cursor, 'MATCH', `${fx.prefix}*`, 'COUNT', 1000);
+      keys.push(...ks);
+      cursor = next;
+    } while (cursor !== '0');
+    for (const k of keys) {
+      const type = await fx.redis.type(k);
+      const dump = type === 'string' ? await fx.redis.get(k) : type === 'hash' ? JSON.stringify(await fx.redis.hgetall(k)) : type === 'stream' ? JSON.stringify(await fx.redis.xrange(k, '-', '+')) : '';
+      for (const t of Object.values(tok)) expect(`${k} ${dump}`).not.toContain(t.slice(4));
+    }
+  });
+});
+
+describe('roles: every operation for each role, and every cross-account attempt', () => {
+  const expectFor = (o: Operation, role: Role): number => {
+    if (!o.roles.includes(role)) return 403;
+    return o.operationId === 'recordPayment' || o.operationId === 'createToken' ? 201 : o.operationId === 'revokeToken' ? 404 : o.operationId === 'closeMonth' ? -1 : 200;
+  };
+
+  for (const who of ['manager', 'viewer', 'A101'] as const) {
+    it(`${who}: each operation answers as its role allows`, async () => {
+      const role: Role = who === 'A101' ? 'tenant' : who;
+      for (const o of ops) {
+        if (o.operationId === 'closeMonth' || o.operationId === 'reloadSite') continue; // state-changing: own tests below
+        const a = argsFor(o);
+        const r = await call(o, a.params, tok[who], a);
+        expect(r.status, `${who} ${o.operationId}: ${r.text.slice(0, 200)}`).toBe(expectFor(o, role));
+      }
+    });
+  }
+
+  it('a tenant gets 404 for every other account on every per-account route (IDOR), including unknown ones', async () => {
+    const perAccount = ops.filter((o) => o.path.includes('{account}'));
+    expect(perAccount.length).toBeGreaterThanOrEqual(8);
+    for (const o of perAccount) {
+      for (const other of ['A102', 'A103', 'NOPE']) {
+        const a = argsFor(o, other);
+        const r = await call(o, a.params, tok.A101, a);
+        expect(r.status, `${o.operationId} ${other}`).toBe(404);
+        expect(r.body.error).toBe('not_found');
+      }
+      // ... and the same 404 text for an existing and a missing account: existence does not leak.
+      const a1 = await call(o, argsFor(o, 'A103').params, tok.A101, argsFor(o, 'A103'));
+      const a2 = await call(o, argsFor(o, 'ZZZ').params, tok.A101, argsFor(o, 'ZZZ'));
+      expect(a1.body.message.replace('A103', 'X')).toBe(a2.body.message.replace('ZZZ', 'X'));
+    }
+  });
+
+  it('A102 sees its own data, not A101s', async () => {
+    const me = await call(op('getMe'), {}, tok.A102);
+    expect(me.body).toMatchObject({ role: 'tenant', account: 'A102', account_name: 'Cafe 102' });
+    const alerts = await call(op('listAlerts'), { account: 'A102' }, tok.A102);
+    expect(alerts.body.alerts.map((e: { kind: string }) => e.kind)).toEqual(['low_balance']);
+    const pays = await call(op('listPayments'), { account: 'A102' }, tok.A102);
+    expect(pays.body.payments.map((p: { reference: string }) => p.reference)).toEqual(['BANK-0003']);
+  });
+
+  it('viewer and manager read any account; unknown accounts are 404', async () => {
+    for (const who of ['viewer', 'manager'] as const) {
+      expect((await call(op('getLive'), { account: 'A103' }, tok[who])).status).toBe(200);
+      expect((await call(op('getLive'), { account: 'NOPE' }, tok[who])).status).toBe(404);
+    }
+  });
+});
+
+describe('tenant figures', () => {
+  it('live status: period and price now, power, cost per hour, live balance, hours left, today by period', async () => {
+    const r = await call(op('getLive'), { account: 'A101' }, tok.A101);
+    expect(r.body).toEqual({
+      account: 'A101',
+      time: '2026-11-15T10:30:00+08:00',
+      period: 'peak',
+      price: '1.053200',
+      power_kw: '3.600',
+      cost_per_hour: '3.79', // 3.6 kW x 1.0532 = 3.79152
+      balance: '412.35',
+      balance_source: 'live',
+      hours_left: '52.3',
+      low_balance: '100.00',
+      status: 'ok',
+      today: [
+        { period: 'peak', kwh: '9.000' }, // 10 buckets 08:00-10:30 x 900 Wh
+        { period: 'flat', kwh: '3.600' },
+        { period: 'valley', kwh: '7.000' }, // 28 x 250 Wh
+      ],
+      today_kwh: '19.600',
+    });
+  });
+
+  it('without the balance worker the live balance is the settled one (opening + payments - charges)', async () => {
+    const r = await call(op('getLive'), { account: 'A102' }, tok.A102);
+    expect(r.body.balance_source).toBe('settled');
+    const stats = await call(op('getBillStats'), {}, tok.viewer, { query: { from: '2026-10-01', to: '2026-11-15' } });
+    const a102 = stats.body.accounts.find((a: { account: string }) => a.account === 'A102');
+    expect(r.body.balance).toBe(a102.closing_balance);
+  });
+
+  it('usage per hour and period, in local time', async () => {
+    const r = await call(op('getUsage'), { account: 'A101' }, tok.A101, { query: { from: '2026-11-15', to: '2026-11-16', interval: '1h' } });
+    expect(r.body.points[0]).toEqual({ time: '2026-11-15T00:00:00+08:00', period: 'valley', kwh: '1.000' });
+    expect(r.body.points.at(-1)).toEqual({ time: '2026-11-15T10:00:00+08:00', period: 'peak', kwh: '1.800' });
+    const d = await call(op('getUsage'), { account: 'A101' }, tok.A101, { query: { from: '2026-11-14', to: '2026-11-16', interval: '1d' } });
+    expect(d.body.points.map((p: { time: string }) => p.time.slice(0, 10))).toContain('2026-11-14');
+    expect(d.body.points[0].time).toMatch(/T00:00:00\+08:00$/);
+  });
+
+  it('the October statement adds up: lines, adjustment, payments, balances', async () => {
+    const r = await call(op('getBill'), { account: 'A101', month: '2026-10' }, tok.A101);
+    const st = r.body;
+    expect(st).toMatchObject({ account: 'A101', month: '2026-10', from: '2026-10-01', to: '2026-11-01', status: 'open', opening_balance: '500.00', payments: '2000.00' });
+    const fen = (s: string) => Math.round(Number(s) * 100); // test-side check only
+    expect(st.lines.reduce((s: number, l: { amount: string }) => s + fen(l.amount), 0)).toBe(fen(st.total_amount));
+    expect(fen(st.closing_balance)).toBe(fen(st.opening_balance) + fen(st.payments) - fen(st.total_amount));
+    expect(st.lines.map((l: { kind: string; pool?: string; period: string }) => `${l.kind}:${l.pool ?? ''}:${l.period}`)).toEqual(['own::peak', 'own::flat', 'own::valley', 'common:elevators:peak', 'common:lobby:flat', 'loss::peak']);
+    expect(st.adjustments).toEqual([{ date: '2026-10-10', kind: 'own', period: 'peak', kwh: '2.500', price: '1.053200', amount: '2.63', reason: 'late readings of T101 (spool drained)' }]);
+    expect(st.explain.pools.map((p: { id: string; includes_you: boolean }) => [p.id, p.includes_you])).toEqual([['elevators', true], ['lobby', true]]);
+    // November opens where October closed.
+    const nov = await call(op('getBill'), { account: 'A101', month: '2026-11' }, tok.A101);
+    expect(nov.body.opening_balance).toBe(st.closing_balance);
+  });
+
+  it('the statement as CSV and as printable HTML in Chinese and English', async () => {
+    const csv = await call(op('getBill'), { account: 'A101', month: '2026-10' }, tok.A101, { query: { format: 'csv' } });
+    expect(csv.type).toMatch(/^text\/csv/);
+    const rows = csv.text.trim().split('\r\n');
+    expect(rows[0]).toBe('account,month,status,kind,pool,period,kwh,price,amount');
+    expect(rows[1]).toMatch(/^A101,2026-10,open,own,,peak,\d+\.\d{3},1\.053200,\d+\.\d{2}$/);
+    expect(rows.at(-1)).toMatch(/^A101,2026-10,open,closing_balance,,,,,/);
+    const zh = await call(op('getBill'), { account: 'A101', month: '2026-10' }, tok.A101, { query: { format: 'html', lang: 'zh' } });
+    expect(zh.type).toMatch(/^text\/html/);
+    expect(zh.text).toContain('电费账单');
+    expect(zh.text).toContain('线损分摊');
+    expect(zh.text).toContain('按面积');
+    const en = await call(op('getBill'), { account: 'A101', month: '2026-10' }, tok.A101, { query: { format: 'html', lang: 'en' } });
+    expect(en.text).toContain('Electricity statement');
+    expect(en.text).toContain('never charged to tenants');
+    expect(en.text).toContain('3%');
+  });
+
+  it('bills list, payment history, advice', async () => {
+    const list = await call(op('listBills'), { account: 'A101' }, tok.A101);
+    expect(list.body.bills.map((b: { month: string }) => b.month)).toEqual(['2026-11', '2026-10']);
+    const pays = await call(op('listPayments'), { account: 'A101' }, tok.A101);
+    expect(pays.body.payments.slice(-2)).toEqual([
+      { time: '2026-11-03T09:00:00+08:00', account: 'A101', amount: '500.00', reference: 'BANK-0002' },
+      { time: '2026-10-02T09:00:00+08:00', account: 'A101', amount: '2000.00', reference: 'BANK-0001' },
+    ]);
+    const adv = await call(op('getAdvice'), { account: 'A101' }, tok.A101, { query: { from: '2026-11-14', to: '2026-11-15' } });
+    expect(adv.body.periods.map((p: { period: string }) => p.period)).toEqual(['peak', 'flat', 'valley']);
+    expect(Number(adv.body.shift.saving)).toBeGreaterThan(0);
+  });
+});
+
+describe('manager', () => {
+  it('accounts with balances and status', async () => {
+    const r = await call(op('listAccounts'), {}, tok.viewer);
+    expect(r.body.accounts.map((a: { account: string; balance_source: string }) => [a.account, a.balance_source])).toEqual([
+      ['A101', 'live'],
+      ['A102', 'settled'],
+      ['A103', 'settled'],
+    ]);
+    expect(r.body.accounts[0]).toMatchObject({ balance: '412.35', status: 'ok', hours_left: '52.3' });
+  });
+
+  it('bill statistics, master summary with abnormal loss, meter health and quality flags', async () => {
+    const stats = await call(op('getBillStats'), {}, tok.manager, { query: { from: '2026-10-01', to: '2026-11-01' } });
+    expect(stats.body.accounts).toHaveLength(3);
+    const master = await call(op('getMaster'), {}, tok.manager, { query: { from: '2026-10-01', to: '2026-11-01' } });
+    expect(master.body.days).toHaveLength(31);
+    expect(master.body.days.some((d: { abnormal: boolean }) => d.abnormal)).toBe(true);
+    expect(master.body.totals.loss_rate).toMatch(/^0\.\d{4}$/);
+    const health = await call(op('getMeterHealth'), {}, tok.manager);
+    expect(health.body.meters.find((m: { meter: string }) => m.meter === 'T102')).toMatchObject({ ok: false, consecutive_errors: 5, last_error: 'timeout' });
+    const q = await call(op('getQuality'), {}, tok.manager, { query: { from: '2026-10-01', to: '2026-11-01' } });
+    expect(q.body.flags).toEqual([{ time: '2026-10-20T01:00:00+08:00', kind: 'spike', account: '', meter: 'T103', detail: 'implied 450 kW > max_kw 300' }]);
+  });
+
+  it('records a payment once by reference; a conflicting reuse is 409; all of it audited', async () => {
+    const p = op('recordPayment');
+    const body = { amount: '88.50', reference: 'WX-777', time: '2026-11-15T08:00:00+08:00' };
+    const first = await call(p, { account: 'A103' }, tok.manager, { body });
+    expect(first.status).toBe(201);
+    expect(first.body).toEqual({ status: 'recorded', payment: { time: '2026-11-15T08:00:00+08:00', account: 'A103', amount: '88.50', reference: 'WX-777' } });
+    const again = await call(p, { account: 'A103' }, tok.manager, { body });
+    expect(again.status).toBe(200);
+    expect(again.body.status).toBe('duplicate');
+    const clash = await call(p, { account: 'A103' }, tok.manager, { body: { ...body, amount: '99.00' } });
+    expect(clash.status).toBe(409);
+    const pays = await call(op('listPayments'), { account: 'A103' }, tok.manager);
+    expect(pays.body.payments.filter((x: { reference: string }) => x.reference === 'WX-777')).toHaveLength(1);
+    const audit = await call(op('getAudit'), {}, tok.manager, { query: { limit: '50' } });
+    const actions = audit.body.entries.filter((e: { detail?: { reference?: string } }) => e.detail?.reference === 'WX-777').map((e: { action: string }) => e.action);
+    expect(actions).toEqual(['payment.refused', 'payment.duplicate', 'payment.record']);
+    expect(JSON.stringify(audit.body)).not.toContain(tok.manager.slice(4));
+  });
+
+  it('rejects bad payment bodies with 400 and the field', async () => {
+    const p = op('recordPayment');
+    for (const body of [{ amount: '-5', reference: 'X1' }, { amount: '1.234', reference: 'X1' }, { amount: '0', reference: 'X1' }, { reference: 'X1' }, { amount: '1.00', reference: 'X1', extra: 1 }]) {
+      const r = await call(p, { account: 'A101' }, tok.manager, { body });
+      expect(r.status, JSON.stringify(body)).toBe(400);
+    }
+    const bad = await call(p, { account: 'A101' }, tok.manager, { rawBody: '{"amount": ' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toBe('bad_json');
+  });
+
+  it('closes a month: the statement is frozen, later corrections show beside it', async () => {
+    const close = op('closeMonth');
+    expect((await call(close, { month: '2026-11' }, tok.manager)).status).toBe(409); // not over
+    const before = await call(op('getBill'), { account: 'A102', month: '2026-10' }, tok.A102);
+    const r = await call(close, { month: '2026-10' }, tok.manager);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ month: '2026-10', accounts: 3 });
+    expect((await call(close, { month: '2026-10' }, tok.manager)).status).toBe(409);
+    // A late correction of a closed day.
+    await fx.influx.write(
+      new Point(M.charge).tag(T.site, fx.site.id).tag(T.account, 'A102').tag(T.kind, 'own').tag(T.period, 'peak').tag(T.rev, '1').intField(F.wh, 1000).intField(F.fen, 105).stringField(F.price, '1.053200').stringField(F.reason, 'meter T102 replaced').timestamp(localMidnight('2026-10-20', fx.site.timezone)).toLineProtocol()!,
+    );
+    const after = await call(op('getBill'), { account: 'A102', month: '2026-10' }, tok.A102);
+    expect(after.body.status).toBe('closed');
+    expect(after.body.lines).toEqual(before.body.lines);
+    expect(after.body.total_amount).toBe(before.body.total_amount);
+    expect(after.body.corrections_after_close).toEqual([{ kind: 'own', period: 'peak', price: '1.053200', kwh: '1.000', amount: '1.05' }]);
+    const months = await call(op('listMonths'), {}, tok.viewer);
+    expect(months.body.months.map((m: { month: string }) => m.month)).toEqual(['2026-10']);
+    const list = await call(op('listBills'), { account: 'A102' }, tok.A102);
+    expect(list.body.bills.find((b: { month: string }) => b.month === '2026-10').status).toBe('closed');
+  });
+
+  it('creates, lists and revokes tokens; a revoked token is refused at once', async () => {
+    const c = await call(op('createToken'), {}, tok.manager, { body: { role: 'tenant', account: 'A103', label: 'gym front desk' } });
+    expect(c.status).toBe(201);
+    expect(c.body.token).toMatch(/^smt_[A-Za-z0-9_-]{43}$/);
+    expect((await call(op('getMe'), {}, c.body.token)).body).toMatchObject({ account: 'A103' });
+    expect((await call(op('createToken'), {}, tok.manager, { body: { role: 'tenant' } })).status).toBe(400);
+    expect((await call(op('createToken'), {}, tok.manager, { body: { role: 'tenant', account: 'NOPE' } })).status).toBe(404);
+    const list = await call(op('listTokens'), {}, tok.manager);
+    expect(list.text).not.toContain(c.body.token);
+    expect(list.body.tokens.some((t: { id: string }) => t.id === c.body.record.id)).toBe(true);
+    expect((await call(op('revokeToken'), { id: c.body.record.id }, tok.manager)).status).toBe(204);
+    expect((await call(op('getMe'), {}, c.body.token)).status).toBe(401);
+  });
+
+  it('reloads the site file; a bad file is refused with every reason and the site stays', async () => {
+    const file = join(dir, 'site.yaml');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, good.replace('tariff: commercial, opening_balance: "500.00"', 'tariff: nope, opening_balance: "500.00"').replace('method: consumption\n\nsettlement', 'method: sideways\n\nsettlement'));
+    const bad = await call(op('reloadSite'), {}, tok.manager);
+    expect(bad.status).toBe(422);
+    expect(bad.body.error).toBe('invalid_site');
+    expect(bad.body.issues.length).toBeGreaterThanOrEqual(1);
+    expect(bad.body.issues[0]).toMatchObject({ path: expect.any(String), message: expect.any(String), line: expect.any(Number) });
+    expect((await call(op('getMe'), {}, tok.A101)).status).toBe(200);
+    writeFileSync(file, good.replace('id: tj-plaza', 'id: elsewhere'));
+    expect((await call(op('reloadSite'), {}, tok.manager)).status).toBe(409);
+    writeFileSync(file, good.replace('name: Plaza (example)', 'name: Plaza (renamed)'));
+    const ok = await call(op('reloadSite'), {}, tok.manager);
+    expect(ok.body).toMatchObject({ site: 'tj-plaza', name: 'Plaza (renamed)', accounts: 3 });
+    expect((await call(op('getMe'), {}, tok.A101)).body.site_name).toBe('Plaza (renamed)');
+    const audit = await call(op('getAudit'), {}, tok.manager);
+    expect(audit.body.entries.filter((e: { action: string }) => e.action === 'site.reload').length).toBe(3);
+  });
+
+  it('validates parameters against the document: 400 with the parameter in path', async () => {
+    const bill = await call(op('getBill'), { account: 'A101', month: '2026-13' }, tok.A101);
+    expect(bill.status).toBe(400);
+    const extra = await call(op('getLive'), { account: 'A101' }, tok.A101, { query: { debug: '1' } });
+    expect(extra.status).toBe(400);
+    expect(extra.body.path).toContain('debug');
+    const noFrom = await call(op('getMaster'), {}, tok.manager, { query: { to: '2026-11-01' } });
+    expect(noFrom.status).toBe(400);
+    expect(noFrom.body.path).toMatch(/from$/);
+    const backwards = await call(op('getMaster'), {}, tok.manager, { query: { from: '2026-11-01', to: '2026-10-01' } });
+    expect(backwards.status).toBe(400);
+    const r = await fetch(`${base}/api/v1/nothing`, { headers: { authorization: `Bearer ${tok.manager}` } });
+    expect(r.status).toBe(404);
+    expect(await r.json()).toEqual({ error: 'not_found', message: 'no route GET /api/v1/nothing', path: '/api/v1/nothing' });
+  });
+});
+
+describe('auth failure rate limit', () => {
+  it('after the limit of failures an address gets 429, even with a valid token, until the window ends', async () => {
+    const app = buildApp({ site: new SiteRef(fx.site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, authFailures: { limit: 3, windowMs: 60_000 } });
+    const s = await new Promise<Server>((resolve) => {
+      const x = app.listen(0, '127.0.0.1', () => resolve(x));
+    });
+    try {
+      const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}/api/v1/me`;
+      expect((await fetch(url, { headers: { authorization: `Bearer ${tok.A101}` } })).status).toBe(200);
+      for (let i = 0; i < 3; i++) expect((await fetch(url, { headers: { authorization: 'Bearer smt_wrongwrongwrong' } })).status).toBe(401);
+      const blocked = await fetch(url, { headers: { authorization: `Bearer ${tok.A101}` } });
+      expect(blocked.status).toBe(429);
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(validator.response('/api/v1/me', 'get', 429, blocked.headers.get('content-type') ?? '', await blocked.json())).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      s.closeAllConnections();
+    }
+  });
+});
+
+describe('conformance coverage', () => {
+  it('every operation was called and answered a documented success', () => {
+    for (const o of ops) {
+      const statuses = [...(seen.get(o.operationId) ?? [])];
+      expect(statuses.some((s) => s >= 200 && s < 300), `${o.operationId}: ${statuses.join(',')}`).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,408 @@
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Account, Site } from '../core/site/index.ts';
+import { SiteFileError } from '../core/site/index.ts';
+import type { InfluxV1 } from '../influx/client.ts';
+import { createLogger } from '../lib/logger.ts';
+import type { Logger } from '../lib/logger.ts';
+import { PaymentRejectedError, recordPayment } from '../workers/payments.ts';
+import type { AuditLog } from './audit-log.ts';
+import { RedisAuditLog } from './audit-log.ts';
+import { AuthFailureLimiter, authenticate } from './auth/auth.ts';
+import type { AuthFailureLimit } from './auth/auth.ts';
+import { RedisTokenStore, validateNewToken } from './auth/token-store.ts';
+import type { Role, TokenRecord, TokenStore } from './auth/token-store.ts';
+import { ReadModel, masterDay } from './data/read-model.ts';
+import { HttpError, badRequest, conflict, errorHandler, forbidden, notFound, notFoundHandler } from './errors.ts';
+import { kwhText, moneyText, parseMoneyFen } from './format.ts';
+import { formatLocal, localMidnight, localParts, monthRange, nextMonth } from './local-time.ts';
+import type { MonthStore } from './month-store.ts';
+import { RedisMonthStore } from './month-store.ts';
+import { openapiDocument, operations } from './openapi.ts';
+import { SiteMismatchError, SiteRef } from './site-ref.ts';
+import { statementCsv, statementFor, statementHtml } from './statement.ts';
+import { OpenApiValidator, formatErrors } from './validate.ts';
+import { QUALITY_KINDS, adviceFor } from './advice.ts';
+
+export interface ApiDeps {
+  /** The site served; a manager's reload swaps it. */
+  readonly site: SiteRef;
+  readonly influx: InfluxV1;
+  /** Tokens, audit log, closed months and the payments' idempotency index live here. */
+  readonly redis: Redis;
+  /** Redis key prefix for the API's keys (tests isolate with a random one). @defaultValue 'submeter:api:' */
+  readonly keyPrefix?: string;
+  /** Key prefix the workers' payments use (workers/keys.ts). @defaultValue 'submeter' */
+  readonly workersKeyPrefix?: string;
+  readonly tokens?: TokenStore;
+  readonly audit?: AuditLog;
+  readonly months?: MonthStore;
+  /** The clock (tests freeze it). @defaultValue Date.now */
+  readonly now?: () => number;
+  readonly logger?: Logger;
+  readonly authFailures?: AuthFailureLimit;
+  /** Statement cache lifetime in ms. @defaultValue 1000 */
+  readonly cacheMs?: number;
+}
+
+interface Ctx {
+  readonly req: Request;
+  readonly res: Response;
+  readonly site: Site;
+  readonly auth: TokenRecord;
+  readonly params: Record<string, string>;
+  readonly query: Record<string, string>;
+  readonly body: Record<string, unknown>;
+}
+
+type Handler = (ctx: Ctx) => Promise<unknown>;
+
+const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+
+/**
+ * The Express app, without listen (tests and the benchmark bind port 0; startApi binds
+ * the configured port). Routes come from the OpenAPI document: each operation's path,
+ * method and `x-roles`, with its parameters and body validated before the handler runs.
+ */
+export function buildApp(deps: ApiDeps): Express {
+  const log = deps.logger ?? createLogger('api');
+  const now = deps.now ?? Date.now;
+  const prefix = deps.keyPrefix ?? 'submeter:api:';
+  const tokens = deps.tokens ?? new RedisTokenStore(deps.redis, prefix);
+  const audit = deps.audit ?? new RedisAuditLog(deps.redis, prefix);
+  const months = deps.months ?? new RedisMonthStore(deps.redis, prefix);
+  const read = new ReadModel({ influx: deps.influx, cacheMs: deps.cacheMs });
+  const doc = openapiDocument();
+  const validator = new OpenApiValidator(doc);
+  const limiter = new AuthFailureLimiter(deps.authFailures);
+  const site = () => deps.site.current;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const t0 = process.hrtime.bigint();
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.on('finish', () => {
+      // Never the Authorization header; the token id identifies the caller.
+      log.debug({ method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6, token: undefined, token_id: res.locals.auth?.id }, 'request');
+    });
+    next();
+  });
+
+  // The tenant page: static files, no build step. CSP allows only our own script and style.
+  app.use(
+    express.static(PUBLIC_DIR, {
+      index: 'index.html',
+      setHeaders: (res) => res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"),
+    }),
+  );
+  app.get('/openapi.json', (_req, res) => {
+    res.json(doc);
+  });
+
+  app.use('/api', (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+  app.use('/api', authenticate(tokens, limiter, () => site().id));
+  app.use('/api', express.json({ limit: '16kb' }));
+
+  const actor = (auth: TokenRecord) => `${auth.role}:${auth.id}`;
+  const writeAudit = async (ctx: Ctx, action: string, target: string | undefined, detail: Record<string, unknown>) => {
+    await audit.append({ time: new Date(now()).toISOString(), site: ctx.site.id, actor: actor(ctx.auth), action, ...(target ? { target } : {}), detail });
+    log.info({ action, target, actor: actor(ctx.auth), ...detail }, 'manager action');
+  };
+
+  /** The account a request names; a tenant gets 404 for any account but its own (no existence leak). */
+  const accountOf = (ctx: Ctx): Account => {
+    const id = ctx.params.account;
+    const a = ctx.site.accounts.find((x) => x.id === id);
+    if (!a || (ctx.auth.role === 'tenant' && ctx.auth.account !== id)) throw notFound(`no account ${id}`);
+    return a;
+  };
+
+  const range = (ctx: Ctx) => {
+    const { from, to } = ctx.query;
+    if (!(from < to)) throw badRequest('from must be before to', `${ctx.req.path}?from`);
+    if (Date.parse(to) - Date.parse(from) > 400 * 86_400_000) throw badRequest('at most 400 days per request', `${ctx.req.path}?to`);
+    return { from, to };
+  };
+
+  const handlers: Record<string, Handler> = {
+    async getMe({ site, auth }) {
+      const a = auth.account ? site.accounts.find((x) => x.id === auth.account) : undefined;
+      return { site: site.id, site_name: site.name, currency: site.currency, timezone: site.timezone, role: auth.role, account: auth.account ?? null, account_name: a?.name ?? null, token_id: auth.id };
+    },
+
+    async listAccounts({ site }) {
+      const balances = await read.balances(site, now());
+      return {
+        accounts: site.accounts.map((a) => {
+          const b = balances.get(a.id)!;
+          const low = a.lowBalance !== undefined ? parseMoneyFen(a.lowBalance)! : undefined;
+          return {
+            account: a.id,
+            name: a.name,
+            area_m2: a.areaM2,
+            tariff: a.tariff,
+            balance: moneyText(b.fen),
+            balance_source: b.source,
+            status: b.fen < 0 ? 'negative' : low !== undefined && b.fen < low ? 'low' : 'ok',
+            low_balance: low !== undefined ? moneyText(low) : null,
+            hours_left: b.hoursLeft,
+          };
+        }),
+      };
+    },
+
+    async getLive(ctx) {
+      return read.live(ctx.site, accountOf(ctx), now());
+    },
+
+    async getUsage(ctx) {
+      const a = accountOf(ctx);
+      const { from, to } = range(ctx);
+      const interval = ctx.query.interval as '15m' | '1h' | '1d';
+      return { account: a.id, from, to, interval, points: await read.usage(ctx.site, a, from, to, interval) };
+    },
+
+    async listBills(ctx) {
+      const a = accountOf(ctx);
+      const t = now();
+      const [totals, closed] = await Promise.all([read.monthlyTotals(ctx.site, a, t), months.list(ctx.site.id)]);
+      const current = localParts(t, ctx.site.timezone).date.slice(0, 7);
+      const all = new Set<string>([...totals.keys(), ...closed.map((c) => c.month), current]);
+      const bills = await Promise.all(
+        [...all]
+          .filter((m) => m <= current)
+          .sort()
+          .reverse()
+          .map(async (month) => {
+            const c = closed.find((x) => x.month === month);
+            const frozen = c ? (await months.get(ctx.site.id, month))?.statements.find((s) => s.account === a.id) : undefined;
+            const tot = totals.get(month) ?? { fen: 0, wh: 0 };
+            const { from, to } = monthRange(month);
+            return {
+              month,
+              from,
+              to,
+              status: c ? 'closed' : 'open',
+              closed_at: c?.closed_at ?? null,
+              kwh: frozen ? kwhText(sumKwh(frozen.kwh)) : kwhText(tot.wh),
+              total_amount: frozen ? frozen.total_amount : moneyText(tot.fen),
+            };
+          }),
+      );
+      return { account: a.id, bills };
+    },
+
+    async getBill(ctx) {
+      const a = accountOf(ctx);
+      const st = await statementFor(read, months, ctx.site, a, ctx.params.month);
+      const format = ctx.query.format;
+      if (format === 'csv') {
+        ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${a.id}-${st.month}.csv"`);
+        return statementCsv(st);
+      }
+      if (format === 'html') {
+        ctx.res.type('text/html; charset=utf-8');
+        return statementHtml(st, ctx.query.lang as 'zh' | 'en', formatLocal(now(), ctx.site.timezone));
+      }
+      return st;
+    },
+
+    async listPayments(ctx) {
+      return { payments: await read.payments(ctx.site, accountOf(ctx).id) };
+    },
+
+    async recordPayment(ctx) {
+      const a = accountOf(ctx);
+      const amount = String(ctx.body.amount);
+      const fen = parseMoneyFen(amount);
+      if (fen === undefined || fen <= 0) throw badRequest('amount must be a positive decimal with at most 2 places', `${ctx.req.path}#amount`);
+      const reference = String(ctx.body.reference);
+      const time = ctx.body.time !== undefined ? Date.parse(String(ctx.body.time)) : now();
+      if (!Number.isFinite(time)) throw badRequest('time must be RFC 3339', `${ctx.req.path}#time`);
+      let status: 'recorded' | 'duplicate';
+      try {
+        const r = await recordPayment({ site: ctx.site, influx: deps.influx, redis: deps.redis, keyPrefix: deps.workersKeyPrefix }, { account: a.id, fen, reference, time });
+        status = r.status;
+      } catch (err) {
+        if (err instanceof PaymentRejectedError) {
+          await writeAudit(ctx, 'payment.refused', a.id, { reference, amount, reason: err.message });
+          throw err.code === 'conflict' ? conflict(err.message) : badRequest(err.message);
+        }
+        throw err;
+      }
+      await writeAudit(ctx, status === 'recorded' ? 'payment.record' : 'payment.duplicate', a.id, { reference, amount, time: new Date(time).toISOString() });
+      read.cache.clear();
+      ctx.res.status(status === 'recorded' ? 201 : 200);
+      return { status, payment: { time: formatLocal(time, ctx.site.timezone), account: a.id, amount: moneyText(fen), reference } };
+    },
+
+    async listAlerts(ctx) {
+      const a = accountOf(ctx);
+      return { alerts: await read.events(ctx.site, { account: a.id, limit: 100 }) };
+    },
+
+    async getAdvice(ctx) {
+      const a = accountOf(ctx);
+      const { from, to } = range(ctx);
+      return adviceFor(read, ctx.site, a, from, to);
+    },
+
+    async getBillStats(ctx) {
+      const { from, to } = range(ctx);
+      const sts = await read.statements(ctx.site, ctx.site.accounts, from, to);
+      const sum = (f: (s: (typeof sts)[number]) => string, places: number) => sts.reduce((acc, s) => acc + (parseFixedOr0(f(s), places)), 0);
+      return {
+        from,
+        to,
+        accounts: sts.map((s) => ({ account: s.account, name: s.name, kwh: s.kwh, total_amount: s.total_amount, opening_balance: s.opening_balance, payments: s.payments, closing_balance: s.closing_balance })),
+        totals: {
+          kwh: { own: kwhText(sum((s) => s.kwh.own, 3)), common: kwhText(sum((s) => s.kwh.common, 3)), loss: kwhText(sum((s) => s.kwh.loss, 3)) },
+          total_amount: moneyText(sum((s) => s.total_amount, 2)),
+          payments: moneyText(sum((s) => s.payments, 2)),
+        },
+      };
+    },
+
+    async getMaster(ctx) {
+      const { from, to } = range(ctx);
+      const days = await read.masterDays(ctx.site, from, to);
+      const tot = (k: keyof (typeof days)[number]) => days.reduce((s, d) => s + parseFixedOr0(String(d[k]), 3), 0);
+      return { from, to, totals: masterDay(from, tot('kwh'), tot('tenant_kwh'), tot('common_kwh'), tot('loss_kwh'), tot('loss_allocated_kwh'), tot('loss_abnormal_kwh')), days };
+    },
+
+    async getMeterHealth(ctx) {
+      return { meters: await read.meterHealth(ctx.site) };
+    },
+
+    async getQuality(ctx) {
+      const { from, to } = range(ctx);
+      const flags = await read.events(ctx.site, { kinds: QUALITY_KINDS, from: localMidnight(from, ctx.site.timezone), to: localMidnight(to, ctx.site.timezone), limit: 1000 });
+      return { from, to, flags };
+    },
+
+    async listMonths(ctx) {
+      return { months: await months.list(ctx.site.id) };
+    },
+
+    async closeMonth(ctx) {
+      const month = ctx.params.month;
+      const today = localParts(now(), ctx.site.timezone).date;
+      if (`${nextMonth(month)}-01` > today) throw conflict(`${month} is not over yet; it can be closed from ${nextMonth(month)}-01`);
+      const { from, to } = monthRange(month);
+      read.cache.clear(); // freeze what the data says now, not a cached view
+      const statements = await read.statements(ctx.site, ctx.site.accounts, from, to);
+      const closed = { month, closed_at: new Date(now()).toISOString(), by: actor(ctx.auth), statements };
+      if (!(await months.close(ctx.site.id, closed))) throw conflict(`${month} is already closed`);
+      const total = statements.reduce((s, st) => s + parseFixedOr0(st.total_amount, 2), 0);
+      await writeAudit(ctx, 'month.close', month, { accounts: statements.length, total_amount: moneyText(total) });
+      return { month, closed_at: closed.closed_at, accounts: statements.length, total_amount: moneyText(total) };
+    },
+
+    async listTokens(ctx) {
+      return { tokens: await tokens.list(ctx.site.id) };
+    },
+
+    async createToken(ctx) {
+      const role = ctx.body.role as Role;
+      const account = ctx.body.account as string | undefined;
+      const label = ctx.body.label as string | undefined;
+      const problem = validateNewToken({ site: ctx.site.id, role, account });
+      if (problem) throw badRequest(problem, `${ctx.req.path}#account`);
+      if (account && !ctx.site.accounts.some((a) => a.id === account)) throw notFound(`no account ${account}`);
+      const created = await tokens.create({ site: ctx.site.id, role, account, label });
+      await writeAudit(ctx, 'token.create', created.record.id, { role, ...(account ? { account } : {}), ...(label ? { label } : {}) });
+      ctx.res.status(201);
+      return created;
+    },
+
+    async revokeToken(ctx) {
+      if (!(await tokens.revoke(ctx.site.id, ctx.params.id))) throw notFound(`no token ${ctx.params.id}`);
+      await writeAudit(ctx, 'token.revoke', ctx.params.id, {});
+      ctx.res.status(204);
+      return undefined;
+    },
+
+    async reloadSite(ctx) {
+      try {
+        const next = deps.site.reload();
+        read.cache.clear();
+        await writeAudit(ctx, 'site.reload', next.id, { ok: true });
+        return { site: next.id, name: next.name, meters: next.meters.length, accounts: next.accounts.length, pools: next.pools.length, tariffs: next.tariffs.length };
+      } catch (err) {
+        await writeAudit(ctx, 'site.reload', ctx.site.id, { ok: false, reason: (err as Error).message.split('\n')[0] });
+        if (err instanceof SiteFileError) {
+          throw new HttpError(422, 'invalid_site', `the site file has ${err.issues.length} problem(s); the running site is unchanged`, {
+            issues: err.issues.map((i) => ({ path: i.path, message: i.message, ...(i.line ? { line: i.line } : {}) })),
+          });
+        }
+        if (err instanceof SiteMismatchError) throw conflict(err.message);
+        throw new HttpError(422, 'site_unreadable', (err as Error).message);
+      }
+    },
+
+    async getAudit(ctx) {
+      return { entries: await audit.list(ctx.site.id, Number(ctx.query.limit ?? 100)) };
+    },
+  };
+
+  for (const op of operations()) {
+    const handler = handlers[op.operationId];
+    if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
+    const v = validator.request(op.path, op.method);
+    const expressPath = op.path.replace(/\{(\w+)\}/g, ':$1');
+    app[op.method](expressPath, async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const auth = res.locals.auth!;
+        // A tenant naming any account but its own gets 404 before anything else, even on a
+        // route its role may not use: no answer tells it which accounts exist.
+        if (auth.role === 'tenant' && req.params.account !== undefined && req.params.account !== auth.account) throw notFound(`no account ${req.params.account}`);
+        if (!op.roles.includes(auth.role)) throw forbidden(`a ${auth.role} token may not ${op.method.toUpperCase()} ${op.path}`);
+        const params = { ...(req.params as Record<string, string>) };
+        if (!v.params(params)) throw badRequest(`bad path parameter: ${formatErrors(v.params.errors).join('; ')}`, req.path);
+        const query = { ...(req.query as Record<string, string>) };
+        if (!v.query(query)) throw badRequest(`bad query: ${formatErrors(v.query.errors).join('; ')}`, `${req.path}?${firstPath(v.query.errors)}`);
+        const body = (req.body ?? {}) as Record<string, unknown>;
+        if (v.body && !v.body(body)) throw badRequest(`bad body: ${formatErrors(v.body.errors).join('; ')}`, `${req.path}#${firstPath(v.body.errors)}`);
+        const out = await handler({ req, res, site: site(), auth, params, query, body });
+        if (res.statusCode === 204) res.end();
+        else if (typeof out === 'string') res.send(out);
+        else res.json(out);
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(log));
+  return app;
+}
+
+function firstPath(errors: readonly { instancePath: string; params?: Record<string, unknown> }[] | null | undefined): string {
+  const e = errors?.[0];
+  if (!e) return '';
+  const p = e.instancePath.replace(/^\//, '');
+  const extra = (e.params?.additionalProperty ?? e.params?.missingProperty) as string | undefined;
+  return p || extra || '';
+}
+
+function parseFixedOr0(text: string, places: number): number {
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!m) return 0;
+  const v = Number(m[2] + (m[3] ?? '').padEnd(places, '0').slice(0, places));
+  return m[1] === '-' ? -v : v;
+}
+
+function sumKwh(k: { own: string; common: string; loss: string }): number {
+  return parseFixedOr0(k.own, 3) + parseFixedOr0(k.common, 3) + parseFixedOr0(k.loss, 3);
+}

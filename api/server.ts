@@ -1,0 +1,59 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Redis } from 'ioredis';
+import { InfluxV1 } from '../influx/client.ts';
+import { readEnv } from '../lib/env.ts';
+import { createLogger } from '../lib/logger.ts';
+import { loadSiteFile } from '../lib/site-file.ts';
+import { buildApp } from './app.ts';
+import { SiteRef } from './site-ref.ts';
+
+export interface StartApiOptions {
+  /** Site file (YAML); validated before anything listens. */
+  readonly siteFile: string;
+  /** @defaultValue 8080; 0 picks a free port. */
+  readonly port?: number;
+  /** @defaultValue '127.0.0.1' */
+  readonly host?: string;
+  /** Defaults from the environment (SUBMETER_INFLUX_URL, SUBMETER_INFLUX_DB, SUBMETER_REDIS_URL). */
+  readonly influxUrl?: string;
+  readonly influxDb?: string;
+  readonly redisUrl?: string;
+  readonly keyPrefix?: string;
+  readonly workersKeyPrefix?: string;
+}
+
+export interface RunningApi {
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/** Loads the site, connects to InfluxDB and Redis, and listens. For `submeter api` and the demo. */
+export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
+  const env = readEnv();
+  const log = createLogger('api');
+  const site = loadSiteFile(opts.siteFile);
+  const influx = new InfluxV1({ url: opts.influxUrl ?? env.SUBMETER_INFLUX_URL, db: opts.influxDb ?? env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
+  const redis = new Redis(opts.redisUrl ?? env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+  await redis.connect();
+  const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, logger: log });
+  const host = opts.host ?? '127.0.0.1';
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(opts.port ?? 8080, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host}:${port}`;
+  log.info({ url, site: site.id }, 'api listening');
+  return {
+    url,
+    port,
+    server,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await redis.quit();
+    },
+  };
+}
