@@ -23,8 +23,13 @@ import type { RegisterSnapshot, TariffMapping } from './tariff-registers.ts';
 
 /** What the simulator's load model says about one meter at an instant. */
 export interface MeterState {
-  /** Cumulative forward active energy, Wh (the load model's register). */
+  /** Cumulative forward active energy, Wh, never decreasing: the tariff registers advance from it. */
   readonly totalWh: number;
+  /**
+   * The total register as the meter shows it, when it differs from `totalWh` (the
+   * simulator's injected rollover, reset or spike). @defaultValue the accumulated total
+   */
+  readonly registerWh?: number;
   /** Cumulative reverse active energy, Wh. @defaultValue 0 */
   readonly reverseWh?: number;
   /** Total active power, W (negative when exporting). */
@@ -51,7 +56,8 @@ export interface Dlt645Faults {
 export interface SimDlt645MeterOptions {
   /** 12-digit address, e.g. "000000001102". */
   readonly address: string;
-  readonly source: (ms: number) => MeterState;
+  /** The load model at an instant; `energyRead` marks a read of the total register (the simulator's spikes show there). */
+  readonly source: (ms: number, opts: { readonly energyRead: boolean }) => MeterState;
   readonly now: () => number;
   /** The site: its timezone for the meter clock and its TOU calendar for the tariff registers. */
   readonly site?: Site;
@@ -66,6 +72,9 @@ export interface SimDlt645MeterOptions {
 
 /** XXXXXX.XX kWh rolls over after 999999.99 kWh, i.e. at 10^9 Wh. */
 const register = (wh: number) => whToEnergy(wh % 1_000_000_000);
+
+/** A request-level fault from the simulator (sim/faults.ts RequestFault): silence, bad checksum or an error reply. */
+export type RequestFaultLike = { readonly kind: 'no-answer' } | { readonly kind: 'crc' } | { readonly kind: 'exception' };
 
 /** A reply to put on the line after `delayMs`. */
 export interface SimReply {
@@ -95,13 +104,13 @@ export class SimDlt645Meter {
     this.address = opts.address;
     this.faults = { ...opts.faults };
     const start = opts.now();
-    this.registers = new TariffRegisters(opts.site, opts.tariffs, start, opts.initial ?? { totalWh: Math.floor(opts.source(start).totalWh), tariffWh: [0, 0, 0, 0] });
+    this.registers = new TariffRegisters(opts.site, opts.tariffs, start, opts.initial ?? { totalWh: Math.floor(opts.source(start, { energyRead: false }).totalWh), tariffWh: [0, 0, 0, 0] });
   }
 
   /** The registers now (advancing them from the load model first). */
   readRegisters(): RegisterSnapshot {
     const now = this.opts.now();
-    this.registers.advance(now, this.opts.source(now).totalWh);
+    this.registers.advance(now, this.opts.source(now, { energyRead: false }).totalWh);
     return this.registers.snapshot();
   }
 
@@ -110,21 +119,29 @@ export class SimDlt645Meter {
    * (not addressed, broadcast, silent fault). `alone`: the only DL/T 645 meter on the line,
    * so wildcard requests are for it (with two or more they would collide: none answers).
    */
-  handle(frame: Frame, alone: boolean): SimReply | undefined {
+  handle(frame: Frame, alone: boolean, fault?: RequestFaultLike): SimReply | undefined {
     const c = decodeControl(frame.control);
-    if (c.fromMeter) return undefined; // another meter's reply on the shared line
-    if (frame.address === BROADCAST_ADDRESS) {
+    if (frame.address === BROADCAST_ADDRESS && !c.fromMeter) {
       if (c.fn === FN.broadcastTimeSync) this.syncClock(frame);
       return undefined; // protocols.md: meters do not answer broadcasts
     }
-    const wildcard = frame.address.includes('AA');
-    if (wildcard ? !alone || !this.matches(frame.address) : frame.address !== this.address) return undefined;
+    if (!this.isAddressedBy(frame, alone)) return undefined;
     this.requests++;
-    if (this.faults.silent) return undefined;
-    const bytes = this.answer(c.fn, frame);
+    if (this.faults.silent || fault?.kind === 'no-answer') return undefined;
+    const bytes = fault?.kind === 'exception' ? errorReply(this.address, c.fn, METER_ERROR.other) : this.answer(c.fn, frame);
     if (!bytes) return undefined;
-    if (this.faults.corrupt) bytes[bytes.length - 2] ^= 0xff;
+    if (this.faults.corrupt || fault?.kind === 'crc') bytes[bytes.length - 2] ^= 0xff;
     return { bytes, delayMs: (this.opts.turnaroundMs ?? 0) + (this.faults.delayMs ?? 0) };
+  }
+
+  /**
+   * Whether a request frame is for this meter: its own address, or a wildcard pattern
+   * when it is `alone` on the line (with two or more, wildcard replies would collide, so
+   * none answers). Replies of other meters and broadcasts are not requests to answer.
+   */
+  isAddressedBy(frame: Frame, alone: boolean): boolean {
+    if (decodeControl(frame.control).fromMeter || frame.address === BROADCAST_ADDRESS) return false;
+    return frame.address.includes('AA') ? alone && this.matches(frame.address) : frame.address === this.address;
   }
 
   private matches(pattern: string): boolean {
@@ -156,16 +173,18 @@ export class SimDlt645Meter {
     const f = formatOf(di);
     if (!f) return undefined;
     const now = this.opts.now();
-    const state = this.opts.source(now);
-    this.registers.advance(now, state.totalWh);
-    const regs = this.registers.snapshot();
     const d1 = (di >>> 8) & 0xff;
     const d2 = (di >>> 16) & 0xff;
     const d0 = di & 0xff;
+    // Reads of the forward total (alone or in the block) are the simulator's energy reads.
+    const energyRead = di >>> 24 === 0 && d2 === 0x01 && (d1 === 0 || d1 === 0xff);
+    const state = this.opts.source(now, { energyRead });
+    this.registers.advance(now, state.totalWh);
+    const regs = this.registers.snapshot();
     if (di >>> 24 === 0 && d0 === 0) {
       // Only the current registers (DI0 = 00); previous settlement periods are not kept.
       const forward = d2 === 0x01;
-      const total = forward ? regs.totalWh : Math.floor(state.reverseWh ?? 0);
+      const total = forward ? (state.registerWh ?? regs.totalWh) : Math.floor(state.reverseWh ?? 0);
       const tariffs = forward ? regs.tariffWh : regs.tariffWh.map(() => 0);
       if (d1 === 0) return encodeValue(di, register(total));
       if (d1 === 0xff) return encodeValue(di, { kind: 'block', items: [total, ...tariffs].map(register) });

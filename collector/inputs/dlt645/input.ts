@@ -154,7 +154,11 @@ export class Dlt645Input implements MeterInput {
   /**
    * One request/reply; retried once on a timeout or a corrupt frame. Resolves with the
    * decoded value or the codec's typed error (a meter's error reply included); throws only
-   * MeterReadError for a timeout that outlasts the retries.
+   * MeterReadError for a timeout or corruption that outlasts the retries.
+   *
+   * Frames that are not the answer to this request are skipped while the timeout runs: a
+   * late reply to an earlier, timed-out request (same meter, other DI), another meter's
+   * reply, or our own request echoed by an RS485 adapter that hears itself.
    */
   private async request(t: BusTransport, di: DataId): Promise<{ ok: true; value: Value } | { ok: false; error: CodecError }> {
     const req = readRequest(this.address, di);
@@ -162,23 +166,34 @@ export class Dlt645Input implements MeterInput {
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       t.flush();
       await t.write(req);
-      let bytes: Buffer;
-      try {
-        bytes = await t.read(frameCheck, this.timeoutMs);
-      } catch (e) {
-        lastError = e instanceof MeterReadError ? e : new MeterReadError(this.meter.id, 'timeout', String(e));
-        this.log.debug({ di: diText(di), attempt }, 'no reply');
-        continue;
+      const deadline = performance.now() + this.timeoutMs;
+      let skipped: string | undefined;
+      for (;;) {
+        const left = Math.max(1, Math.round(deadline - performance.now()));
+        let bytes: Buffer;
+        try {
+          bytes = await t.read(frameCheck, left);
+        } catch (e) {
+          lastError = e instanceof MeterReadError ? e : new MeterReadError(this.meter.id, 'timeout', String(e));
+          if (skipped) lastError = new MeterReadError(this.meter.id, 'timeout', `${lastError.message}; skipped ${skipped}`);
+          this.log.debug({ di: diText(di), attempt }, 'no reply');
+          break;
+        }
+        const frame = decodeFrame(bytes);
+        if (!frame.ok) {
+          lastError = this.toReadError(frame.error);
+          this.log.debug({ di: diText(di), attempt, error: frame.error.kind }, 'bad frame');
+          break;
+        }
+        const reply = parseReadReply(frame.value, this.address, di);
+        if (!reply.ok && reply.error.kind === 'unexpected-reply') {
+          skipped = reply.error.message;
+          this.log.debug({ di: diText(di), attempt, skipped }, 'skipped a frame that does not answer this request');
+          continue;
+        }
+        if (!reply.ok) return reply;
+        return decodeValue(di, reply.value.payload);
       }
-      const frame = decodeFrame(bytes);
-      if (!frame.ok) {
-        lastError = this.toReadError(frame.error);
-        this.log.debug({ di: diText(di), attempt, error: frame.error.kind }, 'bad frame');
-        continue;
-      }
-      const reply = parseReadReply(frame.value, this.address, di);
-      if (!reply.ok) return reply;
-      return decodeValue(di, reply.value.payload);
     }
     throw lastError ?? new MeterReadError(this.meter.id, 'timeout', `no reply for ${diText(di)}`);
   }
