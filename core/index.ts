@@ -44,5 +44,5 @@ export type { SiteIndex } from './settle/site-index.ts';
 
 export { dedupePayments } from './bill/payments.ts';
 export type { PaymentSet } from './bill/payments.ts';
-export { computeBillRun, storeReadings, meterIndex, billRunJson, billRunCsv, qualityEntries } from './bill/run.ts';
-export type { ReadingSource } from './bill/run.ts';
+export { computeBillRun, settleRange, billFromSettlement, storeReadings, meterIndex, billRunJson, billRunCsv, qualityEntries } from './bill/run.ts';
+export type { ReadingSource, RangeSettlement, SettleRangeOptions } from './bill/run.ts';

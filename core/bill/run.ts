@@ -9,11 +9,12 @@ import { siteIndex } from '../settle/site-index.ts';
 import type { Site } from '../site/model.ts';
 import { splitSeries } from '../split/split.ts';
 import { buildCalendar } from '../tou/calendar.ts';
+import type { TouCalendar } from '../tou/calendar.ts';
 import { isLocalDate } from '../tou/local-date.ts';
 import type { LocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import { zoneOf } from '../tou/zone.ts';
-import type { AccountBill, BillLine, BillRun, ChargeKind, QualityEntry, QualityFlag } from '../types.ts';
+import type { AccountBill, BillLine, BillRun, ChargeKind, DaySettlement, QualityEntry, QualityFlag } from '../types.ts';
 import { byteOrder, kwhText, moneyFen, moneyText, priceMicro, priceText } from '../units.ts';
 import { dedupePayments } from './payments.ts';
 
@@ -56,10 +57,41 @@ interface LineAcc {
   fen: number;
 }
 
-export function computeBillRun(site: Site, readings: ReadingSource, payments: Iterable<PaymentRow>, from: LocalDate, to: LocalDate): BillRun {
+/** The settled days of a bill range and the flags found on the way (billing.md sections 2-4). */
+export interface RangeSettlement {
+  readonly site: Site;
+  readonly from: LocalDate;
+  readonly to: LocalDate;
+  /** Epoch ms of local midnight of `from` and `to`. */
+  readonly fromMs: number;
+  readonly toMs: number;
+  /** Every settled day from the first the readings reach (or `from`) to `to`, in order. */
+  readonly days: readonly DaySettlement[];
+  /** Index in `days` of `from`: days before it only feed the opening balance. */
+  readonly fromDay: number;
+  /** Meter flags and negative_loss flags that fall in the range (section 6). */
+  readonly flags: readonly QualityFlag[];
+}
+
+export interface SettleRangeOptions {
+  /** Extra wall-clock cuts (e.g. 60 for hourly profiles); cells do not change. */
+  readonly gridMinutes?: number;
+  /** Sees each meter's energy per calendar segment (advice profiles, workers' buckets). */
+  readonly onSegments?: (meterIndex: number, cal: TouCalendar, wh: Float64Array) => void;
+}
+
+function checkRange(from: LocalDate, to: LocalDate): void {
   if (!isLocalDate(from)) throw new BillingInputError(`must be a local date YYYY-MM-DD, got ${JSON.stringify(from)}`, { field: 'from' });
   if (!isLocalDate(to)) throw new BillingInputError(`must be a local date YYYY-MM-DD, got ${JSON.stringify(to)}`, { field: 'to' });
   if (!(from < to)) throw new BillingInputError(`must be after from (${from}), got ${to}`, { field: 'to' });
+}
+
+/**
+ * Readings to settled days. Consumes a ReadingStore (each meter's rows are released once
+ * read, to keep the peak memory of a large run down).
+ */
+export function settleRange(site: Site, readings: ReadingSource, from: LocalDate, to: LocalDate, opts: SettleRangeOptions = {}): RangeSettlement {
+  checkRange(from, to);
   const idx = siteIndex(site);
   const zone = zoneOf(site.timezone);
   const store = readings instanceof ReadingStore ? readings : storeReadings(site, readings);
@@ -68,7 +100,7 @@ export function computeBillRun(site: Site, readings: ReadingSource, payments: It
 
   // Settled days before `from` that the readings reach count for the opening balance.
   const firstDate = Number.isFinite(store.minTime) && store.minTime < fromMs ? zone.dateOf(store.minTime) : from;
-  const cal = buildCalendar(site, firstDate < from ? firstDate : from, to);
+  const cal = buildCalendar(site, firstDate < from ? firstDate : from, to, opts.gridMinutes ?? 0);
   const nDays = cal.days.length;
   const fromDay = cal.days.indexOf(from);
   const nCells = nDays * NP;
@@ -95,6 +127,7 @@ export function computeBillRun(site: Site, readings: ReadingSource, payments: It
 
     seg.fill(0);
     splitSeries(acc, cal, seg);
+    opts.onSegments?.(mi, cal, seg);
     const target = meter.role === 'master' ? master : meter.role === 'tenant' ? tenant[idx.accountPos.get(meter.account!)!] : pool[poolPos.get(meter.pool!)!];
     for (let k = 0; k < cal.segments; k++) {
       if (seg[k] !== 0) target[cal.day[k] * NP + cal.period[k]] += seg[k];
@@ -107,11 +140,7 @@ export function computeBillRun(site: Site, readings: ReadingSource, payments: It
     const c = cal.day[k] * NP + cal.period[k];
     if (Number.isNaN(firstInstant[c])) firstInstant[c] = cal.start[k];
   }
-
-  const nAcc = idx.accountIds.length;
-  const chargedBefore = new Array<number>(nAcc).fill(0);
-  const lineAcc = idx.accountIds.map(() => new Map<string, LineAcc>());
-  const sums = { M: 0, T: 0, C: 0, L: 0, alloc: 0, abn: 0 };
+  const days: DaySettlement[] = [];
   for (let d = 0; d < nDays; d++) {
     const cells: IndexedCell[] = [];
     for (let p = 0; p < NP; p++) {
@@ -120,11 +149,32 @@ export function computeBillRun(site: Site, readings: ReadingSource, payments: It
       cells.push({ period: PERIODS[p], firstInstant: firstInstant[c], masterWh: master[c], tenantWh: tenant.map((t) => t[c]), poolWh: pool.map((q) => q[c]) });
     }
     const day = settleIndexed(idx, cal.days[d], cells);
+    if (d >= fromDay) for (const f of day.flags) flags.push(f);
+    days.push(day);
+  }
+  return { site, from, to, fromMs, toMs, days, fromDay, flags };
+}
+
+export function computeBillRun(site: Site, readings: ReadingSource, payments: Iterable<PaymentRow>, from: LocalDate, to: LocalDate): BillRun {
+  checkRange(from, to);
+  return billFromSettlement(settleRange(site, readings, from, to), payments);
+}
+
+/** Section 5 and 6: the bill run of a settled range and the payments. */
+export function billFromSettlement(settled: RangeSettlement, payments: Iterable<PaymentRow>): BillRun {
+  const { site, from, to, fromMs, toMs, days, fromDay } = settled;
+  const idx = siteIndex(site);
+  const zone = zoneOf(site.timezone);
+  const flags: QualityFlag[] = [...settled.flags];
+  const nAcc = idx.accountIds.length;
+  const chargedBefore = new Array<number>(nAcc).fill(0);
+  const lineAcc = idx.accountIds.map(() => new Map<string, LineAcc>());
+  const sums = { M: 0, T: 0, C: 0, L: 0, alloc: 0, abn: 0 };
+  days.forEach((day, d) => {
     if (d < fromDay) {
       for (const l of day.lines) chargedBefore[idx.accountPos.get(l.account)!] += l.fen;
-      continue;
+      return;
     }
-    for (const f of day.flags) flags.push(f);
     for (const s of day.cells) {
       sums.M += s.masterWh;
       sums.T += s.tenantWh;
@@ -143,7 +193,7 @@ export function computeBillRun(site: Site, readings: ReadingSource, payments: It
         a.fen += l.fen;
       } else m.set(key, { kind: l.kind, ...(l.pool !== undefined ? { pool: l.pool } : {}), periodIdx: PERIODS.indexOf(l.period), micro, wh: l.wh, fen: l.fen });
     }
-  }
+  });
 
   // Payments (section 1 and 5).
   const paid = dedupePayments(payments, (t) => zone.format(t));
