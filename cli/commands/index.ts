@@ -3,6 +3,8 @@ import { registerCheckSite } from './check-site.ts';
 import { registerBill } from './bill.ts';
 import { registerWorkers } from './workers.ts';
 import { registerPay } from './pay.ts';
+import { registerApi } from './api.ts';
+import { registerToken } from './token.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerWorkers, registerPay];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerWorkers, registerPay, registerApi, registerToken];
