@@ -5,6 +5,7 @@ import { registerWorkers } from './workers.ts';
 import { registerPay } from './pay.ts';
 import { registerApi } from './api.ts';
 import { registerToken } from './token.ts';
+import { registerSim } from './sim.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerWorkers, registerPay, registerApi, registerToken];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerWorkers, registerPay, registerSim, registerApi, registerToken];
