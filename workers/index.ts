@@ -5,6 +5,6 @@ export { recordPayment, loadPayments, PaymentRejectedError } from './payments.ts
 export type { PaymentInput, RecordedPayment, PaymentDeps, LedgerPayment } from './payments.ts';
 export { QUEUE, DEFAULTS, upsertSchedulers, openQueues, closeQueues } from './queues.ts';
 export type { ScheduleOptions, QueueName } from './queues.ts';
-export { liveAccounts } from './statement.ts';
+export { liveBill } from './statement.ts';
 export { createNotifier } from './notifier.ts';
 export type { NotifierOptions, SmtpOptions } from './notifier.ts';

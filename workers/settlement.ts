@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Point } from '@influxdata/influxdb-client';
-import { addDays, settleDay, zoneOf } from '../core/index.ts';
+import { addDays, meterIndex, ReadingStore, settleRange, zoneOf } from '../core/index.ts';
 import type { ChargeLine, DaySettlement, LocalDate, Site } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { loadRaw, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
-import { dayCells } from './day-cells.ts';
 import { redisKeys } from './keys.ts';
 import type { SettlementJob } from './queues.ts';
 
@@ -133,10 +132,18 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   const a = zone.midnight(day);
   const b = zone.midnight(addDays(day, 1));
   const raw = await loadRaw(ctx.influx, site.id, site.meters.map((m) => m.id), a - ctx.tuning.settleLookbackMs, b + ctx.tuning.settleLookaheadMs);
-  const { cells, flags } = dayCells(site, day, raw);
-  const settlement = settleDay(site, day, cells); // the core: pools, loss, largest remainder, charges
+  const store = new ReadingStore(site.meters.length);
+  for (const [meter, i] of meterIndex(site)) {
+    const s = raw.get(meter);
+    if (s) for (let k = 0; k < s.time.length; k++) store.add(i, s.time[k], s.wh[k]);
+  }
+  // The core settles the range [day, day+1) with the lookback's readings as history (the
+  // day before is settled too, and ignored): counter rules, split, pools, loss, charges.
+  const range = settleRange(site, store, day, addDays(day, 1));
+  const settlement = range.days[range.fromDay];
+  const flags = range.flags;
   const stored = await storedLines(ctx, site, a);
-  const summary = [...summaryLines(site, a, settlement), ...flagLines(site, { flags: [...flags, ...settlement.flags] })];
+  const summary = [...summaryLines(site, a, settlement), ...flagLines(site, { flags })];
   if (stored.length === 0) {
     // First settlement: revision 0 and the summary in one request (one shard, one WAL entry).
     const lines = settlement.lines.map((l) => chargePoint(site.id, a, l, 0, l.wh, l.fen));
