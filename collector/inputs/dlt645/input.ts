@@ -2,7 +2,7 @@ import type { Meter } from '../../../core/site/index.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import { createLogger } from '../../../lib/logger.ts';
 import type { BusTransport, SerialBus, SerialSettings } from '../../bus/index.ts';
-import { charTimeMs, serialSettingsOf } from '../../bus/index.ts';
+import { serialSettingsOf } from '../../bus/index.ts';
 import type { MeterInput } from '../../input.ts';
 import { MeterReadError } from '../../input.ts';
 import type { Sample } from '../../sample.ts';
@@ -18,8 +18,6 @@ import { periodsByRegister } from './tariffs.ts';
  */
 export const DLT645_DEFAULT_TIMEOUT_MS = 1000;
 
-/** Silence kept after each request/reply pair (the standard asks for no gap rule; a few character times keep frames apart). */
-const GAP_CHARS = 4;
 
 type Dlt645Connection = Extract<NonNullable<Meter['connection']>, { protocol: 'dlt645' }>;
 
@@ -99,7 +97,11 @@ export class Dlt645Input implements MeterInput {
       if (volts.length) sample.v = Math.round((volts.reduce((s, x) => s + x, 0) / volts.length) * 10) / 10;
       if (amps.length) sample.a = Math.round(amps.reduce((s, x) => s + x, 0) * 1000) / 1000;
       return sample;
-    }, { guardMs: GAP_CHARS * charTimeMs(this.settings) });
+    });
+    // No guardMs: the bus default keeps Modbus t3.5 of silence after the transaction. DL/T
+    // 645 frames need none (they are delimited by 68..L..16, and our 4 FE wake-up bytes
+    // lead each request), but a Modbus meter on the same line finds its next request by
+    // that silence. Within the transaction, requests follow each reply at once.
   }
 
   async close(): Promise<void> {
