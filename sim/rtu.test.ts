@@ -31,7 +31,7 @@ afterAll(async () => {
   await pty?.close();
 });
 
-const rtu = (unit: number, extra: string[]) => mbpoll(['-m', 'rtu', '-b', '9600', '-P', 'none', '-a', String(unit), '-0', '-o', '1', ...extra, pty.a]);
+const rtu = (unit: number, extra: string[]) => mbpoll(['-m', 'rtu', '-b', '9600', '-P', 'none', '-a', String(unit), '-0', '-o', '2', ...extra, pty.a]);
 
 async function readWithMbpoll(map: ModbusMapName): Promise<RegisterBlock[]> {
   const blocks: RegisterBlock[] = [];
