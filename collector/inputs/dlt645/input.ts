@@ -75,6 +75,10 @@ export class Dlt645Input implements MeterInput {
   }
 
   async read(): Promise<Sample> {
+    // No guardMs: the bus default keeps Modbus t3.5 of silence after the transaction. DL/T
+    // 645 frames need none (they are delimited by 68..L..16, and our 4 FE wake-up bytes
+    // lead each request), but a Modbus meter on the same line finds its next request by
+    // that silence. Within the transaction, requests follow each reply at once.
     return this.bus.transact(this.meter.id, this.settings, async (t) => {
       const energy = await this.readEnergy(t);
       const time = this.now();
@@ -98,10 +102,6 @@ export class Dlt645Input implements MeterInput {
       if (amps.length) sample.a = Math.round(amps.reduce((s, x) => s + x, 0) * 1000) / 1000;
       return sample;
     });
-    // No guardMs: the bus default keeps Modbus t3.5 of silence after the transaction. DL/T
-    // 645 frames need none (they are delimited by 68..L..16, and our 4 FE wake-up bytes
-    // lead each request), but a Modbus meter on the same line finds its next request by
-    // that silence. Within the transaction, requests follow each reply at once.
   }
 
   async close(): Promise<void> {
