@@ -7,6 +7,7 @@ import {
   computeBillRun,
   largestRemainder,
   moneyFen,
+  parseFixed,
   parseSiteYaml,
   PERIODS,
   settleDay,
@@ -185,7 +186,7 @@ describe('section 7 invariants', () => {
           expect(moneyFen(a.closing_balance)).toBe(moneyFen(a.opening_balance) + moneyFen(a.payments) - moneyFen(a.total_amount));
         }
         const m = run.master;
-        const wh = (s: string) => Math.round(Number(s) * 1000);
+        const wh = (s: string) => parseFixed(s, 3)!;
         expect(wh(m.loss_kwh)).toBe(wh(m.kwh) - wh(m.tenant_kwh) - wh(m.common_kwh));
       }),
       { numRuns: 60, seed: 4 },

@@ -46,3 +46,10 @@ export { dedupePayments } from './bill/payments.ts';
 export type { PaymentSet } from './bill/payments.ts';
 export { computeBillRun, settleRange, billFromSettlement, storeReadings, meterIndex, billRunJson, billRunCsv, qualityEntries } from './bill/run.ts';
 export type { ReadingSource, RangeSettlement, SettleRangeOptions } from './bill/run.ts';
+
+export { liveBalance, costRate, hoursToZero, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
+export type { LiveBalance, UnsettledEnergy, AlertState, AlertCheck, AlertDecision } from './live/balance.ts';
+export { computeAdvice } from './advice/advise.ts';
+export type { Advice, AccountAdvice, AdviceOptions } from './advice/advise.ts';
+export { reconcile } from './reconcile/reconcile.ts';
+export type { Reconciliation } from './reconcile/reconcile.ts';

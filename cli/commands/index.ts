@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { registerCheckSite } from './check-site.ts';
 import { registerBill } from './bill.ts';
+import { registerAdvise } from './advise.ts';
+import { registerReconcile } from './reconcile.ts';
 import { registerWorkers } from './workers.ts';
 import { registerPay } from './pay.ts';
 import { registerApi } from './api.ts';
@@ -8,4 +10,4 @@ import { registerToken } from './token.ts';
 import { registerSim } from './sim.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerWorkers, registerPay, registerSim, registerApi, registerToken];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken];

@@ -19,6 +19,8 @@ export interface Site {
   readonly pools: readonly Pool[];
   readonly loss: { readonly normalRate: string; readonly method: ShareMethod };
   readonly tariffs: readonly Tariff[];
+  /** The utility's tariff for the master meter and the resale markup cap (reconciliation). */
+  readonly utility?: { readonly tariff: string; readonly markupCap: string };
 }
 
 export interface Meter {

@@ -184,6 +184,12 @@ export const siteFileSchema = z.strictObject({
     .default({ normal_rate: '0', method: 'consumption' }),
   settlement: z.strictObject({ interval: z.literal('day') }).default({ interval: 'day' }),
   tariffs: z.array(tariffSchema).default([]),
+  /**
+   * What the grid charges for the master meter (issue 3, recovery reconciliation): a tariff
+   * id from `tariffs`, and the markup cap over its flat price above which a tenant's
+   * average price is flagged (0.10 = 10 %).
+   */
+  utility: z.strictObject({ tariff: id, markup_cap: decimalText(6, { min: 0 }).default('0') }).optional(),
 });
 
 export type SiteFile = z.output<typeof siteFileSchema>;

@@ -62,6 +62,7 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     });
   });
 
+  if (file.utility && !tariffIds.has(file.utility.tariff)) add(['utility', 'tariff'], `unknown tariff '${file.utility.tariff}'`);
   const tariffs: Tariff[] = file.tariffs.map((t, ti) => buildTariff(t, ti, add));
 
   // Addresses on one serial bus, and unit ids on one Modbus TCP endpoint, must be unique.
@@ -120,6 +121,7 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     pools,
     loss: { normalRate: file.loss.normal_rate, method: file.loss.method },
     tariffs,
+    ...(file.utility ? { utility: { tariff: file.utility.tariff, markupCap: file.utility.markup_cap } } : {}),
   };
   return { site, issues };
 }

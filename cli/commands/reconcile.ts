@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import type { BillingInputOptions } from './bill.ts';
+
+/**
+ * `submeter reconcile`: the master meter's utility cost against what tenants are charged,
+ * each tenant's average price and the markup-cap flag (docs/billing.md section 8).
+ * Exits 3 when a tenant is over the cap, so a cron job can alert on it.
+ */
+export function registerReconcile(program: Command): void {
+  program
+    .command('reconcile')
+    .description("recovery reconciliation: utility cost of the master meter vs tenant charges, average prices, markup-cap flags (needs the site's utility key)")
+    .requiredOption('--site <file>', 'site file (YAML) with utility: { tariff, markup_cap }')
+    .requiredOption('--readings <file>', 'readings CSV: time,meter,kwh (any order)')
+    .option('--payments <file>', 'payments CSV (balances do not change the reconciliation)')
+    .requiredOption('--from <date>', 'first local date (YYYY-MM-DD)')
+    .requiredOption('--to <date>', 'local date after the last one (YYYY-MM-DD)')
+    .action(async (opts: BillingInputOptions) => {
+      const { loadBillingInputs } = await import('./bill.ts');
+      const { settleRange, billFromSettlement, reconcile } = await import('../../core/index.ts');
+      const { site, store, payments } = await loadBillingInputs(opts);
+      if (!site.utility) throw Object.assign(new Error(`${opts.site}: utility: missing; add utility: { tariff: <tariff id>, markup_cap: 0.1 } to reconcile`), { exitCode: 2 });
+      const settled = settleRange(site, store, opts.from, opts.to);
+      const result = reconcile(settled, billFromSettlement(settled, payments));
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      const over = result.accounts.filter((a) => a.over_cap).map((a) => a.account);
+      if (over.length > 0) {
+        process.stderr.write(`submeter: ${over.length} account(s) above the price cap ${result.price_cap}: ${over.join(', ')}\n`);
+        process.exitCode = 3;
+      }
+    });
+}
