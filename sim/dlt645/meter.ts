@@ -68,6 +68,8 @@ export interface SimDlt645MeterOptions {
   /** Meter turnaround before a reply, ms (real meters take 5-45 ms, protocols.md). @defaultValue 0 */
   readonly turnaroundMs?: number;
   readonly faults?: Dlt645Faults;
+  /** Model quirks of real meters. `noBlock`: refuses the `00 01 FF 00` block ("no such data"), as some older meters do. */
+  readonly quirks?: { readonly noBlock?: boolean };
 }
 
 /** XXXXXX.XX kWh rolls over after 999999.99 kWh, i.e. at 10^9 Wh. */
@@ -187,6 +189,7 @@ export class SimDlt645Meter {
       const total = forward ? (state.registerWh ?? regs.totalWh) : Math.floor(state.reverseWh ?? 0);
       const tariffs = forward ? regs.tariffWh : regs.tariffWh.map(() => 0);
       if (d1 === 0) return encodeValue(di, register(total));
+      if (d1 === 0xff && this.opts.quirks?.noBlock) return undefined;
       if (d1 === 0xff) return encodeValue(di, { kind: 'block', items: [total, ...tariffs].map(register) });
       return d1 <= tariffs.length ? encodeValue(di, register(tariffs[d1 - 1])) : undefined;
     }

@@ -28,11 +28,18 @@ let now = T0;
 let meter: SimDlt645Meter;
 let load: MeterState = { totalWh: 5_000_000, w: 2000, v: [230.1, 229.9, 231], a: [3, 2.5, 3.25] };
 
+const lines = new Map<SimDlt645Meter, Dlt645Line>();
+const lineOf = (m: SimDlt645Meter) => {
+  let l = lines.get(m);
+  if (!l) lines.set(m, (l = new Dlt645Line([m])));
+  return l;
+};
+
 beforeAll(async () => {
   pty = await openPtyPair();
   const site = dlt645TestSite({ port: pty.a });
   meter = new SimDlt645Meter({ address: '000000001102', site, source: () => load, now: () => now });
-  const line = new Dlt645Line([meter]);
+  const line = lineOf(meter);
   port = new SerialPort({ path: pty.b, baudRate: 2400, autoOpen: false });
   await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res())));
   port.on('data', (chunk: Buffer) => {
@@ -83,6 +90,35 @@ describe('DL/T 645 input over a PTY', () => {
     const s = await input.read();
     expect(Object.keys(s.tariffWh ?? {})).toEqual(['1', '2']);
     await buses.closeAll();
+  });
+
+  it('reads register by register from a meter that refuses the FF block, and remembers that', async () => {
+    const site = dlt645TestSite({ port: pty.a });
+    const old = new SimDlt645Meter({ address: '000000001102', site, source: () => load, now: () => now, quirks: { noBlock: true } });
+    const line = new Dlt645Line([old]);
+    port.removeAllListeners('data');
+    port.on('data', (chunk: Buffer) => {
+      for (const r of line.receive(chunk)) setTimeout(() => port.write(Buffer.from(r.bytes)), r.delayMs);
+    });
+    try {
+      const { input, buses } = setup();
+      now += HOUR;
+      load = { ...load, totalWh: load.totalWh + 2000 };
+      const s1 = await input.read();
+      expect(s1.wh).toBe(load.totalWh);
+      expect(Object.keys(s1.tariffWh ?? {})).toEqual(['1', '2', '3', '4']);
+      const first = old.requests;
+      const s2 = await input.read();
+      expect(s2).toEqual(s1);
+      // total + 4 tariffs + power + 1 voltage + 1 current; no second try of the block.
+      expect(old.requests - first).toBe(8);
+      await buses.closeAll();
+    } finally {
+      port.removeAllListeners('data');
+      port.on('data', (chunk: Buffer) => {
+        for (const r of lineOf(meter).receive(chunk)) setTimeout(() => port.write(Buffer.from(r.bytes)), r.delayMs);
+      });
+    }
   });
 
   it('a silent meter is a retryable timeout; a corrupt one a retryable crc error', async () => {
