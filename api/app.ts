@@ -95,11 +95,12 @@ export function buildApp(deps: ApiDeps): Express {
     next();
   });
 
-  // The tenant page: static files, no build step. CSP allows only our own script and style.
+  // The tenant page: static files, no build step. CSP: only our own script; inline style is
+  // allowed because the printable statement opens as a blob document, which inherits it.
   app.use(
     express.static(PUBLIC_DIR, {
       index: 'index.html',
-      setHeaders: (res) => res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"),
+      setHeaders: (res) => res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'"),
     }),
   );
   app.get('/openapi.json', (_req, res) => {
@@ -211,7 +212,7 @@ export function buildApp(deps: ApiDeps): Express {
         return statementCsv(st);
       }
       if (format === 'html') {
-        ctx.res.type('text/html; charset=utf-8');
+        ctx.res.type('text/html; charset=utf-8').setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
         return statementHtml(st, ctx.query.lang as 'zh' | 'en', formatLocal(now(), ctx.site.timezone));
       }
       return st;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian tools the tests use, only those missing.
 set -euo pipefail
-pkgs=(socat mbpoll python3-pymodbus docker-compose curl)
+pkgs=(socat mbpoll python3-pymodbus docker-compose curl chromium fonts-wqy-microhei)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
