@@ -85,7 +85,8 @@ describe('compose.yaml', () => {
   it.runIf(hasDockerCompose)('docker-compose config accepts it with .env.example', () => {
     // execFileSync throws with docker-compose's own message when it exits non-zero.
     execFileSync('docker-compose', ['-f', 'compose.yaml', '--env-file', '.env.example', 'config', '-q'], { cwd: ROOT, stdio: 'pipe' });
-  });
+    // docker-compose is a Python program: allow for its start-up on a busy machine.
+  }, 60_000);
 
   it('runs every service of the stack with a restart policy, and healthchecks where a port answers', () => {
     const services = compose.services;

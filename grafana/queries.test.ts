@@ -47,10 +47,12 @@ function expectShape(query: string, series: Series[]): void {
 
 const boards = dashboards() as unknown as Record<string, Dashboard>;
 const variableSets: Record<string, Record<string, VariableValue>[]> = {
-  // A single value is inserted as is, several as a regex group: test both forms.
-  tenant: [
-    { site: SITE, account: 'A101' },
+  // A single-value variable is inserted as is.
+  tenant: [{ site: SITE, account: 'A101' }],
+  // A multi-value variable: several values become a regex group, All its allValue (.*).
+  balances: [
     { site: SITE, account: ['A101', 'A102'] },
+    { site: SITE, account: '.*' },
   ],
 };
 

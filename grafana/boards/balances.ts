@@ -9,11 +9,11 @@ import { PanelBuilder as Stat } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as Table } from '@grafana/grafana-foundation-sdk/table';
 import { F, M, T } from '../../influx/schema.ts';
 import { DASHBOARD_UID } from '../datasource.ts';
-import { InfluxQLBuilder, id, siteFilter } from '../influxql.ts';
-import { board, lastValue, legendTable, siteVariable, steps, UNIT } from './common.ts';
+import { InfluxQLBuilder, id, matchVar, siteFilter } from '../influxql.ts';
+import { accountVariable, board, lastValue, legendTable, siteVariable, steps, UNIT } from './common.ts';
 
 export function balances() {
-  const where = `$timeFilter AND ${siteFilter}`;
+  const where = `$timeFilter AND ${siteFilter} AND ${matchVar(T.account, 'account')}`;
   const table = new InfluxQLBuilder(
     `SELECT last(${id(F.balanceFen)}) / 100 AS "balance", last(${id(F.lowBalanceFen)}) / 100 AS "threshold", last(${id(F.balanceFen)}) - last(${id(F.lowBalanceFen)}) AS "status", last(${id(F.hoursLeft)}) AS "hours_left", last(${id(F.costRateFenH)}) / 100 AS "cost_per_hour", last(${id(F.periodNow)}) AS "period" FROM ${id(M.balance)} WHERE ${where} GROUP BY ${id(T.account)}`,
     { columns: ['time', 'balance', 'threshold', 'status', 'hours_left', 'cost_per_hour', 'period'], groupBy: [T.account] },
@@ -37,6 +37,8 @@ export function balances() {
 
   return board(DASHBOARD_UID.balances, 'submeter / Balances', 'All accounts: live balance, own low-balance threshold, hours left, status.')
     .withVariable(siteVariable())
+    // Several accounts or All; All is the regex .* so a 1,000-account site is not a 1,000-way alternation.
+    .withVariable(accountVariable().multi(true).includeAll(true).allValue('.*').current({ text: 'All', value: '$__all' }))
     .withPanel(new Stat().title('Accounts below their threshold').withTarget(low).noValue('0').thresholds(steps(1)).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(5).span(12))
     .withPanel(new Stat().title('Prepaid balance held (sum)').withTarget(total).unit(UNIT.cny).decimals(2).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(5).span(12))
     .withPanel(
