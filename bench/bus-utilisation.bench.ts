@@ -6,7 +6,7 @@ import { createInput } from '../collector/inputs/index.ts';
 import { DI, decodeFrame, frameCheck, readRequest } from '../collector/inputs/dlt645/codec.ts';
 import { startSimulator } from '../sim/simulator.ts';
 import { dlt645Handler } from '../sim/dlt645/handler.ts';
-import { openPtyPair } from '../collector/test-support/socat.ts';
+import { openPtyPair } from '../sim/test-support.ts';
 
 /**
  * Bus utilisation (issue 7): how close the one bus scheduler gets to the physical limit of

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SerialPort } from 'serialport';
 import { BusRegistry } from '../../bus/index.ts';
 import { MeterReadError } from '../../input.ts';
-import { openPtyPair } from '../../test-support/socat.ts';
-import type { PtyPair } from '../../test-support/socat.ts';
+// socat -d -d pty,raw,echo=0 pty,raw,echo=0 with the PTY paths parsed from its stderr.
+import { openPtyPair } from '../../../sim/test-support.ts';
+import type { PtyPair } from '../../../sim/test-support.ts';
 import { Dlt645Line } from '../../../sim/dlt645/line.ts';
 import { SimDlt645Meter } from '../../../sim/dlt645/meter.ts';
 import type { MeterState } from '../../../sim/dlt645/meter.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BusRegistry } from '../../bus/index.ts';
-import { openPtyPair } from '../../test-support/socat.ts';
-import type { PtyPair } from '../../test-support/socat.ts';
+import { openPtyPair } from '../../../sim/test-support.ts';
+import type { PtyPair } from '../../../sim/test-support.ts';
 import { createInput } from '../index.ts';
 import { startSimulator } from '../../../sim/simulator.ts';
 import type { Simulator } from '../../../sim/simulator.ts';
