@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
+// Browser-side code is passed as strings: the project compiles without the DOM lib.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from './app.ts';
 import { RedisTokenStore } from './auth/token-store.ts';
@@ -83,13 +84,13 @@ describe('tenant page in headless chromium', () => {
       const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#bill-print-zh')]);
       await popup.waitForLoadState();
       expect(await popup.textContent('h1')).toBe('电费账单');
-      expect(await popup.evaluate(() => getComputedStyle(document.body).fontFamily)).toContain('system-ui'); // its inline style applied
+      expect(await popup.evaluate<string>('getComputedStyle(document.body).fontFamily')).toContain('system-ui'); // its inline style applied
       await popup.close();
 
       // The chart is drawn, payments listed, and nothing overflows the phone's width.
       expect(await page.locator('#chart svg rect').count()).toBeGreaterThan(20);
       expect(await page.textContent('#payments')).toContain('+2000.00');
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
       expect(overflow).toBeLessThanOrEqual(0);
 
       await page.screenshot({ path: new URL('tenant-page-phone.png', ARTIFACTS).pathname, fullPage: true });
@@ -112,7 +113,7 @@ describe('tenant page in headless chromium', () => {
       await page.click('#login-form button');
       await expect.poll(() => page.textContent('#balance')).toBe('412.35');
       await page.waitForSelector('#bill-lines tbody tr');
-      const cols = await page.evaluate(() => getComputedStyle(document.querySelector('.grid')!).gridTemplateColumns.split(' ').length);
+      const cols = await page.evaluate<number>("getComputedStyle(document.querySelector('.grid')).gridTemplateColumns.split(' ').length");
       expect(cols).toBe(4);
       await page.screenshot({ path: new URL('tenant-page-desktop.png', ARTIFACTS).pathname, fullPage: true });
     } finally {
