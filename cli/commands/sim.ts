@@ -15,6 +15,7 @@ interface SimCliOptions {
   speed: number;
   seed: number;
   start?: string;
+  epoch?: string;
   fault: string[];
 }
 
@@ -52,6 +53,7 @@ export function registerSim(program: Command): void {
     }, 1)
     .option('--seed <n>', 'load model seed', int('--seed', 0, 2 ** 31 - 1), 1)
     .option('--start <time>', 'simulated start instant, RFC 3339 (default: now)')
+    .option('--epoch <time>', 'load model epoch, RFC 3339: counters start there (default 2026-01-01T00:00Z); use the same as the backfill so registers continue it')
     .option('--fault <meter=spec>', 'inject a fault from the start, e.g. T101=no-answer, T103=spike:500000x2, M0=rollover; repeatable', collect, [])
     .action(async (opts: SimCliOptions) => {
       const { demoSiteYaml } = await import('../../sim/demo-site.ts');
@@ -68,11 +70,8 @@ export function registerSim(program: Command): void {
       const { startSimulator } = await import('../../sim/simulator.ts');
       const site = opts.site ? loadSiteFile(opts.site) : parseSiteYaml(demoSiteYaml({ tenants: opts.tenants }), 'demo site');
 
-      let start: number | undefined;
-      if (opts.start !== undefined) {
-        start = Date.parse(opts.start);
-        if (!/(Z|[+-]\d\d:\d\d)$/.test(opts.start) || Number.isNaN(start)) throw Object.assign(new Error(`--start: not an RFC 3339 time with offset: ${opts.start}`), { exitCode: 2 });
-      }
+      const start = instant('--start', opts.start);
+      const epoch = instant('--epoch', opts.epoch);
       const faults: Record<string, ReturnType<typeof parseFault>[]> = {};
       for (const f of opts.fault) {
         const [meter, spec] = splitOnce(f, '=', '--fault');
@@ -91,6 +90,7 @@ export function registerSim(program: Command): void {
         seed: opts.seed,
         speed: opts.speed,
         start,
+        epoch,
         tcp: opts.tcp ? (opts.tcpHost !== undefined || opts.tcpPort !== undefined ? { host: opts.tcpHost, port: opts.tcpPort } : undefined) : false,
         serial,
         lineTiming,
@@ -122,6 +122,15 @@ export function registerSim(program: Command): void {
       rl.close();
       await sim.stop();
     });
+}
+
+function instant(what: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = Date.parse(text);
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(text) || Number.isNaN(ms)) {
+    throw Object.assign(new Error(`${what}: not an RFC 3339 time with offset: ${text}`), { exitCode: 2 });
+  }
+  return ms;
 }
 
 function splitOnce(text: string, sep: string, what: string): [string, string] {
