@@ -52,39 +52,71 @@ function thresholdStep(refId: string, input: string, type: 'gt' | 'lt', param: n
 const dashboardLink = (uid: string) => `{{ externalURL }}/d/${uid}/?var-site={{ $labels.site }}`;
 const tenantLink = `{{ externalURL }}/d/${DASHBOARD_UID.tenant}/?var-site={{ $labels.site }}&var-account={{ $labels.account }}`;
 
-/**
- * Low balance, per account, against the account's own threshold: the workers write both
- * balance_fen and low_balance_fen on each balance point, so the query's headroom is
- * per series and the condition is just "below zero". BALANCE/THRESHOLD/HOURS only feed
- * the message.
- */
-export function lowBalanceRule(): RuleBuilder {
-  const w = { from: 3600, to: 0 };
+/** Balance, threshold and hours left per account, reduced to BALANCE, THRESHOLD, HOURS: they only feed the message. */
+function balanceFigures(rule: RuleBuilder, w: Window): RuleBuilder {
   const bySeries = `GROUP BY ${id(T.site)}, ${id(T.account)}`;
-  return new RuleBuilder('Low balance')
-    .uid('submeter-low-balance')
-    .condition('C')
-    .withQuery(influxStep('A', `SELECT last(${id(F.balanceFen)}) - last(${id(F.lowBalanceFen)}) AS "headroom_fen" FROM ${id(M.balance)} WHERE $timeFilter ${bySeries}`, ['time', 'headroom_fen'], [T.site, T.account], w))
-    .withQuery(reduceStep('B', 'A'))
-    .withQuery(thresholdStep('C', 'B', 'lt', 0))
+  return rule
     .withQuery(influxStep('balance', `SELECT last(${id(F.balanceFen)}) / 100 AS "balance_cny" FROM ${id(M.balance)} WHERE $timeFilter ${bySeries}`, ['time', 'balance_cny'], [T.site, T.account], w))
     .withQuery(influxStep('threshold', `SELECT last(${id(F.lowBalanceFen)}) / 100 AS "threshold_cny" FROM ${id(M.balance)} WHERE $timeFilter ${bySeries}`, ['time', 'threshold_cny'], [T.site, T.account], w))
     .withQuery(influxStep('hours', `SELECT last(${id(F.hoursLeft)}) AS "hours_left" FROM ${id(M.balance)} WHERE $timeFilter ${bySeries}`, ['time', 'hours_left'], [T.site, T.account], w))
     .withQuery(reduceStep('BALANCE', 'balance'))
     .withQuery(reduceStep('THRESHOLD', 'threshold'))
-    .withQuery(reduceStep('HOURS', 'hours'))
+    .withQuery(reduceStep('HOURS', 'hours'));
+}
+
+const balanceDescription = [
+  'Account:    {{ $labels.account }} (site {{ $labels.site }})',
+  'Balance:    {{ with $values.BALANCE }}{{ printf "%.2f" .Value }}{{ end }} CNY',
+  'Threshold:  {{ with $values.THRESHOLD }}{{ printf "%.2f" .Value }}{{ end }} CNY',
+  'Hours left: {{ with $values.HOURS }}{{ printf "%.1f" .Value }}{{ else }}unknown{{ end }} at the last 24 h spending rate',
+].join('\n');
+
+/**
+ * Low balance, per account, against the account's own threshold (billing.md section 5):
+ * the workers write balance_fen and low_balance_fen on each balance point, so the query's
+ * headroom is per series and the condition is just "below zero".
+ */
+export function lowBalanceRule(): RuleBuilder {
+  const w = { from: 3600, to: 0 };
+  const rule = new RuleBuilder('Low balance')
+    .uid('submeter-low-balance')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT last(${id(F.balanceFen)}) - last(${id(F.lowBalanceFen)}) AS "headroom_fen" FROM ${id(M.balance)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.account)}`, ['time', 'headroom_fen'], [T.site, T.account], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'lt', 0));
+  return balanceFigures(rule, w)
     .forDuration('1m')
     .noDataState('OK')
     .execErrState('Error')
     .labels({ severity: 'warning', submeter: 'low_balance' })
     .annotations({
       summary: 'Account {{ $labels.account }} ({{ $labels.site }}): balance below its low-balance threshold',
-      description: [
-        'Account:    {{ $labels.account }} (site {{ $labels.site }})',
-        'Balance:    {{ with $values.BALANCE }}{{ printf "%.2f" .Value }}{{ end }} CNY',
-        'Threshold:  {{ with $values.THRESHOLD }}{{ printf "%.2f" .Value }}{{ end }} CNY',
-        'Hours left: {{ with $values.HOURS }}{{ printf "%.1f" .Value }}{{ else }}unknown{{ end }} at the last 24 h spending rate',
-      ].join('\n'),
+      description: balanceDescription,
+      tenant_page: tenantLink,
+    });
+}
+
+/**
+ * The other half of billing.md's low-balance rule: projected hours to zero below the
+ * account's low_balance_hours. Accounts without that setting have no low_balance_hours
+ * field, so their margin is null and reduce (dropNN) leaves them out.
+ */
+export function lowHoursRule(): RuleBuilder {
+  const w = { from: 3600, to: 0 };
+  const rule = new RuleBuilder('Low balance (hours left)')
+    .uid('submeter-low-hours')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT last(${id(F.hoursLeft)}) - last(${id(F.lowBalanceHours)}) AS "hours_margin" FROM ${id(M.balance)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.account)}`, ['time', 'hours_margin'], [T.site, T.account], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'lt', 0));
+  return balanceFigures(rule, w)
+    .forDuration('1m')
+    .noDataState('OK')
+    .execErrState('Error')
+    .labels({ severity: 'warning', submeter: 'low_balance' })
+    .annotations({
+      summary: 'Account {{ $labels.account }} ({{ $labels.site }}): balance runs out within its warning time',
+      description: balanceDescription,
       tenant_page: tenantLink,
     });
 }
@@ -158,7 +190,7 @@ export interface RuleGroupSpec {
 
 export function ruleGroups(): RuleGroupSpec[] {
   return [
-    { name: 'balances', interval: '1m', rules: [lowBalanceRule()] },
+    { name: 'balances', interval: '1m', rules: [lowBalanceRule(), lowHoursRule()] },
     { name: 'health', interval: '1m', rules: [meterOfflineRule(), spoolGrowingRule()] },
     { name: 'site', interval: '5m', rules: [abnormalLossRule()] },
   ];

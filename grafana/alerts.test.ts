@@ -12,7 +12,7 @@ import { rulesFile } from './alerting.ts';
 import { EXPR_UID } from './datasource.ts';
 import { expandInfluxQL, panelInterval } from './expand.ts';
 import { queryShapes } from './influxql.ts';
-import { GROWING_SPOOL_HOST, OFFLINE_METER, SITE, THRESHOLD_FEN, driveBelowThreshold, writeFixture } from './fixture.ts';
+import { GROWING_SPOOL_HOST, OFFLINE_METER, SITE, THRESHOLD_FEN, driveBelowThreshold, driveHoursBelow, writeFixture } from './fixture.ts';
 
 const url = process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096';
 const influx = new InfluxV1({ url, db: `t_grafana_alert_${randomBytes(4).toString('hex')}` });
@@ -127,6 +127,16 @@ describe('alert rules against the real InfluxDB', () => {
     expect(valueOf('BALANCE')).toBeCloseTo((THRESHOLD_FEN.A102 - 1) / 100, 6);
     expect(valueOf('THRESHOLD')).toBeCloseTo(THRESHOLD_FEN.A102 / 100, 6);
     expect(valueOf('HOURS')).toBeGreaterThan(0);
+  });
+
+  it('low balance (hours left): fires for exactly the account whose hours fall below its own low_balance_hours', async () => {
+    const rule = ruleByUid('submeter-low-hours');
+    expect(await firing(rule, NOW)).toEqual([]);
+    // A101 stays above its money threshold but is spending fast: under 48 h left.
+    await driveHoursBelow(influx, 'A101', NOW + 20_000);
+    expect(await firing(rule, NOW + 30_000)).toEqual([{ site: SITE, account: 'A101' }]);
+    // The money rule does not fire for it: the two halves are independent.
+    expect(await firing(ruleByUid('submeter-low-balance'), NOW + 30_000)).not.toContainEqual({ site: SITE, account: 'A101' });
   });
 
   it('meter offline fires for exactly the failing meter', async () => {

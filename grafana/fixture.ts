@@ -37,6 +37,8 @@ const PRICE_FEN_PER_KWH: Record<string, number> = { valley: 35.11, flat: 70.21, 
 
 /** Low-balance thresholds in fen (site.example.yaml: 100.00, 50.00, 200.00 CNY). */
 export const THRESHOLD_FEN: Record<string, number> = { A101: 10_000, A102: 5_000, A103: 20_000 };
+/** low_balance_hours: only A101 has one (site.example.yaml). */
+export const THRESHOLD_HOURS: Record<string, number> = { A101: 48 };
 const BALANCE_FEN: Record<string, number> = { A101: 42_000, A102: 9_000, A103: 150_000 };
 const POWER_W: Record<string, number> = { T101: 3_000, T102: 1_500, T103: 8_000, 'C-ELEV': 2_000 };
 
@@ -166,10 +168,10 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   for (let i = 0; i < all.length; i += 5_000) await influx.write(all.slice(i, i + 5_000), 'ms');
 }
 
-function balancePoint(account: string, balanceFen: number, w: number, t: number): Point {
+function balancePoint(account: string, balanceFen: number, w: number, t: number, costRateFenH?: number): Point {
   const period = periodAt(t);
-  const costRate = Math.round((w / 1000) * PRICE_FEN_PER_KWH[period]);
-  return new Point(M.balance)
+  const costRate = costRateFenH ?? Math.round((w / 1000) * PRICE_FEN_PER_KWH[period]);
+  const p = new Point(M.balance)
     .tag(T.site, SITE)
     .tag(T.account, account)
     .intField(F.balanceFen, balanceFen)
@@ -181,6 +183,15 @@ function balancePoint(account: string, balanceFen: number, w: number, t: number)
     .stringField(F.periodNow, period)
     .intField(F.costTodayFen, 1_234)
     .timestamp(t);
+  if (THRESHOLD_HOURS[account] !== undefined) p.floatField(F.lowBalanceHours, THRESHOLD_HOURS[account]);
+  return p;
+}
+
+/** One balance point for `account` still above its money threshold but with fewer hours left than its low_balance_hours. */
+export async function driveHoursBelow(influx: InfluxV1, account: string, atMs: number): Promise<void> {
+  const balance = THRESHOLD_FEN[account] + 2_000;
+  const hours = THRESHOLD_HOURS[account] / 2;
+  await influx.write([balancePoint(account, balance, 30_000, atMs, Math.round(balance / hours)).toLineProtocol()!], 'ms');
 }
 
 /** One new balance point that puts `account` below its own threshold (by 1 fen less than it). */

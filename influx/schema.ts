@@ -17,7 +17,7 @@ export const M = {
   touBucket: 'tou_bucket',
   /** Settlement charge lines per day. tags: site, account, kind, pool, period; fields: wh, fen, price. */
   charge: 'charge',
-  /** Live balance per account. tags: site, account; fields: balance_fen, cost_rate_fen_h, hours_left, low_balance_fen, and for the dashboards w (account's power now, W, float), price (account's price now, CNY/kWh, float: display only), period_now (TOU period now, string), cost_today_fen (the not yet settled cost of today, integer fen, billing.md section 5). */
+  /** Live balance per account. tags: site, account; fields: balance_fen, cost_rate_fen_h, hours_left, low_balance_fen, and for the dashboards w (account's power now, W, float), price (account's price now, CNY/kWh, float: display only), period_now (TOU period now, string), cost_today_fen (the not yet settled cost of today, integer fen, billing.md section 5), low_balance_hours (the account's low_balance_hours, float h; absent when the account has none). */
   balance: 'balance',
   /** Events: alerts and data-quality flags. tags: site, kind, account, meter; fields: detail, value. */
   event: 'event',
@@ -71,6 +71,8 @@ export const F = {
   costRateFenH: 'cost_rate_fen_h',
   hoursLeft: 'hours_left',
   lowBalanceFen: 'low_balance_fen',
+  /** balance: the account's low_balance_hours setting (float hours); written only for accounts that have one. */
+  lowBalanceHours: 'low_balance_hours',
   detail: 'detail',
   value: 'value',
   /** balance: the TOU period in force now (string, e.g. 'peak'); not named period, which is a tag elsewhere. */
