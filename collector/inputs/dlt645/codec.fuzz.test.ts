@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   DI,
   FrameScanner,
+  decodeAddress,
+  decodeBcd,
   decodeFrame,
   decodeValue,
   encodeFrame,
   formatOf,
+  frameCheck,
   isFrameComplete,
   parseReadAddressReply,
   parseReadReply,
@@ -129,13 +132,23 @@ describe('codec fuzz (seeded)', () => {
           }
         } else counts.errors++;
         isFrameComplete(input);
+        frameCheck(input);
+        // The value decoders on arbitrary slices: short or junk bytes are typed errors too.
+        checkTyped(decodeValue(SOME_DIS[int(SOME_DIS.length)], input.subarray(int(input.length + 1))));
+        checkTyped(decodeBcd(input, int(input.length + 2), 1 + int(7), int(2) === 1));
+        checkTyped(decodeAddress(input, int(input.length + 1)));
 
         // The same bytes, with garbage around them, streamed in random chunk sizes.
         const scanner = new FrameScanner();
-        const stream = Uint8Array.from([...Array.from({ length: int(4) }, () => int(256)), ...input, ...(int(2) ? clean : [])]);
+        const lead = int(4);
+        const tail = int(2) ? clean : new Uint8Array(0);
+        const stream = new Uint8Array(lead + input.length + tail.length);
+        for (let k = 0; k < lead; k++) stream[k] = int(256);
+        stream.set(input, lead);
+        stream.set(tail, lead + input.length);
         for (let p = 0; p < stream.length; ) {
           const n = 1 + int(16);
-          for (const ev of scanner.push(stream.slice(p, p + n))) if (ev.kind === 'error') checkTyped({ ok: false, error: ev.error });
+          for (const ev of scanner.push(stream.subarray(p, p + n))) if (ev.kind === 'error') checkTyped({ ok: false, error: ev.error });
           // Bounded memory: never more than one maximal frame plus its wake-up run is held.
           if (scanner.pending > 212 + stream.length) throw new Error(`scanner holds ${scanner.pending} bytes`);
           p += n;

@@ -122,6 +122,11 @@ describe('addresses', () => {
     expect(Array.from(encodeAddress('000000000161'))).toEqual([0x61, 0x01, 0, 0, 0, 0]);
     expect(decodeAddress(Uint8Array.from([0x14, 0x01, 0x00, 0x31, 0x82, 0x21]))).toEqual({ ok: true, value: '218231000114' });
   });
+  it('short input is a typed error, not an exception', () => {
+    expect(decodeAddress(Uint8Array.from([1, 2]))).toMatchObject({ ok: false, error: { kind: 'truncated' } });
+    expect(decodeBcd(Uint8Array.from([0x12]), 0, 4)).toMatchObject({ ok: false, error: { kind: 'truncated' } });
+    expect(decodeValue(DI.forwardActiveTotal, new Uint8Array(0))).toMatchObject({ ok: false, error: { kind: 'unexpected-reply' } });
+  });
   it('reject non-BCD bytes with a typed error, and bad text with a RangeError', () => {
     const r = decodeAddress(Uint8Array.from([0x1a, 0, 0, 0, 0, 0]));
     expect(r.ok || r.error.kind).toBe('bad-address');

@@ -174,6 +174,7 @@ export function encodeAddress(address: string): Uint8Array {
 }
 
 export function decodeAddress(wire: Uint8Array, offset = 0): Result<string> {
+  if (offset < 0 || wire.length < offset + 6) return fail('truncated', `an address needs 6 bytes, ${Math.max(0, wire.length - offset)} given`, { offset: wire.length });
   let text = '';
   for (let i = 5; i >= 0; i--) {
     const b = wire[offset + i];
@@ -466,6 +467,7 @@ function isBcdByte(b: number): boolean {
 
 /** Decodes `bytes` BCD bytes at `offset`, low byte first, to an integer (digits only, no scale). */
 export function decodeBcd(data: Uint8Array, offset: number, bytes: number, signed = false): Result<number> {
+  if (offset < 0 || bytes < 1 || bytes > 7 || data.length < offset + bytes) return fail('truncated', `${bytes} BCD byte(s) at ${offset} do not fit ${data.length} byte(s) of data`, { offset });
   let units = 0;
   let negative = false;
   for (let i = bytes - 1; i >= 0; i--) {
@@ -475,7 +477,7 @@ export function decodeBcd(data: Uint8Array, offset: number, bytes: number, signe
       b &= 0x7f;
     }
     if (!isBcdByte(b)) return fail('bad-bcd', `byte ${hex(data[offset + i])} is not BCD`, { offset: offset + i });
-    // At most 8 digits (4 bytes): exact in a double.
+    // At most 14 digits (7 bytes): exact in a double (2^53 is 16 digits).
     units = units * 100 + (b >> 4) * 10 + (b & 0x0f);
   }
   // -0 is a meter's way of saying 0 with the sign bit set; report plain 0.
