@@ -41,8 +41,11 @@ export interface Tuning {
   readonly lateCheckEveryMs: number;
   /** Settlement grace after local midnight (a day is due once midnight + grace has passed). @defaultValue 15 min */
   readonly settlementGraceMs: number;
-  /** A meter with no reading for this long raises meter_offline (beside its own max_gap). @defaultValue 15 min */
-  readonly offlineAfterMs: number;
+  /**
+   * Expiry of the per-site settlement lock, renewed before each day; a SIGKILLed holder
+   * blocks its site at most this long. @defaultValue 120 s
+   */
+  readonly settleLockMs: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -52,7 +55,7 @@ export const DEFAULT_TUNING: Tuning = {
   lateWindowDays: 3,
   lateCheckEveryMs: 60_000,
   settlementGraceMs: 15 * 60_000,
-  offlineAfterMs: 15 * 60_000,
+  settleLockMs: 120_000,
 };
 
 /** The site of a job; an unknown site is bad data (the job can never succeed). */

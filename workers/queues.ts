@@ -99,7 +99,8 @@ export interface ScheduleOptions {
   readonly alertsEveryMs?: number;
   /**
    * Minutes after each local midnight when the day is settled, so readings straddling
-   * midnight (and a short collector spool) are in. Cron with the site's time zone.
+   * midnight (and a short collector spool) are in. Cron in the site's time zone; under an
+   * hour, the tick also runs at that minute of every hour as a catch-up.
    * @defaultValue 15
    */
   readonly settlementGraceMinutes?: number;
@@ -177,7 +178,7 @@ export async function upsertSchedulers(queues: Queues, site: SiteRef, opts: Sche
   const batches = batchCount(site, o.metersPerBatch);
   for (let b = 0; b < batches; b++) {
     const data: RollupJob = { site: site.id, batch: b, batches };
-    await queues.rollup.upsertJobScheduler(`rollup:${site.id}:${b}/${batches}`, { every: o.rollupEveryMs }, { name: 'rollup', data });
+    await queues.rollup.upsertJobScheduler(`rollup:${site.id}:${b}/${batches}`, { every: o.rollupEveryMs }, { name: 'rollup', data, opts: JOB_OPTS });
   }
   // Batches beyond the current count (the site file lost meters) must stop.
   for (const s of await queues.rollup.getJobSchedulers(0, -1)) {
@@ -186,13 +187,15 @@ export async function upsertSchedulers(queues: Queues, site: SiteRef, opts: Sche
   }
   const grace = o.settlementGraceMinutes;
   if (!Number.isInteger(grace) || grace < 0 || grace > 23 * 60) throw new Error(`settlementGraceMinutes must be an integer 0..1380, got ${grace}`);
-  const pattern = `0 ${grace % 60} ${Math.floor(grace / 60)} * * *`;
+  // At minute `grace` of every local hour: the run after midnight settles the day; the
+  // others are a cheap catch-up (two small queries) for a tick lost with a Redis crash.
+  const pattern = grace < 60 ? `0 ${grace} * * * *` : `0 ${grace % 60} ${Math.floor(grace / 60)} * * *`;
   const settle: SettlementJob = { site: site.id };
-  await queues.settlement.upsertJobScheduler(`settlement:${site.id}`, { pattern, tz: site.timezone }, { name: 'settle', data: settle });
+  await queues.settlement.upsertJobScheduler(`settlement:${site.id}`, { pattern, tz: site.timezone }, { name: 'settle', data: settle, opts: JOB_OPTS });
   const bal: BalanceJob = { site: site.id };
-  await queues.balance.upsertJobScheduler(`balance:${site.id}`, { every: o.balanceEveryMs }, { name: 'balance', data: bal });
+  await queues.balance.upsertJobScheduler(`balance:${site.id}`, { every: o.balanceEveryMs }, { name: 'balance', data: bal, opts: JOB_OPTS });
   const al: AlertsJob = { site: site.id };
-  await queues.alerts.upsertJobScheduler(`alerts:${site.id}`, { every: o.alertsEveryMs }, { name: 'alerts', data: al });
+  await queues.alerts.upsertJobScheduler(`alerts:${site.id}`, { every: o.alertsEveryMs }, { name: 'alerts', data: al, opts: JOB_OPTS });
 }
 
 export { UnrecoverableError };

@@ -217,13 +217,13 @@ export async function processSettlement(ctx: WorkerContext, job: SettlementJob, 
   const site = siteOf(ctx, job.site);
   const key = redisKeys(ctx.keyPrefix, site.id).settleLock;
   const token = randomBytes(8).toString('hex');
-  const ok = await ctx.redis.set(key, token, 'PX', 120_000, 'NX');
+  const ok = await ctx.redis.set(key, token, 'PX', ctx.tuning.settleLockMs, 'NX');
   if (ok !== 'OK') throw new SettlementBusyError(`settlement of site ${site.id} is running in another worker; retrying later`);
   try {
     const days = job.day ? [job.day] : await dueDays(ctx, site);
     const out: SettleResult[] = [];
     for (const day of days) {
-      await ctx.redis.pexpire(key, 120_000);
+      await ctx.redis.pexpire(key, ctx.tuning.settleLockMs);
       const r = await settleSiteDay(ctx, site, day, job.reason);
       out.push(r);
       ctx.log.info({ site: site.id, ...r, done: out.length, of: days.length }, 'settlement');

@@ -12,7 +12,7 @@ import { DEFAULT_TUNING, UnknownSiteError } from './context.ts';
 import type { Tuning, WorkerContext } from './context.ts';
 import { createNotifier } from './notifier.ts';
 import type { NotifierOptions } from './notifier.ts';
-import { AlertsJob, BalanceJob, closeQueues, NotifyJob, openQueues, parsePayload, QUEUE, RollupJob, SettlementJob, upsertSchedulers } from './queues.ts';
+import { AlertsJob, BalanceJob, closeQueues, JOB_OPTS, NotifyJob, openQueues, parsePayload, QUEUE, RollupJob, SettlementJob, upsertSchedulers } from './queues.ts';
 import type { QueueName, Queues, ScheduleOptions } from './queues.ts';
 import { processRollup } from './rollup.ts';
 import { processSettlement } from './settlement.ts';
@@ -37,6 +37,11 @@ export interface StartWorkersOptions {
   readonly schedulers?: boolean;
   /** Jobs in flight per queue in this process. @defaultValue 2 */
   readonly concurrency?: number;
+  /**
+   * BullMQ job lock: a SIGKILLed worker's job is handed to another worker after about
+   * this long (stalled check at half of it). @defaultValue 30000
+   */
+  readonly lockDurationMs?: number;
   /** Clock (tests). @defaultValue Date.now */
   readonly now?: () => number;
   readonly log?: Logger;
@@ -127,8 +132,8 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
         prefix: opts.queuePrefix,
         concurrency: opts.concurrency ?? 2,
         // A SIGKILLed worker's job is taken over after the lock expires (stalled check).
-        lockDuration: 30_000,
-        stalledInterval: 15_000,
+        lockDuration: opts.lockDurationMs ?? 30_000,
+        stalledInterval: Math.ceil((opts.lockDurationMs ?? 30_000) / 2),
         maxStalledCount: 5,
       }),
   );
@@ -137,7 +142,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
   if (opts.schedulers ?? true) {
     for (const s of opts.sites) await upsertSchedulers(queues, s, opts.schedule);
     // Catch up at once (missed midnights while no worker ran) rather than at the next cron.
-    for (const s of opts.sites) await queues.settlement.add('settle', { site: s.id }, { jobId: `settle-start|${s.id}|${Math.floor(ctx.now() / 60_000)}` });
+    for (const s of opts.sites) await queues.settlement.add('settle', { site: s.id }, { ...JOB_OPTS, jobId: `settle-start|${s.id}|${Math.floor(ctx.now() / 60_000)}` });
   }
   log.info({ sites: [...ids], queues: which }, 'workers started');
   return {

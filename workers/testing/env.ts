@@ -21,6 +21,7 @@ export async function testEnv(tag: string, urls: { redis?: string; influx?: stri
   const influx = new InfluxV1({ url: urls.influx ?? INFLUX_URL, db: `t_${tag}_${id}`, timeoutMs: 5000 });
   await influx.createDatabase();
   const redis = new Redis(urls.redis ?? REDIS_URL, { maxRetriesPerRequest: null });
+  redis.on('error', () => undefined); // crash tests restart private servers; commands wait for the reconnect
   const prefix = `t-${tag}-${id}`;
   return {
     influx,
