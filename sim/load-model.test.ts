@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSiteYaml } from '../core/site/index.ts';
 import { SiteLoadModel, simulateReadings, SLOT_MS } from './load-model.ts';
 import type { ReadingRow } from './load-model.ts';
+import { testSite } from './test-support.ts';
 
 const site = parseSiteYaml(readFileSync(new URL('../examples/site.example.yaml', import.meta.url), 'utf8'), 'examples/site.example.yaml');
 const HOUR = 3_600_000;
@@ -90,6 +91,30 @@ describe('load model', () => {
     const s1 = model.snapshot('M0', JUL1 + 12 * HOUR);
     expect(s1.totalWh).toBeGreaterThan(100_000_000_000);
     expect(s1.wh).toBe(s1.totalWh - 100_000_000_000);
+  });
+
+  it('opens shops by local wall-clock time across a DST change (Europe/Berlin, 2026-03-29)', () => {
+    const berlin = testSite('  - { id: S1, role: tenant, account: A1 }', '', 'Europe/Berlin');
+    /** Minutes after local midnight when the shop first draws 3x its night load. */
+    const wakeUp = (localMidnightUtc: number) => {
+      const r = [...simulateReadings(berlin, { from: localMidnightUtc, to: localMidnightUtc + 24 * HOUR, stepMs: SLOT_MS, epoch: Date.UTC(2026, 2, 25), meters: ['S1'] })];
+      const night = r.slice(120, 300).reduce((s, x) => s + x.w, 0) / 180; // 02:00-05:00 local
+      const first = r.find((x, i) => i > 300 && x.w > 3 * night)!;
+      return (first.time - localMidnightUtc) / 60_000;
+    };
+    // Fri 27 March (CET, UTC+1) and Mon 30 March (CEST, UTC+2): local midnights in UTC.
+    const before = wakeUp(Date.UTC(2026, 2, 26, 23));
+    const after = wakeUp(Date.UTC(2026, 2, 29, 22));
+    expect(Math.abs(before - after)).toBeLessThanOrEqual(10);
+    expect(before).toBeGreaterThan(8 * 60);
+    expect(before).toBeLessThan(11 * 60);
+  });
+
+  it('scales a meter\'s load by the scale option', () => {
+    const plain = rows(['T101'], JUL1 + 12 * HOUR, JUL1 + 13 * HOUR, SLOT_MS);
+    const tripled = [...simulateReadings(site, { from: JUL1 + 12 * HOUR, to: JUL1 + 13 * HOUR, stepMs: SLOT_MS, seed: 1, epoch: JUL1 + 12 * HOUR, meters: ['T101'], scale: { T101: 3 } })];
+    const sum = (r: ReadingRow[]) => r.reduce((s, x) => s + x.w, 0);
+    expect(sum(tripled) / sum(plain)).toBeCloseTo(3, 2);
   });
 
   it('rejects bad options with clear errors', () => {

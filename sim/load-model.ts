@@ -36,6 +36,8 @@ export interface LoadModelOptions {
   readonly epoch?: number;
   /** Counter values at the epoch, Wh, by meter id. @defaultValue seeded: tenants 0.5-5 MWh, masters 50-200 MWh */
   readonly initialWh?: Readonly<Record<string, number>>;
+  /** Load multipliers by meter id (e.g. 3 for a tenant that draws three times the modelled load). Still capped at max_kw. @defaultValue 1 */
+  readonly scale?: Readonly<Record<string, number>>;
 }
 
 type Kind = 'shop' | 'restaurant' | 'gym' | 'supermarket' | 'elevator' | 'lighting' | 'master';
@@ -151,7 +153,10 @@ export class SiteLoadModel {
     this.lossRate = range3(this.seed, 0x1055, 0, 0.02, 0.04);
     const profiles = new Map<string, MeterProfile>();
     for (const m of site.meters) {
-      const profile = buildProfile(site, m, this.seed, opts.initialWh?.[m.id]);
+      const k = opts.scale?.[m.id] ?? 1;
+      if (!(k >= 0) || !Number.isFinite(k)) throw new Error(`load model: scale for meter ${m.id} must be a non-negative number, got ${k}`);
+      const base = buildProfile(site, m, this.seed, opts.initialWh?.[m.id]);
+      const profile = k === 1 ? base : { ...base, peakW: base.peakW * k, hvacW: base.hvacW * k };
       profiles.set(m.id, profile);
       const st: MeterState = { profile, key: hashString(m.id), joules: 0, w: 0, ...dayTables(profile), dayActiveW: 0, dayHvacW: 0, dayScale: 1 };
       (m.role === 'master' ? this.masters : this.others).push(st);

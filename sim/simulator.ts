@@ -28,6 +28,8 @@ export interface SimulatorOptions {
   readonly epoch?: number;
   /** Energy counters at the epoch, Wh by meter id. @defaultValue seeded */
   readonly initialWh?: Readonly<Record<string, number>>;
+  /** Load multipliers by meter id. @defaultValue 1 */
+  readonly scale?: Readonly<Record<string, number>>;
   /**
    * Where Modbus TCP meters are served. By default each distinct host:port of the site
    * file gets a listener there. `{ port: 0 }` (tests) serves every TCP meter on one free
@@ -103,7 +105,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   const simStart = opts.start ?? realStart;
   const now = opts.now ?? (() => simStart + (Date.now() - realStart) * speed);
   const epoch = opts.epoch ?? Math.min(MODEL_EPOCH, opts.now ? opts.now() : simStart);
-  const model = new SiteLoadModel(site, { seed: opts.seed, epoch, initialWh: opts.initialWh });
+  const model = new SiteLoadModel(site, { seed: opts.seed, epoch, initialWh: opts.initialWh, scale: opts.scale });
 
   const meters = new Map<string, SimulatedMeter>();
   for (const m of site.meters) meters.set(m.id, new SimulatedMeter(m, model, now));

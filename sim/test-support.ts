@@ -73,8 +73,8 @@ export function mbpoll(args: readonly string[], timeoutMs = 10_000): Promise<Mbp
 }
 
 /** A site file for tests: a master meter without connection, one account A1, a flat tariff, and the given meters. */
-export function testSite(metersYaml: string, extra = ''): Site {
-  const text = `site: { id: sim-test, timezone: Asia/Shanghai }
+export function testSite(metersYaml: string, extra = '', timezone = 'Asia/Shanghai'): Site {
+  const text = `site: { id: sim-test, timezone: ${timezone} }
 meters:
   - { id: M, role: master }
 ${metersYaml}
