@@ -125,4 +125,24 @@ describe('ReadingStore', () => {
       { numRuns: 200, seed: 12 },
     );
   });
+
+  it('keeps every row across chunk boundaries, wide rows and shuffled months', () => {
+    const store = new ReadingStore(2);
+    const want: number[][] = [];
+    let x = 1;
+    for (let i = 0; i < 30_000; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      // Times spread over ~60 days (beyond 32-bit ms offsets), values with rollover-size jumps.
+      const t = 1_790_000_000_000 + (x % 5_184_000) * 1000;
+      const w = (x % 7) * 3_000_000_000 + i;
+      store.add(i % 2, t, w);
+      if (i % 2 === 0) want.push([t, w]);
+    }
+    const s = store.series(0);
+    expect(s.time.length).toBe(want.length);
+    const got = [...s.time].map((t, i) => [t, s.wh[i]]);
+    expect(got.every((r, i) => i === 0 || r[0] >= got[i - 1][0])).toBe(true);
+    expect(got.sort((a, b) => a[0] - b[0] || a[1] - b[1])).toEqual(want.sort((a, b) => a[0] - b[0] || a[1] - b[1]));
+  });
 });
+

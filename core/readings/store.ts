@@ -5,7 +5,8 @@ import type { RawSeries } from '../types.ts';
  * 1-minute readings for 1,000 meters is ~45M rows; an object per row would not fit in
  * 1 GiB). Rows go into fixed-size chunks per meter as two Int32 offsets (8 bytes a row)
  * from the chunk's first row; a row too far from that base for 32 bits starts a new chunk.
- * Rows that would waste a whole chunk each go to a per-meter wide (2 x Float64) overflow.
+ * Rows that do not fit a chunk that is still less than half used go to a per-meter wide
+ * (2 x Float64) overflow instead, so no input order costs more than 16 bytes a row.
  */
 
 const CHUNK = 4096;
@@ -29,8 +30,6 @@ class MeterRows {
   wideW: Float64Array | undefined;
   wideN = 0;
   count = 0;
-  /** Consecutive rows that did not fit the current chunk (decides chunk vs wide). */
-  misses = 0;
 }
 
 export class ReadingStore {
@@ -57,11 +56,12 @@ export class ReadingStore {
         c.dt[c.n] = dt;
         c.dw[c.n] = dw;
         c.n++;
-        m.misses = 0;
         return;
       }
-      // Far from this chunk's base: a few such rows go wide, a run of them starts a chunk.
-      if (++m.misses < 4) {
+      // Too far from this chunk's base. Starting a new chunk abandons the rest of this one,
+      // so only do it once this one is at least half used; otherwise the row goes wide.
+      // Either way a row never costs more than 16 bytes, whatever the input order.
+      if (c.n < CHUNK / 2) {
         this.addWide(m, time, wh);
         return;
       }
@@ -70,7 +70,6 @@ export class ReadingStore {
     fresh.n = 1;
     m.chunks.push(fresh);
     m.cur = fresh;
-    m.misses = 0;
   }
 
   private addWide(m: MeterRows, time: number, wh: number): void {
