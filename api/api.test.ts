@@ -236,6 +236,35 @@ describe('tenant figures', () => {
     expect(r.body.balance).toBe(a102.closing_balance);
   });
 
+  it('without a recent balance point: power from the last reading x the price now', async () => {
+    const r = await call(op('getLive'), { account: 'A103' }, tok.manager);
+    expect(r.body).toMatchObject({ power_kw: '12.000', cost_per_hour: '12.64', balance_source: 'settled', period: 'peak' }); // 12 kW x 1.0532
+    const none = await call(op('getLive'), { account: 'A102' }, tok.A102);
+    expect(none.body).toMatchObject({ power_kw: null, cost_per_hour: null });
+  });
+
+  it('statements equal the workers bill of the same series (workers/statement.ts liveBill, core billFromSettlement)', async () => {
+    const { liveBill } = await import('../workers/statement.ts');
+    for (const [from, to] of [['2026-10-01', '2026-11-01'], ['2026-11-01', '2026-12-01'], ['2026-10-05', '2026-10-20']]) {
+      const theirs = (await liveBill(fx.influx, fx.site, from, to)).accounts;
+      const stats = await call(op('getBillStats'), {}, tok.viewer, { query: { from, to } });
+      for (const a of theirs) {
+        const mine = stats.body.accounts.find((x: { account: string }) => x.account === a.account);
+        expect({ kwh: mine.kwh, total_amount: mine.total_amount, opening_balance: mine.opening_balance, payments: mine.payments, closing_balance: mine.closing_balance }).toEqual({
+          kwh: a.kwh,
+          total_amount: a.total_amount,
+          opening_balance: a.opening_balance,
+          payments: a.payments,
+          closing_balance: a.closing_balance,
+        });
+      }
+      if (from === '2026-10-01') {
+        const bill = await call(op('getBill'), { account: 'A101', month: '2026-10' }, tok.A101);
+        expect(bill.body.lines).toEqual(theirs.find((a) => a.account === 'A101')!.lines);
+      }
+    }
+  });
+
   it('usage per hour and period, in local time', async () => {
     const r = await call(op('getUsage'), { account: 'A101' }, tok.A101, { query: { from: '2026-11-15', to: '2026-11-16', interval: '1h' } });
     expect(r.body.points[0]).toEqual({ time: '2026-11-15T00:00:00+08:00', period: 'valley', kwh: '1.000' });
@@ -287,8 +316,15 @@ describe('tenant figures', () => {
       { time: '2026-10-02T09:00:00+08:00', account: 'A101', amount: '2000.00', reference: 'BANK-0001' },
     ]);
     const adv = await call(op('getAdvice'), { account: 'A101' }, tok.A101, { query: { from: '2026-11-14', to: '2026-11-15' } });
-    expect(adv.body.periods.map((p: { period: string }) => p.period)).toEqual(['peak', 'flat', 'valley']);
-    expect(Number(adv.body.shift.saving)).toBeGreaterThan(0);
+    // Own energy of 2026-11-14 (k = 44 % 7 + 1 = 3): peak 13000, flat 10999, valley 5021 Wh.
+    expect(adv.body.periods).toEqual([
+      { period: 'sharp', kwh: '0.000', kwh_per_day: '0.000', price: '1.263840' },
+      { period: 'peak', kwh: '13.000', kwh_per_day: '13.000', price: '1.053200' },
+      { period: 'flat', kwh: '10.999', kwh_per_day: '10.999', price: '0.702100' },
+      { period: 'valley', kwh: '5.021', kwh_per_day: '5.021', price: '0.351100' },
+    ]);
+    // 20 % of 13 kWh moved from peak to valley: 2.6 x (1.0532 - 0.3511) = 1.82546.
+    expect(adv.body).toMatchObject({ peak_kwh: '13.000', shift_kwh: '2.600', shift_to: 'valley', saving: '1.83', night_base_kw: '1.000' }); // 250 Wh per 15 min
   });
 });
 

@@ -255,7 +255,7 @@ export function buildApp(deps: ApiDeps): Express {
     async getAdvice(ctx) {
       const a = accountOf(ctx);
       const { from, to } = range(ctx);
-      return adviceFor(read, ctx.site, a, from, to);
+      return read.cache.get(`advice|${ctx.site.id}|${a.id}|${from}|${to}`, () => adviceFor(deps.influx, ctx.site, a, from, to));
     },
 
     async getBillStats(ctx) {

@@ -121,7 +121,21 @@ const schemas = {
   PaymentResult: obj({ status: str({ enum: ['recorded', 'duplicate'] }), payment: ref('Payment') }),
   Event: obj({ time: TIME, kind: str(), account: str(), meter: str(), detail: str() }),
   EventList: obj({ alerts: arr(ref('Event')) }),
-  Advice: obj({}, [], { additionalProperties: true, description: 'load-shift advice from the billing core' }),
+  Advice: obj({
+    account: str(),
+    from: DATE,
+    to: DATE,
+    currency: str(),
+    days: s('integer'),
+    shift_share: str(),
+    periods: arr(obj({ period: PERIOD, kwh: KWH, kwh_per_day: KWH, price: PRICE })),
+    peak_kwh: KWH,
+    shift_kwh: KWH,
+    shift_to: PERIOD,
+    saving: MONEY,
+    night_base_kw: str({ pattern: '^\\d+\\.\\d{3}$' }),
+    tips: arr(str()),
+  }),
   AccountList: obj({
     accounts: arr(
       obj({

@@ -189,8 +189,19 @@ export class ReadModel {
       `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${mw} AND time >= ${now - 24 * HOUR}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
     ]);
     const tariffNow = priceAt(site, account, local.date, local.minute);
-    const powerKw = power.length ? power.reduce((s, r) => s.plus(new Dec(String(r.w ?? 0))), new Dec(0)).div(1000) : undefined;
-    const costPerHour = powerKw && tariffNow ? powerKw.times(tariffNow.price).toFixed(2, Dec.ROUND_HALF_UP) : null;
+    // Power and cost rate: the balance worker's figures when it has written a recent point
+    // (the same numbers Grafana shows), else the meters' last power reading x the price now
+    // (billing.md section 5: cost rate = power x current price).
+    const recent = bal.length > 0 && Number(bal[0].time) > now - 10 * 60_000 && typeof bal[0][F.w] === 'number';
+    let powerKw: InstanceType<typeof Dec> | undefined;
+    let costPerHour: string | null = null;
+    if (recent) {
+      powerKw = new Dec(String(bal[0][F.w])).div(1000);
+      costPerHour = typeof bal[0][F.costRateFenH] === 'number' ? moneyText(int(bal[0][F.costRateFenH])) : null;
+    } else if (power.length) {
+      powerKw = power.reduce((s, r) => s.plus(new Dec(String(r.w ?? 0))), new Dec(0)).div(1000);
+      costPerHour = tariffNow ? powerKw.times(tariffNow.price).toFixed(2, Dec.ROUND_HALF_UP) : null;
+    }
     const todayByPeriod = PERIODS.map((p) => ({ period: p, wh: int(today.find((r) => r[T.period] === p)?.wh) })).filter((x) => x.wh !== 0);
     const low = account.lowBalance !== undefined ? moneyFenOf(account.lowBalance) : undefined;
 

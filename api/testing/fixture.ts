@@ -112,9 +112,10 @@ async function seed(site: Site, influx: InfluxV1, redis: Redis, workersPrefix: s
   }
   // Power now: T101 draws 3.6 kW.
   lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'T101').intField(F.wh, 12_345_678).floatField(F.w, 3600).timestamp(now - 60_000).toLineProtocol()!);
+  lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'T103').intField(F.wh, 5_000_000).floatField(F.w, 12000).timestamp(now - 120_000).toLineProtocol()!);
   lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'M0').intField(F.wh, 99_345_678).floatField(F.w, 52000).timestamp(now - 60_000).toLineProtocol()!);
   // Live balance for A101 from the balance worker; A102 and A103 have none (settled fallback).
-  lines.push(new Point(M.balance).tag(T.site, site.id).tag(T.account, 'A101').intField(F.balanceFen, 41_235).intField(F.costRateFenH, 379).floatField(F.hoursLeft, 52.25).intField(F.lowBalanceFen, 10_000).timestamp(now - 30_000).toLineProtocol()!);
+  lines.push(new Point(M.balance).tag(T.site, site.id).tag(T.account, 'A101').intField(F.balanceFen, 41_235).intField(F.costRateFenH, 379).floatField(F.w, 3600).floatField(F.price, 1.0532).stringField(F.periodNow, 'peak').floatField(F.hoursLeft, 52.25).intField(F.lowBalanceFen, 10_000).timestamp(now - 30_000).toLineProtocol()!);
   // Events: an alert for A102, a quality flag on T103.
   lines.push(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'low_balance').tag(T.account, 'A102').stringField(F.detail, 'balance 12.00 below 50.00').floatField(F.value, 12).timestamp(now - 3_600_000).toLineProtocol()!);
   lines.push(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'spike').tag(T.meter, 'T103').stringField(F.detail, 'implied 450 kW > max_kw 300').floatField(F.value, 450).timestamp(localMidnight('2026-10-20', tz) + 3_600_000).toLineProtocol()!);
