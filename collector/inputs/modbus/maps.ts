@@ -309,26 +309,39 @@ export function float32Text(value: number): string {
   return value.toPrecision(9);
 }
 
+// One scratch word pair for conversions: encode/decode run per request in the simulator
+// and per sample in the collector, so no allocation per field.
+const scratch = new DataView(new ArrayBuffer(4));
+
 function readRaw(words: readonly number[], type: RegisterType, order: WordOrder): number {
   if (words.length === 1) return type === 'int16' ? (words[0] << 16) >> 16 : words[0];
   const [hi, lo] = order === 'high-first' ? [words[0], words[1]] : [words[1], words[0]];
-  const buf = Buffer.alloc(4);
-  buf.writeUInt16BE(hi, 0);
-  buf.writeUInt16BE(lo, 2);
-  if (type === 'float32') return buf.readFloatBE(0);
-  if (type === 'int32') return buf.readInt32BE(0);
-  return buf.readUInt32BE(0);
+  scratch.setUint16(0, hi);
+  scratch.setUint16(2, lo);
+  if (type === 'float32') return scratch.getFloat32(0);
+  if (type === 'int32') return scratch.getInt32(0);
+  return scratch.getUint32(0);
 }
 
-function writeRaw(raw: number, type: RegisterType, order: WordOrder): number[] {
+function writeRaw(raw: number, type: RegisterType, order: WordOrder): [number] | [number, number] {
   if (type === 'uint16' || type === 'int16') return [raw & 0xffff];
-  const buf = Buffer.alloc(4);
-  if (type === 'float32') buf.writeFloatBE(raw, 0);
-  else if (type === 'int32') buf.writeInt32BE(raw, 0);
-  else buf.writeUInt32BE(raw, 0);
-  const hi = buf.readUInt16BE(0);
-  const lo = buf.readUInt16BE(2);
+  if (type === 'float32') scratch.setFloat32(0, raw);
+  else if (type === 'int32') scratch.setInt32(0, raw);
+  else scratch.setUint32(0, raw);
+  const hi = scratch.getUint16(0);
+  const lo = scratch.getUint16(2);
   return order === 'high-first' ? [hi, lo] : [lo, hi];
+}
+
+/** Wh per count of an energy field (0.01 kWh -> 10), exact in decimal; cached per field. */
+const whPerCountCache = new WeakMap<RegisterField, number>();
+function whPerCount(f: RegisterField): number {
+  let v = whPerCountCache.get(f);
+  if (v === undefined) {
+    v = new Dec(String(f.scale)).times(UNIT_FACTOR[f.unit]).toNumber();
+    whPerCountCache.set(f, v);
+  }
+  return v;
 }
 
 function wordsAt(blocks: readonly RegisterBlock[], address: number, n: number, mapName: string): number[] {
@@ -407,8 +420,10 @@ export function encodeRegisters(mapName: string, values: MeterValues, opts: MapO
     let raw: number;
     if (f.quantity === 'energy_import') {
       if (!Number.isInteger(values.wh) || values.wh < 0) throw new RangeError(`${mapName}: wh must be a non-negative integer, got ${values.wh}`);
-      const whPerCount = new Dec(String(f.scale)).times(UNIT_FACTOR[f.unit]);
-      raw = f.type === 'float32' ? values.wh / whPerCount.toNumber() : new Dec(values.wh).div(whPerCount).floor().toNumber();
+      const per = whPerCount(f);
+      // Integer registers: whole counts. per is an integer here (10 Wh for 0.01 kWh), so
+      // integer division is exact; a fractional per (not in any map) falls back to decimal.
+      raw = f.type === 'float32' ? values.wh / per : Number.isInteger(per) ? Math.floor(values.wh / per) : new Dec(values.wh).div(per).floor().toNumber();
     } else {
       const physical =
         f.quantity === 'power' ? values.w : f.quantity === 'voltage' ? phaseValue(values.v, f.phase) : f.quantity === 'current' ? phaseValue(values.a, f.phase) : f.quantity === 'pf' ? (values.pf ?? 1) : (values.hz ?? 50);
