@@ -66,8 +66,9 @@ export function dashboardProviderFile() {
       {
         name: 'submeter',
         orgId: 1,
+        // By title, no folderUid: alerting provisioning runs first and creates the folder
+        // named in rules.yaml by title; a fixed uid here would ask for a second folder.
         folder: FOLDER,
-        folderUid: FOLDER,
         type: 'file',
         disableDeletion: true,
         allowUiUpdates: false,
