@@ -61,8 +61,18 @@ describe('tariff registers', () => {
 });
 
 describe('simulated DL/T 645 meter', () => {
+  it('starts with its total spread over the tariffs by the day\'s layout, adding up exactly', () => {
+    const m = new SimDlt645Meter({ address: '000000001103', site, source: constantLoad(0, MAR2, 1_000_000), now: () => MAR2 });
+    const r = m.readRegisters();
+    expect(r.totalWh).toBe(1_000_000);
+    expect(r.tariffWh.reduce((a, b) => a + b, 0)).toBe(1_000_000);
+    // March layout: 8 h each of valley, flat and peak, no sharp.
+    expect(r.tariffWh[0]).toBe(0);
+    for (const t of r.tariffWh.slice(1)) expect(Math.abs(t - 333_333)).toBeLessThanOrEqual(1);
+  });
+
   let now = MAR2;
-  const meter = new SimDlt645Meter({ address: '000000001102', site, source: constantLoad(2000, MAR2, 1_000_000), now: () => now });
+  const meter = new SimDlt645Meter({ address: '000000001102', site, source: constantLoad(2000, MAR2, 1_000_000), now: () => now, initial: { totalWh: 1_000_000, tariffWh: [0, 0, 0, 0] } });
 
   it('answers forward active total and the block from the load model, in whole 10 Wh steps', () => {
     now = MAR2 + 12 * HOUR + 1;

@@ -63,7 +63,7 @@ export interface SimDlt645MeterOptions {
   readonly site?: Site;
   /** The meter's tariff-register programming. @defaultValue DEFAULT_TARIFF_MAPPING */
   readonly tariffs?: TariffMapping;
-  /** Register values at start (e.g. a meter that has run for years). */
+  /** Register values at start. @defaultValue the load model's total, spread over the tariffs by the day's TOU layout */
   readonly initial?: RegisterSnapshot;
   /** Meter turnaround before a reply, ms (real meters take 5-45 ms, protocols.md). @defaultValue 0 */
   readonly turnaroundMs?: number;
@@ -106,7 +106,9 @@ export class SimDlt645Meter {
     this.address = opts.address;
     this.faults = { ...opts.faults };
     const start = opts.now();
-    this.registers = new TariffRegisters(opts.site, opts.tariffs, start, opts.initial ?? { totalWh: Math.floor(opts.source(start, { energyRead: false }).totalWh), tariffWh: [0, 0, 0, 0] });
+    this.registers = opts.initial
+      ? new TariffRegisters(opts.site, opts.tariffs, start, opts.initial)
+      : TariffRegisters.seeded(opts.site, opts.tariffs, start, opts.source(start, { energyRead: false }).totalWh);
   }
 
   /** The registers now (advancing them from the load model first). */

@@ -1,5 +1,5 @@
 import type { Site } from '../../core/site/index.ts';
-import { buildCalendar } from '../../core/tou/calendar.ts';
+import { buildCalendar, layoutOn } from '../../core/tou/calendar.ts';
 import { addDays } from '../../core/tou/local-date.ts';
 import { PERIODS } from '../../core/tou/schedule.ts';
 import type { Period } from '../../core/tou/schedule.ts';
@@ -45,6 +45,28 @@ export class TariffRegisters {
     this.tariffs = Array.from({ length: count }, (_, i) => initial.tariffWh[i] ?? 0);
     this.total = initial.totalWh;
     this.lastMs = startMs;
+  }
+
+  /**
+   * Registers for a meter that has already counted `totalWh` by `startMs`: the total is
+   * spread over the tariff registers by each period's share of the day's TOU layout on
+   * that date, so the tariffs add up to the total from the first read, as on a meter that
+   * has run for years (rather than a multi-MWh total over empty tariff registers).
+   */
+  static seeded(site: Site | undefined, mapping: TariffMapping | undefined, startMs: number, totalWh: number): TariffRegisters {
+    const empty = new TariffRegisters(site, mapping, startMs, { totalWh: 0, tariffWh: [] });
+    const total = Math.max(0, Math.floor(totalWh));
+    const layout = site ? layoutOn(site, zoneOf(site.timezone).dateOf(startMs)) : [{ from: 0, to: 1440, period: 'flat' as Period }];
+    let minutes = 0;
+    let given = 0;
+    for (const span of layout) {
+      minutes += span.to - span.from;
+      const upto = Math.round((total * minutes) / 1440);
+      empty.add(span.period, upto - given);
+      given = upto;
+    }
+    empty.total = total;
+    return empty;
   }
 
   /** Moves the registers to `ms`, where the meter's cumulative total is `totalWh`. */
