@@ -77,7 +77,7 @@ export function siteOverview() {
   return board(DASHBOARD_UID.site, 'submeter / Site overview', 'Master meter vs tenants vs common areas vs loss, TOU energy, cost and the live price.')
     .withVariable(siteVariable())
     .withRow(new RowBuilder('Now'))
-    .withPanel(new Stat().title('Price now').description('The TOU price and period in force now (last balance update).').withTarget(priceNow).unit(UNIT.cnyPerKwh).decimals(4).textMode(BigValueTextMode.ValueAndName).graphMode(BigValueGraphMode.None).reduceOptions(allValues()).height(5).span(6))
+    .withPanel(new Stat().title('Price now').description('The TOU price and period in force now (last balance update).').withTarget(priceNow).unit(UNIT.cnyPerKwh).decimals(4).textMode(BigValueTextMode.ValueAndName).graphMode(BigValueGraphMode.None).reduceOptions(allValues('/^(price|period)$/')).height(5).span(6))
     .withPanel(new Stat().title('Cost today (unsettled)').withTarget(costToday).timeFrom('now/d').unit(UNIT.cny).decimals(2).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(5).span(6))
     .withPanel(new Stat().title('Settled this month').description('Settlement charges of the days of this month settled so far.').withTarget(costMonth).timeFrom('now/M').unit(UNIT.cny).decimals(2).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(5).span(6))
     .withPanel(new Stat().title('Loss rate vs normal cap (30 days)').withTarget(lossRange).timeFrom(SETTLED_WINDOW).overrideByName('abnormal_wh', [{ id: 'unit', value: UNIT.wh }]).unit(UNIT.percent).decimals(2).textMode(BigValueTextMode.ValueAndName).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(5).span(6))
