@@ -9,9 +9,9 @@
 export const M = {
   /** Raw meter samples from the collector or an import. tags: site, meter; fields: wh (cumulative import register, Wh, integer), w, v, a, pf, hz, and per-tariff registers wh_t1..wh_t4. */
   reading: 'reading',
-  /** Per-meter health from the collector. tags: site, meter; fields: ok (bool), errors, consecutive_errors, latency_ms, last_error. */
+  /** Per-meter health from the collector. tags: site, meter; fields: ok (bool), errors, consecutive_errors, latency_ms, last_seen, last_error. */
   meterHealth: 'meter_health',
-  /** Collector process state. tags: site, host; fields: spool_bytes, spool_samples, spool_full (bool), written. */
+  /** Collector process state. tags: site, host; fields: spool_bytes, spool_samples, spool_full (bool), spool_refused, written. */
   collector: 'collector',
   /** 15-minute TOU buckets per meter. tags: site, meter, period, role (master|tenant|common), account (tenant meters only); fields: wh. role and account let Grafana sum today's energy per role and per account without the site file. */
   touBucket: 'tou_bucket',
@@ -61,9 +61,13 @@ export const F = {
   consecutiveErrors: 'consecutive_errors',
   latencyMs: 'latency_ms',
   lastError: 'last_error',
+  /** meter_health: epoch ms of the meter's last successful read (integer). */
+  lastSeen: 'last_seen',
   spoolBytes: 'spool_bytes',
   spoolSamples: 'spool_samples',
   spoolFull: 'spool_full',
+  /** collector: samples refused since start because the spool was full (integer). */
+  spoolRefused: 'spool_refused',
   written: 'written',
   fen: 'fen',
   price: 'price',
