@@ -85,11 +85,11 @@ describe('mixed bus: a registered serial protocol shares the line with Modbus RT
       await new Promise<void>((r) => port.once('open', () => r()));
       let rx = Buffer.alloc(0);
       port.on('data', (c: Buffer) => (rx = Buffer.concat([rx, c])));
-      const exchange = async (req: Buffer, want: number): Promise<{ bytes: Buffer; ms: number }> => {
+      const exchange = async (req: Buffer, want: number, maxMs = 2000): Promise<{ bytes: Buffer; ms: number }> => {
         rx = Buffer.alloc(0);
         const t0 = performance.now();
         port.write(req);
-        while (rx.length < want && performance.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 2));
+        while (rx.length < want && performance.now() - t0 < maxMs) await new Promise((r) => setTimeout(r, 2));
         return { bytes: rx, ms: performance.now() - t0 };
       };
       const toyReply = await exchange(Buffer.from([0x68, 0x41, 0x16]), 3);
@@ -105,6 +105,13 @@ describe('mixed bus: a registered serial protocol shares the line with Modbus RT
       expect(crc16(mb.bytes, 7)).toBe(mb.bytes.readUInt16LE(7));
       // 17 characters at 9600 8N1 = 17.7 ms + 20 ms turnaround.
       expect(mb.ms).toBeGreaterThanOrEqual(37);
+      // Line noise right before a request: the request is still answered, without waiting for silence.
+      const noisy = await exchange(Buffer.concat([Buffer.from([0xff, 0x0b, 0x00]), req]), 9);
+      expect(noisy.bytes.subarray(0, 3)).toEqual(Buffer.from([12, 4, 4]));
+      // A request with a bad CRC is ignored, as every slave does.
+      const bad = Buffer.from(req);
+      bad[7] ^= 0xff;
+      expect((await exchange(bad, 1, 300)).bytes.length).toBe(0);
     } finally {
       await new Promise<void>((r) => (port.isOpen ? port.close(() => r()) : r()));
       await sim2.stop();

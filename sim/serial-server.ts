@@ -95,9 +95,15 @@ export const modbusRtuHandler: SerialFrameHandler = {
       const len = 9 + buf[6];
       return buf.length >= len ? { length: len } : 'incomplete';
     }
-    // Other functions: their length is not knowable here; accept when a CRC closes the buffer.
-    for (let len = 4; len <= Math.min(buf.length, 256); len++) if (rtuCrcOk(buf.subarray(0, len))) return { length: len };
-    return buf.length >= 256 ? 'none' : 'incomplete';
+    // Diagnostics, counters, report slave id, read/write multiple, device identification:
+    // lengths vary; accept when a CRC closes the buffer (the meter answers exception 01).
+    if ([7, 8, 11, 12, 17, 20, 21, 22, 23, 24, 43].includes(fc)) {
+      for (let len = 4; len <= Math.min(buf.length, 256); len++) if (rtuCrcOk(buf.subarray(0, len))) return { length: len };
+      return buf.length >= 256 ? 'none' : 'incomplete';
+    }
+    // No such function: line noise. Skip the byte at once rather than wait for silence, so
+    // a request right behind the noise is still answered.
+    return 'none';
   },
   handle(frame, bus) {
     // A frame with a bad CRC is ignored by every slave (Modbus over Serial Line 2.4.3).
@@ -114,6 +120,18 @@ export const modbusRtuHandler: SerialFrameHandler = {
     return reply;
   },
 };
+
+/** Offset > 0 of the first complete, CRC-valid Modbus read/write request in buf, or 0. */
+function resyncOffset(buf: Buffer): number {
+  for (let k = 1; k + 8 <= buf.length; k++) {
+    const fc = buf[k + 1];
+    let len = 0;
+    if (fc >= 1 && fc <= 6) len = 8;
+    else if ((fc === 15 || fc === 16) && k + 7 <= buf.length) len = 9 + buf[k + 6];
+    if (len > 0 && k + len <= buf.length && rtuCrcOk(buf.subarray(k, k + len))) return k;
+  }
+  return 0;
+}
 
 export interface SerialServerOptions {
   readonly sitePort: string;
@@ -188,7 +206,16 @@ export class SerialServer {
           m = 'none';
         }
         if (m === 'none') continue;
-        if (m === 'incomplete') return;
+        if (m === 'incomplete') {
+          // Noise in front of a request would otherwise hold it until the idle timeout:
+          // if a complete Modbus request with a valid CRC starts further on, skip to it.
+          const skip = resyncOffset(this.buf);
+          if (skip > 0) {
+            this.buf = this.buf.subarray(skip);
+            continue outer;
+          }
+          return;
+        }
         const frame = Buffer.from(this.buf.subarray(0, m.length));
         this.buf = this.buf.subarray(m.length);
         this.enqueue(h, frame);
