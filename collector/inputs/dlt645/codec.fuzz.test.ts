@@ -158,12 +158,12 @@ describe('codec fuzz (seeded)', () => {
         throw new Error(`case ${c} (seed ${SEED}): ${(e as Error).message}`);
       }
     }
-    const ms = performance.now() - started;
     // Sanity: the generator exercises both outcomes in bulk.
     expect(counts.roundTrips).toBeGreaterThan(CASES / 5);
     expect(counts.errors).toBeGreaterThan(CASES / 4);
-    // "No hang": the whole run stays far under the test timeout.
-    expect(ms).toBeLessThan(20_000);
+    // "No hang" is the test timeout (vitest.config.ts, 30 s); the run takes about 2 s of
+    // CPU. No tighter wall-clock bound: the shared box's load would make it flaky.
+    console.error(`[fuzz] ${CASES} cases in ${(performance.now() - started).toFixed(0)} ms`);
   });
 
   it('frames separated by junk without delimiters are all recovered, in order', () => {
