@@ -7,8 +7,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { GRAFANA_DIR, DASHBOARDS_MOUNT, stale } from './build.ts';
+import { GRAFANA_DIR, DASHBOARDS_MOUNT, dashboards, stale } from './build.ts';
+import { rulesFile } from './alerting.ts';
 import { EXPR_UID } from './datasource.ts';
+import { queryShapes } from './influxql.ts';
+import { F, M, T } from '../influx/schema.ts';
 
 const PROV = join(GRAFANA_DIR, 'provisioning');
 const readYaml = (rel: string) => parse(readFileSync(join(PROV, rel), 'utf8'));
@@ -129,5 +132,25 @@ describe('generated Grafana files', () => {
     for (const want of ['$labels.account', '$values.BALANCE', '$values.THRESHOLD', '$values.HOURS', '/d/submeter-tenant/', 'var-account=']) expect(text).toContain(want);
     const { templates } = readYaml('alerting/templates.yaml');
     expect(templates[0].template).toContain('.Annotations.tenant_page');
+  });
+
+  it('queries name only measurements, tags and fields from influx/schema.ts (or their own aliases)', () => {
+    const measurements = new Set<string>(Object.values(M));
+    const tags = new Set<string>(Object.values(T));
+    const fields = new Set<string>((Object.values(F) as unknown[]).filter((v) => typeof v === 'string') as string[]);
+    // Building registers every query with its shape.
+    dashboards();
+    rulesFile();
+    expect(queryShapes().size).toBeGreaterThan(30);
+    for (const q of queryShapes().keys()) {
+      const aliases = new Set([...q.matchAll(/AS "([^"]+)"/g)].map((m) => m[1]));
+      for (const [, name] of q.matchAll(/FROM "([^"]+)"/g)) expect(measurements.has(name), `${name} in ${q}`).toBe(true);
+      for (const [, name] of q.matchAll(/\w+\("([^"]+)"/g)) expect(fields.has(name) || aliases.has(name), `${name} in ${q}`).toBe(true);
+      // Drop time(...) first so the group-by list ends at fill( or a subquery's closing paren.
+      for (const [, list] of q.replace(/time\([^)]*\)/g, 'time').matchAll(/GROUP BY ([^)]*?)(?: fill|\)|$)/g)) {
+        for (const [, name] of list.matchAll(/"([^"]+)"/g)) expect(tags.has(name), `${name} in ${q}`).toBe(true);
+      }
+      for (const [, name] of q.matchAll(/"([^"]+)" (?:=~|=) /g)) expect(tags.has(name), `${name} in ${q}`).toBe(true);
+    }
   });
 });
