@@ -26,7 +26,8 @@ beforeAll(async () => {
   // Reads that must succeed get a generous timeout (shared, loaded box); the fault test uses 300 ms.
   const site = dlt645TestSite({ port: pty.a, modbusPort: pty.a, timeoutMs: 2000 });
   handler = dlt645Handler({ site });
-  sim = await startSimulator({ site, now: () => simNow, serial: pty.b, tcp: false, serialProtocols: [handler] });
+  // Epoch an hour before T0: the load model integrates minute by minute from its epoch.
+  sim = await startSimulator({ site, now: () => simNow, epoch: T0 - 3_600_000, serial: pty.b, tcp: false, serialProtocols: [handler] });
 });
 
 afterAll(async () => {
