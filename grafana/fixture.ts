@@ -96,7 +96,9 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
     }
   }
 
-  // charge and site_day: the last 3 settled days (stamped at local midnight).
+  // charge and site_day: the last 3 settled days (stamped at local midnight). Charge
+  // lines carry their revision (0 = first settlement) and the price as the decimal text
+  // the settlement writes.
   const today0 = Math.floor((nowMs - LOCAL_MIDNIGHT_UTC_HOUR * HOUR) / DAY) * DAY + LOCAL_MIDNIGHT_UTC_HOUR * HOUR;
   for (let d = 1; d <= 3; d++) {
     const day = today0 - d * DAY;
@@ -113,7 +115,7 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
           ['loss', '', Math.round(own * 0.02)],
         ];
         for (const [kind, pool, wh] of kinds) {
-          const p = new Point(M.charge).tag(T.site, SITE).tag(T.account, account).tag(T.kind, kind).tag(T.period, period).intField(F.wh, wh).intField(F.fen, Math.round((wh / 1000) * price)).floatField(F.price, price / 100).timestamp(day);
+          const p = new Point(M.charge).tag(T.site, SITE).tag(T.account, account).tag(T.kind, kind).tag(T.period, period).tag(T.rev, '0').intField(F.wh, wh).intField(F.fen, Math.round((wh / 1000) * price)).stringField(F.price, (price / 100).toFixed(6)).timestamp(day);
           if (pool) p.tag(T.pool, pool);
           pts.push(p);
         }
