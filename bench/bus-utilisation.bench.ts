@@ -93,7 +93,7 @@ interface Row {
 async function measure(baud: number, parity: 'none' | 'even', txPerMeter: number, readsPerMeter: number): Promise<Row[]> {
   const pty = await openPtyPair();
   const site = benchSite(pty.a, baud, parity);
-  const sim = await startSimulator({ site, serial: pty.b, tcp: false, lineTiming: { turnaroundMs: 0 }, serialProtocols: [dlt645Handler({ site })], start: Date.UTC(2026, 2, 2, 4) });
+  const sim = await startSimulator({ site, serial: pty.b, tcp: false, lineTiming: { turnaroundMs: 0 }, serialProtocols: [dlt645Handler({ site })], start: Date.UTC(2026, 2, 2, 4), epoch: Date.UTC(2026, 2, 2, 3) });
   let link: CountingLink | undefined;
   const buses = new BusRegistry({ link: (p) => (link = new CountingLink(p)) });
   const settings: SerialSettings = { baudRate: baud, parity, dataBits: 8, stopBits: 1 };
