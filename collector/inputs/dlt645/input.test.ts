@@ -124,6 +124,24 @@ describe('DL/T 645 input over a PTY', () => {
     }
   });
 
+  it('skips its own request echoed back by an RS485 adapter that hears itself', async () => {
+    port.removeAllListeners('data');
+    port.on('data', (chunk: Buffer) => {
+      port.write(chunk); // the echo arrives before the meter's reply
+      for (const r of lineOf(meter).receive(chunk)) setTimeout(() => port.write(Buffer.from(r.bytes)), r.delayMs + 5);
+    });
+    try {
+      const { input, buses } = setup();
+      expect(await input.read()).toMatchObject({ meter: 'T102', wh: load.totalWh });
+      await buses.closeAll();
+    } finally {
+      port.removeAllListeners('data');
+      port.on('data', (chunk: Buffer) => {
+        for (const r of lineOf(meter).receive(chunk)) setTimeout(() => port.write(Buffer.from(r.bytes)), r.delayMs);
+      });
+    }
+  });
+
   it('a silent meter is a retryable timeout; a corrupt one a retryable crc error', async () => {
     const { input, buses } = setup({ timeoutMs: 150 });
     meter.faults.silent = true;
