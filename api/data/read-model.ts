@@ -171,8 +171,17 @@ export class ReadModel {
     });
   }
 
-  /** Live status of one account (billing.md section 5: live balance, cost rate, hours left). */
+  /**
+   * Live status of one account (billing.md section 5: live balance, cost rate, hours left).
+   * Cached for the cache lifetime per account: the balance worker writes once a minute, so
+   * a second of staleness costs nothing, and many open tabs cost InfluxDB one query per
+   * second per account instead of one per poll.
+   */
   async live(site: Site, account: Account, now: number): Promise<LiveStatus> {
+    return this.cache.get(`live|${site.id}|${account.id}|${Math.floor(now / 1000)}`, () => this.loadLive(site, account, now));
+  }
+
+  private async loadLive(site: Site, account: Account, now: number): Promise<LiveStatus> {
     const tz = site.timezone;
     const local = localParts(now, tz);
     const midnight = localMidnight(local.date, tz);
@@ -180,14 +189,19 @@ export class ReadModel {
     const w = `${qi(T.site)} = ${qs(site.id)}`;
     const mw = `${w} AND ${meterFilter(meters)}`;
     const aw = `${w} AND ${qi(T.account)} = ${qs(account.id)}`;
-    const [bal, power, today, charges, paid, trailing] = await this.multi([
+    const [bal, power, today] = await this.multi([
       `SELECT * FROM ${qi(M.balance)} WHERE ${aw} AND time <= ${now}ms ORDER BY time DESC LIMIT 1`,
       `SELECT last(${qi(F.w)}) AS w FROM ${qi(M.reading)} WHERE ${mw} AND time > ${now - 15 * 60_000}ms AND time <= ${now}ms GROUP BY ${qi(T.meter)}`,
       `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${mw} AND time >= ${midnight}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
-      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.charge)} WHERE ${aw}`,
-      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${aw} AND time <= ${now}ms`,
-      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${mw} AND time >= ${now - 24 * HOUR}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
     ]);
+    // The settled fallback needs three more sums; only asked for when the worker has not run.
+    const [charges, paid, trailing] = bal.length
+      ? [[], [], []]
+      : await this.multi([
+          `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.charge)} WHERE ${aw}`,
+          `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${aw} AND time <= ${now}ms`,
+          `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${mw} AND time >= ${now - 24 * HOUR}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
+        ]);
     const tariffNow = priceAt(site, account, local.date, local.minute);
     // Power and cost rate: the balance worker's figures when it has written a recent point
     // (the same numbers Grafana shows), else the meters' last power reading x the price now
