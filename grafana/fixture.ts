@@ -70,7 +70,10 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
       const failing = meter === OFFLINE_METER && i <= 40;
       if (failing) errors++;
       const consecutive = failing ? 41 - i : 0;
-      const p = new Point(M.meterHealth).tag(T.site, SITE).tag(T.meter, meter).booleanField(F.ok, !failing).intField(F.errors, errors).intField(F.consecutiveErrors, consecutive).intField(F.latencyMs, 35).timestamp(t);
+      const p = new Point(M.meterHealth).tag(T.site, SITE).tag(T.meter, meter).booleanField(F.ok, !failing).intField(F.errors, errors).intField(F.consecutiveErrors, consecutive).timestamp(t);
+      // As the collector writes it: latency and last-seen only from successful reads.
+      if (!failing) p.floatField(F.latencyMs, 35.2).intField(F.lastSeen, t);
+      else p.intField(F.lastSeen, nowMs - 41 * MIN);
       if (failing) p.stringField(F.lastError, 'timeout after 3 tries');
       pts.push(p);
     }
@@ -79,9 +82,9 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   // collector: gw1 drains to 0; gw2 cannot reach InfluxDB and its spool grows.
   for (let i = 60; i >= 0; i--) {
     const t = nowMs - i * MIN;
-    pts.push(new Point(M.collector).tag(T.site, SITE).tag(T.host, 'gw1').intField(F.spoolBytes, 0).intField(F.spoolSamples, 0).booleanField(F.spoolFull, false).intField(F.written, 5 * (60 - i)).timestamp(t));
+    pts.push(new Point(M.collector).tag(T.site, SITE).tag(T.host, 'gw1').intField(F.spoolBytes, 0).intField(F.spoolSamples, 0).booleanField(F.spoolFull, false).intField(F.written, 5 * (60 - i)).intField(F.spoolRefused, 0).timestamp(t));
     const backlog = (60 - i) * 5;
-    pts.push(new Point(M.collector).tag(T.site, SITE).tag(T.host, GROWING_SPOOL_HOST).intField(F.spoolBytes, backlog * 120).intField(F.spoolSamples, backlog).booleanField(F.spoolFull, false).intField(F.written, 0).timestamp(t));
+    pts.push(new Point(M.collector).tag(T.site, SITE).tag(T.host, GROWING_SPOOL_HOST).intField(F.spoolBytes, backlog * 120).intField(F.spoolSamples, backlog).booleanField(F.spoolFull, false).intField(F.written, 0).intField(F.spoolRefused, 0).timestamp(t));
   }
 
   // tou_bucket: 15-minute buckets per meter over the last 24 h.

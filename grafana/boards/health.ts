@@ -23,8 +23,8 @@ export function health() {
   ).refId('A');
 
   const meterErrors = new InfluxQLBuilder(
-    `SELECT last(${id(F.ok)}) AS "ok", last(${id(F.errors)}) AS "errors", last(${id(F.consecutiveErrors)}) AS "consecutive_errors", last(${id(F.latencyMs)}) AS "latency_ms" FROM ${id(M.meterHealth)} WHERE ${where} GROUP BY ${id(T.meter)}`,
-    { columns: ['time', 'ok', 'errors', 'consecutive_errors', 'latency_ms'], groupBy: [T.meter] },
+    `SELECT last(${id(F.ok)}) AS "ok", last(${id(F.lastSeen)}) AS "last_seen", last(${id(F.errors)}) AS "errors", last(${id(F.consecutiveErrors)}) AS "consecutive_errors", last(${id(F.latencyMs)}) AS "latency_ms" FROM ${id(M.meterHealth)} WHERE ${where} GROUP BY ${id(T.meter)}`,
+    { columns: ['time', 'ok', 'last_seen', 'errors', 'consecutive_errors', 'latency_ms'], groupBy: [T.meter] },
     'table',
   ).refId('A');
 
@@ -39,8 +39,8 @@ export function health() {
   ).refId('A').alias('$tag_host');
 
   const spoolFull = new InfluxQLBuilder(
-    `SELECT last(${id(F.spoolFull)}) AS "spool_full", last(${id(F.spoolBytes)}) AS "spool_bytes" FROM ${id(M.collector)} WHERE ${where} GROUP BY ${id(T.host)}`,
-    { columns: ['time', 'spool_full', 'spool_bytes'], groupBy: [T.host] },
+    `SELECT last(${id(F.spoolFull)}) AS "spool_full", last(${id(F.spoolBytes)}) AS "spool_bytes", last(${id(F.spoolRefused)}) AS "refused" FROM ${id(M.collector)} WHERE ${where} GROUP BY ${id(T.host)}`,
+    { columns: ['time', 'spool_full', 'spool_bytes', 'refused'], groupBy: [T.host] },
     'table',
   ).refId('A');
 
@@ -82,11 +82,11 @@ export function health() {
     .withVariable(siteVariable())
     .withRow(new RowBuilder('Meters'))
     .withPanel(new Table().title('Meters: last reading').description('time = when the meter was last read; wh = its register then.').withTarget(lastSeen).overrideByName('Time', [{ id: 'displayName', value: 'last seen' }]).overrideByName('wh', [{ id: 'unit', value: UNIT.wh }]).span(12).height(10))
-    .withPanel(new Table().title('Meters: errors').withTarget(meterErrors).overrideByName('ok', [{ id: 'mappings', value: okMapping }]).overrideByName('latency_ms', [{ id: 'unit', value: UNIT.ms }]).overrideByName('Time', [{ id: 'custom.hidden', value: true }]).span(12).height(10))
+    .withPanel(new Table().title('Meters: health').description('last_seen = the last successful read (from the collector).').withTarget(meterErrors).overrideByName('ok', [{ id: 'mappings', value: okMapping }]).overrideByName('last_seen', [{ id: 'unit', value: UNIT.time }]).overrideByName('latency_ms', [{ id: 'unit', value: UNIT.ms }]).overrideByName('Time', [{ id: 'custom.hidden', value: true }]).span(12).height(10))
     .withPanel(new TimeSeries().title('Consecutive errors per meter').withTarget(consecutive).thresholds(steps(5)).legend(legend()).span(24))
     .withRow(new RowBuilder('Pipeline'))
     .withPanel(new TimeSeries().title('Collector spool depth').description('Samples waiting for InfluxDB to acknowledge them; it should drain to 0.').withTarget(spool).unit(UNIT.short).legend(legend()).span(12))
-    .withPanel(new Table().title('Collector spool').withTarget(spoolFull).overrideByName('Time', [{ id: 'custom.hidden', value: true }]).overrideByName('spool_bytes', [{ id: 'unit', value: UNIT.bytes }]).overrideByName('spool_full', [{ id: 'mappings', value: [{ type: MappingType.ValueToText, options: { true: { text: 'FULL', color: 'red', index: 0 }, false: { text: 'ok', color: 'green', index: 1 } } }] }]).span(12))
+    .withPanel(new Table().title('Collector spool').description('refused = samples turned away since start because the spool was full (they are lost).').withTarget(spoolFull).overrideByName('Time', [{ id: 'custom.hidden', value: true }]).overrideByName('spool_bytes', [{ id: 'unit', value: UNIT.bytes }]).overrideByName('spool_full', [{ id: 'mappings', value: [{ type: MappingType.ValueToText, options: { true: { text: 'FULL', color: 'red', index: 0 }, false: { text: 'ok', color: 'green', index: 1 } } }] }]).span(12))
     .withPanel(new TimeSeries().title('Worker lag').description('From the newest input to its effect, per queue.').withTarget(lag).unit(UNIT.ms).thresholds(steps(10_000)).legend(legend()).span(12))
     .withPanel(new Table().title('Worker queues').withTarget(queues).overrideByName('Time', [{ id: 'custom.hidden', value: true }]).overrideByName('lag_ms', [{ id: 'unit', value: UNIT.ms }]).span(12))
     .withRow(new RowBuilder('Data quality'))
