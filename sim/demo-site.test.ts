@@ -30,7 +30,7 @@ describe('demo site', () => {
 
 describe('submeter sim', () => {
   it('serves the demo site until SIGTERM, reports its port, takes faults on stdin', async () => {
-    const child = spawn(process.execPath, ['bin/submeter.js', 'sim', '--demo', '--tcp-port', '0', '--speed', '60', '--start', '2026-07-01T14:00:00+08:00', '--fault', 'T104=exception:4x1'], {
+    const child = spawn(process.execPath, ['bin/submeter.js', 'sim', '--demo', '--tcp-port', '0', '--speed', '60', '--start', '2026-07-01T14:00:00+08:00', '--epoch', '2026-07-01T00:00:00+08:00', '--fault', 'T104=exception:4x1'], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, SUBMETER_LOG_LEVEL: 'warn' },
@@ -46,7 +46,8 @@ describe('submeter sim', () => {
       lines.push(...parts);
     });
     const waitLine = async (n: number) => {
-      for (let i = 0; i < 300 && lines.length < n; i++) await new Promise((r) => setTimeout(r, 50));
+      // Generous: tsx compiles the CLI on first start, slow on a loaded 2-core CI machine.
+      for (let i = 0; i < 800 && lines.length < n; i++) await new Promise((r) => setTimeout(r, 50));
       if (lines.length < n) throw new Error(`submeter sim printed no line ${n}: ${stderr}`);
       return JSON.parse(lines[n - 1]);
     };
@@ -73,7 +74,7 @@ describe('submeter sim', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
-  });
+  }, 90_000);
 
   it('refuses a missing site file, naming it', async () => {
     const child = spawn(process.execPath, ['bin/submeter.js', 'sim', '--site', 'no/such/site.yaml'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -82,5 +83,5 @@ describe('submeter sim', () => {
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     expect(code).not.toBe(0);
     expect(stderr).toMatch(/cannot read site file no\/such\/site\.yaml/);
-  });
+  }, 60_000);
 });
