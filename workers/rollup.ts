@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Point } from '@influxdata/influxdb-client';
 import { acceptReadings, addDays, buildCalendar, touBuckets, zoneOf } from '../core/index.ts';
-import type { AcceptedSeries, LocalDate, Meter, RawSeries, Site } from '../core/index.ts';
+import type { AcceptedSeries, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { idRegex, loadRaw, siteOf, writeChunked } from './context.ts';
@@ -49,11 +49,18 @@ function flagLines(site: Site, acc: AcceptedSeries, from: number): string[] {
 }
 
 /** Buckets of a meter's readings that the window fully determines: from the segment holding `from` on. */
-function bucketsFrom(site: Site, acc: AcceptedSeries, from: number, to: number): { start: number; period: string; wh: number }[] {
+function bucketsFrom(site: Site, acc: AcceptedSeries, from: number, to: number, cals?: Map<string, TouCalendar>): { start: number; period: string; wh: number }[] {
   const n = acc.time.length;
   if (n < 2) return [];
   const zone = zoneOf(site.timezone);
-  const cal = buildCalendar(site, zone.dateOf(Math.max(from, acc.time[0])), addDays(zone.dateOf(acc.time[n - 1]), 1), BUCKET_MINUTES);
+  const a = zone.dateOf(Math.max(from, acc.time[0]));
+  const b = addDays(zone.dateOf(acc.time[n - 1]), 1);
+  // Meters of a batch mostly share one range: build its calendar once per job.
+  let cal = cals?.get(`${a}|${b}`);
+  if (!cal) {
+    cal = buildCalendar(site, a, b, BUCKET_MINUTES);
+    cals?.set(`${a}|${b}`, cal);
+  }
   // The segment that contains `from` is recomputed whole (its earlier part was written
   // from the same readings before); segments before it are left alone.
   let cut = -Infinity;
@@ -87,6 +94,7 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
   let readings = 0;
   let buckets = 0;
   let newest = -Infinity;
+  const cals = new Map<string, TouCalendar>();
   for (const meter of meters) {
     const series = raw.get(meter.id);
     const w = wm.get(meter.id)!;
@@ -97,7 +105,7 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
     // The first new interval starts at the last reading at or before the watermark.
     let prev = w;
     for (let i = acc.time.length - 1; i >= 0; i--) if (acc.time[i] <= w) { prev = acc.time[i]; break; }
-    const bs = bucketsFrom(site, acc, prev, Infinity);
+    const bs = bucketsFrom(site, acc, prev, Infinity, cals);
     lines.push(...bucketLines(site, meter, bs), ...flagLines(site, acc, w + 1));
     const last = window.time[window.time.length - 1];
     newW.push([meter.id, String(last)]);
@@ -110,6 +118,11 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
   if (newW.length) await ctx.redis.hset(keys.watermarks, Object.fromEntries(newW));
   if (Number.isFinite(newest)) {
     await ctx.influx.write(new Point(M.worker).tag(T.site, site.id).tag(T.queue, 'rollup').intField(F.lagMs, Math.max(0, now - newest)).timestamp(now).toLineProtocol()!);
+  }
+  if (readings > 0) {
+    // Freshness (sample -> balance): the balance follows new buckets at once instead of
+    // waiting for its own tick; one job per site and second however many batches ran.
+    await ctx.queues.balance.add('balance', { site: site.id }, { ...JOB_OPTS, jobId: `balance-after|${site.id}|${Math.floor(now / 1000)}` });
   }
   const lateDays = await checkLate(ctx, site, meters, job);
   return { meters: newW.length, readings, buckets, lateDays };
