@@ -8,6 +8,7 @@ import { registerPay } from './pay.ts';
 import { registerApi } from './api.ts';
 import { registerToken } from './token.ts';
 import { registerSim } from './sim.ts';
+import { registerCollect } from './collect.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken, registerCollect];

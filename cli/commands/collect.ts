@@ -1,0 +1,63 @@
+import type { Command } from 'commander';
+
+interface CollectOpts {
+  site: string;
+  spool?: string;
+  test?: boolean;
+  meter?: string[];
+  pollInterval?: string;
+}
+
+export function registerCollect(program: Command): void {
+  program
+    .command('collect')
+    .description('poll the meters of a site file into InfluxDB through a durable local spool')
+    .requiredOption('--site <file>', 'site file (YAML)')
+    .option('--spool <dir>', 'spool directory (default .run/spool/<site id>)')
+    .option('--test', 'poll every meter once and print the samples as line protocol on stdout; write nowhere; exit 1 if a meter could not be read')
+    .option('--meter <ids...>', 'only these meters')
+    .option('--poll-interval <ms>', "override every meter's poll interval (ms)")
+    .action(async (opts: CollectOpts) => {
+      const { loadSiteFile } = await import('../../lib/site-file.ts');
+      const { createLogger } = await import('../../lib/logger.ts');
+      const { sampleLine } = await import('../../influx/lines.ts');
+      const site = loadSiteFile(opts.site);
+      const log = createLogger('collector');
+      if (opts.test) {
+        const { collectOnce } = await import('../../collector/collector.ts');
+        const { samples, errors } = await collectOnce(site, { ...(opts.meter ? { meters: opts.meter } : {}), log });
+        process.stdout.write(samples.map((s) => sampleLine(site.id, s) + '\n').join(''));
+        for (const [meter, err] of Object.entries(errors)) process.stderr.write(`submeter collect --test: ${meter}: ${err}\n`);
+        if (Object.keys(errors).length > 0) {
+          process.stderr.write(`submeter collect --test: ${Object.keys(errors).length} of ${samples.length + Object.keys(errors).length} meters could not be read\n`);
+          process.exitCode = 1;
+        }
+        return;
+      }
+      let pollIntervalMs: number | undefined;
+      if (opts.pollInterval !== undefined) {
+        pollIntervalMs = Number(opts.pollInterval);
+        if (!Number.isInteger(pollIntervalMs) || pollIntervalMs <= 0) throw Object.assign(new Error(`--poll-interval: must be a positive whole number of ms, got ${JSON.stringify(opts.pollInterval)}`), { exitCode: 2 });
+      }
+      const { readEnv } = await import('../../lib/env.ts');
+      const { startCollector } = await import('../../collector/collector.ts');
+      const env = readEnv();
+      const collector = await startCollector({
+        site,
+        spoolDir: opts.spool ?? `.run/spool/${site.id}`,
+        influx: { url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, ...(env.SUBMETER_INFLUX_TOKEN ? { token: env.SUBMETER_INFLUX_TOKEN } : {}) },
+        ...(opts.meter ? { meters: opts.meter } : {}),
+        ...(pollIntervalMs ? { pollIntervalMs } : {}),
+        log,
+      });
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          log.info({ signal: sig }, 'stopping');
+          resolve();
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      await collector.stop();
+    });
+}

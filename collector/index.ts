@@ -1,0 +1,10 @@
+/** The collector's public API: used by `submeter collect`, the demo and the benches. */
+export { startCollector, collectOnce, buildInputs } from './collector.ts';
+export type { Collector, CollectorOptions, CollectorHealth } from './collector.ts';
+export { MeterPoller } from './poller.ts';
+export { Spool, SpoolFullError, Forwarder } from './spool/index.ts';
+export { BusRegistry, SerialBus } from './bus/index.ts';
+export { createInput, registerInput } from './inputs/index.ts';
+export type { Sample, SampleSink } from './sample.ts';
+export type { MeterInput } from './input.ts';
+export { MeterReadError } from './input.ts';

@@ -1,0 +1,144 @@
+import type { Logger } from '../lib/logger.ts';
+import type { MeterHealth } from '../influx/lines.ts';
+import { sampleProblem } from '../influx/lines.ts';
+import type { MeterInput } from './input.ts';
+import { MeterReadError } from './input.ts';
+import type { Sample } from './sample.ts';
+
+/** Where the poller puts what it learns; the collector backs it with the spool. */
+export interface PollerSink {
+  sample(sample: Sample): Promise<void>;
+  health(h: MeterHealth): Promise<void>;
+}
+
+export interface PollerOptions {
+  readonly input: MeterInput;
+  readonly intervalMs: number;
+  readonly sink: PollerSink;
+  readonly now: () => number;
+  readonly log?: Logger;
+}
+
+/** Mutable per-meter health, as MeterHealth without the time. */
+interface HealthState {
+  ok: boolean;
+  errors: number;
+  consecutiveErrors: number;
+  latencyMs?: number;
+  lastSeen?: number;
+  lastError?: string;
+  reads: number;
+}
+
+/**
+ * Polls one meter on its own interval, forever, independent of every other meter (a
+ * failing or slow meter delays only itself; serial meters share their bus through the
+ * bus scheduler, TCP meters their connection). Ticks are on a fixed grid from the start
+ * (`start + k * interval`); a read that overruns skips the missed ticks instead of
+ * bunching reads. Every read, good or bad, updates the meter's health record.
+ */
+export class MeterPoller {
+  private readonly opts: PollerOptions;
+  private readonly state: HealthState = { ok: false, errors: 0, consecutiveErrors: 0, reads: 0 };
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(opts: PollerOptions) {
+    if (!(opts.intervalMs > 0)) throw new Error(`meter ${opts.input.meter.id}: poll interval must be > 0 ms`);
+    this.opts = opts;
+  }
+
+  get meter(): string {
+    return this.opts.input.meter.id;
+  }
+
+  health(): MeterHealth & { reads: number } {
+    const s = this.state;
+    return {
+      meter: this.meter,
+      time: this.opts.now(),
+      ok: s.ok,
+      errors: s.errors,
+      consecutiveErrors: s.consecutiveErrors,
+      reads: s.reads,
+      ...(s.latencyMs !== undefined ? { latencyMs: s.latencyMs } : {}),
+      ...(s.lastSeen !== undefined ? { lastSeen: s.lastSeen } : {}),
+      ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
+    };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** One read: the sample (already handed to the sink) or the error (already recorded). */
+  async pollOnce(): Promise<Sample | MeterReadError> {
+    const { input, sink, now, log } = this.opts;
+    const started = performance.now();
+    let result: Sample | MeterReadError;
+    try {
+      const sample = await input.read();
+      const problem = sampleProblem(sample);
+      if (problem) throw new MeterReadError(this.meter, 'value', `bad sample kept out: ${problem}`);
+      result = sample;
+    } catch (err) {
+      result = err instanceof MeterReadError ? err : new MeterReadError(this.meter, 'protocol', (err as Error).message ?? String(err));
+    }
+    const s = this.state;
+    s.reads++;
+    if (result instanceof MeterReadError) {
+      s.ok = false;
+      s.errors++;
+      s.consecutiveErrors++;
+      s.lastError = `${result.kind}: ${result.message}`;
+      // First failure, then every 10th, so a dead meter does not flood the log.
+      if (s.consecutiveErrors === 1 || s.consecutiveErrors % 10 === 0) log?.warn({ meter: this.meter, kind: result.kind, err: result.message, consecutive: s.consecutiveErrors }, 'meter read failed');
+    } else {
+      if (s.consecutiveErrors > 0) log?.info({ meter: this.meter, after: s.consecutiveErrors }, 'meter answers again');
+      s.ok = true;
+      s.consecutiveErrors = 0;
+      s.latencyMs = Math.round((performance.now() - started) * 100) / 100;
+      s.lastSeen = result.time;
+      await sink.sample(result);
+    }
+    await sink.health({ ...this.health(), time: result instanceof MeterReadError ? now() : result.time });
+    return result;
+  }
+
+  private async run(): Promise<void> {
+    const { intervalMs, log } = this.opts;
+    let next = Date.now();
+    while (this.running) {
+      try {
+        const r = await this.pollOnce();
+        if (r instanceof MeterReadError && !r.retryable) {
+          log?.error({ meter: this.meter, err: r.message }, 'meter cannot be read with this configuration; polling stopped for it');
+          return;
+        }
+      } catch (err) {
+        // The sink failed (spool full or disk error): already counted there; keep polling.
+        log?.error({ meter: this.meter, err: (err as Error).message }, 'could not store the sample');
+      }
+      const now = Date.now();
+      next += intervalMs;
+      if (next < now) next += Math.ceil((now - next) / intervalMs) * intervalMs;
+      if (!this.running) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.timer = setTimeout(resolve, next - now);
+      });
+      this.wake = undefined;
+    }
+  }
+}
