@@ -38,6 +38,8 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const influx = new InfluxV1({ url: opts.influxUrl ?? env.SUBMETER_INFLUX_URL, db: opts.influxDb ?? env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
   const redis = new Redis(opts.redisUrl ?? env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
   await redis.connect();
+  // Idempotent in InfluxDB 1.x; a fresh install answers empty figures instead of 500s.
+  await influx.createDatabase();
   const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, logger: log });
   const host = opts.host ?? '127.0.0.1';
   const server = await new Promise<Server>((resolve, reject) => {
@@ -56,4 +58,31 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
       await redis.quit();
     },
   };
+}
+
+export interface DemoTokens {
+  readonly manager: string;
+  readonly viewer: string;
+  /** account id -> tenant token */
+  readonly tenants: Readonly<Record<string, string>>;
+}
+
+/**
+ * Tokens for a demo: one manager, one viewer and one tenant token per account, stored
+ * hashed like any other (labelled "demo"); the secrets are returned for printing once.
+ */
+export async function createDemoTokens(opts: { readonly siteFile: string; readonly redisUrl?: string; readonly keyPrefix?: string }): Promise<DemoTokens> {
+  const { RedisTokenStore } = await import('./auth/token-store.ts');
+  const site = loadSiteFile(opts.siteFile);
+  const redis = new Redis(opts.redisUrl ?? readEnv().SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+  await redis.connect();
+  try {
+    const store = new RedisTokenStore(redis, opts.keyPrefix);
+    const make = async (role: 'manager' | 'viewer' | 'tenant', account?: string) => (await store.create({ site: site.id, role, account, label: 'demo' })).token;
+    const tenants: Record<string, string> = {};
+    for (const a of site.accounts) tenants[a.id] = await make('tenant', a.id);
+    return { manager: await make('manager'), viewer: await make('viewer'), tenants };
+  } finally {
+    redis.disconnect();
+  }
 }
