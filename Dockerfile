@@ -18,5 +18,6 @@ COPY . .
 RUN mkdir -p /var/lib/submeter/spool && chown -R node:node /var/lib/submeter
 USER node
 
-ENTRYPOINT ["npx", "submeter"]
+# --offline: resolve the project's own bin, never reach for the registry at start-up.
+ENTRYPOINT ["npx", "--offline", "submeter"]
 CMD ["--help"]

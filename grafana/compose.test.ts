@@ -99,10 +99,13 @@ describe('compose.yaml', () => {
 
   it('collector, workers and api run the one image as `submeter <cmd>`', () => {
     const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/ENTRYPOINT \["npx", "submeter"\]/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["npx", "--offline", "submeter"\]/);
     const cmds = ['collector', 'workers', 'api'].map((n) => compose.services[n]);
     for (const s of cmds) expect(s.image).toBe(cmds[0].image);
     expect(cmds.map((s) => s.command[0])).toEqual(['collect', 'workers', 'api']);
+    // The spool must be on the volume, not in the image (the app user cannot write there).
+    expect(compose.services.collector.command).toEqual(expect.arrayContaining(['--spool', '/var/lib/submeter/spool']));
+    expect(compose.services.collector.volumes).toContain('collector-spool:/var/lib/submeter/spool');
   });
 
   it('mounts the Grafana provisioning and dashboards where the provider looks, and passes every ${VAR} they read', () => {
