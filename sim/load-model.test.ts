@@ -34,6 +34,13 @@ describe('load model', () => {
     expect(model.snapshot(last.meter, last.time).wh).toBe(last.wh);
     // Going back restarts from the epoch and still agrees.
     expect(model.snapshot('T101', a[2].time).wh).toBe(a.find((x) => x.meter === 'T101' && x.time === a[2].time)!.wh);
+    // Going back days replays from a daily checkpoint, and agrees with a fresh model.
+    const far = JUL1 + 3 * 24 * HOUR + 7 * HOUR;
+    const back = JUL1 + 24 * HOUR + 5 * HOUR + 123_456;
+    const fresh = new SiteLoadModel(site, { seed: 7, epoch: JUL1 }).snapshot('M0', back);
+    model.snapshot('M0', far);
+    expect(model.snapshot('M0', back)).toEqual(fresh);
+    expect(model.snapshot('M0', far)).toEqual(new SiteLoadModel(site, { seed: 7, epoch: JUL1 }).snapshot('M0', far));
   });
 
   it('keeps registers integer, monotonic and equal to the integrated power', () => {
