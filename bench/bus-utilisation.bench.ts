@@ -88,7 +88,11 @@ interface Row {
   readonly wireMs: number;
   /** The scheduler's own measure: time the bus was held by a transaction over wall time. */
   readonly busy: number;
+  /** Ratio of the slowest of the repeated runs. */
+  readonly worstRatio: number;
 }
+
+const REPEATS = Number(process.env.SUBMETER_BENCH_REPEATS ?? 3);
 
 async function measure(baud: number, parity: 'none' | 'even', txPerMeter: number, readsPerMeter: number): Promise<Row[]> {
   const pty = await openPtyPair();
@@ -112,16 +116,26 @@ async function measure(baud: number, parity: 'none' | 'even', txPerMeter: number
     // Warm-up: open the port, integrate the load model, create the meters' views.
     for (const a of ADDRESSES) await oneDi(a);
 
+    // Best of REPEATS: the box is shared, and a burst of other load only ever slows a run
+    // down; the fastest run is the closest to what the scheduler itself achieves.
     const run = async (workload: string, transactions: number, go: () => Promise<unknown>) => {
-      link!.written = 0;
-      link!.received = 0;
-      bus.resetStats();
-      const t0 = performance.now();
-      await go();
-      const elapsedMs = performance.now() - t0;
-      const bytes = link!.written + link!.received;
-      rows.push({ line, workload, transactions, bytes, elapsedMs, wireMs: bytes * charMs, busy: bus.stats().utilisation });
-      console.error(`[bench] ${line} ${workload}: ${transactions} tx, ${bytes} bytes, ${elapsedMs.toFixed(0)} ms, bus utilisation ${(bus.stats().utilisation * 100).toFixed(1)} %`);
+      let best: Row | undefined;
+      let worst = Infinity;
+      for (let k = 0; k < REPEATS; k++) {
+        link!.written = 0;
+        link!.received = 0;
+        bus.resetStats();
+        const t0 = performance.now();
+        await go();
+        const elapsedMs = performance.now() - t0;
+        const bytes = link!.written + link!.received;
+        const row: Row = { line, workload, transactions, bytes, elapsedMs, wireMs: bytes * charMs, busy: bus.stats().utilisation, worstRatio: 0 };
+        const ratio = row.wireMs / elapsedMs;
+        worst = Math.min(worst, ratio);
+        if (!best || ratio > best.wireMs / best.elapsedMs) best = row;
+        console.error(`[bench] ${line} ${workload} run ${k + 1}/${REPEATS}: ${transactions} tx, ${bytes} bytes, ${elapsedMs.toFixed(0)} ms, ratio ${ratio.toFixed(3)}, bus busy ${(row.busy * 100).toFixed(1)} %, load ${loadavg()[0].toFixed(1)}`);
+      }
+      rows.push({ ...best!, worstRatio: worst });
     };
 
     await run('1 DI', txPerMeter * ADDRESSES.length, () => Promise.all(Array.from({ length: txPerMeter }, () => ADDRESSES.map(oneDi)).flat()));
@@ -154,12 +168,14 @@ async function main(): Promise<void> {
   out.push('');
   out.push(`Load average at start: ${load.toFixed(1)} on ${cores} cores (the gap to 1.0 is per-transaction software latency: PTY, simulator, event loop; it grows with load). "scheduler busy" is the bus's own utilisation figure: the share of wall time a transaction held the bus.`);
   out.push('');
-  out.push('| line | workload | transactions | bytes on wire | wire-time limit (tx/s) | achieved (tx/s) | ratio | scheduler busy |');
-  out.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  out.push(`Best of ${REPEATS} runs per row (SUBMETER_BENCH_REPEATS); "worst run" is the slowest run's ratio.`);
+  out.push('');
+  out.push('| line | workload | transactions | bytes on wire | wire-time limit (tx/s) | achieved (tx/s) | ratio | worst run | scheduler busy |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const limit = (r.transactions * 1000) / r.wireMs;
     const achieved = (r.transactions * 1000) / r.elapsedMs;
-    out.push(`| ${r.line} | ${r.workload} | ${r.transactions} | ${r.bytes} | ${limit.toFixed(2)} | ${achieved.toFixed(2)} | ${(achieved / limit).toFixed(3)} | ${(r.busy * 100).toFixed(1)} % |`);
+    out.push(`| ${r.line} | ${r.workload} | ${r.transactions} | ${r.bytes} | ${limit.toFixed(2)} | ${achieved.toFixed(2)} | ${(achieved / limit).toFixed(3)} | ${r.worstRatio.toFixed(3)} | ${(r.busy * 100).toFixed(1)} % |`);
   }
   console.log(out.join('\n'));
 }
