@@ -153,4 +153,21 @@ describe('generated Grafana files', () => {
       for (const [, name] of q.matchAll(/"([^"]+)" (?:=~|=) /g)) expect(tags.has(name), `${name} in ${q}`).toBe(true);
     }
   });
+
+  it('panels fit the 24-column grid without overlapping', () => {
+    for (const b of boards) {
+      const cells = new Map<string, string>();
+      for (const p of b.panels) {
+        const { x, y, w, h } = p.gridPos;
+        expect(x + w, `${b.uid} / ${p.title}`).toBeLessThanOrEqual(24);
+        for (let i = x; i < x + w; i++) {
+          for (let j = y; j < y + h; j++) {
+            const at = `${i},${j}`;
+            expect(cells.get(at), `${b.uid}: "${p.title}" overlaps "${cells.get(at)}"`).toBeUndefined();
+            cells.set(at, p.title);
+          }
+        }
+      }
+    }
+  });
 });

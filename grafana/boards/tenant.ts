@@ -88,8 +88,8 @@ export function tenant() {
     .withRow(new RowBuilder('Energy and charges'))
     .withPanel(new TimeSeries().title('Energy by TOU period').withTarget(energy).interval('15m').unit(UNIT.wh).drawStyle(GraphDrawStyle.Bars).fillOpacity(80).stacking(new StackingConfigBuilder().mode(StackingMode.Normal)).legend(legend()).span(12))
     .withPanel(new TimeSeries().title('Charges per settled day by kind').description('own = metered use; common = shares of common-area pools; loss = share of the allocatable line loss.').withTarget(chargesDaily).timeFrom(SETTLED_WINDOW).unit(UNIT.cny).drawStyle(GraphDrawStyle.Bars).fillOpacity(80).stacking(new StackingConfigBuilder().mode(StackingMode.Normal)).legend(legend()).span(12))
+    .withRow(new RowBuilder('Charges split and advice figures'))
     .withPanel(new Pie().title('Charges by kind (30 days)').withTarget(chargesByKind).timeFrom(SETTLED_WINDOW).unit(UNIT.cny).pieType(PieChartType.Donut).displayLabels([PieChartLabels.Name, PieChartLabels.Percent]).reduceOptions(lastValue()).span(8))
-    .withRow(new RowBuilder('Advice figures'))
     .withPanel(new Pie().title('Own energy by TOU period').description('The share in peak and sharp periods is what moving load to valley hours would save on.').withTarget(energyShare).timeFrom(SETTLED_WINDOW).unit(UNIT.wh).pieType(PieChartType.Pie).displayLabels([PieChartLabels.Name, PieChartLabels.Percent]).reduceOptions(lastValue()).span(8))
     .withPanel(new Stat().title('Average price paid (30 days)').withTarget(avgPrice).timeFrom(SETTLED_WINDOW).unit(UNIT.cnyPerKwh).decimals(4).thresholds(steps(1)).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).span(8))
     .withPanel(
