@@ -385,6 +385,9 @@ describe('manager', () => {
   it('closes a month: the statement is frozen, later corrections show beside it', async () => {
     const close = op('closeMonth');
     expect((await call(close, { month: '2026-11' }, tok.manager)).status).toBe(409); // not over
+    const unsettled = await call(close, { month: '2026-09' }, tok.manager); // no settlement at all
+    expect(unsettled.status).toBe(409);
+    expect(unsettled.body.message).toContain('(2026-09-30) is not settled');
     const before = await call(op('getBill'), { account: 'A102', month: '2026-10' }, tok.A102);
     const r = await call(close, { month: '2026-10' }, tok.manager);
     expect(r.status).toBe(200);

@@ -3,6 +3,7 @@ import express from 'express';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Account, Site } from '../core/site/index.ts';
+import { addDays } from '../core/tou/local-date.ts';
 import { SiteFileError } from '../core/site/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -90,7 +91,7 @@ export function buildApp(deps: ApiDeps): Express {
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.on('finish', () => {
       // Never the Authorization header; the token id identifies the caller.
-      log.debug({ method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6, token: undefined, token_id: res.locals.auth?.id }, 'request');
+      log.debug({ method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6, token_id: res.locals.auth?.id }, 'request');
     });
     next();
   });
@@ -300,6 +301,9 @@ export function buildApp(deps: ApiDeps): Express {
       const today = localParts(now(), ctx.site.timezone).date;
       if (`${nextMonth(month)}-01` > today) throw conflict(`${month} is not over yet; it can be closed from ${nextMonth(month)}-01`);
       const { from, to } = monthRange(month);
+      // Freeze only a settled month: the workers write the site_day summary of each day
+      // they settle, so its last day must be there (settlement runs after midnight + grace).
+      if (!(await read.daySettled(ctx.site, addDays(to, -1)))) throw conflict(`the last day of ${month} (${addDays(to, -1)}) is not settled yet; try again after the settlement run`);
       read.cache.clear(); // freeze what the data says now, not a cached view
       const statements = await read.statements(ctx.site, ctx.site.accounts, from, to);
       const closed = { month, closed_at: new Date(now()).toISOString(), by: actor(ctx.auth), statements };

@@ -316,7 +316,7 @@ const ops: Record<string, Record<string, OpSpec>> = {
       summary: 'close a month: its statements become immutable',
       roles: MANAGER,
       parameters: [pathParam('month', MONTH, 'YYYY-MM')],
-      responses: { '200': json('CloseResult'), '409': errorResponse('already closed, or the month is not over') },
+      responses: { '200': json('CloseResult'), '409': errorResponse('already closed, the month is not over, or its last day is not settled yet') },
     },
   },
   '/api/v1/tokens': {

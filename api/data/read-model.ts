@@ -350,6 +350,13 @@ export class ReadModel {
     return rows.map((r) => masterDay(localParts(Number(r.time), tz).date, int(r[F.masterWh]), int(r[F.tenantWh]), int(r[F.commonWh]), int(r[F.lossWh]), int(r[F.lossAllocatedWh]), int(r[F.lossAbnormalWh])));
   }
 
+  /** True when the workers have settled the local date (its site_day summary exists). */
+  async daySettled(site: Site, date: string): Promise<boolean> {
+    const t = localMidnight(date, site.timezone);
+    const [rows] = await this.multi([`SELECT count(${qi(F.masterWh)}) AS n FROM ${qi(M.siteDay)} WHERE ${qi(T.site)} = ${qs(site.id)} AND time = ${t}ms`]);
+    return int(rows[0]?.n) > 0;
+  }
+
   async meterHealth(site: Site): Promise<MeterHealthOut[]> {
     const w = `${qi(T.site)} = ${qs(site.id)}`;
     const [health, last] = await this.multi([
