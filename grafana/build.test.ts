@@ -30,6 +30,24 @@ const dsUids = new Set<string>(datasources.datasources.map((d: Ref) => d.uid));
 const rules: Json = readYaml('alerting/rules.yaml');
 const allRules: Json[] = rules.groups.flatMap((g: Json) => g.rules);
 
+/**
+ * Go text/template block structure: every define/if/range/with closed by end, else only
+ * inside if/with/range, and no stray end. (No Go toolchain here to parse them for real.)
+ */
+function templateBlocksProblem(text: string): string | undefined {
+  const stack: string[] = [];
+  for (const [, raw] of text.matchAll(/\{\{-?\s*(.*?)\s*-?\}\}/gs)) {
+    const word = raw.split(/\s+/)[0];
+    if (['define', 'if', 'range', 'with', 'block'].includes(word)) stack.push(word);
+    else if (word === 'else') {
+      if (!['if', 'range', 'with'].includes(stack[stack.length - 1] ?? '')) return `else outside if/range/with: {{${raw}}}`;
+    } else if (word === 'end') {
+      if (!stack.pop()) return 'end without an open block';
+    }
+  }
+  return stack.length ? `unclosed: ${stack.join(', ')}` : undefined;
+}
+
 describe('generated Grafana files', () => {
   it('are not stale: regenerating from the sources gives the committed bytes', () => {
     expect(stale(), 'run: npx tsx grafana/build.ts').toEqual([]);
@@ -169,5 +187,13 @@ describe('generated Grafana files', () => {
         }
       }
     }
+  });
+
+  it('message templates and annotation templates have balanced Go template blocks', () => {
+    expect(templateBlocksProblem('{{ if .A }}x{{ else }}y{{ end }}')).toBeUndefined();
+    expect(templateBlocksProblem('{{ if .A }}x')).toMatch(/unclosed/);
+    const { templates } = readYaml('alerting/templates.yaml');
+    for (const t of templates) expect(templateBlocksProblem(t.template), t.name).toBeUndefined();
+    for (const r of allRules) for (const [k, v] of Object.entries<string>(r.annotations ?? {})) expect(templateBlocksProblem(v), `${r.uid} ${k}`).toBeUndefined();
   });
 });
