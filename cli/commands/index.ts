@@ -9,6 +9,7 @@ import { registerApi } from './api.ts';
 import { registerToken } from './token.ts';
 import { registerSim } from './sim.ts';
 import { registerCollect } from './collect.ts';
+import { registerImport } from './import.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken, registerCollect];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken, registerCollect, registerImport];

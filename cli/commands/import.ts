@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+
+export function registerImport(program: Command): void {
+  program
+    .command('import')
+    .description('load a readings CSV (time,meter,kwh) into InfluxDB; bad rows are reported with line numbers and skipped')
+    .requiredOption('--site <file>', 'site file (YAML)')
+    .requiredOption('--readings <file>', 'readings CSV (billing.md section 1)')
+    .option('--batch <rows>', 'rows per validated batch and write', '5000')
+    .action(async (opts: { site: string; readings: string; batch: string }) => {
+      const { statSync } = await import('node:fs');
+      const { SingleBar, Presets } = (await import('cli-progress')).default;
+      const { loadSiteFile } = await import('../../lib/site-file.ts');
+      const { readEnv } = await import('../../lib/env.ts');
+      const { InfluxV1 } = await import('../../influx/client.ts');
+      const { importReadings } = await import('../../collector/import/readings-import.ts');
+      const batchRows = Number(opts.batch);
+      if (!Number.isInteger(batchRows) || batchRows < 1) throw Object.assign(new Error(`--batch: must be a positive whole number, got ${JSON.stringify(opts.batch)}`), { exitCode: 2 });
+      const site = loadSiteFile(opts.site);
+      let size: number;
+      try {
+        size = statSync(opts.readings).size;
+      } catch (err) {
+        throw Object.assign(new Error(`cannot read ${opts.readings}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`), { exitCode: 2 });
+      }
+      const env = readEnv();
+      const influx = new InfluxV1({ url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, ...(env.SUBMETER_INFLUX_TOKEN ? { token: env.SUBMETER_INFLUX_TOKEN } : {}) });
+      await influx.createDatabase();
+      // Progress on stderr (stdout stays for the summary); cli-progress draws only on a TTY.
+      const bar = new SingleBar({ stream: process.stderr, format: 'import [{bar}] {percentage}% | {rows} rows written | {eta_formatted} left', hideCursor: true }, Presets.shades_classic);
+      bar.start(size, 0, { rows: 0 });
+      let result;
+      try {
+        result = await importReadings(site, opts.readings, influx, { batchRows, onProgress: (bytes, rows) => bar.update(Math.min(bytes, size), { rows }) });
+        bar.update(size, { rows: result.written });
+      } finally {
+        bar.stop();
+      }
+      for (const p of result.problems) process.stderr.write(`${opts.readings}:${p.line}: ${p.message}\n`);
+      if (result.skipped > result.problems.length) process.stderr.write(`... and ${result.skipped - result.problems.length} more\n`);
+      const unknown = Object.entries(result.unknownMeters);
+      if (unknown.length > 0) process.stderr.write(`unknown meters (not in ${opts.site}): ${unknown.map(([m, n]) => `${m} (${n} rows)`).join(', ')}\n`);
+      process.stdout.write(`${opts.readings}: ${result.written} rows written to ${influx.db}, ${result.skipped} skipped\n`);
+      if (result.stoppedAtLine !== undefined) {
+        process.stderr.write(`submeter import: stopped: rows from line ${result.stoppedAtLine} on were not written (InfluxDB unavailable); re-run to finish, rows already written are overwritten, not duplicated\n`);
+        process.exitCode = 1;
+      } else if (result.skipped > 0) process.exitCode = 1;
+    });
+}

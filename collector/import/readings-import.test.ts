@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InfluxV1 } from '../../influx/client.ts';
+import { M } from '../../influx/schema.ts';
+import { runCli, siteYaml, writeSite } from '../test-support/site.ts';
+import { tempDir } from '../test-support/socat.ts';
+import { importReadings } from './readings-import.ts';
+
+const CASE = fileURLToPath(new URL('../testcases/import-malformed-rows/', import.meta.url));
+const url = process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096';
+const SITE = siteYaml('imp', ['{ id: M1, role: master }', '{ id: M2, role: common, pool: p }']);
+
+async function readBack(influx: InfluxV1) {
+  const rows = await influx.query(`SELECT wh FROM ${M.reading} GROUP BY meter`);
+  return rows
+    .map((r) => ({ time: new Date(Number(r.time)).toISOString(), meter: String(r.meter), wh: Number(r.wh) }))
+    .sort((a, b) => a.time.localeCompare(b.time) || a.meter.localeCompare(b.meter));
+}
+
+describe('import of a readings CSV', () => {
+  const influx = new InfluxV1({ url, db: `t_import_${randomBytes(4).toString('hex')}` });
+  beforeAll(() => influx.createDatabase());
+  afterAll(() => influx.dropDatabase());
+
+  it('testcases/import-malformed-rows: writes the good rows exactly, reports each bad one by line', async () => {
+    const { site } = writeSite(tempDir('imp'), SITE);
+    const expected = JSON.parse(readFileSync(join(CASE, 'expected.json'), 'utf8'));
+    const r = await importReadings(site, join(CASE, 'readings.csv'), influx, { batchRows: 2 });
+    expect(r.problems.map((p) => p.line)).toEqual(expected.problemLines);
+    expect(r.problems[0].message).toMatch(/^time: "not-a-time"/);
+    expect(r.problems[1].message).toMatch(/^kwh: /);
+    expect(r.problems[2].message).toMatch(/^kwh: missing/);
+    expect(r.unknownMeters).toEqual(expected.unknownMeters);
+    expect(r.written).toBe(5);
+    expect(r.skipped).toBe(5);
+    expect(await readBack(influx)).toEqual(expected.written);
+  });
+
+  it('round-trips a generated CSV exactly, and a re-import does not duplicate', async () => {
+    const dir = tempDir('imp');
+    const { path: sitePath } = writeSite(dir, SITE);
+    const rows: { time: string; meter: string; wh: number }[] = [];
+    let csv = 'time,meter,kwh\n';
+    for (let i = 0; i < 3000; i++) {
+      const meter = i % 2 ? 'M1' : 'M2';
+      const wh = 1_000_000 + i * 137;
+      const t = new Date(Date.UTC(2026, 9, 1) + i * 60_000);
+      rows.push({ time: t.toISOString(), meter, wh });
+      csv += `${t.toISOString()},${meter},${(wh / 1000).toFixed(3)}\n`;
+    }
+    const file = join(dir, 'r.csv');
+    writeFileSync(file, csv);
+    const db = `t_import_${randomBytes(4).toString('hex')}`;
+    const target = new InfluxV1({ url, db });
+    try {
+      const r = await runCli(['import', '--site', sitePath, '--readings', file, '--batch', '1000'], { SUBMETER_INFLUX_URL: url, SUBMETER_INFLUX_DB: db });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${file}: 3000 rows written to ${db}, 0 skipped\n`);
+      // The same file again (in-process): every row overwrites itself.
+      const again = await importReadings(writeSite(dir, SITE).site, file, target);
+      expect(again).toMatchObject({ written: 3000, skipped: 0 });
+      expect(await readBack(target)).toEqual(rows.sort((a, b) => a.time.localeCompare(b.time) || a.meter.localeCompare(b.meter)));
+    } finally {
+      await target.dropDatabase();
+    }
+  });
+
+  it('exits 1 and names the file and line of each bad row', async () => {
+    const { path: sitePath } = writeSite(tempDir('imp'), SITE);
+    const db = `t_import_${randomBytes(4).toString('hex')}`;
+    try {
+      const r = await runCli(['import', '--site', sitePath, '--readings', join(CASE, 'readings.csv')], { SUBMETER_INFLUX_URL: url, SUBMETER_INFLUX_DB: db });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${join(CASE, 'readings.csv')}:5: time: "not-a-time"`);
+      expect(r.stderr).toContain(`${join(CASE, 'readings.csv')}:9: meter 'NOPE' is not in site imp`);
+      expect(r.stderr).toContain('unknown meters (not in');
+      expect(r.stdout).toMatch(/5 rows written to .*, 5 skipped/);
+    } finally {
+      await new InfluxV1({ url, db }).dropDatabase();
+    }
+  });
+});

@@ -1,0 +1,109 @@
+import { createReadStream, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseReadingLine, parseReadingsHeader } from '../../core/index.ts';
+import type { CsvHeader, Site } from '../../core/index.ts';
+import type { InfluxV1 } from '../../influx/client.ts';
+import { sampleLine, writeWithRetry } from '../../influx/lines.ts';
+
+export interface ImportProblem {
+  /** 1-based line number in the file (the header is line 1). */
+  readonly line: number;
+  readonly message: string;
+}
+
+export interface ImportResult {
+  /** Rows written to InfluxDB (acknowledged). */
+  readonly written: number;
+  /** Rows skipped: malformed, or for a meter not in the site file. */
+  readonly skipped: number;
+  readonly problems: readonly ImportProblem[];
+  /** Meter ids in the file that the site file does not know, with their row counts. */
+  readonly unknownMeters: Readonly<Record<string, number>>;
+  /** Set when a write failed for good: rows from this line on were not written. */
+  readonly stoppedAtLine?: number;
+}
+
+export interface ImportOptions {
+  /** Rows per validated batch and write request. @defaultValue 5000 */
+  readonly batchRows?: number;
+  /** Called after each batch with bytes of the file consumed so far (progress bar). */
+  readonly onProgress?: (bytes: number, written: number) => void;
+  /** Keep at most this many problems in the result (counts stay exact). @defaultValue 1000 */
+  readonly maxProblems?: number;
+}
+
+/**
+ * Loads a readings CSV (billing.md section 1, parsed by the core's one line parser) into
+ * InfluxDB as `reading` lines of the site. Every row is validated before its batch is
+ * written: malformed rows and rows of unknown meters are reported with their line
+ * number and left out; a batch is written only once all of its rows are known good, so
+ * no row is ever half-written. Re-running an import is harmless: a row lands on the
+ * same series and time and overwrites itself.
+ */
+export async function importReadings(site: Site, file: string, influx: InfluxV1, opts: ImportOptions = {}): Promise<ImportResult> {
+  const batchRows = opts.batchRows ?? 5000;
+  const maxProblems = opts.maxProblems ?? 1000;
+  const meters = new Set(site.meters.map((m) => m.id));
+  const problems: ImportProblem[] = [];
+  const unknownMeters: Record<string, number> = {};
+  let header: CsvHeader | undefined;
+  let lineNo = 0;
+  let bytes = 0;
+  let written = 0;
+  let skipped = 0;
+  let batch: string[] = [];
+  let batchFirstLine = 0;
+  const problem = (line: number, message: string) => {
+    skipped++;
+    if (problems.length < maxProblems) problems.push({ line, message });
+  };
+  const flush = async () => {
+    if (batch.length === 0) return;
+    try {
+      await writeWithRetry(influx, batch, 5, 300);
+    } catch (err) {
+      throw Object.assign(new Error(`writing rows from line ${batchFirstLine} failed: ${(err as Error).message}`), { stoppedAtLine: batchFirstLine });
+    }
+    written += batch.length;
+    batch = [];
+    opts.onProgress?.(bytes, written);
+  };
+
+  statSync(file); // a missing file fails here with its name, before anything is written
+  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  try {
+    for await (const line of rl) {
+      lineNo++;
+      bytes += Buffer.byteLength(line) + 1;
+      if (header === undefined) {
+        const h = parseReadingsHeader(line);
+        if (!h.ok) throw new Error(`${file}:1: ${h.error.message}`);
+        header = h.value;
+        continue;
+      }
+      if (line.trim() === '') continue;
+      const r = parseReadingLine(line, header);
+      if (!r.ok) {
+        problem(lineNo, `${r.error.field}: ${r.error.message}`);
+        continue;
+      }
+      if (!meters.has(r.value.meter)) {
+        unknownMeters[r.value.meter] = (unknownMeters[r.value.meter] ?? 0) + 1;
+        problem(lineNo, `meter '${r.value.meter}' is not in site ${site.id}`);
+        continue;
+      }
+      if (batch.length === 0) batchFirstLine = lineNo;
+      batch.push(sampleLine(site.id, { meter: r.value.meter, time: r.value.time, wh: r.value.wh }));
+      if (batch.length >= batchRows) await flush();
+    }
+    if (header === undefined) throw new Error(`${file}: empty file (expected a header time,meter,kwh)`);
+    await flush();
+  } catch (err) {
+    const stoppedAtLine = (err as { stoppedAtLine?: number }).stoppedAtLine;
+    if (stoppedAtLine === undefined) throw err;
+    return { written, skipped, problems, unknownMeters, stoppedAtLine };
+  } finally {
+    rl.close();
+  }
+  return { written, skipped, problems, unknownMeters };
+}
