@@ -4,6 +4,8 @@
  * The CLI prints `file:line: field: message`.
  */
 export class BillingInputError extends Error {
+  /** The message without the `file:line: field:` prefix. */
+  readonly detail: string;
   constructor(
     message: string,
     readonly where: { readonly file?: string; readonly line?: number; readonly field?: string } = {},
@@ -11,5 +13,6 @@ export class BillingInputError extends Error {
     const prefix = [where.file && `${where.file}${where.line ? `:${where.line}` : ''}`, where.field].filter(Boolean).join(': ');
     super(prefix ? `${prefix}: ${message}` : message);
     this.name = 'BillingInputError';
+    this.detail = message;
   }
 }

@@ -11,9 +11,9 @@ mkdirSync(join(repo, '.run/tmp'), { recursive: true });
 const tmp = mkdtempSync(join(repo, '.run/tmp/bill-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function bill(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function bill(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [bin, 'bill', ...args], { cwd: repo, maxBuffer: 64 << 20 });
+    const r = await run(process.execPath, [bin, 'bill', ...args], { cwd: repo, maxBuffer: 64 << 20, env: { ...process.env, ...env } });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -50,4 +50,16 @@ describe('submeter bill', () => {
     expect(date.code).not.toBe(0);
     expect(date.stderr).toContain('--from: must be a local date');
   });
+
+  it('parses a file in two halves on two threads with the same result and absolute line numbers', async () => {
+    const lines = readFileSync(join(c, 'readings.csv'), 'utf8').trim().split('\n');
+    writeFileSync(join(tmp, 'halves.csv'), `${lines.join('\n')}\n`);
+    writeFileSync(join(tmp, 'halves-bad.csv'), `${[...lines, lines[1], '2026-10-01T00:00:00+08:00,T1,x'].join('\n')}\n`);
+    const split = { SUBMETER_BILL_THREADS: '2', SUBMETER_BILL_SPLIT_BYTES: '1' };
+    const [ok, bad] = await Promise.all([bill(args(join(tmp, 'halves.csv')), split), bill(args(join(tmp, 'halves-bad.csv')), split)]);
+    expect(ok.stdout).toBe(readFileSync(join(c, 'expected.json'), 'utf8'));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain(`halves-bad.csv:${lines.length + 2}: kwh:`);
+  });
 });
+

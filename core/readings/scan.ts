@@ -61,6 +61,21 @@ export class ReadingsScanner {
     });
   }
 
+  /**
+   * Reads the header line. Called for the file's first line, or directly when this scanner
+   * reads a later part of the file (the CLI parses halves of a large file in parallel).
+   */
+  useHeader(text: string): void {
+    const r = parseReadingsHeader(text.replace(/\r$/, ''));
+    if (!r.ok) throw new BillingInputError(r.error.message, { file: this.source, line: this.line || 1, field: r.error.field });
+    this.header = r.value;
+    this.ti = r.value.index.time;
+    this.mi = r.value.index.meter;
+    this.ki = r.value.index.kwh;
+    this.need = Math.max(this.ti, this.mi, this.ki) + 1;
+    if (this.need > this.starts.length) this.need = -1; // unusual layout: slow path only
+  }
+
   /** Feeds the next chunk of the file. */
   push(chunk: Uint8Array): void {
     let buf = chunk;
@@ -97,14 +112,7 @@ export class ReadingsScanner {
     if (e > s && buf[e - 1] === CR) e--;
     if (e === s) return; // blank lines carry nothing
     if (!this.header) {
-      const r = parseReadingsHeader(this.decoder.decode(buf.subarray(s, e)));
-      if (!r.ok) throw new BillingInputError(r.error.message, { file: this.source, line: this.line, field: r.error.field });
-      this.header = r.value;
-      this.ti = r.value.index.time;
-      this.mi = r.value.index.meter;
-      this.ki = r.value.index.kwh;
-      this.need = Math.max(this.ti, this.mi, this.ki) + 1;
-      if (this.need > this.starts.length) this.need = -1; // unusual layout: slow path only
+      this.useHeader(this.decoder.decode(buf.subarray(s, e)));
       return;
     }
     if (this.need < 0 || !this.fast(buf, s, e)) this.slow(buf, s, e);

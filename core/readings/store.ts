@@ -14,13 +14,26 @@ const I32_MIN = -2147483648;
 const I32_MAX = 2147483647;
 
 class Chunk {
-  readonly dt = new Int32Array(CHUNK);
-  readonly dw = new Int32Array(CHUNK);
   n = 0;
   constructor(
     readonly baseT: number,
     readonly baseW: number,
+    readonly dt: Int32Array = new Int32Array(CHUNK),
+    readonly dw: Int32Array = new Int32Array(CHUNK),
   ) {}
+}
+
+/**
+ * One meter's rows as plain data, to move a store between threads (the typed arrays are
+ * transferable) and merge it into another store: the CLI parses halves of a large file
+ * in parallel.
+ */
+export interface MeterRowsData {
+  readonly chunks: readonly { readonly baseT: number; readonly baseW: number; readonly n: number; readonly dt: Int32Array; readonly dw: Int32Array }[];
+  readonly wideT: Float64Array | undefined;
+  readonly wideW: Float64Array | undefined;
+  readonly wideN: number;
+  readonly count: number;
 }
 
 class MeterRows {
@@ -111,6 +124,29 @@ export class ReadingStore {
       wh[k] = m.wideW![i];
     }
     return sortSeries(time, wh);
+  }
+
+  /** Hands over a meter's rows (and forgets them here). */
+  exportMeter(meter: number): MeterRowsData {
+    const m = this.meters[meter];
+    this.meters[meter] = new MeterRows();
+    return { chunks: m.chunks.map((c) => ({ baseT: c.baseT, baseW: c.baseW, n: c.n, dt: c.dt, dw: c.dw })), wideT: m.wideT, wideW: m.wideW, wideN: m.wideN, count: m.count };
+  }
+
+  /** Adds rows exported from another store (any order is fine: series() sorts). */
+  importMeter(meter: number, data: MeterRowsData, minTime: number, maxTime: number): void {
+    const m = this.meters[meter];
+    for (const c of data.chunks) {
+      const chunk = new Chunk(c.baseT, c.baseW, c.dt, c.dw);
+      chunk.n = c.n;
+      // Imported chunks go before the current one, which stays open for add().
+      if (m.cur) m.chunks.splice(m.chunks.length - 1, 0, chunk);
+      else m.chunks.push(chunk);
+    }
+    for (let i = 0; i < data.wideN; i++) this.addWide(m, data.wideT![i], data.wideW![i]);
+    m.count += data.count;
+    if (minTime < this.minTime) this.minTime = minTime;
+    if (maxTime > this.maxTime) this.maxTime = maxTime;
   }
 
   /** Frees a meter's rows once its series has been taken. */
