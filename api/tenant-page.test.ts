@@ -58,13 +58,13 @@ describe('tenant page in headless chromium', () => {
       await page.goto(`${base}/`);
       await page.fill('#token', 'smt_not-a-real-token-at-all');
       await page.click('#login-form button');
-      await expect.poll(() => page.textContent('#login-error')).toContain('Invalid token');
+      await expect.poll(() => page.textContent('#login-error'), { timeout: 15_000 }).toContain('Invalid token');
       expect(problems.splice(0)).toEqual(['Failed to load resource: the server responded with a status of 401 (Unauthorized)']);
 
       await page.fill('#token', tenantToken);
       await page.click('#login-form button');
       await page.waitForSelector('#dash:not([hidden])');
-      await expect.poll(() => page.textContent('#balance')).toBe('412.35');
+      await expect.poll(() => page.textContent('#balance'), { timeout: 15_000 }).toBe('412.35');
       expect(await page.textContent('#price')).toBe('1.053200');
       expect(await page.textContent('#period-now')).toContain('Peak');
       expect(await page.textContent('#cost-hour')).toBe('3.79');
@@ -77,7 +77,7 @@ describe('tenant page in headless chromium', () => {
       expect(await page.locator('#bill-lines tbody tr').count()).toBeGreaterThanOrEqual(5);
       expect(await page.textContent('#bill-sum')).toMatch(/Closing\s*-?\d+\.\d{2}/);
       await page.click('#bills li:nth-child(2) button');
-      await expect.poll(() => page.textContent('#bill-title')).toContain('2026-10');
+      await expect.poll(() => page.textContent('#bill-title'), { timeout: 15_000 }).toContain('2026-10');
       expect(await page.textContent('[data-k="opening"]')).toBe('500.00');
 
       // The printable statement opens in a new window (fetched with the token, shown from a blob).
@@ -88,8 +88,10 @@ describe('tenant page in headless chromium', () => {
       await popup.close();
 
       // The chart is drawn, payments listed, and nothing overflows the phone's width.
-      expect(await page.locator('#chart svg rect').count()).toBeGreaterThan(20);
-      expect(await page.textContent('#payments')).toContain('+2000.00');
+      // (loaded in parallel with the bills: wait for them rather than race)
+      await expect.poll(() => page.locator('#chart svg rect').count(), { timeout: 15_000 }).toBeGreaterThan(20);
+      await expect.poll(() => page.textContent('#payments'), { timeout: 15_000 }).toContain('+2000.00');
+      await expect.poll(() => page.textContent('#advice'), { timeout: 15_000 }).toContain('kW');
       const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
       expect(overflow).toBeLessThanOrEqual(0);
 
@@ -98,7 +100,7 @@ describe('tenant page in headless chromium', () => {
 
       // The token stays in this tab's session only; a reload logs straight in again.
       await page.reload();
-      await expect.poll(() => page.textContent('#balance')).toBe('412.35');
+      await expect.poll(() => page.textContent('#balance'), { timeout: 15_000 }).toBe('412.35');
     } finally {
       await context.close();
     }
@@ -111,7 +113,7 @@ describe('tenant page in headless chromium', () => {
       await page.goto(`${base}/`);
       await page.fill('#token', tenantToken);
       await page.click('#login-form button');
-      await expect.poll(() => page.textContent('#balance')).toBe('412.35');
+      await expect.poll(() => page.textContent('#balance'), { timeout: 15_000 }).toBe('412.35');
       await page.waitForSelector('#bill-lines tbody tr');
       const cols = await page.evaluate<number>("getComputedStyle(document.querySelector('.grid')).gridTemplateColumns.split(' ').length");
       expect(cols).toBe(4);
