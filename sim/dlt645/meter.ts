@@ -68,8 +68,12 @@ export interface SimDlt645MeterOptions {
   /** Meter turnaround before a reply, ms (real meters take 5-45 ms, protocols.md). @defaultValue 0 */
   readonly turnaroundMs?: number;
   readonly faults?: Dlt645Faults;
-  /** Model quirks of real meters. `noBlock`: refuses the `00 01 FF 00` block ("no such data"), as some older meters do. */
-  readonly quirks?: { readonly noBlock?: boolean };
+  /**
+   * Model quirks of real meters. `noBlock`: refuses the `00 01 FF 00` block ("no such
+   * data"), as some older meters do. `silentUnknown`: does not answer identifiers it lacks
+   * at all, instead of sending "no such data".
+   */
+  readonly quirks?: { readonly noBlock?: boolean; readonly silentUnknown?: boolean };
 }
 
 /** XXXXXX.XX kWh rolls over after 999999.99 kWh, i.e. at 10^9 Wh. */
@@ -163,7 +167,8 @@ export class SimDlt645Meter {
         if (frame.data.length < 4) return errorReply(this.address, fn, METER_ERROR.other);
         const di = decodeDi(frame.data, 0);
         const payload = this.value(di);
-        return payload ? readReply(this.address, di, payload) : errorReply(this.address, fn, METER_ERROR.noData);
+        if (payload) return readReply(this.address, di, payload);
+        return this.opts.quirks?.silentUnknown ? undefined : errorReply(this.address, fn, METER_ERROR.noData);
       }
       case FN.readAddress:
         return readAddressReply(this.address);

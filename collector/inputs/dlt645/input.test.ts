@@ -62,6 +62,55 @@ function setup(opts: { tariffs?: string; timeoutMs?: number } = {}) {
   return { input, buses };
 }
 
+/**
+ * A bus without a wire, for behaviour that would otherwise cost real timeouts: the meter
+ * answers at once, and a meter that stays silent is an immediate timeout.
+ */
+function instantBus(line: Dlt645Line) {
+  let rx = Buffer.alloc(0);
+  const transport = {
+    path: '/dev/instant',
+    settings: { baudRate: 2400, parity: 'even', dataBits: 8, stopBits: 1 },
+    flush: () => {
+      rx = Buffer.alloc(0);
+    },
+    write: async (frame: Uint8Array) => {
+      for (const r of line.receive(frame)) rx = Buffer.concat([rx, Buffer.from(r.bytes)]);
+    },
+    read: async (check: (b: Buffer) => number) => {
+      for (;;) {
+        const n = rx.length ? check(rx) : 0;
+        if (n === 0) throw new MeterReadError('T102', 'timeout', 'silent');
+        if (n < 0) rx = rx.subarray(-n);
+        else {
+          const f = rx.subarray(0, n);
+          rx = rx.subarray(n);
+          return f;
+        }
+      }
+    },
+  };
+  const bus = { transact: (_c: string, _s: unknown, work: (t: typeof transport) => Promise<unknown>) => work(transport) };
+  return { get: () => bus } as never;
+}
+
+describe('DL/T 645 input, behaviour', () => {
+  it('leaves out values a meter keeps silent about, then stops asking for them', async () => {
+    const site = dlt645TestSite({ port: '/dev/instant' });
+    const quiet = new SimDlt645Meter({ address: '000000001102', site, source: () => ({ totalWh: 1000, w: 500, v: [230], a: [2.5] }), now: () => T0, quirks: { silentUnknown: true } });
+    const input = createInput(site.meters.find((m) => m.id === 'T102')!, { buses: instantBus(new Dlt645Line([quiet])), tcp: undefined as never }, () => T0);
+    const counts: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      const before = quiet.requests;
+      // Never a failed read: energy is there, the silent phases B and C are left out.
+      expect(await input.read()).toEqual({ meter: 'T102', time: T0, wh: 1000, tariffWh: expect.any(Object), w: 500, v: 230, a: 2.5 });
+      counts.push(quiet.requests - before);
+    }
+    // block, power, V A/B/C, I A/B/C; the silent four without retry, given up after 2 in a row.
+    expect(counts).toEqual([8, 8, 4]);
+  });
+});
+
 describe('DL/T 645 input over a PTY', () => {
   it('reads energy, tariff registers, power, voltage and current in one bus transaction', async () => {
     const { input, buses } = setup();

@@ -19,6 +19,9 @@ import { periodsByRegister } from './tariffs.ts';
 export const DLT645_DEFAULT_TIMEOUT_MS = 1000;
 
 
+/** Timeouts in a row after which an optional identifier is taken as one the meter lacks (and keeps quiet about). */
+const SILENT_LIMIT = 2;
+
 type Dlt645Connection = Extract<NonNullable<Meter['connection']>, { protocol: 'dlt645' }>;
 
 /** Numbers the codec decodes exactly as integers; instantaneous values become plain numbers here. */
@@ -36,7 +39,8 @@ const fixed = (v: FixedValue): number => v.units / 10 ** v.decimals;
  *    refuses (a single-phase meter has no phase B or C) are remembered and not asked
  *    again, so they cost bus time once, not every poll.
  *
- * Energy is required: without it the read fails. The instantaneous values are optional.
+ * Energy is required: without it the read fails. The instantaneous values are optional:
+ * one the meter lacks is left out (see `optional`).
  */
 export class Dlt645Input implements MeterInput {
   readonly meter: Meter;
@@ -50,6 +54,8 @@ export class Dlt645Input implements MeterInput {
   /** Register numbers 1..4 the site file maps to a period (or the default 1..4). */
   private readonly tariffRegisters: readonly (1 | 2 | 3 | 4)[];
   private readonly unsupported = new Set<DataId>();
+  /** Optional identifiers that timed out, and how many times in a row. */
+  private readonly silent = new Map<DataId, number>();
   private useBlock = true;
 
   constructor(ctx: CollectorInputContext, opts: { retries?: number } = {}) {
@@ -136,10 +142,28 @@ export class Dlt645Input implements MeterInput {
     return { totalWh: energyWh(total.value), tariffWh };
   }
 
-  /** An instantaneous value, or undefined when the meter does not have it. */
+  /**
+   * An instantaneous value, or undefined when the meter does not have it. Some meters
+   * answer an identifier they lack with silence instead of "no such data": an optional
+   * value that times out is left out of this sample (energy, the billing datum, is already
+   * in hand), asked without retry, and given up after SILENT_LIMIT timeouts in a row. A
+   * corrupt reply leaves the value out too. Error replies other than "no such data" fail
+   * the read (the meter is telling us something).
+   */
   private async optional(t: BusTransport, di: DataId): Promise<number | undefined> {
     if (this.unsupported.has(di)) return undefined;
-    const r = await this.request(t, di);
+    let r: Awaited<ReturnType<Dlt645Input['request']>>;
+    try {
+      r = await this.request(t, di, 0);
+    } catch (e) {
+      if (!(e instanceof MeterReadError) || (e.kind !== 'timeout' && e.kind !== 'crc')) throw e;
+      const n = e.kind === 'timeout' ? (this.silent.get(di) ?? 0) + 1 : 0;
+      this.silent.set(di, n);
+      this.log.warn({ di: diText(di), error: e.kind, inARow: n }, 'optional value left out of this sample');
+      if (n >= SILENT_LIMIT) this.markUnsupported(di);
+      return undefined;
+    }
+    this.silent.delete(di);
     if (r.ok) return r.value.kind === 'fixed' ? fixed(r.value) : undefined;
     if (r.error.meterError?.noData) {
       this.markUnsupported(di);
@@ -162,10 +186,10 @@ export class Dlt645Input implements MeterInput {
    * late reply to an earlier, timed-out request (same meter, other DI), another meter's
    * reply, or our own request echoed by an RS485 adapter that hears itself.
    */
-  private async request(t: BusTransport, di: DataId): Promise<{ ok: true; value: Value } | { ok: false; error: CodecError }> {
+  private async request(t: BusTransport, di: DataId, retries = this.retries): Promise<{ ok: true; value: Value } | { ok: false; error: CodecError }> {
     const req = readRequest(this.address, di);
     let lastError: MeterReadError | undefined;
-    for (let attempt = 0; attempt <= this.retries; attempt++) {
+    for (let attempt = 0; attempt <= retries; attempt++) {
       t.flush();
       await t.write(req);
       const deadline = performance.now() + this.timeoutMs;
