@@ -123,7 +123,7 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
     const n = acc.time.length;
     if (n === 0) flags.push({ meter: meter.id, time: fromMs, kind: 'incomplete', detail: 'no accepted readings' });
     else if (acc.time[0] > fromMs) flags.push({ meter: meter.id, time: fromMs, kind: 'incomplete', detail: `accepted readings start at ${zone.format(acc.time[0])}` });
-    else if (acc.time[n - 1] < toMs) flags.push({ meter: meter.id, time: acc.time[n - 1], kind: 'incomplete', detail: `accepted readings end at ${zone.format(acc.time[n - 1])}` });
+    else if (acc.time[n - 1] < toMs) flags.push({ meter: meter.id, time: Math.max(acc.time[n - 1], fromMs), kind: 'incomplete', detail: `accepted readings end at ${zone.format(acc.time[n - 1])}` });
 
     seg.fill(0);
     splitSeries(acc, cal, seg);
