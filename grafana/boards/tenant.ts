@@ -15,6 +15,9 @@ import { InfluxQLBuilder, id, matchVar, siteFilter } from '../influxql.ts';
 import { accountVariable, board, lastValue, legend, siteVariable, steps, UNIT } from './common.ts';
 import { DAY_BUCKETS, SETTLED_WINDOW } from './site-overview.ts';
 
+/** The share of peak energy the advice assumes can move (billing.md section 9 default). */
+export const ADVICE_SHIFT_SHARE = 0.2;
+
 export function tenant() {
   const where = `$timeFilter AND ${siteFilter} AND ${matchVar(T.account, 'account')}`;
   const own = `${id(T.kind)} = 'own'`;
@@ -61,6 +64,13 @@ export function tenant() {
     { columns: ['time', 'cny_per_kwh'], groupBy: [] },
   ).refId('A');
 
+  // billing.md section 9: peak_kwh = sharp + peak own energy, shift_kwh = share x peak_kwh
+  // at the default share 0.2 (the saving needs per-period prices: see the table below).
+  const shiftable = new InfluxQLBuilder(
+    `SELECT sum(${id(F.wh)}) AS "peak_wh", sum(${id(F.wh)}) * ${ADVICE_SHIFT_SHARE} AS "shiftable_wh" FROM ${id(M.charge)} WHERE ${where} AND ${own} AND ${id(T.period)} =~ /^(sharp|peak)$/`,
+    { columns: ['time', 'peak_wh', 'shiftable_wh'], groupBy: [] },
+  ).refId('A');
+
   const energyShare = new InfluxQLBuilder(
     `SELECT sum(${id(F.wh)}) AS "wh" FROM ${id(M.charge)} WHERE ${where} AND ${own} GROUP BY ${id(T.period)}`,
     { columns: ['time', 'wh'], groupBy: [T.period] },
@@ -89,9 +99,10 @@ export function tenant() {
     .withPanel(new TimeSeries().title('Energy by TOU period').withTarget(energy).interval('15m').unit(UNIT.wh).drawStyle(GraphDrawStyle.Bars).fillOpacity(80).stacking(new StackingConfigBuilder().mode(StackingMode.Normal)).legend(legend()).span(12))
     .withPanel(new TimeSeries().title('Charges per settled day by kind').description('own = metered use; common = shares of common-area pools; loss = share of the allocatable line loss.').withTarget(chargesDaily).timeFrom(SETTLED_WINDOW).unit(UNIT.cny).drawStyle(GraphDrawStyle.Bars).fillOpacity(80).stacking(new StackingConfigBuilder().mode(StackingMode.Normal)).legend(legend()).span(12))
     .withRow(new RowBuilder('Charges split and advice figures'))
-    .withPanel(new Pie().title('Charges by kind (30 days)').withTarget(chargesByKind).timeFrom(SETTLED_WINDOW).unit(UNIT.cny).pieType(PieChartType.Donut).displayLabels([PieChartLabels.Name, PieChartLabels.Percent]).reduceOptions(lastValue()).span(8))
-    .withPanel(new Pie().title('Own energy by TOU period').description('The share in peak and sharp periods is what moving load to valley hours would save on.').withTarget(energyShare).timeFrom(SETTLED_WINDOW).unit(UNIT.wh).pieType(PieChartType.Pie).displayLabels([PieChartLabels.Name, PieChartLabels.Percent]).reduceOptions(lastValue()).span(8))
-    .withPanel(new Stat().title('Average price paid (30 days)').withTarget(avgPrice).timeFrom(SETTLED_WINDOW).unit(UNIT.cnyPerKwh).decimals(4).thresholds(steps(1)).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).span(8))
+    .withPanel(new Pie().title('Charges by kind (30 days)').withTarget(chargesByKind).timeFrom(SETTLED_WINDOW).unit(UNIT.cny).pieType(PieChartType.Donut).displayLabels([PieChartLabels.Name, PieChartLabels.Percent]).reduceOptions(lastValue()).span(6))
+    .withPanel(new Pie().title('Own energy by TOU period').description('The share in peak and sharp periods is what moving load to valley hours would save on.').withTarget(energyShare).timeFrom(SETTLED_WINDOW).unit(UNIT.wh).pieType(PieChartType.Pie).displayLabels([PieChartLabels.Name, PieChartLabels.Percent]).reduceOptions(lastValue()).span(6))
+    .withPanel(new Stat().title('Average price paid (30 days)').withTarget(avgPrice).timeFrom(SETTLED_WINDOW).unit(UNIT.cnyPerKwh).decimals(4).thresholds(steps(1)).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).span(6))
+    .withPanel(new Stat().title('Peak + sharp energy, 20 % shiftable (30 days)').description('What moving a fifth of peak-hour use to the cheapest period would move (billing.md section 9).').withTarget(shiftable).timeFrom(SETTLED_WINDOW).unit(UNIT.wh).textMode(BigValueTextMode.ValueAndName).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).span(6))
     .withPanel(
       new Table()
         .title('Own energy, cost and average price by TOU period (30 days)')
