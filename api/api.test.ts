@@ -451,6 +451,9 @@ describe('manager', () => {
     const noFrom = await call(op('getMaster'), {}, tok.manager, { query: { to: '2026-11-01' } });
     expect(noFrom.status).toBe(400);
     expect(noFrom.body.path).toMatch(/from$/);
+    const tooMany = await call(op('getUsage'), { account: 'A101' }, tok.A101, { query: { from: '2026-01-01', to: '2026-11-01', interval: '15m' } });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.path).toMatch(/interval$/);
     const backwards = await call(op('getMaster'), {}, tok.manager, { query: { from: '2026-11-01', to: '2026-10-01' } });
     expect(backwards.status).toBe(400);
     const r = await fetch(`${base}/api/v1/nothing`, { headers: { authorization: `Bearer ${tok.manager}` } });

@@ -171,6 +171,9 @@ export function buildApp(deps: ApiDeps): Express {
       const a = accountOf(ctx);
       const { from, to } = range(ctx);
       const interval = ctx.query.interval as '15m' | '1h' | '1d';
+      // Bounded answers: at most about 9,000 points per period.
+      const maxDays = { '15m': 93, '1h': 366, '1d': 400 }[interval];
+      if (Date.parse(to) - Date.parse(from) > maxDays * 86_400_000) throw badRequest(`interval ${interval} allows at most ${maxDays} days`, `${ctx.req.path}?interval`);
       return { account: a.id, from, to, interval, points: await read.usage(ctx.site, a, from, to, interval) };
     },
 

@@ -152,8 +152,10 @@ export class ReadModel {
   private async loadStatements(site: Site, accounts: readonly Account[], from: string, to: string): Promise<AccountStatement[]> {
     const t0 = localMidnight(from, site.timezone);
     const t1 = localMidnight(to, site.timezone);
-    const acc = accountFilter(accounts.map((a) => a.id));
-    const w = `${qi(T.site)} = ${qs(site.id)} AND ${acc}`;
+    // Every account of the site (statistics, month close): no account filter, so the
+    // query stays small on a site with a thousand accounts.
+    const all = accounts.length === site.accounts.length;
+    const w = `${qi(T.site)} = ${qs(site.id)}${all ? '' : ` AND ${accountFilter(accounts.map((a) => a.id))}`}`;
     const [lines, chargesBefore, payBefore, payIn] = await this.multi([
       `SELECT ${qi(F.wh)}, ${qi(F.fen)}, ${qi(F.price)}, ${qi(F.reason)} FROM ${qi(M.charge)} WHERE ${w} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY ${qi(T.account)}, ${qi(T.kind)}, ${qi(T.pool)}, ${qi(T.period)}, ${qi(T.rev)}`,
       `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.charge)} WHERE ${w} AND time < ${t0}ms GROUP BY ${qi(T.account)}`,
