@@ -43,6 +43,17 @@ const siteSpec = fc.record({
   lossMethod: fc.constantFrom('area', 'consumption', 'equal'),
 }) as fc.Arbitrary<SiteSpec>;
 
+/** One layout for both tariff versions (periods are site-wide); cuts at :30 and :15 on purpose. */
+const SCHEDULE = [
+  '          - periods:',
+  '              - { from: "00:00", to: "02:30", period: valley }',
+  '              - { from: "02:30", to: "08:00", period: flat }',
+  '              - { from: "08:00", to: "11:15", period: peak }',
+  '              - { from: "11:15", to: "19:00", period: flat }',
+  '              - { from: "19:00", to: "21:00", period: sharp }',
+  '              - { from: "21:00", to: "24:00", period: valley }',
+];
+
 function siteYaml(s: SiteSpec): string {
   const n = s.accounts.length;
   const lines = [`site: { id: prop, timezone: ${s.zone} }`, 'meters:', '  - { id: M, role: master, max_kw: 500, max_gap: 2h }'];
@@ -65,23 +76,11 @@ function siteYaml(s: SiteSpec): string {
     '      - effective_from: 2026-01-01',
     '        prices: { sharp: "1.263840", peak: "1.053200", flat: "0.702100", valley: "0.351100" }',
     '        schedule:',
-    '          - periods:',
-    '              - { from: "00:00", to: "02:30", period: valley }',
-    '              - { from: "02:30", to: "08:00", period: flat }',
-    '              - { from: "08:00", to: "11:15", period: peak }',
-    '              - { from: "11:15", to: "19:00", period: flat }',
-    '              - { from: "19:00", to: "21:00", period: sharp }',
-    '              - { from: "21:00", to: "24:00", period: valley }',
+    ...SCHEDULE,
     '      - effective_from: 2026-03-29',
     '        prices: { sharp: 1.5, peak: 1.1, flat: 0.7, valley: 0.3 }',
     '        schedule:',
-    '          - periods:',
-    '              - { from: "00:00", to: "02:30", period: valley }',
-    '              - { from: "02:30", to: "08:00", period: flat }',
-    '              - { from: "08:00", to: "11:15", period: peak }',
-    '              - { from: "11:15", to: "19:00", period: flat }',
-    '              - { from: "19:00", to: "21:00", period: sharp }',
-    '              - { from: "21:00", to: "24:00", period: valley }',
+    ...SCHEDULE,
   );
   return `${lines.join('\n')}\n`;
 }
