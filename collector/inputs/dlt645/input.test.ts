@@ -202,7 +202,7 @@ describe('DL/T 645 input over a PTY', () => {
     const e2 = await input.read().catch((e: unknown) => e);
     expect(e2).toMatchObject({ kind: 'crc', retryable: true });
     meter.faults.corrupt = false;
-    meter.faults.delayMs = 400; // slower than the 150 ms timeout
+    meter.faults.delayMs = 800; // far beyond the 150 ms timeout and its retry (300 ms in all)
     expect(await input.read().catch((e: unknown) => e)).toMatchObject({ kind: 'timeout' });
     meter.faults.delayMs = 0;
     await buses.closeAll();

@@ -85,9 +85,13 @@ describe('mixed Modbus RTU + DL/T 645 bus', () => {
       await expect(dlt.read()).rejects.toMatchObject({ kind: 'crc', retryable: true });
       sim.injectFault('T102', { kind: 'exception', count: 1 });
       await expect(dlt.read()).rejects.toMatchObject({ kind: 'exception' });
-      handler.meter('T102')!.faults.delayMs = 600; // beyond the 300 ms timeout
+      // Far beyond the 300 ms timeout and its one retry (600 ms in all), so the late first
+      // reply cannot land inside the retry's window.
+      handler.meter('T102')!.faults.delayMs = 1200;
       await expect(dlt.read()).rejects.toMatchObject({ kind: 'timeout' });
       handler.meter('T102')!.faults.delayMs = 0;
+      // The simulator answers one request at a time: let the two slow replies go out.
+      await new Promise((r) => setTimeout(r, 2000));
       // Recovered: late replies of the slow meter are flushed or skipped.
       const patient = createInput(sim.site.meters.find((m) => m.id === 'T102')!, { buses, tcp: undefined as never }, () => simNow);
       expect((await patient.read()).meter).toBe('T102');
