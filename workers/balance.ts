@@ -1,13 +1,11 @@
 import { Point } from '@influxdata/influxdb-client';
-import { addDays, buildCalendar, moneyFen, moneyText, PERIODS, siteIndex, zoneOf } from '../core/index.ts';
-import type { Account, Period, Site } from '../core/index.ts';
+import { addDays, buildCalendar, checkLowBalance, costRate, Dec, hoursToZero, liveBalance, moneyFen, moneyText, PERIODS, siteIndex, zoneOf } from '../core/index.ts';
+import type { Account, AlertState, LocalDate, Period, Site, UnsettledEnergy } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { idRegex, siteOf } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
-import { costRateFenPerHour, hoursToZero, liveBalanceFen, lowBalanceStep, toFen, unsettledCost } from './live-balance.ts';
-import type { AlertState, UnsettledEnergy } from './live-balance.ts';
 import { notifyJobId, NOTIFY_OPTS } from './queues.ts';
 import type { BalanceJob, NotifyJob } from './queues.ts';
 
@@ -43,16 +41,26 @@ async function settledUntil(ctx: WorkerContext, site: Site): Promise<number | un
   return zone.midnight(addDays(zone.dateOf(rows[0].time as number), 1));
 }
 
+interface StoredAlert {
+  armed: boolean;
+  /** Ledger payments of the account at the last check: a change means "paid since". */
+  payments: number;
+}
+
 /** Alert state of each account: Redis, or (Redis lost it) re-derived from the events and the ledger. */
-async function alertStates(ctx: WorkerContext, site: Site): Promise<Map<string, AlertState>> {
+async function alertStates(ctx: WorkerContext, site: Site, paymentCount: ReadonlyMap<string, number>): Promise<Map<string, StoredAlert>> {
   const key = redisKeys(ctx.keyPrefix, site.id).alertState;
   const stored = await ctx.redis.hgetall(key);
-  const out = new Map<string, AlertState>();
+  const out = new Map<string, StoredAlert>();
   const missing: string[] = [];
   for (const a of site.accounts) {
-    const s = stored[a.id];
-    if (s === 'armed' || s === 'fired') out.set(a.id, s);
-    else missing.push(a.id);
+    try {
+      const s = JSON.parse(stored[a.id] ?? 'null') as StoredAlert | null;
+      if (s && typeof s.armed === 'boolean' && typeof s.payments === 'number') out.set(a.id, s);
+      else missing.push(a.id);
+    } catch {
+      missing.push(a.id);
+    }
   }
   if (missing.length) {
     const ev = await ctx.influx.query(
@@ -62,8 +70,8 @@ async function alertStates(ctx: WorkerContext, site: Site): Promise<Map<string, 
     const lastPay = new Map(pay.map((r) => [r.account as string, r.time as number]));
     for (const id of missing) {
       const e = ev.find((r) => r.account === id);
-      // Fired after the last payment -> still fired; else armed (a payment re-arms).
-      out.set(id, e && (e.time as number) > (lastPay.get(id) ?? -Infinity) ? 'fired' : 'armed');
+      // Raised after the last payment -> not re-armed yet; else armed (a payment re-arms).
+      out.set(id, { armed: !(e && (e.time as number) > (lastPay.get(id) ?? -Infinity)), payments: paymentCount.get(id) ?? 0 });
     }
   }
   return out;
@@ -76,22 +84,29 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
   const idx = siteIndex(site);
   const sq = quoteString(site.id);
   const charged = await sumsBy(ctx, `SELECT sum(${F.fen}) FROM ${M.charge} WHERE ${T.site} = ${sq} GROUP BY ${T.account}`, 'account');
-  const paid = await sumsBy(ctx, `SELECT sum(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.account}`, 'account');
+  const paidRows = await ctx.influx.query(`SELECT sum(${F.fen}), count(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.account}`);
+  const paid = new Map(paidRows.map((r) => [r.account as string, r.sum as number]));
+  const paidCount = new Map(paidRows.map((r) => [r.account as string, r.count as number]));
   const until = (await settledUntil(ctx, site)) ?? 0;
   const dayAgo = now - 86_400_000;
   const rows = await ctx.influx.query(
     `SELECT ${F.wh} FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND ${T.role} = 'tenant' AND time >= ${Math.min(until, dayAgo)}ms AND time <= ${now}ms GROUP BY ${T.account}, ${T.period}`,
   );
-  const unsettled: UnsettledEnergy[] = [];
-  const trailing: UnsettledEnergy[] = [];
+  // Own energy per account at that day's price (the core's price lookup): not yet settled, and the last 24 h.
+  const unsettled = new Map<string, UnsettledEnergy[]>();
+  const trailing = new Map<string, UnsettledEnergy[]>();
+  const tariffOf = new Map(site.accounts.map((a) => [a.id, a.tariff]));
+  const push = (m: Map<string, UnsettledEnergy[]>, a: string, e: UnsettledEnergy) => (m.get(a) ?? m.set(a, []).get(a)!).push(e);
   for (const r of rows) {
     const t = r.time as number;
-    const e = { account: r.account as string, date: zone.dateOf(t), period: r.period as Period, wh: r.wh as number };
-    if (t >= until) unsettled.push(e);
-    if (t >= dayAgo) trailing.push(e);
+    const account = r.account as string;
+    const tariff = tariffOf.get(account);
+    if (!tariff) continue;
+    const date: LocalDate = zone.dateOf(t);
+    const e = { wh: r.wh as number, micro: idx.price(tariff, date, r.period as Period) ?? 0 };
+    if (t >= until) push(unsettled, account, e);
+    if (t >= dayAgo) push(trailing, account, e);
   }
-  const cost = unsettledCost(site, unsettled);
-  const spent = unsettledCost(site, trailing);
 
   // Power now: the last interval of each tenant meter in the last hour.
   const tenants = site.meters.filter((m) => m.role === 'tenant');
@@ -111,51 +126,51 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
   let periodNow: Period = 'flat';
   for (let k = 0; k < cal.segments; k++) if (cal.start[k] <= now) periodNow = PERIODS[cal.period[k]];
 
-  const states = await alertStates(ctx, site);
+  const states = await alertStates(ctx, site, paidCount);
   const key = redisKeys(ctx.keyPrefix, site.id).alertState;
   const lines: string[] = [];
   const out: AccountBalance[] = [];
   const fires: { account: Account; balance: number; why: string }[] = [];
-  const changed: Record<string, AlertState> = {};
+  const changed: Record<string, string> = {};
   for (const account of site.accounts) {
     const a = account.id;
     const closing = moneyFen(account.openingBalance) + (paid.get(a) ?? 0) - (charged.get(a) ?? 0);
-    const unsettledUnits = cost.get(a) ?? 0n;
-    const balance = liveBalanceFen(closing, unsettledUnits);
+    const live = liveBalance(closing, unsettled.get(a) ?? []); // the core, section 5
+    const balance = live.balanceFen;
+    const costToday = new Dec(live.unsettled).mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber();
     const micro = idx.price(account.tariff, today, periodNow) ?? 0;
-    let rate = 0;
     let watts = 0;
     for (const m of tenants) {
       if (m.account !== a) continue;
       const iv = interval.get(m.id);
-      if (!iv || iv.dMs <= 0) continue;
-      rate += costRateFenPerHour(iv.dWh, iv.dMs, micro);
-      watts += (iv.dWh * 3_600_000) / iv.dMs; // display only (w is a float field)
+      if (iv && iv.dMs > 0 && iv.dWh > 0) watts += (iv.dWh * 3_600_000) / iv.dMs; // mean W of the last interval
     }
-    const hours = hoursToZero(balance, spent.get(a) ?? 0n);
+    const rate = new Dec(costRate(watts, micro)).mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber();
+    const spent24 = new Dec(liveBalance(0, trailing.get(a) ?? []).unsettled).mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber();
+    const hours = hoursToZero(live.balance, spent24) ?? undefined;
     const low = account.lowBalance !== undefined ? moneyFen(account.lowBalance) : undefined;
-    const step = lowBalanceStep({ state: states.get(a) ?? 'armed', balanceFen: balance, lowBalanceFen: low, hoursLeft: hours, lowBalanceHours: account.lowBalanceHours });
-    if (step.state !== states.get(a)) changed[a] = step.state;
-    if (step.fire) fires.push({ account, balance, why: step.why! });
+    const prev = states.get(a)!;
+    const payments = paidCount.get(a) ?? 0;
+    const state: AlertState = { armed: prev.armed };
+    const decision = checkLowBalance(account, state, { balance: live.balance, hoursLeft: hours ?? null, paidSinceLastCheck: payments !== prev.payments });
+    if (decision.state.armed !== prev.armed || payments !== prev.payments) changed[a] = JSON.stringify({ armed: decision.state.armed, payments });
+    if (decision.raise) fires.push({ account, balance, why: decision.reason! });
     const p = new Point(M.balance)
       .tag(T.site, site.id)
       .tag(T.account, a)
       .intField(F.balanceFen, balance)
       .intField(F.costRateFenH, rate)
-      .intField(F.costTodayFen, toFen(unsettledUnits))
+      .intField(F.costTodayFen, costToday)
       .floatField(F.w, Math.round(watts))
       .floatField(F.price, micro / 1e6) // display only
       .stringField(F.periodNow, periodNow);
     if (hours !== undefined) p.floatField(F.hoursLeft, hours);
     if (low !== undefined) p.intField(F.lowBalanceFen, low);
     lines.push(p.timestamp(now).toLineProtocol()!);
-    out.push({ account: a, closingFen: closing, balanceFen: balance, costTodayFen: toFen(unsettledUnits), costRateFenH: rate, hoursLeft: hours, fired: step.fire });
+    out.push({ account: a, closingFen: closing, balanceFen: balance, costTodayFen: costToday, costRateFenH: rate, hoursLeft: hours, fired: decision.raise });
   }
   for (const f of fires) {
-    const detail =
-      f.why === 'balance'
-        ? `balance ${moneyText(f.balance)} fell below ${f.account.lowBalance}`
-        : `balance ${moneyText(f.balance)} lasts under ${f.account.lowBalanceHours} h at the last 24 h spending rate`;
+    const detail = f.why;
     lines.push(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'low_balance').tag(T.account, f.account.id).stringField(F.detail, detail).floatField(F.value, f.balance / 100).timestamp(now).toLineProtocol()!);
   }
   await ctx.influx.write(lines);
