@@ -73,12 +73,17 @@ describe('mixed bus: a registered serial protocol shares the line with Modbus RT
   it('routes 68-frames to the handler, Modbus frames to Modbus, and delays replies by the wire time', async () => {
     const pty2 = await openPtyPair();
     // A toy protocol standing in for DL/T 645: frames "68 xx 16", answered "68 xx+1 16".
+    // Named like the connection protocol, so line timing uses that meter's 2400 8E1.
     const toy: SerialFrameHandler = {
-      name: 'toy',
+      name: 'dlt645',
       match: (buf) => (buf[0] !== 0x68 ? 'none' : buf.length < 3 ? 'incomplete' : buf[2] === 0x16 ? { length: 3 } : 'none'),
       handle: (frame) => Buffer.from([0x68, frame[1] + 1, 0x16]),
     };
-    const sim2 = await startSimulator({ site, tcp: false, serial: { '/dev/ttyUSB0': pty2.b }, now: () => t, epoch: Date.UTC(2026, 5, 30), lineTiming: { turnaroundMs: 20 } });
+    const mixed = testSite(
+      `  - { id: R-sdm120, role: tenant, account: A1, connection: { protocol: modbus-rtu, port: /dev/ttyUSB0, baud: 9600, unit: 12, map: sdm120 } }
+  - { id: D1, role: tenant, account: A1, connection: { protocol: dlt645, port: /dev/ttyUSB0, baud: 2400, parity: even, address: "000000001102" } }`,
+    );
+    const sim2 = await startSimulator({ site: mixed, tcp: false, serial: { '/dev/ttyUSB0': pty2.b }, now: () => t, epoch: Date.UTC(2026, 5, 30), lineTiming: { turnaroundMs: 20 } });
     sim2.registerSerialProtocol(toy);
     const port = new SerialPort({ path: pty2.a, baudRate: 9600 });
     try {
@@ -94,8 +99,8 @@ describe('mixed bus: a registered serial protocol shares the line with Modbus RT
       };
       const toyReply = await exchange(Buffer.from([0x68, 0x41, 0x16]), 3);
       expect([...toyReply.bytes]).toEqual([0x68, 0x42, 0x16]);
-      // 6 characters x 10 bits at 9600 = 6.25 ms + 20 ms turnaround.
-      expect(toyReply.ms).toBeGreaterThanOrEqual(26);
+      // 6 characters x 11 bits at 2400 (the DL/T 645 meter's 8E1) = 27.5 ms + 20 ms turnaround.
+      expect(toyReply.ms).toBeGreaterThanOrEqual(47);
       // A Modbus read of 2 registers from unit 12 (SDM120 voltage), CRC appended.
       const req = Buffer.from([12, 4, 0, 0, 0, 2, 0, 0]);
       req.writeUInt16LE(crc16(req, 6), 6);

@@ -138,9 +138,13 @@ export interface SerialServerOptions {
   readonly device: string;
   readonly meters: readonly SimulatedMeter[];
   readonly handlers: () => readonly SerialFrameHandler[];
-  /** Emulate the bus's wire time (see LineTiming). @defaultValue undefined (reply at once) */
-  readonly timing?: LineTiming;
-  /** Baud the device is opened at (ignored by PTYs). @defaultValue timing?.baud ?? 9600 */
+  /**
+   * Emulate the bus's wire time (see LineTiming): `true` takes baud and parity from the
+   * site file per transaction (a site may put a 9600 8N1 Modbus meter and a 2400 8E1
+   * DL/T 645 meter on one port; the master switches speed for each). @defaultValue false
+   */
+  readonly timing?: boolean | { readonly turnaroundMs?: number };
+  /** Baud the device is opened at (ignored by PTYs). @defaultValue 9600 */
   readonly baud?: number;
   readonly log: Logger;
   /** Drop unframed leftovers after this much silence, ms. @defaultValue 50 */
@@ -164,7 +168,7 @@ export class SerialServer {
 
   async open(): Promise<void> {
     const { device } = this.opts;
-    const baudRate = this.opts.baud ?? this.opts.timing?.baud ?? 9600;
+    const baudRate = this.opts.baud ?? 9600;
     const port = new SerialPort({ path: device, baudRate, autoOpen: false });
     await new Promise<void>((resolve, reject) =>
       port.open((err) => (err ? reject(new Error(`simulator: cannot open serial device ${device} (bus ${this.opts.sitePort}): ${err.message}`)) : resolve())),
@@ -226,6 +230,23 @@ export class SerialServer {
     }
   }
 
+  /**
+   * Line settings of one transaction: those of the addressed Modbus meter (by unit), or of
+   * the first meter speaking the handler's protocol (handler name = connection.protocol).
+   */
+  private lineTiming(h: SerialFrameHandler, frame: Buffer): LineTiming | undefined {
+    const t = this.opts.timing;
+    if (!t) return undefined;
+    type Serial = { protocol: string; baud: number; parity: 'none' | 'even' | 'odd'; stop_bits?: 1 | 2; data_bits?: 7 | 8; unit?: number };
+    const conns = this.opts.meters.map((m) => m.meter.connection as Serial | undefined).filter((c): c is Serial => c !== undefined);
+    const c =
+      (h === modbusRtuHandler ? conns.find((x) => x.protocol === 'modbus-rtu' && x.unit === frame[0]) : undefined) ??
+      conns.find((x) => x.protocol === h.name) ??
+      conns[0];
+    if (!c) return undefined;
+    return { baud: c.baud, parity: c.parity, stopBits: c.stop_bits, dataBits: c.data_bits, turnaroundMs: typeof t === 'object' ? t.turnaroundMs : undefined };
+  }
+
   /** One transaction at a time, as on a half-duplex bus. */
   private enqueue(h: SerialFrameHandler, frame: Buffer): void {
     this.queue = this.queue.then(async () => {
@@ -238,7 +259,8 @@ export class SerialServer {
         return;
       }
       if (!reply || this.closed) return;
-      if (this.opts.timing) await new Promise((r) => setTimeout(r, replyDelayMs(this.opts.timing!, frame.length, reply!.length)));
+      const timing = this.lineTiming(h, frame);
+      if (timing) await new Promise((r) => setTimeout(r, replyDelayMs(timing, frame.length, reply!.length)));
       const port = this.port;
       if (!port?.isOpen || this.closed) return;
       await new Promise<void>((resolve) => port.write(reply!, () => port.drain(() => resolve())));

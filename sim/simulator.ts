@@ -4,7 +4,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { Fault } from './faults.ts';
 import { validateFault } from './faults.ts';
 import { MODEL_EPOCH, SiteLoadModel } from './load-model.ts';
-import type { LineTiming, SerialFrameHandler } from './serial-server.ts';
+import type { SerialFrameHandler } from './serial-server.ts';
 import { SerialServer } from './serial-server.ts';
 import type { MeterReading } from './simulated-meter.ts';
 import { SimulatedMeter } from './simulated-meter.ts';
@@ -44,8 +44,9 @@ export interface SimulatorOptions {
    */
   readonly serial?: string | Readonly<Record<string, string>>;
   /**
-   * Emulate RS485 wire time on serial buses at each bus's configured baud and parity
-   * (the first meter's on that bus), with this turnaround. @defaultValue false
+   * Emulate RS485 wire time on serial buses, at the baud and parity the site file gives
+   * the meter each transaction addresses, plus this turnaround (default 5 ms).
+   * @defaultValue false
    */
   readonly lineTiming?: boolean | { readonly turnaroundMs?: number };
   /** Extra serial protocols (e.g. DL/T 645) tried before Modbus RTU on every bus. */
@@ -177,18 +178,9 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
           if (clash) throw new Error(`simulator: meters ${clash} and ${sm.id} both use Modbus RTU unit ${c.unit} on device ${device}`);
           units.set(c.unit, sm.id);
         }
-        const first = d.meters[0].meter.connection as { baud: number; parity: 'none' | 'even' | 'odd'; stop_bits?: 1 | 2; data_bits?: 7 | 8 };
-        const timing: LineTiming | undefined = opts.lineTiming
-          ? {
-              baud: first.baud,
-              parity: first.parity,
-              stopBits: first.stop_bits,
-              dataBits: first.data_bits,
-              turnaroundMs: typeof opts.lineTiming === 'object' ? opts.lineTiming.turnaroundMs : undefined,
-            }
-          : undefined;
+        const first = d.meters[0].meter.connection as { baud: number };
         const sitePort = [...d.sitePorts].join(',');
-        const server = new SerialServer({ sitePort, device, meters: d.meters, handlers: () => handlers, timing, baud: first.baud, log });
+        const server = new SerialServer({ sitePort, device, meters: d.meters, handlers: () => handlers, timing: opts.lineTiming, baud: first.baud, log });
         await server.open();
         serialServers.push(server);
         serial.push({ sitePort, device, meters: d.meters.map((m) => m.id) });
