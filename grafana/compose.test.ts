@@ -73,12 +73,17 @@ describe('compose.yaml', () => {
     addFormats(ajv);
     // Compose durations are Go durations ("10s", "1m30s"), not ISO 8601 as in ajv-formats.
     ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/);
+    // Compose's own formats: "[ip:][host[-range]:]container[-range][/proto]", CIDR subnets.
+    ajv.addFormat('ports', /^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-f:]+\]:)?(\d+(-\d+)?:)?\d+(-\d+)?(\/(tcp|udp|sctp))?$/i);
+    ajv.addFormat('expose', /^\d+(-\d+)?(\/(tcp|udp|sctp))?$/i);
+    ajv.addFormat('subnet_ip_address', /^[0-9a-f.:]+\/\d{1,3}$/i);
     const validate = ajv.compile(modernize(composeSchema));
     const ok = validate(compose);
     expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 2)).toEqual([]);
     expect(ok).toBe(true);
-    // And the check has teeth: a misspelt key is refused.
+    // And the check has teeth: a misspelt key and a malformed port mapping are refused.
     expect(validate({ ...compose, services: { ...compose.services, redis: { ...compose.services.redis, restrat: 'always' } } })).toBe(false);
+    expect(validate({ ...compose, services: { ...compose.services, api: { ...compose.services.api, ports: ['80:80:80:80'] } } })).toBe(false);
   });
 
   const hasDockerCompose = spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0;
