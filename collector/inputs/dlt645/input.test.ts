@@ -10,6 +10,8 @@ import { SimDlt645Meter } from '../../../sim/dlt645/meter.ts';
 import type { MeterState } from '../../../sim/dlt645/meter.ts';
 import { dlt645TestSite } from '../../../sim/dlt645/test-site.ts';
 import { Dlt645Input } from './input.ts';
+import { readMeterAddress } from './probe.ts';
+import type { SerialBus } from '../../bus/index.ts';
 import { createInput } from '../registry.ts';
 import './index.ts';
 
@@ -108,6 +110,21 @@ describe('DL/T 645 input, behaviour', () => {
     }
     // block, power, V A/B/C, I A/B/C; the silent four without retry, given up after 2 in a row.
     expect(counts).toEqual([8, 8, 4]);
+  });
+});
+
+describe('read address', () => {
+  it('finds the address of the one meter on the bus through the wildcard', async () => {
+    const site = dlt645TestSite({ port: '/dev/instant' });
+    const lone = new SimDlt645Meter({ address: '000012345678', site, source: () => ({ totalWh: 0 }), now: () => T0 });
+    const bus = (instantBus(new Dlt645Line([lone])) as unknown as { get: () => SerialBus }).get();
+    expect(await readMeterAddress(bus, { baudRate: 2400, parity: 'even', dataBits: 8, stopBits: 1 })).toBe('000012345678');
+  });
+  it('with two meters nobody answers the wildcard: a timeout, not a wrong address', async () => {
+    const site = dlt645TestSite({ port: '/dev/instant' });
+    const two = ['000000000001', '000000000002'].map((address) => new SimDlt645Meter({ address, site, source: () => ({ totalWh: 0 }), now: () => T0 }));
+    const bus = (instantBus(new Dlt645Line(two)) as unknown as { get: () => SerialBus }).get();
+    await expect(readMeterAddress(bus, { baudRate: 2400, parity: 'even', dataBits: 8, stopBits: 1 })).rejects.toMatchObject({ kind: 'timeout' });
   });
 });
 
