@@ -14,7 +14,7 @@ import type { Logger } from '../../lib/logger.ts';
  *   `[u32 LE payload length][u32 LE CRC-32 of payload][payload]`, the payload being
  *   line-protocol lines joined by `\n` (one record per group commit);
  * - `ack`: `{"segment":n,"offset":m}`, the first byte not yet acknowledged, replaced
- *   atomically (write, fsync, rename), so it is always an old or a new position, never torn.
+ *   atomically (write, rename), so it is always an old or a new position, never torn.
  *
  * Crash safety: a record is acknowledged to the caller only after fsync. A SIGKILL mid-
  * write leaves a torn last record; on open it fails its length or CRC check, is logged and
@@ -297,8 +297,9 @@ export class Spool {
     const tmp = join(this.dir, 'ack.tmp');
     const fh = await open(tmp, 'w');
     try {
+      // No fsync: losing the newest ack in a power cut only re-sends lines InfluxDB already
+      // has, and they overwrite themselves. The rename keeps the file whole either way.
       await fh.writeFile(JSON.stringify({ segment: pos.segment, offset: pos.offset }));
-      if (this.fsync) await fh.datasync();
     } finally {
       await fh.close();
     }
