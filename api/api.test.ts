@@ -68,6 +68,7 @@ function argsFor(o: Operation, account = 'A101'): { params: Record<string, strin
     getBillStats: { from: '2026-10-01', to: '2026-11-01' },
     getMaster: { from: '2026-10-01', to: '2026-11-01' },
     getQuality: { from: '2026-10-01', to: '2026-11-01' },
+    getReconcile: { from: '2026-10-01', to: '2026-11-01' },
   };
   const b: Record<string, unknown> = {
     recordPayment: { amount: '1.00', reference: `MATRIX-${Math.random().toString(36).slice(2)}`, time: '2026-11-15T09:00:00+08:00' },
@@ -155,7 +156,7 @@ describe('authentication', () => {
 describe('roles: every operation for each role, and every cross-account attempt', () => {
   const expectFor = (o: Operation, role: Role): number => {
     if (!o.roles.includes(role)) return 403;
-    return o.operationId === 'recordPayment' || o.operationId === 'createToken' ? 201 : o.operationId === 'revokeToken' ? 404 : o.operationId === 'closeMonth' ? -1 : 200;
+    return o.operationId === 'recordPayment' || o.operationId === 'createToken' ? 201 : o.operationId === 'revokeToken' ? 404 : o.operationId === 'getReconcile' ? 409 : 200;
   };
 
   for (const who of ['manager', 'viewer', 'A101'] as const) {
@@ -459,6 +460,31 @@ describe('manager', () => {
     const r = await fetch(`${base}/api/v1/nothing`, { headers: { authorization: `Bearer ${tok.manager}` } });
     expect(r.status).toBe(404);
     expect(await r.json()).toEqual({ error: 'not_found', message: 'no route GET /api/v1/nothing', path: '/api/v1/nothing' });
+  });
+});
+
+describe('reconciliation', () => {
+  it('a site with a utility tariff: the core reconcile on the stored day cells and statements', async () => {
+    const { parseSiteYaml } = await import('../core/site/index.ts');
+    const site = parseSiteYaml(`${readFileSync(SITE_FILE, 'utf8')}\nutility: { tariff: commercial, markup_cap: 0.1 }\n`, 'with-utility.yaml');
+    const app = buildApp({ site: new SiteRef(site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, cacheMs: 0 });
+    const s = await new Promise<Server>((resolve) => {
+      const x = app.listen(0, '127.0.0.1', () => resolve(x));
+    });
+    try {
+      const r = await fetch(`http://127.0.0.1:${(s.address() as AddressInfo).port}/api/v1/reconcile?from=2026-10-01&to=2026-11-01`, { headers: { authorization: `Bearer ${tok.viewer}` } });
+      const body = (await r.json()) as { utility: { lines: { period: string; kwh: string }[]; kwh: string }; accounts: { account: string }[]; recovery_rate: string };
+      expect(r.status, JSON.stringify(body)).toBe(200);
+      expect(validator.response('/api/v1/reconcile', 'get', 200, r.headers.get('content-type') ?? '', body)).toEqual([]);
+      seen.set('getReconcile', new Set([...(seen.get('getReconcile') ?? []), 200]));
+      // The fixture's site_day: peak cells only, master 200,000 + 5,000 k Wh per day.
+      expect(body.utility.lines.map((l) => l.period)).toEqual(['peak']);
+      expect(body.accounts.map((a) => a.account)).toEqual(['A101', 'A102', 'A103']);
+      expect(body.recovery_rate).toMatch(/^\d\.\d{4}$/);
+    } finally {
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      s.closeAllConnections();
+    }
   });
 });
 

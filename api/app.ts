@@ -4,6 +4,7 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Account, Site } from '../core/site/index.ts';
 import { addDays } from '../core/tou/local-date.ts';
+import { BillingInputError, reconcile } from '../core/index.ts';
 import { SiteFileError } from '../core/site/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -283,6 +284,23 @@ export function buildApp(deps: ApiDeps): Express {
       const days = await read.masterDays(ctx.site, from, to);
       const tot = (k: keyof (typeof days)[number]) => days.reduce((s, d) => s + parseFixedOr0(String(d[k]), 3), 0);
       return { from, to, totals: masterDay(from, tot('kwh'), tot('tenant_kwh'), tot('common_kwh'), tot('loss_kwh'), tot('loss_allocated_kwh'), tot('loss_abnormal_kwh')), days };
+    },
+
+    async getReconcile(ctx) {
+      const { from, to } = range(ctx);
+      if (!ctx.site.utility) throw conflict("the site file has no 'utility' key (utility: { tariff: <id>, markup_cap: 0.1 }); nothing to reconcile against");
+      const [days, statements] = await Promise.all([read.cells(ctx.site, from, to), read.statements(ctx.site, ctx.site.accounts, from, to)]);
+      // The core's reconcile on the stored settlement: it reads only the day cells and the
+      // accounts' totals, which the statements hold (equal to the core bill, api.test.ts).
+      const tz = ctx.site.timezone;
+      const settled = { site: ctx.site, from, to, fromMs: localMidnight(from, tz), toMs: localMidnight(to, tz), days: days.map((d) => ({ date: d.date, lines: [], cells: d.cells, flags: [] })), fromDay: 0, flags: [] };
+      const accounts = statements.map((st) => ({ account: st.account, lines: st.lines, kwh: st.kwh, total_amount: st.total_amount, opening_balance: st.opening_balance, payments: st.payments, closing_balance: st.closing_balance }));
+      try {
+        return reconcile(settled, { site: ctx.site.id, from, to, currency: ctx.site.currency, accounts, master: undefined as never, quality: [] });
+      } catch (err) {
+        if (err instanceof BillingInputError) throw conflict(err.message);
+        throw err;
+      }
     },
 
     async getMeterHealth(ctx) {

@@ -169,6 +169,19 @@ const schemas = {
     abnormal: s('boolean'),
   }),
   Master: obj({ from: DATE, to: DATE, totals: ref('MasterDay'), days: arr(ref('MasterDay')) }),
+  Reconciliation: obj({
+    site: str(),
+    from: DATE,
+    to: DATE,
+    currency: str(),
+    utility: obj({ tariff: str(), lines: arr(obj({ period: PERIOD, kwh: KWH, price: PRICE, amount: MONEY })), kwh: KWH, amount: MONEY, average_price: PRICE, flat_price: PRICE }),
+    tenants: obj({ kwh: KWH, amount: MONEY, average_price: PRICE }),
+    recovery_rate: str({ pattern: '^\\d+\\.\\d{4}$' }),
+    unrecovered: MONEY,
+    markup_cap: str(),
+    price_cap: PRICE,
+    accounts: arr(obj({ account: str(), kwh: KWH, amount: MONEY, average_price: PRICE, over_cap: s('boolean') })),
+  }),
   MeterHealth: obj({
     meters: arr(
       obj({
@@ -300,6 +313,15 @@ const ops: Record<string, Record<string, OpSpec>> = {
   },
   '/api/v1/master': {
     get: { operationId: 'getMaster', summary: 'master meter vs tenants vs common vs loss, per day', roles: SITE_READERS, parameters: [FROM, TO], responses: { '200': json('Master') } },
+  },
+  '/api/v1/reconcile': {
+    get: {
+      operationId: 'getReconcile',
+      summary: "recovery: what the utility charges for the master meter vs what tenants are charged, each tenant's average price against the resale cap",
+      roles: SITE_READERS,
+      parameters: [FROM, TO],
+      responses: { '200': json('Reconciliation'), '409': errorResponse('the site file has no utility tariff') },
+    },
   },
   '/api/v1/meters/health': {
     get: { operationId: 'getMeterHealth', summary: 'meter health and last reading', roles: SITE_READERS, responses: { '200': json('MeterHealth') } },

@@ -1,5 +1,6 @@
 import { Dec } from '../../core/decimal.ts';
 import type { Account, Site } from '../../core/site/index.ts';
+import type { CellSummary } from '../../core/types.ts';
 import { PERIODS, scheduleEntryOn, versionIndexOn } from '../../core/tou/schedule.ts';
 import type { Period } from '../../core/tou/schedule.ts';
 import type { InfluxV1, Row } from '../../influx/client.ts';
@@ -350,6 +351,32 @@ export class ReadModel {
       `SELECT ${fields.map((f) => `sum(${qi(f)}) AS ${qi(f)}`).join(', ')} FROM ${qi(M.siteDay)} WHERE ${qi(T.site)} = ${qs(site.id)} AND time >= ${localMidnight(from, tz)}ms AND time < ${localMidnight(to, tz)}ms GROUP BY time(1d) fill(none) tz(${qs(tz)})`,
     ]);
     return rows.map((r) => masterDay(localParts(Number(r.time), tz).date, int(r[F.masterWh]), int(r[F.tenantWh]), int(r[F.commonWh]), int(r[F.lossWh]), int(r[F.lossAllocatedWh]), int(r[F.lossAbnormalWh])));
+  }
+
+  /** The stored day-period cells (site_day) of [from, to), per local day, in the core's shape. */
+  async cells(site: Site, from: string, to: string): Promise<{ date: string; cells: CellSummary[] }[]> {
+    const tz = site.timezone;
+    const [rows] = await this.multi([
+      `SELECT ${[F.masterWh, F.tenantWh, F.commonWh, F.lossWh, F.lossAllocatedWh, F.lossAbnormalWh].map((f) => qi(f)).join(', ')} FROM ${qi(M.siteDay)} WHERE ${qi(T.site)} = ${qs(site.id)} AND time >= ${localMidnight(from, tz)}ms AND time < ${localMidnight(to, tz)}ms GROUP BY ${qi(T.period)}`,
+    ]);
+    const byDay = new Map<number, CellSummary[]>();
+    for (const r of rows) {
+      const t = Number(r.time);
+      const list = byDay.get(t) ?? [];
+      list.push({
+        period: r[T.period] as Period,
+        masterWh: int(r[F.masterWh]),
+        tenantWh: int(r[F.tenantWh]),
+        commonWh: int(r[F.commonWh]),
+        lossWh: int(r[F.lossWh]),
+        lossAllocatedWh: int(r[F.lossAllocatedWh]),
+        lossAbnormalWh: int(r[F.lossAbnormalWh]),
+      });
+      byDay.set(t, list);
+    }
+    return [...byDay.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([t, cells]) => ({ date: localParts(t, tz).date, cells: cells.sort((a, b) => PERIOD_ORDER[a.period] - PERIOD_ORDER[b.period]) }));
   }
 
   /** True when the workers have settled the local date (its site_day summary exists). */
