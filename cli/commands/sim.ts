@@ -105,7 +105,7 @@ export function registerSim(program: Command): void {
         serial = Object.fromEntries(opts.serialMap.map((m) => splitOnce(m, '=', '--serial-map')));
       }
       const lineTiming = opts.lineTiming === undefined ? false : opts.lineTiming === true ? true : { turnaroundMs: Number(opts.lineTiming) };
-      const serialProtocols = await optionalDlt645Handler(site);
+      const serialProtocols = await dlt645Handlers(site);
 
       const sim = await startSimulator({
         site,
@@ -161,17 +161,9 @@ function splitOnce(text: string, sep: string, what: string): [string, string] {
   return [text.slice(0, i), text.slice(i + 1)];
 }
 
-/**
- * The DL/T 645 meters' serial handler (sim/dlt645/, another module's work): loaded when
- * present, so `sim` serves mixed buses without this command depending on it at build time.
- */
-async function optionalDlt645Handler(site: import('../../core/site/index.ts').Site): Promise<import('../../sim/serial-server.ts').SerialFrameHandler[]> {
+/** The DL/T 645 meters' serial handler (sim/dlt645/), loaded only for sites that have such meters. */
+async function dlt645Handlers(site: import('../../core/site/index.ts').Site): Promise<import('../../sim/serial-server.ts').SerialFrameHandler[]> {
   if (!site.meters.some((m) => m.connection?.protocol === 'dlt645')) return [];
-  const spec = '../../sim/dlt645/handler.ts';
-  try {
-    const mod = (await import(spec)) as { dlt645Handler?: (o: { site: unknown }) => import('../../sim/serial-server.ts').SerialFrameHandler };
-    return mod.dlt645Handler ? [mod.dlt645Handler({ site })] : [];
-  } catch {
-    return [];
-  }
+  const { dlt645Handler } = await import('../../sim/dlt645/handler.ts');
+  return [dlt645Handler({ site })];
 }
