@@ -488,6 +488,25 @@ describe('reconciliation', () => {
   });
 });
 
+describe('stores down', () => {
+  it('InfluxDB unreachable: 503 with Retry-After in the error shape, not a 500', async () => {
+    const { InfluxV1 } = await import('../influx/client.ts');
+    const app = buildApp({ site: new SiteRef(fx.site), influx: new InfluxV1({ url: 'http://127.0.0.1:9', db: 'none', timeoutMs: 2000 }), redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, cacheMs: 0 });
+    const s = await new Promise<Server>((resolve) => {
+      const x = app.listen(0, '127.0.0.1', () => resolve(x));
+    });
+    try {
+      const r = await fetch(`http://127.0.0.1:${(s.address() as AddressInfo).port}/api/v1/accounts/A101/live`, { headers: { authorization: `Bearer ${tok.A101}` } });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect(validator.response('/api/v1/accounts/{account}/live', 'get', 503, r.headers.get('content-type') ?? '', await r.json())).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      s.closeAllConnections();
+    }
+  });
+});
+
 describe('auth failure rate limit', () => {
   it('after the limit of failures an address gets 429, even with a valid token, until the window ends', async () => {
     const app = buildApp({ site: new SiteRef(fx.site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, authFailures: { limit: 3, windowMs: 60_000 } });

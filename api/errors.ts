@@ -56,6 +56,15 @@ export function errorHandler(log: { error: (obj: object, msg: string) => void })
       res.status(e.status).json(errorBody(req, e.type === 'entity.parse.failed' ? 'bad_json' : 'bad_request', e.message ?? 'bad request'));
       return;
     }
+    // A store that is down or overloaded is the server's problem, and temporary: 503 with
+    // Retry-After, so clients and the page retry instead of showing a broken answer.
+    const name = (err as Error)?.name;
+    if ((name === 'InfluxError' && (err as { retryable?: boolean }).retryable) || name === 'MaxRetriesPerRequestError' || /Connection is closed|ECONNREFUSED/.test(String((err as Error)?.message))) {
+      log.error({ err, path: req.path, method: req.method }, 'store unavailable');
+      res.setHeader('Retry-After', '5');
+      res.status(503).json(errorBody(req, 'unavailable', 'a data store is unavailable; try again shortly'));
+      return;
+    }
     log.error({ err, path: req.path, method: req.method }, 'request failed');
     res.status(500).json(errorBody(req, 'internal', 'internal error; see the server log'));
   };

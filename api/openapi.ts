@@ -241,6 +241,7 @@ const std = (roles: readonly Role[], extra: Record<string, object>) => ({
   '400': errorResponse('a parameter or the body does not match this document'),
   ...AUTH_ERRORS,
   ...(roles.length < 3 ? { '403': errorResponse('this role may not do that') } : {}),
+  '503': errorResponse('InfluxDB or Redis is unavailable; retry after the Retry-After seconds'),
 });
 
 const ops: Record<string, Record<string, OpSpec>> = {
