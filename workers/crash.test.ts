@@ -48,12 +48,15 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
 });
 
-async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms: number, what: string): Promise<T> {
+async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms: number, what: string, queues?: Queues): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await f().catch(() => undefined);
     if (v !== undefined && ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    if (Date.now() > end) {
+      const failed = queues ? (await queues.settlement.getJobs(['failed'])).map((j) => j.failedReason) : [];
+      throw new Error(`timed out: ${what} (last ${JSON.stringify(v)}; failed jobs: ${JSON.stringify(failed)})`);
+    }
     await new Promise((r) => setTimeout(r, 40));
   }
 }
@@ -78,7 +81,7 @@ async function payAll(deps: PaymentDeps, list: readonly PaymentRow[], between?: 
         out.push((await recordPayment(deps, list[i])).status);
         break;
       } catch (err) {
-        if (err instanceof InfluxError && !err.retryable) throw err;
+        if (err instanceof InfluxError && err.status === 400) throw err; // "database not found" while influxd restarts: retry
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -138,7 +141,7 @@ describe('exactly-once effect under crashes (real servers; killed ones private)'
     cleanups.push(async () => w2.proc.kill('SIGKILL'));
     await w2.ready;
     // The killed job is stalled: BullMQ hands it to the new worker once its lock expires.
-    await until(() => settledCount(env.influx), (n) => n === DAYS, 90_000, 'all days settled after restart');
+    await until(() => settledCount(env.influx), (n) => n === DAYS, 90_000, 'all days settled after restart', queues);
     await until(async () => (await queues.settlement.getJobCounts('active', 'waiting', 'delayed')) as Record<string, number>, (c) => c.active + c.waiting + c.delayed === 0, 60_000, 'queue drained');
     await expectOffline(env);
   }, 150_000);
@@ -171,7 +174,7 @@ describe('exactly-once effect under crashes (real servers; killed ones private)'
     expect(first.filter((s) => s === 'recorded').length).toBeGreaterThanOrEqual(payments.length - 1);
     // The catch-up tick (hourly in production) after the crash: whatever the crash lost.
     await tick(running.queues, 'tick-2');
-    await until(() => settledCount(env.influx), (n) => n === DAYS, 90_000, 'all days settled');
+    await until(() => settledCount(env.influx), (n) => n === DAYS, 90_000, 'all days settled', running.queues);
     // The same payments again (a client that never heard back): all duplicates.
     expect(await payAll(deps, payments)).toEqual(payments.map(() => 'duplicate'));
     await expectOffline(env);
@@ -211,7 +214,7 @@ describe('exactly-once effect under crashes (real servers; killed ones private)'
     await new Promise((r) => setTimeout(r, 1500));
     await influxd.start();
     await payAll(deps, payments.slice(6));
-    await until(() => settledCount(env.influx), (n) => n === DAYS, 90_000, 'all days settled after InfluxDB came back');
+    await until(() => settledCount(env.influx), (n) => n === DAYS, 90_000, 'all days settled after InfluxDB came back', running.queues);
     await expectOffline(env);
   }, 150_000);
 });

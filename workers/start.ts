@@ -99,7 +99,9 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
       return r;
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
-      if (err instanceof UnknownSiteError || err instanceof BillingInputError || (err instanceof InfluxError && !err.retryable)) {
+      // Only a 400 from InfluxDB is bad data for sure; other "non-retryable" answers (e.g.
+      // "database not found" while a restarted influxd loads its meta store) retry.
+      if (err instanceof UnknownSiteError || err instanceof BillingInputError || (err instanceof InfluxError && err.status === 400)) {
         log.error({ queue: name, job: job.id, err: (err as Error).message }, 'job failed for good (bad data or config)');
         throw new UnrecoverableError((err as Error).message);
       }
