@@ -64,6 +64,20 @@ export async function processAlerts(ctx: WorkerContext, job: AlertsJob): Promise
         .toLineProtocol()!,
     );
   }
+  // Queue health for the dashboards (schema: worker measurement). Counts are per queue,
+  // shared by all sites; each site's alerts job reports them under its own site tag.
+  for (const [name, queue] of Object.entries(ctx.queues)) {
+    const c = await queue.getJobCounts('waiting', 'delayed', 'failed');
+    lines.push(
+      new Point(M.worker)
+        .tag(T.site, site.id)
+        .tag(T.queue, name)
+        .intField(F.waiting, (c.waiting ?? 0) + (c.delayed ?? 0))
+        .intField(F.failed, c.failed ?? 0)
+        .timestamp(now)
+        .toLineProtocol()!,
+    );
+  }
   await ctx.influx.write(lines);
   if (offline.length) ctx.log.warn({ site: site.id, offline }, 'meters offline');
   return { offline, abnormalDays };
