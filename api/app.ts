@@ -329,6 +329,7 @@ export function buildApp(deps: ApiDeps): Express {
       const statements = await read.statements(ctx.site, ctx.site.accounts, from, to);
       const closed = { month, closed_at: new Date(now()).toISOString(), by: actor(ctx.auth), statements };
       if (!(await months.close(ctx.site.id, closed))) throw conflict(`${month} is already closed`);
+      read.cache.clear(); // nothing cached may still say the month is open
       const total = statements.reduce((s, st) => s + parseFixedOr0(st.total_amount, 2), 0);
       await writeAudit(ctx, 'month.close', month, { accounts: statements.length, total_amount: moneyText(total) });
       return { month, closed_at: closed.closed_at, accounts: statements.length, total_amount: moneyText(total) };
