@@ -14,7 +14,7 @@ import { createInput } from './inputs/index.ts';
 import { ModbusTcpPool } from './inputs/modbus-tcp/index.ts';
 import { MeterPoller } from './poller.ts';
 import type { PollerSink } from './poller.ts';
-import type { Sample } from './sample.ts';
+import type { Sample, SampleSink } from './sample.ts';
 import { Forwarder, Spool, SpoolFullError } from './spool/index.ts';
 import type { ForwarderOptions, ForwarderStats, SpoolOptions, SpoolStats } from './spool/index.ts';
 
@@ -60,6 +60,14 @@ export interface Collector {
 }
 
 /**
+ * The SampleSink (collector/sample.ts) of a spool: a sample is durable once `add`
+ * resolves. Rejects with SpoolFullError when the spool is at its bound.
+ */
+export function spoolSink(spool: Spool, siteId: string): SampleSink {
+  return { add: (s: Sample) => spool.append([sampleLine(siteId, s)]) };
+}
+
+/**
  * Builds the input of every meter that has a connection. Meters whose input cannot be
  * built are returned with the reason (they are reported, never silently skipped).
  */
@@ -101,8 +109,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const { inputs, unconfigured } = buildInputs(site, { buses, tcp, log }, opts.meters, now);
   for (const [id, reason] of Object.entries(unconfigured)) log.error({ meter: id, reason }, 'meter not collected');
 
+  const samples = spoolSink(spool, site.id);
   const sink: PollerSink = {
-    sample: (s: Sample) => spool.append([sampleLine(site.id, s)]),
+    sample: async (s: Sample) => samples.add(s),
     health: (h: MeterHealth) =>
       spool.append([healthLine(site.id, h)]).catch((err: unknown) => {
         // Health lines are not worth an alarm of their own when the spool is full; the

@@ -6,6 +6,7 @@ interface CollectOpts {
   test?: boolean;
   meter?: string[];
   pollInterval?: string;
+  spoolMaxMb?: string;
 }
 
 export function registerCollect(program: Command): void {
@@ -17,6 +18,7 @@ export function registerCollect(program: Command): void {
     .option('--test', 'poll every meter once and print the samples as line protocol on stdout; write nowhere; exit 1 if a meter could not be read')
     .option('--meter <ids...>', 'only these meters')
     .option('--poll-interval <ms>', "override every meter's poll interval (ms)")
+    .option('--spool-max-mb <n>', 'bound of the spool: past it new samples are refused and spool_full is raised', '256')
     .action(async (opts: CollectOpts) => {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const { createLogger } = await import('../../lib/logger.ts');
@@ -39,6 +41,8 @@ export function registerCollect(program: Command): void {
         pollIntervalMs = Number(opts.pollInterval);
         if (!Number.isInteger(pollIntervalMs) || pollIntervalMs <= 0) throw Object.assign(new Error(`--poll-interval: must be a positive whole number of ms, got ${JSON.stringify(opts.pollInterval)}`), { exitCode: 2 });
       }
+      const spoolMaxMb = Number(opts.spoolMaxMb ?? '256');
+      if (!(spoolMaxMb > 0) || !Number.isFinite(spoolMaxMb)) throw Object.assign(new Error(`--spool-max-mb: must be a positive number, got ${JSON.stringify(opts.spoolMaxMb)}`), { exitCode: 2 });
       const { readEnv } = await import('../../lib/env.ts');
       const { startCollector } = await import('../../collector/collector.ts');
       const env = readEnv();
@@ -48,6 +52,7 @@ export function registerCollect(program: Command): void {
         influx: { url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, ...(env.SUBMETER_INFLUX_TOKEN ? { token: env.SUBMETER_INFLUX_TOKEN } : {}) },
         ...(opts.meter ? { meters: opts.meter } : {}),
         ...(pollIntervalMs ? { pollIntervalMs } : {}),
+        spool: { maxBytes: Math.round(spoolMaxMb * 1024 * 1024) },
         log,
       });
       await new Promise<void>((resolve) => {
