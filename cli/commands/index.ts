@@ -10,6 +10,7 @@ import { registerToken } from './token.ts';
 import { registerSim } from './sim.ts';
 import { registerCollect } from './collect.ts';
 import { registerImport } from './import.ts';
+import { registerDemo } from './demo.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken, registerCollect, registerImport];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken, registerCollect, registerImport, registerDemo];
