@@ -116,3 +116,36 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
 const same = (b: BillRun) => JSON.stringify({ ...b, quality: undefined }, null, 2);
 const kwh = (wh: number) => (wh / 1000).toFixed(3); // test-side formatting of an integer only
 const money = (fen: number) => `${fen < 0 ? '-' : ''}${Math.floor(Math.abs(fen) / 100)}.${String(Math.abs(fen) % 100).padStart(2, '0')}`;
+
+describe('a meter silent past the settlement (real Redis and InfluxDB)', () => {
+  it('its next readings re-settle the days they reach: adjustment lines, bill = offline', async () => {
+    const env = await testEnv('gap');
+    const clock = { now: zone.midnight('2026-10-03') + 20 * 60_000 };
+    const ctx = testContext(env, [site], clock, { lateWindowDays: 14 });
+    try {
+      const rows = syntheticReadings(site, FROM, 3);
+      // T102 is silent from 2026-10-02 21:00 until 2026-10-03 01:00.
+      const silentA = zone.midnight('2026-10-02') + 21 * 3_600_000;
+      const silentB = zone.midnight('2026-10-03') + 3_600_000;
+      const silent = (r: ReadingRow) => r.meter === 'T102' && r.time > silentA && r.time < silentB;
+      const before = rows.filter((r) => r.time < zone.midnight('2026-10-03') + 20 * 60_000 && !silent(r));
+      await env.influx.write(readingLines(site.id, before));
+      await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+      expect((await processSettlement(ctx, { site: site.id })).map((d) => d.day)).toEqual(['2026-10-01', '2026-10-02']);
+      // T102 is back: its first reading's interval reaches into the settled 2026-10-02.
+      clock.now = zone.midnight('2026-10-04') + 20 * 60_000;
+      await env.influx.write(readingLines(site.id, rows.filter((r) => !before.includes(r) && !silent(r))));
+      await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+      const jobs = (await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized'])).map((j) => SettlementJob.parse(j.data));
+      expect(jobs.map((j) => j.day)).toEqual(['2026-10-02']);
+      expect(jobs[0].reason).toMatch(/^readings after the day was settled: T102 \(silent 2026-10-02T2\d:[\d:.]+\+08:00 to 2026-10-03T01:[\d:.]+\+08:00\)$/);
+      expect((await processSettlement(ctx, jobs[0]))[0].outcome).toBe('adjusted');
+      await processSettlement(ctx, { site: site.id }); // 2026-10-03
+      const offline = computeBillRun(site, rows.filter((r) => !silent(r)), [], FROM, '2026-10-04');
+      expect(same(await liveBill(env.influx, site, FROM, '2026-10-04'))).toBe(same(offline));
+    } finally {
+      await closeQueues(ctx.queues);
+      await env.cleanup();
+    }
+  });
+});

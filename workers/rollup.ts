@@ -95,6 +95,7 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
   let buckets = 0;
   let newest = -Infinity;
   const cals = new Map<string, TouCalendar>();
+  const spans: { meter: string; prev: number; next: number }[] = [];
   for (const meter of meters) {
     const series = raw.get(meter.id);
     const w = wm.get(meter.id)!;
@@ -104,7 +105,18 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
     const fresh = window.time.filter((t) => t > w).length;
     // The first new interval starts at the last reading at or before the watermark.
     let prev = w;
-    for (let i = acc.time.length - 1; i >= 0; i--) if (acc.time[i] <= w) { prev = acc.time[i]; break; }
+    let found = false;
+    for (let i = acc.time.length - 1; i >= 0; i--) {
+      if (acc.time[i] <= w) {
+        prev = acc.time[i];
+        found = true;
+        break;
+      }
+    }
+    // The first new interval may span midnights (a meter back after a gap): the days it
+    // reaches were settled without it if their settlement already ran.
+    const firstNew = window.time.find((t) => t > w);
+    if (found && firstNew !== undefined && zone.dateOf(prev) < zone.dateOf(firstNew)) spans.push({ meter: meter.id, prev, next: firstNew });
     const bs = bucketsFrom(site, acc, prev, Infinity, cals);
     lines.push(...bucketLines(site, meter, bs), ...flagLines(site, acc, w + 1));
     const last = window.time[window.time.length - 1];
@@ -119,6 +131,7 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
   if (Number.isFinite(newest)) {
     await ctx.influx.write(new Point(M.worker).tag(T.site, site.id).tag(T.queue, 'rollup').intField(F.lagMs, Math.max(0, now - newest)).timestamp(now).toLineProtocol()!);
   }
+  if (spans.length) await resettleSpans(ctx, site, spans);
   if (readings > 0) {
     // Freshness (sample -> balance): the balance follows new buckets at once instead of
     // waiting for its own tick; one job per site and second however many batches ran.
@@ -126,6 +139,29 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
   }
   const lateDays = await checkLate(ctx, site, meters, job);
   return { meters: newW.length, readings, buckets, lateDays };
+}
+
+/**
+ * New readings whose interval reaches back over local midnights into settled days (the
+ * meter was silent past the settlement): those days are settled again, which writes the
+ * missing energy as adjustment lines with the reason.
+ */
+async function resettleSpans(ctx: WorkerContext, site: Site, spans: readonly { meter: string; prev: number; next: number }[]): Promise<void> {
+  const zone = zoneOf(site.timezone);
+  const settled = await settledDays(ctx, site, zone.midnight(zone.dateOf(Math.min(...spans.map((s) => s.prev)))));
+  const toSettle = new Map<LocalDate, string[]>();
+  for (const s of spans) {
+    for (let d = zone.dateOf(s.prev); d < zone.dateOf(s.next); d = addDays(d, 1)) {
+      if (!settled.has(d)) continue;
+      toSettle.set(d, [...(toSettle.get(d) ?? []), `${s.meter} (silent ${zone.format(s.prev)} to ${zone.format(s.next)})`]);
+    }
+  }
+  for (const [day, why] of toSettle) {
+    const reason = `readings after the day was settled: ${why.sort().join(', ')}`;
+    const data: SettlementJob = { site: site.id, day, reason };
+    await ctx.queues.settlement.add('resettle', data, { ...JOB_OPTS, jobId: `settle|${site.id}|${day}|${createHash('sha1').update(reason).digest('hex').slice(0, 12)}` });
+    ctx.log.warn({ site: site.id, day, reason }, 'settled day reached by new readings: re-settling');
+  }
 }
 
 type Fingerprints = Map<string, string>; // "meter|day" -> "count:sum"
