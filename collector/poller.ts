@@ -16,6 +16,13 @@ export interface PollerOptions {
   readonly intervalMs: number;
   readonly sink: PollerSink;
   readonly now: () => number;
+  /**
+   * Ceiling of the back-off after consecutive failures: a failing meter is next tried
+   * after interval x 2^(failures-1), capped here (never below the interval). A dead unit
+   * behind a shared TCP connection would otherwise hold the connection for its timeouts
+   * on every tick and starve the live meters. @defaultValue 300000
+   */
+  readonly backoffMaxMs?: number;
   readonly log?: Logger;
 }
 
@@ -35,7 +42,8 @@ interface HealthState {
  * failing or slow meter delays only itself; serial meters share their bus through the
  * bus scheduler, TCP meters their connection). Ticks are on a fixed grid from the start
  * (`start + k * interval`); a read that overruns skips the missed ticks instead of
- * bunching reads. Every read, good or bad, updates the meter's health record.
+ * bunching reads. After a failure the meter backs off (doubling, see `backoffMaxMs`).
+ * Every read, good or bad, updates the meter's health record.
  */
 export class MeterPoller {
   private readonly opts: PollerOptions;
@@ -132,6 +140,11 @@ export class MeterPoller {
       }
       const now = Date.now();
       next += intervalMs;
+      const failures = this.state.consecutiveErrors;
+      if (failures > 1) {
+        const backoff = Math.min(intervalMs * 2 ** Math.min(failures - 1, 20), Math.max(intervalMs, this.opts.backoffMaxMs ?? 300_000));
+        next = Math.max(next, now + backoff);
+      }
       if (next < now) next += Math.ceil((now - next) / intervalMs) * intervalMs;
       if (!this.running) return;
       await new Promise<void>((resolve) => {
