@@ -144,5 +144,16 @@ describe('ReadingStore', () => {
     expect(got.every((r, i) => i === 0 || r[0] >= got[i - 1][0])).toBe(true);
     expect(got.sort((a, b) => a[0] - b[0] || a[1] - b[1])).toEqual(want.sort((a, b) => a[0] - b[0] || a[1] - b[1]));
   });
+
+  it('starts new chunks for sorted data that moves past the 32-bit offset range (hourly for a year)', () => {
+    const store = new ReadingStore(1);
+    const t0 = 1_790_000_000_000;
+    for (let i = 0; i < 8760; i++) store.add(0, t0 + i * 3_600_000, i * 1000);
+    const s = store.series(0);
+    expect(s.time.length).toBe(8760);
+    expect(s.time[8759]).toBe(t0 + 8759 * 3_600_000);
+    expect(s.wh[8759]).toBe(8_759_000);
+    expect([...s.time].every((t, i) => t === t0 + i * 3_600_000)).toBe(true);
+  });
 });
 

@@ -5,13 +5,14 @@ import type { RawSeries } from '../types.ts';
  * 1-minute readings for 1,000 meters is ~45M rows; an object per row would not fit in
  * 1 GiB). Rows go into fixed-size chunks per meter as two Int32 offsets (8 bytes a row)
  * from the chunk's first row; a row too far from that base for 32 bits starts a new chunk.
- * Rows that do not fit a chunk that is still less than half used go to a per-meter wide
- * (2 x Float64) overflow instead, so no input order costs more than 16 bytes a row.
+ * Rows that do not fit go to a per-meter wide (2 x Float64) overflow; a run of 64 such
+ * rows starts a new chunk instead.
  */
 
 const CHUNK = 4096;
 const I32_MIN = -2147483648;
 const I32_MAX = 2147483647;
+const MISSES_FOR_NEW_CHUNK = 64;
 
 class Chunk {
   n = 0;
@@ -43,6 +44,8 @@ class MeterRows {
   wideW: Float64Array | undefined;
   wideN = 0;
   count = 0;
+  /** Consecutive rows that did not fit the current chunk. */
+  misses = 0;
 }
 
 export class ReadingStore {
@@ -69,12 +72,14 @@ export class ReadingStore {
         c.dt[c.n] = dt;
         c.dw[c.n] = dw;
         c.n++;
+        m.misses = 0;
         return;
       }
-      // Too far from this chunk's base. Starting a new chunk abandons the rest of this one,
-      // so only do it once this one is at least half used; otherwise the row goes wide.
-      // Either way a row never costs more than 16 bytes, whatever the input order.
-      if (c.n < CHUNK / 2) {
+      // Too far from this chunk's base: the row goes wide (16 bytes). Only a long run of
+      // such rows (sorted data that has moved on, e.g. hourly readings past 24.8 days)
+      // starts a new chunk; in shuffled input the misses are scattered and the chunk
+      // keeps filling (a shuffled 45M-row month stays near 9 bytes a row).
+      if (++m.misses < MISSES_FOR_NEW_CHUNK) {
         this.addWide(m, time, wh);
         return;
       }
@@ -83,6 +88,7 @@ export class ReadingStore {
     fresh.n = 1;
     m.chunks.push(fresh);
     m.cur = fresh;
+    m.misses = 0;
   }
 
   private addWide(m: MeterRows, time: number, wh: number): void {
