@@ -135,8 +135,9 @@ export class MeterPoller {
           return;
         }
       } catch (err) {
-        // The sink failed (spool full or disk error): already counted there; keep polling.
-        log?.error({ meter: this.meter, err: (err as Error).message }, 'could not store the sample');
+        // The sink failed. A full spool is counted (spool_refused) and alarmed once by the
+        // spool itself; anything else (a disk error) is logged. Polling goes on either way.
+        if ((err as Error).name !== 'SpoolFullError') log?.error({ meter: this.meter, err: (err as Error).message }, 'could not store the sample');
       }
       const now = Date.now();
       next += intervalMs;
