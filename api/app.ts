@@ -47,6 +47,8 @@ export interface ApiDeps {
   readonly authFailures?: AuthFailureLimit;
   /** Statement cache lifetime in ms. @defaultValue 1000 */
   readonly cacheMs?: number;
+  /** Express `trust proxy` (behind a reverse proxy, so the auth-failure limit sees the client address). @defaultValue false */
+  readonly trustProxy?: boolean | number | string;
 }
 
 interface Ctx {
@@ -85,6 +87,7 @@ export function buildApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
 
   app.use((req, res, next) => {
     const t0 = process.hrtime.bigint();
