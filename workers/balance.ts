@@ -33,6 +33,25 @@ async function sumsBy(ctx: WorkerContext, q: string, tag: string): Promise<Map<s
   return new Map(rows.map((r) => [r[tag] as string, r.sum as number]));
 }
 
+/**
+ * Settled charges per account (all revisions). Summing a year of charge points every few
+ * seconds would dominate the balance job, so the sums are cached per process and re-read
+ * when the settlement replaces the site's charges version token (or after a minute, as a
+ * net for a token lost with a Redis crash).
+ */
+const chargeCache = new WeakMap<WorkerContext, Map<string, { version: string; at: number; sums: Map<string, number> }>>();
+async function chargedSums(ctx: WorkerContext, site: Site): Promise<Map<string, number>> {
+  const version = (await ctx.redis.get(redisKeys(ctx.keyPrefix, site.id).chargesVersion)) ?? '0';
+  const bySite = chargeCache.get(ctx) ?? new Map();
+  chargeCache.set(ctx, bySite);
+  const hit = bySite.get(site.id);
+  const t = Date.now();
+  if (hit && hit.version === version && t - hit.at < 60_000) return hit.sums;
+  const sums = await sumsBy(ctx, `SELECT sum(${F.fen}) FROM ${M.charge} WHERE ${T.site} = ${quoteString(site.id)} GROUP BY ${T.account}`, 'account');
+  bySite.set(site.id, { version, at: t, sums });
+  return sums;
+}
+
 /** End of the last settled day (UTC ms), or undefined before any settlement. */
 async function settledUntil(ctx: WorkerContext, site: Site): Promise<number | undefined> {
   const rows = await ctx.influx.query(`SELECT last(${F.masterWh}) FROM ${M.siteDay} WHERE ${T.site} = ${quoteString(site.id)}`);
@@ -83,7 +102,7 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
   const zone = zoneOf(site.timezone);
   const idx = siteIndex(site);
   const sq = quoteString(site.id);
-  const charged = await sumsBy(ctx, `SELECT sum(${F.fen}) FROM ${M.charge} WHERE ${T.site} = ${sq} GROUP BY ${T.account}`, 'account');
+  const charged = await chargedSums(ctx, site);
   const paidRows = await ctx.influx.query(`SELECT sum(${F.fen}), count(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.account}`);
   const paid = new Map(paidRows.map((r) => [r.account as string, r.sum as number]));
   const paidCount = new Map(paidRows.map((r) => [r.account as string, r.count as number]));

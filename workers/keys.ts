@@ -14,6 +14,8 @@ export function redisKeys(prefix = 'submeter', site: string) {
     watermarks: `${base}:watermarks`,
     /** hash "meter|day" -> fingerprint of that day's raw readings (late-data detection) */
     fingerprints: `${base}:fingerprints`,
+    /** token replaced after every settlement write: balances re-read charge sums when it changes */
+    chargesVersion: `${base}:charges-version`,
     /** hash account -> alert state JSON (armed / fired) */
     alertState: `${base}:alert-state`,
   };

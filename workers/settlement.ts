@@ -227,6 +227,10 @@ export async function processSettlement(ctx: WorkerContext, job: SettlementJob, 
     for (const day of days) {
       await ctx.redis.pexpire(key, ctx.tuning.settleLockMs);
       const r = await settleSiteDay(ctx, site, day, job.reason);
+      // After the write, also for 'unchanged' (the retry of a run killed before this line).
+      // A random token, not a counter: a Redis that lost its last second cannot bring back
+      // a value a balance worker already cached for different charges.
+      await ctx.redis.set(redisKeys(ctx.keyPrefix, site.id).chargesVersion, randomBytes(8).toString('hex'));
       out.push(r);
       ctx.log.info({ site: site.id, ...r, done: out.length, of: days.length }, 'settlement');
       await progress?.({ day, done: out.length, of: days.length });
