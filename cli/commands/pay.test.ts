@@ -1,0 +1,56 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InfluxV1 } from '../../influx/client.ts';
+import { SITE_YAML } from '../../workers/testing/env.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const id = randomBytes(4).toString('hex');
+const dir = `${root}.run/tmp/pay-cli-${id}`;
+const siteId = `paycli-${id}`;
+const db = `t_paycli_${id}`;
+const influx = new InfluxV1({ url: process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096', db });
+const redisUrl = process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389';
+
+async function pay(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [`${root}bin/submeter.js`, 'pay', '--site', `${dir}/site.yaml`, ...args], { env: { ...process.env, SUBMETER_INFLUX_DB: db, SUBMETER_REDIS_URL: redisUrl } });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('submeter pay (real Redis and InfluxDB)', () => {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/site.yaml`, SITE_YAML.replace('id: wk-plaza', `id: ${siteId}`));
+  afterAll(async () => {
+    await influx.dropDatabase().catch(() => undefined);
+    const r = new Redis(redisUrl);
+    await r.del(`submeter:site:${siteId}:payments`);
+    r.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records once, repeats as duplicate, refuses a conflict with exit 3 and bad amounts with exit 2', async () => {
+    const args = ['--account', 'A101', '--amount', '100.00', '--reference', 'R-1', '--time', '2026-10-05T10:00:00+08:00'];
+    const first = await pay(...args);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({ status: 'recorded', site: siteId, account: 'A101', amount: '100.00', reference: 'R-1', time: '2026-10-05T02:00:00.000Z' });
+    expect(JSON.parse((await pay(...args)).stdout).status).toBe('duplicate');
+    const conflict = await pay('--account', 'A101', '--amount', '100.50', '--reference', 'R-1', '--time', '2026-10-05T10:00:00+08:00');
+    expect(conflict.code).toBe(3);
+    expect(conflict.stderr).toMatch(/already used by 100\.00 to A101/);
+    const bad = await pay('--account', 'A101', '--amount', '1.005', '--reference', 'R-2');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--amount must be a decimal with at most 2 places/);
+    const rows = await influx.query('SELECT fen FROM payment');
+    expect(rows.map((r) => r.fen)).toEqual([10_000]);
+  }, 60_000);
+});
