@@ -93,6 +93,27 @@ describe('store and forward', () => {
     }
   });
 
+  it('raises the spool-full alarm and counts refused samples when InfluxDB stays away', async () => {
+    const { site } = writeSite(tempDir('site'), siteYaml('t5', meters(server.port!, '1s')));
+    const dead = new InfluxV1({ url: `http://127.0.0.1:${await freePort()}`, db: 'x', timeoutMs: 300 });
+    const alarms: string[] = [];
+    const log = { error: (_o: unknown, msg: string) => alarms.push(msg), warn: () => {}, info: () => {}, debug: () => {} } as unknown as import('../lib/logger.ts').Logger;
+    const collector = await startCollector({ site, spoolDir: join(tempDir('spool'), 's'), influx: dead, pollIntervalMs: 10, spool: { maxBytes: 4000 }, forwarder: { retryBaseMs: 50 }, log });
+    try {
+      for (let i = 0; i < 100 && !collector.health().spool.full; i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200));
+      const h = collector.health();
+      expect(h.spool.full).toBe(true);
+      expect(h.spool.refused).toBeGreaterThan(0);
+      expect(h.spool.bytes).toBeLessThanOrEqual(4000);
+      expect(alarms.filter((m) => /spool full/.test(m))).toHaveLength(1);
+      // The meters themselves are fine: a full spool is not a meter fault.
+      expect(h.meters.every((m) => m.errors === 0)).toBe(true);
+    } finally {
+      await collector.stop();
+    }
+  });
+
   it('survives SIGKILL of the collector process: every spooled sample arrives exactly once', async () => {
     const influx = new InfluxV1({ url: SHARED_INFLUX, db: `t_collect_${randomBytes(4).toString('hex')}` });
     await influx.createDatabase();

@@ -94,6 +94,8 @@ export class Spool {
   private head = 0;
   private pendingBytes = 0;
   private pendingLines = 0;
+  /** Bytes of appends accepted but not yet written (queued or in the write in flight). */
+  private reserved = 0;
   private full = false;
   private refused = 0;
   private recoveredCorrupt = 0;
@@ -139,12 +141,13 @@ export class Spool {
     if (lines.length === 0) return Promise.resolve();
     let bytes = 0;
     for (const l of lines) bytes += Buffer.byteLength(l) + 1;
-    const queued = this.queue.reduce((n, q) => n + q.bytes, 0);
-    if (this.pendingBytes + queued + bytes + HEADER > this.maxBytes) {
+    // Accepted but not yet on disk (queued or being written) counts against the bound too.
+    if (this.pendingBytes + this.reserved + bytes + HEADER > this.maxBytes) {
       this.refused += lines.length;
       this.setFull(true);
       return Promise.reject(new SpoolFullError(`spool ${this.dir} is full (${this.pendingBytes} of ${this.maxBytes} bytes unacknowledged): ${lines.length} lines refused`));
     }
+    this.reserved += bytes + HEADER;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ lines: [...lines], bytes, resolve, reject });
       if (!this.writing) void this.writeQueued();
@@ -243,6 +246,7 @@ export class Spool {
     try {
       while (this.queue.length > 0) {
         const group = this.queue.splice(0);
+        const reservedForGroup = group.reduce((n, g) => n + g.bytes + HEADER, 0);
         const payload = Buffer.from(group.map((g) => g.lines.join('\n')).join('\n'));
         const lines = group.reduce((n, g) => n + g.lines.length, 0);
         const rec = Buffer.allocUnsafe(HEADER + payload.length);
@@ -261,9 +265,11 @@ export class Spool {
         } catch (err) {
           // Cut a possibly half-written record so the next append starts on a boundary.
           await this.fh?.truncate(this.segmentSize).catch(() => {});
+          this.reserved -= reservedForGroup;
           for (const g of group) g.reject(err);
           continue;
         }
+        this.reserved -= reservedForGroup;
         for (const g of group) g.resolve();
         for (const w of this.waiters.splice(0)) w();
       }
