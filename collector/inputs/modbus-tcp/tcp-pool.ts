@@ -23,6 +23,8 @@ interface Endpoint {
   tail: Promise<unknown>;
   failedConnects: number;
   retryAt: number;
+  /** Why the last connect failed, repeated to the meters that fail fast behind it. */
+  lastConnectError?: string;
 }
 
 /**
@@ -100,12 +102,13 @@ export class ModbusTcpPool {
     if (ep.client?.isOpen) return ep.client;
     this.drop(ep);
     const now = Date.now();
-    if (now < ep.retryAt) throw new MeterReadError(meter, 'connection', `modbus-tcp ${ep.key} is down; next connect in ${ep.retryAt - now} ms`);
+    if (now < ep.retryAt) throw new MeterReadError(meter, 'connection', `modbus-tcp ${ep.key} is down (${ep.lastConnectError ?? 'connect failed'}); next connect in ${ep.retryAt - now} ms`);
     const client = new ModbusRTU();
     try {
       await client.connectTCP(ep.host, { port: ep.port, timeout: this.connectTimeoutMs });
     } catch (err) {
       ep.failedConnects++;
+      ep.lastConnectError = (err as Error).message;
       ep.retryAt = Date.now() + Math.min(30_000, this.reconnectBaseMs * 2 ** Math.min(10, ep.failedConnects - 1));
       try {
         client.destroy(() => {});
