@@ -107,31 +107,35 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
   const paid = new Map(paidRows.map((r) => [r.account as string, r.sum as number]));
   const paidCount = new Map(paidRows.map((r) => [r.account as string, r.count as number]));
   const until = (await settledUntil(ctx, site)) ?? 0;
-  const dayAgo = now - 86_400_000;
-  const rows = await ctx.influx.query(
-    `SELECT ${F.wh} FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND ${T.role} = 'tenant' AND time >= ${Math.min(until, dayAgo)}ms AND time <= ${now}ms GROUP BY ${T.account}, ${T.period}`,
-  );
-  // Own energy per account at that day's price (the core's price lookup): not yet settled, and the last 24 h.
-  const unsettled = new Map<string, UnsettledEnergy[]>();
-  const trailing = new Map<string, UnsettledEnergy[]>();
+  // Own energy per account, period and local day, summed by InfluxDB (a price depends on
+  // the date and period only, so these sums are exact): since the last settled day, and
+  // over the last 24 h (the spending rate for hours-to-zero).
   const tariffOf = new Map(site.accounts.map((a) => [a.id, a.tariff]));
-  const push = (m: Map<string, UnsettledEnergy[]>, a: string, e: UnsettledEnergy) => (m.get(a) ?? m.set(a, []).get(a)!).push(e);
-  for (const r of rows) {
-    const t = r.time as number;
-    const account = r.account as string;
-    const tariff = tariffOf.get(account);
-    if (!tariff) continue;
-    const date: LocalDate = zone.dateOf(t);
-    const e = { wh: r.wh as number, micro: idx.price(tariff, date, r.period as Period) ?? 0 };
-    if (t >= until) push(unsettled, account, e);
-    if (t >= dayAgo) push(trailing, account, e);
-  }
+  const perDay = async (fromMs: number): Promise<Map<string, UnsettledEnergy[]>> => {
+    const out = new Map<string, UnsettledEnergy[]>();
+    const rows = await ctx.influx.query(
+      `SELECT sum(${F.wh}) FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND ${T.role} = 'tenant' AND time >= ${fromMs}ms AND time <= ${now}ms GROUP BY ${T.account}, ${T.period}, time(1d) fill(none) tz(${quoteString(site.timezone)})`,
+    );
+    for (const r of rows) {
+      const account = r.account as string;
+      const tariff = tariffOf.get(account);
+      if (!tariff || !r.sum) continue;
+      // Group times are local midnights; 2 h in keeps the date on a DST day.
+      const date: LocalDate = zone.dateOf((r.time as number) + 7_200_000);
+      const list = out.get(account) ?? [];
+      list.push({ wh: r.sum as number, micro: idx.price(tariff, date, r.period as Period) ?? 0 });
+      out.set(account, list);
+    }
+    return out;
+  };
+  const [unsettled, trailing] = await Promise.all([perDay(until), perDay(now - 86_400_000)]);
 
   // Power now: the last interval of each tenant meter in the last hour.
   const tenants = site.meters.filter((m) => m.role === 'tenant');
+  // No meter regex (slow for 1,000 ids in InfluxDB 1.x): non-tenant series are ignored below.
   const last2 = tenants.length
     ? await ctx.influx.queryRaw(
-        `SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} =~ ${idRegex(tenants.map((m) => m.id))} AND time > ${now - 3_600_000}ms AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 2`,
+        `SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND time > ${now - 3_600_000}ms AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 2`,
       )
     : [[]];
   const interval = new Map<string, { dWh: number; dMs: number }>();

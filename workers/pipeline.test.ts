@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDays, computeBillRun, zoneOf } from '../core/index.ts';
+import { addDays, computeBillRun, Dec, zoneOf } from '../core/index.ts';
 import type { BillRun, PaymentRow, ReadingRow } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { processBalance } from './balance.ts';
@@ -53,6 +53,12 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
     const bill = computeBillRun(site, onTime, [], FROM, TO);
     const tenantWh = rows.filter((x) => String(x.meter).startsWith('T')).reduce((s, x) => s + (x.sum as number), 0);
     expect(kwh(tenantWh)).toBe(bill.master.tenant_kwh);
+    // Nothing settled yet: the live balance's unsettled cost is all own energy at its price, unrounded until here.
+    const live = await processBalance(ctx, { site: site.id });
+    for (const a of bill.accounts) {
+      const own = a.lines.filter((l) => l.kind === 'own').reduce((s, l) => s.plus(new Dec(l.kwh).mul(l.price)), new Dec(0));
+      expect(live.find((x) => x.account === a.account)!.costTodayFen).toBe(own.mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber());
+    }
   });
 
   it('settles every due day once; the month equals computeBillRun byte for byte; a re-run changes nothing', async () => {
