@@ -31,6 +31,8 @@ describe('recordPayment (real Redis and InfluxDB)', () => {
     expect((err as PaymentRejectedError).code).toBe('conflict');
     expect((err as Error).message).toMatch(/100\.00 to A101.*refusing 200\.00 to A101/);
     expect(await loadPayments(env.influx, site.id)).toHaveLength(1);
+    const ev = await env.influx.query(`SELECT detail FROM event WHERE kind = 'payment_conflict'`);
+    expect(ev).toHaveLength(1);
   });
 
   it('races: 20 concurrent calls with one reference and two contents record exactly one', async () => {

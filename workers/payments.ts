@@ -118,10 +118,13 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
   if (ledger !== undefined) await redis.hsetnx(key, input.reference, ledger);
   const [state, stored] = (await redis.eval(RESERVE, 1, key, input.reference, content)) as [string, string];
   if (stored !== content) {
-    throw new PaymentRejectedError(
-      'conflict',
-      `payment reference ${JSON.stringify(input.reference)} is already used by ${describe(stored)}; refusing ${describe(content)} (payment_conflict)`,
-    );
+    const message = `payment reference ${JSON.stringify(input.reference)} is already used by ${describe(stored)}; refusing ${describe(content)} (payment_conflict)`;
+    // The data-quality flag of billing.md section 1, as an event the managers see; best
+    // effort (the refusal is the answer either way). Keyed by the refused payment's instant.
+    await influx
+      .write(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'payment_conflict').tag(T.account, input.account).stringField(F.detail, message).timestamp(input.time).toLineProtocol()!)
+      .catch(() => undefined);
+    throw new PaymentRejectedError('conflict', message);
   }
   try {
     await influx.write(paymentLine(site.id, input));
