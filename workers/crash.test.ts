@@ -133,7 +133,7 @@ describe('exactly-once effect under crashes (real servers; killed ones private)'
     cleanups.push(async () => w1.proc.kill('SIGKILL'));
     await w1.ready;
     await tick(queues, 'tick-1');
-    const atKill = await until(() => settledCount(env.influx), (n) => n >= 2, 60_000, 'settlement started');
+    const atKill = await until(() => settledCount(env.influx), (n) => n >= 1, 60_000, 'settlement started');
     w1.proc.kill('SIGKILL');
     expect(atKill).toBeLessThan(DAYS); // it really died mid-month
 
