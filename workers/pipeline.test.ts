@@ -7,9 +7,9 @@ import type { WorkerContext } from './context.ts';
 import { recordPayment } from './payments.ts';
 import { closeQueues, SettlementJob } from './queues.ts';
 import { processRollup } from './rollup.ts';
-import { processSettlement } from './settlement.ts';
+import { processSettlement, settleSiteDay } from './settlement.ts';
 import { liveBill } from './statement.ts';
-import { testContext, testEnv, testSite } from './testing/env.ts';
+import { SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
 import { readingLines, syntheticReadings } from './testing/month.ts';
 
@@ -149,6 +149,34 @@ describe('a meter silent past the settlement (real Redis and InfluxDB)', () => {
       await processSettlement(ctx, { site: site.id }); // 2026-10-03
       const offline = computeBillRun(site, rows.filter((r) => !silent(r)), [], FROM, '2026-10-04');
       expect(same(await liveBill(env.influx, site, FROM, '2026-10-04'))).toBe(same(offline));
+    } finally {
+      await closeQueues(ctx.queues);
+      await env.cleanup();
+    }
+  });
+});
+
+describe('a corrected tariff for a settled day (real InfluxDB)', () => {
+  it('reverses the old-price lines and adds the new ones in two revisions; the bill = offline at the new price', async () => {
+    const env = await testEnv('tariff');
+    const clock = { now: zone.midnight('2026-10-02') + 20 * 60_000 };
+    const corrected = testSite(SITE_YAML.replace('peak: "1.053200"', 'peak: "1.100000"'));
+    const ctx = testContext(env, [site], clock);
+    try {
+      const rows = syntheticReadings(site, FROM, 1);
+      await env.influx.write(readingLines(site.id, rows));
+      expect((await settleSiteDay(ctx, site, FROM)).outcome).toBe('settled');
+      const r = await settleSiteDay({ ...ctx, sites: new Map([[site.id, corrected]]) }, corrected, FROM, 'peak price corrected in the site file');
+      expect(r).toMatchObject({ outcome: 'adjusted', rev: 2 });
+      const revs = await env.influx.query(`SELECT fen, price, reason FROM charge WHERE period = 'peak' AND account = 'A101' AND kind = 'own' GROUP BY rev`);
+      expect(revs.map((x) => [x.rev, Math.sign(x.fen as number), x.price])).toEqual([
+        ['0', 1, '1.053200'],
+        ['1', -1, '1.053200'],
+        ['2', 1, '1.100000'],
+      ]);
+      expect(revs[1].reason).toBe('peak price corrected in the site file');
+      const offline = computeBillRun(corrected, rows, [], FROM, '2026-10-02');
+      expect(same(await liveBill(env.influx, corrected, FROM, '2026-10-02'))).toBe(same(offline));
     } finally {
       await closeQueues(ctx.queues);
       await env.cleanup();

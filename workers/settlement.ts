@@ -116,11 +116,14 @@ export function adjustmentLines(next: readonly ChargeLine[], stored: readonly St
     const dfen = l.fen - (cur?.fen ?? 0);
     if (dwh !== 0 || dfen !== 0) out.push({ key: k, line: l, wh: dwh, fen: dfen });
   }
+  // Reversals of lines that no longer exist (e.g. at an old price) come first, so their
+  // revision precedes the replacement's.
+  const reversals: typeof out = [];
   for (const [k, cur] of net) {
     if (seen.has(k) || (cur.wh === 0 && cur.fen === 0)) continue;
-    out.push({ key: k, line: { ...cur.line, pool: cur.line.pool || undefined }, wh: -cur.wh, fen: -cur.fen });
+    reversals.push({ key: k, line: { ...cur.line, pool: cur.line.pool || undefined }, wh: -cur.wh, fen: -cur.fen });
   }
-  return out;
+  return [...reversals, ...out];
 }
 
 /**
