@@ -75,7 +75,7 @@ describe('alerts and tenant notifications (real SMTP server, webhook, Redis, Inf
     site = testSite(
       SITE_YAML.replace(
         'opening_balance: "500.00", low_balance: "100.00", contact: { email: a101@example.test }',
-        `opening_balance: "400.00", low_balance: "100.00", contact: { email: a101@example.test, webhook: "${hookUrl}" }`,
+        `opening_balance: "400.00", low_balance: "100.00", low_balance_hours: 48, contact: { email: a101@example.test, webhook: "${hookUrl}" }`,
       ),
     );
     expect(site.accounts[0].contact?.webhook).toBe(hookUrl);
@@ -133,6 +133,9 @@ describe('alerts and tenant notifications (real SMTP server, webhook, Redis, Inf
     expect(hooks[0]).toMatchObject({ site: site.id, account: 'A101', kind: 'low_balance' });
     const ev = await env.influx.query(`SELECT detail FROM event WHERE site = ${quoteString(site.id)} AND kind = 'low_balance' AND account = 'A101'`);
     expect(ev).toHaveLength(2);
+    // Grafana's hours-left rule compares hours_left with each account's own setting.
+    const hoursSetting = await env.influx.query(`SELECT last(low_balance_hours) FROM balance WHERE site = ${quoteString(site.id)} GROUP BY account`);
+    expect(hoursSetting.map((r) => [r.account, r.last])).toEqual([['A101', 48]]);
   });
 
   it('a lost alert state is re-derived from the events: no repeat after a Redis loss', async () => {

@@ -189,6 +189,8 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
       .stringField(F.periodNow, periodNow);
     if (hours !== undefined) p.floatField(F.hoursLeft, hours);
     if (low !== undefined) p.intField(F.lowBalanceFen, low);
+    // The threshold of the hours-left alert rule (grafana/alerting.ts), per account.
+    if (account.lowBalanceHours !== undefined) p.floatField(F.lowBalanceHours, account.lowBalanceHours);
     lines.push(p.timestamp(now).toLineProtocol()!);
     out.push({ account: a, closingFen: closing, balanceFen: balance, costTodayFen: costToday, costRateFenH: rate, hoursLeft: hours, fired: decision.raise });
   }
