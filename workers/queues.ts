@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Queue, UnrecoverableError } from 'bullmq';
 import type { ConnectionOptions, JobsOptions } from 'bullmq';
 import { z } from 'zod';
@@ -160,6 +161,17 @@ export function openQueues(connection: ConnectionOptions, prefix?: string): Queu
     alerts: q(QUEUE.alerts, JOB_OPTS),
     notify: q(QUEUE.notify, NOTIFY_OPTS),
   };
+}
+
+/**
+ * Asks for one settled (or due) day to be settled again, because its readings changed; the
+ * reason is written on the adjustment lines. The job id is derived from day and reason, so
+ * the same request twice is one job.
+ */
+export async function requestResettlement(queues: Pick<Queues, 'settlement'>, site: string, day: string, reason: string): Promise<void> {
+  const data: SettlementJob = SettlementJob.parse({ site, day, reason });
+  const id = `settle|${site}|${day}|${createHash('sha1').update(reason).digest('hex').slice(0, 12)}`;
+  await queues.settlement.add('resettle', data, { ...JOB_OPTS, jobId: id });
 }
 
 export async function closeQueues(queues: Queues): Promise<void> {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Point } from '@influxdata/influxdb-client';
 import { acceptReadings, addDays, buildCalendar, touBuckets, zoneOf } from '../core/index.ts';
 import type { AcceptedSeries, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
@@ -7,8 +6,8 @@ import { F, M, T } from '../influx/schema.ts';
 import { idRegex, loadRaw, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
-import { batchMeters, JOB_OPTS } from './queues.ts';
-import type { RollupJob, SettlementJob } from './queues.ts';
+import { batchMeters, JOB_OPTS, requestResettlement } from './queues.ts';
+import type { RollupJob } from './queues.ts';
 import { settledDays } from './settlement.ts';
 
 /**
@@ -158,8 +157,7 @@ async function resettleSpans(ctx: WorkerContext, site: Site, spans: readonly { m
   }
   for (const [day, why] of toSettle) {
     const reason = `readings after the day was settled: ${why.sort().join(', ')}`;
-    const data: SettlementJob = { site: site.id, day, reason };
-    await ctx.queues.settlement.add('resettle', data, { ...JOB_OPTS, jobId: `settle|${site.id}|${day}|${createHash('sha1').update(reason).digest('hex').slice(0, 12)}` });
+    await requestResettlement(ctx.queues, site.id, day, reason);
     ctx.log.warn({ site: site.id, day, reason }, 'settled day reached by new readings: re-settling');
   }
 }
@@ -245,9 +243,7 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
   }
   for (const [day, ms] of toSettle) {
     const reason = `late or corrected readings of ${[...new Set(ms)].sort().join(', ')} found ${new Date(now).toISOString()}`;
-    const data: SettlementJob = { site: site.id, day, reason };
-    const id = `settle|${site.id}|${day}|${createHash('sha1').update(reason).digest('hex').slice(0, 12)}`;
-    await ctx.queues.settlement.add('resettle', data, { ...JOB_OPTS, jobId: id });
+    await requestResettlement(ctx.queues, site.id, day, reason);
   }
   return n;
 }

@@ -7,7 +7,9 @@ export function registerImport(program: Command): void {
     .requiredOption('--site <file>', 'site file (YAML)')
     .requiredOption('--readings <file>', 'readings CSV (billing.md section 1)')
     .option('--batch <rows>', 'rows per validated batch and write', '5000')
-    .action(async (opts: { site: string; readings: string; batch: string }) => {
+    .option('--no-resettle', 'do not ask the workers to settle the affected past days again')
+    .option('--queue-prefix <prefix>', "the workers' BullMQ prefix", 'bull')
+    .action(async (opts: { site: string; readings: string; batch: string; resettle: boolean; queuePrefix: string }) => {
       const { statSync } = await import('node:fs');
       const { SingleBar, Presets } = (await import('cli-progress')).default;
       const { loadSiteFile } = await import('../../lib/site-file.ts');
@@ -41,9 +43,43 @@ export function registerImport(program: Command): void {
       const unknown = Object.entries(result.unknownMeters);
       if (unknown.length > 0) process.stderr.write(`unknown meters (not in ${opts.site}): ${unknown.map(([m, n]) => `${m} (${n} rows)`).join(', ')}\n`);
       process.stdout.write(`${opts.readings}: ${result.written} rows written to ${influx.db}, ${result.skipped} skipped\n`);
+      if (opts.resettle && result.days.length > 0) await resettle(site, result.days, `import of ${opts.readings}`, env.SUBMETER_REDIS_URL, opts.queuePrefix);
       if (result.stoppedAtLine !== undefined) {
         process.stderr.write(`submeter import: stopped: rows from line ${result.stoppedAtLine} on were not written (InfluxDB unavailable); re-run to finish, rows already written are overwritten, not duplicated\n`);
         process.exitCode = 1;
       } else if (result.skipped > 0) process.exitCode = 1;
     });
+}
+
+/**
+ * Old readings change days the workers may have settled already (issue 4, late data): ask
+ * them to settle those days again, so the change shows as adjustment lines with the
+ * reason. A reading on day d moves the intervals into d and out of it, so d-1..d+1 are
+ * affected; today is settled by the workers' own schedule.
+ */
+async function resettle(site: import('../../core/index.ts').Site, days: readonly string[], reason: string, redisUrl: string, prefix: string): Promise<void> {
+  const { addDays, zoneOf } = await import('../../core/index.ts');
+  const { openQueues, closeQueues, requestResettlement } = await import('../../workers/queues.ts');
+  const today = zoneOf(site.timezone).dateOf(Date.now());
+  const affected = new Set<string>();
+  for (const d of days) for (const x of [addDays(d, -1), d, addDays(d, 1)]) if (x < today) affected.add(x);
+  if (affected.size === 0) return;
+  const list = [...affected].sort();
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 3000 });
+  try {
+    await redis.connect();
+    const queues = openQueues(redis, prefix);
+    try {
+      for (const day of list) await requestResettlement(queues, site.id, day, reason);
+    } finally {
+      await closeQueues(queues);
+    }
+    process.stdout.write(`asked the workers to settle ${list.length} day(s) again: ${list[0]} .. ${list[list.length - 1]}\n`);
+  } catch (err) {
+    process.stderr.write(`submeter import: could not reach Redis at ${redisUrl} (${(err as Error).message}); settle these days again when the workers run: ${list.join(' ')}\n`);
+    process.exitCode = 1;
+  } finally {
+    redis.disconnect();
+  }
 }

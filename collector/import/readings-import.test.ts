@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InfluxV1 } from '../../influx/client.ts';
 import { M } from '../../influx/schema.ts';
@@ -36,6 +37,7 @@ describe('import of a readings CSV', () => {
     expect(r.unknownMeters).toEqual(expected.unknownMeters);
     expect(r.written).toBe(5);
     expect(r.skipped).toBe(5);
+    expect(r.days).toEqual(expected.days);
     expect(await readBack(influx)).toEqual(expected.written);
   });
 
@@ -56,9 +58,20 @@ describe('import of a readings CSV', () => {
     const db = `t_import_${randomBytes(4).toString('hex')}`;
     const target = new InfluxV1({ url, db });
     try {
-      const r = await runCli(['import', '--site', sitePath, '--readings', file, '--batch', '1000'], { SUBMETER_INFLUX_URL: url, SUBMETER_INFLUX_DB: db });
+      const prefix = `t_import_${randomBytes(4).toString('hex')}`;
+      const r = await runCli(['import', '--site', sitePath, '--readings', file, '--batch', '1000', '--queue-prefix', prefix], { SUBMETER_INFLUX_URL: url, SUBMETER_INFLUX_DB: db });
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toBe(`${file}: 3000 rows written to ${db}, 0 skipped\n`);
+      // 2026-10-01T00:00Z + 50 h is 10-01 08:00 .. 10-03 09:59 in Shanghai; d-1 .. d+1 of those.
+      expect(r.stdout).toBe(`${file}: 3000 rows written to ${db}, 0 skipped\nasked the workers to settle 5 day(s) again: 2026-09-30 .. 2026-10-04\n`);
+      const queue = new Queue('settlement', { connection: { url: process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389' }, prefix });
+      try {
+        const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed']);
+        expect(jobs.map((j) => j.data.day).sort()).toEqual(['2026-09-30', '2026-10-01', '2026-10-02', '2026-10-03', '2026-10-04']);
+        expect(jobs[0].data).toMatchObject({ site: 'imp', reason: `import of ${file}` });
+      } finally {
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
       // The same file again (in-process): every row overwrites itself.
       const again = await importReadings(writeSite(dir, SITE).site, file, target);
       expect(again).toMatchObject({ written: 3000, skipped: 0 });
@@ -72,7 +85,7 @@ describe('import of a readings CSV', () => {
     const { path: sitePath } = writeSite(tempDir('imp'), SITE);
     const db = `t_import_${randomBytes(4).toString('hex')}`;
     try {
-      const r = await runCli(['import', '--site', sitePath, '--readings', join(CASE, 'readings.csv')], { SUBMETER_INFLUX_URL: url, SUBMETER_INFLUX_DB: db });
+      const r = await runCli(['import', '--site', sitePath, '--readings', join(CASE, 'readings.csv'), '--no-resettle'], { SUBMETER_INFLUX_URL: url, SUBMETER_INFLUX_DB: db });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`${join(CASE, 'readings.csv')}:5: time: "not-a-time"`);
       expect(r.stderr).toContain(`${join(CASE, 'readings.csv')}:9: meter 'NOPE' is not in site imp`);

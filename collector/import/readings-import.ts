@@ -1,6 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { parseReadingLine, parseReadingsHeader } from '../../core/index.ts';
+import { addDays, parseReadingLine, parseReadingsHeader, zoneOf } from '../../core/index.ts';
 import type { CsvHeader, Site } from '../../core/index.ts';
 import type { InfluxV1 } from '../../influx/client.ts';
 import { sampleLine, writeWithRetry } from '../../influx/lines.ts';
@@ -21,6 +21,8 @@ export interface ImportResult {
   readonly unknownMeters: Readonly<Record<string, number>>;
   /** Set when a write failed for good: rows from this line on were not written. */
   readonly stoppedAtLine?: number;
+  /** Local dates (site zone) of the rows written, sorted: the days whose settlement they may change. */
+  readonly days: readonly string[];
 }
 
 export interface ImportOptions {
@@ -53,6 +55,18 @@ export async function importReadings(site: Site, file: string, influx: InfluxV1,
   let skipped = 0;
   let batch: string[] = [];
   let batchFirstLine = 0;
+  const days = new Set<string>();
+  let batchDays = new Set<string>();
+  // dateOf goes through Intl: look it up only when a row leaves the last row's day.
+  const zone = zoneOf(site.timezone);
+  let day = { date: '', start: 0, end: -1 };
+  const dayOf = (t: number): string => {
+    if (t < day.start || t >= day.end) {
+      const date = zone.dateOf(t);
+      day = { date, start: zone.midnight(date), end: zone.midnight(addDays(date, 1)) };
+    }
+    return day.date;
+  };
   const problem = (line: number, message: string) => {
     skipped++;
     if (problems.length < maxProblems) problems.push({ line, message });
@@ -65,6 +79,8 @@ export async function importReadings(site: Site, file: string, influx: InfluxV1,
       throw Object.assign(new Error(`writing rows from line ${batchFirstLine} failed: ${(err as Error).message}`), { stoppedAtLine: batchFirstLine });
     }
     written += batch.length;
+    for (const d of batchDays) days.add(d);
+    batchDays = new Set();
     batch = [];
     opts.onProgress?.(bytes, written);
   };
@@ -94,6 +110,7 @@ export async function importReadings(site: Site, file: string, influx: InfluxV1,
       }
       if (batch.length === 0) batchFirstLine = lineNo;
       batch.push(sampleLine(site.id, { meter: r.value.meter, time: r.value.time, wh: r.value.wh }));
+      batchDays.add(dayOf(r.value.time));
       if (batch.length >= batchRows) await flush();
     }
     if (header === undefined) throw new Error(`${file}: empty file (expected a header time,meter,kwh)`);
@@ -101,9 +118,9 @@ export async function importReadings(site: Site, file: string, influx: InfluxV1,
   } catch (err) {
     const stoppedAtLine = (err as { stoppedAtLine?: number }).stoppedAtLine;
     if (stoppedAtLine === undefined) throw err;
-    return { written, skipped, problems, unknownMeters, stoppedAtLine };
+    return { written, skipped, problems, unknownMeters, stoppedAtLine, days: [...days].sort() };
   } finally {
     rl.close();
   }
-  return { written, skipped, problems, unknownMeters };
+  return { written, skipped, problems, unknownMeters, days: [...days].sort() };
 }
