@@ -17,8 +17,8 @@ import { liveBill } from './statement.ts';
 import { SITE_YAML, testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
 import { readingLines, syntheticReadings } from './testing/month.ts';
-import { privateInflux, privateRedis } from './testing/servers.ts';
-import type { PrivateServer } from './testing/servers.ts';
+import { privateInflux, privateRedis } from '../test/private-servers.ts';
+import type { PrivateServer } from '../test/private-servers.ts';
 
 /**
  * Exactly-once effect (issue 4): kill a worker mid-settlement, crash Redis, stop InfluxDB

@@ -1,17 +1,18 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 
 /**
- * Private Redis and InfluxDB servers for the crash tests, which kill and restart them:
- * the shared servers other helpers' tests use are never touched. Data lives under
- * .run/tmp/<random>, configured like scripts/services.sh.
+ * Private Redis and InfluxDB servers for the tests that kill and restart them (collector
+ * store-and-forward, workers' crash tests): the shared servers of scripts/services.sh are
+ * never touched. Data and logs live under .run/tmp/<random>, configured like
+ * scripts/services.sh. Each server is started when created.
  */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export function tmpDir(tag: string): string {
   const d = `${ROOT}.run/tmp/${tag}-${randomBytes(4).toString('hex')}`;
@@ -30,10 +31,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Polls `check` until true; a check that throws `Fatal` (the server exited) stops at once. */
+class Fatal extends Error {}
 async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (await check().catch(() => false)) return;
+    const ok = await check().catch((err: unknown) => {
+      if (err instanceof Fatal) throw err;
+      return false;
+    });
+    if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${what} did not come up within ${ms} ms`);
@@ -124,8 +131,17 @@ bind-address = "127.0.0.1:${rpc}"
     url,
     dir,
     async start() {
-      proc = spawn('influxd', ['run', '-config', conf], { stdio: 'ignore' });
-      await waitFor(async () => (await fetch(`${url}/ping`, { signal: AbortSignal.timeout(500) })).status === 204, 30_000, 'private influxd');
+      const log = openSync(`${dir}/influxd.log`, 'a');
+      const p = spawn('influxd', ['run', '-config', conf], { stdio: ['ignore', log, log] });
+      proc = p;
+      await waitFor(
+        async () => {
+          if (p.exitCode !== null) throw new Fatal(`private influxd exited with ${p.exitCode}; see ${dir}/influxd.log`);
+          return (await fetch(`${url}/ping`, { signal: AbortSignal.timeout(500) })).status === 204;
+        },
+        30_000,
+        `private influxd (log: ${dir}/influxd.log)`,
+      );
     },
     async stop(signal = 'SIGTERM') {
       if (!proc) return;
