@@ -1,6 +1,6 @@
 import { Dec } from '../../core/decimal.ts';
 import type { Account, Site } from '../../core/site/index.ts';
-import type { CellSummary } from '../../core/types.ts';
+import type { AccountBill, BillLine, ChargeKind, CellSummary } from '../../core/types.ts';
 import { PERIODS, scheduleEntryOn, versionIndexOn } from '../../core/tou/schedule.ts';
 import type { Period } from '../../core/tou/schedule.ts';
 import type { InfluxV1, Row } from '../../influx/client.ts';
@@ -18,16 +18,9 @@ import { TtlCache } from './ttl-cache.ts';
  * possible (several statements in one /query).
  */
 
-export type ChargeKind = 'own' | 'common' | 'loss';
-
-export interface StatementLine {
-  readonly kind: ChargeKind;
-  readonly pool?: string;
-  readonly period: Period;
-  readonly kwh: string;
-  readonly price: string;
-  readonly amount: string;
-}
+export type { ChargeKind };
+/** A statement line is a bill line of billing.md section 6. */
+export type StatementLine = BillLine;
 
 /** A correction of a settled day (charge rev >= 1): already inside `lines`, listed so it is visible. */
 export interface Adjustment {
@@ -41,19 +34,13 @@ export interface Adjustment {
   readonly reason: string;
 }
 
-export interface AccountStatement {
+/** An account's bill of billing.md section 6, with where it came from and its corrections. */
+export interface AccountStatement extends AccountBill {
   readonly site: string;
-  readonly account: string;
   readonly name: string;
   readonly from: string;
   readonly to: string;
   readonly currency: string;
-  readonly lines: readonly StatementLine[];
-  readonly kwh: { readonly own: string; readonly common: string; readonly loss: string };
-  readonly total_amount: string;
-  readonly opening_balance: string;
-  readonly payments: string;
-  readonly closing_balance: string;
   readonly adjustments: readonly Adjustment[];
 }
 
