@@ -127,6 +127,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   };
   const writeState = () => spool.append([stateLine()]).catch(() => {});
   const stateTimer = setInterval(() => void writeState(), opts.stateIntervalMs ?? 10_000);
+  // One at start too: after a restart the spool depth left over is visible at once.
+  void writeState();
 
   log.info({ site: site.id, meters: pollers.length, unconfigured: Object.keys(unconfigured).length, spool: opts.spoolDir, influx: influx.url, db: influx.db }, 'collector started');
   for (const p of pollers) p.start();

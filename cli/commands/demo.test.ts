@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InfluxV1 } from '../../influx/client.ts';
+import { runPanelQueries } from '../../grafana/live-panels.ts';
 
 const bin = fileURLToPath(new URL('../../bin/submeter.js', import.meta.url));
 const db = `t_demo_${randomBytes(4).toString('hex')}`;
@@ -29,5 +30,13 @@ describe('submeter demo', () => {
     expect(stdout).toMatch(/offline `submeter bill` on the same readings and payments: total (\d+\.\d\d) CNY; live \1 CNY \(equal\)/);
     expect(stdout).toMatch(/manager token +smt_/);
     expect(stdout).toMatch(/demo stopped/);
+
+    // Issue 6: the dashboards' queries, expanded as Grafana expands them, on what the real
+    // pipeline (simulator, collector, workers) wrote: every panel has data of its shape.
+    const influx = new InfluxV1({ url: process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096', db });
+    const results = await runPanelQueries(influx, { nowMs: Date.now(), rangeMs: 2 * 86_400_000, variables: (d) => ({ site: 'plaza-demo', account: d === 'balances' ? '.*' : 'A101' }) });
+    expect(results.length).toBeGreaterThan(20);
+    const bad = results.filter((r) => r.rows === 0 || r.problem).map((r) => `${r.dashboard} / ${r.panel} ${r.refId}: ${r.problem ?? 'no data'}\n  ${r.query}`);
+    expect(bad, bad.join('\n')).toEqual([]);
   }, 300_000);
 });
