@@ -124,8 +124,10 @@ export class Forwarder {
       }
       try {
         await this.influx.write(batch.lines, 'ms');
-        await this.spool.ack(batch.end);
+        // Counted before the ack: the spool's depth drops as the ack starts, and anyone
+        // who sees it empty must also see these lines as written.
         this.written += batch.lines.length;
+        await this.spool.ack(batch.end);
         if (this.failing > 0) this.log?.info({ after: this.failing }, 'influxdb takes data again; draining the spool');
         this.failing = 0;
         this.lastError = undefined;
