@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers (docs/testing.md): unit tests of the pure core, protocol tests against the
+// Three tiers (docs/architecture.md, "Tests"): unit tests of the pure core, protocol tests against the
 // simulator over TCP or a socat PTY pair, integration tests against the real Redis and
 // InfluxDB that scripts/services.sh starts. All run from `make test`.
 export default defineConfig({
