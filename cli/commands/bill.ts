@@ -48,11 +48,22 @@ export async function readReadingsFile(site: Site, path: string, siteFile?: stri
     const split = siteFile && size > PARALLEL_BYTES && process.env.SUBMETER_BILL_THREADS === '2' ? splitPoint(fd, size) : undefined;
     const worker = split ? startHalf(siteFile!, path, split.header, split.at, size) : undefined;
     const end = split ? split.at : size;
-    for (let pos = 0; pos < end; ) {
-      const n = readSync(fd, buf, 0, Math.min(CHUNK, end - pos), pos);
-      if (n === 0) break;
-      scanner.push(buf.subarray(0, n));
-      pos += n;
+    // A month of readings takes seconds to read: show progress on a terminal (cli-progress
+    // draws nothing when stderr is not a TTY, so logs and CI output stay clean).
+    const { SingleBar, Presets } = (await import('cli-progress')).default;
+    const MiB = 1 << 20;
+    const bar = end > 64 * MiB ? new SingleBar({ stream: process.stderr, format: 'reading {bar} {percentage}% | {value}/{total} MiB | {eta_formatted} left', hideCursor: true }, Presets.shades_classic) : undefined;
+    bar?.start(Math.ceil(end / MiB), 0);
+    try {
+      for (let pos = 0; pos < end; ) {
+        const n = readSync(fd, buf, 0, Math.min(CHUNK, end - pos), pos);
+        if (n === 0) break;
+        scanner.push(buf.subarray(0, n));
+        pos += n;
+        bar?.update(Math.floor(pos / MiB));
+      }
+    } finally {
+      bar?.stop();
     }
     const store = scanner.end();
     if (worker) {
