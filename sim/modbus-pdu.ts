@@ -1,5 +1,6 @@
 import type { RegisterMap } from '../collector/inputs/modbus/maps.ts';
 import { isReadable } from '../collector/inputs/modbus/maps.ts';
+import { crc16 } from '../collector/inputs/modbus-rtu/rtu-frame.ts';
 
 /**
  * Modbus PDU handling shared by the TCP and RTU servers, written out by hand (not a
@@ -53,22 +54,9 @@ export function requestCovers(pdu: Buffer, address: number): boolean {
   return address >= start && address < start + count;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xa001 : c >>> 1;
-    t[i] = c;
-  }
-  return t;
-})();
-
-/** Modbus RTU CRC-16 (poly 0xA001 reflected, init 0xFFFF); sent low byte first. */
-export function crc16(bytes: Uint8Array, end = bytes.length): number {
-  let crc = 0xffff;
-  for (let i = 0; i < end; i++) crc = (crc >>> 8) ^ CRC_TABLE[(crc ^ bytes[i]) & 0xff];
-  return crc;
-}
+// One CRC-16/MODBUS for the collector and the simulator; the independent check of both
+// is mbpoll and pymodbus talking to them (sim/pymodbus.test.ts, collector interop tests).
+export { crc16 };
 
 /** An RTU ADU: unit, PDU, CRC (low byte first). */
 export function rtuFrame(unit: number, pdu: Buffer): Buffer {
