@@ -77,23 +77,14 @@ const balanceDescription = [
  * headroom is per series and the condition is just "below zero".
  */
 export function lowBalanceRule(): RuleBuilder {
-  const w = { from: 3600, to: 0 };
-  const rule = new RuleBuilder('Low balance')
-    .uid('submeter-low-balance')
-    .condition('C')
-    .withQuery(influxStep('A', `SELECT last(${id(F.balanceFen)}) - last(${id(F.lowBalanceFen)}) AS "headroom_fen" FROM ${id(M.balance)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.account)}`, ['time', 'headroom_fen'], [T.site, T.account], w))
-    .withQuery(reduceStep('B', 'A'))
-    .withQuery(thresholdStep('C', 'B', 'lt', 0));
-  return balanceFigures(rule, w)
-    .forDuration('1m')
-    .noDataState('OK')
-    .execErrState('Error')
-    .labels({ severity: 'warning', submeter: 'low_balance' })
-    .annotations({
-      summary: 'Account {{ $labels.account }} ({{ $labels.site }}): balance below its low-balance threshold',
-      description: balanceDescription,
-      tenant_page: tenantLink,
-    });
+  return balanceRule({
+    title: 'Low balance',
+    uid: 'submeter-low-balance',
+    value: F.balanceFen,
+    threshold: F.lowBalanceFen,
+    alias: 'headroom_fen',
+    summary: 'Account {{ $labels.account }} ({{ $labels.site }}): balance below its low-balance threshold',
+  });
 }
 
 /**
@@ -102,11 +93,23 @@ export function lowBalanceRule(): RuleBuilder {
  * field, so their margin is null and reduce (dropNN) leaves them out.
  */
 export function lowHoursRule(): RuleBuilder {
+  return balanceRule({
+    title: 'Low balance (hours left)',
+    uid: 'submeter-low-hours',
+    value: F.hoursLeft,
+    threshold: F.lowBalanceHours,
+    alias: 'hours_margin',
+    summary: 'Account {{ $labels.account }} ({{ $labels.site }}): balance runs out within its warning time',
+  });
+}
+
+/** A per-account rule on the balance series: fires when `value` - `threshold` is below zero. */
+function balanceRule(o: { title: string; uid: string; value: string; threshold: string; alias: string; summary: string }): RuleBuilder {
   const w = { from: 3600, to: 0 };
-  const rule = new RuleBuilder('Low balance (hours left)')
-    .uid('submeter-low-hours')
+  const rule = new RuleBuilder(o.title)
+    .uid(o.uid)
     .condition('C')
-    .withQuery(influxStep('A', `SELECT last(${id(F.hoursLeft)}) - last(${id(F.lowBalanceHours)}) AS "hours_margin" FROM ${id(M.balance)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.account)}`, ['time', 'hours_margin'], [T.site, T.account], w))
+    .withQuery(influxStep('A', `SELECT last(${id(o.value)}) - last(${id(o.threshold)}) AS "${o.alias}" FROM ${id(M.balance)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.account)}`, ['time', o.alias], [T.site, T.account], w))
     .withQuery(reduceStep('B', 'A'))
     .withQuery(thresholdStep('C', 'B', 'lt', 0));
   return balanceFigures(rule, w)
@@ -114,11 +117,7 @@ export function lowHoursRule(): RuleBuilder {
     .noDataState('OK')
     .execErrState('Error')
     .labels({ severity: 'warning', submeter: 'low_balance' })
-    .annotations({
-      summary: 'Account {{ $labels.account }} ({{ $labels.site }}): balance runs out within its warning time',
-      description: balanceDescription,
-      tenant_page: tenantLink,
-    });
+    .annotations({ summary: o.summary, description: balanceDescription, tenant_page: tenantLink });
 }
 
 /** A meter that failed this many polls in a row is offline (each poll retries with backoff first). */
