@@ -7,7 +7,7 @@ import type { Period } from './tou/schedule.ts';
  * output needs it), instants epoch milliseconds.
  */
 
-export type QualityKind = 'conflict' | 'spike' | 'rollover' | 'reset' | 'gap' | 'incomplete' | 'negative_loss' | 'payment_conflict';
+export type QualityKind = 'conflict' | 'spike' | 'rollover' | 'reset' | 'gap' | 'incomplete' | 'negative_loss' | 'payment_conflict' | 'meter_change' | 'estimated';
 
 /** A data-quality flag (billing.md sections 2, 4, 6). `meter` is "" for site-level flags. */
 export interface QualityFlag {
@@ -68,6 +68,11 @@ export interface CellSummary {
   readonly lossWh: number;
   readonly lossAllocatedWh: number;
   readonly lossAbnormalWh: number;
+  /**
+   * The part of tenantWh metered on vacant units (billing.md section 10: the landlord's),
+   * present when the site names a landlord account.
+   */
+  readonly vacantWh?: number;
 }
 
 /** The settlement of one local day (billing.md section 4). */
@@ -112,12 +117,16 @@ export interface AccountBill {
   readonly opening_balance: string;
   readonly payments: string;
   readonly closing_balance: string;
+  /** Deposits held at the end of the range (billing.md section 10): only for accounts with deposit rows. */
+  readonly deposit?: string;
 }
 
 export interface MasterSummary {
   readonly kwh: string;
   readonly tenant_kwh: string;
   readonly common_kwh: string;
+  /** Sites with a landlord account (billing.md section 10): tenant_kwh metered on vacant units. */
+  readonly vacant_kwh?: string;
   readonly loss_kwh: string;
   readonly loss_allocated_kwh: string;
   readonly loss_abnormal_kwh: string;

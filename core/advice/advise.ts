@@ -2,6 +2,7 @@ import { settleRange } from '../bill/run.ts';
 import type { ReadingSource } from '../bill/run.ts';
 import { Dec } from '../decimal.ts';
 import { BillingInputError } from '../errors.ts';
+import { occupantAt } from '../tenancy/occupancy.ts';
 import { siteIndex } from '../settle/site-index.ts';
 import type { Site } from '../site/model.ts';
 import { addDays } from '../tou/local-date.ts';
@@ -72,8 +73,12 @@ export function computeAdvice(site: Site, readings: ReadingSource, from: LocalDa
       }
       const meter = site.meters[mi];
       if (meter.role !== 'tenant') return;
-      const a = idx.accountPos.get(meter.account!)!;
-      for (let k = 0; k < cal.segments; k++) if (night[k] === 1) nightWh[a] += wh[k];
+      for (let k = 0; k < cal.segments; k++) {
+        if (night[k] !== 1 || wh[k] === 0) continue;
+        // The occupant of that piece (billing.md section 10), the landlord when vacant.
+        const a = idx.accountPos.get(occupantAt(site, meter, cal.start[k]).account);
+        if (a !== undefined) nightWh[a] += wh[k];
+      }
     },
   });
   const days = settled.days.length - settled.fromDay;

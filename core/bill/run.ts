@@ -1,4 +1,7 @@
-import { acceptReadings } from '../counters/accept.ts';
+import { acceptMeterSeries } from '../counters/meter-changes.ts';
+import { cutCalendar } from '../tenancy/cuts.ts';
+import { cellTenancy } from '../tenancy/cells.ts';
+import { tenancyCuts } from '../tenancy/occupancy.ts';
 import { Dec } from '../decimal.ts';
 import { BillingInputError } from '../errors.ts';
 import type { PaymentRow, ReadingRow } from '../readings/csv.ts';
@@ -76,6 +79,11 @@ export interface RangeSettlement {
 export interface SettleRangeOptions {
   /** Extra wall-clock cuts (e.g. 60 for hourly profiles); cells do not change. */
   readonly gridMinutes?: number;
+  /**
+   * Where the readings start to be complete (the workers load a window): meter changes
+   * before it are not framed (billing.md section 10). @defaultValue -Infinity
+   */
+  readonly historyFromMs?: number;
   /** Sees each meter's energy per calendar segment (advice profiles, workers' buckets). */
   readonly onSegments?: (meterIndex: number, cal: TouCalendar, wh: Float64Array) => void;
 }
@@ -100,7 +108,8 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
 
   // Settled days before `from` that the readings reach count for the opening balance.
   const firstDate = Number.isFinite(store.minTime) && store.minTime < fromMs ? zone.dateOf(store.minTime) : from;
-  const cal = buildCalendar(site, firstDate < from ? firstDate : from, to, opts.gridMinutes ?? 0);
+  // Move-ins and move-outs cut the calendar too (section 10): one occupant per piece.
+  const cal = cutCalendar(buildCalendar(site, firstDate < from ? firstDate : from, to, opts.gridMinutes ?? 0), tenancyCuts(site));
   const nDays = cal.days.length;
   const fromDay = cal.days.indexOf(from);
   const nCells = nDays * NP;
@@ -112,11 +121,12 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
   const pool = idx.pools.map(() => new Float64Array(nCells));
   const seg = new Float64Array(cal.segments);
   const flags: QualityFlag[] = [];
+  const tenancy = cellTenancy(site, idx, cal, nCells);
 
   site.meters.forEach((meter, mi) => {
     const raw = store.series(mi);
     store.release(mi);
-    const acc = acceptReadings(meter, raw);
+    const acc = acceptMeterSeries(meter, raw, opts.historyFromMs);
     for (const f of acc.flags) {
       if (f.kind === 'gap' ? f.time < toMs && (f.until ?? f.time) > fromMs : f.time >= fromMs && f.time < toMs) flags.push(f);
     }
@@ -128,7 +138,11 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
     seg.fill(0);
     splitSeries(acc, cal, seg);
     opts.onSegments?.(mi, cal, seg);
-    const target = meter.role === 'master' ? master : meter.role === 'tenant' ? tenant[idx.accountPos.get(meter.account!)!] : pool[poolPos.get(meter.pool!)!];
+    if (meter.role === 'tenant') {
+      tenancy.attribute(meter, seg, tenant);
+      return;
+    }
+    const target = meter.role === 'master' ? master : pool[poolPos.get(meter.pool!)!];
     for (let k = 0; k < cal.segments; k++) {
       if (seg[k] !== 0) target[cal.day[k] * NP + cal.period[k]] += seg[k];
     }
@@ -146,7 +160,7 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
     for (let p = 0; p < NP; p++) {
       const c = d * NP + p;
       if (Number.isNaN(firstInstant[c])) continue;
-      cells.push({ period: PERIODS[p], firstInstant: firstInstant[c], masterWh: master[c], tenantWh: tenant.map((t) => t[c]), poolWh: pool.map((q) => q[c]) });
+      cells.push({ period: PERIODS[p], firstInstant: firstInstant[c], masterWh: master[c], tenantWh: tenant.map((t) => t[c]), poolWh: pool.map((q) => q[c]), ...tenancy.cell(c) });
     }
     const day = settleIndexed(idx, cal.days[d], cells);
     if (d >= fromDay) for (const f of day.flags) flags.push(f);
@@ -169,7 +183,7 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
   const nAcc = idx.accountIds.length;
   const chargedBefore = new Array<number>(nAcc).fill(0);
   const lineAcc = idx.accountIds.map(() => new Map<string, LineAcc>());
-  const sums = { M: 0, T: 0, C: 0, L: 0, alloc: 0, abn: 0 };
+  const sums = { M: 0, T: 0, C: 0, V: 0, L: 0, alloc: 0, abn: 0 };
   days.forEach((day, d) => {
     if (d < fromDay) {
       for (const l of day.lines) chargedBefore[idx.accountPos.get(l.account)!] += l.fen;
@@ -179,6 +193,7 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
       sums.M += s.masterWh;
       sums.T += s.tenantWh;
       sums.C += s.commonWh;
+      sums.V += s.vacantWh ?? 0;
       sums.L += s.lossWh;
       sums.alloc += s.lossAllocatedWh;
       sums.abn += s.lossAbnormalWh;
@@ -199,10 +214,14 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
   const paid = dedupePayments(payments, (t) => zone.format(t));
   const paidBefore = new Array<number>(nAcc).fill(0);
   const paidIn = new Array<number>(nAcc).fill(0);
+  // Deposits are held apart from the prepaid balance (section 10): only reported.
+  const deposit = new Array<number | undefined>(nAcc).fill(undefined);
   for (const p of paid.payments) {
     const a = idx.accountPos.get(p.account);
     if (a === undefined) throw new BillingInputError(`unknown account '${p.account}' (payment ${p.reference})`, { field: 'account' });
-    if (p.time < fromMs) paidBefore[a] += p.fen;
+    if (p.kind === 'deposit') {
+      if (p.time < toMs) deposit[a] = (deposit[a] ?? 0) + p.fen;
+    } else if (p.time < fromMs) paidBefore[a] += p.fen;
     else if (p.time < toMs) paidIn[a] += p.fen;
   }
   for (const f of paid.flags) if (f.time >= fromMs && f.time < toMs) flags.push(f);
@@ -235,6 +254,7 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
       opening_balance: moneyText(opening),
       payments: moneyText(paidIn[a]),
       closing_balance: moneyText(opening + paidIn[a] - total),
+      ...(deposit[a] !== undefined ? { deposit: moneyText(deposit[a]) } : {}),
     };
   });
 
@@ -249,6 +269,8 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
       kwh: kwhText(sums.M),
       tenant_kwh: kwhText(sums.T),
       common_kwh: kwhText(sums.C),
+      // Section 10: the part of tenant_kwh metered on vacant units (the landlord's).
+      ...(site.landlordAccount !== undefined ? { vacant_kwh: kwhText(sums.V) } : {}),
       loss_kwh: kwhText(sums.L),
       loss_allocated_kwh: kwhText(sums.alloc),
       loss_abnormal_kwh: kwhText(sums.abn),

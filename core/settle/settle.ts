@@ -5,7 +5,7 @@ import { PERIODS } from '../tou/schedule.ts';
 import type { Period } from '../tou/schedule.ts';
 import type { CellEnergy, CellSummary, ChargeKind, ChargeLine, DaySettlement, QualityFlag } from '../types.ts';
 import { byteOrder, chargeFen, kwhText, moneyText, mulDivFloor, priceText } from '../units.ts';
-import { largestRemainder } from './divide.ts';
+import { divideAmong } from '../tenancy/shares.ts';
 import { siteIndex } from './site-index.ts';
 import type { SiteIndex } from './site-index.ts';
 
@@ -23,6 +23,13 @@ export interface IndexedCell {
   readonly tenantWh: ArrayLike<number>;
   /** Per pool, SiteIndex.pools order. */
   readonly poolWh: ArrayLike<number>;
+  /**
+   * Per account (SiteIndex order): ms of the cell it occupied (billing.md section 10). Absent
+   * when every account occupies every cell whole (no move-in or move-out): section 4 as is.
+   */
+  readonly occupiedMs?: ArrayLike<number>;
+  /** Tenant-meter energy of vacant units in the cell (part of the landlord's tenantWh), when the site names a landlord. */
+  readonly vacantWh?: number;
 }
 
 const KIND_ORDER: Record<ChargeKind, number> = { own: 0, common: 1, loss: 2 };
@@ -39,12 +46,6 @@ export function settleDay(site: Site, date: LocalDate, cells: readonly CellEnerg
     poolWh: idx.pools.map((p) => c.poolWh.get(p.id) ?? 0),
   }));
   return settleIndexed(idx, date, indexed);
-}
-
-function weightsFor(idx: SiteIndex, method: Site['loss']['method'], members: readonly number[], tenantWh: ArrayLike<number>): number[] {
-  if (method === 'area') return members.map((m) => idx.area[m]);
-  if (method === 'consumption') return members.map((m) => tenantWh[m]);
-  return members.map(() => 1);
 }
 
 export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly IndexedCell[]): DaySettlement {
@@ -78,8 +79,8 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
       const ck = cell.poolWh[k];
       C += ck;
       if (ck === 0 || pool.members.length === 0) return;
-      const shares = largestRemainder(ck, weightsFor(idx, pool.method, pool.members, cell.tenantWh), pool.members.map((m) => ids[m]));
-      pool.members.forEach((m, j) => charge(m, 'common', pool.id, p, shares[j]));
+      const occupancy = cell.occupiedMs ? { occupiedMs: cell.occupiedMs } : undefined;
+      for (const [m, share] of divideAmong(idx, pool.method, pool.members, cell.tenantWh, ck, occupancy)) charge(m, 'common', pool.id, p, share);
     });
     const L = M - T - C;
     let allocated = 0;
@@ -91,11 +92,11 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
       allocated = ids.length > 0 ? Math.min(L, cap) : 0;
       abnormal = L - allocated;
       if (allocated > 0) {
-        const shares = largestRemainder(allocated, weightsFor(idx, idx.site.loss.method, allMembers, cell.tenantWh), ids);
-        shares.forEach((s, i) => charge(i, 'loss', undefined, p, s));
+        const occupancy = cell.occupiedMs ? { occupiedMs: cell.occupiedMs } : undefined;
+        for (const [i, share] of divideAmong(idx, idx.site.loss.method, allMembers, cell.tenantWh, allocated, occupancy)) charge(i, 'loss', undefined, p, share);
       }
     }
-    summaries.push({ period: p, masterWh: M, tenantWh: T, commonWh: C, lossWh: L, lossAllocatedWh: allocated, lossAbnormalWh: abnormal });
+    summaries.push({ period: p, masterWh: M, tenantWh: T, commonWh: C, lossWh: L, lossAllocatedWh: allocated, lossAbnormalWh: abnormal, ...(cell.vacantWh !== undefined ? { vacantWh: cell.vacantWh } : {}) });
   }
   lines.sort(
     (a, b) =>
