@@ -53,3 +53,14 @@ export { computeAdvice } from './advice/advise.ts';
 export type { Advice, AccountAdvice, AdviceOptions } from './advice/advise.ts';
 export { reconcile } from './reconcile/reconcile.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
+
+// Tenancy and meter changes (billing.md section 10).
+export type { MeterChange } from './site/model.ts';
+export { PAYMENT_KINDS, paymentKindProblem } from './readings/csv.ts';
+export type { PaymentKind } from './readings/csv.ts';
+export { acceptMeterSeries, multiplierAt } from './counters/meter-changes.ts';
+export { cutCalendar } from './tenancy/cuts.ts';
+export { meterTimeline, occupantAt, occupancyOf, occupiesAt, tenancyCuts, hasTenancy, metersOf, uncovered } from './tenancy/occupancy.ts';
+export type { OccupancySpan } from './tenancy/occupancy.ts';
+export { finalStatement, finalStatementRange } from './tenancy/final-statement.ts';
+export type { FinalStatement, LedgerEntry } from './tenancy/final-statement.ts';

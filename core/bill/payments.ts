@@ -1,3 +1,4 @@
+import { BillingInputError } from '../errors.ts';
 import type { PaymentRow } from '../readings/csv.ts';
 import type { QualityFlag } from '../types.ts';
 import { byteOrder, moneyText } from '../units.ts';
@@ -14,9 +15,14 @@ export interface PaymentSet {
   readonly flags: readonly QualityFlag[];
 }
 
+const kindOf = (r: PaymentRow) => r.kind ?? 'payment';
+
 function compareContent(a: PaymentRow, b: PaymentRow): number {
-  return a.time - b.time || a.fen - b.fen || byteOrder(a.account, b.account);
+  return a.time - b.time || a.fen - b.fen || byteOrder(a.account, b.account) || byteOrder(kindOf(a), kindOf(b));
 }
+
+/** `A101 -20.00`, with the kind when it is not a plain payment (`A101 -20.00 refund`). */
+const what = (r: PaymentRow) => `${r.account} ${moneyText(r.fen)}${r.kind && r.kind !== 'payment' ? ` ${r.kind}` : ''}`;
 
 /** @param format how the kept payment's instant is written in a flag's detail (the site's local RFC 3339 in bills). */
 export function dedupePayments(rows: Iterable<PaymentRow>, format: (utc: number) => string = (t) => new Date(t).toISOString()): PaymentSet {
@@ -32,15 +38,26 @@ export function dedupePayments(rows: Iterable<PaymentRow>, format: (utc: number)
     list.sort(compareContent);
     const kept = list[0];
     payments.push(kept);
+    // A transfer (billing.md section 10) is two rows under one reference: its content is
+    // the pair, the earliest row and the other side (same instant, opposite amount).
+    let pair: PaymentRow | undefined;
+    if (kept.kind === 'transfer') {
+      pair = list.find((r) => r.kind === 'transfer' && r.time === kept.time && r.fen === -kept.fen && r.account !== kept.account);
+      if (!pair) {
+        throw new BillingInputError(`transfer ${reference}: needs two rows at one instant with opposite amounts on two accounts, found only ${what(kept)} at ${format(kept.time)}`, { field: 'reference' });
+      }
+      payments.push(pair);
+    }
+    const already = pair ? `a transfer of ${moneyText(pair.fen)} from ${kept.account} to ${pair.account}` : what(kept);
     let last = kept;
     for (const r of list.slice(1)) {
-      if (compareContent(r, last) === 0) continue; // same content: the same payment again
+      if (compareContent(r, last) === 0 || (pair && compareContent(r, pair) === 0)) continue; // the same payment again
       last = r;
       flags.push({
         meter: '',
         time: r.time,
         kind: 'payment_conflict',
-        detail: `reference ${reference}: ${r.account} ${moneyText(r.fen)} rejected, the reference is already ${kept.account} ${moneyText(kept.fen)} at ${format(kept.time)}`,
+        detail: `reference ${reference}: ${what(r)} rejected, the reference is already ${already} at ${format(kept.time)}`,
       });
     }
   }
