@@ -68,7 +68,7 @@ export function tenancyIssues(file: SiteFile, site: Site, add: Add): void {
     if (!a) add(['site', 'landlord_account'], `unknown account '${landlord}'`);
     else if (a.moveIn !== undefined || a.moveOut !== undefined) add(['site', 'landlord_account'], `the landlord account '${landlord}' bears vacant units at any time: it may have no move_in or move_out`);
   }
-  const span = ([a, b]: readonly [number, number]) => `from ${zone.format(a)} to ${zone.format(b)}`;
+  const span = ([a, b]: readonly [number, number]) => (a === -Infinity ? `until ${zone.format(b)}` : b === Infinity ? `from ${zone.format(a)} on` : `from ${zone.format(a)} to ${zone.format(b)}`);
 
   site.meters.forEach((m, i) => {
     if (m.role !== 'tenant') return;

@@ -1,3 +1,6 @@
+import { computeBillRun } from '../bill/run.ts';
+import type { ReadingSource } from '../bill/run.ts';
+import { dedupePayments } from '../bill/payments.ts';
 import { BillingInputError } from '../errors.ts';
 import type { PaymentKind, PaymentRow } from '../readings/csv.ts';
 import type { Account, Site } from '../site/model.ts';
@@ -117,4 +120,19 @@ export function finalStatement(site: Site, account: Account, bill: AccountBill, 
     after_move_out: after.map((r) => ({ time: zone.format(r.time), kind: r.kind, amount: moneyText(r.fen), reference: r.reference })),
     outstanding: moneyText(outstanding),
   };
+}
+
+/** The offline final statement (`submeter final-statement`, the testcases): bill of the range, then the statement. */
+export function computeFinalStatement(site: Site, readings: ReadingSource, payments: Iterable<PaymentRow>, accountId: string): FinalStatement {
+  const account = site.accounts.find((a) => a.id === accountId);
+  if (!account) throw new BillingInputError(`unknown account '${accountId}'`, { field: 'account' });
+  const rows = [...payments];
+  const { from, to } = finalStatementRange(site, account);
+  const bill = computeBillRun(site, readings, rows, from, to).accounts.find((a) => a.account === accountId)!;
+  return finalStatement(site, account, bill, dedupePayments(rows).payments);
+}
+
+/** As `submeter final-statement` prints it: 2-space JSON and a final newline. */
+export function finalStatementJson(st: FinalStatement): string {
+  return `${JSON.stringify(st, null, 2)}\n`;
 }
