@@ -64,3 +64,5 @@ export { meterTimeline, occupantAt, occupancyOf, occupiesAt, tenancyCuts, hasTen
 export type { OccupancySpan } from './tenancy/occupancy.ts';
 export { finalStatement, finalStatementRange, computeFinalStatement, finalStatementJson } from './tenancy/final-statement.ts';
 export type { FinalStatement, LedgerEntry } from './tenancy/final-statement.ts';
+export { diffSites, daysToResettle, describeChanges } from './site/diff.ts';
+export type { SiteChange, SiteDiff } from './site/diff.ts';
