@@ -21,9 +21,9 @@ export const M = {
   balance: 'balance',
   /** Events: alerts and data-quality flags. tags: site, kind, account, meter; fields: detail, value. */
   event: 'event',
-  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap). */
+  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap), vacant_wh (sites with a landlord account). */
   siteDay: 'site_day',
-  /** Recorded payments (workers/payments.ts), the durable ledger. tags: site, account, reference; fields: fen (integer). Time = the payment's instant. */
+  /** Recorded payments (workers/payments.ts), the durable ledger. tags: site, account, reference, kind (refund, deposit or transfer; absent for a plain payment, so older points are payments); fields: fen (integer). Time = the payment's instant. */
   payment: 'payment',
   /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect), waiting (integer jobs), failed (integer jobs). */
   worker: 'worker',
@@ -99,4 +99,8 @@ export const F = {
   lossWh: 'loss_wh',
   lossAllocatedWh: 'loss_allocated_wh',
   lossAbnormalWh: 'loss_abnormal_wh',
+  /** site_day, sites with a landlord account: tenant energy of vacant units (integer Wh, billing.md section 10). */
+  vacantWh: 'vacant_wh',
+  /** reading: the meter's multiplier (CT x PT) the collector had in force, integer, written when it is not 1; the raw registers stay raw (billing.md section 10). */
+  multiplier: 'multiplier',
 } as const;

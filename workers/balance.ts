@@ -1,5 +1,5 @@
 import { Point } from '@influxdata/influxdb-client';
-import { addDays, buildCalendar, checkLowBalance, costRate, Dec, hoursToZero, liveBalance, moneyFen, moneyText, PERIODS, siteIndex, zoneOf } from '../core/index.ts';
+import { addDays, buildCalendar, checkLowBalance, costRate, Dec, hoursToZero, liveBalance, moneyFen, moneyText, multiplierAt, occupantAt, PERIODS, siteIndex, zoneOf } from '../core/index.ts';
 import type { Account, AlertState, LocalDate, Period, Site, UnsettledEnergy } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
@@ -103,7 +103,8 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
   const idx = siteIndex(site);
   const sq = quoteString(site.id);
   const charged = await chargedSums(ctx, site);
-  const paidRows = await ctx.influx.query(`SELECT sum(${F.fen}), count(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.account}`);
+  // Deposits are held apart from the prepaid balance (billing.md section 10).
+  const paidRows = await ctx.influx.query(`SELECT sum(${F.fen}), count(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${sq} AND ${T.kind} != 'deposit' AND time <= ${now}ms GROUP BY ${T.account}`);
   const paid = new Map(paidRows.map((r) => [r.account as string, r.sum as number]));
   const paidCount = new Map(paidRows.map((r) => [r.account as string, r.count as number]));
   const until = (await settledUntil(ctx, site)) ?? 0;
@@ -138,11 +139,11 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
         `SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND time > ${now - 3_600_000}ms AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 2`,
       )
     : [[]];
-  const interval = new Map<string, { dWh: number; dMs: number }>();
+  const interval = new Map<string, { dWh: number; dMs: number; t1: number }>();
   for (const s of last2[0] ?? []) {
     const [a, b] = s.values;
     if (!a || !b) continue;
-    interval.set(s.tags!.meter, { dWh: (a[1] as number) - (b[1] as number), dMs: (a[0] as number) - (b[0] as number) });
+    interval.set(s.tags!.meter, { dWh: (a[1] as number) - (b[1] as number), dMs: (a[0] as number) - (b[0] as number), t1: a[0] as number });
   }
   const today = zone.dateOf(now);
   const cal = buildCalendar(site, today, addDays(today, 1));
@@ -164,9 +165,11 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
     const micro = idx.price(account.tariff, today, periodNow) ?? 0;
     let watts = 0;
     for (const m of tenants) {
-      if (m.account !== a) continue;
+      if (occupantAt(site, m, now).account !== a) continue; // the occupant now (billing.md section 10)
       const iv = interval.get(m.id);
-      if (iv && iv.dMs > 0 && iv.dWh > 0) watts += (iv.dWh * 3_600_000) / iv.dMs; // mean W of the last interval
+      // Raw register delta x the multiplier (section 10); not across a replacement.
+      if (!iv || !(iv.dMs > 0 && iv.dWh > 0) || (m.changes ?? []).some((c) => c.at > iv.t1 - iv.dMs && c.at <= iv.t1)) continue;
+      watts += (iv.dWh * multiplierAt(m, iv.t1) * 3_600_000) / iv.dMs; // mean W of the last interval
     }
     const rate = new Dec(costRate(watts, micro)).mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber();
     const spent24 = new Dec(liveBalance(0, trailing.get(a) ?? []).unsettled).mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber();

@@ -21,7 +21,7 @@ describe('recordPayment (real Redis and InfluxDB)', () => {
     const p = { account: 'A101', fen: 10_000, reference: 'R1', time: t0 };
     expect((await recordPayment(deps, p)).status).toBe('recorded');
     expect((await recordPayment(deps, p)).status).toBe('duplicate');
-    expect(await loadPayments(env.influx, site.id)).toEqual([{ account: 'A101', reference: 'R1', fen: 10_000, time: t0 }]);
+    expect(await loadPayments(env.influx, site.id)).toEqual([{ account: 'A101', reference: 'R1', fen: 10_000, time: t0, kind: 'payment' }]);
   });
 
   it('refuses a conflicting content under a taken reference, naming both', async () => {

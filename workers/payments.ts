@@ -2,6 +2,8 @@ import { Point } from '@influxdata/influxdb-client';
 import type { Redis } from 'ioredis';
 import type { Site } from '../core/site/index.ts';
 import { moneyText } from '../core/units.ts';
+import { PAYMENT_KINDS, paymentKindProblem } from '../core/index.ts';
+import type { PaymentKind } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
@@ -23,8 +25,15 @@ import { MAX_TIME_MS, redisKeys } from './keys.ts';
 
 export interface PaymentInput {
   readonly account: string;
-  /** Integer fen; negative for a refund or correction, never 0. */
+  /**
+   * Integer fen, never 0; negative for a refund or correction. A transfer moves this many
+   * fen (> 0) from `account` to `to`.
+   */
   readonly fen: number;
+  /** billing.md section 10: payment (default), refund (< 0), deposit (held apart), transfer. */
+  readonly kind?: PaymentKind;
+  /** Transfers only: the receiving account. */
+  readonly to?: string;
   /** The payer's unique reference (bank or gateway transaction id). */
   readonly reference: string;
   /** Epoch ms of the payment's instant. */
@@ -55,14 +64,22 @@ export interface PaymentDeps {
   readonly keyPrefix?: string;
 }
 
-/** Canonical content of a payment (billing.md section 1: instant, account, numeric amount). */
+/**
+ * Canonical content of a payment (billing.md section 1: instant, account, numeric amount;
+ * section 10 adds the kind, and a transfer's receiving account). A plain payment keeps the
+ * original form, so references stored before kinds existed still compare equal.
+ */
 function contentOf(p: PaymentInput): string {
-  return `${p.time}|${p.account}|${p.fen}`;
+  const kind = p.kind ?? 'payment';
+  if (kind === 'payment') return `${p.time}|${p.account}|${p.fen}`;
+  return `${p.time}|${p.account}|${p.fen}|${kind === 'transfer' ? `transfer>${p.to}` : kind}`;
 }
 
 function describe(content: string): string {
-  const [time, account, fen] = content.split('|');
-  return `${moneyText(Number(fen))} to ${account} at ${new Date(Number(time)).toISOString()}`;
+  const [time, account, fen, kind] = content.split('|');
+  const at = new Date(Number(time)).toISOString();
+  if (kind?.startsWith('transfer>')) return `a transfer of ${moneyText(Number(fen))} from ${account} to ${kind.slice('transfer>'.length)} at ${at}`;
+  return `${moneyText(Number(fen))}${kind ? ` (${kind})` : ''} to ${account} at ${at}`;
 }
 
 // Returns {state, content}: 'new' when this call reserved the reference, else what is stored.
@@ -81,14 +98,39 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL'
 return 0
 `;
 
+/** A plain payment has no kind tag (every point written before kinds existed is one). */
+function ledgerPoint(site: string, account: string, reference: string, kind: PaymentKind, fen: number, time: number): string {
+  const p = new Point(M.payment).tag(T.site, site).tag(T.account, account).tag(T.reference, reference);
+  if (kind !== 'payment') p.tag(T.kind, kind);
+  return p.intField(F.fen, fen).timestamp(time).toLineProtocol()!;
+}
+
+/** The ledger points of a payment: one, or a transfer's two (out of `account`, into `to`) under one reference. */
+export function paymentLines(site: string, p: PaymentInput): string[] {
+  const kind = p.kind ?? 'payment';
+  if (kind === 'transfer') return [ledgerPoint(site, p.account, p.reference, kind, -p.fen, p.time), ledgerPoint(site, p.to!, p.reference, kind, p.fen, p.time)];
+  return [ledgerPoint(site, p.account, p.reference, kind, p.fen, p.time)];
+}
+
 export function paymentLine(site: string, p: PaymentInput): string {
-  return new Point(M.payment).tag(T.site, site).tag(T.account, p.account).tag(T.reference, p.reference).intField(F.fen, p.fen).timestamp(p.time).toLineProtocol()!;
+  return paymentLines(site, p)[0];
 }
 
 function validate(site: Site, p: PaymentInput): void {
   const bad = (m: string) => new PaymentRejectedError('invalid', m);
   if (!site.accounts.some((a) => a.id === p.account)) throw bad(`unknown account ${JSON.stringify(p.account)} for site ${site.id}`);
   if (!Number.isSafeInteger(p.fen) || p.fen === 0) throw bad(`amount must be a non-zero whole number of fen, got ${p.fen}`);
+  const kind = p.kind ?? 'payment';
+  if (!(PAYMENT_KINDS as readonly string[]).includes(kind)) throw bad(`kind must be one of ${PAYMENT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+  if (kind === 'transfer') {
+    if (!(p.fen > 0)) throw bad('a transfer moves a positive amount from the account to `to`');
+    if (!p.to || !site.accounts.some((a) => a.id === p.to)) throw bad(`a transfer needs a known receiving account, got ${JSON.stringify(p.to)}`);
+    if (p.to === p.account) throw bad('a transfer needs two different accounts');
+  } else {
+    if (p.to !== undefined) throw bad('only a transfer has a receiving account');
+    const problem = paymentKindProblem(kind, p.fen);
+    if (problem) throw bad(problem);
+  }
   if (!p.reference || p.reference.length > 200 || /[\n\r]/.test(p.reference)) throw bad('reference must be 1..200 characters on one line');
   if (!Number.isSafeInteger(p.time) || p.time < 0) throw bad(`payment time must be epoch milliseconds, got ${p.time}`);
 }
@@ -96,10 +138,17 @@ function validate(site: Site, p: PaymentInput): void {
 /** The ledger's record of a reference, if any (survives a Redis that lost its last second). */
 async function ledgerContent(influx: InfluxV1, site: string, reference: string): Promise<string | undefined> {
   const rows = await influx.query(
-    `SELECT ${F.fen}, ${T.account} FROM ${M.payment} WHERE ${T.site} = ${quoteString(site)} AND ${T.reference} = ${quoteString(reference)} ORDER BY time ASC LIMIT 1`,
+    `SELECT ${F.fen} FROM ${M.payment} WHERE ${T.site} = ${quoteString(site)} AND ${T.reference} = ${quoteString(reference)} GROUP BY ${T.account}, ${T.kind}`,
   );
+  if (rows.length === 0) return undefined;
+  rows.sort((a, b) => (a.time as number) - (b.time as number) || (a.fen as number) - (b.fen as number));
   const r = rows[0];
-  return r ? `${r.time as number}|${r.account as string}|${r.fen as number}` : undefined;
+  const kind = ((r.kind as string) || 'payment') as PaymentKind;
+  if (kind === 'transfer') {
+    const into = rows.find((x) => x.kind === 'transfer' && x.time === r.time && (x.fen as number) === -(r.fen as number));
+    return contentOf({ time: r.time as number, account: r.account as string, fen: -(r.fen as number), reference, kind, to: (into?.account as string) ?? '?' });
+  }
+  return contentOf({ time: r.time as number, account: r.account as string, fen: r.fen as number, reference, kind });
 }
 
 /**
@@ -127,7 +176,8 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
     throw new PaymentRejectedError('conflict', message);
   }
   try {
-    await influx.write(paymentLine(site.id, input));
+    // A transfer's two sides go in one write request (one WAL entry): never one without the other.
+    await influx.write(paymentLines(site.id, input));
   } catch (err) {
     // Nothing moved: free the reference so a corrected retry is not refused, unless it was
     // already there before us (a duplicate whose ledger point we were re-writing).
@@ -142,14 +192,15 @@ export interface LedgerPayment {
   readonly reference: string;
   readonly fen: number;
   readonly time: number;
+  readonly kind: PaymentKind;
 }
 
-/** Every payment of a site in [fromMs, toMs) from the ledger, sorted by time then reference. */
+/** Every ledger line of a site in [fromMs, toMs) (a transfer's two sides each), sorted by time then reference. */
 export async function loadPayments(influx: InfluxV1, site: string, fromMs = 0, toMs = MAX_TIME_MS): Promise<LedgerPayment[]> {
   const rows = await influx.query(
-    `SELECT ${F.fen} FROM ${M.payment} WHERE ${T.site} = ${quoteString(site)} AND time >= ${fromMs}ms AND time < ${toMs}ms GROUP BY ${T.account}, ${T.reference}`,
+    `SELECT ${F.fen} FROM ${M.payment} WHERE ${T.site} = ${quoteString(site)} AND time >= ${fromMs}ms AND time < ${toMs}ms GROUP BY ${T.account}, ${T.reference}, ${T.kind}`,
   );
   return rows
-    .map((r) => ({ account: r.account as string, reference: r.reference as string, fen: r.fen as number, time: r.time as number }))
+    .map((r) => ({ account: r.account as string, reference: r.reference as string, fen: r.fen as number, time: r.time as number, kind: ((r.kind as string) || 'payment') as PaymentKind }))
     .sort((a, b) => a.time - b.time || (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
 }

@@ -1,5 +1,5 @@
 import { Point } from '@influxdata/influxdb-client';
-import { acceptReadings, addDays, buildCalendar, touBuckets, zoneOf } from '../core/index.ts';
+import { acceptMeterSeries, addDays, buildCalendar, cutCalendar, occupantAt, tenancyCuts, touBuckets, zoneOf } from '../core/index.ts';
 import type { AcceptedSeries, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
@@ -35,7 +35,9 @@ export interface RollupResult {
 function bucketLines(site: Site, meter: Meter, buckets: readonly { start: number; period: string; wh: number }[]): string[] {
   return buckets.map((b) => {
     const p = new Point(M.touBucket).tag(T.site, site.id).tag(T.meter, meter.id).tag(T.period, b.period).tag(T.role, meter.role);
-    if (meter.account) p.tag(T.account, meter.account);
+    // The occupant of the bucket (billing.md section 10; the landlord when vacant): buckets
+    // are cut at move instants, so one bucket has one.
+    if (meter.role === 'tenant') p.tag(T.account, occupantAt(site, meter, b.start).account);
     return p.intField(F.wh, b.wh).timestamp(b.start).toLineProtocol()!;
   });
 }
@@ -57,7 +59,7 @@ function bucketsFrom(site: Site, acc: AcceptedSeries, from: number, to: number, 
   // Meters of a batch mostly share one range: build its calendar once per job.
   let cal = cals?.get(`${a}|${b}`);
   if (!cal) {
-    cal = buildCalendar(site, a, b, BUCKET_MINUTES);
+    cal = cutCalendar(buildCalendar(site, a, b, BUCKET_MINUTES), tenancyCuts(site));
     cals?.set(`${a}|${b}`, cal);
   }
   // The segment that contains `from` is recomputed whole (its earlier part was written
@@ -100,7 +102,7 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
     const w = wm.get(meter.id)!;
     if (!series || series.time.length === 0 || series.time[series.time.length - 1] <= w) continue;
     const window = sliceFrom(series, w - ctxMs);
-    const acc = acceptReadings(meter, window);
+    const acc = acceptMeterSeries(meter, window, w - ctxMs);
     const fresh = window.time.filter((t) => t > w).length;
     // The first new interval starts at the last reading at or before the watermark.
     let prev = w;
@@ -227,7 +229,7 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
       const raw = await loadRaw(ctx.influx, site.id, [meterId], a - ctx.tuning.rollupContextMs, b + ctx.tuning.rollupContextMs);
       const series = raw.get(meterId);
       if (series && series.time.length > 1) {
-        const acc = acceptReadings(meter, series);
+        const acc = acceptMeterSeries(meter, series, a - ctx.tuning.rollupContextMs);
         const bs = bucketsFrom(site, acc, acc.time[0], acc.time[acc.time.length - 1]);
         await writeChunked(ctx.influx, [...bucketLines(site, meter, bs), ...flagLines(site, acc, a)]);
       }

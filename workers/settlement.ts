@@ -68,22 +68,22 @@ function chargePoint(site: string, t: number, l: { account: string; kind: string
 }
 
 function summaryLines(site: Site, t: number, day: DaySettlement): string[] {
-  return day.cells.map(
-    (c) =>
-      new Point(M.siteDay)
-        .tag(T.site, site.id)
-        .tag(T.period, c.period)
-        .intField(F.masterWh, c.masterWh)
-        .intField(F.tenantWh, c.tenantWh)
-        .intField(F.commonWh, c.commonWh)
-        .intField(F.lossWh, c.lossWh)
-        .intField(F.lossAllocatedWh, c.lossAllocatedWh)
-        .intField(F.lossAbnormalWh, c.lossAbnormalWh)
-        // Display only (the cap line in Grafana); the settlement used the exact decimal.
-        .floatField(F.lossNormalRate, Number(site.loss.normalRate))
-        .timestamp(t)
-        .toLineProtocol()!,
-  );
+  return day.cells.map((c) => {
+    const p = new Point(M.siteDay)
+      .tag(T.site, site.id)
+      .tag(T.period, c.period)
+      .intField(F.masterWh, c.masterWh)
+      .intField(F.tenantWh, c.tenantWh)
+      .intField(F.commonWh, c.commonWh)
+      .intField(F.lossWh, c.lossWh)
+      .intField(F.lossAllocatedWh, c.lossAllocatedWh)
+      .intField(F.lossAbnormalWh, c.lossAbnormalWh)
+      // Display only (the cap line in Grafana); the settlement used the exact decimal.
+      .floatField(F.lossNormalRate, Number(site.loss.normalRate));
+    // Section 10: vacant units' energy, on sites with a landlord account only.
+    if (c.vacantWh !== undefined) p.intField(F.vacantWh, c.vacantWh);
+    return p.timestamp(t).toLineProtocol()!;
+  });
 }
 
 /** Quality flags of the settled day as events (deterministic keys: a re-run overwrites them). */
@@ -143,7 +143,9 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   // The core settles the range [day, day+1) with the lookback's readings as history (the
   // day before is settled too, and ignored): counter rules, split, pools, loss, charges.
   const t0 = performance.now();
-  const range = settleRange(site, store, day, addDays(day, 1));
+  // The lookback's first instant is where these readings start: a meter change before it
+  // is known only by its multiplier (billing.md section 10).
+  const range = settleRange(site, store, day, addDays(day, 1), { historyFromMs: a - ctx.tuning.settleLookbackMs });
   ctx.log.debug({ site: site.id, day, coreMs: Math.round(performance.now() - t0) }, 'settleRange');
   const settlement = range.days[range.fromDay];
   const flags = range.flags;
