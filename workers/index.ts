@@ -8,3 +8,6 @@ export type { ScheduleOptions, QueueName } from './queues.ts';
 export { liveBill } from './statement.ts';
 export { createNotifier } from './notifier.ts';
 export type { NotifierOptions, SmtpOptions } from './notifier.ts';
+export { siteReloadChannel, applyFile } from './site-reload.ts';
+export type { ReloadResult, SiteReloader } from './site-reload.ts';
+export type { PaymentKind } from '../core/index.ts';

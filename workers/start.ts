@@ -16,6 +16,8 @@ import { AlertsJob, BalanceJob, closeQueues, JOB_OPTS, NotifyJob, openQueues, pa
 import type { QueueName, Queues, ScheduleOptions } from './queues.ts';
 import { processRollup } from './rollup.ts';
 import { processSettlement } from './settlement.ts';
+import { siteReloadChannel, startSiteReloader } from './site-reload.ts';
+import type { ReloadResult } from './site-reload.ts';
 
 export interface StartWorkersOptions {
   /** Validated sites (lib/site-file.ts loadSiteFile). At least one. */
@@ -45,12 +47,22 @@ export interface StartWorkersOptions {
   /** Clock (tests). @defaultValue Date.now */
   readonly now?: () => number;
   readonly log?: Logger;
+  /**
+   * The files `sites` were read from, in the same order: they are read again when they
+   * change on disk, on reloadSites() (SIGHUP in the CLI) and when the API's reload route
+   * publishes (billing.md section 10, rule 9; workers/site-reload.ts).
+   */
+  readonly siteFiles?: readonly string[];
+  /** Watch siteFiles for changes. @defaultValue true */
+  readonly watchSiteFiles?: boolean;
 }
 
 export interface RunningWorkers {
   readonly ctx: WorkerContext;
   readonly queues: Queues;
   readonly workers: readonly Worker[];
+  /** Reads the site files again now (all, or one site's); nothing without siteFiles. */
+  reloadSites(siteId?: string): Promise<ReloadResult[]>;
   /** Graceful stop: finishes jobs in flight, then closes connections. */
   close(): Promise<void>;
 }
@@ -146,12 +158,26 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     // Catch up at once (missed midnights while no worker ran) rather than at the next cron.
     for (const s of opts.sites) await queues.settlement.add('settle', { site: s.id }, { ...JOB_OPTS, jobId: `settle-start|${s.id}|${Math.floor(ctx.now() / 60_000)}` });
   }
+  // Site changes reach the running pipeline (billing.md section 10): file watch, reloadSites(), API publish.
+  if (opts.siteFiles && opts.siteFiles.length !== opts.sites.length) throw new Error('startWorkers: siteFiles must list one file per site, in the same order');
+  const reloader = opts.siteFiles
+    ? startSiteReloader(ctx, { files: new Map(opts.sites.map((s, i) => [s.id, opts.siteFiles![i]])), watch: opts.watchSiteFiles ?? true, schedule: (opts.schedulers ?? true) ? (opts.schedule ?? {}) : false })
+    : undefined;
+  const subscriber = reloader ? redis.duplicate() : undefined;
+  if (subscriber && reloader) {
+    subscriber.on('error', (err) => log.warn({ err: err.message }, 'redis subscriber error (retrying)'));
+    subscriber.on('message', (_channel, siteId: string) => void reloader.reload(siteId).catch((err: Error) => log.error({ site: siteId, err: err.message }, 'site reload failed')));
+    await subscriber.subscribe(siteReloadChannel(ctx.keyPrefix));
+  }
   log.info({ sites: [...ids], queues: which }, 'workers started');
   return {
     ctx,
     queues,
     workers,
+    reloadSites: async (siteId) => (reloader ? reloader.reload(siteId) : []),
     async close() {
+      await reloader?.close();
+      subscriber?.disconnect();
       await Promise.all(workers.map((w) => w.close()));
       await closeQueues(queues);
       notifier.close();
