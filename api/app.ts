@@ -25,6 +25,9 @@ import { RedisMonthStore } from './month-store.ts';
 import { openapiDocument, operations } from './openapi.ts';
 import { SiteMismatchError, SiteRef } from './site-ref.ts';
 import { statementCsv, statementFor, statementHtml } from './statement.ts';
+import { finalStatementCsv, finalStatementFor, finalStatementHtml } from './final-statement.ts';
+import type { PaymentKind } from '../core/index.ts';
+import { siteReloadChannel } from '../workers/index.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
 import { QUALITY_KINDS, adviceFor } from './advice.ts';
 
@@ -234,13 +237,16 @@ export function buildApp(deps: ApiDeps): Express {
       const a = accountOf(ctx);
       const amount = String(ctx.body.amount);
       const fen = parseMoneyFen(amount);
-      if (fen === undefined || fen <= 0) throw badRequest('amount must be a positive decimal with at most 2 places', `${ctx.req.path}#amount`);
+      // billing.md section 10: a kind; the sign rules of each kind are recordPayment's.
+      const kind = (ctx.body.kind as PaymentKind | undefined) ?? 'payment';
+      const to = ctx.body.to as string | undefined;
+      if (fen === undefined || (kind === 'payment' && fen <= 0)) throw badRequest('amount must be a positive decimal with at most 2 places', `${ctx.req.path}#amount`);
       const reference = String(ctx.body.reference);
       const time = ctx.body.time !== undefined ? Date.parse(String(ctx.body.time)) : now();
       if (!Number.isFinite(time)) throw badRequest('time must be RFC 3339', `${ctx.req.path}#time`);
       let status: 'recorded' | 'duplicate';
       try {
-        const r = await recordPayment({ site: ctx.site, influx: deps.influx, redis: deps.redis, keyPrefix: deps.workersKeyPrefix }, { account: a.id, fen, reference, time });
+        const r = await recordPayment({ site: ctx.site, influx: deps.influx, redis: deps.redis, keyPrefix: deps.workersKeyPrefix }, { account: a.id, fen, reference, time, ...(kind !== 'payment' ? { kind } : {}), ...(to !== undefined ? { to } : {}) });
         status = r.status;
       } catch (err) {
         if (err instanceof PaymentRejectedError) {
@@ -252,7 +258,23 @@ export function buildApp(deps: ApiDeps): Express {
       await writeAudit(ctx, status === 'recorded' ? 'payment.record' : 'payment.duplicate', a.id, { reference, amount, time: new Date(time).toISOString() });
       read.cache.clear();
       ctx.res.status(status === 'recorded' ? 201 : 200);
-      return { status, payment: { time: formatLocal(time, ctx.site.timezone), account: a.id, amount: moneyText(fen), reference } };
+      return { status, payment: { time: formatLocal(time, ctx.site.timezone), account: a.id, amount: moneyText(fen), reference, ...(kind !== 'payment' ? { kind } : {}), ...(to !== undefined ? { to } : {}) } };
+    },
+
+    async getFinalStatement(ctx) {
+      const a = accountOf(ctx);
+      if (a.moveOut === undefined) throw notFound(`account ${a.id} has no move_out in the site file: no final statement`);
+      const st = await finalStatementFor(read, ctx.site, a);
+      const format = ctx.query.format;
+      if (format === 'csv') {
+        ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${a.id}-final.csv"`);
+        return finalStatementCsv(st);
+      }
+      if (format === 'html') {
+        ctx.res.type('text/html; charset=utf-8').setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+        return finalStatementHtml(st, ctx.query.lang as 'zh' | 'en', formatLocal(now(), ctx.site.timezone));
+      }
+      return st;
     },
 
     async listAlerts(ctx) {
@@ -366,6 +388,8 @@ export function buildApp(deps: ApiDeps): Express {
       try {
         const next = deps.site.reload();
         read.cache.clear();
+        // The workers reload their own copy of the file and re-settle what it touches (billing.md section 10).
+        await deps.redis.publish(siteReloadChannel(deps.workersKeyPrefix ?? 'submeter'), next.id).catch((err: Error) => log.warn({ err: err.message }, 'could not tell the workers about the reload'));
         await writeAudit(ctx, 'site.reload', next.id, { ok: true });
         return { site: next.id, name: next.name, meters: next.meters.length, accounts: next.accounts.length, pools: next.pools.length, tariffs: next.tariffs.length };
       } catch (err) {

@@ -6,7 +6,9 @@ import type { Period } from '../core/tou/schedule.ts';
 import { parseFixed } from '../core/units.ts';
 import type { AccountStatement, ReadModel, StatementLine } from './data/read-model.ts';
 import { kwhText, moneyText, priceText } from './format.ts';
-import { monthRange } from './local-time.ts';
+import { localMidnight, monthRange } from './local-time.ts';
+import { tenancyHtml, tenancySection } from './tenancy-section.ts';
+import type { TenancySection } from './tenancy-section.ts';
 import type { MonthStore } from './month-store.ts';
 
 export interface Correction {
@@ -31,6 +33,8 @@ export interface StatementOut extends AccountStatement {
   readonly closed_at: string | null;
   readonly corrections_after_close: readonly Correction[];
   readonly explain: Explain;
+  /** billing.md section 10: moves, deposit, multipliers and replacements (api/tenancy-section.ts). */
+  readonly tenancy?: TenancySection;
 }
 
 /** What a tenant needs to re-derive each line: prices, pools and the loss rule (billing.md sections 4-5). */
@@ -83,6 +87,7 @@ export async function statementFor(read: ReadModel, months: MonthStore, site: Si
     closed_at: closed?.closed_at ?? null,
     corrections_after_close: frozen ? corrections(frozen.lines, current.lines) : [],
     explain: explain(site, account, from),
+    ...(await tenancySection(read, site, account, localMidnight(from, site.timezone), localMidnight(to, site.timezone))),
   };
 }
 
@@ -195,7 +200,7 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}th,td{border-botto
 <tr><td>${esc(t.total)}</td><td class="n">-${st.total_amount}</td></tr>
 <tr class="sum"><td>${esc(t.closing)}</td><td class="n">${st.closing_balance}</td></tr>
 </table>
-${adj}${corr}
+${tenancyHtml(st.tenancy, lang)}${adj}${corr}
 <h2>${esc(t.how)}</h2>
 <p>${esc(t.howLine)}</p>
 <p>${esc(t.prices)}: ${st.explain.prices.map((p) => `${esc(t.period[p.period])} ${p.price}`).join(' · ')} ${esc(st.currency)}/kWh. ${esc(t.area)}: ${esc(st.explain.area_m2)} m².</p>

@@ -7,6 +7,8 @@ import type { InfluxV1, Row } from '../../influx/client.ts';
 import { quoteIdent as qi, quoteString as qs, rowsOf } from '../../influx/client.ts';
 import { F, M, T } from '../../influx/schema.ts';
 import { moneyFen } from '../../core/units.ts';
+import { multiplierAt, occupantAt } from '../../core/index.ts';
+import type { PaymentKind, PaymentRow } from '../../core/index.ts';
 import { int, kwhText, moneyText, priceText } from '../format.ts';
 import { formatLocal, localMidnight, localParts } from '../local-time.ts';
 import { TtlCache } from './ttl-cache.ts';
@@ -72,6 +74,8 @@ export interface PaymentOut {
   readonly account: string;
   readonly amount: string;
   readonly reference: string;
+  /** billing.md section 10: refund, deposit or transfer; absent for a plain payment. */
+  readonly kind?: PaymentKind;
 }
 
 export interface EventOut {
@@ -107,6 +111,8 @@ export interface MeterHealthOut {
 }
 
 const KIND_ORDER: Record<ChargeKind, number> = { own: 0, common: 1, loss: 2 };
+/** Deposits are held apart from the prepaid balance (billing.md section 10); plain payments have no kind tag. */
+const NOT_DEPOSIT = `${qi(T.kind)} != 'deposit'`;
 const PERIOD_ORDER = Object.fromEntries(PERIODS.map((p, i) => [p, i])) as Record<Period, number>;
 const HOUR = 3_600_000;
 
@@ -147,8 +153,8 @@ export class ReadModel {
     const [lines, chargesBefore, payBefore, payIn] = await this.multi([
       `SELECT ${qi(F.wh)}, ${qi(F.fen)}, ${qi(F.price)}, ${qi(F.reason)} FROM ${qi(M.charge)} WHERE ${w} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY ${qi(T.account)}, ${qi(T.kind)}, ${qi(T.pool)}, ${qi(T.period)}, ${qi(T.rev)}`,
       `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.charge)} WHERE ${w} AND time < ${t0}ms GROUP BY ${qi(T.account)}`,
-      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND time < ${t0}ms GROUP BY ${qi(T.account)}`,
-      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY ${qi(T.account)}`,
+      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND ${NOT_DEPOSIT} AND time < ${t0}ms GROUP BY ${qi(T.account)}`,
+      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND ${NOT_DEPOSIT} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY ${qi(T.account)}`,
     ]);
     const sumBy = (rows: Row[]) => new Map(rows.map((r) => [String(r[T.account]), int(r.fen)]));
     const before = sumBy(chargesBefore);
@@ -175,22 +181,26 @@ export class ReadModel {
     const tz = site.timezone;
     const local = localParts(now, tz);
     const midnight = localMidnight(local.date, tz);
-    const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
+    // The meters the account occupies now (billing.md section 10), and today's buckets by
+    // the account they are tagged with (a meter's buckets carry their occupant).
+    const occupied = site.meters.filter((m) => m.role === 'tenant' && occupantAt(site, m, now).account === account.id);
+    const meters = occupied.map((m) => m.id);
     const w = `${qi(T.site)} = ${qs(site.id)}`;
     const mw = `${w} AND ${meterFilter(meters)}`;
+    const bw = `${w} AND ${qi(T.account)} = ${qs(account.id)}`;
     const aw = `${w} AND ${qi(T.account)} = ${qs(account.id)}`;
     const [bal, power, today] = await this.multi([
       `SELECT * FROM ${qi(M.balance)} WHERE ${aw} AND time <= ${now}ms ORDER BY time DESC LIMIT 1`,
       `SELECT last(${qi(F.w)}) AS w FROM ${qi(M.reading)} WHERE ${mw} AND time > ${now - 15 * 60_000}ms AND time <= ${now}ms GROUP BY ${qi(T.meter)}`,
-      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${mw} AND time >= ${midnight}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
+      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${bw} AND time >= ${midnight}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
     ]);
     // The settled fallback needs three more sums; only asked for when the worker has not run.
     const [charges, paid, trailing] = bal.length
       ? [[], [], []]
       : await this.multi([
           `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.charge)} WHERE ${aw}`,
-          `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${aw} AND time <= ${now}ms`,
-          `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${mw} AND time >= ${now - 24 * HOUR}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
+          `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${aw} AND ${NOT_DEPOSIT} AND time <= ${now}ms`,
+          `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${bw} AND time >= ${now - 24 * HOUR}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
         ]);
     const tariffNow = priceAt(site, account, local.date, local.minute);
     // Power and cost rate: the balance worker's figures when it has written a recent point
@@ -203,7 +213,8 @@ export class ReadModel {
       powerKw = new Dec(String(bal[0][F.w])).div(1000);
       costPerHour = typeof bal[0][F.costRateFenH] === 'number' ? moneyText(int(bal[0][F.costRateFenH])) : null;
     } else if (power.length) {
-      powerKw = power.reduce((s, r) => s.plus(new Dec(String(r.w ?? 0))), new Dec(0)).div(1000);
+      // Raw meter power x the meter's multiplier now (billing.md section 10).
+      powerKw = power.reduce((s, r) => s.plus(new Dec(String(r.w ?? 0)).mul(multiplierAt(occupied.find((m) => m.id === r[T.meter])!, now))), new Dec(0)).div(1000);
       costPerHour = tariffNow ? powerKw.times(tariffNow.price).toFixed(2, Dec.ROUND_HALF_UP) : null;
     }
     const todayByPeriod = PERIODS.map((p) => ({ period: p, wh: int(today.find((r) => r[T.period] === p)?.wh) })).filter((x) => x.wh !== 0);
@@ -253,7 +264,7 @@ export class ReadModel {
     const [bal, charges, paid] = await this.multi([
       `SELECT * FROM ${qi(M.balance)} WHERE ${w} AND time <= ${now}ms GROUP BY ${qi(T.account)} ORDER BY time DESC LIMIT 1`,
       `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.charge)} WHERE ${w} GROUP BY ${qi(T.account)}`,
-      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND time <= ${now}ms GROUP BY ${qi(T.account)}`,
+      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND ${NOT_DEPOSIT} AND time <= ${now}ms GROUP BY ${qi(T.account)}`,
     ]);
     const out = new Map<string, { fen: number; source: 'live' | 'settled'; hoursLeft: string | null }>();
     for (const a of site.accounts) {
@@ -275,10 +286,10 @@ export class ReadModel {
     const tz = site.timezone;
     const t0 = localMidnight(from, tz);
     const t1 = localMidnight(to, tz);
-    const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
-    // tz() aligns 1d groups on local midnight (InfluxDB 1.x), like settlement days.
+    // tz() aligns 1d groups on local midnight (InfluxDB 1.x), like settlement days. Buckets
+    // carry their occupant (billing.md section 10): the account's energy, whichever meter.
     const [rows] = await this.multi([
-      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${qi(T.site)} = ${qs(site.id)} AND ${meterFilter(meters)} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY time(${interval}), ${qi(T.period)} fill(none) tz(${qs(tz)})`,
+      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${qi(T.site)} = ${qs(site.id)} AND ${qi(T.account)} = ${qs(account.id)} AND ${qi(T.role)} = 'tenant' AND time >= ${t0}ms AND time < ${t1}ms GROUP BY time(${interval}), ${qi(T.period)} fill(none) tz(${qs(tz)})`,
     ]);
     return rows
       .map((r) => ({ t: Number(r.time), period: r[T.period] as Period, wh: int(r.wh) }))
@@ -306,11 +317,26 @@ export class ReadModel {
 
   async payments(site: Site, account: string | undefined, limit = 200): Promise<PaymentOut[]> {
     const where = `${qi(T.site)} = ${qs(site.id)}${account ? ` AND ${qi(T.account)} = ${qs(account)}` : ''}`;
-    const [rows] = await this.multi([`SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${where} GROUP BY ${qi(T.account)}, ${qi(T.reference)} ORDER BY time DESC LIMIT 1`]);
+    const [rows] = await this.multi([`SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${where} GROUP BY ${qi(T.account)}, ${qi(T.reference)}, ${qi(T.kind)} ORDER BY time DESC LIMIT 1`]);
     return rows
       .sort((a, b) => Number(b.time) - Number(a.time) || String(a[T.reference]).localeCompare(String(b[T.reference])))
       .slice(0, limit)
-      .map((r) => ({ time: formatLocal(Number(r.time), site.timezone), account: String(r[T.account]), amount: moneyText(int(r[F.fen])), reference: String(r[T.reference]) }));
+      .map((r) => {
+        // A plain payment is listed as before; other kinds say what they are (billing.md section 10).
+        const kind = (String(r[T.kind] ?? '') || 'payment') as PaymentKind;
+        return { time: formatLocal(Number(r.time), site.timezone), account: String(r[T.account]), amount: moneyText(int(r[F.fen])), reference: String(r[T.reference]), ...(kind !== 'payment' ? { kind } : {}) };
+      });
+  }
+
+  /** Every ledger line of one account (billing.md section 10: with its kind), oldest first, for the final statement. */
+  async ledger(site: Site, account: string): Promise<PaymentRow[]> {
+    const [rows] = await this.multi([`SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${qi(T.site)} = ${qs(site.id)} AND ${qi(T.account)} = ${qs(account)} GROUP BY ${qi(T.reference)}, ${qi(T.kind)}`]);
+    return rows
+      .map((r) => {
+        const kind = (String(r[T.kind] ?? '') || 'payment') as PaymentKind;
+        return { time: Number(r.time), account, fen: int(r[F.fen]), reference: String(r[T.reference]), ...(kind !== 'payment' ? { kind } : {}) };
+      })
+      .sort((a, b) => a.time - b.time || cmp(a.reference, b.reference));
   }
 
   /** Events (alerts and data-quality flags), newest first; filtered by account or kinds. */
