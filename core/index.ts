@@ -8,7 +8,7 @@ export { Dec, decimalFrom } from './decimal.ts';
 export * from './units.ts';
 
 export { parseSiteYaml, SiteFileError } from './site/index.ts';
-export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue } from './site/index.ts';
+export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue, MeterConnection } from './site/index.ts';
 
 export { addDays, epochDay, fromEpochDay, isLocalDate, dayTypeOf, weekdayOf } from './tou/local-date.ts';
 export type { LocalDate, DayType } from './tou/local-date.ts';

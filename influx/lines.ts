@@ -12,9 +12,15 @@ import { F, M, T } from './schema.ts';
  * after a crash never duplicate (InfluxDB keeps one point per series and timestamp).
  */
 
-/** A `reading` line: energy as integer Wh (`wh=1234i`), instantaneous values as floats. */
-export function sampleLine(site: string, s: Sample): string {
+/**
+ * A `reading` line: energy as integer Wh (`wh=1234i`), instantaneous values as floats, all
+ * raw as the meter reported them. `multiplier` (billing.md section 10: the CT x PT ratio the
+ * collector had in force) is recorded beside them when it is not 1; billing multiplies by
+ * the site file's effective-dated one.
+ */
+export function sampleLine(site: string, s: Sample, multiplier = 1): string {
   const p = new Point(M.reading).tag(T.site, site).tag(T.meter, s.meter).intField(F.wh, s.wh);
+  if (multiplier !== 1) p.intField(F.multiplier, multiplier);
   if (s.w !== undefined) p.floatField(F.w, s.w);
   if (s.v !== undefined) p.floatField(F.v, s.v);
   if (s.a !== undefined) p.floatField(F.a, s.a);

@@ -28,7 +28,9 @@ export function registerCollect(program: Command): void {
       if (opts.test) {
         const { collectOnce } = await import('../../collector/collector.ts');
         const { samples, errors } = await collectOnce(site, { ...(opts.meter ? { meters: opts.meter } : {}), log });
-        process.stdout.write(samples.map((s) => sampleLine(site.id, s) + '\n').join(''));
+        const { siteMultiplier } = await import('../../collector/collector.ts');
+        const multiplier = siteMultiplier(() => site);
+        process.stdout.write(samples.map((s) => sampleLine(site.id, s, multiplier(s.meter, s.time)) + '\n').join(''));
         for (const [meter, err] of Object.entries(errors)) process.stderr.write(`submeter collect --test: ${meter}: ${err}\n`);
         if (Object.keys(errors).length > 0) {
           process.stderr.write(`submeter collect --test: ${Object.keys(errors).length} of ${samples.length + Object.keys(errors).length} meters could not be read\n`);
@@ -48,6 +50,8 @@ export function registerCollect(program: Command): void {
       const env = readEnv();
       const collector = await startCollector({
         site,
+        // Edits reach the running collector (file watch, SIGHUP): e.g. a replaced meter's new address.
+        siteFile: opts.site,
         spoolDir: opts.spool ?? `.run/spool/${site.id}`,
         influx: { url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, ...(env.SUBMETER_INFLUX_TOKEN ? { token: env.SUBMETER_INFLUX_TOKEN } : {}) },
         ...(opts.meter ? { meters: opts.meter } : {}),
@@ -55,6 +59,8 @@ export function registerCollect(program: Command): void {
         spool: { maxBytes: Math.round(spoolMaxMb * 1024 * 1024) },
         log,
       });
+      const hup = () => void collector.reload();
+      process.on('SIGHUP', hup);
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           log.info({ signal: sig }, 'stopping');
@@ -63,6 +69,7 @@ export function registerCollect(program: Command): void {
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
+      process.off('SIGHUP', hup);
       await collector.stop();
     });
 }
