@@ -1,6 +1,7 @@
 import { addDays, finalStatement, finalStatementRange } from '../core/index.ts';
 import type { Account, FinalStatement, Site } from '../core/index.ts';
 import type { ReadModel } from './data/read-model.ts';
+import { csvCell, esc } from './text-escape.ts';
 
 /**
  * The final statement of a tenant who moved out (billing.md section 10, rule 8), from what
@@ -22,9 +23,6 @@ export async function finalStatementFor(read: ReadModel, site: Site, account: Ac
 
 // ---- CSV ---------------------------------------------------------------------------
 
-function csvCell(v: string): string {
-  return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}
 
 /** One row per line item, then the balance rows and the ledger after move-out; the JSON's decimal texts. */
 export function finalStatementCsv(st: FinalStatementOut): string {
@@ -95,7 +93,6 @@ const TEXT = {
   },
 } as const;
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 export function finalStatementHtml(st: FinalStatementOut, lang: 'zh' | 'en', generatedAt: string): string {
   const t = TEXT[lang];

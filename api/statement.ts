@@ -8,6 +8,7 @@ import type { AccountStatement, ReadModel, StatementLine } from './data/read-mod
 import { kwhText, moneyText, priceText } from './format.ts';
 import { localMidnight, monthRange } from './local-time.ts';
 import { tenancyHtml, tenancySection } from './tenancy-section.ts';
+import { csvCell, esc } from './text-escape.ts';
 import type { TenancySection } from './tenancy-section.ts';
 import type { MonthStore } from './month-store.ts';
 
@@ -93,9 +94,6 @@ export async function statementFor(read: ReadModel, months: MonthStore, site: Si
 
 // ---- CSV ---------------------------------------------------------------------------
 
-function csvCell(v: string): string {
-  return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}
 
 /** One row per line item, then the totals; the same decimal texts as the JSON. */
 export function statementCsv(st: StatementOut): string {
@@ -162,7 +160,6 @@ const TEXT = {
   },
 } as const;
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 /** 0.03 -> "3%" (decimal, exact). */
 function pct(rate: string): string {

@@ -2,6 +2,7 @@ import { metersOf, multiplierAt, zoneOf } from '../core/index.ts';
 import type { Account, Site } from '../core/index.ts';
 import { kwhText, moneyText } from './format.ts';
 import type { ReadModel } from './data/read-model.ts';
+import { esc } from './text-escape.ts';
 
 /**
  * The statement section of billing.md section 10: when the account moved in or out, the
@@ -52,7 +53,6 @@ const TEXT = {
   en: { moveIn: 'Moved in', moveOut: 'Moved out', deposit: 'Deposit held (not in the balance)', meter: 'Meter', mult: 'multiplier', change: 'replaced' },
 } as const;
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 /** The section as a paragraph of the printable statement ('' when absent). */
 export function tenancyHtml(tenancy: TenancySection | undefined, lang: 'zh' | 'en'): string {
