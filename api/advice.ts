@@ -6,7 +6,7 @@ import { F, M, T } from '../influx/schema.ts';
 import { int } from './format.ts';
 
 /** The data-quality flag kinds (core/types.ts), as events the workers write. */
-export const QUALITY_KINDS: readonly QualityKind[] = ['conflict', 'spike', 'rollover', 'reset', 'gap', 'incomplete', 'negative_loss', 'payment_conflict'];
+export const QUALITY_KINDS: readonly QualityKind[] = ['conflict', 'spike', 'rollover', 'reset', 'gap', 'incomplete', 'negative_loss', 'payment_conflict', 'meter_change', 'estimated'];
 
 const SHIFT_SHARE = '0.2';
 const NIGHT: readonly [number, number] = [0, 5];
