@@ -60,7 +60,7 @@ export { PAYMENT_KINDS, paymentKindProblem } from './readings/csv.ts';
 export type { PaymentKind } from './readings/csv.ts';
 export { acceptMeterSeries, multiplierAt } from './counters/meter-changes.ts';
 export { cutCalendar } from './tenancy/cuts.ts';
-export { meterTimeline, occupantAt, occupancyOf, occupiesAt, tenancyCuts, hasTenancy, metersOf, uncovered } from './tenancy/occupancy.ts';
+export { meterTimeline, occupantAt, occupancyOf, occupiesAt, tenancyCuts, metersOf, uncovered } from './tenancy/occupancy.ts';
 export type { OccupancySpan } from './tenancy/occupancy.ts';
 export { finalStatement, finalStatementRange, computeFinalStatement, finalStatementJson } from './tenancy/final-statement.ts';
 export type { FinalStatement, LedgerEntry } from './tenancy/final-statement.ts';

@@ -88,19 +88,22 @@ export function tenancyIssues(file: SiteFile, site: Site, add: Add): void {
     if (gap) add(['meters', i, key], `meter '${m.id}' has no occupant ${span(gap)}: name a site.landlord_account to bear vacant units' energy (billing.md section 10)`);
   });
 
-  m: if (landlord === undefined && site.accounts.some((a) => a.moveIn !== undefined || a.moveOut !== undefined)) {
-    // Pools and the loss need someone present at every instant, or the landlord.
-    const gapOf = (ids: readonly string[]) => uncovered(ids.map((id) => byId.get(id)).filter((a) => a !== undefined).map(occupancyOf))[0];
-    let reported = false;
-    site.pools.forEach((p, i) => {
-      const gap = gapOf(p.accounts);
-      if (gap) {
-        add(['pools', i, 'accounts'], `no account of pool '${p.id}' occupies ${span(gap)}: its energy would have nobody to go to; name a site.landlord_account (billing.md section 10)`);
-        reported = true;
-      }
-    });
-    if (reported || site.accounts.length === 0) break m;
-    const gap = gapOf(site.accounts.map((a) => a.id));
-    if (gap) add(['accounts'], `no account occupies ${span(gap)}: the loss would have nobody to go to; name a site.landlord_account (billing.md section 10)`);
-  }
+  if (landlord === undefined && site.accounts.some((a) => a.moveIn !== undefined || a.moveOut !== undefined)) coverageIssues(site, span, add);
+}
+
+/** Without a landlord: every pool, and the site as a whole (the loss), needs someone present at every instant. */
+function coverageIssues(site: Site, span: (r: readonly [number, number]) => string, add: Add): void {
+  const byId = new Map(site.accounts.map((a) => [a.id, a]));
+  const gapOf = (ids: readonly string[]) => uncovered(ids.map((id) => byId.get(id)).filter((a) => a !== undefined).map(occupancyOf))[0];
+  let reported = false;
+  site.pools.forEach((p, i) => {
+    const gap = gapOf(p.accounts);
+    if (gap) {
+      add(['pools', i, 'accounts'], `no account of pool '${p.id}' occupies ${span(gap)}: its energy would have nobody to go to; name a site.landlord_account (billing.md section 10)`);
+      reported = true;
+    }
+  });
+  if (reported || site.accounts.length === 0) return;
+  const gap = gapOf(site.accounts.map((a) => a.id));
+  if (gap) add(['accounts'], `no account occupies ${span(gap)}: the loss would have nobody to go to; name a site.landlord_account (billing.md section 10)`);
 }

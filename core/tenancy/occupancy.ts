@@ -101,11 +101,6 @@ export function tenancyCuts(site: Site): number[] {
   return [...s].sort((x, y) => x - y);
 }
 
-/** True when the site uses tenancy at all (a move instant or a meter listing successive occupants). */
-export function hasTenancy(site: Site): boolean {
-  return site.landlordAccount !== undefined || site.accounts.some((a) => a.moveIn !== undefined || a.moveOut !== undefined) || site.meters.some((m) => (m.accounts?.length ?? 0) > 1);
-}
-
 /**
  * The tenant meters whose energy belongs to the account during some part of [fromMs, toMs)
  * (the landlord account also gets the meters vacant then).
