@@ -32,8 +32,8 @@ export async function adviceFor(influx: InfluxV1, site: Site, account: Account, 
   const zone = zoneOf(site.timezone);
   const t0 = zone.midnight(from);
   const t1 = zone.midnight(to);
-  const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
-  const meterCond = meters.length ? `(${meters.map((m) => `${qi(T.meter)} = ${qs(m)}`).join(' OR ')})` : `${qi(T.meter)} = ''`;
+  // The account's buckets by the occupant they carry (billing.md section 10), whichever meter.
+  const meterCond = `${qi(T.account)} = ${qs(account.id)} AND ${qi(T.role)} = 'tenant'`;
   const [ownRows, nightRows] = (
     await influx.queryRaw(
       [

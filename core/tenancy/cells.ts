@@ -24,7 +24,8 @@ export interface CellTenancy {
 
 export function cellTenancy(site: Site, idx: SiteIndex, cal: TouCalendar, nCells: number): CellTenancy {
   const vacant = site.landlordAccount !== undefined ? new Float64Array(nCells) : undefined;
-  const dated = idx.accountIds.map((id) => site.accounts.find((a) => a.id === id)!).map((a, pos) => ({ a, pos })).filter(({ a }) => a.moveIn !== undefined || a.moveOut !== undefined);
+  const byId = new Map(site.accounts.map((a) => [a.id, a]));
+  const dated = idx.accountIds.map((id, pos) => ({ a: byId.get(id)!, pos })).filter(({ a }) => a.moveIn !== undefined || a.moveOut !== undefined);
   let cellMs: Float64Array | undefined;
   const occupied = new Map<number, Float64Array>();
   if (dated.length > 0) {
