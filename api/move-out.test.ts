@@ -95,6 +95,11 @@ describe('a mid-month move-out through the live pipeline and the API', () => {
     const { status, ...rest } = r.body;
     expect(status).toBe('final');
     expect(rest).toEqual(JSON.parse(readFileSync(new URL('expected-final.json', dir), 'utf8')));
+    // Settling the move-out day announced it (an event for the managers, a notification for the tenant's contacts).
+    const ev = await env.influx.query(`SELECT detail FROM event WHERE site = 'moveout' AND kind = 'final_statement' GROUP BY account`);
+    expect(ev.map((e) => [e.account, zone.format(e.time as number), e.detail])).toEqual([
+      ['A1', '2026-10-02T14:00:00+08:00', 'A1 moved out at 2026-10-02T14:00:00+08:00: the final statement is ready (GET /api/v1/accounts/A1/final-statement)'],
+    ]);
   });
 
   it("A2's first statement starts at its move-in: its own lines only, deposit apart, the transfer in its payments", async () => {

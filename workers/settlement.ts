@@ -7,6 +7,7 @@ import { F, M, T } from '../influx/schema.ts';
 import { loadRaw, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
+import { announceFinalStatements } from './move-out.ts';
 import type { SettlementJob } from './queues.ts';
 
 /**
@@ -232,6 +233,8 @@ export async function processSettlement(ctx: WorkerContext, job: SettlementJob, 
     for (const day of days) {
       await ctx.redis.pexpire(key, ctx.tuning.settleLockMs);
       const r = await settleSiteDay(ctx, site, day, job.reason);
+      // Section 10: a move-out day settled for the first time makes its final statement final.
+      if (r.outcome === 'settled') await announceFinalStatements(ctx, site, day);
       // After the write, also for 'unchanged' (the retry of a run killed before this line).
       // A random token, not a counter: a Redis that lost its last second cannot bring back
       // a value a balance worker already cached for different charges.
