@@ -17,6 +17,7 @@ export type { Period, PeriodSpan, Tariff, TariffVersion, ScheduleEntry } from '.
 export { Zone, zoneOf } from './tou/zone.ts';
 export { buildCalendar, layoutOn, datesBetween, PERIOD_INDEX } from './tou/calendar.ts';
 export type { TouCalendar } from './tou/calendar.ts';
+export { minuteOfDay, dateOfDayBucket, periodAt, priceOn, priceAt } from './tou/instant.ts';
 
 export {
   READING_COLUMNS,
@@ -40,16 +41,25 @@ export type { TouBucket } from './split/split.ts';
 export { largestRemainder } from './settle/divide.ts';
 export { settleDay } from './settle/settle.ts';
 export { siteIndex } from './settle/site-index.ts';
+export { meterTargets } from './settle/attribution.ts';
+export type { MeterTarget } from './settle/attribution.ts';
 export type { SiteIndex } from './settle/site-index.ts';
 
 export { dedupePayments } from './bill/payments.ts';
 export type { PaymentSet } from './bill/payments.ts';
 export { computeBillRun, settleRange, billFromSettlement, storeReadings, meterIndex, billRunJson, billRunCsv, qualityEntries } from './bill/run.ts';
 export type { ReadingSource, RangeSettlement, SettleRangeOptions } from './bill/run.ts';
+export { accountBill, masterSummary, lossRate, compareLines } from './bill/assemble.ts';
+export type { ChargeInput } from './bill/assemble.ts';
 
-export { liveBalance, costRate, hoursToZero, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
-export type { LiveBalance, UnsettledEnergy, AlertState, AlertCheck, AlertDecision } from './live/balance.ts';
-export { computeAdvice } from './advice/advise.ts';
-export type { Advice, AccountAdvice, AdviceOptions } from './advice/advise.ts';
+export { liveBalanceFen, hoursToZero, hoursText, liveStatus, costPerHour, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
+export type { LastInterval, AlertState, AlertCheck, AlertDecision } from './live/balance.ts';
+export { settleMeterEnergy, chargesByAccount } from './live/provisional.ts';
+export type { MeterEnergy } from './live/provisional.ts';
+export { liveFigures } from './live/figures.ts';
+export { liveInputsFromReadings } from './live/offline.ts';
+export type { LiveInputs, LiveFigures, AccountLive, DayEnergy } from './live/figures.ts';
+export { computeAdvice, adviceFromTotals, shiftShareOf, isNight, nightMs, DEFAULT_SHIFT_SHARE, NIGHT_HOURS } from './advice/advise.ts';
+export type { Advice, AccountAdvice, AdviceOptions, AdviceTotals } from './advice/advise.ts';
 export { reconcile } from './reconcile/reconcile.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDays, computeBillRun, Dec, zoneOf } from '../core/index.ts';
+import { addDays, computeBillRun, liveFigures, liveInputsFromReadings, zoneOf } from '../core/index.ts';
 import type { BillRun, PaymentRow, ReadingRow } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { processBalance } from './balance.ts';
@@ -35,6 +35,7 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
   let env: TestEnv;
   let ctx: WorkerContext;
   const clock = { now: zone.midnight(TO) + 20 * 60_000 };
+  const beforeSettlement = new Map<string, number>();
   beforeAll(async () => {
     env = await testEnv('pipe');
     ctx = testContext(env, [site], clock, { lateWindowDays: 14 });
@@ -53,11 +54,18 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
     const bill = computeBillRun(site, onTime, [], FROM, TO);
     const tenantWh = rows.filter((x) => String(x.meter).startsWith('T')).reduce((s, x) => s + (x.sum as number), 0);
     expect(kwh(tenantWh)).toBe(bill.master.tenant_kwh);
-    // Nothing settled yet: the live balance's unsettled cost is all own energy at its price, unrounded until here.
+    // Nothing settled yet: every day is provisional, shares and loss included, priced per
+    // line as the settlement will; the days are complete, so the provisional charges are
+    // the bill's totals and the live balance is already the offline closing balance.
     const live = await processBalance(ctx, { site: site.id });
-    for (const a of bill.accounts) {
-      const own = a.lines.filter((l) => l.kind === 'own').reduce((s, l) => s.plus(new Dec(l.kwh).mul(l.price)), new Dec(0));
-      expect(live.find((x) => x.account === a.account)!.costTodayFen).toBe(own.mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber());
+    const offline = computeBillRun(site, onTime, payments, FROM, TO);
+    const reference = liveFigures(site, liveInputsFromReadings(site, onTime, payments, clock.now));
+    for (const a of offline.accounts) {
+      const mine = live.find((x) => x.account === a.account)!;
+      expect(money(mine.provisionalFen), a.account).toBe(a.total_amount);
+      expect(money(mine.balanceFen), a.account).toBe(a.closing_balance);
+      expect(mine.balanceFen).toBe(reference.accounts.find((x) => x.account === a.account)!.balanceFen);
+      beforeSettlement.set(a.account, mine.balanceFen);
     }
   });
 
@@ -73,10 +81,15 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
     expect(await processSettlement(ctx, { site: site.id })).toEqual([]);
   });
 
-  it('balances equal the offline closing balances (nothing unsettled)', async () => {
+  it('balances equal the offline closing balances (nothing unsettled) and did not move at settlement', async () => {
     const live = await processBalance(ctx, { site: site.id });
     const offline = computeBillRun(site, onTime, payments, FROM, TO);
-    for (const a of offline.accounts) expect(money(live.find((x) => x.account === a.account)!.balanceFen)).toBe(a.closing_balance);
+    for (const a of offline.accounts) {
+      const mine = live.find((x) => x.account === a.account)!;
+      expect(money(mine.balanceFen)).toBe(a.closing_balance);
+      expect(mine.provisionalFen).toBe(0);
+      expect(mine.balanceFen - beforeSettlement.get(a.account)!, `jump of ${a.account}`).toBe(0);
+    }
   });
 
   it('late readings of a settled day: buckets recomputed, adjustment lines with the reason, month = offline on all readings', async () => {
