@@ -35,6 +35,8 @@ export { ReadingStore, sortSeries } from './readings/store.ts';
 export { ReadingsScanner } from './readings/scan.ts';
 
 export { acceptReadings, overPower } from './counters/accept.ts';
+export { counterState, resumeSeries } from './counters/resume.ts';
+export type { CounterState } from './counters/resume.ts';
 export { splitSeries, touBuckets, energyAt } from './split/split.ts';
 export type { TouBucket } from './split/split.ts';
 
