@@ -63,5 +63,7 @@ export { liveInputsFromReadings } from './live/offline.ts';
 export type { LiveInputs, LiveFigures, AccountLive, DayEnergy } from './live/figures.ts';
 export { computeAdvice, adviceFromTotals, shiftShareOf, isNight, nightMs, DEFAULT_SHIFT_SHARE, NIGHT_HOURS } from './advice/advise.ts';
 export type { Advice, AccountAdvice, AdviceOptions, AdviceTotals } from './advice/advise.ts';
+export { meterDayFacts } from './statement/meter-facts.ts';
+export type { MeterDayFacts, RegisterAt } from './statement/meter-facts.ts';
 export { reconcile } from './reconcile/reconcile.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';

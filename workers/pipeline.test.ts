@@ -6,10 +6,9 @@ import { processBalance } from './balance.ts';
 import type { WorkerContext } from './context.ts';
 import { recordPayment } from './payments.ts';
 import { closeQueues, SettlementJob } from './queues.ts';
-import { processRollup } from './rollup.ts';
 import { processSettlement, settleSiteDay } from './settlement.ts';
 import { liveBill } from './statement.ts';
-import { SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
+import { rollupAll, SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
 import { readingLines, syntheticReadings } from './testing/month.ts';
 
@@ -48,7 +47,7 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
   });
 
   it('rollup writes integer 15-minute buckets whose sum per meter is the offline energy', async () => {
-    const r = await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+    const r = await rollupAll(ctx, site.id);
     expect(r.readings).toBeGreaterThan(0);
     const rows = await env.influx.query(`SELECT sum(wh) FROM tou_bucket WHERE site = ${quoteString(site.id)} GROUP BY meter`);
     const bill = computeBillRun(site, onTime, [], FROM, TO);
@@ -94,10 +93,10 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
 
   it('late readings of a settled day: buckets recomputed, adjustment lines with the reason, month = offline on all readings', async () => {
     clock.now += 2 * 60_000; // past lateCheckEveryMs
-    await processRollup(ctx, { site: site.id, batch: 0, batches: 1 }); // stores the fingerprints' bound
+    await rollupAll(ctx, site.id); // stores the fingerprints' bound
     await env.influx.write(readingLines(site.id, late));
     clock.now += 2 * 60_000;
-    const r = await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+    const r = await rollupAll(ctx, site.id);
     expect(r.lateDays).toBe(1);
     const jobs = await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized']);
     const days = jobs.map((j) => SettlementJob.parse(j.data)).sort((x, y) => (x.day! < y.day! ? -1 : 1));
@@ -149,12 +148,12 @@ describe('a meter silent past the settlement (real Redis and InfluxDB)', () => {
       const silent = (r: ReadingRow) => r.meter === 'T102' && r.time > silentA && r.time < silentB;
       const before = rows.filter((r) => r.time < zone.midnight('2026-10-03') + 20 * 60_000 && !silent(r));
       await env.influx.write(readingLines(site.id, before));
-      await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+      await rollupAll(ctx, site.id);
       expect((await processSettlement(ctx, { site: site.id })).map((d) => d.day)).toEqual(['2026-10-01', '2026-10-02']);
       // T102 is back: its first reading's interval reaches into the settled 2026-10-02.
       clock.now = zone.midnight('2026-10-04') + 20 * 60_000;
       await env.influx.write(readingLines(site.id, rows.filter((r) => !before.includes(r) && !silent(r))));
-      await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+      await rollupAll(ctx, site.id);
       const jobs = (await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized'])).map((j) => SettlementJob.parse(j.data));
       expect(jobs.map((j) => j.day)).toEqual(['2026-10-02']);
       expect(jobs[0].reason).toMatch(/^readings after the day was settled: T102 \(silent 2026-10-02T2\d:[\d:.]+\+08:00 to 2026-10-03T01:[\d:.]+\+08:00\)$/);
