@@ -2,14 +2,12 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
-import type { Account, Site } from '../core/site/index.ts';
-import { addDays } from '../core/tou/local-date.ts';
-import { BillingInputError, reconcile } from '../core/index.ts';
-import { SiteFileError } from '../core/site/index.ts';
+import { addDays, BillingInputError, QUALITY_KINDS, reconcile, SiteFileError } from '../core/index.ts';
+import type { Account, Site } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { createLogger } from '../lib/logger.ts';
 import type { Logger } from '../lib/logger.ts';
-import { PaymentRejectedError, recordPayment } from '../workers/payments.ts';
+import { PaymentRejectedError, recordPayment } from '../workers/index.ts';
 import type { AuditLog } from './audit-log.ts';
 import { RedisAuditLog } from './audit-log.ts';
 import { AuthFailureLimiter, authenticate } from './auth/auth.ts';
@@ -26,7 +24,7 @@ import { openapiDocument, operations } from './openapi.ts';
 import { SiteMismatchError, SiteRef } from './site-ref.ts';
 import { statementCsv, statementFor, statementHtml } from './statement.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
-import { QUALITY_KINDS, adviceFor } from './advice.ts';
+import { adviceFor } from './advice.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -159,7 +157,7 @@ export function buildApp(deps: ApiDeps): Express {
             tariff: a.tariff,
             balance: moneyText(b.fen),
             balance_source: b.source,
-            status: b.fen < 0 ? 'negative' : low !== undefined && b.fen < low ? 'low' : 'ok',
+            status: b.status,
             low_balance: low !== undefined ? moneyText(low) : null,
             hours_left: b.hoursLeft,
           };

@@ -67,3 +67,5 @@ export { meterDayFacts } from './statement/meter-facts.ts';
 export type { MeterDayFacts, RegisterAt } from './statement/meter-facts.ts';
 export { reconcile } from './reconcile/reconcile.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
+export { verifiableStatement, statementNumber } from './statement/statement.ts';
+export type { StatementFacts, StatementCharge, VerifiableStatement, StatementLine, StatementMeter, StatementPool, StatementLoss, StatementShare, ShareCell } from './statement/statement.ts';

@@ -9,6 +9,9 @@ import type { Period } from './tou/schedule.ts';
 
 export type QualityKind = 'conflict' | 'spike' | 'rollover' | 'reset' | 'gap' | 'incomplete' | 'negative_loss' | 'payment_conflict';
 
+/** Every data-quality flag kind (the API lists them as events). */
+export const QUALITY_KINDS: readonly QualityKind[] = ['conflict', 'spike', 'rollover', 'reset', 'gap', 'incomplete', 'negative_loss', 'payment_conflict'];
+
 /** A data-quality flag (billing.md sections 2, 4, 6). `meter` is "" for site-level flags. */
 export interface QualityFlag {
   readonly meter: string;

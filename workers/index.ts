@@ -8,3 +8,5 @@ export type { ScheduleOptions, QueueName } from './queues.ts';
 export { liveBill } from './statement.ts';
 export { createNotifier } from './notifier.ts';
 export type { NotifierOptions, SmtpOptions } from './notifier.ts';
+export { loadLiveFigures, loadLiveInputs } from './live-figures.ts';
+export type { LiveSource, LoadedLive } from './live-figures.ts';

@@ -112,6 +112,7 @@ async function seed(site: Site, influx: InfluxV1, redis: Redis, workersPrefix: s
   }
   // Power now: T101 draws 3.6 kW.
   lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'T101').intField(F.wh, 12_345_678).floatField(F.w, 3600).timestamp(now - 60_000).toLineProtocol()!);
+  lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'T103').intField(F.wh, 4_999_000).floatField(F.w, 12000).timestamp(now - 420_000).toLineProtocol()!);
   lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'T103').intField(F.wh, 5_000_000).floatField(F.w, 12000).timestamp(now - 120_000).toLineProtocol()!);
   lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'M0').intField(F.wh, 99_345_678).floatField(F.w, 52000).timestamp(now - 60_000).toLineProtocol()!);
   // Live balance for A101 from the balance worker; A102 and A103 have none (settled fallback).
