@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Site } from '../core/site/index.ts';
+import type { Site } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
 import type { InfluxOptions } from '../influx/client.ts';
 import type { MeterHealth } from '../influx/lines.ts';

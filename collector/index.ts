@@ -8,3 +8,4 @@ export { createInput, registerInput } from './inputs/index.ts';
 export type { Sample, SampleSink } from './sample.ts';
 export type { MeterInput } from './input.ts';
 export { MeterReadError } from './input.ts';
+export { importReadings } from './import/readings-import.ts';

@@ -7,8 +7,8 @@ export { BillingInputError } from './errors.ts';
 export { Dec, decimalFrom } from './decimal.ts';
 export * from './units.ts';
 
-export { parseSiteYaml, SiteFileError } from './site/index.ts';
-export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue } from './site/index.ts';
+export { parseSiteYaml, SiteFileError, MODBUS_MAPS } from './site/index.ts';
+export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue, MeterConnection, ModbusMapName } from './site/index.ts';
 
 export { addDays, epochDay, fromEpochDay, isLocalDate, dayTypeOf, weekdayOf } from './tou/local-date.ts';
 export type { LocalDate, DayType } from './tou/local-date.ts';
@@ -32,6 +32,7 @@ export {
 export type { ReadingRow, PaymentRow, CsvFieldError, CsvResult, CsvHeader } from './readings/csv.ts';
 export { parseRfc3339, daysFromCivil } from './readings/rfc3339.ts';
 export { ReadingStore, sortSeries } from './readings/store.ts';
+export type { MeterRowsData } from './readings/store.ts';
 export { ReadingsScanner } from './readings/scan.ts';
 
 export { acceptReadings, overPower } from './counters/accept.ts';

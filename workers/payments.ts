@@ -1,9 +1,10 @@
-import { Point } from '@influxdata/influxdb-client';
 import type { Redis } from 'ioredis';
-import type { Site } from '../core/site/index.ts';
-import { moneyText } from '../core/units.ts';
+import type { Site } from '../core/index.ts';
+import { moneyText } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { quoteString } from '../influx/client.ts';
+import { eventLine } from '../influx/event-lines.ts';
+import { paymentLine as ledgerLine } from '../influx/payment-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { MAX_TIME_MS, redisKeys } from './keys.ts';
 
@@ -82,7 +83,7 @@ return 0
 `;
 
 export function paymentLine(site: string, p: PaymentInput): string {
-  return new Point(M.payment).tag(T.site, site).tag(T.account, p.account).tag(T.reference, p.reference).intField(F.fen, p.fen).timestamp(p.time).toLineProtocol()!;
+  return ledgerLine(site, p);
 }
 
 function validate(site: Site, p: PaymentInput): void {
@@ -122,7 +123,7 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
     // The data-quality flag of billing.md section 1, as an event the managers see; best
     // effort (the refusal is the answer either way). Keyed by the refused payment's instant.
     await influx
-      .write(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'payment_conflict').tag(T.account, input.account).stringField(F.detail, message).timestamp(input.time).toLineProtocol()!)
+      .write(eventLine(site.id, { kind: 'payment_conflict', account: input.account, detail: message, time: input.time }))
       .catch(() => undefined);
     throw new PaymentRejectedError('conflict', message);
   }

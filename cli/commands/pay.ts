@@ -20,7 +20,7 @@ export function registerPay(program: Command): void {
       const { readEnv } = await import('../../lib/env.ts');
       const { InfluxV1 } = await import('../../influx/client.ts');
       const { Redis } = await import('ioredis');
-      const { recordPayment, PaymentRejectedError } = await import('../../workers/payments.ts');
+      const { recordPayment, PaymentRejectedError } = await import('../../workers/index.ts');
       const site = loadSiteFile(opts.site);
       const fen = parseFixed(opts.amount, 2);
       if (fen === undefined) throw Object.assign(new Error(`--amount must be a decimal with at most 2 places, got ${JSON.stringify(opts.amount)}`), { exitCode: 2 });

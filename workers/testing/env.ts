@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { parseSiteYaml } from '../../core/site/index.ts';
-import type { Site } from '../../core/site/index.ts';
+import { parseSiteYaml } from '../../core/index.ts';
+import type { Site } from '../../core/index.ts';
 import { InfluxV1 } from '../../influx/client.ts';
 
 /** Test isolation (style.md practice 7): each test gets its own InfluxDB database and Redis/BullMQ prefix on the real servers. */
