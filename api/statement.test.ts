@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeBillRun, kwhText, parseFixed, zoneOf } from '../core/index.ts';
+import { computeAdvice, computeBillRun, kwhText, parseFixed, zoneOf } from '../core/index.ts';
 import type { BillRun, PaymentRow } from '../core/index.ts';
 import { closeQueues, recordPayment } from '../workers/index.ts';
 import type { WorkerContext } from '../workers/context.ts';
@@ -109,6 +109,16 @@ describe('verifiable statement (real Redis and InfluxDB)', () => {
     const est = (kind: string, period: string) => st.lines.find((l: any) => l.kind === kind && l.period === period)?.estimated;
     expect([est('own', 'valley'), est('own', 'peak'), est('own', 'flat'), est('loss', 'valley')]).toEqual([true, false, false, true]);
     expect(JSON.stringify(st.explain.pools)).not.toContain('A102');
+  });
+
+  it('advice: the core formulas on the stored data, divided by the 3 days that have data of the 30 asked for, and says so', async () => {
+    const r = await fetch(`${base}/api/v1/accounts/A101/advice?from=2026-09-05&to=2026-10-05`, { headers: { authorization: `Bearer ${token}` } });
+    const adv = (await r.json()) as any;
+    const offline = computeAdvice(site, rows, '2026-09-05', '2026-10-05');
+    expect(offline).toMatchObject({ days: 3, days_in_range: 30 });
+    const { account: _a, ...core } = offline.accounts.find((a) => a.account === 'A101')!;
+    expect(adv).toMatchObject({ days: 3, days_in_range: 30, ...core });
+    expect(adv.tips.at(-1)).toContain('3 of 30 days');
   });
 
   it('CSV and printable HTML in Chinese and English carry the same figures', async () => {
