@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, RedisTokenStore, SiteRef } from '../api/index.ts';
-import { kwhText, moneyText, zoneOf } from '../core/index.ts';
+import { computeBillRun, kwhText, moneyText, zoneOf } from '../core/index.ts';
 import type { BillRun, PaymentRow } from '../core/index.ts';
 import { processBalance } from './balance.ts';
 import type { AccountBalance } from './balance.ts';
@@ -73,6 +73,15 @@ describe('month end: live pipeline, API and CLI agree, and so does the live bala
     const live = await processBalance(ctx, { site: site.id });
     expect(live.every((b) => b.provisionalFen > 0)).toBe(true);
     expect(balances(live)).toEqual(closing());
+    // Spelled out: the previous closing (through October 30) + payments since - the 31st's
+    // provisional charges, which are the 31st's lines as the settlement will make them.
+    const before = computeBillRun(site, rows, payments, FROM, '2026-10-31');
+    const last = computeBillRun(site, rows, payments, '2026-10-31', TO);
+    for (const b of live) {
+      expect(moneyText(b.closingFen)).toBe(before.accounts.find((a) => a.account === b.account)!.closing_balance);
+      expect(moneyText(b.provisionalFen)).toBe(last.accounts.find((a) => a.account === b.account)!.total_amount);
+      expect(b.balanceFen).toBe(b.closingFen - b.provisionalFen);
+    }
   });
 
   it('after October 31 is settled: the same balance (no jump), and the live bill = the CLI bill', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDays, computeBillRun, liveFigures, liveInputsFromReadings, zoneOf } from '../core/index.ts';
+import { addDays, computeBillRun, liveFigures, liveInputsFromReadings, moneyFen, zoneOf } from '../core/index.ts';
 import type { BillRun, PaymentRow, ReadingRow } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { processBalance } from './balance.ts';
@@ -64,6 +64,10 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
       expect(money(mine.provisionalFen), a.account).toBe(a.total_amount);
       expect(money(mine.balanceFen), a.account).toBe(a.closing_balance);
       expect(mine.balanceFen).toBe(reference.accounts.find((x) => x.account === a.account)!.balanceFen);
+      // live = previous closing (nothing settled: the opening) + payments - provisional charges.
+      const paid = payments.filter((p) => p.account === a.account).reduce((s, p) => s + p.fen, 0);
+      expect(mine.closingFen).toBe(moneyFen(site.accounts.find((x) => x.id === a.account)!.openingBalance) + paid);
+      expect(mine.balanceFen).toBe(mine.closingFen - mine.provisionalFen);
       beforeSettlement.set(a.account, mine.balanceFen);
     }
   });
