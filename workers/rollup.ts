@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { acceptReadings, addDays, buildCalendar, counterState, dateOfDayBucket, resumeSeries, sortSeries, touBuckets, zoneOf } from '../core/index.ts';
 import type { CounterState, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
@@ -122,13 +123,17 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
   const keys = redisKeys(ctx.keyPrefix, site.id);
   // One run per batch at a time: two overlapping runs would race on the carried state.
   const lock = `${keys.rollupLock}:${job.batch}/${job.batches}`;
-  if ((await ctx.redis.set(lock, '1', 'PX', 120_000, 'NX')) !== 'OK') return { meters: 0, readings: 0, buckets: 0, lateDays: 0, more: false };
+  const token = randomBytes(8).toString('hex');
+  if ((await ctx.redis.set(lock, token, 'PX', 120_000, 'NX')) !== 'OK') return { meters: 0, readings: 0, buckets: 0, lateDays: 0, more: false };
   try {
     return await rollupBatch(ctx, site, job);
   } finally {
-    await ctx.redis.del(lock);
+    // Only our own lock: one that expired under a very long run may be another run's now.
+    await ctx.redis.eval(UNLOCK, 1, lock, token).catch(() => undefined);
   }
 }
+
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Promise<RollupResult> {
   const keys = redisKeys(ctx.keyPrefix, site.id);
