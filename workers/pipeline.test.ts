@@ -102,6 +102,13 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
     clock.now += 2 * 60_000;
     const r = await rollupAll(ctx, site.id);
     expect(r.lateDays).toBe(1);
+    // The meter's rollup went back to the changed day: the next runs recompute its buckets
+    // from the day's midnight, already equal to the offline cells on all readings.
+    await rollupAll(ctx, site.id);
+    const day = '2026-10-03';
+    const buckets = await env.influx.query(`SELECT sum(wh) FROM tou_bucket WHERE site = ${quoteString(site.id)} AND meter = 'T101' AND time >= ${zone.midnight(day)}ms AND time < ${zone.midnight(addDays(day, 1))}ms GROUP BY period`);
+    const offlineDay = computeBillRun(site, all, [], day, addDays(day, 1)).accounts.find((a) => a.account === 'A101')!.lines.filter((l) => l.kind === 'own');
+    expect(Object.fromEntries(buckets.map((b) => [b.period, kwh(b.sum as number)]))).toEqual(Object.fromEntries(offlineDay.map((l) => [l.period, l.kwh])));
     const jobs = await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized']);
     const days = jobs.map((j) => SettlementJob.parse(j.data)).sort((x, y) => (x.day! < y.day! ? -1 : 1));
     expect(days.map((d) => d.day)).toEqual(['2026-10-02', '2026-10-03']);
