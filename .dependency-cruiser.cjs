@@ -27,6 +27,36 @@ module.exports = {
       to: { dependencyTypes: ['npm'], pathNot: 'node_modules/(decimal\\.js|zod|yaml)/' },
     },
     {
+      name: 'apps-import-core-through-index',
+      comment:
+        'style.md practice 10: every money and time rule lives once in core and apps reach it only through core/index.ts, so a copy or a private entry point shows up here (issue 10)',
+      severity: 'error',
+      from: { path: '^(collector|workers|api|sim|cli|influx|lib|grafana)/' },
+      to: { path: '^core/', pathNot: '^core/index\\.ts$' },
+    },
+    {
+      name: 'no-app-internals',
+      comment:
+        "an app never imports another app's internal files, only its index.ts (the collector's wire formats also through collector/wire.ts, for the simulator); influx/ and lib/ are the shared adapters every app may use",
+      severity: 'error',
+      from: { path: '^(collector|workers|api|sim|cli|grafana)/' },
+      to: { path: '^(collector|workers|api|sim|cli|grafana)/', pathNot: ['^$1/', '^(collector|workers|api|sim|cli|grafana)/index\\.ts$', '^collector/wire\\.ts$'] },
+    },
+    {
+      name: 'adapters-import-no-app',
+      comment: 'influx/ and lib/ are shared by every app, so they import none (the collector\'s Sample type lives in influx/sample.ts)',
+      severity: 'error',
+      from: { path: '^(influx|lib)/' },
+      to: { path: '^(collector|workers|api|sim|cli|grafana)/' },
+    },
+    {
+      name: 'line-protocol-only-in-influx',
+      comment: 'line protocol is built only by the typed builders in influx/ (one file per area); apps call them instead of building Points',
+      severity: 'error',
+      from: { pathNot: '^influx/' },
+      to: { path: 'node_modules/@influxdata/influxdb-client' },
+    },
+    {
       name: 'no-app-imports-cli',
       severity: 'error',
       from: { path: '^(core|collector|workers|api|sim|influx|grafana|lib)/' },

@@ -2,14 +2,12 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
-import type { Account, Site } from '../core/site/index.ts';
-import { addDays } from '../core/tou/local-date.ts';
-import { BillingInputError, reconcile } from '../core/index.ts';
-import { SiteFileError } from '../core/site/index.ts';
+import { addDays, BillingInputError, QUALITY_KINDS, reconcile, SiteFileError } from '../core/index.ts';
+import type { Account, Site } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { createLogger } from '../lib/logger.ts';
 import type { Logger } from '../lib/logger.ts';
-import { PaymentRejectedError, recordPayment } from '../workers/payments.ts';
+import { PaymentRejectedError, recordPayment } from '../workers/index.ts';
 import type { AuditLog } from './audit-log.ts';
 import { RedisAuditLog } from './audit-log.ts';
 import { AuthFailureLimiter, authenticate } from './auth/auth.ts';
@@ -29,7 +27,7 @@ import { finalStatementCsv, finalStatementFor, finalStatementHtml } from './fina
 import type { PaymentKind } from '../core/index.ts';
 import { siteReloadChannel } from '../workers/index.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
-import { QUALITY_KINDS, adviceFor } from './advice.ts';
+import { adviceFor } from './advice.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -162,7 +160,7 @@ export function buildApp(deps: ApiDeps): Express {
             tariff: a.tariff,
             balance: moneyText(b.fen),
             balance_source: b.source,
-            status: b.fen < 0 ? 'negative' : low !== undefined && b.fen < low ? 'low' : 'ok',
+            status: b.status,
             low_balance: low !== undefined ? moneyText(low) : null,
             hours_left: b.hoursLeft,
           };
@@ -237,7 +235,7 @@ export function buildApp(deps: ApiDeps): Express {
       const a = accountOf(ctx);
       const amount = String(ctx.body.amount);
       const fen = parseMoneyFen(amount);
-      // billing.md section 10: a kind; the sign rules of each kind are recordPayment's.
+      // billing.md section 11: a kind; the sign rules of each kind are recordPayment's.
       const kind = (ctx.body.kind as PaymentKind | undefined) ?? 'payment';
       const to = ctx.body.to as string | undefined;
       if (fen === undefined || (kind === 'payment' && fen <= 0)) throw badRequest('amount must be a positive decimal with at most 2 places', `${ctx.req.path}#amount`);
@@ -388,7 +386,7 @@ export function buildApp(deps: ApiDeps): Express {
       try {
         const next = deps.site.reload();
         read.cache.clear();
-        // The workers reload their own copy of the file and re-settle what it touches (billing.md section 10).
+        // The workers reload their own copy of the file and re-settle what it touches (billing.md section 11).
         await deps.redis.publish(siteReloadChannel(deps.workersKeyPrefix ?? 'submeter'), next.id).catch((err: Error) => log.warn({ err: err.message }, 'could not tell the workers about the reload'));
         await writeAudit(ctx, 'site.reload', next.id, { ok: true });
         return { site: next.id, name: next.name, meters: next.meters.length, accounts: next.accounts.length, pools: next.pools.length, tariffs: next.tariffs.length };

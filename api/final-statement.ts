@@ -4,7 +4,7 @@ import type { ReadModel } from './data/read-model.ts';
 import { csvCell, esc } from './text-escape.ts';
 
 /**
- * The final statement of a tenant who moved out (billing.md section 10, rule 8), from what
+ * The final statement of a tenant who moved out (billing.md section 11, rule 8), from what
  * the live pipeline wrote: the account's statement of the move-out month up to the move-out
  * day (the same assembly as every statement, equal to the core bill) and its ledger, handed
  * to the core's finalStatement, which decides refund or amount due. `status` is

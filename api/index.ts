@@ -4,7 +4,7 @@ export type { ApiDeps } from './app.ts';
 export { startApi, createDemoTokens } from './server.ts';
 export type { StartApiOptions, RunningApi, DemoTokens } from './server.ts';
 export { SiteRef } from './site-ref.ts';
-export { RedisTokenStore, hashToken, generateToken, ROLES } from './auth/token-store.ts';
+export { RedisTokenStore, hashToken, generateToken, ROLES, validateNewToken } from './auth/token-store.ts';
 export type { TokenStore, TokenRecord, Role, NewToken } from './auth/token-store.ts';
 export { RedisAuditLog } from './audit-log.ts';
 export type { AuditLog, AuditEntry } from './audit-log.ts';

@@ -19,7 +19,7 @@ import { RedisTokenStore } from './auth/token-store.ts';
 import { SiteRef } from './site-ref.ts';
 
 /**
- * billing.md section 10, live: the hand-worked case testcases/move-out-mid-month run
+ * billing.md section 11, live: the hand-worked case testcases/move-out-mid-month run
  * through the pipeline (readings in InfluxDB, the workers' rollup and settlement, payments
  * through recordPayment: a deposit, a refund as a negative payment, a transfer, the
  * deposit returned) and read through the API: A1's final statement is the hand-worked

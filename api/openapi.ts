@@ -28,6 +28,19 @@ const DATE = str({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', format: 'date' });
 const MONTH = str({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$' });
 const ID = str({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' });
 
+/** A share of the verifiable statement (issue 10): basis, weights, the tenant's energy, and every day-period cell. */
+const BASIS = str({ enum: ['area', 'consumption', 'equal'] });
+const SHARE = {
+  basis: BASIS,
+  your_weight: str(),
+  total_weight: str(),
+  percent: str({ pattern: '^\\d+\\.\\d{2}$' }),
+  your_kwh: KWH,
+  amount: MONEY,
+  estimated: s('boolean'),
+  cells: arr(obj({ date: DATE, period: PERIOD, kwh: KWH, basis: BASIS, your_weight: str(), total_weight: str(), your_kwh: KWH })),
+};
+
 const schemas = {
   Error: obj(
     {
@@ -56,7 +69,7 @@ const schemas = {
     power_kw: nullable(str({ pattern: '^-?\\d+\\.\\d{3}$' })),
     cost_per_hour: nullable(MONEY),
     balance: MONEY,
-    balance_source: str({ enum: ['live', 'settled'], description: "live: the workers' balance series; settled: opening + payments - settled charges" }),
+    balance_source: str({ enum: ['live', 'computed'], description: "live: the balance worker's last point; computed: no recent point, the API ran the same core function (billing.md section 5) on the same series" }),
     hours_left: nullable(str({ pattern: '^\\d+\\.\\d$' })),
     low_balance: nullable(MONEY),
     status: str({ enum: ['ok', 'low', 'negative'] }),
@@ -89,7 +102,9 @@ const schemas = {
     currency: str(),
     status: str({ enum: ['open', 'closed'] }),
     closed_at: nullable(str({ format: 'date-time' })),
-    lines: arr(ref('Line')),
+    statement_no: str({ description: 'site-account-YYYYMM' }),
+    property: str({ description: 'the site name' }),
+    lines: arr(ref('StatementLine')),
     kwh: obj({ own: KWH, common: KWH, loss: KWH }),
     total_amount: MONEY,
     opening_balance: MONEY,
@@ -100,13 +115,37 @@ const schemas = {
       ...arr(obj({ kind: str({ enum: ['own', 'common', 'loss'] }), pool: str(), period: PERIOD, price: PRICE, kwh: KWH, amount: MONEY }, ['kind', 'period', 'price', 'kwh', 'amount'])),
       description: 'closed months only: what the data says now minus the frozen statement; charged in the balance, the statement itself never changes',
     },
+    meters: arr(
+      obj({
+        meter: str(),
+        start_reading: nullable(KWH),
+        start_time: nullable(TIME),
+        end_reading: nullable(KWH),
+        end_time: nullable(TIME),
+        multiplier: str(),
+        kwh: KWH,
+        estimated: s('boolean'),
+      }),
+    ),
+    pools: arr(obj({ pool: str(), name: str(), kwh: KWH, ...SHARE })),
+    loss: obj({
+      master_kwh: KWH,
+      submeters_kwh: KWH,
+      loss_kwh: KWH,
+      loss_rate: str({ pattern: '^-?\\d+\\.\\d{4}$' }),
+      normal_rate: str(),
+      allocated_kwh: KWH,
+      abnormal_kwh: KWH,
+      ...SHARE,
+    }),
+    payment_list: arr(obj({ time: TIME, amount: MONEY, reference: str() })),
     explain: ref('Explain'),
     tenancy: ref('Tenancy'),
   }, ['site', 'account', 'name', 'month', 'from', 'to', 'currency', 'status', 'closed_at', 'lines', 'kwh', 'total_amount', 'opening_balance', 'payments', 'closing_balance', 'adjustments', 'corrections_after_close', 'explain']),
   Tenancy: obj({
     move_in: nullable(TIME),
     move_out: nullable(TIME),
-    deposit: { ...MONEY, description: 'deposits held at the end of the range, apart from the prepaid balance (billing.md section 10)' },
+    deposit: { ...MONEY, description: 'deposits held at the end of the range, apart from the prepaid balance (billing.md section 11)' },
     meters: arr(
       obj({
         meter: str(),
@@ -137,9 +176,13 @@ const schemas = {
     after_move_out: arr(obj({ time: TIME, kind: str({ enum: ['payment', 'refund', 'deposit', 'transfer'] }), amount: MONEY, reference: str() })),
     outstanding: MONEY,
   }),
+  StatementLine: obj(
+    { kind: str({ enum: ['own', 'common', 'loss'] }), pool: str(), period: PERIOD, kwh: KWH, price: PRICE, amount: MONEY, estimated: s('boolean', { description: 'rests partly on energy interpolated across a gap in the readings' }) },
+    ['kind', 'period', 'kwh', 'price', 'amount', 'estimated'],
+  ),
   Explain: obj({
     prices: arr(obj({ period: PERIOD, price: PRICE })),
-    pools: arr(obj({ id: str(), name: str(), method: str({ enum: ['area', 'consumption', 'equal'] }), accounts: arr(str()), includes_you: s('boolean') })),
+    pools: arr(obj({ id: str(), name: str(), method: str({ enum: ['area', 'consumption', 'equal'] }), members: s('integer', { description: 'how many accounts share it (never which)' }), includes_you: s('boolean') })),
     loss: obj({ normal_rate: str(), method: str({ enum: ['area', 'consumption', 'equal'] }) }),
     area_m2: str(),
   }),
@@ -148,7 +191,7 @@ const schemas = {
   PaymentRequest: obj(
     {
       amount: str({ pattern: '^-?(0|[1-9]\\d{0,9})(\\.\\d{1,2})?$', description: 'CNY, at most 2 decimals; positive for a payment or transfer, negative for a refund, either for a deposit (negative: returned)' }),
-      kind: str({ enum: ['payment', 'refund', 'deposit', 'transfer'], default: 'payment', description: 'billing.md section 10' }),
+      kind: str({ enum: ['payment', 'refund', 'deposit', 'transfer'], default: 'payment', description: 'billing.md section 11' }),
       to: { ...ID, description: 'transfer: the receiving account' },
       reference: str({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:/-]*$' }),
       time: str({ format: 'date-time', description: 'when the money was received; default now' }),
@@ -163,7 +206,8 @@ const schemas = {
     from: DATE,
     to: DATE,
     currency: str(),
-    days: s('integer'),
+    days: s('integer', { description: 'days of the range that have data: what per-day figures divide by' }),
+    days_in_range: s('integer'),
     shift_share: str(),
     periods: arr(obj({ period: PERIOD, kwh: KWH, kwh_per_day: KWH, price: PRICE })),
     peak_kwh: KWH,
@@ -181,7 +225,7 @@ const schemas = {
         area_m2: str(),
         tariff: str(),
         balance: MONEY,
-        balance_source: str({ enum: ['live', 'settled'] }),
+        balance_source: str({ enum: ['live', 'computed'] }),
         status: str({ enum: ['ok', 'low', 'negative'] }),
         low_balance: nullable(MONEY),
         hours_left: nullable(str()),

@@ -1,4 +1,4 @@
-import type { Site } from '../core/site/index.ts';
+import type { Site } from '../core/index.ts';
 import { loadSiteFile } from '../lib/site-file.ts';
 
 /**

@@ -5,7 +5,7 @@ import type { ReadModel } from './data/read-model.ts';
 import { esc } from './text-escape.ts';
 
 /**
- * The statement section of billing.md section 10: when the account moved in or out, the
+ * The statement section of billing.md section 11: when the account moved in or out, the
  * deposit it holds (apart from the prepaid balance), and the meters it occupied in the
  * range with their multipliers and replacements, so every kWh on the statement can be
  * traced to raw registers x multiplier. Only present when there is something to say (moves,

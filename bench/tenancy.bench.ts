@@ -3,7 +3,7 @@ import { parseSiteYaml, ReadingStore, settleRange } from '../core/index.ts';
 import type { Site } from '../core/index.ts';
 
 /**
- * What billing.md section 10 costs the settlement: settleRange over one month of 1-minute
+ * What billing.md section 11 costs the settlement: settleRange over one month of 1-minute
  * readings, the same readings three ways in one run: (a) the site as before (no tenancy
  * keys: the baseline, what the old code did), (b) half the units changing occupant
  * mid-month with a two-day vacancy the landlord bears (calendar cuts, occupant per piece,
@@ -120,7 +120,7 @@ const b = median(times.b);
 const c = median(times.c);
 const load1 = loadavg()[0];
 const f = (x: number) => x.toFixed(0);
-process.stdout.write(`## Tenancy and meter changes: what billing.md section 10 costs the settlement
+process.stdout.write(`## Tenancy and meter changes: what billing.md section 11 costs the settlement
 
 settleRange over October 2026, 1-minute readings of ${N} tenant meters, a master and a common meter (${(rows / 1e6).toFixed(2)} M readings), the same readings three ways, medians of 3 runs in one process. Load average ${load0.toFixed(1)} -> ${load1.toFixed(1)} on the shared machine during the run.
 Reproduce: \`npx tsx bench/tenancy.bench.ts [meters]\`

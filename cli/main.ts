@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { SiteFileError } from '../core/site/index.ts';
+import { SiteFileError } from '../core/index.ts';
 import { commands } from './commands/index.ts';
 
 /**

@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { multiplierAt, SiteFileError } from '../core/index.ts';
-import type { Site } from '../core/site/index.ts';
+import type { Site } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
 import type { InfluxOptions } from '../influx/client.ts';
 import type { MeterHealth } from '../influx/lines.ts';
@@ -29,7 +29,7 @@ export interface CollectorOptions {
    * The file `site` was read from: read again when it changes on disk and on reload()
    * (SIGHUP in the CLI). A bad file is refused with its reasons and the running one stays;
    * a good one re-creates the pollers of meters whose connection changed, e.g. the new
-   * address after a meter change (billing.md section 10).
+   * address after a meter change (billing.md section 11).
    */
   readonly siteFile?: string;
   /** Spool directory (durable; keep it on local disk). */

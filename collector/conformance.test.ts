@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModbusMapName, Site } from '../core/site/index.ts';
+import type { ModbusMapName, Site } from '../core/index.ts';
 import { startSimulator } from '../sim/simulator.ts';
 import type { Simulator } from '../sim/simulator.ts';
 import { testSite } from '../sim/test-support.ts';

@@ -1,7 +1,7 @@
 import type { Meter, MeterConnection } from '../core/index.ts';
 
 /**
- * A meter as the collector must read it at an instant (billing.md section 10): after a
+ * A meter as the collector must read it at an instant (billing.md section 11): after a
  * replacement in place the position is read at the new meter's address (DL/T 645) or unit
  * id (Modbus) that the change names; the rest of the connection stays.
  */

@@ -14,7 +14,7 @@ import { tempDir } from './test-support/socat.ts';
 import { writeFileSync } from 'node:fs';
 
 /**
- * billing.md section 10, rule 6, end to end: a DL/T 645 meter (on a PTY) and a Modbus TCP
+ * billing.md section 11, rule 6, end to end: a DL/T 645 meter (on a PTY) and a Modbus TCP
  * meter behind 200/5 CTs (multiplier 40), read by the running collector from the
  * simulator. InfluxDB holds their raw registers (with the multiplier recorded beside them);
  * the bill is raw x 40, exactly. Mid-month the Modbus meter's CT is changed to 300/5: the

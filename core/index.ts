@@ -7,8 +7,8 @@ export { BillingInputError } from './errors.ts';
 export { Dec, decimalFrom } from './decimal.ts';
 export * from './units.ts';
 
-export { parseSiteYaml, SiteFileError } from './site/index.ts';
-export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue, MeterConnection } from './site/index.ts';
+export { parseSiteYaml, SiteFileError, MODBUS_MAPS } from './site/index.ts';
+export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue, MeterConnection, ModbusMapName } from './site/index.ts';
 
 export { addDays, epochDay, fromEpochDay, isLocalDate, dayTypeOf, weekdayOf } from './tou/local-date.ts';
 export type { LocalDate, DayType } from './tou/local-date.ts';
@@ -17,6 +17,7 @@ export type { Period, PeriodSpan, Tariff, TariffVersion, ScheduleEntry } from '.
 export { Zone, zoneOf } from './tou/zone.ts';
 export { buildCalendar, layoutOn, datesBetween, PERIOD_INDEX } from './tou/calendar.ts';
 export type { TouCalendar } from './tou/calendar.ts';
+export { minuteOfDay, dateOfDayBucket, periodAt, priceOn, priceAt } from './tou/instant.ts';
 
 export {
   READING_COLUMNS,
@@ -31,30 +32,46 @@ export {
 export type { ReadingRow, PaymentRow, CsvFieldError, CsvResult, CsvHeader } from './readings/csv.ts';
 export { parseRfc3339, daysFromCivil } from './readings/rfc3339.ts';
 export { ReadingStore, sortSeries } from './readings/store.ts';
+export type { MeterRowsData } from './readings/store.ts';
 export { ReadingsScanner } from './readings/scan.ts';
 
 export { acceptReadings, overPower } from './counters/accept.ts';
+export { counterState, resumeSeries } from './counters/resume.ts';
+export type { CounterState } from './counters/resume.ts';
 export { splitSeries, touBuckets, energyAt } from './split/split.ts';
 export type { TouBucket } from './split/split.ts';
 
 export { largestRemainder } from './settle/divide.ts';
 export { settleDay } from './settle/settle.ts';
 export { siteIndex } from './settle/site-index.ts';
+export { meterTargets, siteCuts, spanAt, occupancyPieces, CellSums } from './settle/attribution.ts';
+export type { MeterTarget, TenantSpan } from './settle/attribution.ts';
 export type { SiteIndex } from './settle/site-index.ts';
 
 export { dedupePayments } from './bill/payments.ts';
 export type { PaymentSet } from './bill/payments.ts';
 export { computeBillRun, settleRange, billFromSettlement, storeReadings, meterIndex, billRunJson, billRunCsv, qualityEntries } from './bill/run.ts';
 export type { ReadingSource, RangeSettlement, SettleRangeOptions } from './bill/run.ts';
+export { accountBill, masterSummary, lossRate, compareLines } from './bill/assemble.ts';
+export type { ChargeInput } from './bill/assemble.ts';
 
-export { liveBalance, costRate, hoursToZero, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
-export type { LiveBalance, UnsettledEnergy, AlertState, AlertCheck, AlertDecision } from './live/balance.ts';
-export { computeAdvice } from './advice/advise.ts';
-export type { Advice, AccountAdvice, AdviceOptions } from './advice/advise.ts';
+export { liveBalanceFen, hoursToZero, hoursText, liveStatus, costPerHour, hourAtLastPower, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
+export type { LastInterval, AlertState, AlertCheck, AlertDecision } from './live/balance.ts';
+export { settleMeterEnergy, chargesByAccount } from './live/provisional.ts';
+export type { MeterEnergy } from './live/provisional.ts';
+export { liveFigures } from './live/figures.ts';
+export { liveInputsFromReadings } from './live/offline.ts';
+export type { LiveInputs, LiveFigures, AccountLive, DayEnergy } from './live/figures.ts';
+export { computeAdvice, adviceFromTotals, shiftShareOf, isNight, nightMs, DEFAULT_SHIFT_SHARE, NIGHT_HOURS } from './advice/advise.ts';
+export type { Advice, AccountAdvice, AdviceOptions, AdviceTotals } from './advice/advise.ts';
+export { meterDayFacts } from './statement/meter-facts.ts';
+export type { MeterDayFacts, RegisterAt } from './statement/meter-facts.ts';
 export { reconcile } from './reconcile/reconcile.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
+export { verifiableStatement, statementNumber } from './statement/statement.ts';
+export type { StatementFacts, StatementCharge, VerifiableStatement, StatementLine, StatementMeter, StatementPool, StatementLoss, StatementShare, ShareCell } from './statement/statement.ts';
 
-// Tenancy and meter changes (billing.md section 10).
+// Tenancy and meter changes (billing.md section 11).
 export type { MeterChange } from './site/model.ts';
 export { PAYMENT_KINDS, paymentKindProblem } from './readings/csv.ts';
 export type { PaymentKind } from './readings/csv.ts';

@@ -9,6 +9,9 @@ import type { Period } from './tou/schedule.ts';
 
 export type QualityKind = 'conflict' | 'spike' | 'rollover' | 'reset' | 'gap' | 'incomplete' | 'negative_loss' | 'payment_conflict' | 'meter_change' | 'estimated';
 
+/** Every data-quality flag kind (the API lists them as events). */
+export const QUALITY_KINDS: readonly QualityKind[] = ['conflict', 'spike', 'rollover', 'reset', 'gap', 'incomplete', 'negative_loss', 'payment_conflict', 'meter_change', 'estimated'];
+
 /** A data-quality flag (billing.md sections 2, 4, 6). `meter` is "" for site-level flags. */
 export interface QualityFlag {
   readonly meter: string;
@@ -69,7 +72,7 @@ export interface CellSummary {
   readonly lossAllocatedWh: number;
   readonly lossAbnormalWh: number;
   /**
-   * The part of tenantWh metered on vacant units (billing.md section 10: the landlord's),
+   * The part of tenantWh metered on vacant units (billing.md section 11: the landlord's),
    * present when the site names a landlord account.
    */
   readonly vacantWh?: number;
@@ -84,6 +87,43 @@ export interface DaySettlement {
   readonly cells: readonly CellSummary[];
   /** negative_loss flags of the day. */
   readonly flags: readonly QualityFlag[];
+  /** How each pool's energy and the allocatable loss were divided, per period (statements show it). */
+  readonly shares?: readonly ShareBasis[];
+  /** Sites with move-ins or move-outs: accounts there for part of a cell only (section 11). */
+  readonly occupancy?: readonly PartialOccupancy[];
+}
+
+/** One division of section 4 (a pool's energy or the allocatable loss in a day-period cell). */
+export interface ShareBasis {
+  readonly kind: 'common' | 'loss';
+  /** Common divisions: the pool. */
+  readonly pool?: string;
+  readonly period: Period;
+  /** Energy divided, Wh (C_k, or the allocatable loss). */
+  readonly wh: number;
+  /**
+   * The weights used: the method's, `equal` when all weights were 0 (section 4 fallback),
+   * `landlord` when no member was there during the cell (section 11 rule 3: all to it).
+   */
+  readonly basis: 'area' | 'consumption' | 'equal' | 'landlord';
+  /** Number of accounts sharing. */
+  readonly members: number;
+  /** Sum of the weights used: area in 10^-4 m2, own energy in Wh, or one per member (x seconds when prorated). */
+  readonly weightTotal: number;
+  /**
+   * Present when area and equal weights were prorated by occupancy (billing.md section 11
+   * rule 3): the cell's length, s. Each weight is then x the seconds the account was there
+   * (the cell's length unless DaySettlement.occupancy says less).
+   */
+  readonly cellS?: number;
+}
+
+/** An account that occupied only part of a day-period cell (billing.md section 11). */
+export interface PartialOccupancy {
+  readonly account: string;
+  readonly period: Period;
+  /** Seconds of the cell it occupied (less than the cell's length; 0 = not there). */
+  readonly seconds: number;
 }
 
 /** Energy of one day-period cell as measured, the input of settlement. */
@@ -117,7 +157,7 @@ export interface AccountBill {
   readonly opening_balance: string;
   readonly payments: string;
   readonly closing_balance: string;
-  /** Deposits held at the end of the range (billing.md section 10): only for accounts with deposit rows. */
+  /** Deposits held at the end of the range (billing.md section 11): only for accounts with deposit rows. */
   readonly deposit?: string;
 }
 
@@ -125,7 +165,7 @@ export interface MasterSummary {
   readonly kwh: string;
   readonly tenant_kwh: string;
   readonly common_kwh: string;
-  /** Sites with a landlord account (billing.md section 10): tenant_kwh metered on vacant units. */
+  /** Sites with a landlord account (billing.md section 11): tenant_kwh metered on vacant units. */
   readonly vacant_kwh?: string;
   readonly loss_kwh: string;
   readonly loss_allocated_kwh: string;

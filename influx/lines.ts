@@ -1,5 +1,5 @@
 import { Point } from '@influxdata/influxdb-client';
-import type { Sample } from '../collector/sample.ts';
+import type { Sample } from './sample.ts';
 import type { InfluxV1 } from './client.ts';
 import { InfluxError } from './client.ts';
 import { F, M, T } from './schema.ts';
@@ -14,7 +14,7 @@ import { F, M, T } from './schema.ts';
 
 /**
  * A `reading` line: energy as integer Wh (`wh=1234i`), instantaneous values as floats, all
- * raw as the meter reported them. `multiplier` (billing.md section 10: the CT x PT ratio the
+ * raw as the meter reported them. `multiplier` (billing.md section 11: the CT x PT ratio the
  * collector had in force) is recorded beside them when it is not 1; billing multiplies by
  * the site file's effective-dated one.
  */

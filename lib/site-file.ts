@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { parseSiteYaml } from '../core/site/index.ts';
-import type { Site } from '../core/site/index.ts';
+import { parseSiteYaml } from '../core/index.ts';
+import type { Site } from '../core/index.ts';
 
 /** Reads and validates a site file; throws SiteFileError (with paths and lines) or a clear I/O error. */
 export function loadSiteFile(path: string): Site {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MODBUS_MAPS, parseSiteYaml } from '../core/site/index.ts';
+import { MODBUS_MAPS, parseSiteYaml } from '../core/index.ts';
 import { demoSiteYaml } from './demo-site.ts';
 import { mbpoll } from './test-support.ts';
 

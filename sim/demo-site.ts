@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isSeq, parseDocument } from 'yaml';
-import type { ModbusMapName } from '../core/site/index.ts';
+import type { ModbusMapName } from '../core/index.ts';
 
 /**
  * The demo site: the example site file (examples/site.example.yaml: its master, tenants,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MODBUS_MAPS } from '../core/site/index.ts';
+import { MODBUS_MAPS } from '../core/index.ts';
 import {
   decodeReading,
   encodeRegisters,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeReading, MODBUS_REGISTER_MAPS } from '../collector/inputs/modbus/maps.ts';
 import type { RegisterBlock } from '../collector/inputs/modbus/maps.ts';
-import type { ModbusMapName } from '../core/site/index.ts';
+import type { ModbusMapName } from '../core/index.ts';
 import { crc16 } from './modbus-pdu.ts';
 import { replyDelayMs } from './serial-server.ts';
 import type { SerialFrameHandler } from './serial-server.ts';

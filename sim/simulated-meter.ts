@@ -1,6 +1,6 @@
-import type { RegisterMap } from '../collector/inputs/modbus/maps.ts';
-import { encodeRegisters, registerMap } from '../collector/inputs/modbus/maps.ts';
-import type { Meter } from '../core/site/index.ts';
+import type { RegisterMap } from '../collector/wire.ts';
+import { encodeRegisters, registerMap } from '../collector/wire.ts';
+import type { Meter } from '../core/index.ts';
 import type { Fault, RequestFault } from './faults.ts';
 import { DEFAULT_ROLLOVER_MARGIN_WH, DEFAULT_SPIKE_WH, validateFault } from './faults.ts';
 import type { SiteLoadModel } from './load-model.ts';

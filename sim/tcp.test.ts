@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeReading, MODBUS_REGISTER_MAPS } from '../collector/inputs/modbus/maps.ts';
 import type { RegisterBlock } from '../collector/inputs/modbus/maps.ts';
-import type { ModbusMapName } from '../core/site/index.ts';
+import type { ModbusMapName } from '../core/index.ts';
 import { startSimulator } from './simulator.ts';
 import type { Simulator } from './simulator.ts';
 import { mbpoll, testSite } from './test-support.ts';

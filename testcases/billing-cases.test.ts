@@ -11,8 +11,9 @@ import { readPaymentsFile } from '../cli/commands/bill.ts';
  * (expected-error.txt: file, line and field).
  */
 const root = import.meta.dirname;
+// Bill cases have `args`; live-figure cases (`live`) run in live-cases.test.ts.
 const cases = readdirSync(root, { withFileTypes: true })
-  .filter((d) => d.isDirectory())
+  .filter((d) => d.isDirectory() && existsSync(join(root, d.name, 'args')))
   .map((d) => d.name)
   .sort();
 
@@ -32,7 +33,7 @@ export async function billCase(dir: string): Promise<string> {
   return billRunJson(computeBillRun(site, store, payments, from, to));
 }
 
-/** `--final ACCOUNT` in args: that account's final statement (billing.md section 10), expected-final.json. */
+/** `--final ACCOUNT` in args: that account's final statement (billing.md section 11), expected-final.json. */
 async function finalCase(dir: string, account: string): Promise<string> {
   const site = parseSiteYaml(readFileSync(join(dir, 'site.yaml'), 'utf8'), 'site.yaml');
   const scanner = new ReadingsScanner(site, 'readings.csv');

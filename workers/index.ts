@@ -11,3 +11,5 @@ export type { NotifierOptions, SmtpOptions } from './notifier.ts';
 export { siteReloadChannel, applyFile } from './site-reload.ts';
 export type { ReloadResult, SiteReloader } from './site-reload.ts';
 export type { PaymentKind } from '../core/index.ts';
+export { loadLiveFigures, loadLiveInputs } from './live-figures.ts';
+export type { LiveSource, LoadedLive } from './live-figures.ts';

@@ -1,12 +1,11 @@
-import { Point } from '@influxdata/influxdb-client';
 import { zoneOf } from '../core/index.ts';
 import type { LocalDate, Site } from '../core/index.ts';
-import { F, M, T } from '../influx/schema.ts';
+import { eventLine } from '../influx/event-lines.ts';
 import { enqueueNotifications } from './balance.ts';
 import type { WorkerContext } from './context.ts';
 
 /**
- * Moving out produces a final statement (billing.md section 10, rule 8): once the day of an
+ * Moving out produces a final statement (billing.md section 11, rule 8): once the day of an
  * account's last occupied instant is settled, its final statement is final. The settlement
  * says so with an event of kind `final_statement` at the move-out instant (deterministic
  * key: a re-run overwrites it) and tells the tenant through its contacts (one notify job
@@ -19,7 +18,7 @@ export async function announceFinalStatements(ctx: WorkerContext, site: Site, da
   for (const a of out) {
     const at = zone.format(a.moveOut!);
     const detail = `${a.id} moved out at ${at}: the final statement is ready (GET /api/v1/accounts/${a.id}/final-statement)`;
-    await ctx.influx.write(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'final_statement').tag(T.account, a.id).stringField(F.detail, detail).timestamp(a.moveOut!).toLineProtocol()!);
+    await ctx.influx.write(eventLine(site.id, { kind: 'final_statement', account: a.id, detail, time: a.moveOut! }));
     await enqueueNotifications(ctx, site, a, 'final_statement', a.moveOut!, `Final statement: ${site.name} ${a.id}`, `${a.name} (${a.id}): you moved out at ${at}. Your final electricity statement is ready: the charges up to then, your balance and deposit, and the refund or amount due.`);
     ctx.log.info({ site: site.id, account: a.id, moveOut: at }, 'final statement ready');
   }

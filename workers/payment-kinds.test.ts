@@ -6,7 +6,7 @@ import type { PaymentDeps } from './payments.ts';
 import { testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
 
-/** billing.md section 10: refunds, deposits and transfers through the one payment path (real Redis and InfluxDB). */
+/** billing.md section 11: refunds, deposits and transfers through the one payment path (real Redis and InfluxDB). */
 
 const site = testSite();
 const t0 = Date.parse('2026-10-05T10:00:00+08:00');

@@ -1,11 +1,10 @@
-import { Point } from '@influxdata/influxdb-client';
 import type { Redis } from 'ioredis';
-import type { Site } from '../core/site/index.ts';
-import { moneyText } from '../core/units.ts';
-import { PAYMENT_KINDS, paymentKindProblem } from '../core/index.ts';
-import type { PaymentKind } from '../core/index.ts';
+import type { PaymentKind, Site } from '../core/index.ts';
+import { moneyText, PAYMENT_KINDS, paymentKindProblem } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { quoteString } from '../influx/client.ts';
+import { eventLine } from '../influx/event-lines.ts';
+import { paymentLine as ledgerLine } from '../influx/payment-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { MAX_TIME_MS, redisKeys } from './keys.ts';
 
@@ -30,7 +29,7 @@ export interface PaymentInput {
    * fen (> 0) from `account` to `to`.
    */
   readonly fen: number;
-  /** billing.md section 10: payment (default), refund (< 0), deposit (held apart), transfer. */
+  /** billing.md section 11: payment (default), refund (< 0), deposit (held apart), transfer. */
   readonly kind?: PaymentKind;
   /** Transfers only: the receiving account. */
   readonly to?: string;
@@ -66,7 +65,7 @@ export interface PaymentDeps {
 
 /**
  * Canonical content of a payment (billing.md section 1: instant, account, numeric amount;
- * section 10 adds the kind, and a transfer's receiving account). A plain payment keeps the
+ * section 11 adds the kind, and a transfer's receiving account). A plain payment keeps the
  * original form, so references stored before kinds existed still compare equal.
  */
 function contentOf(p: PaymentInput): string {
@@ -98,11 +97,8 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL'
 return 0
 `;
 
-/** A plain payment has no kind tag (every point written before kinds existed is one). */
 function ledgerPoint(site: string, account: string, reference: string, kind: PaymentKind, fen: number, time: number): string {
-  const p = new Point(M.payment).tag(T.site, site).tag(T.account, account).tag(T.reference, reference);
-  if (kind !== 'payment') p.tag(T.kind, kind);
-  return p.intField(F.fen, fen).timestamp(time).toLineProtocol()!;
+  return ledgerLine(site, { account, reference, kind, fen, time });
 }
 
 /** The ledger points of a payment: one, or a transfer's two (out of `account`, into `to`) under one reference. */
@@ -171,7 +167,7 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
     // The data-quality flag of billing.md section 1, as an event the managers see; best
     // effort (the refusal is the answer either way). Keyed by the refused payment's instant.
     await influx
-      .write(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'payment_conflict').tag(T.account, input.account).stringField(F.detail, message).timestamp(input.time).toLineProtocol()!)
+      .write(eventLine(site.id, { kind: 'payment_conflict', account: input.account, detail: message, time: input.time }))
       .catch(() => undefined);
     throw new PaymentRejectedError('conflict', message);
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Queue, UnrecoverableError } from 'bullmq';
 import type { ConnectionOptions, JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { isLocalDate } from '../core/tou/local-date.ts';
+import { isLocalDate } from '../core/index.ts';
 
 /**
  * The one Redis/BullMQ module (style.md practice 2): queue names, payload types, job

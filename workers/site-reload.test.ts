@@ -11,7 +11,7 @@ import { SITE_YAML, testEnv } from './testing/env.ts';
 import { readingLines, syntheticReadings } from './testing/month.ts';
 
 /**
- * billing.md section 10, rule 9: site changes reach the running workers (real BullMQ,
+ * billing.md section 11, rule 9: site changes reach the running workers (real BullMQ,
  * Redis and InfluxDB; the workers run on their own schedulers with a frozen clock).
  */
 

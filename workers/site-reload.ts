@@ -1,20 +1,18 @@
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { Point } from '@influxdata/influxdb-client';
-import { addDays, daysToResettle, diffSites, layoutOn, meterTimeline, SiteFileError, zoneOf } from '../core/index.ts';
+import { addDays, daysToResettle, diffSites, layoutOn, meterTimeline, occupantAt, SiteFileError, zoneOf } from '../core/index.ts';
 import type { Meter, Site } from '../core/index.ts';
-import { quoteString } from '../influx/client.ts';
-import { F, M, T } from '../influx/schema.ts';
+import { eventLine } from '../influx/event-lines.ts';
 import { loadSiteFile } from '../lib/site-file.ts';
 import type { WorkerContext } from './context.ts';
-import { redisKeys } from './keys.ts';
 import { requestResettlement, upsertSchedulers } from './queues.ts';
 import type { ScheduleOptions } from './queues.ts';
+import { restartRollup } from './rollup.ts';
 import { settledDays } from './settlement.ts';
 
 /**
- * Site changes reach the running workers (billing.md section 10, rule 9). A site file is
+ * Site changes reach the running workers (billing.md section 11, rule 9). A site file is
  * read again when it changes on disk (fs.watch on its folder, so an editor's
  * write-and-rename is seen too), on SIGHUP (the CLI) and when the API's reload route
  * publishes on Redis. The new file is validated first: a bad one is refused with its
@@ -145,42 +143,61 @@ export async function applyFile(ctx: WorkerContext, id: string, file: string, sc
 async function refuse(ctx: WorkerContext, site: Site, file: string, reasons: string[]): Promise<ReloadResult> {
   ctx.log.error({ site: site.id, file, reasons }, 'site file refused; the one in force stays');
   const detail = `${file} refused, the site file in force stays: ${reasons.join('; ')}`.slice(0, 2000);
-  await ctx.influx.write(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'site_refused').stringField(F.detail, detail).timestamp(ctx.now()).toLineProtocol()!).catch(() => undefined);
+  await ctx.influx.write(eventLine(site.id, { kind: 'site_refused', detail, time: ctx.now() })).catch(() => undefined);
   return { file, site: site.id, outcome: 'refused', reasons, resettle: [] };
 }
 
 /**
- * Buckets carry the occupant (account tag) and primary Wh: a meter whose occupancy,
- * multiplier or changes differ, or every meter when the period layout of a recent day
- * changed, has its buckets of the late window deleted and its watermark moved back, so
- * the next rollup writes them again (older buckets are dashboards' history; bills come
- * from the settlement).
+ * Buckets carry the occupant (account tag), are cut at moves and meter changes, and hold
+ * primary Wh: the rollup of a meter whose occupancy, multiplier or changes differ starts
+ * again from the first instant that differs (from its first reading for a new base
+ * multiplier), and every meter's from the first day of the late window whose period layout
+ * changed, so buckets (live figures, usage, dashboards) follow the file in force. Settled
+ * days touched are also re-settled, which rewrites their buckets.
  */
 async function refreshBuckets(ctx: WorkerContext, old: Site, next: Site): Promise<void> {
   const zone = zoneOf(next.timezone);
   const today = zone.dateOf(ctx.now());
-  const first = addDays(today, -ctx.tuning.lateWindowDays);
-  const from = zone.midnight(first);
-  let layoutChanged = false;
-  for (let d = first; d <= today; d = addDays(d, 1)) if (JSON.stringify(layoutOn(old, d)) !== JSON.stringify(layoutOn(next, d))) layoutChanged = true;
-  const ids = next.meters.filter((m) => {
-    const o = old.meters.find((x) => x.id === m.id);
-    return layoutChanged || !o || meterKey(old, o) !== meterKey(next, m);
-  }).map((m) => m.id);
-  if (ids.length === 0) return;
-  const keys = redisKeys(ctx.keyPrefix, next.id);
-  const stored = await ctx.redis.hmget(keys.watermarks, ...ids);
-  for (const id of ids) {
-    await ctx.influx.queryRaw(`DELETE FROM ${M.touBucket} WHERE ${T.site} = ${quoteString(next.id)} AND ${T.meter} = ${quoteString(id)} AND time >= ${from}ms`);
+  let layoutFrom: number | undefined;
+  for (let d = addDays(today, -ctx.tuning.lateWindowDays); d <= today && layoutFrom === undefined; d = addDays(d, 1)) {
+    if (JSON.stringify(layoutOn(old, d)) !== JSON.stringify(layoutOn(next, d))) layoutFrom = zone.midnight(d);
   }
-  const back: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    if (stored[i] !== null && Number(stored[i]) > from) back[id] = String(from);
-  });
-  if (Object.keys(back).length) await ctx.redis.hset(keys.watermarks, back);
-  ctx.log.info({ site: next.id, meters: ids.length, from: first }, 'buckets of changed meters will be rolled up again');
+  const byFrom = new Map<number, string[]>();
+  for (const m of next.meters) {
+    const o = old.meters.find((x) => x.id === m.id);
+    let from = o ? firstDifference(old, o, next, m) : -Infinity;
+    if (layoutFrom !== undefined && !(from <= layoutFrom)) from = layoutFrom;
+    if (from === Infinity) continue;
+    // From the local midnight before: the day's buckets are rewritten whole.
+    const at = Number.isFinite(from) ? zone.midnight(zone.dateOf(from)) : -Infinity;
+    byFrom.set(at, [...(byFrom.get(at) ?? []), m.id]);
+  }
+  for (const [from, ids] of byFrom) {
+    await restartRollup(ctx, next, ids, from);
+    ctx.log.info({ site: next.id, meters: ids.length, from: Number.isFinite(from) ? zone.format(from) : 'first reading' }, 'buckets of changed meters will be rolled up again');
+  }
 }
 
-function meterKey(site: Site, m: Meter): string {
-  return JSON.stringify([m.multiplier ?? 1, m.changes ?? [], meterTimeline(site, m).map((s) => [s.from, s.to, s.account])]);
+/** The first instant at which a meter bills differently under the new file (Infinity: never). */
+function firstDifference(oldSite: Site, o: Meter, nextSite: Site, m: Meter): number {
+  if ((o.multiplier ?? 1) !== (m.multiplier ?? 1)) return -Infinity;
+  let first = Infinity;
+  const oc = o.changes ?? [];
+  const nc = m.changes ?? [];
+  for (let i = 0; i < Math.max(oc.length, nc.length); i++) {
+    if (JSON.stringify(oc[i]) !== JSON.stringify(nc[i])) first = Math.min(first, oc[i]?.at ?? Infinity, nc[i]?.at ?? Infinity);
+  }
+  // Occupancy: the first stretch between bounds of either timeline whose occupant differs.
+  const ot = meterTimeline(oldSite, o);
+  const nt = meterTimeline(nextSite, m);
+  const bounds = [...new Set([...ot, ...nt].map((x) => x.from))].sort((x, y) => x - y);
+  for (const b of bounds) {
+    if (b >= first) break;
+    const at = Number.isFinite(b) ? b : (bounds.find((x) => Number.isFinite(x)) ?? 0) - 1;
+    const x = occupantAt(oldSite, o, at);
+    const y = occupantAt(nextSite, m, at);
+    if (x.account !== y.account || x.vacant !== y.vacant) return b;
+  }
+  return first;
 }
+

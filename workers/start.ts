@@ -50,7 +50,7 @@ export interface StartWorkersOptions {
   /**
    * The files `sites` were read from, in the same order: they are read again when they
    * change on disk, on reloadSites() (SIGHUP in the CLI) and when the API's reload route
-   * publishes (billing.md section 10, rule 9; workers/site-reload.ts).
+   * publishes (billing.md section 11, rule 9; workers/site-reload.ts).
    */
   readonly siteFiles?: readonly string[];
   /** Watch siteFiles for changes. @defaultValue true */
@@ -158,7 +158,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     // Catch up at once (missed midnights while no worker ran) rather than at the next cron.
     for (const s of opts.sites) await queues.settlement.add('settle', { site: s.id }, { ...JOB_OPTS, jobId: `settle-start|${s.id}|${Math.floor(ctx.now() / 60_000)}` });
   }
-  // Site changes reach the running pipeline (billing.md section 10): file watch, reloadSites(), API publish.
+  // Site changes reach the running pipeline (billing.md section 11): file watch, reloadSites(), API publish.
   if (opts.siteFiles && opts.siteFiles.length !== opts.sites.length) throw new Error('startWorkers: siteFiles must list one file per site, in the same order');
   const reloader = opts.siteFiles
     ? startSiteReloader(ctx, { files: new Map(opts.sites.map((s, i) => [s.id, opts.siteFiles![i]])), watch: opts.watchSiteFiles ?? true, schedule: (opts.schedulers ?? true) ? (opts.schedule ?? {}) : false })

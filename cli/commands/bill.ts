@@ -1,7 +1,6 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { PaymentRow, ReadingStore, Site } from '../../core/index.ts';
-import type { MeterRowsData } from '../../core/readings/store.ts';
+import type { PaymentRow, ReadingStore, Site, MeterRowsData } from '../../core/index.ts';
 
 /**
  * `submeter bill`: the bill run of billing.md section 6 on stdout, nothing else there.
@@ -33,8 +32,7 @@ const PARALLEL_BYTES = Number(process.env.SUBMETER_BILL_SPLIT_BYTES ?? 512 << 20
  * Row order does not matter to billing, so the result is the same as one pass.
  */
 export async function readReadingsFile(site: Site, path: string, siteFile?: string): Promise<ReadingStore> {
-  const { ReadingsScanner } = await import('../../core/readings/scan.ts');
-  const { BillingInputError } = await import('../../core/errors.ts');
+  const { ReadingsScanner, BillingInputError } = await import('../../core/index.ts');
   const scanner = new ReadingsScanner(site, path);
   let fd: number;
   try {

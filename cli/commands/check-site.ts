@@ -5,7 +5,7 @@ export function registerCheckSite(program: Command): void {
     .command('check-site')
     .description('validate a site file and print a summary (exit 2 with every problem if invalid); with --against, what the change re-settles')
     .requiredOption('--site <file>', 'site file (YAML)')
-    .option('--against <old>', 'the site file in force now: print each change and the settled days it touches (billing.md section 10)')
+    .option('--against <old>', 'the site file in force now: print each change and the settled days it touches (billing.md section 11)')
     .action(async (opts: { site: string; against?: string }) => {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const site = loadSiteFile(opts.site);

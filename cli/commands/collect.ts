@@ -26,9 +26,9 @@ export function registerCollect(program: Command): void {
       const site = loadSiteFile(opts.site);
       const log = createLogger('collector');
       if (opts.test) {
-        const { collectOnce } = await import('../../collector/collector.ts');
+        const { collectOnce } = await import('../../collector/index.ts');
         const { samples, errors } = await collectOnce(site, { ...(opts.meter ? { meters: opts.meter } : {}), log });
-        const { siteMultiplier } = await import('../../collector/collector.ts');
+        const { siteMultiplier } = await import('../../collector/index.ts');
         const multiplier = siteMultiplier(() => site);
         process.stdout.write(samples.map((s) => sampleLine(site.id, s, multiplier(s.meter, s.time)) + '\n').join(''));
         for (const [meter, err] of Object.entries(errors)) process.stderr.write(`submeter collect --test: ${meter}: ${err}\n`);
@@ -46,7 +46,7 @@ export function registerCollect(program: Command): void {
       const spoolMaxMb = Number(opts.spoolMaxMb ?? '256');
       if (!(spoolMaxMb > 0) || !Number.isFinite(spoolMaxMb)) throw Object.assign(new Error(`--spool-max-mb: must be a positive number, got ${JSON.stringify(opts.spoolMaxMb)}`), { exitCode: 2 });
       const { readEnv } = await import('../../lib/env.ts');
-      const { startCollector } = await import('../../collector/collector.ts');
+      const { startCollector } = await import('../../collector/index.ts');
       const env = readEnv();
       const collector = await startCollector({
         site,

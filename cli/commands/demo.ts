@@ -59,10 +59,10 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const { createLogger } = await import('../../lib/logger.ts');
   const { InfluxV1 } = await import('../../influx/client.ts');
   const { parseSiteYaml, zoneOf, fixed, moneyFen } = await import('../../core/index.ts');
-  const { demoSiteYaml } = await import('../../sim/demo-site.ts');
-  const { startSimulator } = await import('../../sim/simulator.ts');
-  const { dlt645Handler } = await import('../../sim/dlt645/handler.ts');
-  const { MODEL_EPOCH } = await import('../../sim/load-model.ts');
+  const { demoSiteYaml } = await import('../../sim/index.ts');
+  const { startSimulator } = await import('../../sim/index.ts');
+  const { dlt645Handler } = await import('../../sim/index.ts');
+  const { MODEL_EPOCH } = await import('../../sim/index.ts');
   const { startCollector } = await import('../../collector/index.ts');
   const { startWorkers, recordPayment } = await import('../../workers/index.ts');
   const { startApi, createDemoTokens } = await import('../../api/index.ts');
@@ -304,14 +304,14 @@ async function ptyPair(log: import('pino').Logger): Promise<{ simSide: string; c
 
 /** Writes the history to InfluxDB (reading lines, as the collector would) and to a CSV, with progress. */
 async function backfill(
-  site: import('../../core/site/index.ts').Site,
+  site: import('../../core/index.ts').Site,
   influx: import('../../influx/client.ts').InfluxV1,
   o: { from: number; to: number; seed: number; epoch: number; csv: string },
 ): Promise<number> {
   const { createWriteStream } = await import('node:fs');
   const { SingleBar, Presets } = await import('cli-progress');
-  const { simulateReadings } = await import('../../sim/load-model.ts');
-  const { readingCsvLine, READINGS_CSV_HEADER } = await import('../../sim/readings-csv.ts');
+  const { simulateReadings } = await import('../../sim/index.ts');
+  const { readingCsvLine, READINGS_CSV_HEADER } = await import('../../sim/index.ts');
   const { sampleLine } = await import('../../influx/lines.ts');
   const out = createWriteStream(o.csv);
   out.write(`${READINGS_CSV_HEADER}\n`);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 
 /**
  * `submeter final-statement`: the final statement of an account that moved out (billing.md
- * section 10, rule 8) from readings and payments files, as JSON (the API serves the same
+ * section 11, rule 8) from readings and payments files, as JSON (the API serves the same
  * from the live pipeline, also as CSV and zh/en HTML).
  */
 export function registerFinalStatement(program: Command): void {

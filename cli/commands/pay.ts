@@ -22,7 +22,7 @@ export function registerPay(program: Command): void {
       const { readEnv } = await import('../../lib/env.ts');
       const { InfluxV1 } = await import('../../influx/client.ts');
       const { Redis } = await import('ioredis');
-      const { recordPayment, PaymentRejectedError } = await import('../../workers/payments.ts');
+      const { recordPayment, PaymentRejectedError } = await import('../../workers/index.ts');
       const site = loadSiteFile(opts.site);
       const { PAYMENT_KINDS } = await import('../../core/index.ts');
       const fen = parseFixed(opts.amount, 2);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 
-/** `submeter check-site --against` and `submeter final-statement` as a user runs them (billing.md section 10). */
+/** `submeter check-site --against` and `submeter final-statement` as a user runs them (billing.md section 11). */
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, '../..');

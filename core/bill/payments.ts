@@ -38,7 +38,7 @@ export function dedupePayments(rows: Iterable<PaymentRow>, format: (utc: number)
     list.sort(compareContent);
     const kept = list[0];
     payments.push(kept);
-    // A transfer (billing.md section 10) is two rows under one reference: its content is
+    // A transfer (billing.md section 11) is two rows under one reference: its content is
     // the pair, the earliest row and the other side (same instant, opposite amount).
     let pair: PaymentRow | undefined;
     if (kept.kind === 'transfer') {

@@ -1,13 +1,12 @@
 import { acceptMeterSeries } from '../counters/meter-changes.ts';
+import { cellOccupancy } from '../tenancy/cells.ts';
 import { cutCalendar } from '../tenancy/cuts.ts';
-import { cellTenancy } from '../tenancy/cells.ts';
-import { tenancyCuts } from '../tenancy/occupancy.ts';
-import { Dec } from '../decimal.ts';
 import { BillingInputError } from '../errors.ts';
 import type { PaymentRow, ReadingRow } from '../readings/csv.ts';
 import { ReadingStore } from '../readings/store.ts';
 import { settleIndexed } from '../settle/settle.ts';
 import type { IndexedCell } from '../settle/settle.ts';
+import { CellSums, siteCuts } from '../settle/attribution.ts';
 import { siteIndex } from '../settle/site-index.ts';
 import type { Site } from '../site/model.ts';
 import { splitSeries } from '../split/split.ts';
@@ -17,8 +16,9 @@ import { isLocalDate } from '../tou/local-date.ts';
 import type { LocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import { zoneOf } from '../tou/zone.ts';
-import type { AccountBill, BillLine, BillRun, ChargeKind, DaySettlement, QualityEntry, QualityFlag } from '../types.ts';
-import { byteOrder, kwhText, moneyFen, moneyText, priceMicro, priceText } from '../units.ts';
+import type { AcceptedSeries, AccountBill, BillRun, CellSummary, ChargeLine, DaySettlement, QualityEntry, QualityFlag } from '../types.ts';
+import { byteOrder, moneyFen, moneyText } from '../units.ts';
+import { accountBill, masterSummary } from './assemble.ts';
 import { dedupePayments } from './payments.ts';
 
 /**
@@ -49,16 +49,6 @@ export function storeReadings(site: Site, rows: Iterable<ReadingRow>): ReadingSt
 }
 
 const NP = PERIODS.length;
-const KIND_ORDER: Record<ChargeKind, number> = { own: 0, common: 1, loss: 2 };
-
-interface LineAcc {
-  kind: ChargeKind;
-  pool?: string;
-  periodIdx: number;
-  micro: number;
-  wh: number;
-  fen: number;
-}
 
 /** The settled days of a bill range and the flags found on the way (billing.md sections 2-4). */
 export interface RangeSettlement {
@@ -80,12 +70,17 @@ export interface SettleRangeOptions {
   /** Extra wall-clock cuts (e.g. 60 for hourly profiles); cells do not change. */
   readonly gridMinutes?: number;
   /**
-   * Where the readings start to be complete (the workers load a window): meter changes
-   * before it are not framed (billing.md section 10). @defaultValue -Infinity
+   * Where the readings start to be complete (the workers load a window): a meter change at
+   * or before it, or before the meter's first reading there, is not framed (billing.md
+   * section 11: the first reading is the baseline, at the multiplier then in force).
+   * @defaultValue -Infinity (all history: every change is framed)
    */
   readonly historyFromMs?: number;
-  /** Sees each meter's energy per calendar segment (advice profiles, workers' buckets). */
-  readonly onSegments?: (meterIndex: number, cal: TouCalendar, wh: Float64Array) => void;
+  /**
+   * Sees each meter's energy per calendar segment (advice profiles, workers' buckets) and
+   * its accepted readings (the statement's register readings and gap marks).
+   */
+  readonly onSegments?: (meterIndex: number, cal: TouCalendar, wh: Float64Array, accepted: AcceptedSeries) => void;
 }
 
 function checkRange(from: LocalDate, to: LocalDate): void {
@@ -108,20 +103,17 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
 
   // Settled days before `from` that the readings reach count for the opening balance.
   const firstDate = Number.isFinite(store.minTime) && store.minTime < fromMs ? zone.dateOf(store.minTime) : from;
-  // Move-ins and move-outs cut the calendar too (section 10): one occupant per piece.
-  const cal = cutCalendar(buildCalendar(site, firstDate < from ? firstDate : from, to, opts.gridMinutes ?? 0), tenancyCuts(site));
+  // Moves and meter changes cut the calendar too (section 11): one occupant and one register per piece.
+  const cal = cutCalendar(buildCalendar(site, firstDate < from ? firstDate : from, to, opts.gridMinutes ?? 0), siteCuts(site));
   const nDays = cal.days.length;
   const fromDay = cal.days.indexOf(from);
   const nCells = nDays * NP;
 
-  // Energy per (day, period) cell: master, per account, per pool.
-  const master = new Float64Array(nCells);
-  const tenant = idx.accountIds.map(() => new Float64Array(nCells));
-  const poolPos = new Map(idx.pools.map((p, k) => [p.id, k]));
-  const pool = idx.pools.map(() => new Float64Array(nCells));
+  // Energy per (day, period) cell: master, per account (the occupant's), per pool.
+  const sums = new CellSums(site, nCells);
+  const occupancy = cellOccupancy(site, idx, cal, nCells);
   const seg = new Float64Array(cal.segments);
   const flags: QualityFlag[] = [];
-  const tenancy = cellTenancy(site, idx, cal, nCells);
 
   site.meters.forEach((meter, mi) => {
     const raw = store.series(mi);
@@ -137,15 +129,8 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
 
     seg.fill(0);
     splitSeries(acc, cal, seg);
-    opts.onSegments?.(mi, cal, seg);
-    if (meter.role === 'tenant') {
-      tenancy.attribute(meter, seg, tenant);
-      return;
-    }
-    const target = meter.role === 'master' ? master : pool[poolPos.get(meter.pool!)!];
-    for (let k = 0; k < cal.segments; k++) {
-      if (seg[k] !== 0) target[cal.day[k] * NP + cal.period[k]] += seg[k];
-    }
+    opts.onSegments?.(mi, cal, seg, acc);
+    sums.addSegments(mi, cal, seg);
   });
 
   // The first instant and presence of each cell (a period may not occur on some day).
@@ -160,7 +145,15 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
     for (let p = 0; p < NP; p++) {
       const c = d * NP + p;
       if (Number.isNaN(firstInstant[c])) continue;
-      cells.push({ period: PERIODS[p], firstInstant: firstInstant[c], masterWh: master[c], tenantWh: tenant.map((t) => t[c]), poolWh: pool.map((q) => q[c]), ...tenancy.cell(c) });
+      cells.push({
+        period: PERIODS[p],
+        firstInstant: firstInstant[c],
+        masterWh: sums.master[c],
+        tenantWh: sums.tenant.map((t) => t[c]),
+        poolWh: sums.pool.map((q) => q[c]),
+        ...(occupancy ? { occupancy: occupancy(c) } : {}),
+        ...(sums.vacant ? { vacantWh: sums.vacant[c] } : {}),
+      });
     }
     const day = settleIndexed(idx, cal.days[d], cells);
     if (d >= fromDay) for (const f of day.flags) flags.push(f);
@@ -182,39 +175,22 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
   const flags: QualityFlag[] = [...settled.flags];
   const nAcc = idx.accountIds.length;
   const chargedBefore = new Array<number>(nAcc).fill(0);
-  const lineAcc = idx.accountIds.map(() => new Map<string, LineAcc>());
-  const sums = { M: 0, T: 0, C: 0, V: 0, L: 0, alloc: 0, abn: 0 };
+  const charges = idx.accountIds.map((): ChargeLine[] => []);
+  const cells: CellSummary[] = [];
   days.forEach((day, d) => {
     if (d < fromDay) {
       for (const l of day.lines) chargedBefore[idx.accountPos.get(l.account)!] += l.fen;
       return;
     }
-    for (const s of day.cells) {
-      sums.M += s.masterWh;
-      sums.T += s.tenantWh;
-      sums.C += s.commonWh;
-      sums.V += s.vacantWh ?? 0;
-      sums.L += s.lossWh;
-      sums.alloc += s.lossAllocatedWh;
-      sums.abn += s.lossAbnormalWh;
-    }
-    for (const l of day.lines) {
-      const micro = priceMicro(l.price);
-      const key = `${l.kind}\u0000${l.pool ?? ''}\u0000${l.period}\u0000${micro}`;
-      const m = lineAcc[idx.accountPos.get(l.account)!];
-      const a = m.get(key);
-      if (a) {
-        a.wh += l.wh;
-        a.fen += l.fen;
-      } else m.set(key, { kind: l.kind, ...(l.pool !== undefined ? { pool: l.pool } : {}), periodIdx: PERIODS.indexOf(l.period), micro, wh: l.wh, fen: l.fen });
-    }
+    cells.push(...day.cells);
+    for (const l of day.lines) charges[idx.accountPos.get(l.account)!].push(l);
   });
 
   // Payments (section 1 and 5).
   const paid = dedupePayments(payments, (t) => zone.format(t));
   const paidBefore = new Array<number>(nAcc).fill(0);
   const paidIn = new Array<number>(nAcc).fill(0);
-  // Deposits are held apart from the prepaid balance (section 10): only reported.
+  // Deposits are held apart from the prepaid balance (section 11): only reported.
   const deposit = new Array<number | undefined>(nAcc).fill(undefined);
   for (const p of paid.payments) {
     const a = idx.accountPos.get(p.account);
@@ -227,57 +203,11 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
   for (const f of paid.flags) if (f.time >= fromMs && f.time < toMs) flags.push(f);
 
   const openingOf = new Map(site.accounts.map((a) => [a.id, moneyFen(a.openingBalance)]));
-  const accounts: AccountBill[] = idx.accountIds.map((id, a) => {
-    const list = [...lineAcc[a].values()].sort(
-      (x, y) => KIND_ORDER[x.kind] - KIND_ORDER[y.kind] || byteOrder(x.pool ?? '', y.pool ?? '') || x.periodIdx - y.periodIdx || x.micro - y.micro,
-    );
-    const kwh = { own: 0, common: 0, loss: 0 };
-    let total = 0;
-    const lines: BillLine[] = list.map((l) => {
-      kwh[l.kind] += l.wh;
-      total += l.fen;
-      return {
-        kind: l.kind,
-        ...(l.pool !== undefined ? { pool: l.pool } : {}),
-        period: PERIODS[l.periodIdx],
-        kwh: kwhText(l.wh),
-        price: priceText(l.micro),
-        amount: moneyText(l.fen),
-      };
-    });
-    const opening = openingOf.get(id)! + paidBefore[a] - chargedBefore[a];
-    return {
-      account: id,
-      lines,
-      kwh: { own: kwhText(kwh.own), common: kwhText(kwh.common), loss: kwhText(kwh.loss) },
-      total_amount: moneyText(total),
-      opening_balance: moneyText(opening),
-      payments: moneyText(paidIn[a]),
-      closing_balance: moneyText(opening + paidIn[a] - total),
-      ...(deposit[a] !== undefined ? { deposit: moneyText(deposit[a]) } : {}),
-    };
-  });
-
-  const lossRate = sums.M === 0 ? '0.0000' : new Dec(sums.L).div(sums.M).toFixed(4, Dec.ROUND_HALF_UP);
-  return {
-    site: site.id,
-    from,
-    to,
-    currency: site.currency,
-    accounts,
-    master: {
-      kwh: kwhText(sums.M),
-      tenant_kwh: kwhText(sums.T),
-      common_kwh: kwhText(sums.C),
-      // Section 10: the part of tenant_kwh metered on vacant units (the landlord's).
-      ...(site.landlordAccount !== undefined ? { vacant_kwh: kwhText(sums.V) } : {}),
-      loss_kwh: kwhText(sums.L),
-      loss_allocated_kwh: kwhText(sums.alloc),
-      loss_abnormal_kwh: kwhText(sums.abn),
-      loss_rate: /^-?0\.0000$/.test(lossRate) ? '0.0000' : lossRate,
-    },
-    quality: qualityEntries(flags, zone.format.bind(zone)),
-  };
+  const accounts: AccountBill[] = idx.accountIds.map((id, a) => ({
+    ...accountBill(id, charges[a], openingOf.get(id)! + paidBefore[a] - chargedBefore[a], paidIn[a]),
+    ...(deposit[a] !== undefined ? { deposit: moneyText(deposit[a]) } : {}),
+  }));
+  return { site: site.id, from, to, currency: site.currency, accounts, master: masterSummary(cells, site.landlordAccount !== undefined), quality: qualityEntries(flags, zone.format.bind(zone)) };
 }
 
 /** Section 6 ordering: by instant, meter, kind, detail; times at the site's offset. */

@@ -23,7 +23,7 @@ const seconds = (ms: number) => `${ms / 1000} s`;
 
 /**
  * Applies the counter rules to a meter's sorted raw readings.
- * @param multiplier CT x PT ratio in force over these readings (billing.md section 10):
+ * @param multiplier CT x PT ratio in force over these readings (billing.md section 11):
  *   each accepted delta is the raw register delta times it, in whole Wh; the spike rule
  *   judges that primary energy against max_kw, rollover and reset the raw register.
  */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { acceptMeterSeries, billRunJson, computeBillRun, multiplierAt, parseSiteYaml, sortSeries } from '../index.ts';
 import type { ReadingRow } from '../index.ts';
 
-/** billing.md section 10, rules 5 and 6: replacement in place and multipliers. */
+/** billing.md section 11, rules 5 and 6: replacement in place and multipliers. */
 
 const caseDir = new URL('../../testcases/meter-replaced-1437/', import.meta.url);
 const replacedSite = parseSiteYaml(readFileSync(new URL('site.yaml', caseDir), 'utf8'));

@@ -4,7 +4,7 @@ import { kwhText } from '../units.ts';
 import { acceptReadings } from './accept.ts';
 
 /**
- * A meter position over its replacements and CT swaps (billing.md section 10, rules 5-6).
+ * A meter position over its replacements and CT swaps (billing.md section 11, rules 5-6).
  * Its raw readings are cut at each change: readings before `at` are the old register's,
  * readings at or after it the new one's. Each piece gets the counter rules of section 2 on
  * its own, at its own multiplier, framed by the change's declared registers: the old piece
@@ -61,18 +61,23 @@ export function acceptMeterSeries(meter: Meter, raw: RawSeries, historyFromMs = 
   const changes = meter.changes ?? [];
   const base = meter.multiplier ?? 1;
   if (changes.length === 0) return acceptReadings(meter, raw, base);
+  // A window's first reading is the baseline: a change at or before it (or before
+  // historyFromMs) has nothing of the old register here to frame. A meter whose first
+  // reading comes after historyFromMs has no earlier reading at all (loaders add the last
+  // one before their window), so there the changes before it are framed as offline.
+  const from = raw.time.length > 0 ? Math.min(historyFromMs, raw.time[0]) : historyFromMs;
   // Pieces: [bound_j, bound_j+1) with the multiplier in force and whether each end is framed.
-  const framed = changes.filter((c) => c.at > historyFromMs);
-  const skipped = changes.filter((c) => c.at <= historyFromMs);
+  const framed = changes.filter((c) => c.at > from);
+  const skipped = changes.filter((c) => c.at <= from);
   let mult = skipped.length ? skipped[skipped.length - 1].multiplier : base;
   const parts: AcceptedSeries[] = [];
   const flags: QualityFlag[] = [];
-  let from = 0;
+  let start = 0;
   for (let j = 0; j <= framed.length; j++) {
     const next = framed[j];
     const to = next ? lowerBound(raw.time, next.at) : raw.time.length;
     const prev = framed[j - 1];
-    const n = to - from + (prev ? 1 : 0) + (next ? 1 : 0);
+    const n = to - start + (prev ? 1 : 0) + (next ? 1 : 0);
     const time = new Float64Array(n);
     const wh = new Float64Array(n);
     let k = 0;
@@ -80,9 +85,9 @@ export function acceptMeterSeries(meter: Meter, raw: RawSeries, historyFromMs = 
       time[k] = prev.at;
       wh[k++] = prev.initialWh;
     }
-    time.set(raw.time.subarray(from, to), k);
-    wh.set(raw.wh.subarray(from, to), k);
-    k += to - from;
+    time.set(raw.time.subarray(start, to), k);
+    wh.set(raw.wh.subarray(start, to), k);
+    k += to - start;
     if (next) {
       time[k] = next.at;
       wh[k] = next.finalWh;
@@ -92,7 +97,7 @@ export function acceptMeterSeries(meter: Meter, raw: RawSeries, historyFromMs = 
       flags.push(...changeFlags(meter, next, mult));
       mult = next.multiplier;
     }
-    from = to;
+    start = to;
   }
   let total = 0;
   for (const p of parts) total += p.time.length;

@@ -10,7 +10,7 @@ import { byteOrder } from '../units.ts';
  * arithmetic while E * w stays safe, BigInt otherwise.
  */
 export function largestRemainder(total: number, weights: readonly (number | bigint)[], ids: readonly string[]): number[] {
-  // Occupancy-prorated weights (area x occupied ms, billing.md section 10) may pass 2^53.
+  // Occupancy-prorated weights (area x occupied ms, billing.md section 11) may pass 2^53.
   if (weights.some((x) => typeof x === 'bigint')) return largestRemainderBig(total, weights.map((x) => BigInt(x)), ids);
   return largestRemainderNumber(total, weights as readonly number[], ids);
 }

@@ -22,7 +22,7 @@ export interface SiteIndex {
   readonly tariffOf: readonly string[];
   /** Pools sorted by id, with their account positions. */
   readonly pools: readonly { readonly id: string; readonly method: Site['loss']['method']; readonly members: readonly number[] }[];
-  /** Position of site.landlordAccount (billing.md section 10), if the site names one. */
+  /** Position of site.landlordAccount (billing.md section 11), if the site names one. */
   readonly landlord?: number;
   /** Micro-CNY/kWh price of a tariff's version in force on a date, or undefined. */
   price(tariff: string, date: LocalDate, period: Period): number | undefined;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { daysToResettle, describeChanges, diffSites, parseSiteYaml } from '../index.ts';
 
-/** billing.md section 10, rule 9: what a site-file change re-settles. */
+/** billing.md section 11, rule 9: what a site-file change re-settles. */
 
 const example = readFileSync(new URL('../../examples/site.example.yaml', import.meta.url), 'utf8');
 const moveOut = readFileSync(new URL('../../testcases/move-out-mid-month/site.yaml', import.meta.url), 'utf8');

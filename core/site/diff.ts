@@ -11,7 +11,7 @@ import type { Account, Meter, MeterChange, Site } from './model.ts';
 import { byteOrder } from './validate.ts';
 
 /**
- * What a changed site file means for days already settled (billing.md section 10, rule 9):
+ * What a changed site file means for days already settled (billing.md section 11, rule 9):
  * each change that can move a charge, with the local days it touches. The workers settle
  * those days again (revision lines with the reason); `submeter check-site --against` prints
  * them. Pure: both sites are validated already.

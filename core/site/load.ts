@@ -53,7 +53,7 @@ function nodeAt(root: Node | null, path: readonly PropertyKey[]): Node | undefin
   return (node ?? undefined) as Node | undefined;
 }
 
-/** Keys whose numbers are register readings, read exactly from their text (billing.md section 10). */
+/** Keys whose numbers are register readings, read exactly from their text (billing.md section 11). */
 const EXACT_KEYS = new Set(['final_kwh', 'initial_kwh']);
 
 /**

@@ -21,11 +21,11 @@ export interface Site {
   readonly tariffs: readonly Tariff[];
   /** The utility's tariff for the master meter and the resale markup cap (reconciliation). */
   readonly utility?: { readonly tariff: string; readonly markupCap: string };
-  /** The account that bears vacant units' energy (billing.md section 10). */
+  /** The account that bears vacant units' energy (billing.md section 11). */
   readonly landlordAccount?: string;
 }
 
-/** A meter replaced in place, or its CT swapped (billing.md section 10). */
+/** A meter replaced in place, or its CT swapped (billing.md section 11). */
 export interface MeterChange {
   /** Epoch ms of the change. */
   readonly at: number;

@@ -111,7 +111,7 @@ export const connectionSchema = z.discriminatedUnion('protocol', [modbusTcp, mod
 });
 
 /**
- * An instant of the site's life (billing.md section 10): RFC 3339 with an offset, or a
+ * An instant of the site's life (billing.md section 11): RFC 3339 with an offset, or a
  * local date YYYY-MM-DD meaning local midnight starting that date. Checked here for shape;
  * turned into epoch ms in validate.ts, which knows the site's time zone.
  */
@@ -138,7 +138,7 @@ const registerKwh = z.union([z.string(), z.number()]).transform((v, ctx) => {
 /** CT ratio x PT ratio (倍率): every register and power figure of the meter is multiplied by it. */
 const multiplier = z.number().int('must be a whole number (CT ratio x PT ratio, e.g. 200/5 = 40)').min(1).max(1_000_000);
 
-/** A meter replaced in place (or its CT swapped) at `at` (billing.md section 10). */
+/** A meter replaced in place (or its CT swapped) at `at` (billing.md section 11). */
 export const meterChangeSchema = z.strictObject({
   at: instantText,
   /** The old register at `at` (read off the old meter, or estimated: then `estimated: true`). */
@@ -160,7 +160,7 @@ export const meterSchema = z.strictObject({
   role: z.enum(['master', 'tenant', 'common']),
   name: z.string().optional(),
   account: id.optional(),
-  /** Tenant meters: successive occupants (billing.md section 10), instead of `account`. */
+  /** Tenant meters: successive occupants (billing.md section 11), instead of `account`. */
   accounts: z.array(id).min(1).optional(),
   multiplier: multiplier.default(1),
   meter_changes: z.array(meterChangeSchema).default([]),
@@ -179,7 +179,7 @@ export const accountSchema = z.strictObject({
   area_m2: decimalText(4, { min: 0 }).default('0'),
   tariff: id,
   opening_balance: decimalText(2).default('0'),
-  /** Occupancy [move_in, move_out) (billing.md section 10); absent = always. */
+  /** Occupancy [move_in, move_out) (billing.md section 11); absent = always. */
   move_in: instantText.optional(),
   move_out: instantText.optional(),
   low_balance: decimalText(2).optional(),
@@ -228,7 +228,7 @@ export const siteFileSchema = z.strictObject({
     timezone: z.string().refine(isTimeZone, { message: 'must be an IANA time zone such as Asia/Shanghai' }),
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CNY').default('CNY'),
     holidays: z.array(localDate).default([]),
-    /** Who bears the energy of vacant units (billing.md section 10): an ordinary account. */
+    /** Who bears the energy of vacant units (billing.md section 11): an ordinary account. */
     landlord_account: id.optional(),
   }),
   meters: z.array(meterSchema).min(1),

@@ -7,7 +7,7 @@ import type { MeterChange, Site } from './model.ts';
 import type { SiteFile } from './schema.ts';
 
 /**
- * The site-file checks of billing.md section 10 (tenancy and meter changes) that need the
+ * The site-file checks of billing.md section 11 (tenancy and meter changes) that need the
  * site's time zone or several keys at once: move-out after move-in, meter changes in
  * order with an address the meter's protocol can use, no two occupants of one meter at
  * once, and no instant without someone to bear the energy unless a landlord account is
@@ -85,7 +85,7 @@ export function tenancyIssues(file: SiteFile, site: Site, add: Add): void {
     }
     if (landlord !== undefined) return;
     const gap = uncovered(occ.map((o) => o.range))[0];
-    if (gap) add(['meters', i, key], `meter '${m.id}' has no occupant ${span(gap)}: name a site.landlord_account to bear vacant units' energy (billing.md section 10)`);
+    if (gap) add(['meters', i, key], `meter '${m.id}' has no occupant ${span(gap)}: name a site.landlord_account to bear vacant units' energy (billing.md section 11)`);
   });
 
   if (landlord === undefined && site.accounts.some((a) => a.moveIn !== undefined || a.moveOut !== undefined)) coverageIssues(site, span, add);
@@ -99,11 +99,11 @@ function coverageIssues(site: Site, span: (r: readonly [number, number]) => stri
   site.pools.forEach((p, i) => {
     const gap = gapOf(p.accounts);
     if (gap) {
-      add(['pools', i, 'accounts'], `no account of pool '${p.id}' occupies ${span(gap)}: its energy would have nobody to go to; name a site.landlord_account (billing.md section 10)`);
+      add(['pools', i, 'accounts'], `no account of pool '${p.id}' occupies ${span(gap)}: its energy would have nobody to go to; name a site.landlord_account (billing.md section 11)`);
       reported = true;
     }
   });
   if (reported || site.accounts.length === 0) return;
   const gap = gapOf(site.accounts.map((a) => a.id));
-  if (gap) add(['accounts'], `no account occupies ${span(gap)}: the loss would have nobody to go to; name a site.landlord_account (billing.md section 10)`);
+  if (gap) add(['accounts'], `no account occupies ${span(gap)}: the loss would have nobody to go to; name a site.landlord_account (billing.md section 11)`);
 }

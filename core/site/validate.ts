@@ -139,7 +139,7 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     ...(file.utility ? { utility: { tariff: file.utility.tariff, markupCap: file.utility.markup_cap } } : {}),
     ...(file.site.landlord_account !== undefined ? { landlordAccount: file.site.landlord_account } : {}),
   };
-  // Section 10: move instants in order, no overlapping occupants, no unit without one.
+  // Section 11: move instants in order, no overlapping occupants, no unit without one.
   tenancyIssues(file, site, add);
   if (issues.length > 0) return { issues };
   return { site, issues };

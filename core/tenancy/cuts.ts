@@ -1,7 +1,7 @@
 import type { TouCalendar } from '../tou/calendar.ts';
 
 /**
- * Move-in and move-out instants as extra calendar cuts (billing.md section 10, rule 1):
+ * Move-in and move-out instants as extra calendar cuts (billing.md section 11, rule 1):
  * a segment that contains one is split there, both halves keeping its day and period. A
  * cut changes no cell's energy (pieces telescope, section 3) but lets each piece have one
  * occupant. Instants outside the calendar or already on a boundary change nothing; with

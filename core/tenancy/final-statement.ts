@@ -11,7 +11,7 @@ import type { AccountBill, BillLine } from '../types.ts';
 import { byteOrder, moneyFen, moneyText } from '../units.ts';
 
 /**
- * The final statement of a tenant who moves out (billing.md section 10, rule 9): the
+ * The final statement of a tenant who moves out (billing.md section 11, rule 9): the
  * charges of the move-out month up to the move-out instant, the prepaid balance then, the
  * deposit held, and what settles the account: a refund due (balance + deposit > 0) or an
  * amount due. Ledger lines at or after the move-out instant (the refund, the deposit

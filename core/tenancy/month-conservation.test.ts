@@ -3,7 +3,7 @@ import { acceptMeterSeries, computeBillRun, parseFixed, parseSiteYaml, settleRan
 import type { ReadingRow } from '../index.ts';
 
 /**
- * billing.md section 10: a month (October 2026) of 15-minute readings with move-ins,
+ * billing.md section 11: a month (October 2026) of 15-minute readings with move-ins,
  * move-outs, a vacancy the landlord bears, a replacement in place and a CT swap. Every day
  * and period: master = tenants (occupied) + common + vacant + loss, and every tenant meter's
  * energy reaches exactly one account (nothing lost at a move or a swap).

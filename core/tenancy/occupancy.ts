@@ -1,7 +1,7 @@
 import type { Account, Meter, Site } from '../site/model.ts';
 
 /**
- * Who a tenant meter's energy belongs to at each instant (billing.md section 10, rule 1):
+ * Who a tenant meter's energy belongs to at each instant (billing.md section 11, rule 1):
  * the listed account whose occupancy [move_in, move_out) contains the instant, else the
  * site's landlord account (the unit is vacant then). Pure, instants in epoch ms, with
  * -Infinity / Infinity for "always" ends.
@@ -89,7 +89,7 @@ export function occupantAt(site: Site, meter: Meter, t: number): OccupancySpan {
 
 /**
  * Every move-in and move-out instant of the site's accounts, sorted and distinct: the
- * extra calendar cuts of section 10 (a meter's occupant and every account's occupied share
+ * extra calendar cuts of section 11 (a meter's occupant and every account's occupied share
  * of a cell are constant between two of them).
  */
 export function tenancyCuts(site: Site): number[] {

@@ -4,9 +4,9 @@ import { billRunJson, computeBillRun, moneyFen, parseFixed, parseSiteYaml, settl
 import type { PaymentRow, ReadingRow } from '../index.ts';
 
 /**
- * billing.md section 7's invariants with section 10 in play (fast-check): random move-ins
+ * billing.md section 7's invariants with section 11 in play (fast-check): random move-ins
  * and move-outs (with vacancies the landlord bears), meter replacements and CT swaps.
- * Plus section 10's own: energy is conserved across moves and replacements (every meter's
+ * Plus section 11's own: energy is conserved across moves and replacements (every meter's
  * energy reaches exactly one account, master = tenants + common + vacant + loss in every
  * cell), and an account has no line on a day it did not occupy. Fixed seeds.
  */
@@ -158,7 +158,7 @@ function shuffle<T>(xs: readonly T[], seed: number): T[] {
   return out;
 }
 
-describe('section 7 and 10 invariants with moves, vacancies and meter changes', () => {
+describe('section 7 and 11 invariants with moves, vacancies and meter changes', () => {
   it('conservation: each tenant meter energy reaches exactly one account; per cell M = T + C + L; vacant is the landlord part', () => {
     fc.assert(
       fc.property(scenario, (sc) => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCalendar, cutCalendar, largestRemainder, meterTimeline, occupantAt, parseSiteYaml, siteIndex, uncovered } from '../index.ts';
 import { divideAmong } from './shares.ts';
 
-/** billing.md section 10: the site-file rules of tenancy and the occupancy arithmetic. */
+/** billing.md section 11: the site-file rules of tenancy and the occupancy arithmetic. */
 
 const TARIFF = `
 tariffs:
@@ -98,16 +98,16 @@ meters:
   - { id: M, role: master }
 accounts:
   - { id: L, tariff: t }
-  - { id: A, tariff: t, area_m2: 90000.5, move_out: 2026-10-02 }
-  - { id: B, tariff: t, area_m2: 90000.25 }
+  - { id: A, tariff: t, area_m2: 90000000.5, move_out: 2026-10-02 }
+  - { id: B, tariff: t, area_m2: 90000000.25 }
 `);
     const idx = siteIndex(s);
-    const day = 90_000_000; // 25 h of ms
+    const day = 90_000; // 25 h of seconds
     expect(idx.accountIds).toEqual(['A', 'B', 'L']);
-    const got = divideAmong(idx, 'area', [0, 1], [0, 0, 0], 1_000_001, { occupiedMs: [day - 1, day, day] });
-    // Weights 900005000 x 89999999 and 900002500 x 90000000 (about 8.1e16): the same split as exact rationals.
-    const wA = 900_005_000n * 89_999_999n;
-    const wB = 900_002_500n * 90_000_000n;
+    const got = divideAmong(idx, 'area', [0, 1], [0, 0, 0], 1_000_001, { cellS: day, occupiedS: [day - 1, day, day] }).shares;
+    // Weights 900000005000 x 89999 and 900000002500 x 90000 (about 8.1e16): the same split as exact rationals.
+    const wA = 900_000_005_000n * 89_999n;
+    const wB = 900_000_002_500n * 90_000n;
     expect(got).toEqual([
       // Two shares: the one Wh left goes to the larger remainder, i.e. A's quota rounded half up.
       [0, Number((1_000_001n * wA) / (wA + wB)) + (((1_000_001n * wA) % (wA + wB)) * 2n >= wA + wB ? 1 : 0)],
@@ -124,6 +124,6 @@ accounts:
   - { id: L, tariff: t }
   - { id: A, tariff: t, move_out: 2026-10-02 }
 `);
-    expect(divideAmong(siteIndex(s), 'equal', [0], [0, 0], 500, { occupiedMs: [0, 86_400_000] })).toEqual([[1, 500]]);
+    expect(divideAmong(siteIndex(s), 'equal', [0], [0, 0], 500, { cellS: 86_400, occupiedS: [0, 86_400] }).shares).toEqual([[1, 500]]);
   });
 });

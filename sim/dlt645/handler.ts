@@ -1,5 +1,5 @@
-import type { Site } from '../../core/site/index.ts';
-import { START, WAKEUP, decodeFrame, scanFrame } from '../../collector/inputs/dlt645/codec.ts';
+import type { Site } from '../../core/index.ts';
+import { START, WAKEUP, decodeFrame, scanFrame } from '../../collector/wire.ts';
 import type { FrameMatch, SerialBusContext, SerialFrameHandler } from '../serial-server.ts';
 import type { SimulatedMeter } from '../simulated-meter.ts';
 import { SimDlt645Meter } from './meter.ts';

@@ -1,5 +1,5 @@
-import type { Site } from '../../core/site/index.ts';
-import { zoneOf } from '../../core/tou/zone.ts';
+import type { Site } from '../../core/index.ts';
+import { zoneOf } from '../../core/index.ts';
 import {
   BROADCAST_ADDRESS,
   DI,
@@ -16,8 +16,8 @@ import {
   readAddressReply,
   readReply,
   whToEnergy,
-} from '../../collector/inputs/dlt645/codec.ts';
-import type { DataId, Frame, MeterDateTime } from '../../collector/inputs/dlt645/codec.ts';
+} from '../../collector/wire.ts';
+import type { DataId, Frame, MeterDateTime } from '../../collector/wire.ts';
 import { TariffRegisters } from './tariff-registers.ts';
 import type { RegisterSnapshot, TariffMapping } from './tariff-registers.ts';
 

@@ -1,4 +1,4 @@
-import type { Meter } from '../../../core/site/index.ts';
+import type { Meter } from '../../../core/index.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import { createLogger } from '../../../lib/logger.ts';
 import type { BusTransport, SerialBus, SerialSettings } from '../../bus/index.ts';

@@ -1,5 +1,5 @@
-import { Dec } from '../../../core/decimal.ts';
-import type { ModbusMapName } from '../../../core/site/index.ts';
+import { Dec } from '../../../core/index.ts';
+import type { ModbusMapName } from '../../../core/index.ts';
 
 /**
  * Modbus register maps of the meters a site file can name (`connection.map`), as pure
