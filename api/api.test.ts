@@ -511,33 +511,38 @@ describe('a tenant who moved out (billing.md section 11)', () => {
       expect(r.status, JSON.stringify(body)).toBe(200);
       expect(validator.response('/api/v1/accounts/{account}/final-statement', 'get', 200, r.headers.get('content-type') ?? '', body)).toEqual([]);
       seen.set('getFinalStatement', new Set([...(seen.get('getFinalStatement') ?? []), 200]));
-      expect(body).toMatchObject({ account: 'A102', move_out: '2026-11-10T12:00:00+08:00', from: '2026-11-01', to: '2026-11-10T12:00:00+08:00', status: 'final' });
+      // The final statement is the verifiable statement of [2026-11-01, move-out) with the final block.
+      expect(body).toMatchObject({ account: 'A102', move_out: '2026-11-10T12:00:00+08:00', from: '2026-11-01', to: '2026-11-11', status: 'final', statement_no: `${fx.site.id}-A102-202611-final` });
+      expect(body.meters).toMatchObject([{ meter: 'T102', to: '2026-11-10T12:00:00+08:00', multiplier: '1', end_multiplier: '1', changes: [] }]);
       // The fixture's charges (other tests here add corrections): A102 is about 1580 short at
       // move-out, the deposit covers it and leaves a refund.
-      const fen = (k: string) => Math.round(Number(body[k]) * 100);
-      expect(body).toMatchObject({ total_amount: '463.12', payments: '0.00', deposit: '2000.00', amount_due: '0.00' });
-      expect(fen('closing_balance')).toBe(fen('opening_balance') + fen('payments') - fen('total_amount'));
-      expect(fen('refund_due')).toBe(fen('closing_balance') + fen('deposit'));
-      expect(fen('refund_due')).toBeGreaterThan(0);
-      expect(body.outstanding).toBe(body.refund_due);
+      const final = body.final as Record<string, string>;
+      const fen = (v: unknown) => Math.round(Number(v) * 100);
+      expect(body).toMatchObject({ total_amount: '463.12', payments: '0.00', deposit: '2000.00' });
+      expect(final).toMatchObject({ deposit: '2000.00', amount_due: '0.00' });
+      expect(fen(body.closing_balance)).toBe(fen(body.opening_balance) + fen(body.payments) - fen(body.total_amount));
+      expect(fen(final.refund_due)).toBe(fen(body.closing_balance) + fen(final.deposit));
+      expect(fen(final.refund_due)).toBeGreaterThan(0);
+      expect(final.outstanding).toBe(final.refund_due);
       expect((await get('/api/v1/accounts/A101/final-statement', tok.A101)).status).toBe(404);
-      // The November statement says when A102 left and what deposit it holds; A101's has no such section.
-      const nov = (await (await get('/api/v1/accounts/A102/bills/2026-11')).json()) as { tenancy?: unknown };
-      expect(nov.tenancy).toEqual({ move_in: null, move_out: '2026-11-10T12:00:00+08:00', deposit: '2000.00', meters: [{ meter: 'T102', multiplier: 1, changes: [] }] });
-      expect(((await (await get('/api/v1/accounts/A101/bills/2026-11', tok.A101)).json()) as { tenancy?: unknown }).tenancy).toBeUndefined();
+      // The November statement says when A102 left and what deposit it holds; A101's neither.
+      const nov = (await (await get('/api/v1/accounts/A102/bills/2026-11')).json()) as Record<string, unknown>;
+      expect(nov).toMatchObject({ move_in: null, move_out: '2026-11-10T12:00:00+08:00', deposit: '2000.00' });
+      const a101 = (await (await get('/api/v1/accounts/A101/bills/2026-11', tok.A101)).json()) as Record<string, unknown>;
+      expect([a101.move_out, a101.deposit]).toEqual([null, undefined]);
       expect(await (await get('/api/v1/accounts/A102/bills/2026-11?format=html&lang=en')).text()).toContain('Moved out: 2026-11-10T12:00:00+08:00 · Deposit held (not in the balance): 2000.00');
       const csv = await (await get('/api/v1/accounts/A102/final-statement?format=csv')).text();
-      expect(csv.split('\r\n')[0]).toBe('account,move_out,status,item,pool,period,kwh,price,amount,reference,time');
-      expect(csv).toContain(`A102,2026-11-10T12:00:00+08:00,final,outstanding,,,,,${body.outstanding},,`);
+      expect(csv.split('\r\n')[0]).toBe('account,month,status,kind,pool,period,kwh,price,amount,estimated');
+      expect(csv).toContain(`A102,2026-11,final,outstanding,,,,,${final.outstanding},`);
       expect(await (await get('/api/v1/accounts/A102/final-statement?format=html&lang=zh')).text()).toContain('退租结算单');
-      expect(await (await get('/api/v1/accounts/A102/final-statement?format=html&lang=en')).text()).toContain('Final statement (move-out)');
+      expect(await (await get('/api/v1/accounts/A102/final-statement?format=html&lang=en')).text()).toContain('Final statement');
       // The refund closes it: a negative payment of kind refund, through the one payment path.
-      const due = String(body.refund_due);
+      const due = String(final.refund_due);
       const post = await pay({ amount: `-${due}`, kind: 'refund', reference: 'RF-A102', time: '2026-11-11T10:00:00+08:00' });
       const posted = (await post.json()) as Record<string, unknown>;
       expect(post.status, JSON.stringify(posted)).toBe(201);
       expect(posted).toEqual({ status: 'recorded', payment: { time: '2026-11-11T10:00:00+08:00', account: 'A102', amount: `-${due}`, reference: 'RF-A102', kind: 'refund' } });
-      const after = (await (await get('/api/v1/accounts/A102/final-statement')).json()) as Record<string, unknown>;
+      const after = ((await (await get('/api/v1/accounts/A102/final-statement')).json()) as { final: Record<string, unknown> }).final;
       expect(after.after_move_out).toEqual([{ time: '2026-11-11T10:00:00+08:00', kind: 'refund', amount: `-${due}`, reference: 'RF-A102' }]);
       expect(after.outstanding).toBe('0.00');
       const wrongSign = await pay({ amount: '5.00', kind: 'refund', reference: 'RF-X' });

@@ -22,8 +22,7 @@ import type { MonthStore } from './month-store.ts';
 import { RedisMonthStore } from './month-store.ts';
 import { openapiDocument, operations } from './openapi.ts';
 import { SiteMismatchError, SiteRef } from './site-ref.ts';
-import { statementCsv, statementFor, statementHtml } from './statement.ts';
-import { finalStatementCsv, finalStatementFor, finalStatementHtml } from './final-statement.ts';
+import { finalStatementFor, statementCsv, statementFor, statementHtml } from './statement.ts';
 import type { PaymentKind } from '../core/index.ts';
 import { siteReloadChannel } from '../workers/index.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
@@ -266,11 +265,11 @@ export function buildApp(deps: ApiDeps): Express {
       const format = ctx.query.format;
       if (format === 'csv') {
         ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${a.id}-final.csv"`);
-        return finalStatementCsv(st);
+        return statementCsv(st);
       }
       if (format === 'html') {
         ctx.res.type('text/html; charset=utf-8').setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
-        return finalStatementHtml(st, ctx.query.lang as 'zh' | 'en', formatLocal(now(), ctx.site.timezone));
+        return statementHtml(st, ctx.query.lang as 'zh' | 'en', formatLocal(now(), ctx.site.timezone));
       }
       return st;
     },

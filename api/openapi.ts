@@ -29,7 +29,7 @@ const MONTH = str({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$' });
 const ID = str({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' });
 
 /** A share of the verifiable statement (issue 10): basis, weights, the tenant's energy, and every day-period cell. */
-const BASIS = str({ enum: ['area', 'consumption', 'equal'] });
+const BASIS = str({ enum: ['area', 'consumption', 'equal', 'landlord'], description: 'landlord: nobody of the division was there during the cell (billing.md section 11)' });
 const SHARE = {
   basis: BASIS,
   your_weight: str(),
@@ -38,7 +38,19 @@ const SHARE = {
   your_kwh: KWH,
   amount: MONEY,
   estimated: s('boolean'),
-  cells: arr(obj({ date: DATE, period: PERIOD, kwh: KWH, basis: BASIS, your_weight: str(), total_weight: str(), your_kwh: KWH })),
+  cells: arr(
+    obj({
+      date: DATE,
+      period: PERIOD,
+      kwh: KWH,
+      basis: BASIS,
+      your_weight: str(),
+      total_weight: str(),
+      your_kwh: KWH,
+      cell_seconds: s('integer', { description: 'prorated cells (billing.md section 11): the cell length; weights are x seconds there' }),
+      your_seconds: s('integer', { description: 'prorated cells: the seconds you occupied' }),
+    }),
+  ),
 };
 
 const schemas = {
@@ -100,9 +112,9 @@ const schemas = {
     from: DATE,
     to: DATE,
     currency: str(),
-    status: str({ enum: ['open', 'closed'] }),
+    status: str({ enum: ['open', 'closed', 'provisional', 'final'], description: 'monthly: open or closed; final statement: provisional until the move-out day is settled, then final' }),
     closed_at: nullable(str({ format: 'date-time' })),
-    statement_no: str({ description: 'site-account-YYYYMM' }),
+    statement_no: str({ description: 'site-account-YYYYMM (a final statement: -final appended)' }),
     property: str({ description: 'the site name' }),
     lines: arr(ref('StatementLine')),
     kwh: obj({ own: KWH, common: KWH, loss: KWH }),
@@ -118,11 +130,22 @@ const schemas = {
     meters: arr(
       obj({
         meter: str(),
-        start_reading: nullable(KWH),
+        from: { ...TIME, description: 'the part of the range the account occupied the unit (billing.md section 11)' },
+        to: TIME,
+        start_reading: nullable({ ...KWH, description: 'raw register' }),
         start_time: nullable(TIME),
-        end_reading: nullable(KWH),
+        multiplier: str({ description: 'in force at the start (CT x PT)' }),
+        start_primary: nullable({ ...KWH, description: 'start_reading x multiplier' }),
+        end_reading: nullable({ ...KWH, description: 'raw register' }),
         end_time: nullable(TIME),
-        multiplier: str(),
+        end_multiplier: str(),
+        end_primary: nullable({ ...KWH, description: 'end_reading x end_multiplier' }),
+        changes: arr(
+          obj(
+            { time: TIME, final_reading: KWH, final_estimated: s('boolean'), initial_reading: KWH, multiplier_before: str(), multiplier_after: str(), serial: str() },
+            ['time', 'final_reading', 'final_estimated', 'initial_reading', 'multiplier_before', 'multiplier_after'],
+          ),
+        ),
         kwh: KWH,
         estimated: s('boolean'),
       }),
@@ -140,42 +163,21 @@ const schemas = {
     }),
     payment_list: arr(obj({ time: TIME, amount: MONEY, reference: str() })),
     explain: ref('Explain'),
-    tenancy: ref('Tenancy'),
-  }, ['site', 'account', 'name', 'month', 'from', 'to', 'currency', 'status', 'closed_at', 'lines', 'kwh', 'total_amount', 'opening_balance', 'payments', 'closing_balance', 'adjustments', 'corrections_after_close', 'explain']),
-  Tenancy: obj({
     move_in: nullable(TIME),
     move_out: nullable(TIME),
-    deposit: { ...MONEY, description: 'deposits held at the end of the range, apart from the prepaid balance (billing.md section 11)' },
-    meters: arr(
-      obj({
-        meter: str(),
-        multiplier: s('integer'),
-        changes: arr(obj({ at: TIME, final_kwh: KWH, initial_kwh: KWH, multiplier: s('integer'), estimated: s('boolean'), serial: str() }, ['at', 'final_kwh', 'initial_kwh', 'multiplier', 'estimated'])),
-      }),
+    deposit: { ...MONEY, description: 'deposits held at the end of the range (a final statement: at move-out), apart from the prepaid balance (billing.md section 11)' },
+    final: obj(
+      {
+        move_out: TIME,
+        deposit: MONEY,
+        refund_due: MONEY,
+        amount_due: MONEY,
+        after_move_out: arr(obj({ time: TIME, kind: str({ enum: ['payment', 'refund', 'deposit', 'transfer'] }), amount: MONEY, reference: str() })),
+        outstanding: MONEY,
+      },
+      ['move_out', 'deposit', 'refund_due', 'amount_due', 'after_move_out', 'outstanding'],
     ),
-  }),
-  FinalStatement: obj({
-    site: str(),
-    account: str(),
-    name: str(),
-    currency: str(),
-    status: str({ enum: ['provisional', 'final'], description: 'final once the move-out day is settled' }),
-    move_in: nullable(TIME),
-    move_out: TIME,
-    from: DATE,
-    to: TIME,
-    lines: arr(ref('Line')),
-    kwh: obj({ own: KWH, common: KWH, loss: KWH }),
-    total_amount: MONEY,
-    opening_balance: MONEY,
-    payments: MONEY,
-    closing_balance: MONEY,
-    deposit: MONEY,
-    refund_due: MONEY,
-    amount_due: MONEY,
-    after_move_out: arr(obj({ time: TIME, kind: str({ enum: ['payment', 'refund', 'deposit', 'transfer'] }), amount: MONEY, reference: str() })),
-    outstanding: MONEY,
-  }),
+  }, ['site', 'account', 'name', 'month', 'from', 'to', 'currency', 'status', 'closed_at', 'lines', 'kwh', 'total_amount', 'opening_balance', 'payments', 'closing_balance', 'adjustments', 'corrections_after_close', 'explain']),
   StatementLine: obj(
     { kind: str({ enum: ['own', 'common', 'loss'] }), pool: str(), period: PERIOD, kwh: KWH, price: PRICE, amount: MONEY, estimated: s('boolean', { description: 'rests partly on energy interpolated across a gap in the readings' }) },
     ['kind', 'period', 'kwh', 'price', 'amount', 'estimated'],
@@ -381,13 +383,13 @@ const ops: Record<string, Record<string, OpSpec>> = {
   '/api/v1/accounts/{account}/final-statement': {
     get: {
       operationId: 'getFinalStatement',
-      summary: 'the final statement of an account that moved out: charges to the move-out instant, balance, deposit, refund or amount due (JSON, CSV or printable HTML, zh or en)',
+      summary: 'the final statement of an account that moved out: the verifiable statement to the move-out instant with the final block (deposit, refund or amount due, ledger after move-out; JSON, CSV or printable HTML, zh or en)',
       roles: ALL,
       parameters: [ACCOUNT, query('format', { type: 'string', enum: ['json', 'csv', 'html'], default: 'json' }), query('lang', { type: 'string', enum: ['zh', 'en'], default: 'zh' })],
       responses: {
         '200': {
           description: 'the final statement',
-          content: { 'application/json': { schema: ref('FinalStatement') }, 'text/csv': { schema: { type: 'string' } }, 'text/html': { schema: { type: 'string' } } },
+          content: { 'application/json': { schema: ref('Statement') }, 'text/csv': { schema: { type: 'string' } }, 'text/html': { schema: { type: 'string' } } },
         },
         '404': errorResponse('no such account (or not yours), or it has no move_out'),
       },

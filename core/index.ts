@@ -69,7 +69,7 @@ export type { MeterDayFacts, RegisterAt } from './statement/meter-facts.ts';
 export { reconcile } from './reconcile/reconcile.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
 export { verifiableStatement, statementNumber } from './statement/statement.ts';
-export type { StatementFacts, StatementCharge, VerifiableStatement, StatementLine, StatementMeter, StatementPool, StatementLoss, StatementShare, ShareCell } from './statement/statement.ts';
+export type { StatementFacts, StatementCharge, VerifiableStatement, StatementLine, StatementMeter, StatementMeterChange, StatementPool, StatementLoss, StatementShare, ShareCell, FinalBlock } from './statement/statement.ts';
 
 // Tenancy and meter changes (billing.md section 11).
 export type { MeterChange } from './site/model.ts';

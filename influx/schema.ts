@@ -35,6 +35,14 @@ export const M = {
    * meter's energy that day).
    */
   meterDay: 'meter_day',
+  /**
+   * A tenant meter at a move-in or move-out inside a settled day (billing.md section 11),
+   * written by the settlement. tags: site, meter; time = the move instant; fields:
+   * register_wh (the raw register then, Wh, interpolated by section 3), estimated (bool:
+   * across an interval longer than max_gap), wh_before (the meter's energy of that day
+   * before the instant, primary Wh: an occupant's part of the day is a difference of two).
+   */
+  meterMark: 'meter_mark',
   /** A meter's energy per settled day and period (issue 10). tags: site, meter, period; time = local midnight; fields: wh, gap_wh (the part spread over intervals longer than max_gap: an estimate). */
   meterCell: 'meter_cell',
   /**
@@ -135,6 +143,12 @@ export const F = {
   endWh: 'end_wh',
   endMs: 'end_ms',
   endEstimated: 'end_estimated',
+  /** meter_mark: the raw register at the instant, Wh. */
+  registerWh: 'register_wh',
+  /** meter_mark: interpolated across an interval longer than max_gap. */
+  estimated: 'estimated',
+  /** meter_mark: the meter's energy of the day before the instant, Wh. */
+  whBefore: 'wh_before',
   /** meter_cell: Wh spread over intervals longer than max_gap. */
   gapWh: 'gap_wh',
   /** share_basis: the weights used (area, consumption, equal). */

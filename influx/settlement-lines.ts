@@ -76,6 +76,15 @@ export function meterDayLine(site: string, day: number, m: MeterDayPoint): strin
   return p.timestamp(day).toLineProtocol()!;
 }
 
+/**
+ * A tenant meter's register at a move-in or move-out inside a settled day (billing.md
+ * section 11), time = that instant: the register (raw Wh), whether it was interpolated
+ * across a gap, and the meter's energy of the day before it (primary Wh).
+ */
+export function meterMarkLine(site: string, m: { meter: string; ms: number; wh: number; estimated: boolean; whBefore: number }): string {
+  return new Point(M.meterMark).tag(T.site, site).tag(T.meter, m.meter).intField(F.registerWh, m.wh).booleanField(F.estimated, m.estimated).intField(F.whBefore, m.whBefore).timestamp(m.ms).toLineProtocol()!;
+}
+
 export function meterCellLine(site: string, day: number, c: { meter: string; period: string; wh: number; gapWh: number }): string {
   return new Point(M.meterCell).tag(T.site, site).tag(T.meter, c.meter).tag(T.period, c.period).intField(F.wh, c.wh).intField(F.gapWh, c.gapWh).timestamp(day).toLineProtocol()!;
 }

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { addDays, meterDayFacts, meterIndex, PERIODS, ReadingStore, settleRange, siteIndex, zoneOf } from '../core/index.ts';
+import { addDays, meterDayFacts, meterIndex, meterTimeline, PERIODS, ReadingStore, settleRange, siteIndex, zoneOf } from '../core/index.ts';
 import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, Site } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { BucketPoint } from '../influx/bucket-lines.ts';
 import { quoteString } from '../influx/client.ts';
 import { eventLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
-import { accountCellLine, accountDayLine, chargeLine, meterCellLine, meterDayLine, shareBasisLine, siteDayLine } from '../influx/settlement-lines.ts';
+import { accountCellLine, accountDayLine, chargeLine, meterCellLine, meterDayLine, meterMarkLine, shareBasisLine, siteDayLine } from '../influx/settlement-lines.ts';
 import { loadWindow, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
@@ -94,6 +94,7 @@ function factLines(site: Site, t: number, settlement: DaySettlement, meters: rea
       }),
     );
     for (const c of m.cells) out.push(meterCellLine(site.id, t, { meter: m.meter, period: c.period, wh: c.wh, gapWh: c.gapWh }));
+    for (const k of m.marks ?? []) out.push(meterMarkLine(site.id, { meter: m.meter, ms: k.ms, wh: k.wh, estimated: k.estimated, whBefore: k.whBefore }));
   }
   for (const b of settlement.shares ?? []) out.push(shareBasisLine(site.id, t, b));
   // Accounts there for part of a cell (billing.md section 11): their prorated weights.
@@ -172,7 +173,9 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
       for (let k = 0; k < cal.segments; k++) {
         if (cal.day[k] === d && seg[k] !== 0) buckets.push({ meter: meter.id, role: meter.role, ...bucketAccount(site, meter, cal.start[k]), period: PERIODS[cal.period[k]], start: cal.start[k], wh: seg[k] });
       }
-      facts.push(meterDayFacts(meter, acc, cal, seg, d));
+      // Registers at the moves on this meter that day (billing.md section 11): each occupant's part.
+      const marks = meter.role === 'tenant' ? meterTimeline(site, meter).map((x) => x.from).filter((t) => t > a && t < b) : [];
+      facts.push(meterDayFacts(meter, acc, cal, seg, d, marks));
     },
   });
   ctx.log.debug({ site: site.id, day, coreMs: Math.round(performance.now() - t0) }, 'settleRange');

@@ -124,7 +124,7 @@ export interface ReadModelOptions {
 /** The facts of the verifiable statement of one account and range, as stored by the settlement. */
 export interface StatementDetailFacts {
   readonly charges: readonly StatementCharge[];
-  readonly meterDays: readonly { date: string; meter: string; wh: number; start?: RegisterAt; end?: RegisterAt }[];
+  readonly meterDays: readonly { date: string; meter: string; wh: number; start?: RegisterAt; end?: RegisterAt; marks?: readonly (RegisterAt & { whBefore: number })[] }[];
   readonly gaps: readonly { date: string; meter: string; period: Period; gapWh: number }[];
   readonly bases: readonly (ShareBasis & { date: string })[];
   readonly accountDays: readonly { date: string; areaWeight: number; pools: readonly string[] }[];
@@ -132,6 +132,8 @@ export interface StatementDetailFacts {
   readonly payments: readonly { time: string; fen: number; reference: string }[];
   /** Cells of the range the account occupied only in part (billing.md section 11). */
   readonly occupancy: readonly { date: string; period: Period; seconds: number }[];
+  /** Deposits held at the end of the range, when the account has any (section 11). */
+  readonly depositFen?: number;
 }
 
 export class ReadModel {
@@ -182,28 +184,38 @@ export class ReadModel {
   }
 
   /** What the verifiable statement of one account shows beyond its bill (issue 10): the settlement's stored facts of the range. */
-  async statementFacts(site: Site, account: Account, from: string, to: string): Promise<StatementDetailFacts> {
-    return this.cache.get(`facts|${site.id}|${account.id}|${from}|${to}`, () => this.loadFacts(site, account, from, to));
+  /** @param paidUntilMs payments only before this instant (a final statement: the move-out, billing.md section 11 rule 8) */
+  async statementFacts(site: Site, account: Account, from: string, to: string, paidUntilMs?: number): Promise<StatementDetailFacts> {
+    return this.cache.get(`facts|${site.id}|${account.id}|${from}|${to}|${paidUntilMs ?? ''}`, () => this.loadFacts(site, account, from, to, paidUntilMs));
   }
 
-  private async loadFacts(site: Site, account: Account, from: string, to: string): Promise<StatementDetailFacts> {
+  private async loadFacts(site: Site, account: Account, from: string, to: string, paidUntilMs?: number): Promise<StatementDetailFacts> {
     const tz = site.timezone;
     const zone = zoneOf(tz);
     const range = `time >= ${localMidnight(from, tz)}ms AND time < ${localMidnight(to, tz)}ms`;
+    const payRange = paidUntilMs !== undefined ? `time >= ${localMidnight(from, tz)}ms AND time < ${Math.min(paidUntilMs, localMidnight(to, tz))}ms` : range;
     const w = `${qi(T.site)} = ${qs(site.id)}`;
     const aw = `${w} AND ${qi(T.account)} = ${qs(account.id)}`;
     // The meters the account occupied in the range (billing.md section 11).
     const meters = metersOf(site, account.id, localMidnight(from, tz), localMidnight(to, tz)).map((m) => m.id);
-    const [charges, meterDays, gaps, bases, accountDays, cells, pays, partial] = await this.multi([
+    const [charges, meterDays, gaps, bases, accountDays, cells, pays, partial, marks, deposits] = await this.multi([
       `SELECT ${qi(F.wh)}, ${qi(F.fen)}, ${qi(F.price)} FROM ${qi(M.charge)} WHERE ${aw} AND ${range} GROUP BY ${qi(T.kind)}, ${qi(T.pool)}, ${qi(T.period)}, ${qi(T.rev)}`,
       `SELECT * FROM ${qi(M.meterDay)} WHERE ${w} AND ${meterFilter(meters)} AND ${range} GROUP BY ${qi(T.meter)}`,
       `SELECT ${qi(F.gapWh)} FROM ${qi(M.meterCell)} WHERE ${w} AND ${qi(F.gapWh)} > 0 AND ${range} GROUP BY ${qi(T.meter)}, ${qi(T.period)}`,
       `SELECT * FROM ${qi(M.shareBasis)} WHERE ${w} AND ${range} GROUP BY ${qi(T.kind)}, ${qi(T.pool)}, ${qi(T.period)}`,
       `SELECT * FROM ${qi(M.accountDay)} WHERE ${aw} AND ${range}`,
       `SELECT ${[F.masterWh, F.tenantWh, F.commonWh, F.lossWh, F.lossAllocatedWh, F.lossAbnormalWh].map((f) => qi(f)).join(', ')} FROM ${qi(M.siteDay)} WHERE ${w} AND ${range} GROUP BY ${qi(T.period)}`,
-      `SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${aw} AND ${NOT_DEPOSIT} AND ${range} GROUP BY ${qi(T.reference)}`,
+      `SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${aw} AND ${NOT_DEPOSIT} AND ${payRange} GROUP BY ${qi(T.reference)}`,
       `SELECT ${qi(F.occupiedS)} FROM ${qi(M.accountCell)} WHERE ${aw} AND ${range} GROUP BY ${qi(T.period)}`,
+      `SELECT * FROM ${qi(M.meterMark)} WHERE ${w} AND ${meterFilter(meters)} AND ${range} GROUP BY ${qi(T.meter)}`,
+      // Deposits held at the end of the range (at the move-out for a final statement): shown apart.
+      `SELECT sum(${qi(F.fen)}) AS fen, count(${qi(F.fen)}) AS n FROM ${qi(M.payment)} WHERE ${aw} AND ${qi(T.kind)} = 'deposit' AND time < ${paidUntilMs ?? localMidnight(to, tz)}ms`,
     ]);
+    const marksOf = new Map<string, (RegisterAt & { whBefore: number })[]>();
+    for (const r of marks) {
+      const k = `${zone.dateOf(Number(r.time))}|${r[T.meter]}`;
+      marksOf.set(k, [...(marksOf.get(k) ?? []), { wh: int(r[F.registerWh]), ms: Number(r.time), estimated: r[F.estimated] === true, whBefore: int(r[F.whBefore]) }]);
+    }
     // Points of a settled day are stamped at its local midnight.
     const date = (r: Row) => zone.dateOf(Number(r.time));
     const at = (r: Row, wh: string, ms: string, est: string): RegisterAt | undefined => (typeof r[wh] === 'number' && typeof r[ms] === 'number' ? { wh: int(r[wh]), ms: int(r[ms]), estimated: r[est] === true } : undefined);
@@ -216,7 +228,8 @@ export class ReadModel {
       meterDays: meterDays.map((r) => {
         const start = at(r, F.startWh, F.startMs, F.startEstimated);
         const end = at(r, F.endWh, F.endMs, F.endEstimated);
-        return { date: date(r), meter: String(r[T.meter]), wh: int(r[F.wh]), ...(start ? { start } : {}), ...(end ? { end } : {}) };
+        const m = marksOf.get(`${date(r)}|${r[T.meter]}`);
+        return { date: date(r), meter: String(r[T.meter]), wh: int(r[F.wh]), ...(start ? { start } : {}), ...(end ? { end } : {}), ...(m ? { marks: m } : {}) };
       }),
       gaps: gaps.map((r) => ({ date: date(r), meter: String(r[T.meter]), period: r[T.period] as Period, gapWh: int(r[F.gapWh]) })),
       bases: bases.map((r) => ({
@@ -231,6 +244,7 @@ export class ReadModel {
         ...(typeof r[F.cellS] === 'number' ? { cellS: int(r[F.cellS]) } : {}),
       })),
       occupancy: partial.map((r) => ({ date: date(r), period: r[T.period] as Period, seconds: int(r[F.occupiedS]) })),
+      ...(int(deposits[0]?.n) > 0 ? { depositFen: int(deposits[0]?.fen) } : {}),
       accountDays: accountDays.map((r) => ({ date: date(r), areaWeight: int(r[F.areaWeight]), pools: String(r[F.pools] ?? '').split(',').filter(Boolean) })),
       cells: cells.map((r) => ({
         date: date(r),
