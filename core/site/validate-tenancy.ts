@@ -60,6 +60,9 @@ export function tenancyIssues(file: SiteFile, site: Site, add: Add): void {
   const zone = { format: (t: number) => (t === -Infinity ? 'the beginning' : t === Infinity ? 'open end' : local.format(t)) };
   const byId = new Map(site.accounts.map((a) => [a.id, a]));
   site.accounts.forEach((a, i) => {
+    // Occupancy weights count whole seconds (billing.md section 11 rule 3).
+    if (a.moveIn !== undefined && a.moveIn % 1000 !== 0) add(['accounts', i, 'move_in'], 'must be a whole second (no fraction): occupancy is counted in seconds');
+    if (a.moveOut !== undefined && a.moveOut % 1000 !== 0) add(['accounts', i, 'move_out'], 'must be a whole second (no fraction): occupancy is counted in seconds');
     if (a.moveIn !== undefined && a.moveOut !== undefined && !(a.moveOut > a.moveIn)) add(['accounts', i, 'move_out'], `must be after move_in (${zone.format(a.moveIn)})`);
   });
   const landlord = site.landlordAccount;

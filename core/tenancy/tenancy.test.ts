@@ -35,6 +35,8 @@ accounts:
 
   it('refuses move_out before move_in, and a landlord that moves', () => {
     expect(() => site(`meters:\n  - { id: M, role: master }\naccounts:\n  - { id: A1, tariff: t, move_in: 2026-10-15, move_out: 2026-10-14 }\n`)).toThrow(/accounts\[0\]\.move_out: must be after move_in \(2026-10-15T00:00:00\+08:00\)/);
+    // Occupancy weights count seconds: a fraction of a second is refused, naming the key.
+    expect(() => site(`meters:\n  - { id: M, role: master }\naccounts:\n  - { id: A1, tariff: t, move_out: "2026-10-15T14:37:00.5+08:00" }\n`)).toThrow(/accounts\[0\]\.move_out: must be a whole second/);
     expect(() => site(`LANDLORD\nmeters:\n  - { id: M, role: master }\naccounts:\n  - { id: L, tariff: t, move_in: 2026-10-15 }\n`)).toThrow(/site\.landlord_account: the landlord account 'L' bears vacant units at any time/);
     expect(() => site(`meters:\n  - { id: M, role: master }\n  - { id: T1, role: tenant, account: A1, accounts: [A1] }\naccounts:\n  - { id: A1, tariff: t }\n`)).toThrow(/give either 'account' or 'accounts', not both/);
   });
