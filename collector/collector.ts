@@ -1,9 +1,11 @@
 import { watch } from 'node:fs';
 import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
 import { basename, dirname, resolve } from 'node:path';
 import { multiplierAt, SiteFileError } from '../core/index.ts';
 import type { Site } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
+import { siteReloadChannel } from '../lib/site-reload-channel.ts';
 import type { InfluxOptions } from '../influx/client.ts';
 import type { MeterHealth } from '../influx/lines.ts';
 import { collectorLine, healthLine, sampleLine } from '../influx/lines.ts';
@@ -32,6 +34,14 @@ export interface CollectorOptions {
    * address after a meter change (billing.md section 11).
    */
   readonly siteFile?: string;
+  /** Watch siteFile for changes. @defaultValue true */
+  readonly watchSiteFile?: boolean;
+  /**
+   * Also reload siteFile when the API's reload route publishes this site's id on the
+   * workers' Redis channel (lib/site-reload-channel.ts), as the workers do. Optional: without
+   * it (or while Redis is down) the collector runs on, reloading on file change and SIGHUP.
+   */
+  readonly reloadChannel?: { readonly redisUrl: string; readonly keyPrefix?: string };
   /** Spool directory (durable; keep it on local disk). */
   readonly spoolDir: string;
   /** Where acknowledged data goes: an InfluxV1 or its options. */
@@ -217,7 +227,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     chain = p.catch(() => undefined);
     return p;
   };
-  const watcher = opts.siteFile ? watchFile(opts.siteFile, () => void reload(), log) : undefined;
+  const watcher = opts.siteFile && opts.watchSiteFile !== false ? watchFile(opts.siteFile, () => void reload(), log) : undefined;
+  const subscriber = opts.siteFile && opts.reloadChannel ? subscribeReloads(opts.reloadChannel, site.id, () => void reload(), log) : undefined;
 
   return {
     spool,
@@ -229,6 +240,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       if (stopped) return;
       stopped = true;
       watcher?.close();
+      subscriber?.close();
       clearTimeout(addressTimer);
       await chain;
       clearInterval(stateTimer);
@@ -242,6 +254,32 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       log.info({ site: site.id, spool: spool.stats() }, 'collector stopped');
     },
   };
+}
+
+/**
+ * Calls `onReload` when this site's id is published on the reload channel. Never blocks
+ * or stops the collector: Redis down at start or later is logged once per outage, and
+ * ioredis reconnects and subscribes again by itself.
+ */
+function subscribeReloads(ch: { redisUrl: string; keyPrefix?: string }, siteId: string, onReload: () => void, log: Logger): { close(): void } {
+  const channel = siteReloadChannel(ch.keyPrefix);
+  const sub = new Redis(ch.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  let down = false;
+  sub.on('error', (err: Error) => {
+    if (!down) log.warn({ channel, err: err.message }, 'site reload channel unreachable: reloads come from the file and SIGHUP until it is back');
+    down = true;
+  });
+  sub.on('ready', () => {
+    if (down) log.info({ channel }, 'site reload channel back');
+    down = false;
+  });
+  sub.on('message', (_c: string, id: string) => {
+    if (id !== siteId) return;
+    log.info({ channel, site: id }, 'site reload announced');
+    onReload();
+  });
+  sub.subscribe(channel).catch((err: Error) => log.warn({ channel, err: err.message }, 'could not subscribe to the site reload channel'));
+  return { close: () => sub.disconnect() };
 }
 
 /** Calls `onChange` (debounced) when the file is written or replaced: the folder is watched, so an editor's rename is seen. */

@@ -39,10 +39,7 @@ export interface SiteReloader {
   close(): Promise<void>;
 }
 
-/** The Redis channel the API publishes a site id on after a manager's reload. */
-export function siteReloadChannel(keyPrefix = 'submeter'): string {
-  return `${keyPrefix}:site-reload`;
-}
+export { siteReloadChannel } from '../lib/site-reload-channel.ts';
 
 export interface SiteReloadOptions {
   /** Site files by the site id they hold now. */

@@ -7,6 +7,7 @@ interface CollectOpts {
   meter?: string[];
   pollInterval?: string;
   spoolMaxMb?: string;
+  keyPrefix: string;
 }
 
 export function registerCollect(program: Command): void {
@@ -19,6 +20,7 @@ export function registerCollect(program: Command): void {
     .option('--meter <ids...>', 'only these meters')
     .option('--poll-interval <ms>', "override every meter's poll interval (ms)")
     .option('--spool-max-mb <n>', 'bound of the spool: past it new samples are refused and spool_full is raised', '256')
+    .option('--key-prefix <prefix>', "the workers' Redis key prefix: with SUBMETER_REDIS_URL set, the API's site reload (published there) reloads the collector too", 'submeter')
     .action(async (opts: CollectOpts) => {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const { createLogger } = await import('../../lib/logger.ts');
@@ -50,8 +52,10 @@ export function registerCollect(program: Command): void {
       const env = readEnv();
       const collector = await startCollector({
         site,
-        // Edits reach the running collector (file watch, SIGHUP): e.g. a replaced meter's new address.
+        // Edits reach the running collector (file watch, SIGHUP, and the API's reload when a
+        // Redis URL is configured): e.g. a replaced meter's new address.
         siteFile: opts.site,
+        ...(process.env.SUBMETER_REDIS_URL ? { reloadChannel: { redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: opts.keyPrefix } } : {}),
         spoolDir: opts.spool ?? `.run/spool/${site.id}`,
         influx: { url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, ...(env.SUBMETER_INFLUX_TOKEN ? { token: env.SUBMETER_INFLUX_TOKEN } : {}) },
         ...(opts.meter ? { meters: opts.meter } : {}),
