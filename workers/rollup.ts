@@ -197,8 +197,9 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     const base: CounterState = st?.seed ? { accepted: seed ? [seed] : [], pending: [] } : { accepted: st?.acc ?? [], pending: st?.pend ?? [] };
     const window = resumeSeries(base, series);
     // A carried state starts where the history it stands for starts: a meter change at or
-    // before its first reading is already in it (billing.md section 11), later ones are framed.
-    const acc = acceptMeterSeries(meter, window, base.accepted.length ? base.accepted[0][0] : -Infinity);
+    // before its first reading is already in it (billing.md section 11), later ones are framed
+    // once a reading after them has arrived (a change entered ahead of time waits for it).
+    const acc = acceptMeterSeries(meter, window, base.accepted.length ? base.accepted[0][0] : -Infinity, window.time[window.time.length - 1]);
     // The last accepted reading before this run: intervals after it are new.
     const prev = base.accepted.length ? base.accepted[base.accepted.length - 1][0] : undefined;
     const n = acc.time.length;

@@ -56,9 +56,12 @@ function changeFlags(meter: Meter, c: MeterChange, before: number): QualityFlag[
  * @param historyFromMs where the given readings start to be complete (the workers load a
  *   window): a change before it is not framed (its piece's readings there are all there is,
  *   the first one the baseline), only its multiplier applies. Offline: -Infinity.
+ * @param untilMs the rollup's last reading: changes after it wait for readings after them.
  */
-export function acceptMeterSeries(meter: Meter, raw: RawSeries, historyFromMs = -Infinity): AcceptedSeries {
-  const changes = meter.changes ?? [];
+export function acceptMeterSeries(meter: Meter, raw: RawSeries, historyFromMs = -Infinity, untilMs = Infinity): AcceptedSeries {
+  // A change after untilMs is not framed yet (the workers' rollup: readings so far end
+  // there, and its carried state must not run ahead of them); its multiplier not applied.
+  const changes = (meter.changes ?? []).filter((c) => c.at <= untilMs);
   const base = meter.multiplier ?? 1;
   if (changes.length === 0) return acceptReadings(meter, raw, base);
   // A window's first reading is the baseline: a change at or before it (or before
