@@ -1,5 +1,8 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDays, computeBillRun, kwhText, moneyText, PERIODS, settleRange, storeReadings, zoneOf } from '../core/index.ts';
+import { buildApp, RedisTokenStore, SiteRef } from '../api/index.ts';
+import { addDays, computeBillRun, kwhText, moneyText, parseFixed, PERIODS, settleRange, storeReadings, zoneOf } from '../core/index.ts';
 import type { ChargeLine, LocalDate, PaymentRow, ReadingRow } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { processBalance } from './balance.ts';
@@ -167,5 +170,69 @@ describe('a day with a move-out, a vacancy, a move-in, a replacement and a CT sw
     // A102 is charged nothing after 14:37, A2N nothing before 18:00 (billing.md section 11 rule 4).
     const charges = await env.influx.query(`SELECT sum(wh) FROM charge WHERE site = ${quoteString(site.id)} AND time = ${zone.midnight(DAY)}ms GROUP BY account`);
     expect(charges.map((c) => c.account).sort()).toEqual(['A101', 'A102', 'A103', 'A2N', 'L']);
+  });
+
+  it('the statements show raw readings x the multiplier, the replacement and the CT swap, the occupancy, and prorated weights that reproduce each share', async () => {
+    const app = buildApp({ site: new SiteRef(site), influx: env.influx, redis: env.redis, keyPrefix: `${env.prefix}:api:`, workersKeyPrefix: env.prefix, now: () => clock.now, cacheMs: 0 });
+    const server = await new Promise<Server>((resolve) => {
+      const x = app.listen(0, '127.0.0.1', () => resolve(x));
+    });
+    const tokens = new RedisTokenStore(env.redis, `${env.prefix}:api:`);
+    const get = async (account: string, path = `bills/2026-10`) => {
+      const token = (await tokens.create({ site: site.id, role: 'tenant', account })).token;
+      const r = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/accounts/${account}/${path}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+      return (await r.json()) as Record<string, any>;
+    };
+    const wh = (kwh: string | null) => parseFixed(kwh!, 3)!;
+    try {
+      const known = rows.filter((r) => r.time <= clock.now);
+      const offline = computeBillRun(site, known, payments, FROM, addDays(DAY, 1));
+      // T101 replaced at 10:23: energy = (old final - start) + (end - new initial), the change listed.
+      const a101 = await get('A101');
+      const [m101] = a101.meters;
+      const final101 = site.meters.find((m) => m.id === 'T101')!.changes![0].finalWh;
+      expect(m101.changes).toEqual([{ time: zone.format(REPLACED), final_reading: kwhText(final101), final_estimated: false, initial_reading: '5.000', multiplier_before: '1', multiplier_after: '1', serial: 'NEW-101' }]);
+      expect(wh(m101.kwh)).toBe(wh(m101.changes[0].final_reading) - wh(m101.start_reading) + wh(m101.end_reading) - 5_000);
+      expect(m101.kwh).toBe(offline.accounts.find((a) => a.account === 'A101')!.kwh.own);
+      // T103 behind CTs: raw registers, x40 at the start and x60 at the end; energy = the two pieces.
+      const [m103] = (await get('A103')).meters;
+      expect([m103.multiplier, m103.end_multiplier]).toEqual(['40', '60']);
+      expect(wh(m103.start_primary)).toBe(wh(m103.start_reading) * 40);
+      expect(wh(m103.end_primary)).toBe(wh(m103.end_reading) * 60);
+      const swap = m103.changes[0];
+      expect(swap).toMatchObject({ time: zone.format(CT_SWAP), multiplier_before: '40', multiplier_after: '60' });
+      expect(wh(m103.kwh)).toBe((wh(swap.final_reading) - wh(m103.start_reading)) * 40 + (wh(m103.end_reading) - wh(swap.initial_reading)) * 60);
+      // A102 occupied T102 until 14:37: its meter row ends there, its register then stored by the settlement.
+      const a102 = await get('A102');
+      expect(a102.move_out).toBe(zone.format(MOVE_OUT));
+      expect(a102.meters).toMatchObject([{ meter: 'T102', to: zone.format(MOVE_OUT), end_time: zone.format(MOVE_OUT) }]);
+      expect(a102.meters[0].kwh).toBe(offline.accounts.find((a) => a.account === 'A102')!.kwh.own);
+      // The landlord's rows are the vacancy: T102 from 14:37 to 18:00.
+      expect((await get('L')).meters).toMatchObject([{ meter: 'T102', from: zone.format(MOVE_OUT), to: zone.format(MOVE_IN) }]);
+      // Prorated pool cells (equal: seconds there): each share = floor(E x w / W) plus at most 1 Wh.
+      const a2n = await get('A2N');
+      expect(a2n.move_in).toBe(zone.format(MOVE_IN));
+      const lobby = a2n.pools.find((p: any) => p.pool === 'lobby');
+      const cell = lobby.cells.find((c: any) => c.date === DAY && c.period === 'peak');
+      expect(cell.your_seconds).toBe(5 * 3600); // 18:00-23:00 of the peak cell's 8 h
+      expect(cell.cell_seconds).toBe(8 * 3600);
+      for (const st of [a2n, a101, a102]) {
+        for (const p of st.pools) {
+          for (const c of p.cells) {
+            const w = BigInt(c.basis === 'area' ? Math.round(Number(c.your_weight) * 10_000) : Number(c.your_weight));
+            const W = BigInt(c.basis === 'area' ? Math.round(Number(c.total_weight) * 10_000) : Number(c.total_weight));
+            const floor = Number((BigInt(wh(c.kwh)) * w) / W);
+            expect(wh(c.your_kwh) - floor, `${st.account} ${p.pool} ${c.date} ${c.period}`).toBeGreaterThanOrEqual(0);
+            expect(wh(c.your_kwh) - floor, `${st.account} ${p.pool} ${c.date} ${c.period}`).toBeLessThanOrEqual(1);
+          }
+        }
+      }
+      // The final statement of A102 is the same statement to the move-out with the final block.
+      const fin = await get('A102', 'final-statement');
+      expect(fin).toMatchObject({ status: 'final', move_out: zone.format(MOVE_OUT), meters: a102.meters, pools: a102.pools, final: { move_out: zone.format(MOVE_OUT) } });
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
