@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addDays, computeBillRun, parseSiteYaml, zoneOf } from '../core/index.ts';
+import { addDays, computeBillRun, parseFixed, parseSiteYaml, zoneOf } from '../core/index.ts';
 import type { BillRun, ReadingRow, Site } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { siteReloadChannel } from './site-reload.ts';
@@ -131,11 +131,15 @@ describe('running workers and a changed site file', () => {
       const revs = await env.influx.query(`SELECT fen, reason FROM charge WHERE site = ${sq} AND rev != '0' GROUP BY rev, account, kind, period`);
       expect([...new Set(revs.map((r) => zone.dateOf(r.time as number)))].sort()).toEqual(['2026-10-03', '2026-10-04']);
       expect(revs[0].reason).toBe('site file changed: account A102 move_out none -> 2026-10-03T15:30:00+08:00');
-      // A102's buckets after the move-out now belong to the landlord (the live figures' source).
+      // A102's buckets after the move-out now belong to the landlord (the live figures' source):
+      // the rollup started again at that day, cut at 15:30; the landlord's buckets are the vacant energy.
+      const vacantWh = parseFixed(offline.master.vacant_kwh!, 3)!;
       await until('buckets re-tagged', async () => {
         const r = await env.influx.query(`SELECT sum(wh) FROM tou_bucket WHERE site = ${sq} AND account = 'OFFICE'`);
-        return (r[0]?.sum as number) > 0 ? true : undefined;
+        return (r[0]?.sum as number) === vacantWh ? true : undefined;
       });
+      const late = await env.influx.query(`SELECT sum(wh) FROM tou_bucket WHERE site = ${sq} AND account = 'A102' AND time >= ${Date.parse('2026-10-03T15:30:00+08:00')}ms`);
+      expect(late[0]?.sum ?? 0).toBe(0);
     } finally {
       await running.close();
       await env.cleanup();
