@@ -1,3 +1,4 @@
+import { FIRST_DATE, LAST_DATE } from '../core/index.ts';
 import type { Role } from './auth/token-store.ts';
 
 /**
@@ -24,8 +25,12 @@ const MONEY = str({ pattern: '^-?\\d+\\.\\d{2}$', description: 'CNY, 2 decimals'
 const PRICE = str({ pattern: '^\\d+\\.\\d{6}$', description: 'CNY/kWh, 6 decimals' });
 const PERIOD = str({ enum: ['sharp', 'peak', 'flat', 'valley', 'deep_valley'] });
 const TIME = str({ format: 'date-time', description: 'RFC 3339 at the site offset' });
+// The product's one supported date range (core/date-range.ts): years 2000-2199. `x-message`
+// is what a request that does not match is told (api/validate.ts).
 const DATE = str({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', format: 'date' });
 const MONTH = str({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$' });
+const DATE_IN = str({ pattern: '^2[01]\\d{2}-\\d{2}-\\d{2}$', format: 'date', 'x-message': `must be a local date YYYY-MM-DD from ${FIRST_DATE} to ${LAST_DATE}` });
+const MONTH_IN = str({ pattern: '^2[01]\\d{2}-(0[1-9]|1[0-2])$', 'x-message': `must be a month YYYY-MM from ${FIRST_DATE.slice(0, 7)} to ${LAST_DATE.slice(0, 7)}` });
 const ID = str({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' });
 
 const schemas = {
@@ -219,8 +224,8 @@ const pathParam = (name: string, schema: object, description: string) => ({ name
 const query = (name: string, schema: object, required = false, description = '') => ({ name, in: 'query', required, schema, ...(description ? { description } : {}) });
 
 const ACCOUNT = pathParam('account', ID, 'account id; a tenant token sees only its own (any other answers 404)');
-const FROM = query('from', DATE, true, 'local date, inclusive');
-const TO = query('to', DATE, true, 'local date, exclusive');
+const FROM = query('from', DATE_IN, true, 'local date, inclusive');
+const TO = query('to', DATE_IN, true, 'local date, exclusive');
 
 const ALL: Role[] = ['manager', 'viewer', 'tenant'];
 const SITE_READERS: Role[] = ['manager', 'viewer'];
@@ -271,7 +276,7 @@ const ops: Record<string, Record<string, OpSpec>> = {
       operationId: 'getBill',
       summary: 'one monthly statement as JSON, CSV or printable HTML (zh or en)',
       roles: ALL,
-      parameters: [ACCOUNT, pathParam('month', MONTH, 'YYYY-MM'), query('format', { type: 'string', enum: ['json', 'csv', 'html'], default: 'json' }), query('lang', { type: 'string', enum: ['zh', 'en'], default: 'zh' })],
+      parameters: [ACCOUNT, pathParam('month', MONTH_IN, 'YYYY-MM'), query('format', { type: 'string', enum: ['json', 'csv', 'html'], default: 'json' }), query('lang', { type: 'string', enum: ['zh', 'en'], default: 'zh' })],
       responses: {
         '200': {
           description: 'the statement',
@@ -338,7 +343,7 @@ const ops: Record<string, Record<string, OpSpec>> = {
       operationId: 'closeMonth',
       summary: 'close a month: its statements become immutable',
       roles: MANAGER,
-      parameters: [pathParam('month', MONTH, 'YYYY-MM')],
+      parameters: [pathParam('month', MONTH_IN, 'YYYY-MM')],
       responses: { '200': json('CloseResult'), '409': errorResponse('already closed, the month is not over, or its last day is not settled yet') },
     },
   },

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { BillingInputError } from '../core/errors.ts';
 import { SiteFileError } from '../core/site/index.ts';
 import { commands } from './commands/index.ts';
 
@@ -17,7 +18,8 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  if (err instanceof SiteFileError) {
+  // Bad input (site file, readings, payments): exit 2 with file, line and field.
+  if (err instanceof SiteFileError || err instanceof BillingInputError) {
     process.stderr.write(`submeter: ${err.message}\n`);
     process.exit(2);
   }

@@ -10,6 +10,7 @@ export * from './units.ts';
 export { parseSiteYaml, SiteFileError } from './site/index.ts';
 export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue } from './site/index.ts';
 
+export { FIRST_DATE, LAST_DATE, FIRST_YEAR, LAST_YEAR, DATE_RANGE_TEXT, FIRST_INSTANT_MS, END_INSTANT_MS, dateProblem, isSupportedDate, monthProblem, instantProblem, dateRangeProblem } from './date-range.ts';
 export { addDays, epochDay, fromEpochDay, isLocalDate, dayTypeOf, weekdayOf } from './tou/local-date.ts';
 export type { LocalDate, DayType } from './tou/local-date.ts';
 export { PERIODS, versionIndexOn, scheduleEntryOn } from './tou/schedule.ts';

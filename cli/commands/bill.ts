@@ -120,13 +120,17 @@ async function startHalf(siteFile: string, readings: string, header: string, sta
  */
 export async function readPaymentsFile(path: string, site?: Site): Promise<PaymentRow[]> {
   const { parsePaymentsHeader, parsePaymentLine, BillingInputError } = await import('../../core/index.ts');
-  let text: string;
+  const { firstInvalidUtf8Line } = await import('../../lib/utf8-lines.ts');
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
     throw new Error(`cannot read payments file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  const lines = text.split('\n');
+  // Strict UTF-8: repairing a bad byte with U+FFFD could make two references one and drop a payment.
+  const bad = firstInvalidUtf8Line(bytes);
+  if (bad !== undefined) throw new BillingInputError('line is not valid UTF-8 text (save the file as UTF-8)', { file: path, line: bad });
+  const lines = bytes.toString('utf8').split('\n');
   const head = parsePaymentsHeader(lines[0] ?? '');
   if (!head.ok) throw new BillingInputError(head.error.message, { file: path, line: 1, field: head.error.field });
   const rows: PaymentRow[] = [];
@@ -144,12 +148,10 @@ export async function readPaymentsFile(path: string, site?: Site): Promise<Payme
 
 /** Site, readings and payments of a bill-like command, with the date options checked first. */
 export async function loadBillingInputs(opts: BillingInputOptions): Promise<{ site: Site; store: ReadingStore; payments: PaymentRow[] }> {
-  const { isLocalDate } = await import('../../core/index.ts');
+  const { dateRangeProblem } = await import('../../core/index.ts');
   const { loadSiteFile } = await import('../../lib/site-file.ts');
-  for (const k of ['from', 'to'] as const) {
-    if (!isLocalDate(opts[k])) throw Object.assign(new Error(`--${k}: must be a local date YYYY-MM-DD, got ${JSON.stringify(opts[k])}`), { exitCode: 2 });
-  }
-  if (!(opts.from < opts.to)) throw Object.assign(new Error(`--to: must be after --from (${opts.from}), got ${opts.to}`), { exitCode: 2 });
+  const problem = dateRangeProblem(opts.from, opts.to);
+  if (problem) throw Object.assign(new Error(`--${problem.field}: ${problem.message}`), { exitCode: 2 });
   const site = loadSiteFile(opts.site);
   const started = performance.now();
   const store = await readReadingsFile(site, opts.readings, opts.site);

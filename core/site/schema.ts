@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { decimalFrom } from '../decimal.ts';
-import { isLocalDate } from '../tou/local-date.ts';
+import { dateProblem } from '../date-range.ts';
 import { PERIODS } from '../tou/schedule.ts';
 
 /**
@@ -38,9 +38,11 @@ const decimalText = (places: number, opts: { min?: number; max?: number; lt?: nu
     return d.toString();
   });
 
-const localDate = z
-  .string({ error: 'must be a local date YYYY-MM-DD (quote it if your YAML tool turns it into a timestamp)' })
-  .refine(isLocalDate, { message: 'must be a valid local date YYYY-MM-DD' });
+/** A local date in the supported range (core/date-range.ts). */
+const localDate = z.string({ error: 'must be a local date YYYY-MM-DD (quote it if your YAML tool turns it into a timestamp)' }).superRefine((v, ctx) => {
+  const problem = dateProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const DURATION = /^(\d+)(ms|s|m|h)$/;
 const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
