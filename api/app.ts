@@ -4,7 +4,7 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Account, Site } from '../core/site/index.ts';
 import { addDays } from '../core/tou/local-date.ts';
-import { BillingInputError, reconcile } from '../core/index.ts';
+import { BillingInputError, parseRfc3339, reconcile } from '../core/index.ts';
 import { SiteFileError } from '../core/site/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -236,23 +236,24 @@ export function buildApp(deps: ApiDeps): Express {
       const fen = parseMoneyFen(amount);
       if (fen === undefined || fen <= 0) throw badRequest('amount must be a positive decimal with at most 2 places', `${ctx.req.path}#amount`);
       const reference = String(ctx.body.reference);
-      const time = ctx.body.time !== undefined ? Date.parse(String(ctx.body.time)) : now();
-      if (!Number.isFinite(time)) throw badRequest('time must be RFC 3339', `${ctx.req.path}#time`);
-      let status: 'recorded' | 'duplicate';
+      // The core's RFC 3339 parser: an offset is required and the year must be in range.
+      const time = ctx.body.time !== undefined ? parseRfc3339(String(ctx.body.time)) : now();
+      if (typeof time === 'string') throw badRequest(`time ${time}`, `${ctx.req.path}#time`);
+      let r: Awaited<ReturnType<typeof recordPayment>>;
       try {
-        const r = await recordPayment({ site: ctx.site, influx: deps.influx, redis: deps.redis, keyPrefix: deps.workersKeyPrefix }, { account: a.id, fen, reference, time });
-        status = r.status;
+        r = await recordPayment({ site: ctx.site, influx: deps.influx, redis: deps.redis, keyPrefix: deps.workersKeyPrefix, now }, { account: a.id, fen, reference, time });
       } catch (err) {
         if (err instanceof PaymentRejectedError) {
           await writeAudit(ctx, 'payment.refused', a.id, { reference, amount, reason: err.message });
-          throw err.code === 'conflict' ? conflict(err.message) : badRequest(err.message);
+          throw err.code === 'conflict' ? conflict(err.message) : badRequest(err.message, err.message.startsWith('payment time') ? `${ctx.req.path}#time` : undefined);
         }
         throw err;
       }
-      await writeAudit(ctx, status === 'recorded' ? 'payment.record' : 'payment.duplicate', a.id, { reference, amount, time: new Date(time).toISOString() });
+      // A duplicate answers the payment as first recorded (its time, not this call's).
+      await writeAudit(ctx, r.status === 'recorded' ? 'payment.record' : 'payment.duplicate', a.id, { reference, amount, time: new Date(r.time).toISOString() });
       read.cache.clear();
-      ctx.res.status(status === 'recorded' ? 201 : 200);
-      return { status, payment: { time: formatLocal(time, ctx.site.timezone), account: a.id, amount: moneyText(fen), reference } };
+      ctx.res.status(r.status === 'recorded' ? 201 : 200);
+      return { status: r.status, payment: { time: formatLocal(r.time, ctx.site.timezone), account: a.id, amount: moneyText(r.fen), reference } };
     },
 
     async listAlerts(ctx) {

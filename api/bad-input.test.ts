@@ -60,3 +60,31 @@ describe('one supported date range (2000-01-01 to 2199-12-31) at every API edge'
     expect(close.body.message).toContain('2199-12 is not over yet');
   });
 });
+
+describe('payments at the API', () => {
+  it('the same payment sent twice without a time is 201 then 200 duplicate, answered with the first time', async () => {
+    const body = { amount: '12.30', reference: 'NO-TIME-1' };
+    const first = await h.req('POST', '/api/v1/accounts/A102/payments', { token: tok.manager, body });
+    expect(first.status).toBe(201);
+    const again = await h.req('POST', '/api/v1/accounts/A102/payments', { token: tok.manager, body });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ status: 'duplicate', payment: first.body.payment });
+    const other = await h.req('POST', '/api/v1/accounts/A102/payments', { token: tok.manager, body: { ...body, amount: '12.31' } });
+    expect(other.status).toBe(409);
+  });
+
+  it('a payment dated in the future, before the site began or outside the supported dates is a 400 naming time', async () => {
+    for (const [time, reason] of [
+      ['2100-01-01T00:00:00+08:00', /is in the future/],
+      ['1970-01-01T00:00:00Z', /outside the supported dates 2000-01-01 to 2199-12-31/],
+      ['2025-06-01T00:00:00+08:00', /before the site's first day 2026-01-01/],
+    ] as const) {
+      const r = await h.req('POST', '/api/v1/accounts/A101/payments', { token: tok.manager, body: { amount: '1.00', reference: `DATED-${time.slice(0, 4)}`, time } });
+      expect(r.status, time).toBe(400);
+      expect(r.body.message).toMatch(reason);
+      expect(r.body.path).toMatch(/#time$/);
+    }
+    const list = await h.req('GET', '/api/v1/accounts/A101/payments', { token: tok.manager });
+    expect(list.body.payments.map((p: { reference: string }) => p.reference)).not.toContain('DATED-2100');
+  });
+});

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { BillingInputError } from '../core/errors.ts';
 import { SiteFileError } from '../core/site/index.ts';
 import { commands } from './commands/index.ts';
+import { storeError } from './store-errors.ts';
 
 /**
  * The `submeter` command. Command output goes to stdout; diagnostics and logs to stderr.
@@ -23,8 +24,8 @@ try {
     process.stderr.write(`submeter: ${err.message}\n`);
     process.exit(2);
   }
-  const e = err as Error & { exitCode?: number };
+  const e = storeError(err) as Error & { exitCode?: number };
   process.stderr.write(`submeter: ${e.message ?? String(e)}\n`);
-  if (process.env.SUBMETER_DEBUG) process.stderr.write(`${e.stack}\n`);
+  if (process.env.SUBMETER_DEBUG) process.stderr.write(`${e.stack}\n${e.cause instanceof Error ? `cause: ${e.cause.stack}\n` : ''}`);
   process.exit(e.exitCode ?? 1);
 }

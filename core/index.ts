@@ -43,7 +43,8 @@ export { settleDay } from './settle/settle.ts';
 export { siteIndex } from './settle/site-index.ts';
 export type { SiteIndex } from './settle/site-index.ts';
 
-export { dedupePayments } from './bill/payments.ts';
+export { dedupePayments, paymentContent } from './bill/payments.ts';
+export { paymentTimeProblem, PAYMENT_FUTURE_TOLERANCE_MS } from './bill/payment-time.ts';
 export type { PaymentSet } from './bill/payments.ts';
 export { computeBillRun, settleRange, billFromSettlement, storeReadings, meterIndex, billRunJson, billRunCsv, qualityEntries } from './bill/run.ts';
 export type { ReadingSource, RangeSettlement, SettleRangeOptions } from './bill/run.ts';

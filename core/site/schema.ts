@@ -177,6 +177,13 @@ export const siteFileSchema = z.strictObject({
     timezone: z.string().refine(isTimeZone, { message: 'must be an IANA time zone such as Asia/Shanghai' }),
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CNY').default('CNY'),
     holidays: z.array(localDate).default([]),
+    /**
+     * The first local day the site bills (issue 11): payments dated before it are refused.
+     * Default: the earliest effective_from of any tariff version.
+     */
+    first_day: localDate.optional(),
+    /** Whom tenants call about their balance or a top-up; shown on the tenant page (issue 11). */
+    contact: z.strictObject({ name: z.string().min(1).max(100).optional(), phone: z.string().regex(/^[0-9+()\- ]{3,30}$/, 'must be a phone number: digits, spaces, + - ( )').optional(), email: z.email().optional() }).optional(),
   }),
   meters: z.array(meterSchema).min(1),
   accounts: z.array(accountSchema).default([]),

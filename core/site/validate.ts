@@ -3,6 +3,7 @@ import type { LocalDate } from '../tou/local-date.ts';
 import { layoutKey, minutesToHhmm, PERIODS, scheduleEntryOn, versionIndexOn } from '../tou/schedule.ts';
 import type { Period, PeriodSpan, ScheduleEntry, Tariff, TariffVersion } from '../tou/schedule.ts';
 import { Dec } from '../decimal.ts';
+import { FIRST_DATE } from '../date-range.ts';
 import type { Account, Meter, Pool, Site } from './model.ts';
 import type { SiteFile } from './schema.ts';
 
@@ -116,6 +117,8 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     timezone: file.site.timezone,
     currency: file.site.currency,
     holidays,
+    firstDay: file.site.first_day ?? tariffs.flatMap((t) => t.versions.map((v) => v.effectiveFrom)).sort(byteOrder)[0] ?? FIRST_DATE,
+    ...(file.site.contact ? { contact: file.site.contact } : {}),
     meters,
     accounts,
     pools,
