@@ -8,6 +8,7 @@ import { BillingInputError, parseRfc3339, reconcile } from '../core/index.ts';
 import { SiteFileError } from '../core/site/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { createLogger } from '../lib/logger.ts';
+import { InputFileError } from '../lib/site-file.ts';
 import type { Logger } from '../lib/logger.ts';
 import { PaymentRejectedError, recordPayment } from '../workers/payments.ts';
 import type { AuditLog } from './audit-log.ts';
@@ -370,14 +371,16 @@ export function buildApp(deps: ApiDeps): Express {
         await writeAudit(ctx, 'site.reload', next.id, { ok: true });
         return { site: next.id, name: next.name, meters: next.meters.length, accounts: next.accounts.length, pools: next.pools.length, tariffs: next.tariffs.length };
       } catch (err) {
-        await writeAudit(ctx, 'site.reload', ctx.site.id, { ok: false, reason: (err as Error).message.split('\n')[0] });
+        log.warn({ err }, 'site reload refused');
+        await writeAudit(ctx, 'site.reload', ctx.site.id, { ok: false, reason: err instanceof InputFileError ? err.reason : err instanceof SiteFileError ? `invalid site file: ${err.issues.length} problem(s)` : (err as Error).message.split('\n')[0] });
         if (err instanceof SiteFileError) {
           throw new HttpError(422, 'invalid_site', `the site file has ${err.issues.length} problem(s); the running site is unchanged`, {
             issues: err.issues.map((i) => ({ path: i.path, message: i.message, ...(i.line ? { line: i.line } : {}) })),
           });
         }
         if (err instanceof SiteMismatchError) throw conflict(err.message);
-        throw new HttpError(422, 'site_unreadable', (err as Error).message);
+        // The reason only: an answer never carries a server file path.
+        throw new HttpError(422, 'site_unreadable', err instanceof InputFileError ? err.reason : 'the site file cannot be read; see the server log');
       }
     },
 

@@ -40,7 +40,8 @@ export async function readReadingsFile(site: Site, path: string, siteFile?: stri
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new Error(`cannot read readings file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const { fileProblem } = await import('../../lib/site-file.ts');
+    throw Object.assign(new Error(fileProblem('readings file', path, err)), { exitCode: 2 });
   }
   try {
     const size = fstatSync(fd).size;
@@ -125,7 +126,8 @@ export async function readPaymentsFile(path: string, site?: Site): Promise<Payme
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw new Error(`cannot read payments file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const { fileProblem } = await import('../../lib/site-file.ts');
+    throw Object.assign(new Error(fileProblem('payments file', path, err)), { exitCode: 2 });
   }
   // Strict UTF-8: repairing a bad byte with U+FFFD could make two references one and drop a payment.
   const bad = firstInvalidUtf8Line(bytes);
