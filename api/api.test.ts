@@ -467,7 +467,7 @@ describe('reconciliation', () => {
   it('a site with a utility tariff: the core reconcile on the stored day cells and statements', async () => {
     const { parseSiteYaml } = await import('../core/site/index.ts');
     const site = parseSiteYaml(`${readFileSync(SITE_FILE, 'utf8')}\nutility: { tariff: commercial, markup_cap: 0.1 }\n`, 'with-utility.yaml');
-    const app = buildApp({ site: new SiteRef(site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, cacheMs: 0 });
+    const app = buildApp({ site: new SiteRef(site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, cacheMs: 0, authFailures: { limit: 10_000, windowMs: 60_000 } });
     const s = await new Promise<Server>((resolve) => {
       const x = app.listen(0, '127.0.0.1', () => resolve(x));
     });
@@ -491,7 +491,7 @@ describe('reconciliation', () => {
 describe('stores down', () => {
   it('InfluxDB unreachable: 503 with Retry-After in the error shape, not a 500', async () => {
     const { InfluxV1 } = await import('../influx/client.ts');
-    const app = buildApp({ site: new SiteRef(fx.site), influx: new InfluxV1({ url: 'http://127.0.0.1:9', db: 'none', timeoutMs: 2000 }), redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, cacheMs: 0 });
+    const app = buildApp({ site: new SiteRef(fx.site), influx: new InfluxV1({ url: 'http://127.0.0.1:9', db: 'none', timeoutMs: 2000 }), redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, cacheMs: 0, authFailures: { limit: 10_000, windowMs: 60_000 } });
     const s = await new Promise<Server>((resolve) => {
       const x = app.listen(0, '127.0.0.1', () => resolve(x));
     });
@@ -509,6 +509,7 @@ describe('stores down', () => {
 
 describe('auth failure rate limit', () => {
   it('after the limit of failures an address gets 429, even with a valid token, until the window ends', async () => {
+    await fx.redis.del(`${fx.prefix}{${fx.site.id}}:auth-failures:127.0.0.1`); // the other tests' failures
     const app = buildApp({ site: new SiteRef(fx.site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, authFailures: { limit: 3, windowMs: 60_000 } });
     const s = await new Promise<Server>((resolve) => {
       const x = app.listen(0, '127.0.0.1', () => resolve(x));

@@ -18,7 +18,7 @@ import type { AuthFailureLimit } from './auth/auth.ts';
 import { RedisTokenStore, validateNewToken } from './auth/token-store.ts';
 import type { Role, TokenRecord, TokenStore } from './auth/token-store.ts';
 import { ReadModel, masterDay } from './data/read-model.ts';
-import { HttpError, badRequest, conflict, errorHandler, forbidden, notFound, notFoundHandler } from './errors.ts';
+import { HttpError, badRequest, conflict, errorHandler, forbidden, notFound, notFoundHandler, unsupportedMediaType } from './errors.ts';
 import { kwhText, moneyText, parseMoneyFen } from './format.ts';
 import { formatLocal, localMidnight, localParts, monthRange, nextMonth } from './local-time.ts';
 import type { MonthStore } from './month-store.ts';
@@ -81,7 +81,8 @@ export function buildApp(deps: ApiDeps): Express {
   const read = new ReadModel({ influx: deps.influx, cacheMs: deps.cacheMs });
   const doc = openapiDocument();
   const validator = new OpenApiValidator(doc);
-  const limiter = new AuthFailureLimiter(deps.authFailures);
+  // The site's hash tag in the key (Redis Cluster: one slot per site).
+  const limiter = new AuthFailureLimiter(deps.redis, `${prefix}{${deps.site.current.id}}:`, deps.authFailures);
   const site = () => deps.site.current;
 
   const app = express();
@@ -405,6 +406,8 @@ export function buildApp(deps: ApiDeps): Express {
         if (!v.params(params)) throw badRequest(`bad path parameter: ${formatErrors(v.params.errors).join('; ')}`, req.path);
         const query = { ...(req.query as Record<string, string>) };
         if (!v.query(query)) throw badRequest(`bad query: ${formatErrors(v.query.errors).join('; ')}`, `${req.path}?${firstPath(v.query.errors)}`);
+        // A body the route reads must be JSON (express.json leaves any other type unparsed).
+        if (v.body && !req.is('application/json')) throw unsupportedMediaType('the body must be JSON: send Content-Type: application/json');
         const body = (req.body ?? {}) as Record<string, unknown>;
         if (v.body && !v.body(body)) throw badRequest(`bad body: ${formatErrors(v.body.errors).join('; ')}`, `${req.path}#${firstPath(v.body.errors)}`);
         const out = await handler({ req, res, site: site(), auth, params, query, body });
@@ -416,6 +419,24 @@ export function buildApp(deps: ApiDeps): Express {
       }
     });
   }
+
+  // A known path with a method it does not have: 405 with the methods it has (RFC 9110
+  // section 15.5.6), not 404.
+  const byPath = new Map<RegExp, string[]>();
+  for (const op of operations()) {
+    const re = new RegExp(`^${op.path.replace(/\{\w+\}/g, '[^/]+')}/?$`);
+    const known = [...byPath.keys()].find((k) => k.source === re.source);
+    if (known) byPath.get(known)!.push(op.method.toUpperCase());
+    else byPath.set(re, [op.method.toUpperCase()]);
+  }
+  app.use('/api', (req, _res, next) => {
+    for (const [re, methods] of byPath) {
+      if (!re.test(req.originalUrl.split('?')[0])) continue;
+      const allow = [...new Set([...methods, ...(methods.includes('GET') ? ['HEAD'] : [])])].join(', ');
+      return next(new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${req.originalUrl.split('?')[0]}; allowed: ${allow}`, { allow }));
+    }
+    next();
+  });
 
   app.use(notFoundHandler);
   app.use(errorHandler(log));

@@ -88,3 +88,82 @@ describe('payments at the API', () => {
     expect(list.body.payments.map((p: { reference: string }) => p.reference)).not.toContain('DATED-2100');
   });
 });
+
+describe('HTTP details', () => {
+  it('413 and 415 say so in their code; 431 answers the JSON error shape', async () => {
+    const big = await h.req('POST', '/api/v1/accounts/A101/payments', { token: tok.manager, rawBody: JSON.stringify({ amount: '1.00', reference: 'BIG', pad: 'x'.repeat(20_000) }), headers: { 'content-type': 'application/json' } });
+    expect(big.status).toBe(413);
+    expect(big.body.error).toBe('payload_too_large');
+    const text = await h.req('POST', '/api/v1/accounts/A101/payments', { token: tok.manager, rawBody: 'amount=1.00&reference=X', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(text.status).toBe(415);
+    expect(text.body.error).toBe('unsupported_media_type');
+    const latin = await h.req('POST', '/api/v1/accounts/A101/payments', { token: tok.manager, rawBody: '{"amount":"1.00","reference":"L"}', headers: { 'content-type': 'application/json; charset=latin1' } });
+    expect(latin.status).toBe(415);
+    const huge = await fetch(`${h.base}/api/v1/me`, { headers: { authorization: `Bearer ${tok.A101}`, 'x-pad': 'x'.repeat(40_000) } });
+    expect(huge.status).toBe(431);
+    expect(huge.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await huge.json()).toEqual({ error: 'headers_too_large', message: 'the request headers are too large', path: '' });
+  });
+
+  it('an unknown method on a known path is 405 with Allow, not 404', async () => {
+    const del = await h.req('DELETE', '/api/v1/accounts/A101/payments', { token: tok.manager });
+    expect(del.status).toBe(405);
+    expect(del.headers.get('allow')).toBe('GET, POST, HEAD');
+    expect(del.body).toMatchObject({ error: 'method_not_allowed', path: '/api/v1/accounts/A101/payments' });
+    const put = await h.req('PUT', '/api/v1/me', { token: tok.A101 });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, HEAD');
+    expect((await h.req('GET', '/api/v1/nothing-here', { token: tok.A101 })).status).toBe(404);
+  });
+
+  it('the bearer scheme is case-insensitive (RFC 7235 section 2.1)', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'Bearer', 'bEaReR']) {
+      const r = await fetch(`${h.base}/api/v1/me`, { headers: { authorization: `${scheme} ${tok.A101}` } });
+      expect(r.status, scheme).toBe(200);
+    }
+    expect((await fetch(`${h.base}/api/v1/me`, { headers: { authorization: `Basic ${tok.A101}` } })).status).toBe(401);
+  });
+
+  it('no error answer carries a server file path or a storage engine text', async () => {
+    const repo = new URL('../', import.meta.url).pathname;
+    const probes = [
+      await fetch(`${h.base}/${'a'.repeat(5000)}`),
+      await fetch(`${h.base}/%E0%A4%A`),
+      await fetch(`${h.base}/api/v1/accounts/%E0%A4%A/live`, { headers: { authorization: `Bearer ${tok.A101}` } }),
+      await fetch(`${h.base}/..%2f..%2fpackage.json`),
+      await fetch(`${h.base}/api/v1/accounts/A101/payments`, { method: 'POST', headers: { authorization: `Bearer ${tok.manager}`, 'content-type': 'application/json' }, body: '{"amount": ' }),
+      await fetch(`${h.base}/api/v1/accounts/A101/payments`, { method: 'POST', headers: { authorization: `Bearer ${tok.manager}`, 'content-type': 'application/json', 'content-encoding': 'br' }, body: '{}' }),
+    ];
+    for (const r of probes) {
+      const text = await r.text();
+      expect(r.status, text).toBeLessThan(500);
+      expect(text).not.toContain(repo);
+      expect(text).not.toMatch(/\/work\/|node_modules|at .*\.ts:\d+|influx|ENAMETOOLONG|ENOENT/i);
+    }
+  });
+});
+
+describe('the failed-authentication limit, counted in Redis', () => {
+  it('a parallel burst of bad tokens gets no more than the limit of 401s; the count holds across API processes', async () => {
+    const key = `${fx.prefix}{${fx.site.id}}:auth-failures:127.0.0.1`;
+    await fx.redis.del(key);
+    const limit = { limit: 5, windowMs: 60_000 };
+    const [a, b] = [await startHarness(fx, { authFailures: limit }), await startHarness(fx, { authFailures: limit })];
+    try {
+      const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => fetch(`${(i % 2 ? a : b).base}/api/v1/me`, { headers: { authorization: `Bearer smt_guess${String(i).padStart(40, '0')}` } }).then((r) => r.status)));
+      expect(burst.filter((s) => s === 401)).toHaveLength(5);
+      expect(burst.filter((s) => s === 429)).toHaveLength(35);
+      // Both processes refuse the address now, even with a valid token.
+      for (const api of [a, b]) expect((await fetch(`${api.base}/api/v1/me`, { headers: { authorization: `Bearer ${tok.A101}` } })).status).toBe(429);
+      // Successes are never counted: with the window cleared, 60 valid requests in parallel pass.
+      await fx.redis.del(key);
+      const ok = await Promise.all(Array.from({ length: 60 }, () => fetch(`${a.base}/api/v1/me`, { headers: { authorization: `Bearer ${tok.A101}` } }).then((r) => r.status)));
+      expect(ok.filter((s) => s === 200)).toHaveLength(60);
+      expect(await fx.redis.get(key)).toBeNull();
+    } finally {
+      await a.close();
+      await b.close();
+      await fx.redis.del(key);
+    }
+  });
+});

@@ -395,7 +395,10 @@ export function openapiDocument() {
         'x-roles': op.roles,
         ...(op.parameters ? { parameters: op.parameters } : {}),
         ...(op.requestBody ? { requestBody: { required: true, content: { 'application/json': { schema: ref(op.requestBody) } } } } : {}),
-        responses: std(op.roles, op.responses),
+        responses: {
+          ...std(op.roles, op.responses),
+          ...(op.requestBody ? { '413': errorResponse('the body is larger than 16 KiB'), '415': errorResponse('the body is not JSON (Content-Type: application/json)') } : {}),
+        },
       };
     }
   }

@@ -6,6 +6,7 @@ import { readEnv } from '../lib/env.ts';
 import { createLogger } from '../lib/logger.ts';
 import { loadSiteFile } from '../lib/site-file.ts';
 import { buildApp } from './app.ts';
+import { answerClientErrors } from './client-errors.ts';
 import { SiteRef } from './site-ref.ts';
 
 export interface StartApiOptions {
@@ -47,6 +48,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(opts.port ?? 8080, host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
+  answerClientErrors(server);
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host}:${port}`;
   log.info({ url, site: site.id }, 'api listening');

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { buildApp } from '../app.ts';
+import { answerClientErrors } from '../client-errors.ts';
 import type { ApiDeps } from '../app.ts';
 import { openapiDocument, operations } from '../openapi.ts';
 import { SiteRef } from '../site-ref.ts';
@@ -37,6 +38,7 @@ export async function startHarness(fx: Fixture, extra: Partial<ApiDeps> = {}): P
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
+  answerClientErrors(server);
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     base,
