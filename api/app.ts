@@ -28,6 +28,9 @@ import { SiteMismatchError, SiteRef } from './site-ref.ts';
 import { statementCsv, statementFor, statementHtml } from './statement.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
 import { QUALITY_KINDS, adviceFor } from './advice.ts';
+import { TENANT_EVENT_KINDS, tenantEvents } from './tenant-events.ts';
+import { tenantStatement } from './tenant-view.ts';
+import type { Lang } from './tenant-events.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -145,7 +148,7 @@ export function buildApp(deps: ApiDeps): Express {
   const handlers: Record<string, Handler> = {
     async getMe({ site, auth }) {
       const a = auth.account ? site.accounts.find((x) => x.id === auth.account) : undefined;
-      return { site: site.id, site_name: site.name, currency: site.currency, timezone: site.timezone, role: auth.role, account: auth.account ?? null, account_name: a?.name ?? null, token_id: auth.id };
+      return { site: site.id, site_name: site.name, currency: site.currency, timezone: site.timezone, role: auth.role, account: auth.account ?? null, account_name: a?.name ?? null, token_id: auth.id, contact: site.contact ?? null };
     },
 
     async listAccounts({ site }) {
@@ -215,7 +218,8 @@ export function buildApp(deps: ApiDeps): Express {
 
     async getBill(ctx) {
       const a = accountOf(ctx);
-      const st = await statementFor(read, months, ctx.site, a, ctx.params.month);
+      const full = await statementFor(read, months, ctx.site, a, ctx.params.month);
+      const st = ctx.auth.role === 'tenant' ? tenantStatement(full, ctx.site, a) : full;
       const format = ctx.query.format;
       if (format === 'csv') {
         ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${a.id}-${st.month}.csv"`);
@@ -260,6 +264,8 @@ export function buildApp(deps: ApiDeps): Express {
 
     async listAlerts(ctx) {
       const a = accountOf(ctx);
+      // A tenant sees only events about its own money, in its language (api/tenant-events.ts).
+      if (ctx.auth.role === 'tenant') return { alerts: tenantEvents(await read.events(ctx.site, { account: a.id, kinds: TENANT_EVENT_KINDS, limit: 100 }), a, ctx.query.lang as Lang) };
       return { alerts: await read.events(ctx.site, { account: a.id, limit: 100 }) };
     },
 

@@ -52,6 +52,7 @@ const schemas = {
     account: nullable(str()),
     account_name: nullable(str()),
     token_id: str(),
+    contact: { ...nullable(obj({ name: str(), phone: str(), email: str() }, [])), description: "whom tenants call about their balance or a top-up (the site file's site.contact)" },
   }),
   Live: obj({
     account: str(),
@@ -109,7 +110,7 @@ const schemas = {
   }),
   Explain: obj({
     prices: arr(obj({ period: PERIOD, price: PRICE })),
-    pools: arr(obj({ id: str(), name: str(), method: str({ enum: ['area', 'consumption', 'equal'] }), accounts: arr(str()), includes_you: s('boolean') })),
+    pools: arr(obj({ id: str(), name: str(), method: str({ enum: ['area', 'consumption', 'equal'] }), accounts: { ...arr(str()), description: 'the accounts sharing the pool; a tenant sees only its own id here' }, account_count: s('integer'), includes_you: s('boolean') })),
     loss: obj({ normal_rate: str(), method: str({ enum: ['area', 'consumption', 'equal'] }) }),
     area_m2: str(),
   }),
@@ -226,6 +227,7 @@ const query = (name: string, schema: object, required = false, description = '')
 const ACCOUNT = pathParam('account', ID, 'account id; a tenant token sees only its own (any other answers 404)');
 const FROM = query('from', DATE_IN, true, 'local date, inclusive');
 const TO = query('to', DATE_IN, true, 'local date, exclusive');
+const LANG = query('lang', { type: 'string', enum: ['zh', 'en'], default: 'zh' }, false, 'language of texts meant for people');
 
 const ALL: Role[] = ['manager', 'viewer', 'tenant'];
 const SITE_READERS: Role[] = ['manager', 'viewer'];
@@ -303,7 +305,13 @@ const ops: Record<string, Record<string, OpSpec>> = {
     },
   },
   '/api/v1/accounts/{account}/alerts': {
-    get: { operationId: 'listAlerts', summary: 'alerts of this account, newest first', roles: ALL, parameters: [ACCOUNT], responses: { '200': json('EventList'), '404': errorResponse('no such account (or not yours)') } },
+    get: {
+      operationId: 'listAlerts',
+      summary: "alerts of this account, newest first; a tenant gets only events about its own money, worded in `lang`",
+      roles: ALL,
+      parameters: [ACCOUNT, LANG],
+      responses: { '200': json('EventList'), '404': errorResponse('no such account (or not yours)') },
+    },
   },
   '/api/v1/accounts/{account}/advice': {
     get: {

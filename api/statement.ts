@@ -20,7 +20,7 @@ export interface Correction {
 
 export interface Explain {
   readonly prices: readonly { readonly period: Period; readonly price: string }[];
-  readonly pools: readonly { readonly id: string; readonly name: string; readonly method: string; readonly accounts: readonly string[]; readonly includes_you: boolean }[];
+  readonly pools: readonly { readonly id: string; readonly name: string; readonly method: string; readonly accounts: readonly string[]; readonly account_count: number; readonly includes_you: boolean }[];
   readonly loss: { readonly normal_rate: string; readonly method: string };
   readonly area_m2: string;
 }
@@ -40,7 +40,7 @@ export function explain(site: Site, account: Account, date: string): Explain {
   const prices = tariff && vi >= 0 ? tariff.versions[vi].prices : {};
   return {
     prices: PERIODS.filter((p) => prices[p] !== undefined).map((p) => ({ period: p, price: priceText(prices[p]) })),
-    pools: site.pools.map((p) => ({ id: p.id, name: p.name, method: p.method, accounts: [...p.accounts], includes_you: p.accounts.includes(account.id) })),
+    pools: site.pools.map((p) => ({ id: p.id, name: p.name, method: p.method, accounts: [...p.accounts], account_count: p.accounts.length, includes_you: p.accounts.includes(account.id) })),
     loss: { normal_rate: site.loss.normalRate, method: site.loss.method },
     area_m2: account.areaM2,
   };
@@ -175,7 +175,7 @@ export function statementHtml(st: StatementOut, lang: Lang, generatedAt: string)
         .join('')}</table>`
     : '';
   const corr = st.corrections_after_close.length ? `<h2>${esc(t.correctionsTitle)}</h2><table>${head}${st.corrections_after_close.map((c) => line(c)).join('')}</table>` : '';
-  const pools = st.explain.pools.map((p) => `<li>${esc(t.pool(p.name, t.method[p.method as keyof typeof t.method] ?? p.method, p.accounts.length, p.includes_you))}</li>`).join('');
+  const pools = st.explain.pools.map((p) => `<li>${esc(t.pool(p.name, t.method[p.method as keyof typeof t.method] ?? p.method, p.account_count, p.includes_you))}</li>`).join('');
   return `<!doctype html>
 <html lang="${lang === 'zh' ? 'zh-CN' : 'en'}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(t.title)} ${esc(st.account)} ${st.month}</title>
