@@ -466,14 +466,16 @@ describe('manager', () => {
 describe('reconciliation', () => {
   it('a site with a utility tariff: the core reconcile on the stored day cells and statements', async () => {
     const { parseSiteYaml } = await import('../core/site/index.ts');
-    const site = parseSiteYaml(`${readFileSync(SITE_FILE, 'utf8')}\nutility: { tariff: commercial, markup_cap: 0.1 }\n`, 'with-utility.yaml');
+    // The utility charges exactly the tenants' TOU prices and no markup is allowed: a tenant
+    // billed at those prices is never over the cap (issue 11: the flat-price cap flagged all).
+    const site = parseSiteYaml(`${readFileSync(SITE_FILE, 'utf8')}\nutility: { tariff: commercial, markup_cap: 0 }\n`, 'with-utility.yaml');
     const app = buildApp({ site: new SiteRef(site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, now: () => NOW, cacheMs: 0, authFailures: { limit: 10_000, windowMs: 60_000 } });
     const s = await new Promise<Server>((resolve) => {
       const x = app.listen(0, '127.0.0.1', () => resolve(x));
     });
     try {
       const r = await fetch(`http://127.0.0.1:${(s.address() as AddressInfo).port}/api/v1/reconcile?from=2026-10-01&to=2026-11-01`, { headers: { authorization: `Bearer ${tok.viewer}` } });
-      const body = (await r.json()) as { utility: { lines: { period: string; kwh: string }[]; kwh: string }; accounts: { account: string }[]; recovery_rate: string };
+      const body = (await r.json()) as { utility: { lines: { period: string; kwh: string }[]; kwh: string }; accounts: { account: string; amount: string; utility_amount: string; over_cap: boolean }[]; recovery_rate: string };
       expect(r.status, JSON.stringify(body)).toBe(200);
       expect(validator.response('/api/v1/reconcile', 'get', 200, r.headers.get('content-type') ?? '', body)).toEqual([]);
       seen.set('getReconcile', new Set([...(seen.get('getReconcile') ?? []), 200]));
@@ -481,6 +483,10 @@ describe('reconciliation', () => {
       expect(body.utility.lines.map((l) => l.period)).toEqual(['peak']);
       expect(body.accounts.map((a) => a.account)).toEqual(['A101', 'A102', 'A103']);
       expect(body.recovery_rate).toMatch(/^\d\.\d{4}$/);
+      for (const a of body.accounts) expect(a.over_cap, a.account).toBe(false);
+      // Equal to the fen (A102 carries the month-close test's hand-made correction, whose
+      // fen is not the rounded difference the workers would write).
+      for (const a of body.accounts.filter((x) => x.account !== 'A102')) expect(a.utility_amount, a.account).toBe(a.amount);
     } finally {
       await new Promise<void>((resolve) => s.close(() => resolve()));
       s.closeAllConnections();

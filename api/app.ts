@@ -18,6 +18,7 @@ import type { AuthFailureLimit } from './auth/auth.ts';
 import { RedisTokenStore, validateNewToken } from './auth/token-store.ts';
 import type { Role, TokenRecord, TokenStore } from './auth/token-store.ts';
 import { ReadModel, masterDay } from './data/read-model.ts';
+import { linesPerDay } from './data/reconcile-lines.ts';
 import { HttpError, badRequest, conflict, errorHandler, forbidden, notFound, notFoundHandler, unsupportedMediaType } from './errors.ts';
 import { kwhText, moneyText, parseMoneyFen } from './format.ts';
 import { formatLocal, localMidnight, localParts, monthRange, nextMonth } from './local-time.ts';
@@ -301,11 +302,14 @@ export function buildApp(deps: ApiDeps): Express {
     async getReconcile(ctx) {
       const { from, to } = range(ctx);
       if (!ctx.site.utility) throw conflict("the site file has no 'utility' key (utility: { tariff: <id>, markup_cap: 0.1 }); nothing to reconcile against");
-      const [days, statements] = await Promise.all([read.cells(ctx.site, from, to), read.statements(ctx.site, ctx.site.accounts, from, to)]);
-      // The core's reconcile on the stored settlement: it reads only the day cells and the
-      // accounts' totals, which the statements hold (equal to the core bill, api.test.ts).
+      const [days, statements, lines] = await Promise.all([read.cells(ctx.site, from, to), read.statements(ctx.site, ctx.site.accounts, from, to), linesPerDay(deps.influx, ctx.site, from, to)]);
+      // The core's reconcile on the stored settlement: the day cells (the utility's charge),
+      // each day's lines (each tenant's mix at the utility's prices) and the accounts'
+      // totals, which the statements hold (equal to the core bill, api.test.ts).
       const tz = ctx.site.timezone;
-      const settled = { site: ctx.site, from, to, fromMs: localMidnight(from, tz), toMs: localMidnight(to, tz), days: days.map((d) => ({ date: d.date, lines: [], cells: d.cells, flags: [] })), fromDay: 0, flags: [] };
+      const dates = [...new Set([...days.map((d) => d.date), ...lines.keys()])].sort();
+      const cellsOf = new Map(days.map((d) => [d.date, d.cells]));
+      const settled = { site: ctx.site, from, to, fromMs: localMidnight(from, tz), toMs: localMidnight(to, tz), days: dates.map((date) => ({ date, lines: lines.get(date) ?? [], cells: cellsOf.get(date) ?? [], flags: [] })), fromDay: 0, flags: [] };
       const accounts = statements.map((st) => ({ account: st.account, lines: st.lines, kwh: st.kwh, total_amount: st.total_amount, opening_balance: st.opening_balance, payments: st.payments, closing_balance: st.closing_balance }));
       try {
         return reconcile(settled, { site: ctx.site.id, from, to, currency: ctx.site.currency, accounts, master: undefined as never, quality: [] });

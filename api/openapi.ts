@@ -185,8 +185,18 @@ const schemas = {
     recovery_rate: str({ pattern: '^\\d+\\.\\d{4}$' }),
     unrecovered: MONEY,
     markup_cap: str(),
-    price_cap: PRICE,
-    accounts: arr(obj({ account: str(), kwh: KWH, amount: MONEY, average_price: PRICE, over_cap: s('boolean') })),
+    accounts: arr(
+      obj({
+        account: str(),
+        kwh: KWH,
+        amount: MONEY,
+        average_price: PRICE,
+        utility_amount: { ...MONEY, description: "what the utility would charge for this account's own energy mix (each day's lines at the utility's prices)" },
+        cap_amount: { ...MONEY, description: 'utility_amount x (1 + markup_cap)' },
+        price_cap: { ...PRICE, description: 'cap_amount / kWh' },
+        over_cap: { ...s('boolean'), description: 'amount > cap_amount' },
+      }),
+    ),
   }),
   MeterHealth: obj({
     meters: arr(

@@ -17,15 +17,15 @@ export function registerReconcile(program: Command): void {
     .requiredOption('--to <date>', 'local date after the last one (YYYY-MM-DD)')
     .action(async (opts: BillingInputOptions) => {
       const { loadBillingInputs } = await import('./bill.ts');
-      const { settleRange, billFromSettlement, reconcile } = await import('../../core/index.ts');
+      const { settleRange, billFromSettlement, reconcile, Dec } = await import('../../core/index.ts');
       const { site, store, payments } = await loadBillingInputs(opts);
       if (!site.utility) throw Object.assign(new Error(`${opts.site}: utility: missing; add utility: { tariff: <tariff id>, markup_cap: 0.1 } to reconcile`), { exitCode: 2 });
       const settled = settleRange(site, store, opts.from, opts.to);
       const result = reconcile(settled, billFromSettlement(settled, payments));
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      const over = result.accounts.filter((a) => a.over_cap).map((a) => a.account);
+      const over = result.accounts.filter((a) => a.over_cap);
       if (over.length > 0) {
-        process.stderr.write(`submeter: ${over.length} account(s) above the price cap ${result.price_cap}: ${over.join(', ')}\n`);
+        process.stderr.write(`submeter: ${over.length} account(s) above the cap (what the utility would charge for their own energy mix x ${new Dec(1).plus(result.markup_cap).toString()}): ${over.map((a) => `${a.account} ${a.amount} > ${a.cap_amount}`).join(', ')}\n`);
         process.exitCode = 3;
       }
     });
