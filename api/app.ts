@@ -31,6 +31,7 @@ import { OpenApiValidator, formatErrors } from './validate.ts';
 import { QUALITY_KINDS, adviceFor } from './advice.ts';
 import { TENANT_EVENT_KINDS, tenantEvents } from './tenant-events.ts';
 import { tenantStatement } from './tenant-view.ts';
+import { billStatsCsv, monthStatementsHtml } from './manager-exports.ts';
 import type { Lang } from './tenant-events.ts';
 
 export interface ApiDeps {
@@ -280,16 +281,30 @@ export function buildApp(deps: ApiDeps): Express {
       const { from, to } = range(ctx);
       const sts = await read.statements(ctx.site, ctx.site.accounts, from, to);
       const sum = (f: (s: (typeof sts)[number]) => string, places: number) => sts.reduce((acc, s) => acc + (parseFixedOr0(f(s), places)), 0);
+      const totals = {
+        kwh: { own: kwhText(sum((s) => s.kwh.own, 3)), common: kwhText(sum((s) => s.kwh.common, 3)), loss: kwhText(sum((s) => s.kwh.loss, 3)) },
+        total_amount: moneyText(sum((s) => s.total_amount, 2)),
+        opening_balance: moneyText(sum((s) => s.opening_balance, 2)),
+        payments: moneyText(sum((s) => s.payments, 2)),
+        closing_balance: moneyText(sum((s) => s.closing_balance, 2)),
+      };
+      if (ctx.query.format === 'csv') {
+        ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${ctx.site.id}-bills-${from}-${to}.csv"`);
+        return billStatsCsv(ctx.site, from, to, sts, totals);
+      }
       return {
         from,
         to,
         accounts: sts.map((s) => ({ account: s.account, name: s.name, kwh: s.kwh, total_amount: s.total_amount, opening_balance: s.opening_balance, payments: s.payments, closing_balance: s.closing_balance })),
-        totals: {
-          kwh: { own: kwhText(sum((s) => s.kwh.own, 3)), common: kwhText(sum((s) => s.kwh.common, 3)), loss: kwhText(sum((s) => s.kwh.loss, 3)) },
-          total_amount: moneyText(sum((s) => s.total_amount, 2)),
-          payments: moneyText(sum((s) => s.payments, 2)),
-        },
+        totals,
       };
+    },
+
+    async getMonthStatements(ctx) {
+      const month = ctx.params.month;
+      const sts = await Promise.all(ctx.site.accounts.map((a) => statementFor(read, months, ctx.site, a, month)));
+      ctx.res.type('text/html; charset=utf-8').setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+      return monthStatementsHtml(ctx.site, month, sts, ctx.query.lang as 'zh' | 'en', formatLocal(now(), ctx.site.timezone));
     },
 
     async getMaster(ctx) {

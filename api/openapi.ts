@@ -161,7 +161,7 @@ const schemas = {
     from: DATE,
     to: DATE,
     accounts: arr(obj({ account: str(), name: str(), kwh: obj({ own: KWH, common: KWH, loss: KWH }), total_amount: MONEY, opening_balance: MONEY, payments: MONEY, closing_balance: MONEY })),
-    totals: obj({ kwh: obj({ own: KWH, common: KWH, loss: KWH }), total_amount: MONEY, payments: MONEY }),
+    totals: obj({ kwh: obj({ own: KWH, common: KWH, loss: KWH }), total_amount: MONEY, opening_balance: MONEY, payments: MONEY, closing_balance: MONEY }),
   }),
   MasterDay: obj({
     date: DATE,
@@ -333,7 +333,13 @@ const ops: Record<string, Record<string, OpSpec>> = {
     },
   },
   '/api/v1/stats/bills': {
-    get: { operationId: 'getBillStats', summary: 'bill statistics of every account over a range', roles: SITE_READERS, parameters: [FROM, TO], responses: { '200': json('BillStats') } },
+    get: {
+      operationId: 'getBillStats',
+      summary: 'bill statistics of every account over a range, with totals and balances; as JSON or a CSV file for a spreadsheet',
+      roles: SITE_READERS,
+      parameters: [FROM, TO, query('format', { type: 'string', enum: ['json', 'csv'], default: 'json' })],
+      responses: { '200': { description: 'the statistics', content: { 'application/json': { schema: ref('BillStats') }, 'text/csv': { schema: { type: 'string' } } } } },
+    },
   },
   '/api/v1/master': {
     get: { operationId: 'getMaster', summary: 'master meter vs tenants vs common vs loss, per day', roles: SITE_READERS, parameters: [FROM, TO], responses: { '200': json('Master') } },
@@ -355,6 +361,15 @@ const ops: Record<string, Record<string, OpSpec>> = {
   },
   '/api/v1/months': {
     get: { operationId: 'listMonths', summary: 'closed months', roles: SITE_READERS, responses: { '200': json('MonthList') } },
+  },
+  '/api/v1/months/{month}/statements': {
+    get: {
+      operationId: 'getMonthStatements',
+      summary: "every account's statement of a month as one printable document (one account per page)",
+      roles: SITE_READERS,
+      parameters: [pathParam('month', MONTH_IN, 'YYYY-MM'), LANG],
+      responses: { '200': { description: 'the printable statements', content: { 'text/html': { schema: { type: 'string' } } } } },
+    },
   },
   '/api/v1/months/{month}/close': {
     post: {

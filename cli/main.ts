@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { BillingInputError } from '../core/errors.ts';
 import { SiteFileError } from '../core/site/index.ts';
@@ -8,8 +9,11 @@ import { storeError } from './store-errors.ts';
  * The `submeter` command. Command output goes to stdout; diagnostics and logs to stderr.
  * Each subcommand lives in cli/commands/<name>.ts and is loaded only when used.
  */
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('submeter')
   .description('prepaid sub-metering and time-of-use billing')
+  .version(version, '-V, --version', 'print the version of submeter')
   .showHelpAfterError()
   .exitOverride();
 

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import type { Command } from 'commander';
 import type { PaymentRow, ReadingStore, Site } from '../../core/index.ts';
 import type { MeterRowsData } from '../../core/readings/store.ts';
+import { zoneOf as zoneOfSync } from '../../core/tou/zone.ts';
 
 /**
  * `submeter bill`: the bill run of billing.md section 6 on stdout, nothing else there.
@@ -161,7 +162,23 @@ export async function loadBillingInputs(opts: BillingInputOptions): Promise<{ si
   let rows = 0;
   for (let i = 0; i < site.meters.length; i++) rows += store.count(i);
   process.stderr.write(`submeter: read ${rows} readings of ${site.meters.length} meters in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  warnIfNoReadingsIn(site, store, rows, opts);
   return { site, store, payments };
+}
+
+/**
+ * A range the readings do not reach bills nothing: every figure is zero and the output
+ * looks like a quiet month. Say so on stderr (issue 11), with the span the file has.
+ */
+function warnIfNoReadingsIn(site: Site, store: ReadingStore, rows: number, opts: BillingInputOptions): void {
+  const zone = zoneOfSync(site.timezone);
+  const from = zone.midnight(opts.from);
+  const to = zone.midnight(opts.to);
+  if (rows === 0) {
+    process.stderr.write(`submeter: warning: ${opts.readings} has no readings; nothing is billed in ${opts.from} .. ${opts.to}\n`);
+  } else if (store.maxTime < from || store.minTime >= to) {
+    process.stderr.write(`submeter: warning: no readings in ${opts.from} .. ${opts.to} (to is exclusive): ${opts.readings} runs from ${zone.format(store.minTime)} to ${zone.format(store.maxTime)}; nothing is billed\n`);
+  }
 }
 
 export function registerBill(program: Command): void {
@@ -173,13 +190,14 @@ export function registerBill(program: Command): void {
     .option('--payments <file>', 'payments CSV: time,account,amount,reference')
     .requiredOption('--from <date>', 'first local date billed (YYYY-MM-DD)')
     .requiredOption('--to <date>', 'local date after the last one billed (YYYY-MM-DD)')
-    .option('--format <format>', 'json or csv', 'json')
+    .option('--format <format>', 'json (for scripts), csv (line items) or table (for people)', 'json')
     .action(async (opts: BillingInputOptions & { format: string }) => {
-      if (opts.format !== 'json' && opts.format !== 'csv') throw Object.assign(new Error(`--format: must be json or csv, got ${JSON.stringify(opts.format)}`), { exitCode: 2 });
+      if (!['json', 'csv', 'table'].includes(opts.format)) throw Object.assign(new Error(`--format: must be json, csv or table, got ${JSON.stringify(opts.format)}`), { exitCode: 2 });
       const { computeBillRun, billRunJson, billRunCsv } = await import('../../core/index.ts');
       const { site, store, payments } = await loadBillingInputs(opts);
       const run = computeBillRun(site, store, payments, opts.from, opts.to);
-      const out = opts.format === 'csv' ? billRunCsv(run) : billRunJson(run);
+      const { billTable } = await import('../table.ts');
+      const out = opts.format === 'csv' ? billRunCsv(run) : opts.format === 'table' ? billTable(run, new Map(site.accounts.map((a) => [a.id, a.name]))) : billRunJson(run);
       await new Promise<void>((resolve, reject) => process.stdout.write(out, (err) => (err ? reject(err) : resolve())));
     });
 }
