@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import express from 'express';
+import QRCode from 'qrcode';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Account, Site } from '../core/site/index.ts';
@@ -14,6 +15,8 @@ import { PaymentRejectedError, recordPayment } from '../workers/payments.ts';
 import type { AuditLog } from './audit-log.ts';
 import { RedisAuditLog } from './audit-log.ts';
 import { AuthFailureLimiter, authenticate } from './auth/auth.ts';
+import type { SecondaryAuth } from './auth/auth.ts';
+import { cookieValue, DEFAULT_LINK_MINUTES, DeviceSessions, SESSION_COOKIE, SESSION_DAYS } from './auth/device-sessions.ts';
 import type { AuthFailureLimit } from './auth/auth.ts';
 import { RedisTokenStore, validateNewToken } from './auth/token-store.ts';
 import type { Role, TokenRecord, TokenStore } from './auth/token-store.ts';
@@ -25,6 +28,7 @@ import { formatLocal, localMidnight, localParts, monthRange, nextMonth } from '.
 import type { MonthStore } from './month-store.ts';
 import { RedisMonthStore } from './month-store.ts';
 import { openapiDocument, operations } from './openapi.ts';
+import type { Operation } from './openapi.ts';
 import { SiteMismatchError, SiteRef } from './site-ref.ts';
 import { statementCsv, statementFor, statementHtml } from './statement.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
@@ -88,6 +92,9 @@ export function buildApp(deps: ApiDeps): Express {
   const validator = new OpenApiValidator(doc);
   // The site's hash tag in the key (Redis Cluster: one slot per site).
   const limiter = new AuthFailureLimiter(deps.redis, `${prefix}{${deps.site.current.id}}:`, deps.authFailures);
+  const sessions = new DeviceSessions(deps.redis, `${prefix}{${deps.site.current.id}}:`, now);
+  /** The session cookie's attributes: HttpOnly, SameSite=Strict, Secure when the request came over TLS (req.secure, through `trust proxy` behind a proxy). */
+  const sessionCookie = (req: Request) => ({ httpOnly: true, sameSite: 'strict' as const, secure: req.secure, path: '/' });
   const site = () => deps.site.current;
 
   const app = express();
@@ -123,7 +130,22 @@ export function buildApp(deps: ApiDeps): Express {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
-  app.use('/api', authenticate(tokens, limiter, () => site().id));
+  // Routes without authentication (redeeming a login link), before the bearer check.
+  for (const op of operations().filter((o) => o.public)) {
+    app[op.method](op.path.replace(/\{(\w+)\}/g, ':$1'), express.json({ limit: '16kb' }), (req, res, next) => routeOf(op)(req, res, next));
+  }
+  // Tenants' phones authenticate with their device session cookie (no Authorization header).
+  const deviceAuth: SecondaryAuth = async (req, res) => {
+    const secret = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    if (!secret) return undefined;
+    const found = await sessions.lookup(secret);
+    if (!found || found.site !== site().id || !site().accounts.some((a) => a.id === found.account)) {
+      res.clearCookie(SESSION_COOKIE, sessionCookie(req)); // a revoked or expired session: forget it
+      return { record: undefined };
+    }
+    return { record: DeviceSessions.asRecord(found) };
+  };
+  app.use('/api', authenticate(tokens, limiter, () => site().id, deviceAuth));
   app.use('/api', express.json({ limit: '16kb' }));
 
   const actor = (auth: TokenRecord) => `${auth.role}:${auth.id}`;
@@ -410,23 +432,87 @@ export function buildApp(deps: ApiDeps): Express {
       }
     },
 
+    async createLoginLink(ctx) {
+      const a = accountOf(ctx);
+      const label = ctx.body.label as string | undefined;
+      const minutes = (ctx.body.minutes as number | undefined) ?? DEFAULT_LINK_MINUTES;
+      // The page's address as the tenant will reach it: the manager page sends its own.
+      const base = ((ctx.body.base_url as string | undefined) ?? `${ctx.req.protocol}://${ctx.req.get('host')}/`).replace(/\/?$/, '/');
+      const { code, expiresAt } = await sessions.issueLink({ site: ctx.site.id, account: a.id, label, by: actor(ctx.auth), minutes });
+      // The code goes in the fragment: browsers never send it to a server, so no proxy or
+      // access log sees it, and the page removes it from the address bar once used.
+      const url = `${base}#login=${code}`;
+      const qr = await QRCode.toString(url, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+      await writeAudit(ctx, 'login-link.create', a.id, { minutes, ...(label ? { label } : {}) });
+      ctx.res.status(201);
+      return { account: a.id, url, code, expires: formatLocal(expiresAt, ctx.site.timezone), qr_svg: qr };
+    },
+
+    async startSession(ctx) {
+      const address = ctx.req.ip ?? 'unknown';
+      const tooMany = (ms: number) => {
+        ctx.res.setHeader('Retry-After', String(Math.ceil(ms / 1000)));
+        return new HttpError(429, 'too_many_requests', 'too many failed attempts from this address; try again later');
+      };
+      const wait = await limiter.blocked(address);
+      if (wait !== undefined) throw tooMany(wait);
+      const used = await sessions.redeem(String(ctx.body.code), ctx.site.id);
+      const account = used && ctx.site.accounts.find((x) => x.id === used.session.account);
+      if (!used || !account) {
+        // A guessed or replayed code counts like a failed login.
+        const over = await limiter.fail(address);
+        if (over !== undefined) throw tooMany(over);
+        if (used) await sessions.revoke(used.session.id);
+        throw new HttpError(401, 'unauthorized', 'this login link is unknown, already used or expired; ask your property manager for a new one');
+      }
+      ctx.res.cookie(SESSION_COOKIE, used.secret, { ...sessionCookie(ctx.req), maxAge: SESSION_DAYS * 86_400_000 });
+      await audit.append({ time: new Date(now()).toISOString(), site: ctx.site.id, actor: `device:${used.session.id}`, action: 'session.start', target: account.id, detail: used.session.label ? { label: used.session.label } : {} });
+      ctx.res.status(201);
+      return { account: account.id, account_name: account.name, session_id: used.session.id };
+    },
+
+    async endSession(ctx) {
+      if (ctx.auth.via !== 'session') throw conflict('this request used a token, not a device session; a manager revokes tokens with DELETE /api/v1/tokens/{id}');
+      await sessions.revoke(ctx.auth.id);
+      ctx.res.clearCookie(SESSION_COOKIE, sessionCookie(ctx.req));
+      ctx.res.status(204);
+      return undefined;
+    },
+
+    async listDeviceSessions(ctx) {
+      const a = accountOf(ctx);
+      return { sessions: (await sessions.list(a.id)).map((x) => ({ id: x.id, account: x.account, ...(x.label ? { label: x.label } : {}), created: x.created })) };
+    },
+
+    async revokeDeviceSession(ctx) {
+      if (!(await sessions.revoke(ctx.params.id))) throw notFound(`no device session ${ctx.params.id}`);
+      await writeAudit(ctx, 'session.revoke', ctx.params.id, {});
+      ctx.res.status(204);
+      return undefined;
+    },
+
     async getAudit(ctx) {
       return { entries: await audit.list(ctx.site.id, Number(ctx.query.limit ?? 100)) };
     },
   };
 
+  const routes = new Map<string, (req: Request, res: Response, next: NextFunction) => Promise<void>>();
+  function routeOf(op: Operation) {
+    return routes.get(op.operationId)!;
+  }
   for (const op of operations()) {
     const handler = handlers[op.operationId];
     if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
     const v = validator.request(op.path, op.method);
     const expressPath = op.path.replace(/\{(\w+)\}/g, ':$1');
-    app[op.method](expressPath, async (req: Request, res: Response, next: NextFunction) => {
+    const route = async (req: Request, res: Response, next: NextFunction) => {
       try {
-        const auth = res.locals.auth!;
+        // A public operation has no caller yet (its handler does not read ctx.auth).
+        const auth = op.public ? (undefined as unknown as TokenRecord) : res.locals.auth!;
         // A tenant naming any account but its own gets 404 before anything else, even on a
         // route its role may not use: no answer tells it which accounts exist.
-        if (auth.role === 'tenant' && req.params.account !== undefined && req.params.account !== auth.account) throw notFound(`no account ${req.params.account}`);
-        if (!op.roles.includes(auth.role)) throw forbidden(`a ${auth.role} token may not ${op.method.toUpperCase()} ${op.path}`);
+        if (!op.public && auth.role === 'tenant' && req.params.account !== undefined && req.params.account !== auth.account) throw notFound(`no account ${req.params.account}`);
+        if (!op.public && !op.roles.includes(auth.role)) throw forbidden(`a ${auth.role} token may not ${op.method.toUpperCase()} ${op.path}`);
         const params = { ...(req.params as Record<string, string>) };
         if (!v.params(params)) throw badRequest(`bad path parameter: ${formatErrors(v.params.errors).join('; ')}`, req.path);
         const query = { ...(req.query as Record<string, string>) };
@@ -442,7 +528,9 @@ export function buildApp(deps: ApiDeps): Express {
       } catch (err) {
         next(err);
       }
-    });
+    };
+    routes.set(op.operationId, route);
+    if (!op.public) app[op.method](expressPath, route);
   }
 
   // A known path with a method it does not have: 405 with the methods it has (RFC 9110

@@ -224,6 +224,25 @@ const schemas = {
   TokenRequest: obj({ role: str({ enum: ['manager', 'tenant', 'viewer'] }), account: ID, label: str({ maxLength: 100 }) }, ['role']),
   TokenCreated: obj({ token: str({ description: 'shown once; only its sha256 is stored' }), record: ref('Token') }),
   SiteSummary: obj({ site: str(), name: str(), meters: s('integer'), accounts: s('integer'), pools: s('integer'), tariffs: s('integer') }),
+  LoginLinkRequest: obj(
+    {
+      label: str({ maxLength: 100, description: 'who or which device the link is for, shown in the session list' }),
+      minutes: s('integer', { minimum: 1, maximum: 1440, default: 30, description: 'how long the link may be used (once)' }),
+      base_url: str({ pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$', maxLength: 200, description: "the page's address as the tenant reaches it (default: this request's)" }),
+    },
+    [],
+  ),
+  LoginLink: obj({
+    account: str(),
+    url: str({ description: 'open once on the phone; the code is in the fragment, so it is never sent to a server or logged' }),
+    code: str({ description: 'shown once; only its sha256 is stored' }),
+    expires: TIME,
+    qr_svg: str({ description: 'the url as a QR code (SVG)' }),
+  }),
+  SessionRequest: obj({ code: str({ minLength: 10, maxLength: 100 }) }),
+  SessionCreated: obj({ account: str(), account_name: str(), session_id: str() }),
+  DeviceSession: obj({ id: str(), account: str(), label: str(), created: str({ format: 'date-time' }) }, ['id', 'account', 'created']),
+  DeviceSessionList: obj({ sessions: arr(ref('DeviceSession')) }),
   AuditList: obj({
     entries: arr(obj({ id: str(), time: str({ format: 'date-time' }), site: str(), actor: str(), action: str(), target: str(), detail: s('object') }, ['id', 'time', 'site', 'actor', 'action'])),
   }),
@@ -247,6 +266,8 @@ interface OpSpec {
   readonly operationId: string;
   readonly summary: string;
   readonly roles: readonly Role[];
+  /** No authentication (redeeming a login link): no 401/403, its own failures. */
+  readonly public?: true;
   readonly parameters?: readonly object[];
   readonly requestBody?: string;
   readonly responses: Record<string, object>;
@@ -395,6 +416,33 @@ const ops: Record<string, Record<string, OpSpec>> = {
       responses: { '200': json('SiteSummary'), '409': errorResponse('the file is for another site'), '422': errorResponse('the site file is invalid; issues lists each problem with path and line') },
     },
   },
+  '/api/v1/accounts/{account}/login-links': {
+    post: {
+      operationId: 'createLoginLink',
+      summary: "a one-time login link (and QR code) for the account's tenant: opened once on a phone it signs that device in for 180 days",
+      roles: MANAGER,
+      parameters: [ACCOUNT],
+      requestBody: 'LoginLinkRequest',
+      responses: { '201': json('LoginLink', 'created'), '404': errorResponse('no such account') },
+    },
+  },
+  '/api/v1/accounts/{account}/sessions': {
+    get: { operationId: 'listDeviceSessions', summary: "the account's signed-in devices", roles: MANAGER, parameters: [ACCOUNT], responses: { '200': json('DeviceSessionList'), '404': errorResponse('no such account') } },
+  },
+  '/api/v1/sessions/{id}': {
+    delete: { operationId: 'revokeDeviceSession', summary: 'sign a device out at once', roles: MANAGER, parameters: [pathParam('id', str({ pattern: '^[0-9a-f]{16}$' }), 'session id')], responses: { '204': { description: 'signed out' }, '404': errorResponse('no such session') } },
+  },
+  '/api/v1/session': {
+    post: {
+      operationId: 'startSession',
+      summary: 'use a login link: sets the device session cookie (HttpOnly, SameSite=Strict, Secure behind TLS)',
+      roles: [],
+      public: true,
+      requestBody: 'SessionRequest',
+      responses: { '201': json('SessionCreated', 'signed in; Set-Cookie carries the session'), '401': errorResponse('the link is unknown, used or expired'), '429': errorResponse('too many failed attempts from this address') },
+    },
+    delete: { operationId: 'endSession', summary: 'sign this device out (its session cookie)', roles: ALL, responses: { '204': { description: 'signed out; the cookie is cleared' }, '409': errorResponse('this request used a token, not a device session') } },
+  },
   '/api/v1/audit': {
     get: { operationId: 'getAudit', summary: 'audit log of manager actions, newest first', roles: MANAGER, parameters: [query('limit', { type: 'string', pattern: '^[1-9]\\d{0,3}$' })], responses: { '200': json('AuditList') } },
   },
@@ -405,12 +453,14 @@ export interface Operation {
   readonly path: string;
   readonly operationId: string;
   readonly roles: readonly Role[];
+  /** Served without authentication. */
+  readonly public?: true;
 }
 
 export function operations(): Operation[] {
   const out: Operation[] = [];
   for (const [path, methods] of Object.entries(ops)) {
-    for (const [method, op] of Object.entries(methods)) out.push({ method: method as Operation['method'], path, operationId: op.operationId, roles: op.roles });
+    for (const [method, op] of Object.entries(methods)) out.push({ method: method as Operation['method'], path, operationId: op.operationId, roles: op.roles, ...(op.public ? { public: true as const } : {}) });
   }
   return out;
 }
@@ -426,10 +476,11 @@ export function openapiDocument() {
         operationId: op.operationId,
         summary: op.summary,
         'x-roles': op.roles,
+        ...(op.public ? { security: [] } : {}),
         ...(op.parameters ? { parameters: op.parameters } : {}),
         ...(op.requestBody ? { requestBody: { required: true, content: { 'application/json': { schema: ref(op.requestBody) } } } } : {}),
         responses: {
-          ...std(op.roles, op.responses),
+          ...(op.public ? { '400': errorResponse('the body does not match this document'), '503': errorResponse('Redis is unavailable; retry after the Retry-After seconds'), ...op.responses } : std(op.roles, op.responses)),
           ...(op.requestBody ? { '413': errorResponse('the body is larger than 16 KiB'), '415': errorResponse('the body is not JSON (Content-Type: application/json)') } : {}),
         },
       };

@@ -74,8 +74,8 @@ export function bearerToken(header: string | undefined): { token: string } | { p
   return m ? { token: m[1] } : { problem: 'malformed Authorization header; expected Bearer <token>' };
 }
 
-/** What else may authenticate a request (a tenant's device session cookie); undefined: not present. */
-export type SecondaryAuth = (req: Request) => Promise<{ record?: TokenRecord } | undefined>;
+/** What else may authenticate a request without an Authorization header (a tenant's device session cookie); undefined: not present. */
+export type SecondaryAuth = (req: Request, res: Response) => Promise<{ record?: TokenRecord } | undefined>;
 
 /** Bearer authentication for the site this API serves; a token of another site is invalid here. */
 export function authenticate(tokens: TokenStore, limiter: AuthFailureLimiter, siteId: () => string, secondary?: SecondaryAuth) {
@@ -97,7 +97,7 @@ export function authenticate(tokens: TokenStore, limiter: AuthFailureLimiter, si
       let record: TokenRecord | undefined;
       let problem: string;
       if (req.headers.authorization === undefined && secondary) {
-        const other = await secondary(req);
+        const other = await secondary(req, res);
         record = other?.record;
         problem = other ? 'this device is no longer signed in; ask for a new login link' : 'missing Authorization: Bearer <token>';
       } else {
