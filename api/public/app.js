@@ -4,7 +4,7 @@
 // this tab's sessionStorage and sent only as the Authorization header. Figures are shown as
 // the API formats them (decimal strings), re-formatted as text; numbers are parsed only to
 // size the chart and to pick days over hours.
-import { $, addDays, api, ApiError, el, PERIOD_COLORS, PERIOD_ORDER } from './common.js';
+import { $, addDays, api, ApiError, el, PERIOD_COLORS, PERIOD_ORDER, showLoginCard } from './common.js';
 import { currentLang, duration, money, price4, setLang, t } from './i18n.js';
 
 const state = { token: sessionStorage.getItem('submeter.token') || '', me: null, data: {}, timer: null, billMonth: null };
@@ -298,11 +298,7 @@ function renderAdvice(_c, adv) {
 function showLogin(message) {
   clearInterval(state.timer);
   state.me = null;
-  $('dash').hidden = true;
-  $('logout').hidden = true;
-  $('login').hidden = false;
-  $('login-message').hidden = !message;
-  $('login-message').textContent = message || '';
+  showLoginCard(message);
   applyTexts();
 }
 

@@ -56,3 +56,12 @@ export function addDays(date, n) {
 
 export const PERIOD_ORDER = ['sharp', 'peak', 'flat', 'valley', 'deep_valley'];
 export const PERIOD_COLORS = { sharp: '#922b21', peak: '#d35400', flat: '#2e86c1', valley: '#1e8449', deep_valley: '#145a32' };
+
+/** Both pages: the sign-in card instead of the dashboard, with a message (or none). */
+export function showLoginCard(message) {
+  $('dash').hidden = true;
+  $('logout').hidden = true;
+  $('login').hidden = false;
+  $('login-message').hidden = !message;
+  $('login-message').textContent = message || '';
+}

@@ -2,7 +2,7 @@
 // recording a payment, issuing a tenant's one-time login link (with its QR code), and the
 // month's printable statements and bill statistics. Managers sign in with a token, kept in
 // this tab's sessionStorage and sent only as the Authorization header.
-import { $, addDays, api, ApiError, el } from './common.js';
+import { $, addDays, api, ApiError, el, showLoginCard } from './common.js';
 import { currentLang, duration, money, setLang, t } from './i18n.js';
 
 const state = { token: sessionStorage.getItem('submeter.token') || '', me: null, accounts: [], sort: { key: 'account', dir: 1 }, payFor: null };
@@ -109,11 +109,7 @@ async function openBlob(path, name) {
 
 function showLogin(message) {
   state.me = null;
-  $('dash').hidden = true;
-  $('logout').hidden = true;
-  $('login').hidden = false;
-  $('login-message').hidden = !message;
-  $('login-message').textContent = message || '';
+  showLoginCard(message);
   applyTexts();
 }
 
