@@ -1,5 +1,6 @@
 import { Point } from '@influxdata/influxdb-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLowBalance } from '../core/index.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { recordPayment } from '../workers/payments.ts';
 import { RedisTokenStore } from './auth/token-store.ts';
@@ -32,7 +33,8 @@ beforeAll(async () => {
   await expect(recordPayment({ site: fx.site, influx: fx.influx, redis: fx.redis, keyPrefix: fx.workersPrefix }, { account: 'A101', fen: 30_000, reference: 'BANK-0003', time: NOW - 7_200_000 })).rejects.toThrow(/already used/);
   const tz = fx.site.timezone;
   await fx.influx.write([
-    new Point(M.event).tag(T.site, fx.site.id).tag(T.kind, 'low_balance').tag(T.account, 'A101').stringField(F.detail, 'A101: balance 95.20 is below 100.00; about 30.5 h left at the last 24 h rate, below 48 h').floatField(F.value, 95.2).timestamp(NOW - 600_000).toLineProtocol()!,
+    // The detail as the balance worker writes it: the core's reason (api/tenant-events.ts reads it).
+    new Point(M.event).tag(T.site, fx.site.id).tag(T.kind, 'low_balance').tag(T.account, 'A101').stringField(F.detail, checkLowBalance(fx.site.accounts[0], { armed: true }, { balance: '95.2', hoursLeft: 30.5, paidSinceLastCheck: false }).reason!).floatField(F.value, 95.2).timestamp(NOW - 600_000).toLineProtocol()!,
     new Point(M.event).tag(T.site, fx.site.id).tag(T.kind, 'meter_offline').tag(T.meter, 'T102').stringField(F.detail, 'no reading since 2026-11-15T09:00:00+08:00').floatField(F.value, 3600).timestamp(NOW - 900_000).toLineProtocol()!,
     new Point(M.event).tag(T.site, fx.site.id).tag(T.kind, 'abnormal_loss').stringField(F.detail, '2026-11-14: 3.000 kWh of loss above the normal rate').floatField(F.value, 3).timestamp(localMidnight('2026-11-14', tz)).toLineProtocol()!,
     new Point(M.charge).tag(T.site, fx.site.id).tag(T.account, 'A101').tag(T.kind, 'common').tag(T.pool, 'lobby').tag(T.period, 'flat').tag(T.rev, '1').intField(F.wh, 100).intField(F.fen, 7).stringField(F.price, '0.702100').stringField(F.reason, 'readings after the day was settled: T102 (silent 2026-11-02T20:55:09+08:00 to 2026-11-03T01:00:12+08:00)').timestamp(localMidnight('2026-11-03', tz)).toLineProtocol()!,
