@@ -10,6 +10,7 @@ export * from './units.ts';
 export { parseSiteYaml, SiteFileError, MODBUS_MAPS } from './site/index.ts';
 export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue, MeterConnection, ModbusMapName } from './site/index.ts';
 
+export { FIRST_DATE, LAST_DATE, FIRST_YEAR, LAST_YEAR, DATE_RANGE_TEXT, FIRST_INSTANT_MS, END_INSTANT_MS, dateProblem, isSupportedDate, monthProblem, instantProblem, dateRangeProblem } from './date-range.ts';
 export { addDays, epochDay, fromEpochDay, isLocalDate, dayTypeOf, weekdayOf } from './tou/local-date.ts';
 export type { LocalDate, DayType } from './tou/local-date.ts';
 export { PERIODS, versionIndexOn, scheduleEntryOn } from './tou/schedule.ts';
@@ -48,7 +49,8 @@ export { meterTargets } from './settle/attribution.ts';
 export type { MeterTarget } from './settle/attribution.ts';
 export type { SiteIndex } from './settle/site-index.ts';
 
-export { dedupePayments } from './bill/payments.ts';
+export { dedupePayments, paymentContent } from './bill/payments.ts';
+export { paymentTimeProblem, PAYMENT_FUTURE_TOLERANCE_MS } from './bill/payment-time.ts';
 export type { PaymentSet } from './bill/payments.ts';
 export { computeBillRun, settleRange, billFromSettlement, storeReadings, meterIndex, billRunJson, billRunCsv, qualityEntries } from './bill/run.ts';
 export type { ReadingSource, RangeSettlement, SettleRangeOptions } from './bill/run.ts';

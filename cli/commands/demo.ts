@@ -20,7 +20,7 @@ interface DemoOptions {
  *    simulator serves live, so the registers continue without a jump) and a few top-ups;
  * 3. the collector polling every meter through its spool into InfluxDB;
  * 4. the workers rolling up, settling the past days, moving balances and raising alerts;
- * 5. the API and the tenant page, with demo tokens printed;
+ * 5. the API, the tenant page (a one-time login link printed) and the manager page, with demo tokens;
  * 6. the bills of the backfilled days, live from the API and offline from `submeter bill`
  *    on the same readings and payments, compared.
  *
@@ -200,7 +200,14 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const first = site.accounts[0]?.id;
     const low = site.accounts[3]?.id;
     say('\nwhere to look:');
-    say(`  tenant page    ${api.url}/  (paste a tenant token)`);
+    // A phone signs in once with a login link (issue 11); the link works once, for 24 h.
+    const link = first
+      ? await fetch(`${api.url}/api/v1/accounts/${first}/login-links`, { method: 'POST', headers: { Authorization: `Bearer ${tokens.manager}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ minutes: 1440, label: 'demo' }) })
+          .then((r) => (r.ok ? (r.json() as Promise<{ url: string }>) : undefined))
+          .catch(() => undefined)
+      : undefined;
+    say(`  tenant page    ${link ? `${link.url}  (${first}: opens once, then the browser stays signed in)` : `${api.url}/`}`);
+    say(`  manager page   ${api.url}/manage.html  (sign in with the manager token)`);
     say(`  API            ${api.url}/openapi.json`);
     say(`  manager token  ${tokens.manager}`);
     say(`  viewer token   ${tokens.viewer}`);

@@ -14,6 +14,10 @@ export interface Site {
   readonly timezone: string;
   readonly currency: string;
   readonly holidays: ReadonlySet<LocalDate>;
+  /** The first local day the site bills: `site.first_day`, else the earliest tariff effective_from (else the first supported date). */
+  readonly firstDay: LocalDate;
+  /** Whom tenants call (site.contact); shown on the tenant page. */
+  readonly contact?: { readonly name?: string; readonly phone?: string; readonly email?: string };
   readonly meters: readonly Meter[];
   readonly accounts: readonly Account[];
   readonly pools: readonly Pool[];

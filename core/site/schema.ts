@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { decimalFrom } from '../decimal.ts';
-import { isLocalDate } from '../tou/local-date.ts';
+import { dateProblem } from '../date-range.ts';
 import { PERIODS } from '../tou/schedule.ts';
 
 /**
@@ -38,9 +38,11 @@ const decimalText = (places: number, opts: { min?: number; max?: number; lt?: nu
     return d.toString();
   });
 
-const localDate = z
-  .string({ error: 'must be a local date YYYY-MM-DD (quote it if your YAML tool turns it into a timestamp)' })
-  .refine(isLocalDate, { message: 'must be a valid local date YYYY-MM-DD' });
+/** A local date in the supported range (core/date-range.ts). */
+const localDate = z.string({ error: 'must be a local date YYYY-MM-DD (quote it if your YAML tool turns it into a timestamp)' }).superRefine((v, ctx) => {
+  const problem = dateProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const DURATION = /^(\d+)(ms|s|m|h)$/;
 const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
@@ -175,6 +177,13 @@ export const siteFileSchema = z.strictObject({
     timezone: z.string().refine(isTimeZone, { message: 'must be an IANA time zone such as Asia/Shanghai' }),
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CNY').default('CNY'),
     holidays: z.array(localDate).default([]),
+    /**
+     * The first local day the site bills (issue 11): payments dated before it are refused.
+     * Default: the earliest effective_from of any tariff version.
+     */
+    first_day: localDate.optional(),
+    /** Whom tenants call about their balance or a top-up; shown on the tenant page (issue 11). */
+    contact: z.strictObject({ name: z.string().min(1).max(100).optional(), phone: z.string().regex(/^[0-9+()\- ]{3,30}$/, 'must be a phone number: digits, spaces, + - ( )').optional(), email: z.email().optional() }).optional(),
   }),
   meters: z.array(meterSchema).min(1),
   accounts: z.array(accountSchema).default([]),

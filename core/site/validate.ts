@@ -3,6 +3,7 @@ import type { LocalDate } from '../tou/local-date.ts';
 import { layoutKey, minutesToHhmm, PERIODS, scheduleEntryOn, versionIndexOn } from '../tou/schedule.ts';
 import type { Period, PeriodSpan, ScheduleEntry, Tariff, TariffVersion } from '../tou/schedule.ts';
 import { Dec } from '../decimal.ts';
+import { FIRST_DATE } from '../date-range.ts';
 import type { Account, Meter, Pool, Site } from './model.ts';
 import type { SiteFile } from './schema.ts';
 
@@ -16,7 +17,14 @@ export interface RawIssue {
  * dangling references, roles, TOU schedules that overlap or leave gaps, prices for every
  * period used, and one period layout across all tariffs in force on any date.
  */
-export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
+export interface BuildOptions {
+  /** Ids of elements that failed the schema (a salvaged file): references to them are not "unknown". */
+  readonly known?: { readonly accounts: ReadonlySet<string>; readonly pools: ReadonlySet<string>; readonly tariffs: ReadonlySet<string> };
+  /** Some meter failed the schema: whether a master exists cannot be judged. */
+  readonly metersIncomplete?: boolean;
+}
+
+export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Site; issues: RawIssue[] } {
   const issues: RawIssue[] = [];
   const add = (path: PropertyKey[], message: string) => issues.push({ path, message });
 
@@ -30,9 +38,10 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     return seen;
   };
   dupes(file.meters, 'meters');
-  const accountIds = dupes(file.accounts, 'accounts');
-  const poolIds = dupes(file.pools, 'pools');
-  const tariffIds = dupes(file.tariffs, 'tariffs');
+  const withKnown = (ids: Map<string, number>, known: ReadonlySet<string> | undefined) => ({ has: (id: string) => ids.has(id) || (known?.has(id) ?? false) });
+  const accountIds = withKnown(dupes(file.accounts, 'accounts'), opts.known?.accounts);
+  const poolIds = withKnown(dupes(file.pools, 'pools'), opts.known?.pools);
+  const tariffIds = withKnown(dupes(file.tariffs, 'tariffs'), opts.known?.tariffs);
 
   file.meters.forEach((m, i) => {
     if (m.role === 'tenant') {
@@ -48,7 +57,7 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
       if (m.pool) add(['meters', i, 'pool'], 'a master meter feeds no pool');
     }
   });
-  if (!file.meters.some((m) => m.role === 'master')) add(['meters'], 'a site needs at least one master meter (role: master)');
+  if (!opts.metersIncomplete && !file.meters.some((m) => m.role === 'master')) add(['meters'], 'a site needs at least one master meter (role: master)');
 
   file.accounts.forEach((a, i) => {
     if (!tariffIds.has(a.tariff)) add(['accounts', i, 'tariff'], `unknown tariff '${a.tariff}'`);
@@ -116,6 +125,8 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     timezone: file.site.timezone,
     currency: file.site.currency,
     holidays,
+    firstDay: file.site.first_day ?? tariffs.flatMap((t) => t.versions.map((v) => v.effectiveFrom)).sort(byteOrder)[0] ?? FIRST_DATE,
+    ...(file.site.contact ? { contact: file.site.contact } : {}),
     meters,
     accounts,
     pools,
