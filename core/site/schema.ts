@@ -63,7 +63,13 @@ export const durationMs = z.union([z.number(), z.string()]).transform((v, ctx) =
 
 const hhmm = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'must be a wall-clock time HH:MM (24:00 allowed as an end)');
 
-export const MODBUS_MAPS = ['sdm630', 'sdm120', 'dtsu666', 'ddsu666', 'adw300'] as const;
+export const MODBUS_MAPS = ['sdm630', 'sdm120', 'dtsu666', 'ddsu666', 'adw300', 'dds238'] as const;
+/**
+ * Maps whose meter has a load relay (collector/inputs/modbus/maps.ts `relay`; a test holds
+ * the two lists equal). The core cannot import the collector, and a meter's `relay` key
+ * must be refused at load time when its map has none.
+ */
+export const MODBUS_RELAY_MAPS: readonly ModbusMapName[] = ['dds238'];
 export type ModbusMapName = (typeof MODBUS_MAPS)[number];
 
 const serial = {
