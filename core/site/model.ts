@@ -41,6 +41,8 @@ export interface Meter {
   readonly maxGapMs: number;
   readonly pollIntervalMs: number;
   readonly connection?: MeterConnection;
+  /** Load relay (issue 13): plaintext control, an ESAM-only meter (unsupported), or none. */
+  readonly relay?: 'plain' | 'esam';
 }
 
 export interface Account {

@@ -127,6 +127,13 @@ export const meterSchema = z.strictObject({
   /** How often the collector reads this meter (not part of billing). */
   poll_interval: durationMs.default(60_000),
   connection: connectionSchema.optional(),
+  /**
+   * The meter's load relay for prepaid enforcement (issue 13, docs/enforcement.md):
+   * `plain` = DL/T 645 control (1CH) with a plaintext password level 02/04, or the Modbus
+   * map's relay register; `esam` = a DL/T 645 meter that demands ESAM-encrypted control,
+   * which submeter reports as unsupported and never sends plaintext to. Absent: no relay.
+   */
+  relay: z.enum(['plain', 'esam']).optional(),
 });
 
 export const accountSchema = z.strictObject({

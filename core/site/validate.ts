@@ -5,6 +5,7 @@ import type { Period, PeriodSpan, ScheduleEntry, Tariff, TariffVersion } from '.
 import { Dec } from '../decimal.ts';
 import type { Account, Meter, Pool, Site } from './model.ts';
 import type { SiteFile } from './schema.ts';
+import { MODBUS_RELAY_MAPS } from './schema.ts';
 
 export interface RawIssue {
   readonly path: readonly PropertyKey[];
@@ -49,6 +50,15 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     }
   });
   if (!file.meters.some((m) => m.role === 'master')) add(['meters'], 'a site needs at least one master meter (role: master)');
+  // A relay key must name a relay the platform can reach (issue 13).
+  file.meters.forEach((m, i) => {
+    if (!m.relay) return;
+    const c = m.connection;
+    if (!c) add(['meters', i, 'relay'], 'a relay needs a connection to send commands over');
+    else if (c.protocol !== 'dlt645' && m.relay === 'esam') add(['meters', i, 'relay'], 'esam applies to DL/T 645 meters only');
+    else if (c.protocol !== 'dlt645' && !MODBUS_RELAY_MAPS.includes(c.map)) add(['meters', i, 'relay'], `map '${c.map}' has no relay register (maps with one: ${MODBUS_RELAY_MAPS.join(', ')}; docs/protocols.md "Modbus relays")`);
+    if (m.role !== 'tenant') add(['meters', i, 'relay'], 'only tenant meters are switched by prepaid enforcement');
+  });
 
   file.accounts.forEach((a, i) => {
     if (!tariffIds.has(a.tariff)) add(['accounts', i, 'tariff'], `unknown tariff '${a.tariff}'`);
@@ -92,6 +102,7 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     maxGapMs: m.max_gap,
     pollIntervalMs: m.poll_interval,
     ...(m.connection ? { connection: m.connection } : {}),
+    ...(m.relay ? { relay: m.relay } : {}),
   }));
   const accounts: Account[] = file.accounts.map((a) => ({
     id: a.id,
