@@ -13,6 +13,7 @@ const lineFrame: FrameCheck = (b) => {
 /** Answers request [id] with [id, 0A] after 1 ms unless the id is dead; records the order. */
 class Link implements SerialLink {
   readonly path = '/dev/fake-priority';
+  settings: SerialSettings | undefined;
   readonly requests: number[] = [];
   private listener: (b: Buffer) => void = () => {};
   constructor(private readonly dead = new Set<number>()) {}
