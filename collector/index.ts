@@ -8,3 +8,6 @@ export { createInput, registerInput } from './inputs/index.ts';
 export type { Sample, SampleSink } from './sample.ts';
 export type { MeterInput } from './input.ts';
 export { MeterReadError } from './input.ts';
+export { createRelayDriver, relayUnsupported, loadRelaySecrets, RelaySecretsError } from './relay/index.ts';
+export type { RelayDriver, RelayCommand, RelayReadback, CommandOutcome, RelayResources, RelaySecrets } from './relay/index.ts';
+export { ModbusTcpPool } from './inputs/modbus-tcp/index.ts';

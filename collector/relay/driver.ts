@@ -69,9 +69,12 @@ export function relayUnsupported(meter: Meter, secrets?: RelaySecrets): string |
   return undefined;
 }
 
-/** The driver of a meter's relay; throws an Error naming why when it has none that can be driven. */
+/**
+ * The driver of a meter's relay; throws an Error naming why when it has none that can be
+ * driven. A missing DL/T 645 password is found at `send` (a status read needs none).
+ */
 export function createRelayDriver(meter: Meter, res: RelayResources): RelayDriver {
-  const why = relayUnsupported(meter, res.secrets);
+  const why = relayUnsupported(meter);
   if (why) throw new Error(why);
   const c = meter.connection!;
   if (c.protocol === 'dlt645') return new Dlt645RelayDriver(meter, res);
