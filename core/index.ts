@@ -53,3 +53,30 @@ export { computeAdvice } from './advice/advise.ts';
 export type { Advice, AccountAdvice, AdviceOptions } from './advice/advise.ts';
 export { reconcile } from './reconcile/reconcile.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
+
+export {
+  DEFAULT_ENFORCEMENT,
+  DEFAULT_WINDOWS,
+  policyFor,
+  protectedAt,
+  staleReasons,
+  commandBudget,
+  decideRelay,
+  nextWarning,
+  restoreAmountFen,
+} from './enforcement/index.ts';
+export type {
+  AccountPolicy,
+  EnforcementConfig,
+  EnforcementMode,
+  ProtectedWindow,
+  WindowHit,
+  FreshnessInput,
+  DecisionReason,
+  DeferReason,
+  ManualOverride,
+  RelayDecision,
+  RelayDecisionInput,
+  Wanted,
+  WarningLevel,
+} from './enforcement/index.ts';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { decimalFrom } from '../decimal.ts';
 import { isLocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
+import { enforcementSchema } from './enforcement-schema.ts';
 
 /**
  * The site file's shape (billing.md section 1, site.example.yaml). Structure only: every
@@ -203,6 +204,8 @@ export const siteFileSchema = z.strictObject({
    * average price is flagged (0.10 = 10 %).
    */
   utility: z.strictObject({ tariff: id, markup_cap: decimalText(6, { min: 0 }).default('0') }).optional(),
+  /** Prepaid enforcement: the relay cut-off policy (issue 13, docs/enforcement.md). Absent: dry-run with the defaults. */
+  enforcement: enforcementSchema.optional(),
 });
 
 export type SiteFile = z.output<typeof siteFileSchema>;

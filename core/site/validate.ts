@@ -6,6 +6,7 @@ import { Dec } from '../decimal.ts';
 import type { Account, Meter, Pool, Site } from './model.ts';
 import type { SiteFile } from './schema.ts';
 import { MODBUS_RELAY_MAPS } from './schema.ts';
+import { resolveEnforcement } from '../enforcement/resolve.ts';
 
 export interface RawIssue {
   readonly path: readonly PropertyKey[];
@@ -86,6 +87,9 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     else endpoints.set(key, i);
   });
 
+  const enforcement = resolveEnforcement(file.enforcement, new Set(accountIds.keys()));
+  for (const i of enforcement.issues) add([...i.path], i.message);
+
   const holidays = new Set(file.site.holidays);
   if (issues.length === 0) checkSiteWideLayout(tariffs, holidays, add);
   if (issues.length > 0) return { issues };
@@ -133,6 +137,7 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     loss: { normalRate: file.loss.normal_rate, method: file.loss.method },
     tariffs,
     ...(file.utility ? { utility: { tariff: file.utility.tariff, markupCap: file.utility.markup_cap } } : {}),
+    enforcement: enforcement.config,
   };
   return { site, issues };
 }
