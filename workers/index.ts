@@ -8,3 +8,6 @@ export type { ScheduleOptions, QueueName } from './queues.ts';
 export { liveBill } from './statement.ts';
 export { createNotifier } from './notifier.ts';
 export type { NotifierOptions, SmtpOptions } from './notifier.ts';
+export { processEnforcement, busOf } from './enforcement.ts';
+export type { EnforcementResult } from './enforcement.ts';
+export { RELAY_QUEUE, RelayJob, RELAY_JOB_OPTS, relayJobId, relayQueuePrefix, openRelayQueue, parsePayload, UnrecoverableError } from './queues.ts';

@@ -8,7 +8,7 @@ import type { CodecError, Frame, MeterDateTime } from '../inputs/dlt645/codec.ts
 import { ACTION_TEXT, controlRequest, decodeStatusWord3, describeStatusWord3, DI_STATUS_WORD_3, parseControlReply, statusWord3Request } from '../inputs/dlt645/control.ts';
 import type { ControlAction } from '../inputs/dlt645/control.ts';
 import { DLT645_DEFAULT_TIMEOUT_MS } from '../inputs/dlt645/input.ts';
-import type { CommandOutcome, RelayCommand, RelayDriver, RelayReadback, RelayResources } from './driver.ts';
+import type { CommandOutcome, RelayCommand, RelayDriver, RelayReadback, RelayResources } from './types.ts';
 
 const ACTION: Record<RelayCommand, ControlAction> = { trip: 'trip', close: 'closeNow', 'close-permit': 'closePermit', 'protect-on': 'protectOn', 'protect-off': 'protectOff' };
 

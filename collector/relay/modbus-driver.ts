@@ -7,7 +7,7 @@ import type { RelaySpec } from '../inputs/modbus/maps.ts';
 import { exceptionText } from '../inputs/modbus-sample.ts';
 import { parseReadReply, readReplyCheck, readRequest } from '../inputs/modbus-rtu/rtu-frame.ts';
 import { TCP_DEFAULT_TIMEOUT_MS } from '../inputs/modbus-tcp/modbus-tcp-input.ts';
-import type { CommandOutcome, RelayCommand, RelayDriver, RelayReadback, RelayResources } from './driver.ts';
+import type { CommandOutcome, RelayCommand, RelayDriver, RelayReadback, RelayResources } from './types.ts';
 import { parseWriteReply, writeReplyCheck, writeRequest } from './modbus-rtu-write.ts';
 
 type Holding = Extract<RelaySpec, { kind: 'holding' }>;
