@@ -35,6 +35,11 @@ export class SimRelay {
   private closePermitted = false;
   private protectOn = false;
   stuck = false;
+  /**
+   * Contacts move this many real milliseconds after a command (a meter's trip delay,
+   * 跳闸延时): the command state changes at once, the power later. @defaultValue 0
+   */
+  delayMs = 0;
   /** Control frames (DL/T 645 1C) and relay writes (Modbus) this meter received, answered or not. */
   controlFrames = 0;
   /** Commands that changed the contacts. */
@@ -47,9 +52,13 @@ export class SimRelay {
   private readonly outages: { from: number; fromWh: number; to?: number; toWh?: number }[] = [];
   /** The model's cumulative energy (Wh) at an instant; set by the meter that owns the relay. */
   private readonly totalAt: (t: number) => number;
+  /** Simulated clock, for moves that happen after `delayMs`. */
+  private readonly now: () => number;
+  private pending: NodeJS.Timeout | undefined;
 
-  constructor(totalAt: (t: number) => number = () => 0) {
+  constructor(totalAt: (t: number) => number = () => 0, now: () => number = Date.now) {
     this.totalAt = totalAt;
+    this.now = now;
   }
 
   state(): RelayState {
@@ -116,6 +125,22 @@ export class SimRelay {
   }
 
   private move(close: boolean, t: number): void {
+    if (this.pending) {
+      clearTimeout(this.pending);
+      this.pending = undefined;
+    }
+    if (this.delayMs > 0) {
+      this.pending = setTimeout(() => {
+        this.pending = undefined;
+        this.moveNow(close, this.now());
+      }, this.delayMs);
+      this.pending.unref?.();
+      return;
+    }
+    this.moveNow(close, t);
+  }
+
+  private moveNow(close: boolean, t: number): void {
     if (this.stuck || close === this.contactsClosed) return;
     this.switches++;
     this.contactsClosed = close;

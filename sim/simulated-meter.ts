@@ -49,7 +49,7 @@ export class SimulatedMeter {
     this.meter = meter;
     this.model = model;
     this.now = now;
-    this.relay = new SimRelay((t) => model.snapshot(meter.id, t).totalWh);
+    this.relay = new SimRelay((t) => model.snapshot(meter.id, t).totalWh, now);
     const c = meter.connection;
     this.map = c && c.protocol !== 'dlt645' ? registerMap(c.map) : undefined;
     this.energyAddress = this.map?.fields.find((f) => f.quantity === 'energy_import')?.address;

@@ -184,6 +184,10 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
     const w = nextWarning((warnings.get(a.id) ?? 'none') as WarningLevel, policy.mode === 'off' ? 'none' : d.warning);
     if (w.state !== (warnings.get(a.id) ?? 'none')) newWarnings[a.id] = w.state;
     if (w.send) notices.push({ account: a, kind: w.send, decision: d });
+    else if (policy.mode !== 'off' && d.deferred?.reason === 'protected-window' && prev?.deferred?.reason !== 'protected-window') {
+      // Already warned, but the cut now has a time: tell the tenant when it comes.
+      notices.push({ account: a, kind: 'final', decision: d });
+    }
 
     // Commands: one per wanted version, only in `on`, and only for a real transition (or
     // when the meters read back the other state).

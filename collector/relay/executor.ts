@@ -142,8 +142,9 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
         return;
       }
     }
-    // Read back until the target state or the end of the window (from the send).
-    const until = (p.sentAt ?? now()) + job.readbackMs;
+    // Read back until the target state or the end of the window: real time from the send
+    // (from the resumption after a crash), whatever clock stamps the records.
+    const until = Date.now() + job.readbackMs;
     let after = before;
     for (;;) {
       try {
@@ -152,8 +153,8 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
         log.warn({ meter: m.id, err: (err as Error).message }, 'relay read-back failed; trying again');
       }
       const reached = after.state === job.target || (command === 'close-permit' && after.commandTrip === false);
-      if (reached || now() >= until) break;
-      await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(10, until - now()))));
+      if (reached || Date.now() >= until) break;
+      await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(10, until - Date.now()))));
     }
     const afterReg = { state: after.state, raw: after.raw };
     if (after.state === job.target || (command === 'close-permit' && after.commandTrip === false)) {
