@@ -173,7 +173,7 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
         detail: `${policy.mode === 'dry-run' ? `dry-run (nothing sent): would ${d.wanted === 'open' ? 'trip' : 'keep or put power on'}; ` : ''}${d.detail}`,
         command: `wanted ${d.wanted} v${record.version}`,
       });
-      if (changed && prev && policy.mode === 'on') {
+      if (changed && (prev || d.wanted === 'open') && policy.mode === 'on') {
         lines.push(relayEventLine({ site: site.id, kind: d.wanted === 'open' ? RELAY_EVENT.trip : RELAY_EVENT.close, account: a.id, time: now, detail: d.detail, ...(balance ? { balanceFen: balance.fen } : {}) }));
       }
     }
@@ -193,7 +193,9 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
     // when the meters read back the other state).
     const id = relayJobId(site.id, a.id, d.wanted, record.version);
     const readState = accountState(meters, readbacks);
-    const needs = policy.mode === 'on' && !commands.has(id) && ((changed && prev !== undefined) || (readState !== undefined && readState !== d.wanted));
+    // Never decided before: the relay is taken as closed (power on), as meters ship.
+    const transition = d.wanted !== (prev?.state ?? 'closed');
+    const needs = policy.mode === 'on' && !commands.has(id) && (transition || (readState !== undefined && readState !== d.wanted));
     if (needs) candidates.push({ account: a, meters, record, decision: d });
 
     const pending = [...commands.values()].filter((c) => c.account === a.id && (c.status === 'queued' || c.status === 'running')).length;
