@@ -27,6 +27,7 @@ import { SiteMismatchError, SiteRef } from './site-ref.ts';
 import { statementCsv, statementFor, statementHtml } from './statement.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
 import { QUALITY_KINDS, adviceFor } from './advice.ts';
+import { relayHandlers } from './relay.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -383,6 +384,9 @@ export function buildApp(deps: ApiDeps): Express {
     async getAudit(ctx) {
       return { entries: await audit.list(ctx.site.id, Number(ctx.query.limit ?? 100)) };
     },
+
+    // Prepaid enforcement (issue 13): api/relay.ts.
+    ...relayHandlers({ redis: deps.redis, keyPrefix: deps.workersKeyPrefix, now, accountOf, writeAudit }),
   };
 
   for (const op of operations()) {
