@@ -18,6 +18,8 @@ export const ACCOUNTS = ['A101', 'A102', 'A103'] as const;
 export const TENANT_METERS: Record<string, string> = { T101: 'A101', T102: 'A102', T103: 'A103' };
 export const OFFLINE_METER = 'T103';
 export const GROWING_SPOOL_HOST = 'gw2';
+/** The account whose relay reads back on while the policy wants it off (a stuck relay). */
+export const RELAY_MISMATCH_ACCOUNT = 'A102';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -161,6 +163,20 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
     for (const [k, v] of Object.entries(tags)) p.tag(k, v);
     pts.push(p);
   });
+
+  // relay: every minute over the last hour; A102 was cut 10 minutes ago but its relay stuck.
+  for (const account of ACCOUNTS) {
+    for (let i = 60; i >= 0; i--) {
+      const stuck = account === RELAY_MISMATCH_ACCOUNT && i <= 10;
+      pts.push(
+        new Point(M.relay).tag(T.site, SITE).tag(T.account, account)
+          .intField(F.wanted, stuck ? 0 : 1).intField(F.state, 1).intField(F.mismatch, stuck ? 1 : 0)
+          .stringField(F.mode, 'on').stringField(F.decision, stuck ? 'balance-exhausted' : 'balance-ok').stringField(F.deferred, '')
+          .intField(F.restoreFen, stuck ? 1_235 : 0).stringField(F.warning, 'none').intField(F.pending, 0)
+          .timestamp(nowMs - i * MIN),
+      );
+    }
+  }
 
   // worker: queue state every minute over the last hour.
   for (const queue of ['rollup', 'settlement', 'balance']) {
