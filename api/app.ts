@@ -28,6 +28,7 @@ import { statementCsv, statementFor, statementHtml } from './statement.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
 import { QUALITY_KINDS, adviceFor } from './advice.ts';
 import { relayHandlers } from './relay.ts';
+import type { HandlerCtx, RouteHandler } from './handler.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -52,17 +53,9 @@ export interface ApiDeps {
   readonly trustProxy?: boolean | number | string;
 }
 
-interface Ctx {
-  readonly req: Request;
-  readonly res: Response;
-  readonly site: Site;
-  readonly auth: TokenRecord;
-  readonly params: Record<string, string>;
-  readonly query: Record<string, string>;
-  readonly body: Record<string, unknown>;
-}
-
-type Handler = (ctx: Ctx) => Promise<unknown>;
+// What a route handler gets (api/handler.ts, shared with the relay routes).
+type Ctx = HandlerCtx;
+type Handler = RouteHandler;
 
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
 

@@ -1,10 +1,9 @@
-import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DEFAULT_ENFORCEMENT, policyFor } from '../core/index.ts';
 import type { Account, Site } from '../core/index.ts';
 import { RelayStore } from '../lib/relay-store.ts';
 import type { CommandRecord, OverrideRecord, ReadbackRecord, RelayAuditEntry, WantedRecord } from '../lib/relay-store.ts';
-import type { TokenRecord } from './auth/token-store.ts';
+import type { HandlerCtx, RouteHandler } from './handler.ts';
 import { conflict } from './errors.ts';
 import { moneyText } from './format.ts';
 import { formatLocal } from './local-time.ts';
@@ -23,17 +22,8 @@ import type { Lang } from './relay-text.ts';
  * policy wants and the collector what the meters read back.
  */
 
-interface RelayCtx {
-  readonly req: Request;
-  readonly res: Response;
-  readonly site: Site;
-  readonly auth: TokenRecord;
-  readonly params: Record<string, string>;
-  readonly query: Record<string, string>;
-  readonly body: Record<string, unknown>;
-}
-
-type Handler = (ctx: RelayCtx) => Promise<unknown>;
+type RelayCtx = HandlerCtx;
+type Handler = RouteHandler;
 
 export interface RelayApiDeps {
   readonly redis: Redis;

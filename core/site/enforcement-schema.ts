@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { decimalFrom } from '../decimal.ts';
+import { durationMs as duration } from './duration.ts';
 
 /**
  * The site file's `enforcement` block (issue 13, docs/enforcement.md): the prepaid
@@ -9,24 +10,6 @@ import { decimalFrom } from '../decimal.ts';
  */
 
 const hhmm = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'must be a wall-clock time HH:MM (24:00 allowed as an end)');
-const DURATION = /^(\d+)(ms|s|m|h)$/;
-const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') {
-    if (!(v > 0) || !Number.isInteger(v * 1000)) {
-      ctx.addIssue({ code: 'custom', message: `must be a positive number of seconds, got ${v}` });
-      return z.NEVER;
-    }
-    return Math.round(v * 1000);
-  }
-  const m = DURATION.exec(v.trim());
-  if (!m || Number(m[1]) <= 0) {
-    ctx.addIssue({ code: 'custom', message: `must be a positive duration like 90s, 15m or 1h, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return Number(m[1]) * DURATION_MS[m[2] as keyof typeof DURATION_MS];
-});
-
 /** Money as a quoted decimal string or a YAML number, at most 2 places, as integer fen. */
 const money = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const d = decimalFrom(v);

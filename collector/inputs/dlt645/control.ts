@@ -23,6 +23,7 @@
  *   bit 12 protect (保电) is the State Grid 2013 extension (reserved in the 2007 text).
  */
 import {
+  addressMatches,
   decodeBcd,
   decodeControl,
   decodeDi,
@@ -271,15 +272,6 @@ export function controlReply(address: string, status?: number): Uint8Array {
 export function controlErrorReply(address: string, word: number, bytes: 1 | 2 = 1): Uint8Array {
   const data = bytes === 1 ? Uint8Array.from([word & 0xff]) : Uint8Array.from([word & 0xff, (word >> 8) & 0xff]);
   return encodeFrame({ address, control: encodeControl({ fromMeter: true, error: true, more: false, fn: FN_CONTROL }), data });
-}
-
-function addressMatches(expected: string, got: string): boolean {
-  if (expected === got) return true;
-  for (let i = 0; i < 12; i += 2) {
-    const e = expected.slice(i, i + 2);
-    if (e !== 'AA' && e !== got.slice(i, i + 2)) return false;
-  }
-  return true;
 }
 
 /**

@@ -149,14 +149,7 @@ export class ModbusTcpPool {
       return res.data;
     } catch (err) {
       if (err instanceof MeterReadError) throw err;
-      const e = err as Error & { modbusCode?: number; errno?: string };
-      if (typeof e.modbusCode === 'number') throw new MeterReadError(meter, 'exception', `${what}: ${exceptionText(e.modbusCode)}`);
-      if (e.errno === 'ETIMEDOUT' || /timed out/i.test(e.message)) throw new MeterReadError(meter, 'timeout', `${what}: no reply within ${timeoutMs} ms`);
-      if (!client.isOpen || /port not open|ECONNRESET|EPIPE|closed/i.test(e.message)) {
-        this.drop(ep);
-        throw new MeterReadError(meter, 'connection', `${what}: ${e.message}`);
-      }
-      throw new MeterReadError(meter, 'protocol', `${what}: ${e.message}`);
+      throw this.failure(err, client, ep, meter, what, timeoutMs);
     }
   }
 
@@ -171,14 +164,19 @@ export class ModbusTcpPool {
         else client.writeFC16(unit, address, [value], cb as never);
       });
     } catch (err) {
-      const e = err as Error & { modbusCode?: number; errno?: string };
-      if (typeof e.modbusCode === 'number') throw new MeterReadError(meter, 'exception', `${what}: ${exceptionText(e.modbusCode)}`);
-      if (e.errno === 'ETIMEDOUT' || /timed out/i.test(e.message)) throw new MeterReadError(meter, 'timeout', `${what}: no reply within ${timeoutMs} ms`);
-      if (!client.isOpen || /port not open|ECONNRESET|EPIPE|closed/i.test(e.message)) {
-        this.drop(ep);
-        throw new MeterReadError(meter, 'connection', `${what}: ${e.message}`);
-      }
-      throw new MeterReadError(meter, 'protocol', `${what}: ${e.message}`);
+      throw this.failure(err, client, ep, meter, what, timeoutMs);
     }
+  }
+
+  /** A modbus-serial error as the MeterReadError kind that decides retries (a broken connection is dropped). */
+  private failure(err: unknown, client: ModbusClient, ep: Endpoint, meter: string, what: string, timeoutMs: number): MeterReadError {
+    const e = err as Error & { modbusCode?: number; errno?: string };
+    if (typeof e.modbusCode === 'number') return new MeterReadError(meter, 'exception', `${what}: ${exceptionText(e.modbusCode)}`);
+    if (e.errno === 'ETIMEDOUT' || /timed out/i.test(e.message)) return new MeterReadError(meter, 'timeout', `${what}: no reply within ${timeoutMs} ms`);
+    if (!client.isOpen || /port not open|ECONNRESET|EPIPE|closed/i.test(e.message)) {
+      this.drop(ep);
+      return new MeterReadError(meter, 'connection', `${what}: ${e.message}`);
+    }
+    return new MeterReadError(meter, 'protocol', `${what}: ${e.message}`);
   }
 }
