@@ -104,6 +104,8 @@ export function relayKeys(prefix: string, site: string) {
     override: `${base}:override`,
     warning: `${base}:warning`,
     commands: `${base}:commands`,
+    /** hash job id -> epoch ms: commands held back by the per-bus budget (audited once). */
+    budgetWait: `${base}:budget-wait`,
     audit: `${base}:audit`,
     /** Sorted set per bus: member command|meter, score = epoch ms the command was enqueued. */
     rate: (bus: string) => `${base}:rate:${bus}`,
@@ -221,6 +223,11 @@ export class RelayStore {
       end = last;
     }
     return out;
+  }
+
+  /** Notes that a command waits for the bus budget; true the first time (audit it then, not every cycle). */
+  async noteBudgetWait(id: string, now: number): Promise<boolean> {
+    return (await this.redis.hsetnx(this.keys.budgetWait, id, String(now))) === 1;
   }
 
   /** Commands enqueued on a bus in the last minute (the per-bus budget). */

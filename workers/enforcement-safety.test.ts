@@ -123,3 +123,53 @@ describe('safety over a simulated day (on mode)', () => {
     await closeQueues(ctx.queues);
   });
 });
+
+describe('the per-bus command budget', () => {
+  let w: RelayWorld;
+  const start = local('2026-11-18T10:00:00');
+  beforeAll(async () => {
+    w = await relayWorld({
+      tag: 'relaybudget',
+      siteYaml: `
+site: { id: relay-budget, timezone: Asia/Shanghai }
+meters:
+  - { id: M0, role: master }
+  - { id: U1, role: tenant, account: B1, relay: plain, connection: { protocol: modbus-tcp, host: 127.0.0.1, port: TCP_PORT, unit: 11, map: dds238 } }
+  - { id: U2, role: tenant, account: B2, relay: plain, connection: { protocol: modbus-tcp, host: 127.0.0.1, port: TCP_PORT, unit: 12, map: dds238 } }
+  - { id: U3, role: tenant, account: B3, relay: plain, connection: { protocol: modbus-tcp, host: 127.0.0.1, port: TCP_PORT, unit: 13, map: dds238 } }
+accounts: [{ id: B1, tariff: t }, { id: B2, tariff: t }, { id: B3, tariff: t }]
+tariffs:
+  - { id: t, versions: [{ effective_from: 2026-01-01, prices: { flat: "1.000000" }, schedule: [{ periods: [{ from: "00:00", to: "24:00", period: flat }] }] }] }
+enforcement: { mode: on, readback: 3s, commands_per_minute: 2, protected_windows: [] }
+`,
+      start,
+      passwords: {},
+      secret: SECRET,
+    });
+    await w.startExecutor();
+  });
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it('a mass cut on one gateway goes at most N commands a minute; the rest wait, then go', async () => {
+    await w.fresh();
+    for (const a of ['B1', 'B2', 'B3']) await w.balance(a, -100, 0);
+    const first = await w.cycle();
+    expect(first.enqueued).toHaveLength(2);
+    expect(first.deferredByBudget).toHaveLength(1);
+    const waiting = first.deferredByBudget[0];
+    expect((await w.store.auditTrail(10, waiting)).find((e) => e.kind === 'deferred')?.detail).toMatch(/more than 2 commands a minute on tcp:127\.0\.0\.1:\d+/);
+    // Half a minute later the budget is still spent.
+    w.clock.now += 30_000;
+    await w.fresh();
+    expect((await w.cycle()).enqueued).toEqual([]);
+    w.clock.now += 31_000;
+    await w.fresh();
+    const later = await w.cycle();
+    // The wait was audited once, not every cycle.
+    expect((await w.store.auditTrail(20, waiting)).filter((e) => e.kind === 'deferred')).toHaveLength(1);
+    expect(later.enqueued).toEqual([expect.stringContaining(`|${waiting}|open|`)]);
+    for (const id of [...first.enqueued, ...later.enqueued]) expect(await w.command(id)).toMatchObject({ status: 'done' });
+  });
+});

@@ -28,12 +28,14 @@ meters:
   - { id: T5, role: tenant, account: A5, relay: plain, connection: { protocol: dlt645, port: PTY, parity: none, address: "000000000015", timeout_ms: 3000 } }
   - { id: T6, role: tenant, account: A6, relay: plain, connection: { protocol: dlt645, port: PTY, parity: none, address: "000000000016", timeout_ms: 3000 } }
   - { id: T7, role: tenant, account: A7, relay: plain, connection: { protocol: modbus-tcp, host: 127.0.0.1, port: TCP_PORT, unit: 7, map: dds238, timeout_ms: 3000 } }
+  - { id: T8, role: tenant, account: A8, relay: plain, connection: { protocol: dlt645, port: PTY, parity: none, address: "000000000018", timeout_ms: 3000 } }
 accounts:
   - { id: A1, name: Restaurant 1, tariff: t }
   - { id: A2, name: Shop 2, tariff: t }
   - { id: A5, name: Shop 5, tariff: t, opening_balance: "1000.00" }
   - { id: A6, name: Shop 6, tariff: t, opening_balance: "1000.00" }
   - { id: A7, name: Shop 7, tariff: t, opening_balance: "1000.00" }
+  - { id: A8, name: Shop 8, tariff: t, opening_balance: "1000.00" }
 tariffs:
   - { id: t, versions: [{ effective_from: 2026-01-01, prices: { flat: "1.000000" }, schedule: [{ periods: [{ from: "00:00", to: "24:00", period: flat }] }] }] }
 enforcement:
@@ -45,7 +47,7 @@ enforcement:
 describe('enforcement against the simulator (DL/T 645 on a PTY, Modbus TCP)', () => {
   let w: RelayWorld;
   beforeAll(async () => {
-    w = await relayWorld({ tag: 'relay', siteYaml: SITE, start: local('2026-11-20T22:55:00'), passwords: { T1: SECRET, T5: SECRET, T6: '02654321' }, secret: SECRET });
+    w = await relayWorld({ tag: 'relay', siteYaml: SITE, start: local('2026-11-20T22:55:00'), passwords: { T1: SECRET, T5: SECRET, T6: '02654321', T8: SECRET }, secret: SECRET });
     await w.startExecutor();
   });
   afterAll(async () => {
@@ -103,10 +105,11 @@ describe('enforcement against the simulator (DL/T 645 on a PTY, Modbus TCP)', ()
     expect(wanted).toMatchObject({ state: 'open', version: 2, restoreFen: 501, reason: 'balance-exhausted' });
   });
 
-  it('a payment closes the relay within one balance cycle and the load resumes', async () => {
+  it('a payment closes the relay within one balance cycle and the load resumes (DL/T 645 and Modbus TCP)', async () => {
     w.clock.now = local('2026-11-21T09:00:00');
     await w.fresh();
-    await recordPayment({ site: w.site, influx: w.env.influx, redis: w.env.redis, keyPrefix: w.env.prefix }, { account: 'A1', fen: 50_00, reference: 'PAY-A1', time: w.clock.now - 60_000 });
+    const deps = { site: w.site, influx: w.env.influx, redis: w.env.redis, keyPrefix: w.env.prefix };
+    await recordPayment(deps, { account: 'A1', fen: 50_00, reference: 'PAY-A1', time: w.clock.now - 60_000 });
     // One cycle: the balance worker, then the enforcement on its output.
     await processBalance(w.ctx, { site: w.site.id });
     const r = await w.cycle();
@@ -115,10 +118,18 @@ describe('enforcement against the simulator (DL/T 645 on a PTY, Modbus TCP)', ()
     // A2 has not paid: its balance (0.00) is not above the threshold; it stays off.
     expect(r.decisions.A2).toMatchObject({ wanted: 'open', reason: 'below-reconnect', restoreFen: 1 });
     expect(await w.command(r.enqueued[0])).toMatchObject({ status: 'done' });
-    const wh = w.sim.read('T1').wh;
+    // Now A2 pays too.
+    await recordPayment(deps, { account: 'A2', fen: 10_00, reference: 'PAY-A2', time: w.clock.now - 30_000 });
+    await processBalance(w.ctx, { site: w.site.id });
+    const r2 = await w.cycle();
+    expect(r2.enqueued).toEqual([relayJobId('relay-it', 'A2', 'closed', 3)]);
+    expect(await w.command(r2.enqueued[0])).toMatchObject({ status: 'done' });
+    const wh = { T1: w.sim.read('T1').wh, T2: w.sim.read('T2').wh };
     w.clock.now += HOUR;
-    expect(w.sim.read('T1').wh).toBeGreaterThan(wh);
+    expect(w.sim.read('T1').wh).toBeGreaterThan(wh.T1);
+    expect(w.sim.read('T2').wh).toBeGreaterThan(wh.T2);
     expect(w.sim.meter('T1').relay.state().closed).toBe(true);
+    expect(w.sim.meter('T2').relay.state().closed).toBe(true);
   });
 
   it('the audit trail holds every decision and command with balance, reason and the register before and after', async () => {
@@ -172,18 +183,27 @@ describe('enforcement against the simulator (DL/T 645 on a PTY, Modbus TCP)', ()
     expect(row[0]?.m).toBe(1);
   });
 
-  it('a stuck relay raises the mismatch alarm after the read-back window', async () => {
+  it('a stuck relay raises the mismatch alarm after the read-back window (Modbus TCP and DL/T 645)', async () => {
     w.sim.injectFault('T7', { kind: 'relay-stuck' });
-    await w.store.setOverride('A7', { kind: 'force-trip', reason: 'test', by: 'manager:t', at: w.clock.now });
+    w.sim.injectFault('T8', { kind: 'relay-stuck' });
+    for (const a of ['A7', 'A8']) await w.store.setOverride(a, { kind: 'force-trip', reason: 'test', by: 'manager:t', at: w.clock.now });
     await w.fresh();
     const r = await w.cycle();
-    const c = await w.command(r.enqueued[0]);
-    expect(c).toMatchObject({ status: 'mismatch', meters: { T7: { reply: 'accepted', after: { state: 'closed' } } } });
-    const ev = await w.env.influx.query(`SELECT detail FROM event WHERE site = ${quoteString('relay-it')} AND kind = 'relay_mismatch' AND meter = 'T7'`);
-    expect(String(ev[0]?.detail)).toMatch(/accepted but the relay reads closed/);
+    expect(r.enqueued).toHaveLength(2);
+    const [c7, c8] = await Promise.all(r.enqueued.map((id) => w.command(id)));
+    expect(c7).toMatchObject({ status: 'mismatch', meters: { T7: { reply: 'accepted', after: { state: 'closed' } } } });
+    // DL/T 645 shows the stuck relay as "commanded trip, contacts closed" (status word 3 = 0040).
+    expect(c8).toMatchObject({ status: 'mismatch', meters: { T8: { reply: 'accepted', after: { state: 'closed', raw: 0x40 } } } });
+    for (const m of ['T7', 'T8']) {
+      const ev = await w.env.influx.query(`SELECT detail FROM event WHERE site = ${quoteString('relay-it')} AND kind = 'relay_mismatch' AND meter = ${quoteString(m)}`);
+      expect(String(ev[0]?.detail), m).toMatch(/accepted but the relay reads closed/);
+    }
     await w.cycle();
-    const row = await w.env.influx.query(`SELECT last(mismatch) AS m, last(wanted) AS wanted, last(state) AS state FROM relay WHERE site = 'relay-it' AND account = 'A7'`);
-    expect(row[0]).toMatchObject({ m: 1, wanted: 0, state: 1 });
+    for (const a of ['A7', 'A8']) {
+      const row = await w.env.influx.query(`SELECT last(mismatch) AS m, last(wanted) AS wanted, last(state) AS state FROM relay WHERE site = 'relay-it' AND account = ${quoteString(a)}`);
+      expect(row[0], a).toMatchObject({ m: 1, wanted: 0, state: 1 });
+    }
     w.sim.clearFaults('T7');
+    w.sim.clearFaults('T8');
   });
 });

@@ -230,7 +230,7 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
     for (const bus of buses) if (!budget.has(bus)) budget.set(bus, commandBudget(await store.recentOnBus(bus, now), now, cfg.commandsPerMinute));
     if (buses.some((bus) => (budget.get(bus) ?? 0) < c.meters.filter((m) => busOf(m) === bus).length)) {
       deferredByBudget.push(c.account.id);
-      await store.audit({ time: now, kind: 'deferred', account: c.account.id, reason: 'rate-limit', detail: `command to ${c.record.state === 'open' ? 'trip' : 'close'} waits: more than ${cfg.commandsPerMinute} commands a minute on ${buses.join(', ')}` });
+      if (await store.noteBudgetWait(relayJobId(site.id, c.account.id, c.record.state, c.record.version), now)) await store.audit({ time: now, kind: 'deferred', account: c.account.id, reason: 'rate-limit', detail: `command to ${c.record.state === 'open' ? 'trip' : 'close'} waits: more than ${cfg.commandsPerMinute} commands a minute on ${buses.join(', ')}` });
       continue;
     }
     const policy = policyFor(cfg, c.account.id);
