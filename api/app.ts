@@ -35,6 +35,8 @@ import { TENANT_EVENT_KINDS, tenantEvents } from './tenant-events.ts';
 import { tenantStatement } from './tenant-view.ts';
 import { billStatsCsv, monthStatementsHtml } from './manager-exports.ts';
 import type { Lang } from './tenant-events.ts';
+import { relayHandlers } from './relay.ts';
+import type { HandlerCtx, RouteHandler } from './handler.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -59,17 +61,9 @@ export interface ApiDeps {
   readonly trustProxy?: boolean | number | string;
 }
 
-interface Ctx {
-  readonly req: Request;
-  readonly res: Response;
-  readonly site: Site;
-  readonly auth: TokenRecord;
-  readonly params: Record<string, string>;
-  readonly query: Record<string, string>;
-  readonly body: Record<string, unknown>;
-}
-
-type Handler = (ctx: Ctx) => Promise<unknown>;
+// What a route handler gets (api/handler.ts, shared with the relay routes).
+type Ctx = HandlerCtx;
+type Handler = RouteHandler;
 
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
 
@@ -492,6 +486,9 @@ export function buildApp(deps: ApiDeps): Express {
     async getAudit(ctx) {
       return { entries: await audit.list(ctx.site.id, Number(ctx.query.limit ?? 100)) };
     },
+
+    // Prepaid enforcement (issue 13): api/relay.ts.
+    ...relayHandlers({ redis: deps.redis, keyPrefix: deps.workersKeyPrefix, now, accountOf, writeAudit }),
   };
 
   const routes = new Map<string, (req: Request, res: Response, next: NextFunction) => Promise<void>>();

@@ -32,6 +32,7 @@ const MONTH = str({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$' });
 const DATE_IN = str({ pattern: '^2[01]\\d{2}-\\d{2}-\\d{2}$', format: 'date', 'x-message': `must be a local date YYYY-MM-DD from ${FIRST_DATE} to ${LAST_DATE}` });
 const MONTH_IN = str({ pattern: '^2[01]\\d{2}-(0[1-9]|1[0-2])$', 'x-message': `must be a month YYYY-MM from ${FIRST_DATE.slice(0, 7)} to ${LAST_DATE.slice(0, 7)}` });
 const ID = str({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' });
+const RELAY_MODE = str({ enum: ['off', 'dry-run', 'on'] });
 
 /** A share of the verifiable statement (issue 10): basis, weights, the tenant's energy, and every day-period cell. */
 const BASIS = str({ enum: ['area', 'consumption', 'equal'] });
@@ -290,6 +291,82 @@ const schemas = {
   AuditList: obj({
     entries: arr(obj({ id: str(), time: str({ format: 'date-time' }), site: str(), actor: str(), action: str(), target: str(), detail: s('object') }, ['id', 'time', 'site', 'actor', 'action'])),
   }),
+  // Prepaid enforcement (issue 13, docs/enforcement.md).
+  Relay: obj({
+    account: str(),
+    relay: { type: 'boolean', description: 'the account has a meter with a remote switch' },
+    mode: RELAY_MODE,
+    power: str({ enum: ['on', 'off', 'unknown'], description: 'as the meters read back' }),
+    wanted: str({ enum: ['on', 'off'], description: 'what the policy wants (on mode only; on otherwise)' }),
+    since: nullable(TIME),
+    reason: str({ description: 'machine code of why, e.g. below-reconnect, protected-account' }),
+    why: str({ description: "one sentence in the tenant's language (lang=zh|en)" }),
+    restore_amount: nullable({ ...MONEY, description: 'power off: the smallest payment that brings it back' }),
+    cut_at: nullable({ ...TIME, description: 'a cut waiting for a protected window to end (night, weekend, holiday): when it comes' }),
+    warning: str({ enum: ['none', 'warning', 'final'] }),
+    read_at: nullable(TIME),
+  }),
+  RelayOverride: obj({ kind: str({ enum: ['hold', 'force-close', 'force-trip'] }), reason: str(), by: str(), at: TIME, until: nullable(TIME) }),
+  RelayCommand: obj({
+    id: str(),
+    account: str(),
+    target: str({ enum: ['on', 'off'] }),
+    version: s('integer'),
+    status: str({ enum: ['queued', 'running', 'done', 'refused', 'mismatch', 'unsupported', 'failed'] }),
+    reason: str(),
+    by: str(),
+    created: TIME,
+    updated: TIME,
+    meters: arr(obj({ meter: str(), status: str(), reply: nullable(str()), sends: s('integer') })),
+  }),
+  RelayList: obj({
+    accounts: arr(
+      obj({
+        account: str(),
+        name: str(),
+        mode: RELAY_MODE,
+        protected: s('boolean'),
+        power: str({ enum: ['on', 'off', 'unknown'] }),
+        wanted: str({ enum: ['on', 'off'] }),
+        since: nullable(TIME),
+        reason: nullable(str()),
+        detail: nullable(str()),
+        deferred: nullable(obj({ reason: str(), until: nullable(TIME), detail: str() })),
+        balance: nullable(MONEY),
+        restore_amount: nullable(MONEY),
+        warning: str({ enum: ['none', 'warning', 'final'] }),
+        mismatch: s('boolean'),
+        override: nullable(ref('RelayOverride')),
+        meters: arr(obj({ meter: str(), control: str({ enum: ['plain', 'esam'] }), state: str({ enum: ['open', 'closed', 'unknown'] }), read_at: nullable(TIME), text: nullable(str()), error: nullable(str()) })),
+      }),
+    ),
+    pending: arr(ref('RelayCommand')),
+    failed: arr(ref('RelayCommand')),
+  }),
+  RelayAudit: obj({
+    entries: arr(
+      obj({
+        id: str(),
+        time: TIME,
+        kind: str(),
+        account: nullable(str()),
+        meter: nullable(str()),
+        command: nullable(str()),
+        balance: nullable(MONEY),
+        reason: nullable(str()),
+        detail: nullable(str()),
+        before: nullable(obj({ state: str(), raw: s('integer') }, ['state'])),
+        after: nullable(obj({ state: str(), raw: s('integer') }, ['state'])),
+        by: nullable(str()),
+      }),
+    ),
+  }),
+  RelayOverrideRequest: obj(
+    { reason: str({ minLength: 3, maxLength: 500, description: 'why: kept in the audit trail' }), until: str({ format: 'date-time', description: 'when the override ends; default until released (a hold should name one)' }) },
+    ['reason'],
+  ),
+  RelayReleaseRequest: obj({ reason: str({ minLength: 3, maxLength: 500 }) }),
+  RelayOverrideResult: obj({ account: str(), override: nullable(ref('RelayOverride')), mode: RELAY_MODE, note: str() }),
 };
 
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ref('Error') } } });
@@ -489,6 +566,67 @@ const ops: Record<string, Record<string, OpSpec>> = {
   },
   '/api/v1/audit': {
     get: { operationId: 'getAudit', summary: 'audit log of manager actions, newest first', roles: MANAGER, parameters: [query('limit', { type: 'string', pattern: '^[1-9]\\d{0,3}$' })], responses: { '200': json('AuditList') } },
+  },
+  '/api/v1/accounts/{account}/relay': {
+    get: {
+      operationId: 'getRelay',
+      summary: 'power supply (prepaid cut-off): on or off, why, since when, how much to pay to get it back',
+      roles: ALL,
+      parameters: [ACCOUNT, query('lang', { type: 'string', enum: ['zh', 'en'], default: 'zh' })],
+      responses: { '200': json('Relay'), '404': errorResponse('no such account (or not yours)') },
+    },
+  },
+  '/api/v1/relay': {
+    get: { operationId: 'listRelays', summary: 'relay state of every account with a relay, pending and failed commands', roles: SITE_READERS, responses: { '200': json('RelayList') } },
+  },
+  '/api/v1/relay/audit': {
+    get: {
+      operationId: 'getRelayAudit',
+      summary: 'relay audit trail: every decision and command with balance, reason and the register before and after, newest first',
+      roles: MANAGER,
+      parameters: [query('limit', { type: 'string', pattern: '^[1-9]\\d{0,3}$' }), query('account', ID)],
+      responses: { '200': json('RelayAudit') },
+    },
+  },
+  '/api/v1/accounts/{account}/relay/hold': {
+    post: {
+      operationId: 'holdRelay',
+      summary: 'hold: no trip for this account until the given time (the debt is still charged)',
+      roles: MANAGER,
+      parameters: [ACCOUNT],
+      requestBody: 'RelayOverrideRequest',
+      responses: { '200': json('RelayOverrideResult'), '404': errorResponse('no such account'), '409': errorResponse('the account has no relay, or until is past') },
+    },
+  },
+  '/api/v1/accounts/{account}/relay/release': {
+    post: {
+      operationId: 'releaseRelay',
+      summary: 'end a hold or a forced state: the policy applies again',
+      roles: MANAGER,
+      parameters: [ACCOUNT],
+      requestBody: 'RelayReleaseRequest',
+      responses: { '200': json('RelayOverrideResult'), '404': errorResponse('no such account'), '409': errorResponse('nothing to release') },
+    },
+  },
+  '/api/v1/accounts/{account}/relay/trip': {
+    post: {
+      operationId: 'tripRelay',
+      summary: 'force the power off (until released or the given time)',
+      roles: MANAGER,
+      parameters: [ACCOUNT],
+      requestBody: 'RelayOverrideRequest',
+      responses: { '200': json('RelayOverrideResult'), '404': errorResponse('no such account'), '409': errorResponse('the account has no relay or is protected (保电)') },
+    },
+  },
+  '/api/v1/accounts/{account}/relay/close': {
+    post: {
+      operationId: 'closeRelay',
+      summary: 'force the power on (until released or the given time)',
+      roles: MANAGER,
+      parameters: [ACCOUNT],
+      requestBody: 'RelayOverrideRequest',
+      responses: { '200': json('RelayOverrideResult'), '404': errorResponse('no such account'), '409': errorResponse('the account has no relay') },
+    },
   },
 };
 

@@ -16,6 +16,9 @@ import { MeterPoller } from './poller.ts';
 import type { PollerSink } from './poller.ts';
 import type { Sample, SampleSink } from './sample.ts';
 import { Forwarder, Spool, SpoolFullError } from './spool/index.ts';
+import { startRelayExecutor } from './relay/executor.ts';
+import type { RelayExecutor, RelayExecutorOptions } from './relay/executor.ts';
+import { loadRelaySecrets } from './relay/secrets.ts';
 import type { ForwarderOptions, ForwarderStats, SpoolOptions, SpoolStats } from './spool/index.ts';
 
 export interface CollectorOptions {
@@ -38,6 +41,12 @@ export interface CollectorOptions {
   /** Clock of sample times. @defaultValue Date.now */
   readonly now?: () => number;
   readonly log?: Logger;
+  /**
+   * Carry out the workers' relay commands on this collector's buses (issue 13, collector
+   * /relay/executor.ts): the Redis of the workers, and their queue and key prefixes.
+   * Secrets from the environment unless given. Absent: no relay control.
+   */
+  readonly relay?: Omit<RelayExecutorOptions, 'site' | 'buses' | 'tcp' | 'writeLines' | 'secrets' | 'log' | 'now'> & { readonly secrets?: RelayExecutorOptions['secrets'] };
 }
 
 export interface CollectorHealth {
@@ -132,6 +141,19 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
 
   log.info({ site: site.id, meters: pollers.length, unconfigured: Object.keys(unconfigured).length, spool: opts.spoolDir, influx: influx.url, db: influx.db }, 'collector started');
   for (const p of pollers) p.start();
+  // Relay commands share the buses (priority) and the spool (their events).
+  let relay: RelayExecutor | undefined;
+  if (opts.relay) {
+    relay = await startRelayExecutor({
+      ...opts.relay,
+      site,
+      buses,
+      tcp,
+      secrets: opts.relay.secrets ?? loadRelaySecrets(),
+      writeLines: (lines) => spool.append(lines),
+      log,
+    });
+  }
 
   let stopped = false;
   return {
@@ -143,6 +165,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       if (stopped) return;
       stopped = true;
       clearInterval(stateTimer);
+      await relay?.close();
       await Promise.all(pollers.map((p) => p.stop()));
       await writeState();
       await forwarder.stop();

@@ -72,3 +72,30 @@ export { reconcile } from './reconcile/reconcile.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
 export { verifiableStatement, statementNumber } from './statement/statement.ts';
 export type { StatementFacts, StatementCharge, VerifiableStatement, StatementLine, StatementMeter, StatementPool, StatementLoss, StatementShare, ShareCell } from './statement/statement.ts';
+
+export {
+  DEFAULT_ENFORCEMENT,
+  DEFAULT_WINDOWS,
+  policyFor,
+  protectedAt,
+  staleReasons,
+  commandBudget,
+  decideRelay,
+  nextWarning,
+  restoreAmountFen,
+} from './enforcement/index.ts';
+export type {
+  AccountPolicy,
+  EnforcementConfig,
+  EnforcementMode,
+  ProtectedWindow,
+  WindowHit,
+  FreshnessInput,
+  DecisionReason,
+  DeferReason,
+  ManualOverride,
+  RelayDecision,
+  RelayDecisionInput,
+  Wanted,
+  WarningLevel,
+} from './enforcement/index.ts';

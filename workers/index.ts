@@ -10,3 +10,6 @@ export { createNotifier } from './notifier.ts';
 export type { NotifierOptions, SmtpOptions } from './notifier.ts';
 export { loadLiveFigures, loadLiveInputs } from './live-figures.ts';
 export type { LiveSource, LoadedLive } from './live-figures.ts';
+export { processEnforcement, busOf } from './enforcement.ts';
+export type { EnforcementResult } from './enforcement.ts';
+export { RELAY_QUEUE, RelayJob, RELAY_JOB_OPTS, relayJobId, relayQueuePrefix, openRelayQueue, parsePayload, UnrecoverableError } from './queues.ts';

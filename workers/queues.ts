@@ -25,6 +25,8 @@ export const QUEUE = {
   alerts: 'alerts',
   /** Tells a tenant about an alert (email, webhook); one job per event, retried. */
   notify: 'notify',
+  /** Prepaid enforcement (issue 13): the relay decision per account, after each balance cycle. */
+  enforcement: 'enforcement',
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -52,6 +54,66 @@ export type BalanceJob = z.infer<typeof BalanceJob>;
 
 export const AlertsJob = z.object({ site: siteId });
 export type AlertsJob = z.infer<typeof AlertsJob>;
+
+export const EnforcementJob = z.object({ site: siteId });
+export type EnforcementJob = z.infer<typeof EnforcementJob>;
+
+/**
+ * Relay commands (issue 13): the workers decide and enqueue, the collector that owns the
+ * meters' bus executes and reports the read-back. One queue per site, its keys under the
+ * site's hash tag (`bull:{site}:relay:...`), so only that site's collector takes its jobs.
+ * Not in QUEUE: no worker process runs it.
+ */
+export const RELAY_QUEUE = 'relay';
+
+export const RelayJob = z.object({
+  site: siteId,
+  account: z.string().min(1),
+  /** open = trip (power off), closed = close (power on). */
+  target: z.enum(['open', 'closed']),
+  /** The wanted-state version this command carries out (lib/relay-store.ts). */
+  version: z.number().int().min(1),
+  meters: z.array(z.string().min(1)).min(1),
+  /** The policy's reason code, and its one-line explanation. */
+  reason: z.string(),
+  detail: z.string(),
+  /** 'policy', or the manager (role:token id) whose override caused it. */
+  by: z.string(),
+  /** How to close: 1CH close now, or 1BH close permitted (the tenant presses the button). */
+  close: z.enum(['now', 'permit']),
+  balanceFen: z.number().int().optional(),
+  /** The read-back window, ms: a relay not in the target state this long after the command is a mismatch. */
+  readbackMs: z.number().int().positive(),
+  /** DL/T 645 command deadline after sending, ms. */
+  commandValidityMs: z.number().int().positive(),
+});
+export type RelayJob = z.infer<typeof RelayJob>;
+
+/** One job per (account, target state, version): a retried or repeated enqueue is the same job, never a second command. */
+export function relayJobId(site: string, account: string, target: 'open' | 'closed', version: number): string {
+  return ['relay', site, account, target, version].join('|');
+}
+
+/** The BullMQ prefix of a site's relay queue: the workers' prefix plus the site's hash tag. */
+export function relayQueuePrefix(site: string, prefix = 'bull'): string {
+  return `${prefix}:{${site}}`;
+}
+
+/**
+ * A relay command retries only wire faults (no reply, bus busy), a few times: a refusal or
+ * a mismatch is final at once (the executor completes the job with that status), so a wrong
+ * password is reported, not retried forever. Failed jobs are kept for inspection.
+ */
+export const RELAY_JOB_OPTS: JobsOptions = {
+  attempts: 6,
+  backoff: { type: 'exponential', delay: 5000 },
+  removeOnComplete: { count: 10_000 },
+  removeOnFail: false,
+};
+
+export function openRelayQueue(connection: ConnectionOptions, site: string, prefix?: string): Queue {
+  return new Queue(RELAY_QUEUE, { connection, prefix: relayQueuePrefix(site, prefix), defaultJobOptions: RELAY_JOB_OPTS });
+}
 
 export const NotifyJob = z.object({
   site: siteId,
@@ -107,6 +169,8 @@ export interface ScheduleOptions {
   readonly settlementGraceMinutes?: number;
   /** Meters per rollup job. @defaultValue 200 */
   readonly metersPerBatch?: number;
+  /** Prepaid enforcement cadence (issue 13). @defaultValue balanceEveryMs */
+  readonly enforcementEveryMs?: number;
 }
 
 export const DEFAULTS = {
@@ -160,6 +224,7 @@ export function openQueues(connection: ConnectionOptions, prefix?: string): Queu
     balance: q(QUEUE.balance, JOB_OPTS),
     alerts: q(QUEUE.alerts, JOB_OPTS),
     notify: q(QUEUE.notify, NOTIFY_OPTS),
+    enforcement: q(QUEUE.enforcement, JOB_OPTS),
   };
 }
 
@@ -208,6 +273,9 @@ export async function upsertSchedulers(queues: Queues, site: SiteRef, opts: Sche
   await queues.balance.upsertJobScheduler(`balance:${site.id}`, { every: o.balanceEveryMs }, { name: 'balance', data: bal, opts: JOB_OPTS });
   const al: AlertsJob = { site: site.id };
   await queues.alerts.upsertJobScheduler(`alerts:${site.id}`, { every: o.alertsEveryMs }, { name: 'alerts', data: al, opts: JOB_OPTS });
+  // Enforcement on the balance cadence: a payment reconnects within one balance cycle.
+  const en: EnforcementJob = { site: site.id };
+  await queues.enforcement.upsertJobScheduler(`enforcement:${site.id}`, { every: o.enforcementEveryMs ?? o.balanceEveryMs }, { name: 'enforcement', data: en, opts: JOB_OPTS });
 }
 
 export { UnrecoverableError };

@@ -12,7 +12,8 @@ import { DEFAULT_TUNING, UnknownSiteError } from './context.ts';
 import type { Tuning, WorkerContext } from './context.ts';
 import { createNotifier } from './notifier.ts';
 import type { NotifierOptions } from './notifier.ts';
-import { AlertsJob, BalanceJob, closeQueues, JOB_OPTS, NotifyJob, openQueues, parsePayload, QUEUE, RollupJob, SettlementJob, upsertSchedulers } from './queues.ts';
+import { AlertsJob, BalanceJob, closeQueues, EnforcementJob, JOB_OPTS, NotifyJob, openQueues, parsePayload, QUEUE, RollupJob, SettlementJob, upsertSchedulers } from './queues.ts';
+import { closeRelayQueues, processEnforcement } from './enforcement.ts';
 import type { QueueName, Queues, ScheduleOptions } from './queues.ts';
 import { processRollup } from './rollup.ts';
 import { processSettlement } from './settlement.ts';
@@ -117,6 +118,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     ),
     balance: run('balance', (job) => processBalance(ctx, parsePayload(BalanceJob, QUEUE.balance, job.data))),
     alerts: run('alerts', (job) => processAlerts(ctx, parsePayload(AlertsJob, QUEUE.alerts, job.data))),
+    enforcement: run('enforcement', (job) => processEnforcement(ctx, parsePayload(EnforcementJob, QUEUE.enforcement, job.data))),
     notify: run('notify', async (job) => {
       const n = parsePayload(NotifyJob, QUEUE.notify, job.data);
       const site = ctx.sites.get(n.site);
@@ -153,6 +155,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     workers,
     async close() {
       await Promise.all(workers.map((w) => w.close()));
+      await closeRelayQueues(ctx);
       await closeQueues(queues);
       notifier.close();
       redis.disconnect();

@@ -7,6 +7,9 @@ interface CollectOpts {
   meter?: string[];
   pollInterval?: string;
   spoolMaxMb?: string;
+  relay?: boolean;
+  queuePrefix?: string;
+  keyPrefix?: string;
 }
 
 export function registerCollect(program: Command): void {
@@ -19,6 +22,9 @@ export function registerCollect(program: Command): void {
     .option('--meter <ids...>', 'only these meters')
     .option('--poll-interval <ms>', "override every meter's poll interval (ms)")
     .option('--spool-max-mb <n>', 'bound of the spool: past it new samples are refused and spool_full is raised', '256')
+    .option('--relay', "carry out the workers' relay commands (prepaid enforcement) on this collector's buses; needs SUBMETER_REDIS_URL and the control secrets (docs/enforcement.md)")
+    .option('--queue-prefix <p>', 'BullMQ prefix of the workers (with --relay)', 'bull')
+    .option('--key-prefix <p>', 'Redis key prefix of the workers (with --relay)', 'submeter')
     .action(async (opts: CollectOpts) => {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const { createLogger } = await import('../../lib/logger.ts');
@@ -54,6 +60,7 @@ export function registerCollect(program: Command): void {
         ...(pollIntervalMs ? { pollIntervalMs } : {}),
         spool: { maxBytes: Math.round(spoolMaxMb * 1024 * 1024) },
         log,
+        ...(opts.relay ? { relay: { redisUrl: env.SUBMETER_REDIS_URL, queuePrefix: opts.queuePrefix, keyPrefix: opts.keyPrefix } } : {}),
       });
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {

@@ -1,5 +1,6 @@
 import type { DayType, LocalDate } from '../tou/local-date.ts';
 import type { Tariff } from '../tou/schedule.ts';
+import type { EnforcementConfig } from '../enforcement/config.ts';
 import type { MeterConnection, ModbusMapName } from './schema.ts';
 
 export type { MeterConnection, ModbusMapName };
@@ -25,6 +26,8 @@ export interface Site {
   readonly tariffs: readonly Tariff[];
   /** The utility's tariff for the master meter and the resale markup cap (reconciliation). */
   readonly utility?: { readonly tariff: string; readonly markupCap: string };
+  /** Prepaid enforcement policy (issue 13); absent on sites built by hand: DEFAULT_ENFORCEMENT. */
+  readonly enforcement?: EnforcementConfig;
 }
 
 export interface Meter {
@@ -45,6 +48,8 @@ export interface Meter {
   readonly maxGapMs: number;
   readonly pollIntervalMs: number;
   readonly connection?: MeterConnection;
+  /** Load relay (issue 13): plaintext control, an ESAM-only meter (unsupported), or none. */
+  readonly relay?: 'plain' | 'esam';
 }
 
 export interface Account {

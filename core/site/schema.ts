@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { decimalFrom } from '../decimal.ts';
 import { dateProblem } from '../date-range.ts';
 import { PERIODS } from '../tou/schedule.ts';
+import { durationMs } from './duration.ts';
+import { enforcementSchema } from './enforcement-schema.ts';
 
 /**
  * The site file's shape (billing.md section 1, site.example.yaml). Structure only: every
@@ -44,28 +46,18 @@ const localDate = z.string({ error: 'must be a local date YYYY-MM-DD (quote it i
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-const DURATION = /^(\d+)(ms|s|m|h)$/;
-const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-/** Seconds as a number, or a string like `90s`, `15m`, `1h` (billing.md section 1); result in ms. */
-export const durationMs = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') {
-    if (!(v > 0) || !Number.isFinite(v) || !Number.isInteger(v * 1000)) {
-      ctx.addIssue({ code: 'custom', message: `must be a positive number of seconds (whole milliseconds), got ${v}` });
-      return z.NEVER;
-    }
-    return Math.round(v * 1000);
-  }
-  const m = DURATION.exec(v.trim());
-  if (!m || Number(m[1]) <= 0) {
-    ctx.addIssue({ code: 'custom', message: `must be a positive duration like 90s, 15m or 1h, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return Number(m[1]) * DURATION_MS[m[2] as keyof typeof DURATION_MS];
-});
+// Durations live in duration.ts (shared with the enforcement block).
+export { durationMs };
 
 const hhmm = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'must be a wall-clock time HH:MM (24:00 allowed as an end)');
 
-export const MODBUS_MAPS = ['sdm630', 'sdm120', 'dtsu666', 'ddsu666', 'adw300'] as const;
+export const MODBUS_MAPS = ['sdm630', 'sdm120', 'dtsu666', 'ddsu666', 'adw300', 'dds238'] as const;
+/**
+ * Maps whose meter has a load relay (collector/inputs/modbus/maps.ts `relay`; a test holds
+ * the two lists equal). The core cannot import the collector, and a meter's `relay` key
+ * must be refused at load time when its map has none.
+ */
+export const MODBUS_RELAY_MAPS: readonly ModbusMapName[] = ['dds238'];
 export type ModbusMapName = (typeof MODBUS_MAPS)[number];
 
 const serial = {
@@ -123,6 +115,13 @@ export const meterSchema = z.strictObject({
   /** How often the collector reads this meter (not part of billing). */
   poll_interval: durationMs.default(60_000),
   connection: connectionSchema.optional(),
+  /**
+   * The meter's load relay for prepaid enforcement (issue 13, docs/enforcement.md):
+   * `plain` = DL/T 645 control (1CH) with a plaintext password level 02/04, or the Modbus
+   * map's relay register; `esam` = a DL/T 645 meter that demands ESAM-encrypted control,
+   * which submeter reports as unsupported and never sends plaintext to. Absent: no relay.
+   */
+  relay: z.enum(['plain', 'esam']).optional(),
 });
 
 export const accountSchema = z.strictObject({
@@ -199,6 +198,8 @@ export const siteFileSchema = z.strictObject({
    * average price is flagged (0.10 = 10 %).
    */
   utility: z.strictObject({ tariff: id, markup_cap: decimalText(6, { min: 0 }).default('0') }).optional(),
+  /** Prepaid enforcement: the relay cut-off policy (issue 13, docs/enforcement.md). Absent: dry-run with the defaults. */
+  enforcement: enforcementSchema.optional(),
 });
 
 export type SiteFile = z.output<typeof siteFileSchema>;

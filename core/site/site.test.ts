@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { parseSiteYaml, SiteFileError } from './index.ts';
 
 const example = readFileSync(new URL('../../examples/site.example.yaml', import.meta.url), 'utf8');
-const shared = new URL('../../../shared/spec/site.example.yaml', import.meta.url);
 
 function issuesOf(text: string): string[] {
   try {
@@ -29,16 +28,6 @@ describe('site file', () => {
     const v = site.tariffs[0].versions[0];
     expect(v.prices.peak).toBe('1.0532');
     expect(v.schedule[1].periods.map((p) => p.period)).toContain('sharp');
-  });
-
-  it('is the same file as the contract beside billing.md', () => {
-    let contract: string;
-    try {
-      contract = readFileSync(shared, 'utf8');
-    } catch {
-      return; // shared/ is not beside every checkout
-    }
-    expect(example).toBe(contract);
   });
 
   it('reads numbers as the decimal their text shows', () => {

@@ -6,6 +6,8 @@ import { Dec } from '../decimal.ts';
 import { FIRST_DATE } from '../date-range.ts';
 import type { Account, Meter, Pool, Site } from './model.ts';
 import type { SiteFile } from './schema.ts';
+import { MODBUS_RELAY_MAPS } from './schema.ts';
+import { resolveEnforcement } from '../enforcement/resolve.ts';
 
 export interface RawIssue {
   readonly path: readonly PropertyKey[];
@@ -58,6 +60,15 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
     }
   });
   if (!opts.metersIncomplete && !file.meters.some((m) => m.role === 'master')) add(['meters'], 'a site needs at least one master meter (role: master)');
+  // A relay key must name a relay the platform can reach (issue 13).
+  file.meters.forEach((m, i) => {
+    if (!m.relay) return;
+    const c = m.connection;
+    if (!c) add(['meters', i, 'relay'], 'a relay needs a connection to send commands over');
+    else if (c.protocol !== 'dlt645' && m.relay === 'esam') add(['meters', i, 'relay'], 'esam applies to DL/T 645 meters only');
+    else if (c.protocol !== 'dlt645' && !MODBUS_RELAY_MAPS.includes(c.map)) add(['meters', i, 'relay'], `map '${c.map}' has no relay register (maps with one: ${MODBUS_RELAY_MAPS.join(', ')}; docs/protocols.md "Modbus relays")`);
+    if (m.role !== 'tenant') add(['meters', i, 'relay'], 'only tenant meters are switched by prepaid enforcement');
+  });
 
   file.accounts.forEach((a, i) => {
     if (!tariffIds.has(a.tariff)) add(['accounts', i, 'tariff'], `unknown tariff '${a.tariff}'`);
@@ -85,6 +96,9 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
     else endpoints.set(key, i);
   });
 
+  const enforcement = resolveEnforcement(file.enforcement, new Set([...file.accounts.map((a) => a.id), ...(opts.known?.accounts ?? [])]));
+  for (const i of enforcement.issues) add([...i.path], i.message);
+
   const holidays = new Set(file.site.holidays);
   if (issues.length === 0) checkSiteWideLayout(tariffs, holidays, add);
   if (issues.length > 0) return { issues };
@@ -101,6 +115,7 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
     maxGapMs: m.max_gap,
     pollIntervalMs: m.poll_interval,
     ...(m.connection ? { connection: m.connection } : {}),
+    ...(m.relay ? { relay: m.relay } : {}),
   }));
   const accounts: Account[] = file.accounts.map((a) => ({
     id: a.id,
@@ -133,6 +148,7 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
     loss: { normalRate: file.loss.normal_rate, method: file.loss.method },
     tariffs,
     ...(file.utility ? { utility: { tariff: file.utility.tariff, markupCap: file.utility.markup_cap } } : {}),
+    enforcement: enforcement.config,
   };
   return { site, issues };
 }
