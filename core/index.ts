@@ -53,3 +53,5 @@ export { computeAdvice } from './advice/advise.ts';
 export type { Advice, AccountAdvice, AdviceOptions } from './advice/advise.ts';
 export { reconcile } from './reconcile/reconcile.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
+export * from './topup/index.ts';
+export type { TopupConfig, TopupProviderName } from './site/index.ts';
