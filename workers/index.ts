@@ -8,3 +8,7 @@ export type { ScheduleOptions, QueueName } from './queues.ts';
 export { liveBill } from './statement.ts';
 export { createNotifier } from './notifier.ts';
 export type { NotifierOptions, SmtpOptions } from './notifier.ts';
+export { TopupService, TopupError } from './topup/service.ts';
+export type { TopupServiceOptions, PaymentOutcome, ReconcileReport, ReconcileReportItem } from './topup/service.ts';
+export type { TopupOrder, RefundRecord } from './topup/order-store.ts';
+export { topupKeys } from './topup/order-store.ts';
