@@ -27,6 +27,9 @@ import { SiteMismatchError, SiteRef } from './site-ref.ts';
 import { statementCsv, statementFor, statementHtml } from './statement.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
 import { QUALITY_KINDS, adviceFor } from './advice.ts';
+import type { TopupProviders } from '../lib/topup/index.ts';
+import { topupRoutes } from './topup-routes.ts';
+import type { TopupRouteDeps } from './topup-routes.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -49,6 +52,10 @@ export interface ApiDeps {
   readonly cacheMs?: number;
   /** Express `trust proxy` (behind a reverse proxy, so the auth-failure limit sees the client address). @defaultValue false */
   readonly trustProxy?: boolean | number | string;
+  /** Online top-up provider adapters (docs/topup.md); without them top-up answers 'not enabled'. */
+  readonly topupProviders?: TopupProviders;
+  /** Test hook at each stage of a provider notification (the crash test kills the process there). */
+  readonly topupOnStage?: TopupRouteDeps['onStage'];
 }
 
 interface Ctx {
@@ -111,6 +118,10 @@ export function buildApp(deps: ApiDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);
   });
+
+  // Online top-up (issue 14): the providers' notifications carry a signature, not a token.
+  const topup = topupRoutes({ site, influx: deps.influx, redis: deps.redis, workersKeyPrefix: deps.workersKeyPrefix, providers: deps.topupProviders, now, log, onStage: deps.topupOnStage, audit: (c, a, t, x) => writeAudit(c, a, t, x), changed: () => read.cache.clear() });
+  topup.mountNotify(app);
 
   app.use('/api', (_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
@@ -384,6 +395,8 @@ export function buildApp(deps: ApiDeps): Express {
       return { entries: await audit.list(ctx.site.id, Number(ctx.query.limit ?? 100)) };
     },
   };
+
+  Object.assign(handlers, topup.handlers);
 
   for (const op of operations()) {
     const handler = handlers[op.operationId];

@@ -1,4 +1,5 @@
 import type { Role } from './auth/token-store.ts';
+import { topupNotifyPaths, topupOps, topupSchemas } from './topup-openapi.ts';
 
 /**
  * The OpenAPI 3.1 document: the one description of the API. The app registers its routes
@@ -29,6 +30,7 @@ const MONTH = str({ pattern: '^\\d{4}-(0[1-9]|1[0-2])$' });
 const ID = str({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' });
 
 const schemas = {
+  ...topupSchemas({ obj, str, s, arr, nullable, ref, MONEY, TIME, DATE }),
   Error: obj(
     {
       error: str({ description: 'machine code, e.g. not_found' }),
@@ -245,6 +247,7 @@ const std = (roles: readonly Role[], extra: Record<string, object>) => ({
 });
 
 const ops: Record<string, Record<string, OpSpec>> = {
+  ...topupOps({ json, errorResponse, pathParam, query, ACCOUNT, ALL, SITE_READERS, MANAGER }),
   '/api/v1/me': {
     get: { operationId: 'getMe', summary: 'who this token is', roles: ALL, responses: { '200': json('Me') } },
   },
@@ -394,6 +397,7 @@ export function openapiDocument() {
       };
     }
   }
+  Object.assign(paths, topupNotifyPaths());
   return {
     openapi: '3.1.0',
     info: {
