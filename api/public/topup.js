@@ -13,6 +13,7 @@
 
 (function () {
   const PROVIDER_NAMES = { wechat: '微信支付 WeChat Pay', alipay: '支付宝 Alipay', stripe: '银行卡 Card (Stripe)' };
+  const SCAN_TEXT = { wechat: '请用微信扫码支付 Scan with WeChat', alipay: '请用支付宝扫码支付 Scan with Alipay' };
   const STATE_TEXT = {
     created: '等待支付 Waiting for payment',
     paid: '已到账 Credited',
@@ -104,7 +105,7 @@
     function waiting(order) {
       const status = el('p', { class: 'topup-state', id: 'topup-state', 'data-state': order.state, 'aria-live': 'polite' }, STATE_TEXT[order.state] || order.state);
       const pay = order.qr_image
-        ? el('figure', { class: 'qr' }, el('img', { src: order.qr_image, alt: '支付二维码 Payment QR code', width: '220', height: '220', id: 'topup-qr' }), el('figcaption', {}, '请用' + (PROVIDER_NAMES[order.provider] || order.provider) + '扫码 Scan with ' + (PROVIDER_NAMES[order.provider] || order.provider)))
+        ? el('figure', { class: 'qr' }, el('img', { src: order.qr_image, alt: '支付二维码 Payment QR code', width: '220', height: '220', id: 'topup-qr' }), el('figcaption', {}, SCAN_TEXT[order.provider] || '扫码支付 Scan to pay'))
         : order.pay_url
           ? el('p', {}, el('a', { href: order.pay_url, target: '_blank', rel: 'noopener noreferrer', id: 'topup-link', class: 'button' }, '打开支付页面 Open the payment page'))
           : null;
