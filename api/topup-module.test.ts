@@ -82,7 +82,8 @@ describe('topup.js in headless chromium', () => {
       expect(await page.getAttribute('#topup-state', 'data-state')).toBe('created');
       await page.screenshot({ path: new URL('topup-qr.png', ARTIFACTS).pathname });
       expect((await deliver(sim.pay(order.order))).status).toBe(204);
-      await page.waitForFunction('window.__paid !== null', undefined, { timeout: 10_000 });
+      // waitForSelector, not waitForFunction: a string predicate would need eval, which the page's CSP forbids.
+      await page.waitForSelector('#topup-state[data-state="paid"]', { timeout: 10_000 });
       expect(await page.evaluate('window.__paid.state')).toBe('paid');
       expect(await page.textContent('#topup-state')).toContain('已到账 Credited');
       expect(await page.$('#topup-qr')).toBeNull();
