@@ -37,6 +37,9 @@ import { billStatsCsv, monthStatementsHtml } from './manager-exports.ts';
 import type { Lang } from './tenant-events.ts';
 import { relayHandlers } from './relay.ts';
 import type { HandlerCtx, RouteHandler } from './handler.ts';
+import type { TopupProviders } from '../lib/topup/index.ts';
+import { topupRoutes } from './topup-routes.ts';
+import type { TopupRouteDeps } from './topup-routes.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -59,6 +62,10 @@ export interface ApiDeps {
   readonly cacheMs?: number;
   /** Express `trust proxy` (behind a reverse proxy, so the auth-failure limit sees the client address). @defaultValue false */
   readonly trustProxy?: boolean | number | string;
+  /** Online top-up provider adapters (docs/topup.md); without them top-up answers 'not enabled'. */
+  readonly topupProviders?: TopupProviders;
+  /** Test hook at each stage of a provider notification (the crash test kills the process there). */
+  readonly topupOnStage?: TopupRouteDeps['onStage'];
 }
 
 // What a route handler gets (api/handler.ts, shared with the relay routes).
@@ -117,6 +124,10 @@ export function buildApp(deps: ApiDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);
   });
+
+  // Online top-up (issue 14): the providers' notifications carry a signature, not a token.
+  const topup = topupRoutes({ site, influx: deps.influx, redis: deps.redis, workersKeyPrefix: deps.workersKeyPrefix, providers: deps.topupProviders, now, log, onStage: deps.topupOnStage, audit: (c, a, t, x) => writeAudit(c, a, t, x), changed: () => read.cache.clear() });
+  topup.mountNotify(app);
 
   app.use('/api', (_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
@@ -490,6 +501,8 @@ export function buildApp(deps: ApiDeps): Express {
     // Prepaid enforcement (issue 13): api/relay.ts.
     ...relayHandlers({ redis: deps.redis, keyPrefix: deps.workersKeyPrefix, now, accountOf, writeAudit }),
   };
+
+  Object.assign(handlers, topup.handlers);
 
   const routes = new Map<string, (req: Request, res: Response, next: NextFunction) => Promise<void>>();
   function routeOf(op: Operation) {

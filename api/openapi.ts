@@ -1,5 +1,6 @@
 import { FIRST_DATE, LAST_DATE } from '../core/index.ts';
 import type { Role } from './auth/token-store.ts';
+import { topupNotifyPaths, topupOps, topupSchemas } from './topup-openapi.ts';
 
 /**
  * The OpenAPI 3.1 document: the one description of the API. The app registers its routes
@@ -48,6 +49,7 @@ const SHARE = {
 };
 
 const schemas = {
+  ...topupSchemas({ obj, str, s, arr, nullable, ref, MONEY, TIME, DATE }),
   Error: obj(
     {
       error: str({ description: 'machine code, e.g. not_found' }),
@@ -404,6 +406,7 @@ const std = (roles: readonly Role[], extra: Record<string, object>) => ({
 });
 
 const ops: Record<string, Record<string, OpSpec>> = {
+  ...topupOps({ json, errorResponse, pathParam, query, ACCOUNT, ALL, SITE_READERS, MANAGER }),
   '/api/v1/me': {
     get: { operationId: 'getMe', summary: 'who this token is', roles: ALL, responses: { '200': json('Me') } },
   },
@@ -668,6 +671,7 @@ export function openapiDocument() {
       };
     }
   }
+  Object.assign(paths, topupNotifyPaths());
   return {
     openapi: '3.1.0',
     info: {

@@ -5,6 +5,8 @@ import { InfluxV1 } from '../influx/client.ts';
 import { readEnv } from '../lib/env.ts';
 import { createLogger } from '../lib/logger.ts';
 import { loadSiteFile } from '../lib/site-file.ts';
+import { createTopupProviders } from '../lib/topup/index.ts';
+import type { TopupProviders } from '../lib/topup/index.ts';
 import { buildApp } from './app.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { SiteRef } from './site-ref.ts';
@@ -25,6 +27,8 @@ export interface StartApiOptions {
   readonly workersKeyPrefix?: string;
   /** Express `trust proxy`, when a reverse proxy sits in front. @defaultValue false */
   readonly trustProxy?: boolean | number | string;
+  /** Top-up provider adapters. @defaultValue from the credentials in the environment when the site has a topup block */
+  readonly topupProviders?: TopupProviders;
 }
 
 export interface RunningApi {
@@ -39,6 +43,8 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const env = readEnv();
   const log = createLogger('api');
   const site = loadSiteFile(opts.siteFile);
+  // A topup block without credentials refuses to start, naming the missing keys (never values).
+  const topupProviders = opts.topupProviders ?? (site.topup ? createTopupProviders(site) : undefined);
   const influx = new InfluxV1({ url: opts.influxUrl ?? env.SUBMETER_INFLUX_URL, db: opts.influxDb ?? env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
   // Neither store has to be up for the API to start (issue 11): a restart during an
   // outage must not crash-loop. Redis reconnects by itself (commands fail after 3 tries:
@@ -47,7 +53,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   watchRedis(redis, log);
   const database = keepInfluxDatabase(influx, log, { token: env.SUBMETER_INFLUX_TOKEN });
   await database.first;
-  const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, trustProxy: opts.trustProxy, logger: log });
+  const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, trustProxy: opts.trustProxy, logger: log, topupProviders });
   const host = opts.host ?? '127.0.0.1';
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(opts.port ?? 8080, host, (err?: Error) => (err ? reject(err) : resolve(s)));

@@ -99,3 +99,5 @@ export type {
   Wanted,
   WarningLevel,
 } from './enforcement/index.ts';
+export * from './topup/index.ts';
+export type { TopupConfig, TopupProviderName } from './site/index.ts';

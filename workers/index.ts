@@ -13,3 +13,7 @@ export type { LiveSource, LoadedLive } from './live-figures.ts';
 export { processEnforcement, busOf } from './enforcement.ts';
 export type { EnforcementResult } from './enforcement.ts';
 export { RELAY_QUEUE, RelayJob, RELAY_JOB_OPTS, relayJobId, relayQueuePrefix, openRelayQueue, parsePayload, UnrecoverableError } from './queues.ts';
+export { TopupService, TopupError } from './topup/service.ts';
+export type { TopupServiceOptions, PaymentOutcome, ReconcileReport, ReconcileReportItem } from './topup/service.ts';
+export type { TopupOrder, RefundRecord } from './topup/order-store.ts';
+export { topupKeys } from './topup/order-store.ts';

@@ -27,6 +27,8 @@ export const QUEUE = {
   notify: 'notify',
   /** Prepaid enforcement (issue 13): the relay decision per account, after each balance cycle. */
   enforcement: 'enforcement',
+  /** Online top-up: pending orders queried from their provider, and the daily statement reconciliation (docs/topup.md). */
+  topup: 'topup',
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -129,6 +131,16 @@ export const NotifyJob = z.object({
 });
 export type NotifyJob = z.infer<typeof NotifyJob>;
 
+export const TopupJob = z.object({
+  site: siteId,
+  /** pending: query unpaid orders; reconcile: compare a provider's statement with the ledger. */
+  kind: z.enum(['pending', 'reconcile']),
+  /** reconcile: the statement day (default: yesterday in the provider's zone). */
+  date: z.string().refine(isLocalDate, 'must be a local date YYYY-MM-DD').optional(),
+  provider: z.enum(['wechat', 'alipay', 'stripe']).optional(),
+});
+export type TopupJob = z.infer<typeof TopupJob>;
+
 /** BullMQ job id of a notification: one per event and channel, so a re-raised event is not sent twice (custom ids may not contain ':'). */
 export function notifyJobId(j: Pick<NotifyJob, 'site' | 'account' | 'kind' | 'time' | 'channel'>): string {
   return ['notify', j.site, j.account, j.kind, j.time, j.channel].join('|');
@@ -201,7 +213,11 @@ export interface SiteRef {
   readonly id: string;
   readonly timezone: string;
   readonly meters: readonly { readonly id: string }[];
+  readonly topup?: { readonly reconcileAt: string };
 }
+
+/** How often unpaid top-up orders are looked at (each is queried once older than the site's query_after). */
+export const TOPUP_POLL_MS = 60_000;
 
 /** Number of rollup batches of a site. */
 export function batchCount(site: SiteRef, metersPerBatch: number = DEFAULTS.metersPerBatch): number {
@@ -225,6 +241,7 @@ export function openQueues(connection: ConnectionOptions, prefix?: string): Queu
     alerts: q(QUEUE.alerts, JOB_OPTS),
     notify: q(QUEUE.notify, NOTIFY_OPTS),
     enforcement: q(QUEUE.enforcement, JOB_OPTS),
+    topup: q(QUEUE.topup, JOB_OPTS),
   };
 }
 
@@ -276,6 +293,17 @@ export async function upsertSchedulers(queues: Queues, site: SiteRef, opts: Sche
   // Enforcement on the balance cadence: a payment reconnects within one balance cycle.
   const en: EnforcementJob = { site: site.id };
   await queues.enforcement.upsertJobScheduler(`enforcement:${site.id}`, { every: o.enforcementEveryMs ?? o.balanceEveryMs }, { name: 'enforcement', data: en, opts: JOB_OPTS });
+  if (site.topup) {
+    const pending: TopupJob = { site: site.id, kind: 'pending' };
+    await queues.topup.upsertJobScheduler(`topup-pending:${site.id}`, { every: TOPUP_POLL_MS }, { name: 'topup-pending', data: pending, opts: JOB_OPTS });
+    // Providers publish yesterday's statement after about 10:00 China time (docs/topup.md).
+    const [hh, mm] = site.topup.reconcileAt.split(':').map(Number);
+    const rec: TopupJob = { site: site.id, kind: 'reconcile' };
+    await queues.topup.upsertJobScheduler(`topup-reconcile:${site.id}`, { pattern: `0 ${mm} ${hh} * * *`, tz: site.timezone }, { name: 'topup-reconcile', data: rec, opts: JOB_OPTS });
+  } else {
+    await queues.topup.removeJobScheduler(`topup-pending:${site.id}`);
+    await queues.topup.removeJobScheduler(`topup-reconcile:${site.id}`);
+  }
 }
 
 export { UnrecoverableError };

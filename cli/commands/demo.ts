@@ -66,6 +66,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const { startCollector } = await import('../../collector/index.ts');
   const { startWorkers, recordPayment } = await import('../../workers/index.ts');
   const { startApi, createDemoTokens } = await import('../../api/index.ts');
+  const { DEMO_TOPUP_YAML, startDemoTopup, demoTopup } = await import('./demo-topup.ts');
 
   const tenants = positiveInt('--tenants', opts.tenants, 0);
   const days = positiveInt('--days', opts.days);
@@ -104,7 +105,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const tcpPort = await freePort(positiveInt('--tcp-port', opts.tcpPort, 0));
     const pty = await ptyPair(log);
     if (pty) stops.push(pty.close);
-    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) });
+    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) }) + DEMO_TOPUP_YAML;
     const sitePath = join(dir, 'site.yaml');
     let site = parseSiteYaml(yaml, sitePath);
     if (!pty) {
@@ -154,9 +155,11 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     stops.push(() => sim.stop());
     const collector = await startCollector({ site, spoolDir: join(dir, 'spool'), influx, pollIntervalMs: pollMs, log });
     stops.push(() => collector.stop());
-    const workers = await startWorkers({ sites: [site], redisUrl: env.SUBMETER_REDIS_URL, influx, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers, log });
+    const topup = await startDemoTopup();
+    stops.push(topup.stop);
+    const workers = await startWorkers({ sites: [site], redisUrl: env.SUBMETER_REDIS_URL, influx, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers, log, topupProviders: new Map([[site.id, topup.providers]]) });
     stops.push(() => workers.close());
-    const api = await startApi({ siteFile: sitePath, port: positiveInt('--api-port', opts.apiPort, 0), influxDb: DB, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api, workersKeyPrefix: PREFIX.workers });
+    const api = await startApi({ siteFile: sitePath, port: positiveInt('--api-port', opts.apiPort, 0), influxDb: DB, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api, workersKeyPrefix: PREFIX.workers, topupProviders: topup.providers });
     stops.push(() => api.close());
     const tokens = await createDemoTokens({ siteFile: sitePath, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api });
     say(`simulator: Modbus TCP on 127.0.0.1:${tcpPort}${pty ? `, RS485 bus (Modbus RTU + DL/T 645) on ${pty.simSide} <-> ${pty.collectorSide}` : ''}`);
@@ -199,6 +202,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
 
     const first = site.accounts[0]?.id;
     const low = site.accounts[3]?.id;
+    if (first) await demoTopup({ apiUrl: api.url, account: first, tenantToken: tokens.tenants[first], sim: topup.sim, say });
     say('\nwhere to look:');
     // A phone signs in once with a login link (issue 11); the link works once, for 24 h.
     const link = first

@@ -28,6 +28,23 @@ export interface Site {
   readonly utility?: { readonly tariff: string; readonly markupCap: string };
   /** Prepaid enforcement policy (issue 13); absent on sites built by hand: DEFAULT_ENFORCEMENT. */
   readonly enforcement?: EnforcementConfig;
+  /** Online top-up settings (docs/topup.md); absent: tenants cannot top up online. */
+  readonly topup?: TopupConfig;
+}
+
+export type TopupProviderName = 'wechat' | 'alipay' | 'stripe';
+
+/** The site file's `topup` block, in integer fen and milliseconds. */
+export interface TopupConfig {
+  readonly providers: readonly TopupProviderName[];
+  readonly presetsFen: readonly number[];
+  readonly minFen: number;
+  readonly maxFen: number;
+  readonly expiryMs: number;
+  readonly queryAfterMs: number;
+  /** HH:MM local. */
+  readonly reconcileAt: string;
+  readonly publicUrl?: string;
 }
 
 export interface Meter {

@@ -169,6 +169,24 @@ export const tariffSchema = z.strictObject({
   versions: z.array(tariffVersion).min(1),
 });
 
+/** Top-up amounts are money in the site currency, 2 decimals, positive. */
+const topupMoney = decimalText(2, { min: 0.01, max: 1_000_000 });
+
+export const topupSchema = z.strictObject({
+  providers: z.array(z.enum(['wechat', 'alipay', 'stripe'])).min(1),
+  presets: z.array(topupMoney).min(1).max(8).default(['50', '100', '200']),
+  min: topupMoney.default('10'),
+  max: topupMoney.default('5000'),
+  /** How long an order may be paid; also sent to the provider as the order's expiry. */
+  expiry: durationMs.default(15 * 60_000),
+  /** An order still unpaid this long after creation is queried from its provider. */
+  query_after: durationMs.default(3 * 60_000),
+  /** Local time of the daily statement reconciliation (providers publish yesterday's bill after about 10:00). */
+  reconcile_at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a local time HH:MM (00:00-23:59)').default('10:30'),
+  /** Public base URL the providers' notifications reach (https in production); default: the API's own address. */
+  public_url: z.url({ protocol: /^https?$/ }).optional(),
+});
+
 export const siteFileSchema = z.strictObject({
   site: z.strictObject({
     id,
@@ -200,6 +218,8 @@ export const siteFileSchema = z.strictObject({
   utility: z.strictObject({ tariff: id, markup_cap: decimalText(6, { min: 0 }).default('0') }).optional(),
   /** Prepaid enforcement: the relay cut-off policy (issue 13, docs/enforcement.md). Absent: dry-run with the defaults. */
   enforcement: enforcementSchema.optional(),
+  /** Online top-up (issue 14, docs/topup.md); credentials never here: environment or secrets file. */
+  topup: topupSchema.optional(),
 });
 
 export type SiteFile = z.output<typeof siteFileSchema>;

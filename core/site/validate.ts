@@ -4,7 +4,8 @@ import { layoutKey, minutesToHhmm, PERIODS, scheduleEntryOn, versionIndexOn } fr
 import type { Period, PeriodSpan, ScheduleEntry, Tariff, TariffVersion } from '../tou/schedule.ts';
 import { Dec } from '../decimal.ts';
 import { FIRST_DATE } from '../date-range.ts';
-import type { Account, Meter, Pool, Site } from './model.ts';
+import type { Account, Meter, Pool, Site, TopupConfig } from './model.ts';
+import { moneyFen } from '../units.ts';
 import type { SiteFile } from './schema.ts';
 import { MODBUS_RELAY_MAPS } from './schema.ts';
 import { resolveEnforcement } from '../enforcement/resolve.ts';
@@ -83,6 +84,7 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
   });
 
   if (file.utility && !tariffIds.has(file.utility.tariff)) add(['utility', 'tariff'], `unknown tariff '${file.utility.tariff}'`);
+  const topup = file.topup ? buildTopup(file.topup, file.site.currency, add) : undefined;
   const tariffs: Tariff[] = file.tariffs.map((t, ti) => buildTariff(t, ti, add));
 
   // Addresses on one serial bus, and unit ids on one Modbus TCP endpoint, must be unique.
@@ -149,8 +151,42 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
     tariffs,
     ...(file.utility ? { utility: { tariff: file.utility.tariff, markupCap: file.utility.markup_cap } } : {}),
     enforcement: enforcement.config,
+    ...(topup ? { topup } : {}),
   };
   return { site, issues };
+}
+
+/**
+ * The top-up block (docs/topup.md): limits that contain every preset, providers listed
+ * once, and a site currency the providers can take (WeChat Pay Native and Alipay
+ * face-to-face collect CNY only).
+ */
+function buildTopup(t: NonNullable<SiteFile['topup']>, currency: string, add: Add): TopupConfig {
+  const fen = (text: string) => moneyFen(text);
+  const minFen = fen(t.min);
+  const maxFen = fen(t.max);
+  if (minFen > maxFen) add(['topup', 'min'], `must not exceed max (${t.max})`);
+  t.presets.forEach((p, i) => {
+    const v = fen(p);
+    if (v < minFen || v > maxFen) add(['topup', 'presets', i], `${p} is outside min ${t.min} .. max ${t.max}`);
+  });
+  const seen = new Set<string>();
+  t.providers.forEach((p, i) => {
+    if (seen.has(p)) add(['topup', 'providers', i], `provider '${p}' listed twice`);
+    seen.add(p);
+    if ((p === 'wechat' || p === 'alipay') && currency !== 'CNY') add(['topup', 'providers', i], `${p} collects CNY only; the site currency is ${currency}`);
+  });
+  if (t.query_after >= t.expiry) add(['topup', 'query_after'], 'must be shorter than expiry (pending orders are queried before they expire)');
+  return {
+    providers: [...seen] as TopupConfig['providers'],
+    presetsFen: t.presets.map(fen),
+    minFen,
+    maxFen,
+    expiryMs: t.expiry,
+    queryAfterMs: t.query_after,
+    reconcileAt: t.reconcile_at,
+    ...(t.public_url ? { publicUrl: t.public_url.replace(/\/+$/, '') } : {}),
+  };
 }
 
 export function byteOrder(a: string, b: string): number {
