@@ -1,5 +1,6 @@
 import express from 'express';
 import type { Express, Request, Response } from 'express';
+import type { HandlerCtx } from './handler.ts';
 import type { Redis } from 'ioredis';
 import QRCode from 'qrcode';
 import type { Site, TopupProviderName } from '../core/index.ts';
@@ -23,15 +24,7 @@ import { formatLocal } from './local-time.ts';
  * token check and the JSON parser.
  */
 
-interface Ctx {
-  readonly req: Request;
-  readonly res: Response;
-  readonly site: Site;
-  readonly auth: TokenRecord;
-  readonly params: Record<string, string>;
-  readonly query: Record<string, string>;
-  readonly body: Record<string, unknown>;
-}
+type Ctx = HandlerCtx;
 
 export interface TopupRouteDeps {
   readonly site: () => Site;
