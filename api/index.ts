@@ -2,6 +2,7 @@
 export { buildApp } from './app.ts';
 export type { ApiDeps } from './app.ts';
 export { startApi, createDemoTokens } from './server.ts';
+export { answerClientErrors } from './client-errors.ts';
 export type { StartApiOptions, RunningApi, DemoTokens } from './server.ts';
 export { SiteRef } from './site-ref.ts';
 export { RedisTokenStore, hashToken, generateToken, ROLES, validateNewToken } from './auth/token-store.ts';

@@ -31,7 +31,8 @@ export function formatLocal(utcMs: number, tz: string): string {
 
 export function nextMonth(month: string): string {
   const [y, m] = month.split('-').map(Number);
-  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+  // Zero-padded four-digit years, so months compare as strings.
+  return m === 12 ? `${String(y + 1).padStart(4, '0')}-01` : `${String(y).padStart(4, '0')}-${String(m + 1).padStart(2, '0')}`;
 }
 
 export function monthRange(month: string): { from: string; to: string } {

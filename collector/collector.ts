@@ -23,6 +23,9 @@ import { MeterPoller } from './poller.ts';
 import type { PollerSink } from './poller.ts';
 import type { Sample, SampleSink } from './sample.ts';
 import { Forwarder, Spool, SpoolFullError } from './spool/index.ts';
+import { startRelayExecutor } from './relay/executor.ts';
+import type { RelayExecutor, RelayExecutorOptions } from './relay/executor.ts';
+import { loadRelaySecrets } from './relay/secrets.ts';
 import type { ForwarderOptions, ForwarderStats, SpoolOptions, SpoolStats } from './spool/index.ts';
 
 export interface CollectorOptions {
@@ -60,6 +63,12 @@ export interface CollectorOptions {
   /** Clock of sample times. @defaultValue Date.now */
   readonly now?: () => number;
   readonly log?: Logger;
+  /**
+   * Carry out the workers' relay commands on this collector's buses (issue 13, collector
+   * /relay/executor.ts): the Redis of the workers, and their queue and key prefixes.
+   * Secrets from the environment unless given. Absent: no relay control.
+   */
+  readonly relay?: Omit<RelayExecutorOptions, 'site' | 'buses' | 'tcp' | 'writeLines' | 'secrets' | 'log' | 'now'> & { readonly secrets?: RelayExecutorOptions['secrets'] };
 }
 
 export interface CollectorHealth {
@@ -229,6 +238,19 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   };
   const watcher = opts.siteFile && opts.watchSiteFile !== false ? watchFile(opts.siteFile, () => void reload(), log) : undefined;
   const subscriber = opts.siteFile && opts.reloadChannel ? subscribeReloads(opts.reloadChannel, site.id, () => void reload(), log) : undefined;
+  // Relay commands share the buses (priority) and the spool (their events).
+  let relay: RelayExecutor | undefined;
+  if (opts.relay) {
+    relay = await startRelayExecutor({
+      ...opts.relay,
+      site,
+      buses,
+      tcp,
+      secrets: opts.relay.secrets ?? loadRelaySecrets(),
+      writeLines: (lines) => spool.append(lines),
+      log,
+    });
+  }
 
   return {
     spool,
@@ -244,6 +266,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       clearTimeout(addressTimer);
       await chain;
       clearInterval(stateTimer);
+      await relay?.close();
       await Promise.all([...running.values()].map((r) => r.poller.stop()));
       await writeState();
       await forwarder.stop();

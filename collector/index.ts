@@ -9,3 +9,6 @@ export type { Sample, SampleSink } from './sample.ts';
 export type { MeterInput } from './input.ts';
 export { MeterReadError } from './input.ts';
 export { importReadings } from './import/readings-import.ts';
+export { createRelayDriver, relayUnsupported, loadRelaySecrets, RelaySecretsError } from './relay/index.ts';
+export type { RelayDriver, RelayCommand, RelayReadback, CommandOutcome, RelayResources, RelaySecrets } from './relay/index.ts';
+export { ModbusTcpPool } from './inputs/modbus-tcp/index.ts';

@@ -9,3 +9,4 @@ export { DEFAULT_TARIFF_MAPPING, periodsByRegister } from './inputs/dlt645/tarif
 export type { TariffMapping } from './inputs/dlt645/tariffs.ts';
 export * from './inputs/modbus/maps.ts';
 export { crc16 } from './inputs/modbus-rtu/rtu-frame.ts';
+export * from './inputs/dlt645/control.ts';

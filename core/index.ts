@@ -10,6 +10,7 @@ export * from './units.ts';
 export { parseSiteYaml, SiteFileError, MODBUS_MAPS } from './site/index.ts';
 export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue, MeterConnection, ModbusMapName } from './site/index.ts';
 
+export { FIRST_DATE, LAST_DATE, FIRST_YEAR, LAST_YEAR, DATE_RANGE_TEXT, FIRST_INSTANT_MS, END_INSTANT_MS, dateProblem, isSupportedDate, monthProblem, instantProblem, dateRangeProblem } from './date-range.ts';
 export { addDays, epochDay, fromEpochDay, isLocalDate, dayTypeOf, weekdayOf } from './tou/local-date.ts';
 export type { LocalDate, DayType } from './tou/local-date.ts';
 export { PERIODS, versionIndexOn, scheduleEntryOn } from './tou/schedule.ts';
@@ -48,7 +49,8 @@ export { meterTargets, siteCuts, spanAt, occupancyPieces, CellSums } from './set
 export type { MeterTarget, TenantSpan } from './settle/attribution.ts';
 export type { SiteIndex } from './settle/site-index.ts';
 
-export { dedupePayments } from './bill/payments.ts';
+export { dedupePayments, paymentContent } from './bill/payments.ts';
+export { paymentTimeProblem, PAYMENT_FUTURE_TOLERANCE_MS } from './bill/payment-time.ts';
 export type { PaymentSet } from './bill/payments.ts';
 export { computeBillRun, settleRange, billFromSettlement, storeReadings, meterIndex, billRunJson, billRunCsv, qualityEntries } from './bill/run.ts';
 export type { ReadingSource, RangeSettlement, SettleRangeOptions } from './bill/run.ts';
@@ -77,9 +79,38 @@ export { PAYMENT_KINDS, paymentKindProblem } from './readings/csv.ts';
 export type { PaymentKind } from './readings/csv.ts';
 export { acceptMeterSeries, multiplierAt } from './counters/meter-changes.ts';
 export { cutCalendar } from './tenancy/cuts.ts';
-export { meterTimeline, occupantAt, occupancyOf, occupiesAt, tenancyCuts, metersOf, uncovered } from './tenancy/occupancy.ts';
+export { meterTimeline, occupantAt, occupancyOf, occupiesAt, tenancyCuts, metersOf, metersOccupiedBy, uncovered } from './tenancy/occupancy.ts';
 export type { OccupancySpan } from './tenancy/occupancy.ts';
 export { finalStatement, finalStatementRange, computeFinalStatement, finalStatementJson } from './tenancy/final-statement.ts';
 export type { FinalStatement, LedgerEntry } from './tenancy/final-statement.ts';
 export { diffSites, daysToResettle, describeChanges } from './site/diff.ts';
 export type { SiteChange, SiteDiff } from './site/diff.ts';
+
+export {
+  DEFAULT_ENFORCEMENT,
+  DEFAULT_WINDOWS,
+  policyFor,
+  protectedAt,
+  staleReasons,
+  commandBudget,
+  decideRelay,
+  nextWarning,
+  restoreAmountFen,
+} from './enforcement/index.ts';
+export type {
+  AccountPolicy,
+  EnforcementConfig,
+  EnforcementMode,
+  ProtectedWindow,
+  WindowHit,
+  FreshnessInput,
+  DecisionReason,
+  DeferReason,
+  ManualOverride,
+  RelayDecision,
+  RelayDecisionInput,
+  Wanted,
+  WarningLevel,
+} from './enforcement/index.ts';
+export * from './topup/index.ts';
+export type { TopupConfig, TopupProviderName } from './site/index.ts';

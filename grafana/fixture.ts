@@ -19,12 +19,15 @@ import type { InfluxV1 } from '../influx/client.ts';
 import { eventLine, workerLine } from '../influx/event-lines.ts';
 import { collectorLine, healthLine, sampleLine } from '../influx/lines.ts';
 import { chargeLine, siteDayLine } from '../influx/settlement-lines.ts';
+import { relayLine } from '../influx/relay.ts';
 
 export const SITE = 'tj-plaza';
 export const ACCOUNTS = ['A101', 'A102', 'A103'] as const;
 export const TENANT_METERS: Record<string, string> = { T101: 'A101', T102: 'A102', T103: 'A103' };
 export const OFFLINE_METER = 'T103';
 export const GROWING_SPOOL_HOST = 'gw2';
+/** The account whose relay reads back on while the policy wants it off (a stuck relay). */
+export const RELAY_MISMATCH_ACCOUNT = 'A102';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -158,6 +161,16 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   events.forEach(([kind, tags, detail, value], i) => {
     lines.push(eventLine(SITE, { kind, ...tags, detail, value, time: nowMs - (i + 1) * 17 * MIN }));
   });
+
+  // relay: every minute over the last hour; A102 was cut 10 minutes ago but its relay stuck.
+  for (const account of ACCOUNTS) {
+    for (let i = 60; i >= 0; i--) {
+      const stuck = account === RELAY_MISMATCH_ACCOUNT && i <= 10;
+      lines.push(
+        relayLine({ site: SITE, account, time: nowMs - i * MIN, wanted: stuck ? 'open' : 'closed', state: 'closed', mismatch: stuck, mode: 'on', decision: stuck ? 'balance-exhausted' : 'balance-ok', deferred: '', restoreFen: stuck ? 1_235 : 0, warning: 'none', pending: 0 }),
+      );
+    }
+  }
 
   // worker: queue state every minute over the last hour.
   for (const queue of ['rollup', 'settlement', 'balance']) {

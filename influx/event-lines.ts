@@ -12,6 +12,8 @@ export interface EventPoint {
   readonly detail: string;
   readonly account?: string;
   readonly meter?: string;
+  /** A payment's reference (top-up conflicts and alarms: the provider's transaction). */
+  readonly reference?: string;
   readonly value?: number;
 }
 
@@ -19,6 +21,7 @@ export function eventLine(site: string, e: EventPoint): string {
   const p = new Point(M.event).tag(T.site, site).tag(T.kind, e.kind);
   if (e.account) p.tag(T.account, e.account);
   if (e.meter) p.tag(T.meter, e.meter);
+  if (e.reference) p.tag(T.reference, e.reference);
   p.stringField(F.detail, e.detail);
   if (e.value !== undefined) p.floatField(F.value, e.value);
   return p.timestamp(e.time).toLineProtocol()!;

@@ -66,6 +66,8 @@ export const M = {
   accountCell: 'account_cell',
   /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect), waiting (integer jobs), failed (integer jobs). */
   worker: 'worker',
+  /** Prepaid enforcement per account, every enforcement cycle (issue 13). tags: site, account; fields: wanted (integer 1 = power on, 0 = off: what the policy wants), state (integer 1 closed, 0 open as read back from the meters; absent while unknown), mismatch (integer 1 when the read-back disagrees with what was commanded past the read-back window), mode (string off|dry-run|on), decision (string: the policy's reason), deferred (string: why a due trip waits, or ""), restore_fen (integer fen to pay to get power back), warning (string none|warning|final), pending (integer relay commands queued or running). */
+  relay: 'relay',
 } as const;
 
 export const T = {
@@ -163,6 +165,24 @@ export const F = {
   areaWeight: 'area_weight',
   /** account_day: comma-separated pool ids. */
   pools: 'pools',
+  /** relay: 1 = the policy wants power on, 0 = off (integer). */
+  wanted: 'wanted',
+  /** relay: 1 = the relay reads back closed, 0 = open (integer). */
+  state: 'state',
+  /** relay: 1 = read-back disagrees with the command past the read-back window (integer). */
+  mismatch: 'mismatch',
+  /** relay: enforcement mode of the account (string). */
+  mode: 'mode',
+  /** relay: the policy's reason code (string). */
+  decision: 'decision',
+  /** relay: why a due trip waits (string, "" when none). */
+  deferred: 'deferred',
+  /** relay: fen to pay to get power back (integer). */
+  restoreFen: 'restore_fen',
+  /** relay: warning level none|warning|final (string). */
+  warning: 'warning',
+  /** relay: relay commands queued or running (integer). */
+  pending: 'pending',
   masterWh: 'master_wh',
   tenantWh: 'tenant_wh',
   commonWh: 'common_wh',

@@ -82,6 +82,6 @@ describe('submeter sim', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     expect(code).not.toBe(0);
-    expect(stderr).toMatch(/cannot read site file no\/such\/site\.yaml/);
+    expect(stderr).toMatch(/site file no\/such\/site\.yaml does not exist/);
   }, 60_000);
 });

@@ -12,6 +12,9 @@
  * - `reset`: the energy register restarts from 0 (meter replaced or cleared). A state change.
  * - `spike`: the next `count` energy reads show the register plus `wh` (a corrupt read),
  *   then the true value again.
+ * - `relay-stuck`: the load relay's contacts no longer move: commands are accepted and the
+ *   command state changes, the power does not (issue 13's mismatch alarm). Cleared by
+ *   clearing the meter's faults.
  *
  * `count` for no-answer, crc and exception is how many requests are affected
  * (default: all, until cleared).
@@ -22,10 +25,11 @@ export type Fault =
   | { readonly kind: 'exception'; readonly code?: number; readonly count?: number }
   | { readonly kind: 'rollover'; readonly marginWh?: number }
   | { readonly kind: 'reset' }
-  | { readonly kind: 'spike'; readonly wh?: number; readonly count?: number };
+  | { readonly kind: 'spike'; readonly wh?: number; readonly count?: number }
+  | { readonly kind: 'relay-stuck' };
 
 export type FaultKind = Fault['kind'];
-export const FAULT_KINDS: readonly FaultKind[] = ['no-answer', 'crc', 'exception', 'rollover', 'reset', 'spike'];
+export const FAULT_KINDS: readonly FaultKind[] = ['no-answer', 'crc', 'exception', 'rollover', 'reset', 'spike', 'relay-stuck'];
 
 /** A request-level fault in force for the next request (what a server must do instead of answering normally). */
 export type RequestFault = { readonly kind: 'no-answer' } | { readonly kind: 'crc' } | { readonly kind: 'exception'; readonly code: number };
@@ -53,6 +57,7 @@ export function parseFault(text: string): Fault {
     case 'rollover':
       return arg === undefined ? { kind } : { kind, marginWh: arg };
     case 'reset':
+    case 'relay-stuck':
       return { kind };
     case 'spike':
       return { kind, ...(arg !== undefined && { wh: arg }), ...(count !== undefined && { count }) };

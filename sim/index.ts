@@ -8,3 +8,4 @@ export { parseFault, validateFault, FAULT_KINDS } from './faults.ts';
 export { MODEL_EPOCH, SLOT_MS, SiteLoadModel, simulateReadings } from './load-model.ts';
 export type { LoadModelOptions, SimulateReadingsOptions } from './load-model.ts';
 export { READINGS_CSV_HEADER, readingCsvLine, writeReadingsCsv, whToKwhText } from './readings-csv.ts';
+export * from './providers/index.ts';

@@ -1,3 +1,4 @@
+import { registerMap } from '../collector/wire.ts';
 import { dayTypeOf, fromEpochDay, zoneOf } from '../core/index.ts';
 import type { Meter, Site, Zone } from '../core/index.ts';
 import { hashString, range3 } from './prng.ts';
@@ -324,7 +325,7 @@ function buildProfile(site: Site, m: Meter, seed: number, initialWh: number | un
   const key = hashString(m.id);
   const r = (salt: number, lo: number, hi: number) => range3(key, seed, salt, lo, hi);
   const kind = kindOf(site, m);
-  const phases: 1 | 3 = m.connection && 'map' in m.connection && (m.connection.map === 'sdm120' || m.connection.map === 'ddsu666') ? 1 : 3;
+  const phases: 1 | 3 = m.connection && 'map' in m.connection ? registerMap(m.connection.map).phases : 3;
   const acct = site.accounts.find((a) => a.id === m.account);
   const area = acct ? Number(acct.areaM2) : 0;
   // W per m2 of sales floor at full activity (lighting, displays, equipment), by trade.

@@ -5,6 +5,7 @@ import type { Fault, RequestFault } from './faults.ts';
 import { DEFAULT_ROLLOVER_MARGIN_WH, DEFAULT_SPIKE_WH, validateFault } from './faults.ts';
 import type { SiteLoadModel } from './load-model.ts';
 import { EXCEPTION, answerPdu, exceptionPdu, requestCovers } from './modbus-pdu.ts';
+import { SimRelay } from './relay.ts';
 
 /** What a simulated meter shows at one instant, faults applied. */
 export interface MeterReading {
@@ -41,11 +42,14 @@ export class SimulatedMeter {
   private transient: { fault: RequestFault; remaining: number }[] = [];
   private spikes: { wh: number; remaining: number }[] = [];
   private readonly energyAddress: number | undefined;
+  /** The meter's load relay (issue 13): open contacts stop the load. */
+  readonly relay: SimRelay;
 
   constructor(meter: Meter, model: SiteLoadModel, now: () => number) {
     this.meter = meter;
     this.model = model;
     this.now = now;
+    this.relay = new SimRelay((t) => model.snapshot(meter.id, t).totalWh, now);
     const c = meter.connection;
     this.map = c && c.protocol !== 'dlt645' ? registerMap(c.map) : undefined;
     this.energyAddress = this.map?.fields.find((f) => f.quantity === 'energy_import')?.address;
@@ -79,6 +83,9 @@ export class SimulatedMeter {
       case 'spike':
         this.spikes.push({ wh: f.wh ?? DEFAULT_SPIKE_WH, remaining: f.count ?? 1 });
         break;
+      case 'relay-stuck':
+        this.relay.stuck = true;
+        break;
     }
   }
 
@@ -86,6 +93,7 @@ export class SimulatedMeter {
   clearFaults(): void {
     this.transient = [];
     this.spikes = [];
+    this.relay.stuck = false;
   }
 
   /** The fault in force for the request arriving now, consuming one of its count. */
@@ -111,12 +119,15 @@ export class SimulatedMeter {
     const t = opts.time ?? this.now();
     const s = this.model.snapshot(this.meter.id, t);
     const modulus = this.meter.registerModulusWh;
-    let wh = (((s.totalWh + this.offsetWh) % modulus) + modulus) % modulus;
+    // Energy the load did not draw while the relay was open (the model counts on regardless).
+    const missing = this.relay.missingWh(t, s.totalWh);
+    let wh = (((s.totalWh - missing + this.offsetWh) % modulus) + modulus) % modulus;
     if (opts.energyRead && this.spikes.length > 0) {
       const spike = this.spikes[0];
       wh = (wh + spike.wh) % modulus;
       if (--spike.remaining <= 0) this.spikes.shift();
     }
+    if (!this.relay.closedAt(t)) return { meter: this.meter.id, time: t, wh, w: 0, v: s.v, a: s.a.map(() => 0), pf: s.pf, hz: s.hz };
     return { meter: this.meter.id, time: t, wh, w: s.w, v: s.v, a: s.a, pf: s.pf, hz: s.hz };
   }
 
@@ -124,7 +135,10 @@ export class SimulatedMeter {
   registers(opts: { energyRead?: boolean } = {}): Map<number, number> {
     if (!this.map) throw new Error(`meter ${this.meter.id} is not a Modbus meter`);
     const r = this.read(opts);
-    return encodeRegisters(this.map.name, { wh: r.wh, w: r.w, v: r.v, a: r.a, pf: r.pf, hz: r.hz });
+    const image = encodeRegisters(this.map.name, { wh: r.wh, w: r.w, v: r.v, a: r.a, pf: r.pf, hz: r.hz });
+    const relay = this.map.relay;
+    if (relay.kind === 'holding') image.set(relay.status.address, this.relay.state().closed ? relay.status.closed : relay.status.open);
+    return image;
   }
 
   /** Handles one Modbus request PDU addressed to this meter: faults first, then the map. */
@@ -133,10 +147,34 @@ export class SimulatedMeter {
     const fault = this.takeRequestFault();
     if (fault?.kind === 'no-answer') return { kind: 'silent' };
     if (fault?.kind === 'exception') return { kind: 'reply', pdu: exceptionPdu(pdu[0] ?? 0, fault.code) };
+    const write = this.relayWrite(pdu);
+    if (write) return write;
     const energyRead = this.energyAddress !== undefined && requestCovers(pdu, this.energyAddress);
     const reply = answerPdu(this.map, pdu, () => this.registers({ energyRead }));
     if (fault?.kind === 'crc') return { kind: 'corrupt', pdu: reply };
     if ((reply[0] & 0x80) === 0) this.answered++;
     return { kind: 'reply', pdu: reply };
+  }
+
+  /**
+   * A write to the map's relay register, answered as the meter does: the value that trips
+   * or closes it (function 16, as the DDS238 takes; 06 on a meter that takes 16 only gets
+   * exception 01 from answerPdu), exception 03 for any other value. Undefined when the
+   * request is not a relay write.
+   */
+  private relayWrite(pdu: Buffer): ModbusOutcome | undefined {
+    const relay = this.map?.relay;
+    if (relay?.kind !== 'holding') return undefined;
+    const fc = pdu[0];
+    let value: number;
+    if (fc === 16 && relay.write === 16 && pdu.length === 8 && pdu.readUInt16BE(1) === relay.address && pdu.readUInt16BE(3) === 1 && pdu[5] === 2) value = pdu.readUInt16BE(6);
+    else if (fc === 6 && relay.write === 6 && pdu.length === 5 && pdu.readUInt16BE(1) === relay.address) value = pdu.readUInt16BE(3);
+    else return undefined;
+    this.relay.controlFrames++;
+    if (value !== relay.trip && value !== relay.close) return { kind: 'reply', pdu: exceptionPdu(fc, EXCEPTION.ILLEGAL_DATA_VALUE) };
+    this.relay.command(value === relay.trip ? 'trip' : 'close-now', this.now());
+    this.answered++;
+    // 16 echoes address and count; 06 echoes address and value.
+    return { kind: 'reply', pdu: fc === 16 ? Buffer.from([16, relay.address >> 8, relay.address & 0xff, 0, 1]) : Buffer.from(pdu) };
   }
 }

@@ -24,6 +24,8 @@ describe('payment kinds', () => {
     const refund = { account: 'A101', fen: -12_345, reference: 'RF-1', time: t0, kind: 'refund' as const };
     expect((await recordPayment(deps, refund)).status).toBe('recorded');
     expect((await recordPayment(deps, refund)).status).toBe('duplicate');
+    // Issue 11: a retry stamped "now" is the same refund, answered with its first instant.
+    expect(await recordPayment(deps, { ...refund, time: t0 + 60_000 })).toMatchObject({ status: 'duplicate', time: t0, kind: 'refund' });
     await expect(recordPayment(deps, { ...refund, fen: 100, reference: 'RF-2' })).rejects.toThrow(/a refund is money paid back: a negative amount/);
     // The same reference as a plain payment of the same amount is another content: refused.
     const err = await recordPayment(deps, { account: 'A101', fen: -12_345, reference: 'RF-1', time: t0 }).catch((e: unknown) => e);
@@ -36,6 +38,7 @@ describe('payment kinds', () => {
     const tr = { account: 'A101', to: 'A102', fen: 5_000, reference: 'TR-1', time: t0, kind: 'transfer' as const };
     expect((await recordPayment(deps, tr)).status).toBe('recorded');
     expect((await recordPayment(deps, tr)).status).toBe('duplicate');
+    expect(await recordPayment(deps, { ...tr, time: t0 + 60_000 })).toMatchObject({ status: 'duplicate', time: t0, kind: 'transfer', to: 'A102' });
     expect(await loadPayments(env.influx, site.id)).toEqual([
       { account: 'A101', reference: 'TR-1', fen: -5_000, time: t0, kind: 'transfer' },
       { account: 'A102', reference: 'TR-1', fen: 5_000, time: t0, kind: 'transfer' },

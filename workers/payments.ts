@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { PaymentKind, Site } from '../core/index.ts';
-import { moneyText, PAYMENT_KINDS, paymentKindProblem } from '../core/index.ts';
+import { moneyText, PAYMENT_KINDS, paymentContent, paymentKindProblem, paymentTimeProblem } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
-import { quoteString } from '../influx/client.ts';
+import { InfluxError, quoteString } from '../influx/client.ts';
 import { eventLine } from '../influx/event-lines.ts';
 import { paymentLine as ledgerLine } from '../influx/payment-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
@@ -61,27 +61,45 @@ export interface PaymentDeps {
   readonly redis: Redis;
   /** Redis key prefix (tests isolate with a random one). @defaultValue 'submeter' */
   readonly keyPrefix?: string;
+  /** The clock that bounds a payment's time (no more than 5 minutes ahead). @defaultValue Date.now */
+  readonly now?: () => number;
 }
 
 /**
- * Canonical content of a payment (billing.md section 1: instant, account, numeric amount;
- * section 11 adds the kind, and a transfer's receiving account). A plain payment keeps the
- * original form, so references stored before kinds existed still compare equal.
+ * What the index stores per reference: the recorded payment, `instant|account|fen`, plus
+ * `|kind` for other kinds than a plain payment (billing.md section 11; a transfer
+ * `|transfer>TO`), so references stored before kinds existed read as plain payments. Only
+ * (account, fen, kind, and a transfer's receiving account) decide whether a later call is
+ * the same payment (billing.md section 1, amended by issue 11); the instant is kept so that
+ * a retry re-writes the very same point.
  */
-function contentOf(p: PaymentInput): string {
+function stored(p: PaymentInput): string {
   const kind = p.kind ?? 'payment';
   if (kind === 'payment') return `${p.time}|${p.account}|${p.fen}`;
   return `${p.time}|${p.account}|${p.fen}|${kind === 'transfer' ? `transfer>${p.to}` : kind}`;
 }
 
-function describe(content: string): string {
-  const [time, account, fen, kind] = content.split('|');
-  const at = new Date(Number(time)).toISOString();
-  if (kind?.startsWith('transfer>')) return `a transfer of ${moneyText(Number(fen))} from ${account} to ${kind.slice('transfer>'.length)} at ${at}`;
-  return `${moneyText(Number(fen))}${kind ? ` (${kind})` : ''} to ${account} at ${at}`;
+function parseStored(text: string): { time: number; account: string; fen: number; kind?: PaymentKind; to?: string } {
+  const [time, account, fen, kind] = text.split('|');
+  const base = { time: Number(time), account, fen: Number(fen) };
+  if (!kind) return base;
+  if (kind.startsWith('transfer>')) return { ...base, kind: 'transfer', to: kind.slice('transfer>'.length) };
+  return { ...base, kind: kind as PaymentKind };
 }
 
-// Returns {state, content}: 'new' when this call reserved the reference, else what is stored.
+/** The content compared (billing.md section 1): a transfer's includes where it goes. */
+function contentOf(p: { account: string; fen: number; kind?: PaymentKind; to?: string }): string {
+  return `${paymentContent(p)}${p.kind === 'transfer' ? `>${p.to}` : ''}`;
+}
+
+function describe(text: string): string {
+  const p = parseStored(text);
+  const at = new Date(p.time).toISOString();
+  if (p.kind === 'transfer') return `a transfer of ${moneyText(p.fen)} from ${p.account} to ${p.to} at ${at}`;
+  return `${moneyText(p.fen)}${p.kind ? ` (${p.kind})` : ''} to ${p.account} at ${at}`;
+}
+
+// Returns {state, stored}: 'new' when this call reserved the reference, else what is stored.
 const RESERVE = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then
@@ -91,7 +109,7 @@ end
 return {'existing', cur}
 `;
 
-// Releases a reservation only if it still holds our content (a failed ledger write).
+// Releases a reservation only if it still holds our content (a ledger write that certainly failed).
 const RELEASE = `
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
@@ -112,7 +130,7 @@ export function paymentLine(site: string, p: PaymentInput): string {
   return paymentLines(site, p)[0];
 }
 
-function validate(site: Site, p: PaymentInput): void {
+function validate(site: Site, p: PaymentInput, now: number): void {
   const bad = (m: string) => new PaymentRejectedError('invalid', m);
   if (!site.accounts.some((a) => a.id === p.account)) throw bad(`unknown account ${JSON.stringify(p.account)} for site ${site.id}`);
   if (!Number.isSafeInteger(p.fen) || p.fen === 0) throw bad(`amount must be a non-zero whole number of fen, got ${p.fen}`);
@@ -128,7 +146,10 @@ function validate(site: Site, p: PaymentInput): void {
     if (problem) throw bad(problem);
   }
   if (!p.reference || p.reference.length > 200 || /[\n\r]/.test(p.reference)) throw bad('reference must be 1..200 characters on one line');
-  if (!Number.isSafeInteger(p.time) || p.time < 0) throw bad(`payment time must be epoch milliseconds, got ${p.time}`);
+  if (!Number.isSafeInteger(p.time)) throw bad(`payment time must be epoch milliseconds, got ${p.time}`);
+  // Not in the future (it would be listed but never credited) nor before the site's first day.
+  const problem = paymentTimeProblem(site, p.time, now);
+  if (problem) throw bad(problem);
 }
 
 /** The ledger's record of a reference, if any (survives a Redis that lost its last second). */
@@ -142,45 +163,57 @@ async function ledgerContent(influx: InfluxV1, site: string, reference: string):
   const kind = ((r.kind as string) || 'payment') as PaymentKind;
   if (kind === 'transfer') {
     const into = rows.find((x) => x.kind === 'transfer' && x.time === r.time && (x.fen as number) === -(r.fen as number));
-    return contentOf({ time: r.time as number, account: r.account as string, fen: -(r.fen as number), reference, kind, to: (into?.account as string) ?? '?' });
+    return stored({ time: r.time as number, account: r.account as string, fen: -(r.fen as number), reference, kind, to: (into?.account as string) ?? '?' });
   }
-  return contentOf({ time: r.time as number, account: r.account as string, fen: r.fen as number, reference, kind });
+  return stored({ time: r.time as number, account: r.account as string, fen: r.fen as number, reference, kind });
 }
 
 /**
- * Records a payment: resolves once it is durable in the ledger. The same reference with
- * the same content again resolves 'duplicate' (and re-writes the identical point, which
- * completes a first attempt that crashed half-way). A different content under a taken
- * reference throws PaymentRejectedError('conflict'); server faults throw the InfluxError
- * or Redis error (retryable: calling again with the same input is safe).
+ * Records a payment: resolves once it is durable in the ledger. The same reference with the
+ * same account and amount again resolves 'duplicate' whatever its time (a client that
+ * retries a payment it sent without a time stamps it "now" again), and re-writes the point
+ * of the payment as first recorded, so a first attempt whose write is still in flight or
+ * was lost is completed before the answer: a client is never told "duplicate" for money
+ * that is not in the ledger, and never told "refused" for money that is. A different
+ * account or amount under a taken reference throws PaymentRejectedError('conflict'); server
+ * faults throw the InfluxError or Redis error (retryable: calling again is always safe).
  */
 export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Promise<RecordedPayment> {
   const { site, influx, redis } = deps;
-  validate(site, input);
+  validate(site, input, (deps.now ?? Date.now)());
   const key = redisKeys(deps.keyPrefix, site.id).payments;
-  const content = contentOf(input);
+  const mine = stored(input);
   const ledger = await ledgerContent(influx, site.id, input.reference);
   if (ledger !== undefined) await redis.hsetnx(key, input.reference, ledger);
-  const [state, stored] = (await redis.eval(RESERVE, 1, key, input.reference, content)) as [string, string];
-  if (stored !== content) {
-    const message = `payment reference ${JSON.stringify(input.reference)} is already used by ${describe(stored)}; refusing ${describe(content)} (payment_conflict)`;
-    // The data-quality flag of billing.md section 1, as an event the managers see; best
-    // effort (the refusal is the answer either way). Keyed by the refused payment's instant.
+  const [state, current] = (await redis.eval(RESERVE, 1, key, input.reference, mine)) as [string, string];
+  // The ledger is the truth when it has the reference (Redis may have lost its last second).
+  const truth = ledger ?? current;
+  const recorded = parseStored(truth);
+  if (contentOf(recorded) !== contentOf(input)) {
+    const message = `payment reference ${JSON.stringify(input.reference)} is already used by ${describe(truth)}; refusing ${describe(mine)} (payment_conflict)`;
+    // The data-quality flag of billing.md section 1, as an event the managers see (never
+    // shown to tenants: it names another payment); best effort, the refusal is the answer
+    // either way. Keyed by the refused payment's instant.
     await influx
       .write(eventLine(site.id, { kind: 'payment_conflict', account: input.account, detail: message, time: input.time }))
       .catch(() => undefined);
     throw new PaymentRejectedError('conflict', message);
   }
+  // The payment as first recorded (a retry's own time is not it).
+  const payment: PaymentInput = { account: recorded.account, fen: recorded.fen, reference: input.reference, time: recorded.time, ...(recorded.kind ? { kind: recorded.kind } : {}), ...(recorded.to ? { to: recorded.to } : {}) };
   try {
     // A transfer's two sides go in one write request (one WAL entry): never one without the other.
-    await influx.write(paymentLines(site.id, input));
+    await influx.write(paymentLines(site.id, payment));
   } catch (err) {
-    // Nothing moved: free the reference so a corrected retry is not refused, unless it was
-    // already there before us (a duplicate whose ledger point we were re-writing).
-    if (state === 'new') await redis.eval(RELEASE, 1, key, input.reference, content).catch(() => undefined);
+    // Free the reference only when the write certainly did not land (InfluxDB refused it,
+    // or the connection never opened), so a corrected retry is not refused. After a timeout
+    // the point may still land: the reservation stays, and the same payment retried
+    // completes it (same point, credited once) while a different one is refused.
+    const certain = err instanceof InfluxError && (err.notSent || (err.status !== undefined && err.status >= 400 && err.status < 500));
+    if (state === 'new' && certain) await redis.eval(RELEASE, 1, key, input.reference, mine).catch(() => undefined);
     throw err;
   }
-  return { ...input, site: site.id, status: state === 'new' && ledger === undefined ? 'recorded' : 'duplicate' };
+  return { ...payment, site: site.id, status: state === 'new' && ledger === undefined ? 'recorded' : 'duplicate' };
 }
 
 export interface LedgerPayment {
@@ -188,7 +221,8 @@ export interface LedgerPayment {
   readonly reference: string;
   readonly fen: number;
   readonly time: number;
-  readonly kind: PaymentKind;
+  /** Absent for a plain payment. */
+  readonly kind?: PaymentKind;
 }
 
 /** Every ledger line of a site in [fromMs, toMs) (a transfer's two sides each), sorted by time then reference. */
@@ -197,6 +231,7 @@ export async function loadPayments(influx: InfluxV1, site: string, fromMs = 0, t
     `SELECT ${F.fen} FROM ${M.payment} WHERE ${T.site} = ${quoteString(site)} AND time >= ${fromMs}ms AND time < ${toMs}ms GROUP BY ${T.account}, ${T.reference}, ${T.kind}`,
   );
   return rows
-    .map((r) => ({ account: r.account as string, reference: r.reference as string, fen: r.fen as number, time: r.time as number, kind: ((r.kind as string) || 'payment') as PaymentKind }))
+    // A plain payment has no kind (billing.md section 11: like every point written before kinds).
+    .map((r) => ({ account: r.account as string, reference: r.reference as string, fen: r.fen as number, time: r.time as number, ...(r.kind ? { kind: r.kind as PaymentKind } : {}) }))
     .sort((a, b) => a.time - b.time || (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
 }

@@ -66,6 +66,6 @@ export async function liveBill(influx: InfluxV1, site: Site, from: LocalDate, to
   });
   let fromDay = days.findIndex((d) => d.date >= from);
   if (fromDay < 0) fromDay = days.length;
-  const payments = (await loadPayments(influx, site.id, 0, toMs)).map((p) => ({ time: p.time, account: p.account, fen: p.fen, reference: p.reference, ...(p.kind !== 'payment' ? { kind: p.kind } : {}) }));
+  const payments = (await loadPayments(influx, site.id, 0, toMs)).map((p) => ({ time: p.time, account: p.account, fen: p.fen, reference: p.reference, ...(p.kind ? { kind: p.kind } : {}) }));
   return billFromSettlement({ site, from, to, fromMs, toMs, days, fromDay, flags: [] }, payments);
 }

@@ -7,7 +7,9 @@ interface CollectOpts {
   meter?: string[];
   pollInterval?: string;
   spoolMaxMb?: string;
-  keyPrefix: string;
+  relay?: boolean;
+  queuePrefix?: string;
+  keyPrefix?: string;
 }
 
 export function registerCollect(program: Command): void {
@@ -20,7 +22,9 @@ export function registerCollect(program: Command): void {
     .option('--meter <ids...>', 'only these meters')
     .option('--poll-interval <ms>', "override every meter's poll interval (ms)")
     .option('--spool-max-mb <n>', 'bound of the spool: past it new samples are refused and spool_full is raised', '256')
-    .option('--key-prefix <prefix>', "the workers' Redis key prefix: with SUBMETER_REDIS_URL set, the API's site reload (published there) reloads the collector too", 'submeter')
+    .option('--relay', "carry out the workers' relay commands (prepaid enforcement) on this collector's buses; needs SUBMETER_REDIS_URL and the control secrets (docs/enforcement.md)")
+    .option('--queue-prefix <p>', 'BullMQ prefix of the workers (with --relay)', 'bull')
+    .option('--key-prefix <p>', "Redis key prefix of the workers: with --relay, and with SUBMETER_REDIS_URL set, the API's site reload (published there) reloads the collector too", 'submeter')
     .action(async (opts: CollectOpts) => {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const { createLogger } = await import('../../lib/logger.ts');
@@ -55,13 +59,14 @@ export function registerCollect(program: Command): void {
         // Edits reach the running collector (file watch, SIGHUP, and the API's reload when a
         // Redis URL is configured): e.g. a replaced meter's new address.
         siteFile: opts.site,
-        ...(process.env.SUBMETER_REDIS_URL ? { reloadChannel: { redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: opts.keyPrefix } } : {}),
+        ...(process.env.SUBMETER_REDIS_URL ? { reloadChannel: { redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: opts.keyPrefix ?? 'submeter' } } : {}),
         spoolDir: opts.spool ?? `.run/spool/${site.id}`,
         influx: { url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, ...(env.SUBMETER_INFLUX_TOKEN ? { token: env.SUBMETER_INFLUX_TOKEN } : {}) },
         ...(opts.meter ? { meters: opts.meter } : {}),
         ...(pollIntervalMs ? { pollIntervalMs } : {}),
         spool: { maxBytes: Math.round(spoolMaxMb * 1024 * 1024) },
         log,
+        ...(opts.relay ? { relay: { redisUrl: env.SUBMETER_REDIS_URL, queuePrefix: opts.queuePrefix, keyPrefix: opts.keyPrefix } } : {}),
       });
       const hup = () => void collector.reload();
       process.on('SIGHUP', hup);

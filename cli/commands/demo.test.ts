@@ -29,6 +29,9 @@ describe('submeter demo', () => {
     expect(stdout).toMatch(/backfilled [\d,]+ readings/);
     expect(stdout).toMatch(/offline `submeter bill` on the same readings and payments: total (\d+\.\d\d) CNY; live \1 CNY \(equal\)/);
     expect(stdout).toMatch(/manager token +smt_/);
+    // Issue 14: a tenant tops up online; the simulated WeChat Pay notifies and the order is paid.
+    expect(stdout).toMatch(/online top-up: tenant A101 .* orders 100\.00 CNY with WeChat Pay -> order T\w+, QR code weixin:\/\/wxpay\/bizpayurl\?pr=/);
+    expect(stdout).toMatch(/API answered 204; order paid at /);
     expect(stdout).toMatch(/demo stopped/);
 
     // Issue 6: the dashboards' queries, expanded as Grafana expands them, on what the real

@@ -20,7 +20,7 @@ interface DemoOptions {
  *    simulator serves live, so the registers continue without a jump) and a few top-ups;
  * 3. the collector polling every meter through its spool into InfluxDB;
  * 4. the workers rolling up, settling the past days, moving balances and raising alerts;
- * 5. the API and the tenant page, with demo tokens printed;
+ * 5. the API, the tenant page (a one-time login link printed) and the manager page, with demo tokens;
  * 6. the bills of the backfilled days, live from the API and offline from `submeter bill`
  *    on the same readings and payments, compared.
  *
@@ -66,6 +66,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const { startCollector } = await import('../../collector/index.ts');
   const { startWorkers, recordPayment } = await import('../../workers/index.ts');
   const { startApi, createDemoTokens } = await import('../../api/index.ts');
+  const { DEMO_TOPUP_YAML, startDemoTopup, demoTopup } = await import('./demo-topup.ts');
 
   const tenants = positiveInt('--tenants', opts.tenants, 0);
   const days = positiveInt('--days', opts.days);
@@ -104,7 +105,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const tcpPort = await freePort(positiveInt('--tcp-port', opts.tcpPort, 0));
     const pty = await ptyPair(log);
     if (pty) stops.push(pty.close);
-    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) });
+    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) }) + DEMO_TOPUP_YAML;
     const sitePath = join(dir, 'site.yaml');
     let site = parseSiteYaml(yaml, sitePath);
     if (!pty) {
@@ -154,9 +155,11 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     stops.push(() => sim.stop());
     const collector = await startCollector({ site, spoolDir: join(dir, 'spool'), influx, pollIntervalMs: pollMs, log });
     stops.push(() => collector.stop());
-    const workers = await startWorkers({ sites: [site], redisUrl: env.SUBMETER_REDIS_URL, influx, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers, log });
+    const topup = await startDemoTopup();
+    stops.push(topup.stop);
+    const workers = await startWorkers({ sites: [site], redisUrl: env.SUBMETER_REDIS_URL, influx, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers, log, topupProviders: new Map([[site.id, topup.providers]]) });
     stops.push(() => workers.close());
-    const api = await startApi({ siteFile: sitePath, port: positiveInt('--api-port', opts.apiPort, 0), influxDb: DB, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api, workersKeyPrefix: PREFIX.workers });
+    const api = await startApi({ siteFile: sitePath, port: positiveInt('--api-port', opts.apiPort, 0), influxDb: DB, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api, workersKeyPrefix: PREFIX.workers, topupProviders: topup.providers });
     stops.push(() => api.close());
     const tokens = await createDemoTokens({ siteFile: sitePath, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api });
     say(`simulator: Modbus TCP on 127.0.0.1:${tcpPort}${pty ? `, RS485 bus (Modbus RTU + DL/T 645) on ${pty.simSide} <-> ${pty.collectorSide}` : ''}`);
@@ -199,8 +202,16 @@ async function runDemo(opts: DemoOptions): Promise<void> {
 
     const first = site.accounts[0]?.id;
     const low = site.accounts[3]?.id;
+    if (first) await demoTopup({ apiUrl: api.url, account: first, tenantToken: tokens.tenants[first], sim: topup.sim, say });
     say('\nwhere to look:');
-    say(`  tenant page    ${api.url}/  (paste a tenant token)`);
+    // A phone signs in once with a login link (issue 11); the link works once, for 24 h.
+    const link = first
+      ? await fetch(`${api.url}/api/v1/accounts/${first}/login-links`, { method: 'POST', headers: { Authorization: `Bearer ${tokens.manager}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ minutes: 1440, label: 'demo' }) })
+          .then((r) => (r.ok ? (r.json() as Promise<{ url: string }>) : undefined))
+          .catch(() => undefined)
+      : undefined;
+    say(`  tenant page    ${link ? `${link.url}  (${first}: opens once, then the browser stays signed in)` : `${api.url}/`}`);
+    say(`  manager page   ${api.url}/manage.html  (sign in with the manager token)`);
     say(`  API            ${api.url}/openapi.json`);
     say(`  manager token  ${tokens.manager}`);
     say(`  viewer token   ${tokens.viewer}`);

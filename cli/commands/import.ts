@@ -23,7 +23,8 @@ export function registerImport(program: Command): void {
       try {
         size = statSync(opts.readings).size;
       } catch (err) {
-        throw Object.assign(new Error(`cannot read ${opts.readings}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`), { exitCode: 2 });
+        const { fileProblem } = await import('../../lib/site-file.ts');
+        throw Object.assign(new Error(fileProblem('readings file', opts.readings, err)), { exitCode: 2 });
       }
       const env = readEnv();
       const influx = new InfluxV1({ url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, ...(env.SUBMETER_INFLUX_TOKEN ? { token: env.SUBMETER_INFLUX_TOKEN } : {}) });

@@ -23,6 +23,7 @@ export function registerPay(program: Command): void {
       const { InfluxV1 } = await import('../../influx/client.ts');
       const { Redis } = await import('ioredis');
       const { recordPayment, PaymentRejectedError } = await import('../../workers/index.ts');
+      const { storeError } = await import('../store-errors.ts');
       const site = loadSiteFile(opts.site);
       const { PAYMENT_KINDS } = await import('../../core/index.ts');
       const fen = parseFixed(opts.amount, 2);
@@ -39,13 +40,17 @@ export function registerPay(program: Command): void {
       const influx = new InfluxV1({ url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
       const redis = new Redis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
       try {
-        await redis.connect();
+        await redis.connect().catch((err: unknown) => {
+          throw storeError(err, 'the payment may or may not be recorded: run the same command again (the same reference, account and amount is recorded once)');
+        });
         await influx.createDatabase();
+        // Without --time the payment is stamped now; running the same command again is the
+        // same payment (a duplicate, with the first run's time), never a conflict.
         const r = await recordPayment({ site, influx, redis }, { account: opts.account, fen, reference: opts.reference, time, ...(kind !== 'payment' ? { kind } : {}), ...(opts.to !== undefined ? { to: opts.to } : {}) });
         process.stdout.write(`${JSON.stringify({ status: r.status, site: r.site, account: r.account, amount: moneyText(r.fen), reference: r.reference, time: new Date(r.time).toISOString(), ...(kind !== 'payment' ? { kind } : {}), ...(opts.to !== undefined ? { to: opts.to } : {}) })}\n`);
       } catch (err) {
         if (err instanceof PaymentRejectedError) throw Object.assign(err, { exitCode: err.code === 'conflict' ? 3 : 2 });
-        throw err;
+        throw storeError(err, 'the payment may or may not be recorded: run the same command again (the same reference, account and amount is recorded once)');
       } finally {
         redis.disconnect();
       }

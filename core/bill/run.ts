@@ -12,7 +12,7 @@ import type { Site } from '../site/model.ts';
 import { splitSeries } from '../split/split.ts';
 import { buildCalendar } from '../tou/calendar.ts';
 import type { TouCalendar } from '../tou/calendar.ts';
-import { isLocalDate } from '../tou/local-date.ts';
+import { dateRangeProblem } from '../date-range.ts';
 import type { LocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import { zoneOf } from '../tou/zone.ts';
@@ -84,9 +84,8 @@ export interface SettleRangeOptions {
 }
 
 function checkRange(from: LocalDate, to: LocalDate): void {
-  if (!isLocalDate(from)) throw new BillingInputError(`must be a local date YYYY-MM-DD, got ${JSON.stringify(from)}`, { field: 'from' });
-  if (!isLocalDate(to)) throw new BillingInputError(`must be a local date YYYY-MM-DD, got ${JSON.stringify(to)}`, { field: 'to' });
-  if (!(from < to)) throw new BillingInputError(`must be after from (${from}), got ${to}`, { field: 'to' });
+  const problem = dateRangeProblem(from, to);
+  if (problem) throw new BillingInputError(problem.message, { field: problem.field });
 }
 
 /**

@@ -108,3 +108,18 @@ export function tenancyCuts(site: Site): number[] {
 export function metersOf(site: Site, account: string, fromMs = -Infinity, toMs = Infinity): Meter[] {
   return site.meters.filter((m) => m.role === 'tenant' && meterTimeline(site, m).some((s) => s.account === account && s.from < toMs && s.to > fromMs));
 }
+
+/**
+ * The tenant meters an account occupies at instant t (billing.md section 11): the units it
+ * is the listed occupant of then. A vacant unit is nobody's here (its energy is the
+ * landlord's, but the landlord does not occupy it), and an account that moved out has none:
+ * what follows an account's balance at t (a prepaid relay, power now) uses this, never a
+ * meter's listed `account` alone.
+ */
+export function metersOccupiedBy(site: Site, account: string, t: number): Meter[] {
+  return site.meters.filter((m) => {
+    if (m.role !== 'tenant') return false;
+    const s = occupantAt(site, m, t);
+    return !s.vacant && s.account === account;
+  });
+}

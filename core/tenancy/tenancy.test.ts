@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildCalendar, cutCalendar, largestRemainder, meterTimeline, occupantAt, parseSiteYaml, siteIndex, uncovered } from '../index.ts';
+import { buildCalendar, cutCalendar, dedupePayments, largestRemainder, meterTimeline, occupantAt, parseSiteYaml, siteIndex, uncovered } from '../index.ts';
+import type { PaymentRow } from '../index.ts';
 import { divideAmong } from './shares.ts';
 
 /** billing.md section 11: the site-file rules of tenancy and the occupancy arithmetic. */
@@ -129,3 +130,29 @@ accounts:
     expect(divideAmong(siteIndex(s), 'equal', [0], [0, 0], 500, { cellS: 86_400, occupiedS: [0, 86_400] }).shares).toEqual([[1, 500]]);
   });
 });
+
+describe('payment content with kinds (section 1 as amended by issue 11, section 11 rule 7)', () => {
+  const T = Date.parse('2026-10-05T10:00:00+08:00');
+  it('a refund, a deposit or a transfer retried at another instant is the same payment; another kind under the reference is a conflict', () => {
+    const rows: PaymentRow[] = [
+      { time: T, account: 'A1', fen: -3000, reference: 'RF-1', kind: 'refund' },
+      { time: T + 60_000, account: 'A1', fen: -3000, reference: 'RF-1', kind: 'refund' }, // a retry stamped "now"
+      { time: T + 90_000, account: 'A1', fen: -3000, reference: 'RF-1' }, // a plain payment of -30.00: another content
+      { time: T, account: 'A1', fen: 2000, reference: 'TR-1', kind: 'transfer' },
+      { time: T, account: 'A2', fen: -2000, reference: 'TR-1', kind: 'transfer' },
+      { time: T + 5_000, account: 'A1', fen: 2000, reference: 'TR-1', kind: 'transfer' }, // the transfer retried
+      { time: T + 5_000, account: 'A2', fen: -2000, reference: 'TR-1', kind: 'transfer' },
+      { time: T, account: 'A1', fen: 50000, reference: 'DEP-1', kind: 'deposit' },
+      { time: T + 1, account: 'A1', fen: 50000, reference: 'DEP-1', kind: 'deposit' },
+    ];
+    const { payments, flags } = dedupePayments(rows);
+    expect(payments.map((p) => [p.reference, p.account, p.fen, p.kind, p.time - T])).toEqual([
+      ['DEP-1', 'A1', 50000, 'deposit', 0],
+      ['RF-1', 'A1', -3000, 'refund', 0],
+      ['TR-1', 'A1', 2000, 'transfer', 0],
+      ['TR-1', 'A2', -2000, 'transfer', 0],
+    ]);
+    expect(flags.map((f) => f.detail)).toEqual([`reference RF-1: A1 -30.00 rejected, the reference is already A1 -30.00 refund at ${new Date(T).toISOString()}`]);
+  });
+});
+
