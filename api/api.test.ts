@@ -560,7 +560,7 @@ describe('a tenant who moved out (billing.md section 11)', () => {
     const text = readFileSync(SITE_FILE, 'utf8')
       .replace('  - { id: A102,', '  - { id: OFFICE, tariff: commercial }\n  - { id: A102, move_out: "2026-11-10T12:00:00+08:00",');
     const site = parseSiteYaml(text.replace(/^site:\n/m, 'site:\n  landlord_account: OFFICE\n'), 'moved-out.yaml');
-    const app = buildApp({ site: new SiteRef(site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => NOW, cacheMs: 0 });
+    const app = buildApp({ site: new SiteRef(site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => NOW, cacheMs: 0, authFailures: { limit: 10_000, windowMs: 60_000 } });
     const s = await new Promise<Server>((resolve) => {
       const x = app.listen(0, '127.0.0.1', () => resolve(x));
     });
