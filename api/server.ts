@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { Redis } from 'ioredis';
 import { InfluxV1 } from '../influx/client.ts';
 import { readEnv } from '../lib/env.ts';
 import { createLogger } from '../lib/logger.ts';
+import { createRedis } from '../lib/redis.ts';
 import { loadSiteFile } from '../lib/site-file.ts';
 import { buildApp } from './app.ts';
 import { SiteRef } from './site-ref.ts';
@@ -38,7 +38,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const log = createLogger('api');
   const site = loadSiteFile(opts.siteFile);
   const influx = new InfluxV1({ url: opts.influxUrl ?? env.SUBMETER_INFLUX_URL, db: opts.influxDb ?? env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
-  const redis = new Redis(opts.redisUrl ?? env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+  const redis = createRedis(opts.redisUrl ?? env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
   await redis.connect();
   // Idempotent in InfluxDB 1.x; a fresh install answers empty figures instead of 500s.
   await influx.createDatabase();
@@ -76,7 +76,7 @@ export interface DemoTokens {
 export async function createDemoTokens(opts: { readonly siteFile: string; readonly redisUrl?: string; readonly keyPrefix?: string }): Promise<DemoTokens> {
   const { RedisTokenStore } = await import('./auth/token-store.ts');
   const site = loadSiteFile(opts.siteFile);
-  const redis = new Redis(opts.redisUrl ?? readEnv().SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+  const redis = createRedis(opts.redisUrl ?? readEnv().SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
   await redis.connect();
   try {
     const store = new RedisTokenStore(redis, opts.keyPrefix);

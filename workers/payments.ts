@@ -1,5 +1,5 @@
 import { Point } from '@influxdata/influxdb-client';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import type { Site } from '../core/site/index.ts';
 import { moneyText } from '../core/units.ts';
 import type { InfluxV1 } from '../influx/client.ts';
@@ -50,7 +50,7 @@ export class PaymentRejectedError extends Error {
 export interface PaymentDeps {
   readonly site: Site;
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Redis key prefix (tests isolate with a random one). @defaultValue 'submeter' */
   readonly keyPrefix?: string;
 }

@@ -64,8 +64,9 @@ export function authenticate(tokens: TokenStore, limiter: AuthFailureLimiter, si
     };
     if (!header) return fail('missing Authorization: Bearer <token>');
     if (!m) return fail('malformed Authorization header; expected Bearer <token>');
-    const record = await tokens.lookup(m[1]);
-    if (!record || record.site !== siteId()) return fail('invalid or revoked token');
+    const site = siteId();
+    const record = await tokens.lookup(m[1], site);
+    if (!record || record.site !== site) return fail('invalid or revoked token');
     res.locals.auth = record;
     next();
   };
