@@ -61,6 +61,9 @@ export function redact(url: string): string {
 export function createRedis(url: string, options: RedisOptions = {}, clusterOptions: Omit<ClusterOptions, 'redisOptions'> = {}): RedisClient {
   const t = parseRedisUrl(url);
   const auth: RedisOptions = {
+    // No CLIENT SETINFO on connect: Redis before 7.2 (Debian 12 ships 7.0) answers it with
+    // an error, two per connection, which fills INFO errorstats, what operators watch.
+    disableClientInfo: true,
     ...(t.username ? { username: t.username } : {}),
     ...(t.password ? { password: t.password } : {}),
     ...(t.tls ? { tls: {} } : {}),
@@ -70,10 +73,9 @@ export function createRedis(url: string, options: RedisOptions = {}, clusterOpti
   return new Cluster([...t.nodes], {
     ...clusterOptions,
     ...(lazyConnect !== undefined ? { lazyConnect } : {}),
-    // Passed on by ioredis to the node connections; BullMQ checks it on the cluster.
-    ...(maxRetriesPerRequest !== undefined ? { maxRetriesPerRequest } : {}),
+    // On the node connections, where BullMQ looks for it (null for its blocking workers).
     redisOptions: { ...perNode, ...auth, ...(maxRetriesPerRequest !== undefined ? { maxRetriesPerRequest } : {}) },
-  } as ClusterOptions);
+  });
 }
 
 /**
