@@ -2,6 +2,7 @@ import { loadavg } from 'node:os';
 import { addDays, parseSiteYaml, zoneOf } from '../core/index.ts';
 import { sampleLine } from '../influx/lines.ts';
 import { quoteString } from '../influx/client.ts';
+import { M } from '../influx/schema.ts';
 import { closeQueues } from '../workers/queues.ts';
 import { pendingSettlements, requestResettlements, requestSiteSettlement } from '../workers/settle-requests.ts';
 import { settleSiteDay } from '../workers/settlement.ts';
@@ -89,13 +90,20 @@ try {
   } finally {
     await running.close();
   }
-  // 3. The work itself: the same days settled one after the other, no queue.
+  // 3. The work itself: the same days settled one after the other, no queue: again
+  // (as the import), then for the first time (as after downtime) once the month's
+  // settlement is dropped.
   const ctx = testContext(env, [site], { now: NOW });
   const t2 = performance.now();
   for (const d of days) await settleSiteDay(ctx, site, d, 'baseline');
-  const workS = (performance.now() - t2) / 1000;
+  const workAgainS = (performance.now() - t2) / 1000;
+  await env.influx.query(`DROP MEASUREMENT ${M.charge}`);
+  await env.influx.query(`DROP MEASUREMENT ${M.siteDay}`);
+  const t3 = performance.now();
+  for (const d of days) await settleSiteDay(ctx, site, d);
+  const workFirstS = (performance.now() - t3) / 1000;
   await closeQueues(ctx.queues);
-  err(`the work itself: ${workS.toFixed(1)} s`);
+  err(`the work itself: ${workFirstS.toFixed(1)} s first, ${workAgainS.toFixed(1)} s again`);
   const load1 = loadavg()[0];
   out = [
     '## Workers: catch-up of a month for 1,000 accounts',
@@ -105,10 +113,10 @@ try {
     '',
     '| catch-up | workers | the work itself (baseline) | ratio | per day | failed attempts |',
     '|---|---:|---:|---:|---:|---:|',
-    `| after downtime: ${DAYS} due days, nothing settled | ${downtimeS.toFixed(1)} s | ${workS.toFixed(1)} s | **${(downtimeS / workS).toFixed(2)}** | ${(downtimeS / DAYS).toFixed(2)} s | ${failures.length} |`,
-    `| import: every day of the month asked for again | ${importS.toFixed(1)} s | ${workS.toFixed(1)} s | **${(importS / workS).toFixed(2)}** | ${(importS / DAYS).toFixed(2)} s | ${failures.length} |`,
+    `| after downtime: ${DAYS} due days, nothing settled | ${downtimeS.toFixed(1)} s | ${workFirstS.toFixed(1)} s (first settlement) | **${(downtimeS / workFirstS).toFixed(2)}** | ${(downtimeS / DAYS).toFixed(2)} s | ${failures.length} |`,
+    `| import: every day of the month asked for again | ${importS.toFixed(1)} s | ${workAgainS.toFixed(1)} s (settled again) | **${(importS / workAgainS).toFixed(2)}** | ${(importS / DAYS).toFixed(2)} s | ${failures.length} |`,
     '',
-    `Goal: catch-up at the speed of the work (ratio near 1.0) with no failed attempt. A site's days are settled by its one deduplicated job in day order (workers/settle-requests.ts); before, a job per day fought over the site's lock and backed off exponentially (a 6-meter site's month took ~14 minutes). ${failures.length === 0 && downtimeS / workS < 1.3 && importS / workS < 1.3 ? 'Met in this run.' : 'Not met in this run.'}`,
+    `Goal: catch-up at the speed of the work (ratio near 1.0) with no failed attempt. A site's days are settled by its one deduplicated job in day order (workers/settle-requests.ts); before, a job per day fought over the site's lock and backed off exponentially (a 6-meter site's month took ~14 minutes). ${failures.length === 0 && downtimeS / workFirstS < 1.3 && importS / workAgainS < 1.3 ? 'Met in this run (ratio < 1.3, no failure).' : 'Not met in this run.'} The workers' figure includes finding the due days (two InfluxDB queries) and the queue; the machine is shared, so each ratio moves with the load between its two runs.`,
   ].join('\n');
 } finally {
   await env.cleanup();
