@@ -10,7 +10,9 @@ import type { Socket } from 'node:net';
  * request builds an RTU frame and a CRC that the port then strips, and every reply gets
  * a CRC computed twice, plus a Buffer.concat, a timer and debug calls. Profiled on
  * bench/polling.bench.ts that was two thirds of the collector's CPU per request (3-4x
- * mbpoll's); here a request is one 12-byte Buffer and a reply is parsed in place.
+ * mbpoll's); here a request is one 12-byte Buffer and a reply is parsed in place, read
+ * with the socket's `onread` option into one buffer per connection (no Buffer and no
+ * stream `push` per reply).
  */
 
 /** Why a request failed; the pool turns it into a MeterReadError of the same kind. */
@@ -27,6 +29,9 @@ export class MbapError extends Error {
 }
 
 const MBAP_HEADER = 7; // incl. the unit id
+const EMPTY = Buffer.alloc(0);
+/** Read buffer per connection: a reply is at most 7 + 253 bytes; a few fit at once. */
+const READ_BUFFER = 4096;
 /** A PDU is at most 253 bytes (MODBUS Application Protocol V1.1b3, 4.1), so length <= 254. */
 const MAX_LENGTH = 254;
 
@@ -42,7 +47,8 @@ interface InFlight {
 
 export class MbapConnection {
   private readonly socket: Socket;
-  private rx: Buffer = Buffer.alloc(0);
+  /** Bytes of an incomplete frame carried to the next read (a copy: the read buffer is reused). */
+  private rx: Buffer = EMPTY;
   private nextTid = 0;
   private inFlight: InFlight | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -52,7 +58,6 @@ export class MbapConnection {
 
   private constructor(socket: Socket) {
     this.socket = socket;
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.fail(`connection error: ${err.message}`));
     socket.on('close', () => this.fail(this.closeReason));
   }
@@ -62,7 +67,21 @@ export class MbapConnection {
     return new Promise((resolve, reject) => {
       // noDelay: a request is one small write awaited by its reply; Nagle would hold the
       // next meter's request for the delayed ACK of the previous reply.
-      const socket = connect({ host, port, noDelay: true });
+      let conn: MbapConnection | undefined;
+      const socket = connect({
+        host,
+        port,
+        noDelay: true,
+        // Node's onread: replies land in this buffer and go straight to the parser, no
+        // 'data' event through the stream machinery (Node net docs, "socket.connect").
+        onread: {
+          buffer: Buffer.allocUnsafe(READ_BUFFER),
+          callback: (n: number, buf: Uint8Array) => {
+            conn?.onRead(buf as Buffer, n);
+            return true; // keep reading (false would pause the socket)
+          },
+        },
+      });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new MbapError('connection', `connect timed out after ${timeoutMs} ms`));
@@ -70,7 +89,8 @@ export class MbapConnection {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new MbapConnection(socket));
+        conn = new MbapConnection(socket);
+        resolve(conn);
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -170,46 +190,55 @@ export class MbapConnection {
     return f;
   }
 
-  private onData(chunk: Buffer): void {
-    this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
-    while (this.rx.length >= MBAP_HEADER) {
-      const b = this.rx;
-      const length = b.readUInt16BE(4);
-      if (b.readUInt16BE(2) !== 0 || length < 2 || length > MAX_LENGTH) {
+  private onRead(buf: Buffer, n: number): void {
+    let b = buf;
+    let len = n;
+    if (this.rx.length > 0) {
+      b = Buffer.concat([this.rx, buf.subarray(0, n)]);
+      len = b.length;
+      this.rx = EMPTY;
+    }
+    let pos = 0;
+    while (len - pos >= MBAP_HEADER) {
+      const length = b.readUInt16BE(pos + 4);
+      if (b.readUInt16BE(pos + 2) !== 0 || length < 2 || length > MAX_LENGTH) {
         // Not a Modbus TCP stream any more: nothing after this can be framed. Close, so
         // the pool reconnects rather than misreading the bytes that follow.
-        this.closeReason = `malformed MBAP header (protocol id ${b.readUInt16BE(2)}, length ${length})`;
+        this.closeReason = `malformed MBAP header (protocol id ${b.readUInt16BE(pos + 2)}, length ${length})`;
         const f = this.settle();
         f?.reject(new MbapError('protocol', this.closeReason));
         this.socket.destroy();
         return;
       }
-      const end = 6 + length;
-      if (b.length < end) return;
-      this.rx = b.length === end ? Buffer.alloc(0) : b.subarray(end);
-      this.onFrame(b, end);
+      const end = pos + 6 + length;
+      if (end > len) break;
+      this.onFrame(b, pos, end);
+      pos = end;
     }
+    if (pos < len) this.rx = Buffer.from(b.subarray(pos, len));
   }
 
-  /** `b[0..end)` is one frame: MBAP header, unit id, PDU. */
-  private onFrame(b: Buffer, end: number): void {
+  /** `b[at..end)` is one frame: MBAP header, unit id, PDU. */
+  private onFrame(b: Buffer, at: number, end: number): void {
     const f = this.inFlight;
     // A reply to an earlier request that timed out (or noise with another id): dropped,
     // so it cannot be taken for the answer to the request now in flight.
-    if (!f || b.readUInt16BE(0) !== f.tid) return;
+    if (!f || b.readUInt16BE(at) !== f.tid) return;
     this.settle();
-    const fc = b[7];
-    if (b[6] !== f.unit) return f.reject(new MbapError('protocol', `reply from unit ${b[6]}, asked unit ${f.unit}`));
+    const unit = b[at + 6];
+    const fc = b[at + 7];
+    if (unit !== f.unit) return f.reject(new MbapError('protocol', `reply from unit ${unit}, asked unit ${f.unit}`));
     if (fc === (f.functionCode | 0x80)) {
-      if (end < 9) return f.reject(new MbapError('protocol', 'exception reply without a code'));
-      return f.reject(new MbapError('exception', `exception ${b[8]}`, b[8]));
+      if (end - at < 9) return f.reject(new MbapError('protocol', 'exception reply without a code'));
+      return f.reject(new MbapError('exception', `exception ${b[at + 8]}`, b[at + 8]));
     }
     if (fc !== f.functionCode) return f.reject(new MbapError('protocol', `reply has function ${fc}, asked ${f.functionCode}`));
-    if (f.count < 0) return f.resolve(Buffer.from(b.subarray(7, end)) as never);
-    const bytes = b[8];
-    if (bytes !== f.count * 2 || end !== 9 + bytes) return f.reject(new MbapError('protocol', `got ${end >= 9 ? Math.floor((end - 9) / 2) : 0} registers (byte count ${bytes}), asked ${f.count}`));
+    if (f.count < 0) return f.resolve(Buffer.from(b.subarray(at + 7, end)) as never);
+    const bytes = b[at + 8];
+    const size = end - at;
+    if (bytes !== f.count * 2 || size !== 9 + bytes) return f.reject(new MbapError('protocol', `got ${size >= 9 ? Math.floor((size - 9) / 2) : 0} registers (byte count ${bytes}), asked ${f.count}`));
     const registers = new Array<number>(f.count);
-    for (let i = 0; i < f.count; i++) registers[i] = b.readUInt16BE(9 + 2 * i);
+    for (let i = 0; i < f.count; i++) registers[i] = b.readUInt16BE(at + 9 + 2 * i);
     f.resolve(registers as never);
   }
 
