@@ -143,3 +143,28 @@ describe('MbapConnection.request', () => {
     expect([...(await conn.request(9, pdu, 1000))]).toEqual([...pdu]);
   });
 });
+
+describe('MbapConnection.writeRegister', () => {
+  it('writes with 06 or 16 and checks the confirmation; a wrong echo is a protocol error', async () => {
+    const written: string[] = [];
+    const port = await serve(() => {});
+    server!.removeAllListeners('connection');
+    server!.on('connection', (socket: Socket) => {
+      socket.on('data', (req: Buffer) => {
+        const pdu = req.subarray(7);
+        written.push(pdu.toString('hex'));
+        const head = Buffer.from(req.subarray(0, 7));
+        const answer = pdu[0] === 6 ? (pdu[4] === 0x99 ? Buffer.from([6, pdu[1], pdu[2], 0, 0]) : pdu) : pdu.subarray(0, 5);
+        head.writeUInt16BE(1 + answer.length, 4);
+        socket.write(Buffer.concat([head, answer]));
+      });
+    });
+    conn = await MbapConnection.connect('127.0.0.1', port, 1000);
+    await conn.writeRegister(3, 6, 0x0100, 0x1234, 1000);
+    await conn.writeRegister(3, 16, 0x0100, 0x00ff, 1000);
+    expect(written).toEqual(['0601001234', '10010000010200ff']);
+    const err = await failure(conn.writeRegister(3, 6, 0x0100, 0x0099, 1000));
+    expect(err.kind).toBe('protocol');
+    expect(err.message).toMatch(/not confirmed/);
+  });
+});

@@ -146,6 +146,21 @@ export class MbapConnection {
     return this.send(req, tid, unit, pdu[0], -1, timeoutMs);
   }
 
+  /**
+   * Writes one holding register with function 06 (write single register) or 16 (write
+   * multiple registers, quantity 1), as the meter takes it (a relay command). The reply
+   * must confirm it: 06 echoes address and value, 16 answers address and quantity
+   * (MODBUS Application Protocol V1.1b3, 6.6 and 6.12); anything else is `protocol`.
+   */
+  async writeRegister(unit: number, functionCode: 6 | 16, address: number, value: number, timeoutMs: number): Promise<void> {
+    const a = [(address >> 8) & 0xff, address & 0xff];
+    const v = [(value >> 8) & 0xff, value & 0xff];
+    const pdu = functionCode === 6 ? Buffer.from([6, ...a, ...v]) : Buffer.from([16, ...a, 0, 1, 2, ...v]);
+    const reply = await this.request(unit, pdu, timeoutMs);
+    const expected = functionCode === 6 ? pdu : pdu.subarray(0, 5);
+    if (!reply.equals(expected)) throw new MbapError('protocol', `write of register ${address} not confirmed: reply ${reply.toString('hex')}, expected ${expected.toString('hex')}`);
+  }
+
   private send<T>(req: Buffer, tid: number, unit: number, functionCode: number, count: number, timeoutMs: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.inFlight = { tid, unit, functionCode, count, resolve: resolve as (v: never) => void, reject };
