@@ -54,7 +54,7 @@ function positiveInt(name: string, text: string, min = 1): number {
 async function runDemo(opts: DemoOptions): Promise<void> {
   const { mkdirSync, rmSync, writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const { Redis } = await import('ioredis');
+  const { createRedis, deleteMatching } = await import('../../lib/redis.ts');
   const { readEnv } = await import('../../lib/env.ts');
   const { createLogger } = await import('../../lib/logger.ts');
   const { InfluxV1 } = await import('../../influx/client.ts');
@@ -95,10 +95,11 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     if (!(await influx.ping())) throw new Error(`InfluxDB does not answer at ${env.SUBMETER_INFLUX_URL}: run scripts/services.sh up (make demo does)`);
     await influx.dropDatabase().catch(() => undefined);
     await influx.createDatabase();
-    const redis = new Redis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+    const redis = createRedis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
     await redis.connect();
     stops.push(async () => redis.quit());
-    for (const prefix of Object.values(PREFIX)) await deleteKeys(redis, `${prefix}:*`);
+    // Every demo key starts with one of its prefixes (the API's has no ':' of its own).
+    for (const prefix of Object.values(PREFIX)) await deleteMatching(redis, `${prefix}*`);
     rmSync(join(dir, 'spool'), { recursive: true, force: true });
 
     // --- the site: TCP meters, and one RS485 bus on a PTY pair ----------------------------
@@ -256,15 +257,6 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   function say(text: string) {
     process.stdout.write(`${text}\n`);
   }
-}
-
-async function deleteKeys(redis: import('ioredis').Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
 }
 
 async function freePort(wanted: number): Promise<number> {
