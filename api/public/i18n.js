@@ -103,6 +103,7 @@ const TEXT = {
     relayMode: { off: '未启用远程断电', 'dry-run': '演练模式：只记录决定，不发送命令', on: '已启用远程断电' },
     relayDone: '已记录，将在下一个周期执行',
     relayCommands: '命令',
+    restoreAmount: '恢复供电需缴',
     // Manager page
     overview: '账户总览',
     accountCol: '户号',
@@ -222,6 +223,7 @@ const TEXT = {
     relayMode: { off: 'Remote cut-off is off', 'dry-run': 'Dry run: decisions are logged, nothing is sent', on: 'Remote cut-off is on' },
     relayDone: 'Recorded; applied at the next cycle',
     relayCommands: 'Commands',
+    restoreAmount: 'To restore power, pay',
     overview: 'Accounts',
     accountCol: 'Account',
     nameCol: 'Name',

@@ -100,6 +100,9 @@ function openRelay(account) {
   $('relay-card').scrollIntoView({ block: 'nearest' });
 }
 
+/** A relay's contacts as power: closed = on. */
+const METER_POWER = { closed: 'on', open: 'off', unknown: 'unknown' };
+
 function renderRelay() {
   const r = state.relays.get(state.relayFor);
   if (!r) return;
@@ -114,8 +117,8 @@ function renderRelay() {
     r.deferred ? [t('deferredCut'), `${r.deferred.detail}${r.deferred.until ? ` → ${when(r.deferred.until)}` : ''}`] : null,
     r.override ? [t('override')[r.override.kind], `${r.override.reason} (${r.override.by}, ${when(r.override.at)}${r.override.until ? ` → ${when(r.override.until)}` : ''})`] : null,
     [t('balanceCol'), r.balance !== null ? money(r.balance) : '–'],
-    r.restore_amount ? [t('supplyTopUp'), money(r.restore_amount)] : null,
-    [t('relayMeters'), r.meters.map((m) => `${m.meter}: ${m.state}${m.read_at ? ` ${when(m.read_at)}` : ''}${m.error ? ` (${m.error})` : ''}`).join('; ')],
+    r.restore_amount ? [t('restoreAmount'), money(r.restore_amount)] : null,
+    [t('relayMeters'), r.meters.map((m) => `${m.meter}: ${t('supply')[METER_POWER[m.state]]}${m.read_at ? ` ${when(m.read_at)}` : ''}${m.error ? ` (${m.error})` : ''}`).join('; ')],
   ].filter(Boolean);
   $('relay-facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
   const cmds = [...state.commands.pending, ...state.commands.failed].filter((c) => c.account === r.account);
