@@ -169,7 +169,8 @@ function renderRelay(_c, r) {
   $('supply-since').textContent = r.since && !back ? t('supplySince')(t('dateTime')(r.since)) : '';
   // "Balance sufficient, power on" under "Power on" says nothing more.
   $('supply-why').textContent = back || (r.power === 'on' && r.reason === 'balance-ok' && r.warning === 'none') ? '' : r.why;
-  $('supply-actions').hidden = !(r.restore_amount && state.topup);
+  // "Top up now" while the top-up is closed (an open one may be waiting for its payment).
+  $('supply-actions').hidden = !(r.restore_amount && state.topup && state.topup.screen === 'closed');
   $('supply-read').textContent = r.read_at ? t('supplyRead')(t('dateTime')(r.read_at)) : '';
 }
 
@@ -188,7 +189,10 @@ function renderTopup(_c, o) {
       options: o,
       token: () => state.token,
       onPaid: afterPayment,
-      onClose: () => ($('topup-actions').hidden = false),
+      onClose: () => {
+        $('topup-actions').hidden = false;
+        if (state.data.relay) renderRelay(ctx(), state.data.relay);
+      },
     });
   }
   $('topup-actions').hidden = state.topup.screen !== 'closed';
@@ -200,6 +204,7 @@ function renderTopup(_c, o) {
 function openTopup(amount) {
   if (!state.topup) return;
   $('topup-actions').hidden = true;
+  $('supply-actions').hidden = true;
   state.topup.open(amount).then(() => $('topup-box').scrollIntoView({ block: 'nearest' }));
 }
 
