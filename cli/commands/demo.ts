@@ -9,6 +9,7 @@ interface DemoOptions {
   readonly seed: string;
   readonly poll: string;
   readonly db: string;
+  readonly enforcement?: string;
 }
 
 /**
@@ -39,6 +40,7 @@ export function registerDemo(program: Command): void {
     .option('--poll <seconds>', 'collector poll interval', '5')
     .option('--seed <n>', 'load model seed', '1')
     .option('--db <name>', 'InfluxDB database of the demo (reset at start); also names its Redis key prefixes', 'submeter_demo')
+    .option('--enforcement <mode>', "prepaid relay control: off | dry-run | on (default: the example site's dry-run)")
     .action(async (opts: DemoOptions) => {
       await runDemo(opts);
     });
@@ -67,6 +69,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const { startWorkers, recordPayment } = await import('../../workers/index.ts');
   const { startApi, createDemoTokens } = await import('../../api/index.ts');
   const { DEMO_TOPUP_YAML, startDemoTopup, demoTopup } = await import('./demo-topup.ts');
+  const { DEMO_DLT645_PASSWORD, demoEnforcementYaml, demoRelayOptions, relaySummary } = await import('./demo-relay.ts');
 
   const tenants = positiveInt('--tenants', opts.tenants, 0);
   const days = positiveInt('--days', opts.days);
@@ -106,7 +109,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const tcpPort = await freePort(positiveInt('--tcp-port', opts.tcpPort, 0));
     const pty = await ptyPair(log);
     if (pty) stops.push(pty.close);
-    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) }) + DEMO_TOPUP_YAML;
+    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) }) + DEMO_TOPUP_YAML + demoEnforcementYaml(opts.enforcement);
     const sitePath = join(dir, 'site.yaml');
     let site = parseSiteYaml(yaml, sitePath);
     if (!pty) {
@@ -150,11 +153,13 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       epoch: MODEL_EPOCH,
       tcp: { host: '127.0.0.1', port: tcpPort },
       ...(pty ? { serial: { [pty.collectorSide]: pty.simSide } } : {}),
-      serialProtocols: [dlt645Handler({ site })],
+      serialProtocols: [dlt645Handler({ site, control: { password: DEMO_DLT645_PASSWORD } })],
       logger: log,
     });
     stops.push(() => sim.stop());
-    const collector = await startCollector({ site, spoolDir: join(dir, 'spool'), influx, pollIntervalMs: pollMs, log });
+    // With the relay executor (`collect --relay`): the workers' relay commands go out on the collector's buses.
+    const relay = await demoRelayOptions({ redisUrl: env.SUBMETER_REDIS_URL, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers });
+    const collector = await startCollector({ site, spoolDir: join(dir, 'spool'), influx, pollIntervalMs: pollMs, log, relay });
     stops.push(() => collector.stop());
     const topup = await startDemoTopup();
     stops.push(topup.stop);
@@ -220,6 +225,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     if (low) say(`  tenant ${low}    ${tokens.tenants[low]}  (small top-up: watch its balance fall and its alert fire)`);
     say(`  try            curl -H "Authorization: Bearer ${first ? tokens.tenants[first] : tokens.manager}" ${api.url}/api/v1/accounts/${first}/live`);
     say(`  InfluxDB       ${env.SUBMETER_INFLUX_URL} database ${DB}; Grafana: see docs/grafana.md (compose.yaml runs it)`);
+    for (const line of relaySummary(await get('/api/v1/relay'))) say(line);
     say(`  offline bill   npx submeter bill --site ${sitePath} --readings ${readingsCsv} --payments ${paymentsCsv} --from ${fromDate} --to ${lastDay}`);
 
     // --- live ---------------------------------------------------------------------------
