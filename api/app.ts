@@ -2,7 +2,8 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import QRCode from 'qrcode';
 import type { Express, NextFunction, Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
+import { siteTag } from '../lib/redis.ts';
 import { addDays, BillingInputError, parseRfc3339, QUALITY_KINDS, reconcile, SiteFileError } from '../core/index.ts';
 import type { Account, Site } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
@@ -48,7 +49,7 @@ export interface ApiDeps {
   readonly site: SiteRef;
   readonly influx: InfluxV1;
   /** Tokens, audit log, closed months and the payments' idempotency index live here. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Redis key prefix for the API's keys (tests isolate with a random one). @defaultValue 'submeter:api:' */
   readonly keyPrefix?: string;
   /** Key prefix the workers' payments use (workers/keys.ts). @defaultValue 'submeter' */
@@ -92,8 +93,8 @@ export function buildApp(deps: ApiDeps): Express {
   const doc = openapiDocument();
   const validator = new OpenApiValidator(doc);
   // The site's hash tag in the key (Redis Cluster: one slot per site).
-  const limiter = new AuthFailureLimiter(deps.redis, `${prefix}{${deps.site.current.id}}:`, deps.authFailures);
-  const sessions = new DeviceSessions(deps.redis, `${prefix}{${deps.site.current.id}}:`, now);
+  const limiter = new AuthFailureLimiter(deps.redis, `${prefix}${siteTag(deps.site.current.id)}:`, deps.authFailures);
+  const sessions = new DeviceSessions(deps.redis, `${prefix}${siteTag(deps.site.current.id)}:`, now);
   /** The session cookie's attributes: HttpOnly, SameSite=Strict, Secure when the request came over TLS (req.secure, through `trust proxy` behind a proxy). */
   const sessionCookie = (req: Request) => ({ httpOnly: true, sameSite: 'strict' as const, secure: req.secure, path: '/' });
   const site = () => deps.site.current;

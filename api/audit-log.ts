@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
+import { siteTag } from '../lib/redis.ts';
 
 /** One manager action: who (token id and role, never the token), what, on what, when. */
 export interface AuditEntry {
@@ -22,12 +23,12 @@ export interface AuditLog {
  */
 export class RedisAuditLog implements AuditLog {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix = 'submeter:api:',
   ) {}
 
   private key(site: string): string {
-    return `${this.prefix}audit:${site}`;
+    return `${this.prefix}${siteTag(site)}:audit`;
   }
 
   async append(entry: AuditEntry): Promise<void> {

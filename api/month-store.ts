@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
+import { siteTag } from '../lib/redis.ts';
 import type { AccountStatement } from './data/read-model.ts';
 
 /** A closed month: the statements as they were at closing, never rewritten. */
@@ -25,12 +26,12 @@ export interface MonthStore {
 export class RedisMonthStore implements MonthStore {
   private readonly cache = new Map<string, ClosedMonth>();
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix = 'submeter:api:',
   ) {}
 
   private key(site: string): string {
-    return `${this.prefix}closed:${site}`;
+    return `${this.prefix}${siteTag(site)}:closed`;
   }
 
   async close(site: string, closed: ClosedMonth): Promise<boolean> {

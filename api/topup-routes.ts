@@ -1,7 +1,7 @@
 import express from 'express';
 import type { Express, Request, Response } from 'express';
 import type { HandlerCtx } from './handler.ts';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import QRCode from 'qrcode';
 import type { Site, TopupProviderName } from '../core/index.ts';
 import { moneyText } from '../core/index.ts';
@@ -29,7 +29,7 @@ type Ctx = HandlerCtx;
 export interface TopupRouteDeps {
   readonly site: () => Site;
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly workersKeyPrefix?: string;
   /** Adapters of the site's providers; without them every top-up route answers 409 "not enabled". */
   readonly providers?: TopupProviders;

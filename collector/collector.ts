@@ -1,10 +1,10 @@
 import { watch } from 'node:fs';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import { basename, dirname, resolve } from 'node:path';
 import { multiplierAt, SiteFileError } from '../core/index.ts';
 import type { Site } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
+import { createRedis } from '../lib/redis.ts';
 import { siteReloadChannel } from '../lib/site-reload-channel.ts';
 import type { InfluxOptions } from '../influx/client.ts';
 import type { MeterHealth } from '../influx/lines.ts';
@@ -248,6 +248,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       tcp,
       secrets: opts.relay.secrets ?? loadRelaySecrets(),
       writeLines: (lines) => spool.append(lines),
+      // The collector's clock: command deadlines (DL/T 645 N3..N8), read-back times and the
+      // audit trail must agree with the sample times (tests and the demo inject a clock).
+      now,
       log,
     });
   }
@@ -286,7 +289,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
  */
 function subscribeReloads(ch: { redisUrl: string; keyPrefix?: string }, siteId: string, onReload: () => void, log: Logger): { close(): void } {
   const channel = siteReloadChannel(ch.keyPrefix);
-  const sub = new Redis(ch.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  // A single server or a Redis Cluster, as every process connects (lib/redis.ts).
+  const sub = createRedis(ch.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
   let down = false;
   sub.on('error', (err: Error) => {
     if (!down) log.warn({ channel, err: err.message }, 'site reload channel unreachable: reloads come from the file and SIGHUP until it is back');

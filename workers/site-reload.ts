@@ -6,7 +6,8 @@ import type { Meter, Site } from '../core/index.ts';
 import { eventLine } from '../influx/event-lines.ts';
 import { loadSiteFile } from '../lib/site-file.ts';
 import type { WorkerContext } from './context.ts';
-import { requestResettlement, upsertSchedulers } from './queues.ts';
+import { upsertSchedulers } from './queues.ts';
+import { requestResettlements } from './settle-requests.ts';
 import type { ScheduleOptions } from './queues.ts';
 import { restartRollup } from './rollup.ts';
 import { settledDays } from './settlement.ts';
@@ -131,7 +132,10 @@ export async function applyFile(ctx: WorkerContext, id: string, file: string, sc
   await refreshBuckets(ctx, current, next);
   const settled = await settledDays(ctx, next);
   const days = daysToResettle(diff, settled);
-  for (const [day, reason] of days) await requestResettlement(ctx.queues, id, day, reason);
+  // Recorded in Redis, then one settlement job per site drains them (issue 15).
+  const byReason = new Map<string, string[]>();
+  for (const [day, reason] of days) byReason.set(reason, [...(byReason.get(reason) ?? []), day]);
+  for (const [reason, list] of byReason) await requestResettlements(ctx, id, list, reason);
   const reasons = diff.changes.map((c) => `${c.reason} (${c.from ?? 'start'} .. ${c.to ?? 'open'})`);
   ctx.log.warn({ site: id, file, changes: reasons, resettle: [...days.keys()] }, 'site file reloaded: settled days touched by the change are settled again');
   return { file, site: id, outcome: 'applied', reasons, resettle: [...days.keys()] };
