@@ -1,5 +1,5 @@
-import { checkLowBalance, hourAtLastPower, moneyText, occupantAt, priceAt } from '../core/index.ts';
-import type { Account, Site } from '../core/index.ts';
+import { checkLowBalance, hourAtLastPower, moneyText, occupantAt, PERIODS, priceAt, zoneOf } from '../core/index.ts';
+import type { Account, Meter, Period, Site } from '../core/index.ts';
 import { balanceLine } from '../influx/balance-lines.ts';
 import { quoteString } from '../influx/client.ts';
 import { eventLine } from '../influx/event-lines.ts';
@@ -8,6 +8,8 @@ import { idRegex, siteOf } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
 import { loadLiveFigures, sumCharges } from './live-figures.ts';
+import { balanceWrites, readLiveSnapshot } from './live-snapshot.ts';
+import type { AccountResult, PointFigures } from './live-snapshot.ts';
 import { notifyJobId, NOTIFY_OPTS } from './queues.ts';
 import type { BalanceJob, NotifyJob } from './queues.ts';
 
@@ -32,6 +34,8 @@ export interface AccountBalance {
   readonly spent24hFen: number;
   readonly hoursLeft?: number;
   readonly fired: boolean;
+  /** A `balance` point was written for the account in this run (a figure changed, or the heartbeat was due). */
+  readonly written: boolean;
 }
 
 /**
@@ -92,29 +96,46 @@ async function alertStates(ctx: WorkerContext, site: Site, paymentCount: Readonl
 /**
  * The balance job: the core's live figures (section 5: settled balance less provisional
  * charges of own energy, pool and loss shares; trailing-24 h hours left; cost per hour
- * with shares) written as one `balance` point per account, and the low-balance crossing.
+ * with shares) written as a `balance` point per account whose figures changed (or once a
+ * minute as a heartbeat: workers/live-snapshot.ts), and the low-balance crossing.
  */
 export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promise<AccountBalance[]> {
   const site = siteOf(ctx, job.site);
   const now = ctx.now();
   const live = await loadLiveFigures({ influx: ctx.influx, site, now, chargedSums: () => chargedSums(ctx, site) });
   for (const p of live.problems) ctx.log.error({ site: site.id, problem: p }, 'provisional settlement left a day out (the nightly settlement will refuse it too)');
-  const states = await alertStates(ctx, site, live.paymentCount);
+  const [states, snapshot] = await Promise.all([alertStates(ctx, site, live.paymentCount), readLiveSnapshot(ctx.redis, ctx.keyPrefix, site.id)]);
   const key = redisKeys(ctx.keyPrefix, site.id).alertState;
   const lines: string[] = [];
-  const out: AccountBalance[] = [];
+  const results: AccountResult[] = [];
+  const out: Omit<AccountBalance, 'written'>[] = [];
+  // Today's own energy per account and period (the live route's kWh today), when today settled provisionally.
+  const today = live.provisional.find((d) => d.date === zoneOf(site.timezone).dateOf(now));
+  const ownToday = new Map<string, Map<Period, number>>();
+  for (const l of today?.lines ?? []) {
+    if (l.kind !== 'own') continue;
+    const m = ownToday.get(l.account) ?? new Map<Period, number>();
+    m.set(l.period, (m.get(l.period) ?? 0) + l.wh);
+    ownToday.set(l.account, m);
+  }
   const fires: { account: Account; balance: number; why: string }[] = [];
   const changed: Record<string, string> = {};
   const byId = new Map(site.accounts.map((a) => [a.id, a]));
-  const meters = site.meters.filter((m) => m.role === 'tenant');
+  // The tenant meters of each occupant now (billing.md section 11).
+  const metersOf = new Map<string, Meter[]>();
+  for (const m of site.meters) {
+    if (m.role !== 'tenant') continue;
+    const occupant = occupantAt(site, m, now).account;
+    if (occupant !== undefined) metersOf.set(occupant, [...(metersOf.get(occupant) ?? []), m]);
+  }
   for (const figures of live.accounts) {
     const account = byId.get(figures.account)!;
     const a = account.id;
     // The account's own power now (display): its meters' last intervals, W.
     let watts = 0;
-    for (const m of meters) {
-      // The occupant now (billing.md section 11); raw register x the multiplier, not across a change.
-      const iv = occupantAt(site, m, now).account === a ? live.inputs.lastInterval.get(m.id) : undefined;
+    for (const m of metersOf.get(a) ?? []) {
+      // Raw register x the multiplier, not across a change.
+      const iv = live.inputs.lastInterval.get(m.id);
       const wh = iv ? hourAtLastPower(m, iv, now) : undefined;
       if (wh !== undefined) watts += wh; // Wh in an hour = mean W
     }
@@ -124,23 +145,21 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
     const decision = checkLowBalance(account, { armed: prev.armed }, { balanceFen: figures.balanceFen, hoursLeft: figures.hoursLeft, paidSinceLastCheck: payments !== prev.payments });
     if (decision.state.armed !== prev.armed || payments !== prev.payments) changed[a] = JSON.stringify({ armed: decision.state.armed, payments });
     if (decision.raise) fires.push({ account, balance: figures.balanceFen, why: decision.reason! });
-    lines.push(
-      balanceLine(site.id, {
-        account: a,
-        time: now,
-        balanceFen: figures.balanceFen,
-        costRateFenH: figures.costPerHourFen,
-        costTodayFen: figures.todayFen,
-        provisionalFen: figures.provisionalFen,
-        spent24hFen: figures.spent24Fen,
-        ...(hours !== undefined ? { hoursLeft: hours } : {}),
-        ...(figures.lowBalanceFen !== undefined ? { lowBalanceFen: figures.lowBalanceFen } : {}),
-        ...(account.lowBalanceHours !== undefined ? { lowBalanceHours: account.lowBalanceHours } : {}),
-        w: watts,
-        priceMicro: priceAt(site, account, now).micro ?? 0,
-        periodNow: live.periodNow,
-      }),
-    );
+    const point: PointFigures = {
+      balanceFen: figures.balanceFen,
+      costRateFenH: figures.costPerHourFen,
+      costTodayFen: figures.todayFen,
+      provisionalFen: figures.provisionalFen,
+      spent24hFen: figures.spent24Fen,
+      ...(hours !== undefined ? { hoursLeft: hours } : {}),
+      ...(figures.lowBalanceFen !== undefined ? { lowBalanceFen: figures.lowBalanceFen } : {}),
+      ...(account.lowBalanceHours !== undefined ? { lowBalanceHours: account.lowBalanceHours } : {}),
+      w: watts,
+      priceMicro: priceAt(site, account, now).micro ?? 0,
+      periodNow: live.periodNow,
+    };
+    const own = today ? PERIODS.flatMap((p): [Period, number][] => (ownToday.get(a)?.get(p) ? [[p, ownToday.get(a)!.get(p)!]] : [])) : undefined;
+    results.push({ account: a, figures: point, ...(own ? { today: own } : {}) });
     out.push({
       account: a,
       closingFen: figures.closingFen,
@@ -153,8 +172,12 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
       fired: decision.raise,
     });
   }
+  const writes = balanceWrites(snapshot, results, now);
+  for (const r of results) if (writes.write.has(r.account)) lines.push(balanceLine(site.id, { account: r.account, time: now, ...r.figures }));
   for (const f of fires) lines.push(eventLine(site.id, { kind: 'low_balance', account: f.account.id, detail: f.why, value: f.balance / 100, time: now }));
-  await ctx.influx.write(lines);
+  if (lines.length) await ctx.influx.write(lines);
+  // After the points: a crash in between writes them again next run (the snapshot still has the old figures).
+  await ctx.redis.hset(redisKeys(ctx.keyPrefix, site.id).live, writes.save);
   // Order: events durable -> notifications queued (job id per event: no resend) -> state.
   // A crash before the state is saved re-fires only if Redis still says 'armed'.
   for (const f of fires) {
@@ -162,7 +185,7 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
     await enqueueNotifications(ctx, site, f.account, 'low_balance', now, `Low balance: ${site.name} ${f.account.id}`, `${f.account.name} (${f.account.id}): your prepaid electricity balance is ${moneyText(f.balance)} ${site.currency}, below ${f.account.lowBalance ?? '-'} ${site.currency}. Please top up.`);
   }
   if (Object.keys(changed).length) await ctx.redis.hset(key, changed);
-  return out;
+  return out.map((o) => ({ ...o, written: writes.write.has(o.account) }));
 }
 
 export async function enqueueNotifications(ctx: WorkerContext, site: Site, account: Account, kind: string, time: number, subject: string, text: string): Promise<void> {

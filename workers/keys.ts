@@ -35,6 +35,12 @@ export function redisKeys(prefix = 'submeter', site: string) {
     chargesVersion: `${base}:charges-version`,
     /** hash account -> alert state JSON (armed / fired) */
     alertState: `${base}:alert-state`,
+    /**
+     * hash account -> the balance job's last figures JSON and when its last `balance` point
+     * was written, plus `@checked` (last run): points only on change (workers/live-snapshot.ts),
+     * the API's live figures without a query. Derived: the next balance run rebuilds it.
+     */
+    live: `${base}:live`,
   };
 }
 

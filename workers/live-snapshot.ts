@@ -1,0 +1,104 @@
+import type { Period } from '../core/index.ts';
+import type { BalancePoint } from '../influx/balance-lines.ts';
+import type { RedisClient } from '../lib/redis.ts';
+import { redisKeys } from './keys.ts';
+
+/**
+ * The balance job's last result per account, kept in one Redis hash per site
+ * (`submeter:{site}:live`), for two readers:
+ *
+ * - the balance job itself, to write a `balance` point only when a figure changed, or as a
+ *   heartbeat once a minute (issue 15: one point per account every 3 s was 33,000 points/s
+ *   for 100,000 accounts, of data that mostly repeats);
+ * - the API, which serves a tenant's live figures from it (no InfluxDB query on the common
+ *   path) while the site was checked recently, and computes them itself otherwise.
+ *
+ * Everything in it is derived (the next balance run writes it again), so losing it costs
+ * one heartbeat's worth of extra points, never a figure.
+ */
+
+/** A balance point is written at least this often per account, even when nothing changed. */
+export const BALANCE_HEARTBEAT_MS = 60_000;
+
+/** Hash field holding the time of the last balance run (account ids start with a letter or digit). */
+export const CHECKED_FIELD = '@checked';
+
+export type PointFigures = Omit<BalancePoint, 'account' | 'time'>;
+
+export interface LiveEntry {
+  /** The balance point's figures (billing.md section 5), as last computed. */
+  readonly figures: PointFigures;
+  /** Today's own energy per period, Wh (today's provisional own lines), when today could be settled provisionally. */
+  readonly today?: readonly (readonly [Period, number])[];
+  /** When the figures were computed, epoch ms. */
+  readonly at: number;
+  /** Time of the last `balance` point written for the account. */
+  readonly written: number;
+}
+
+export interface LiveSnapshot {
+  /** The last balance run of the site (every run sets it, changed or not). */
+  readonly checked?: number;
+  readonly accounts: ReadonlyMap<string, LiveEntry>;
+}
+
+function parseEntry(text: string): LiveEntry | undefined {
+  try {
+    const e = JSON.parse(text) as LiveEntry;
+    return e && typeof e.written === 'number' && typeof e.at === 'number' && e.figures && typeof e.figures.balanceFen === 'number' ? e : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readLiveSnapshot(redis: RedisClient, keyPrefix: string, site: string): Promise<LiveSnapshot> {
+  const raw = await redis.hgetall(redisKeys(keyPrefix, site).live);
+  const accounts = new Map<string, LiveEntry>();
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === CHECKED_FIELD) continue;
+    const e = parseEntry(v);
+    if (e) accounts.set(k, e);
+  }
+  const checked = Number(raw[CHECKED_FIELD]);
+  return { ...(Number.isFinite(checked) && raw[CHECKED_FIELD] !== undefined ? { checked } : {}), accounts };
+}
+
+/** The figures as a stable text: two runs with the same figures give the same text. */
+function figuresKey(f: PointFigures): string {
+  return JSON.stringify(Object.keys(f).sort().map((k) => [k, f[k as keyof PointFigures]]));
+}
+
+export interface AccountResult {
+  readonly account: string;
+  readonly figures: PointFigures;
+  readonly today?: readonly (readonly [Period, number])[];
+}
+
+export interface BalanceWrites {
+  /** Accounts whose `balance` point is written now. */
+  readonly write: ReadonlySet<string>;
+  /** Hash fields to set (changed entries and the run's time). */
+  readonly save: Record<string, string>;
+}
+
+/**
+ * Which accounts get a `balance` point at `now`: those whose figures differ from the last
+ * point written (or that have none), and those whose last point is a heartbeat old. The
+ * snapshot entry is saved when its figures or today's energy changed, or a point is written.
+ */
+export function balanceWrites(prev: LiveSnapshot, results: readonly AccountResult[], now: number): BalanceWrites {
+  const write = new Set<string>();
+  const save: Record<string, string> = { [CHECKED_FIELD]: String(now) };
+  for (const r of results) {
+    const old = prev.accounts.get(r.account);
+    const changed = !old || figuresKey(old.figures) !== figuresKey(r.figures);
+    const due = changed || now - old.written >= BALANCE_HEARTBEAT_MS || now < old.written;
+    if (due) write.add(r.account);
+    const todayChanged = !old || JSON.stringify(old.today ?? null) !== JSON.stringify(r.today ?? null);
+    if (due || todayChanged) {
+      const entry: LiveEntry = { figures: r.figures, ...(r.today ? { today: r.today } : {}), at: now, written: due ? now : old!.written };
+      save[r.account] = JSON.stringify(entry);
+    }
+  }
+  return { write, save };
+}
