@@ -39,6 +39,8 @@ export { ReadingsScanner } from './readings/scan.ts';
 export { acceptReadings, overPower } from './counters/accept.ts';
 export { counterState, resumeSeries } from './counters/resume.ts';
 export type { CounterState } from './counters/resume.ts';
+export { rollupStep, bucketCalendars, segmentStart, BUCKET_MINUTES } from './counters/rollup-step.ts';
+export type { RollupStep } from './counters/rollup-step.ts';
 export { splitSeries, touBuckets, energyAt } from './split/split.ts';
 export type { TouBucket } from './split/split.ts';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { acceptMeterSeries, addDays, buildCalendar, counterState, cutCalendar, dateOfDayBucket, resumeSeries, siteCuts, sortSeries, touBuckets, zoneOf } from '../core/index.ts';
-import type { CounterState, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
+import { addDays, bucketCalendars, dateOfDayBucket, rollupStep, sortSeries, zoneOf } from '../core/index.ts';
+import type { CounterState, LocalDate, Meter, RawSeries, Site } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { quoteString, rowsOf } from '../influx/client.ts';
@@ -35,8 +35,6 @@ import { settledDays } from './settlement.ts';
  * settlement, `settleLookbackMs` before it) and settled days among it and the day before get
  * a settlement job with the reason, which writes adjustment lines and the day's buckets.
  */
-
-const BUCKET_MINUTES = 15;
 
 export interface RollupResult {
   readonly meters: number;
@@ -126,19 +124,6 @@ export async function restartRollup(ctx: WorkerContext, site: Site, meterIds: re
   await ctx.redis.hset(keys.rollupState, Object.fromEntries(meterIds.map((id) => [id, reset])));
 }
 
-/** Start of the calendar segment holding instant t (segments are sorted). */
-function segmentStart(cal: TouCalendar, t: number): number {
-  let lo = 0;
-  let hi = cal.segments - 1;
-  if (cal.segments === 0 || t < cal.start[0]) return t;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (cal.start[mid] <= t) lo = mid;
-    else hi = mid - 1;
-  }
-  return cal.start[lo];
-}
-
 /** The rollup job of one meter batch. */
 export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise<RollupResult> {
   const site = siteOf(ctx, job.site);
@@ -181,14 +166,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   let buckets = 0;
   let more = false;
   let newest = -Infinity;
-  const cals = new Map<string, TouCalendar>();
-  const calendar = (a: LocalDate, b: LocalDate) => {
-    let cal = cals.get(`${a}|${b}`);
-    // Cut at moves and meter changes like the settlement's calendar (billing.md section 11):
-    // a bucket has one occupant and one register, and the carried state can start at a change.
-    if (!cal) cals.set(`${a}|${b}`, (cal = cutCalendar(buildCalendar(site, a, b, BUCKET_MINUTES), siteCuts(site))));
-    return cal;
-  };
+  const calendar = bucketCalendars(site);
   const spans: { meter: string; prev: number; next: number }[] = [];
   for (const meter of meters) {
     const series = raw.get(meter.id);
@@ -196,36 +174,16 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     const st = states.get(meter.id);
     const seed = st?.seed ? seeds.get(meter.id) : undefined;
     const base: CounterState = st?.seed ? { accepted: seed ? [seed] : [], pending: [] } : { accepted: st?.acc ?? [], pending: st?.pend ?? [] };
-    const window = resumeSeries(base, series);
-    // A carried state starts where the history it stands for starts: a meter change at or
-    // before its first reading is already in it (billing.md section 11), later ones are framed
-    // once a reading after them has arrived (a change entered ahead of time waits for it).
-    const acc = acceptMeterSeries(meter, window, base.accepted.length ? base.accepted[0][0] : -Infinity, window.time[window.time.length - 1]);
-    // The last accepted reading before this run: intervals after it are new.
-    const prev = base.accepted.length ? base.accepted[base.accepted.length - 1][0] : undefined;
-    const n = acc.time.length;
-    const firstT = window.time[0];
-    const lastT = window.time[window.time.length - 1];
-    const cal = calendar(zone.dateOf(firstT), addDays(zone.dateOf(Math.max(lastT, acc.time[n - 1] ?? lastT)), 1));
-    // The bucket holding `prev` is recomputed whole (its earlier part comes from the
-    // carried accepted readings); buckets before it are left alone.
-    const cut = Math.max(prev === undefined ? -Infinity : segmentStart(cal, prev), st?.from ?? -Infinity);
-    const bs = n > 1 ? touBuckets(acc, cal).filter((b) => b.start >= cut) : [];
-    for (const b of bs) lines.push(bucketLine(site.id, { meter: meter.id, role: meter.role, ...bucketAccount(site, meter, b.start), period: b.period, start: b.start, wh: b.wh }));
-    const after = prev ?? -Infinity;
-    for (const f of acc.flags) {
-      const fresh = f.kind === 'gap' ? (f.until ?? f.time) > after : f.time > after;
-      if (fresh && f.time >= (st?.from ?? -Infinity)) lines.push(eventLine(site.id, { kind: f.kind, meter: f.meter, detail: f.detail, time: f.time }));
-    }
+    const step = rollupStep(site, meter, base, series, calendar, st?.from);
+    for (const b of step.buckets) lines.push(bucketLine(site.id, { meter: meter.id, role: meter.role, ...bucketAccount(site, meter, b.start), period: b.period, start: b.start, wh: b.wh }));
+    for (const f of step.flags) lines.push(eventLine(site.id, { kind: f.kind, meter: f.meter, detail: f.detail, time: f.time }));
     // A meter back after silence: the first new interval may reach over midnights into days settled without it.
-    if (prev !== undefined && !st?.seed && zone.dateOf(prev) < zone.dateOf(series.time[0])) spans.push({ meter: meter.id, prev, next: series.time[0] });
-    const last = n ? acc.time[n - 1] : undefined;
-    const next = last === undefined ? { accepted: [], pending: counterState(acc, window, Infinity).pending } : counterState(acc, window, segmentStart(cal, last));
-    newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: next.accepted, pend: next.pending, ...(st?.from !== undefined && (last === undefined || segmentStart(cal, last) <= st.from) ? { from: st.from } : {}) } satisfies MeterState);
+    if (step.prev !== undefined && !st?.seed && zone.dateOf(step.prev) < zone.dateOf(series.time[0])) spans.push({ meter: meter.id, prev: step.prev, next: series.time[0] });
+    newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}) } satisfies MeterState);
     // The newest raw reading seen (the late-data bound): never moved back by a state reset.
     newW[meter.id] = String(Math.max(series.time[series.time.length - 1], seen.get(meter.id)!));
     readings += series.time.length;
-    buckets += bs.length;
+    buckets += step.buckets.length;
     if (series.time.length >= limit) more = true;
     newest = Math.max(newest, series.time[series.time.length - 1]);
   }
