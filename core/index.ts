@@ -49,6 +49,8 @@ export { settleDay } from './settle/settle.ts';
 export { siteIndex } from './settle/site-index.ts';
 export { meterTargets, siteCuts, spanAt, occupancyPieces, CellSums } from './settle/attribution.ts';
 export type { MeterTarget, TenantSpan } from './settle/attribution.ts';
+export { bucketSettlementProblem, settleDayMixed, moveMarks, COUNTER_FLAG_KINDS } from './settle/bucket-day.ts';
+export type { BucketEvidence, BucketMeterDay, MixedDayInput, MixedDay } from './settle/bucket-day.ts';
 export type { SiteIndex } from './settle/site-index.ts';
 
 export { dedupePayments, paymentContent } from './bill/payments.ts';

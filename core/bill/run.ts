@@ -122,9 +122,8 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
       if (f.kind === 'gap' ? f.time < toMs && (f.until ?? f.time) > fromMs : f.time >= fromMs && f.time < toMs) flags.push(f);
     }
     const n = acc.time.length;
-    if (n === 0) flags.push({ meter: meter.id, time: fromMs, kind: 'incomplete', detail: 'no accepted readings' });
-    else if (acc.time[0] > fromMs) flags.push({ meter: meter.id, time: fromMs, kind: 'incomplete', detail: `accepted readings start at ${zone.format(acc.time[0])}` });
-    else if (acc.time[n - 1] < toMs) flags.push({ meter: meter.id, time: Math.max(acc.time[n - 1], fromMs), kind: 'incomplete', detail: `accepted readings end at ${zone.format(acc.time[n - 1])}` });
+    const inc = incompleteFlag(meter.id, n ? acc.time[0] : undefined, n ? acc.time[n - 1] : undefined, fromMs, toMs, zone.format.bind(zone));
+    if (inc) flags.push(inc);
 
     seg.fill(0);
     splitSeries(acc, cal, seg);
@@ -159,6 +158,17 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
     days.push(day);
   }
   return { site, from, to, fromMs, toMs, days, fromDay, flags };
+}
+
+/**
+ * Section 6's `incomplete` entry of a meter whose accepted readings (first and last, none
+ * when undefined) do not reach both ends of [fromMs, toMs); undefined when they do.
+ */
+export function incompleteFlag(meter: string, first: number | undefined, last: number | undefined, fromMs: number, toMs: number, format: (t: number) => string): QualityFlag | undefined {
+  if (first === undefined || last === undefined) return { meter, time: fromMs, kind: 'incomplete', detail: 'no accepted readings' };
+  if (first > fromMs) return { meter, time: fromMs, kind: 'incomplete', detail: `accepted readings start at ${format(first)}` };
+  if (last < toMs) return { meter, time: Math.max(last, fromMs), kind: 'incomplete', detail: `accepted readings end at ${format(last)}` };
+  return undefined;
 }
 
 export function computeBillRun(site: Site, readings: ReadingSource, payments: Iterable<PaymentRow>, from: LocalDate, to: LocalDate): BillRun {

@@ -44,7 +44,7 @@ export interface MeterDayFacts {
  * At a meter change both registers have a reading at t: `start` gives the new meter's
  * initial one, `end` the old meter's final one (billing.md section 11).
  */
-function registerAt(meter: Meter, acc: AcceptedSeries, t: number, side: 'start' | 'end' = 'end'): RegisterAt | undefined {
+function registerAt(meter: Meter, acc: Pick<AcceptedSeries, 'time' | 'wh' | 'delta'>, t: number, side: 'start' | 'end' = 'end'): RegisterAt | undefined {
   const n = acc.time.length;
   if (n === 0 || t < acc.time[0] || t > acc.time[n - 1]) return undefined;
   let lo = 0;
@@ -65,6 +65,52 @@ function registerAt(meter: Meter, acc: AcceptedSeries, t: number, side: 'start' 
   const raw = acc.delta[lo] / multiplierAt(meter, t0);
   const wh = (acc.wh[lo - 1] + energyAt(raw, t0, t1, t)) % meter.registerModulusWh;
   return { wh, ms: t, estimated: t1 - t0 > meter.maxGapMs };
+}
+
+/**
+ * The registers at a day's start and end [a, b): interpolated where an accepted interval
+ * covers the bound, else the first / last accepted reading inside the day.
+ */
+function dayRegisters(meter: Meter, acc: Pick<AcceptedSeries, 'time' | 'wh' | 'delta'>, a: number, b: number): { start?: RegisterAt; end?: RegisterAt } {
+  let start = registerAt(meter, acc, a, 'start');
+  let end = registerAt(meter, acc, b);
+  // Readings that start or end inside the day: the first / last reading in it.
+  if (!start || !end) {
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < acc.time.length; i++) {
+      if (acc.time[i] < a || acc.time[i] >= b) continue;
+      if (first < 0) first = i;
+      last = i;
+    }
+    if (!start && first >= 0) start = { wh: acc.wh[first], ms: acc.time[first], estimated: false };
+    if (!end && last >= 0) end = { wh: acc.wh[last], ms: acc.time[last], estimated: false };
+  }
+  return { ...(start ? { start } : {}), ...(end ? { end } : {}) };
+}
+
+/**
+ * The facts of a meter's day settled from its 15-minute buckets (core/settle/bucket-day.ts):
+ * the energy per period is the buckets', and the registers come from the raw readings around
+ * the day's bounds, which are accepted readings of one register without a gap between them
+ * (bucketSettlementProblem checks it), so they give what meterDayFacts gives from the
+ * whole window: the same interpolation, no estimated part.
+ * @param edges raw readings [time, Wh] around the bounds, sorted by time, one per instant
+ */
+export function meterDayFactsFromBuckets(meter: Meter, whByPeriod: ReadonlyMap<Period, number>, edges: readonly (readonly [number, number])[], a: number, b: number): MeterDayFacts {
+  const n = edges.length;
+  const time = new Float64Array(n);
+  const wh = new Float64Array(n);
+  const delta = new Float64Array(n);
+  edges.forEach(([t, w], i) => {
+    time[i] = t;
+    wh[i] = w;
+    // Primary Wh of the interval, as the counter rules give it for one register (section 11 rule 6).
+    if (i > 0) delta[i] = (w - edges[i - 1][1]) * multiplierAt(meter, edges[i - 1][0]);
+  });
+  const cells = PERIODS.map((period) => ({ period, wh: whByPeriod.get(period) ?? 0, gapWh: 0 })).filter((c) => c.wh !== 0);
+  const { start, end } = dayRegisters(meter, { time, wh, delta }, a, b);
+  return { meter: meter.id, wh: cells.reduce((s, c) => s + c.wh, 0), ...(start ? { start } : {}), ...(end ? { end } : {}), cells };
 }
 
 /**
@@ -99,20 +145,7 @@ export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalenda
   }
   const cells = PERIODS.map((period, p) => ({ period, wh: wh[p], gapWh: gap[p] })).filter((c) => c.wh !== 0 || c.gapWh !== 0);
   if (Number.isNaN(a)) return { meter: meter.id, wh: 0, cells: [] };
-  let start = registerAt(meter, acc, a, 'start');
-  let end = registerAt(meter, acc, b);
-  // Readings that start or end inside the day: the first / last reading in it.
-  if (!start || !end) {
-    let first = -1;
-    let last = -1;
-    for (let i = 0; i < acc.time.length; i++) {
-      if (acc.time[i] < a || acc.time[i] >= b) continue;
-      if (first < 0) first = i;
-      last = i;
-    }
-    if (!start && first >= 0) start = { wh: acc.wh[first], ms: acc.time[first], estimated: false };
-    if (!end && last >= 0) end = { wh: acc.wh[last], ms: acc.time[last], estimated: false };
-  }
+  const { start, end } = dayRegisters(meter, acc, a, b);
   const out: (RegisterAt & { whBefore: number })[] = [];
   for (const t of marks) {
     if (!(t > a && t < b)) continue;
