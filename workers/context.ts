@@ -51,6 +51,12 @@ export interface Tuning {
    * blocks its site at most this long. @defaultValue 120 s
    */
   readonly settleLockMs: number;
+  /**
+   * Settle each meter's day from its 15-minute buckets where they are exact (issue 15,
+   * core/settle/bucket-day.ts), from raw readings elsewhere; false: every meter from raw
+   * readings (the benchmark's baseline). @defaultValue true
+   */
+  readonly settleFromBuckets: boolean;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -61,6 +67,7 @@ export const DEFAULT_TUNING: Tuning = {
   lateCheckEveryMs: 60_000,
   settlementGraceMs: 15 * 60_000,
   settleLockMs: 120_000,
+  settleFromBuckets: true,
 };
 
 /** The site of a job; an unknown site is bad data (the job can never succeed). */
@@ -115,8 +122,9 @@ export async function loadRaw(influx: InfluxV1, site: string, meters: readonly s
  * window, so an interval reaching into it from a silent meter is spread like the offline
  * bill spreads it.
  */
-export async function loadWindow(influx: InfluxV1, site: string, fromMs: number, toMs: number, edgeMs = 400 * 86_400_000): Promise<Map<string, RawSeries>> {
-  const out = await loadRaw(influx, site, 'all', fromMs, toMs);
+export async function loadWindow(influx: InfluxV1, site: string, fromMs: number, toMs: number, edgeMs = 400 * 86_400_000, meters: readonly string[] | 'all' = 'all'): Promise<Map<string, RawSeries>> {
+  const out = await loadRaw(influx, site, meters, fromMs, toMs);
+  const wanted = meters === 'all' ? undefined : new Set(meters);
   const sq = quoteString(site);
   const [before = [], after = []] = await influx.queryRaw(
     [
@@ -128,7 +136,7 @@ export async function loadWindow(influx: InfluxV1, site: string, fromMs: number,
   for (const s of [...before, ...after]) {
     const meter = s.tags?.meter;
     const v = s.values[0];
-    if (!meter || !v || typeof v[1] !== 'number') continue;
+    if (!meter || !v || typeof v[1] !== 'number' || (wanted && !wanted.has(meter))) continue;
     edges.set(meter, [...(edges.get(meter) ?? []), [v[0] as number, v[1]]]);
   }
   for (const [meter, extra] of edges) {

@@ -63,6 +63,25 @@ function pieceQueries(site: Site, fromMs: number, toMs: number, group: string): 
   }));
 }
 
+/**
+ * Each meter's bucket energy in [fromMs, toMs) (one local day: the settlement from buckets)
+ * per period and occupancy piece, `at` the piece's first instant (billing.md section 11).
+ */
+export async function bucketEnergy(influx: InfluxV1, site: Site, fromMs: number, toMs: number): Promise<Map<string, MeterEnergy[]>> {
+  const sq = quoteString(site.id);
+  const pieces = occupancyPieces(site, fromMs, toMs);
+  const res = await influx.queryRaw(pieces.map(([a, b]) => `SELECT sum(${F.wh}) FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND time >= ${a}ms AND time < ${b}ms GROUP BY ${T.meter}, ${T.period}`).join(';\n'));
+  const out = new Map<string, MeterEnergy[]>();
+  pieces.forEach(([a], i) => {
+    for (const r of rowsOf(res[i] ?? [])) {
+      if (typeof r.sum !== 'number' || r.sum === 0) continue;
+      const meter = r[T.meter] as string;
+      out.set(meter, [...(out.get(meter) ?? []), { meter, period: r[T.period] as Period, wh: r.sum, at: a }]);
+    }
+  });
+  return out;
+}
+
 export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInputs; paymentCount: Map<string, number>; settledThrough?: LocalDate }> {
   const { influx, site, now } = src;
   const zone = zoneOf(site.timezone);

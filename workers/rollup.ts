@@ -55,6 +55,13 @@ interface MeterState {
   readonly from?: number;
   /** Reset: the last reading at or before `w` is the baseline (as the settlement's window starts). */
   readonly seed?: boolean;
+  /**
+   * The first instant the meter's buckets stand for: its first reading (the first run reads
+   * all history), or the instant a reset restarted them from. Absent in states written before
+   * issue 15: since the meter's first reading. The settlement reads buckets only from here
+   * (workers/bucket-evidence.ts).
+   */
+  readonly h?: number;
 }
 
 function parseState(text: string | null): MeterState | undefined {
@@ -120,7 +127,7 @@ export async function restartRollup(ctx: WorkerContext, site: Site, meterIds: re
     await ctx.redis.hdel(keys.rollupState, ...meterIds);
     return;
   }
-  const reset = JSON.stringify({ w: fromMs - ctx.tuning.settleLookbackMs - 1, acc: [], pend: [], from: fromMs, seed: true } satisfies MeterState);
+  const reset = JSON.stringify({ w: fromMs - ctx.tuning.settleLookbackMs - 1, acc: [], pend: [], from: fromMs, seed: true, h: fromMs } satisfies MeterState);
   await ctx.redis.hset(keys.rollupState, Object.fromEntries(meterIds.map((id) => [id, reset])));
 }
 
@@ -179,7 +186,8 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     for (const f of step.flags) lines.push(eventLine(site.id, { kind: f.kind, meter: f.meter, detail: f.detail, time: f.time }));
     // A meter back after silence: the first new interval may reach over midnights into days settled without it.
     if (step.prev !== undefined && !st?.seed && zone.dateOf(step.prev) < zone.dateOf(series.time[0])) spans.push({ meter: meter.id, prev: step.prev, next: series.time[0] });
-    newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}) } satisfies MeterState);
+    const h = st === undefined ? series.time[0] : st.seed ? (st.h ?? st.from ?? st.w) : st.h;
+    newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}), ...(h !== undefined ? { h } : {}) } satisfies MeterState);
     // The newest raw reading seen (the late-data bound): never moved back by a state reset.
     newW[meter.id] = String(Math.max(series.time[series.time.length - 1], seen.get(meter.id)!));
     readings += series.time.length;
@@ -292,7 +300,7 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
     const a = zone.midnight(first);
     // Start again at the changed day, the way the settlement starts a day (its lookback
     // and the last reading before it), and write buckets from the day's midnight on.
-    resets[meterId] = JSON.stringify({ w: a - ctx.tuning.settleLookbackMs - 1, acc: [], pend: [], from: a, seed: true } satisfies MeterState);
+    resets[meterId] = JSON.stringify({ w: a - ctx.tuning.settleLookbackMs - 1, acc: [], pend: [], from: a, seed: true, h: a } satisfies MeterState);
     for (const day of days) {
       n++;
       // A reading late on day d changes the interval into d from the day before too.

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { addDays, meterDayFacts, meterIndex, meterTimeline, PERIODS, ReadingStore, settleRange, siteIndex, zoneOf } from '../core/index.ts';
-import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, Site } from '../core/index.ts';
+import { addDays, meterIndex, PERIODS, ReadingStore, settleDayMixed, siteIndex, zoneOf } from '../core/index.ts';
+import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, RawSeries, Site } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { BucketPoint } from '../influx/bucket-lines.ts';
 import { quoteString } from '../influx/client.ts';
@@ -8,6 +8,8 @@ import { eventLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { accountCellLine, accountDayLine, chargeLine, meterCellLine, meterDayLine, meterMarkLine, shareBasisLine, siteDayLine } from '../influx/settlement-lines.ts';
 import { loadWindow, siteOf, writeChunked } from './context.ts';
+import { planBucketDay } from './bucket-evidence.ts';
+import type { BucketPlan } from './bucket-evidence.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
 import { announceFinalStatements } from './move-out.ts';
@@ -16,8 +18,9 @@ import { parsePayload, QUEUE, SettlementJob } from './queues.ts';
 import { completeSettlement, pendingSettlements, requestResettlement, requestSiteSettlement, SETTLE_JOB } from './settle-requests.ts';
 
 /**
- * Settlement (billing.md section 4): load the day's raw readings -> core settleDay ->
- * charge lines and the site summary in InfluxDB.
+ * Settlement (billing.md section 4): the day's 15-minute buckets where they are exact and
+ * the raw readings of the other meters -> the core (settleDayMixed) -> charge lines and the
+ * site summary in InfluxDB.
  *
  * What a tenant was charged is never rewritten. A day's first settlement writes its lines
  * as revision 0; when a later run of the same day (late or corrected readings) computes
@@ -33,6 +36,8 @@ export interface SettleResult {
   readonly outcome: 'settled' | 'adjusted' | 'unchanged';
   readonly rev: number;
   readonly lines: number;
+  /** Meters settled from their buckets (the rest from raw readings). */
+  readonly fromBuckets: number;
 }
 
 interface StoredLine {
@@ -142,49 +147,60 @@ export function adjustmentLines(next: readonly ChargeLine[], stored: readonly St
 /**
  * Settles (or re-settles) one day of a site. Idempotent: see the file comment.
  * @param reason why a settled day is recomputed (written on adjustment lines)
+ * @param fromBuckets whether meters may be settled from their buckets: a day settled again
+ *   on request (late or imported readings, a site change, a meter back after silence) is
+ *   settled from raw readings, since what changed may be older than the rollup looks back
  */
-export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDate, reason = 'recomputed'): Promise<SettleResult> {
+export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDate, reason = 'recomputed', fromBuckets = true): Promise<SettleResult> {
   const zone = zoneOf(site.timezone);
   const a = zone.midnight(day);
   const b = zone.midnight(addDays(day, 1));
-  // The lookback's readings are the counter rules' history, the lookahead's the interval
-  // across midnight; each meter's last reading before the window and first after it are
-  // added so a meter silent longer than either still spreads that interval (billing.md
-  // section 3), as the offline bill and the rollup do.
-  const raw = await loadWindow(ctx.influx, site.id, a - ctx.tuning.settleLookbackMs, b + ctx.tuning.settleLookaheadMs);
+  // Meters whose buckets are exact are settled from them (issue 15, core/settle/bucket-day.ts),
+  // the others from their raw window: the lookback's readings are the counter rules'
+  // history, the lookahead's the interval across midnight; each meter's last reading before
+  // the window and first after it are added so a meter silent longer than either still
+  // spreads that interval (billing.md section 3), as the offline bill and the rollup do.
+  const plan: BucketPlan =
+    ctx.tuning.settleFromBuckets && fromBuckets
+      ? await planBucketDay(ctx.influx, ctx.redis, ctx.keyPrefix, site, day, ctx.tuning.settleLookbackMs, ctx.tuning.settleLookaheadMs)
+      : { fromBuckets: [], raw: site.meters.map((m) => ({ meter: m.id, why: fromBuckets ? 'settleFromBuckets is off' : 'settled again on request' })) };
+  const rawIds = plan.raw.map((m) => m.meter);
+  // A regex over many ids is slow in InfluxDB 1.x: past half the meters, read all and keep these.
+  const raw = rawIds.length === 0 ? new Map<string, RawSeries>() : await loadWindow(ctx.influx, site.id, a - ctx.tuning.settleLookbackMs, b + ctx.tuning.settleLookaheadMs, undefined, rawIds.length > site.meters.length / 2 ? 'all' : rawIds);
+  const rawSet = new Set(rawIds);
   const store = new ReadingStore(site.meters.length);
   for (const [meter, i] of meterIndex(site)) {
-    const s = raw.get(meter);
+    const s = rawSet.has(meter) ? raw.get(meter) : undefined;
     if (s) for (let k = 0; k < s.time.length; k++) store.add(i, s.time[k], s.wh[k]);
   }
-  // The core settles the range [day, day+1) with the window's readings as history (days
-  // before are settled too, and ignored): counter rules, split, pools, loss, charges. The
-  // 15-minute grid does not change a cell (pieces telescope); it gives the day's buckets.
+  // The core settles the day: bucket meters from their energy, raw meters through the
+  // counter rules and the split of their window (their 15-minute pieces give their buckets,
+  // compared with the rollup's below), then section 4 on all of it.
   const t0 = performance.now();
   const buckets: BucketPoint[] = [];
-  const facts: MeterDayFacts[] = [];
-  const range = settleRange(site, store, day, addDays(day, 1), {
-    gridMinutes: 15,
+  const mixed = settleDayMixed(site, day, {
+    fromBuckets: plan.fromBuckets,
+    raw: store,
     // The window's first instant: a meter change before a meter's first reading here is
     // known only by its multiplier (billing.md section 11), as in the rollup's carried state.
     historyFromMs: a - ctx.tuning.settleLookbackMs,
-    onSegments: (mi, cal, seg, acc) => {
+    gridMinutes: 15,
+    onSegments: (mi, cal, seg) => {
       const d = cal.days.indexOf(day);
       const meter = site.meters[mi];
       for (let k = 0; k < cal.segments; k++) {
         if (cal.day[k] === d && seg[k] !== 0) buckets.push({ meter: meter.id, role: meter.role, ...bucketAccount(site, meter, cal.start[k]), period: PERIODS[cal.period[k]], start: cal.start[k], wh: seg[k] });
       }
-      // Registers at the moves on this meter that day (billing.md section 11): each occupant's part.
-      const marks = meter.role === 'tenant' ? meterTimeline(site, meter).map((x) => x.from).filter((t) => t > a && t < b) : [];
-      facts.push(meterDayFacts(meter, acc, cal, seg, d, marks));
     },
   });
-  ctx.log.debug({ site: site.id, day, coreMs: Math.round(performance.now() - t0) }, 'settleRange');
-  const settlement = range.days[range.fromDay];
-  const flags = range.flags;
+  ctx.log.debug({ site: site.id, day, coreMs: Math.round(performance.now() - t0), fromBuckets: plan.fromBuckets.length, fromRaw: plan.raw.length }, 'settled day');
+  if (plan.raw.length && plan.fromBuckets.length) ctx.log.info({ site: site.id, day, fromBuckets: plan.fromBuckets.length, fromRaw: plan.raw.slice(0, 20) }, 'settlement: some meters from raw readings');
+  const settlement = mixed.settlement;
+  const flags = mixed.flags;
+  const facts = mixed.facts;
   // Facts and buckets first: a crash before the charges leaves the day unsettled, so the
   // next run writes them again; after it, they are there.
-  await writeChunked(ctx.influx, [...factLines(site, a, settlement, facts), ...(await bucketChanges(ctx, site, a, b, buckets))]);
+  await writeChunked(ctx.influx, [...factLines(site, a, settlement, facts), ...(await bucketChanges(ctx, site, a, b, buckets, rawSet))]);
   const stored = await storedLines(ctx, site, a);
   const summary = [...summaryLines(site, a, settlement), ...flagLines(site, { flags })];
   if (stored.length === 0) {
@@ -192,12 +208,12 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
     const lines = settlement.lines.map((l) => chargePoint(site.id, a, l, 0, l.wh, l.fen));
     await writeChunked(ctx.influx, [...lines, ...summary]);
     // A day with no charge lines at all still counts as settled through its site_day points.
-    return { day, outcome: 'settled', rev: 0, lines: lines.length };
+    return { day, outcome: 'settled', rev: 0, lines: lines.length, fromBuckets: plan.fromBuckets.length };
   }
   const diff = adjustmentLines(settlement.lines, stored);
   if (diff.length === 0) {
     await writeChunked(ctx.influx, summary);
-    return { day, outcome: 'unchanged', rev: Math.max(...stored.map((s) => s.rev)), lines: 0 };
+    return { day, outcome: 'unchanged', rev: Math.max(...stored.map((s) => s.rev)), lines: 0, fromBuckets: plan.fromBuckets.length };
   }
   // Two lines of one tag set in one revision would overwrite each other (a price change of
   // a settled day): the second goes to the following revision.
@@ -214,7 +230,7 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   }
   await writeChunked(ctx.influx, [...lines, ...summary]);
   ctx.log.info({ site: site.id, day, rev, lines: lines.length, reason }, 'settled day changed: adjustment lines written');
-  return { day, outcome: 'adjusted', rev, lines: lines.length };
+  return { day, outcome: 'adjusted', rev, lines: lines.length, fromBuckets: plan.fromBuckets.length };
 }
 
 /**
@@ -223,8 +239,10 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
  * Normally nothing differs (workers/bucket-cells.test.ts); where the settlement's window
  * saw other history than the rollup, the settled day is the truth, usage included.
  */
-async function bucketChanges(ctx: WorkerContext, site: Site, a: number, b: number, buckets: readonly BucketPoint[]): Promise<string[]> {
-  const rows = await ctx.influx.query(`SELECT ${F.wh} FROM ${M.touBucket} WHERE ${T.site} = ${quoteString(site.id)} AND time >= ${a}ms AND time < ${b}ms GROUP BY ${T.meter}, ${T.period}`);
+async function bucketChanges(ctx: WorkerContext, site: Site, a: number, b: number, buckets: readonly BucketPoint[], meters: ReadonlySet<string>): Promise<string[]> {
+  // Only the meters settled from raw readings: the others' buckets are what was settled.
+  if (meters.size === 0) return [];
+  const rows = (await ctx.influx.query(`SELECT ${F.wh} FROM ${M.touBucket} WHERE ${T.site} = ${quoteString(site.id)} AND time >= ${a}ms AND time < ${b}ms GROUP BY ${T.meter}, ${T.period}`)).filter((r) => meters.has(r.meter as string));
   const stored = new Map(rows.map((r) => [`${r.meter}|${r.period}|${r.time}`, r.wh as number]));
   const out: string[] = [];
   const byMeter = new Map(site.meters.map((m) => [m.id, m]));
@@ -315,7 +333,7 @@ export async function processSettlement(ctx: WorkerContext, job: SettlementJob, 
   try {
     if (job.day) {
       await ctx.redis.pexpire(key, ctx.tuning.settleLockMs);
-      const r = await settleAndMark(ctx, site, job.day, job.reason);
+      const r = await settleAndMark(ctx, site, job.day, job.reason, false);
       await progress?.({ day: job.day, done: 1, of: 1 });
       return [r];
     }
@@ -325,8 +343,8 @@ export async function processSettlement(ctx: WorkerContext, job: SettlementJob, 
   }
 }
 
-async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, reason: string | undefined): Promise<SettleResult> {
-  const r = await settleSiteDay(ctx, site, day, reason);
+async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, reason: string | undefined, fromBuckets: boolean): Promise<SettleResult> {
+  const r = await settleSiteDay(ctx, site, day, reason, fromBuckets);
   // Section 11: a move-out day settled for the first time makes its final statement final.
   if (r.outcome === 'settled') await announceFinalStatements(ctx, site, day);
   // After the write, also for 'unchanged' (the retry of a run killed before this line).
@@ -356,7 +374,7 @@ async function drainSite(ctx: WorkerContext, site: Site, lockKey: string, reason
     for (const day of days) {
       await ctx.redis.pexpire(lockKey, ctx.tuning.settleLockMs);
       const req = requested.get(day);
-      const r = await settleAndMark(ctx, site, day, req?.reason ?? reason);
+      const r = await settleAndMark(ctx, site, day, req?.reason ?? reason, req === undefined);
       if (req) await completeSettlement(ctx, site.id, req);
       out.push(r);
       ctx.log.info({ site: site.id, ...r, done: out.length, of }, 'settlement');

@@ -44,13 +44,20 @@ export interface BucketEvidence {
    * reading) and is not working through a reset (late data, a site change).
    */
   readonly caughtUp: boolean;
+  /** The first instant the rollup's buckets of the meter stand for (its first reading, or a reset's start); none: all history. */
+  readonly rollupFrom?: number;
   /**
    * The raw settlement window's first reading of the meter: its last reading before the
    * window's start (within the window's edge search), else its first in the window; none
    * when the window holds no reading of it.
    */
   readonly windowFirst?: number;
-  /** Counter flags (COUNTER_FLAG_KINDS) the rollup raised for the meter at or after windowFirst. */
+  /**
+   * Counter flags (COUNTER_FLAG_KINDS) the rollup raised for the meter from windowFirst to
+   * the window's last reading (its first at or after the lookahead's end; none: up to now).
+   * A flag is raised at the instant of the reading it is about, so later ones do not touch
+   * the window's readings.
+   */
   readonly flags: number;
   /**
    * Raw readings [time, Wh] around the day's bounds, sorted: the last before and the first
@@ -72,6 +79,7 @@ export function bucketSettlementProblem(site: Site, meter: Meter, day: LocalDate
   const b = zone.midnight(addDays(day, 1));
   if (!ev.caughtUp) return 'the rollup has not taken all its readings';
   if (ev.windowFirst === undefined) return 'no reading in the settlement window';
+  if (ev.rollupFrom !== undefined && ev.rollupFrom > ev.windowFirst) return 'the rollup\'s buckets start after the window\'s first reading (a reset, or readings older than its start)';
   if (ev.flags > 0) return 'counter flags since the window\'s first reading';
   // A change frames the window differently from the carried state (billing.md section 11).
   if ((meter.changes ?? []).some((c) => c.at >= ev.windowFirst!)) return 'a meter change since the window\'s first reading';

@@ -159,10 +159,13 @@ export function proveBucketSettlement(site: Site, rows: readonly ReadingRow[], o
       const w0 = lowerBound(list, windowStart);
       const before = w0 > 0 && list[w0 - 1].time >= windowStart - EDGE_MS ? list[w0 - 1] : undefined;
       const windowFirst = before?.time ?? (w0 < list.length && list[w0].time < b + LA + EDGE_MS ? list[w0].time : undefined);
+      const i1 = lowerBound(list, b + LA);
+      const windowLast = i1 < list.length && list[i1].time < b + LA + EDGE_MS ? list[i1].time : Infinity;
       const evidence = {
         caughtUp: true,
         ...(windowFirst !== undefined ? { windowFirst } : {}),
-        flags: windowFirst === undefined ? 0 : [...flags.values()].filter((f) => f.meter === meter.id && COUNTER_FLAG_KINDS.includes(f.kind) && f.time >= windowFirst).length,
+        ...(list.length ? { rollupFrom: list[0].time } : {}),
+        flags: windowFirst === undefined ? 0 : [...flags.values()].filter((f) => f.meter === meter.id && COUNTER_FLAG_KINDS.includes(f.kind) && f.time >= windowFirst && f.time <= windowLast).length,
         edges,
       };
       const why = opts.forceBuckets ? undefined : bucketSettlementProblem(site, meter, day, evidence);
