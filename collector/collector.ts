@@ -4,8 +4,10 @@ import { basename, dirname, resolve } from 'node:path';
 import { multiplierAt, SiteFileError } from '../core/index.ts';
 import type { Site } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
-import { createRedis } from '../lib/redis.ts';
+import { createRedis, createSubscriber } from '../lib/redis.ts';
 import { siteReloadChannel } from '../lib/site-reload-channel.ts';
+import { announceNewData } from '../lib/new-data-channel.ts';
+import { M } from '../influx/schema.ts';
 import type { InfluxOptions } from '../influx/client.ts';
 import type { MeterHealth } from '../influx/lines.ts';
 import { collectorLine, healthLine, sampleLine } from '../influx/lines.ts';
@@ -40,9 +42,12 @@ export interface CollectorOptions {
   /** Watch siteFile for changes. @defaultValue true */
   readonly watchSiteFile?: boolean;
   /**
-   * Also reload siteFile when the API's reload route publishes this site's id on the
-   * workers' Redis channel (lib/site-reload-channel.ts), as the workers do. Optional: without
-   * it (or while Redis is down) the collector runs on, reloading on file change and SIGHUP.
+   * The workers' Redis and key prefix: the collector announces each batch of readings
+   * InfluxDB acknowledged on their new-data channel (lib/new-data-channel.ts), so the
+   * rollup runs on new data instead of polling, and reloads siteFile when the API's reload
+   * route publishes this site's id (lib/site-reload-channel.ts), as the workers do.
+   * Optional: without it (or while Redis is down) the collector runs on; the workers' safety
+   * tick picks the readings up, and reloads come from file changes and SIGHUP.
    */
   readonly reloadChannel?: { readonly redisUrl: string; readonly keyPrefix?: string };
   /** Spool directory (durable; keep it on local disk). */
@@ -141,7 +146,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const host = opts.host ?? hostname();
   const influx = opts.influx instanceof InfluxV1 ? opts.influx : new InfluxV1(opts.influx);
   const spool = await Spool.open(opts.spoolDir, { ...opts.spool, log });
-  const forwarder = new Forwarder(spool, influx, { ...opts.forwarder, log });
+  const announcer = opts.reloadChannel ? readingsAnnouncer(opts.reloadChannel, site.id) : undefined;
+  const forwarder = new Forwarder(spool, influx, { ...opts.forwarder, log, ...(announcer ? { onWritten: announcer.written } : {}) });
   // A missing database is created up front; if InfluxDB is away, the forwarder creates it on its 404.
   await influx.createDatabase().catch((err: Error) => log.warn({ err: err.message }, 'influxdb not reachable at start; collecting into the spool'));
   forwarder.start();
@@ -273,12 +279,33 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       await Promise.all([...running.values()].map((r) => r.poller.stop()));
       await writeState();
       await forwarder.stop();
+      announcer?.close();
       await Promise.all([...running.values()].map((r) => r.input.close()));
       await buses.closeAll();
       await tcp.close();
       await spool.close();
       log.info({ site: site.id, spool: spool.stats() }, 'collector stopped');
     },
+  };
+}
+
+const READING_HEAD = Buffer.from(`${M.reading},`);
+const READING_LINE = Buffer.from(`\n${M.reading},`);
+
+/**
+ * Announces acknowledged readings on the workers' new-data channel (one publish per
+ * forwarded batch that holds readings; health and state lines alone announce nothing).
+ * Best effort: a publish that fails is dropped (the workers' safety tick is the net).
+ */
+function readingsAnnouncer(ch: { redisUrl: string; keyPrefix?: string }, siteId: string): { written(body: string | Buffer): void; close(): void } {
+  const pub = createRedis(ch.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  pub.on('error', () => undefined);
+  return {
+    written(body) {
+      const b = typeof body === 'string' ? Buffer.from(body) : body;
+      if (b.subarray(0, READING_HEAD.length).equals(READING_HEAD) || b.includes(READING_LINE)) void announceNewData(pub, ch.keyPrefix, siteId, 'readings');
+    },
+    close: () => pub.disconnect(),
   };
 }
 
@@ -290,7 +317,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
 function subscribeReloads(ch: { redisUrl: string; keyPrefix?: string }, siteId: string, onReload: () => void, log: Logger): { close(): void } {
   const channel = siteReloadChannel(ch.keyPrefix);
   // A single server or a Redis Cluster, as every process connects (lib/redis.ts).
-  const sub = createRedis(ch.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  const sub = createSubscriber(ch.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
   let down = false;
   sub.on('error', (err: Error) => {
     if (!down) log.warn({ channel, err: err.message }, 'site reload channel unreachable: reloads come from the file and SIGHUP until it is back');

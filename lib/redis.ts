@@ -79,6 +79,28 @@ export function createRedis(url: string, options: RedisOptions = {}, clusterOpti
 }
 
 /**
+ * A connection for SUBSCRIBE. On a Redis Cluster a message published on any node reaches
+ * every node (the cluster bus broadcasts PUBLISH), so one plain connection to a seed node
+ * hears all of them; ioredis' own cluster subscriber is not used because it connects
+ * without `disableClientInfo` (two CLIENT SETINFO errors per connection on Redis 7.0, in
+ * INFO errorstats). It reconnects to the same node; while that node is down, nothing is
+ * heard (submeter's channels are hints with a safety tick behind them).
+ */
+export function createSubscriber(url: string, options: RedisOptions = {}): Redis {
+  const t = parseRedisUrl(url);
+  return new Redis({
+    ...options,
+    disableClientInfo: true,
+    ...(t.username ? { username: t.username } : {}),
+    ...(t.password ? { password: t.password } : {}),
+    ...(t.tls ? { tls: {} } : {}),
+    host: t.nodes[0].host,
+    port: t.nodes[0].port,
+    ...(t.db !== undefined ? { db: t.db } : {}),
+  });
+}
+
+/**
  * Every key matching `pattern`, on every primary of a cluster (SCAN on a Cluster client
  * would ask one random node). For tests and the demo's reset, never on a request path.
  */

@@ -7,6 +7,7 @@ import { eventLine } from '../influx/event-lines.ts';
 import { paymentLine as ledgerLine } from '../influx/payment-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { MAX_TIME_MS, redisKeys } from './keys.ts';
+import { announceNewData } from '../lib/new-data-channel.ts';
 
 /**
  * The one way a payment enters submeter (the API and `submeter pay` both call
@@ -213,6 +214,8 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
     if (state === 'new' && certain) await redis.eval(RELEASE, 1, key, input.reference, mine).catch(() => undefined);
     throw err;
   }
+  // The balance runs on it now, not at its next tick (best effort: the tick is the net).
+  await announceNewData(redis, deps.keyPrefix, site.id, 'payment');
   return { ...payment, site: site.id, status: state === 'new' && ledger === undefined ? 'recorded' : 'duplicate' };
 }
 

@@ -10,7 +10,7 @@ import { idRegex, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { bucketAccount } from './bucket-account.ts';
 import { redisKeys } from './keys.ts';
-import { batchMeters, JOB_OPTS } from './queues.ts';
+import { batchMeters, requestBalance, requestRollup } from './queues.ts';
 import { requestResettlement } from './settle-requests.ts';
 import type { RollupJob } from './queues.ts';
 import { settledDays } from './settlement.ts';
@@ -138,7 +138,12 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
   // One run per batch at a time: two overlapping runs would race on the carried state.
   const lock = `${keys.rollupLock}:${job.batch}/${job.batches}`;
   const token = randomBytes(8).toString('hex');
-  if ((await ctx.redis.set(lock, token, 'PX', 120_000, 'NX')) !== 'OK') return { meters: 0, readings: 0, buckets: 0, lateDays: 0, more: false };
+  if ((await ctx.redis.set(lock, token, 'PX', 120_000, 'NX')) !== 'OK') {
+    // Another run of the batch (a job added by hand, a killed worker's lock): ask again, so
+    // data announced for this run is not left to the safety tick.
+    await requestRollup(ctx.queues, site.id, job.batch, job.batches, 2000);
+    return { meters: 0, readings: 0, buckets: 0, lateDays: 0, more: false };
+  }
   try {
     return await rollupBatch(ctx, site, job);
   } finally {
@@ -146,6 +151,9 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
     await ctx.redis.eval(UNLOCK, 1, lock, token).catch(() => undefined);
   }
 }
+
+/** The balance waits this long after a rollup with readings: the site's other batches finishing then share its run. */
+const BALANCE_AFTER_ROLLUP_MS = 250;
 
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
@@ -205,13 +213,12 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   if (spans.length) await resettleSpans(ctx, site, spans);
   if (readings > 0) {
     // Freshness (sample -> balance): the balance follows new buckets at once instead of
-    // waiting for its own tick; one job per site and second however many batches ran.
-    await ctx.queues.balance.add('balance', { site: site.id }, { ...JOB_OPTS, jobId: `balance-after|${site.id}|${Math.floor(now / 1000)}` });
+    // waiting for its own tick; one run for the batches that finish together (deduplicated).
+    await requestBalance(ctx.queues, site.id, BALANCE_AFTER_ROLLUP_MS);
   }
   if (more) {
     // History left (first start, a state reset): the next chunk now, not at the next tick.
-    const data: RollupJob = { site: site.id, batch: job.batch, batches: job.batches };
-    await ctx.queues.rollup.add('rollup', data, { ...JOB_OPTS, jobId: `rollup-more|${site.id}|${job.batch}/${job.batches}|${newest}` });
+    await requestRollup(ctx.queues, site.id, job.batch, job.batches);
   }
   const lateDays = await checkLate(ctx, site, meters, job);
   return { meters: Object.keys(newStates).length, readings, buckets, lateDays, more };
@@ -314,7 +321,7 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
     }
   }
   await ctx.redis.hset(keys.rollupState, resets);
-  await ctx.queues.rollup.add('rollup', { site: site.id, batch: job.batch, batches: job.batches }, { ...JOB_OPTS, jobId: `rollup-late|${site.id}|${field}|${now}` });
+  await requestRollup(ctx.queues, site.id, job.batch, job.batches);
   for (const [day, ms] of toSettle) {
     const reason = `late or corrected readings of ${[...new Set(ms)].sort().join(', ')} found ${new Date(now).toISOString()}`;
     await requestResettlement(ctx, site.id, day, reason);

@@ -5,14 +5,15 @@ import type { Site } from '../core/index.ts';
 import { InfluxError, InfluxV1 } from '../influx/client.ts';
 import { createLogger } from '../lib/logger.ts';
 import type { Logger } from '../lib/logger.ts';
-import { createRedis } from '../lib/redis.ts';
+import { createRedis, createSubscriber } from '../lib/redis.ts';
 import { processAlerts } from './alerts.ts';
 import { processBalance } from './balance.ts';
-import { DEFAULT_TUNING, UnknownSiteError } from './context.ts';
+import { DEFAULT_TUNING, siteOf, UnknownSiteError } from './context.ts';
+import { newDataChannel, parseNewDataMessage } from '../lib/new-data-channel.ts';
 import type { Tuning, WorkerContext } from './context.ts';
 import { createNotifier } from './notifier.ts';
 import type { NotifierOptions } from './notifier.ts';
-import { AlertsJob, BalanceJob, closeQueues, EnforcementJob, JOB_OPTS, NotifyJob, openQueues, parsePayload, QUEUE, queuePrefix, RollupJob, SettlementJob, TopupJob, upsertSchedulers } from './queues.ts';
+import { AlertsJob, BalanceJob, batchCount, closeQueues, DEFAULTS, EnforcementJob, JOB_OPTS, NotifyJob, openQueues, parsePayload, QUEUE, queuePrefix, requestBalance, requestEnforcement, requestRollup, RollupJob, SettlementJob, TICK, TopupJob, upsertSchedulers } from './queues.ts';
 import { closeRelayQueues, processEnforcement } from './enforcement.ts';
 import { createTopupProviders } from '../lib/topup/index.ts';
 import type { TopupProviders } from '../lib/topup/index.ts';
@@ -136,11 +137,26 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
   };
 
   const processors: Record<QueueName, (job: Job) => Promise<unknown>> = {
-    rollup: run('rollup', (job) => processRollup(ctx, parsePayload(RollupJob, QUEUE.rollup, job.data))),
+    // A scheduler tick only asks for the site's deduplicated job (queues.ts, TICK).
+    rollup: run('rollup', async (job): Promise<unknown> => {
+      const data = parsePayload(RollupJob, QUEUE.rollup, job.data);
+      return job.name === TICK.rollup ? requestRollup(queues, siteOf(ctx, data.site).id, data.batch, data.batches) : processRollup(ctx, data);
+    }),
     settlement: run('settlement', (job) => runSettlementJob(ctx, job)),
-    balance: run('balance', (job) => processBalance(ctx, parsePayload(BalanceJob, QUEUE.balance, job.data))),
+    balance: run('balance', async (job) => {
+      const data = parsePayload(BalanceJob, QUEUE.balance, job.data);
+      const site = siteOf(ctx, data.site);
+      if (job.name === TICK.balance) return requestBalance(queues, site.id);
+      const out = await processBalance(ctx, data);
+      // Enforcement decides on the balance just written (a payment reconnects within one run).
+      if (site.meters.some((m) => m.relay !== undefined)) await requestEnforcement(queues, site.id);
+      return out;
+    }),
     alerts: run('alerts', (job) => processAlerts(ctx, parsePayload(AlertsJob, QUEUE.alerts, job.data))),
-    enforcement: run('enforcement', (job) => processEnforcement(ctx, parsePayload(EnforcementJob, QUEUE.enforcement, job.data))),
+    enforcement: run('enforcement', async (job): Promise<unknown> => {
+      const data = parsePayload(EnforcementJob, QUEUE.enforcement, job.data);
+      return job.name === TICK.enforcement ? requestEnforcement(queues, siteOf(ctx, data.site).id) : processEnforcement(ctx, data);
+    }),
     notify: run('notify', async (job) => {
       const n = parsePayload(NotifyJob, QUEUE.notify, job.data);
       const site = ctx.sites.get(n.site);
@@ -176,12 +192,29 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
   const reloader = opts.siteFiles
     ? startSiteReloader(ctx, { files: new Map(opts.sites.map((s, i) => [s.id, opts.siteFiles![i]])), watch: opts.watchSiteFiles ?? true, schedule: (opts.schedulers ?? true) ? (opts.schedule ?? {}) : false })
     : undefined;
-  const subscriber = reloader ? redis.duplicate() : undefined;
-  if (subscriber && reloader) {
-    subscriber.on('error', (err) => log.warn({ err: err.message }, 'redis subscriber error (retrying)'));
-    subscriber.on('message', (_channel, siteId: string) => void reloader.reload(siteId).catch((err: Error) => log.error({ site: siteId, err: err.message }, 'site reload failed')));
-    await subscriber.subscribe(siteReloadChannel(ctx.keyPrefix));
-  }
+  // New data announced by a collector, an import or a payment (lib/new-data-channel.ts):
+  // the site's rollup batches (after a short wait that gathers a poll round's batches) or
+  // its balance. Every worker process listens; the jobs are deduplicated, so N listeners
+  // ask for one run.
+  const dataChannel = newDataChannel(ctx.keyPrefix);
+  const reloadChannel = siteReloadChannel(ctx.keyPrefix);
+  const coalesceMs = opts.schedule?.rollupCoalesceMs ?? DEFAULTS.rollupCoalesceMs;
+  const metersPerBatch = opts.schedule?.metersPerBatch ?? DEFAULTS.metersPerBatch;
+  const onNewData = async (text: string) => {
+    const m = parseNewDataMessage(text);
+    const site = m && ctx.sites.get(m.site);
+    if (!m || !site) return;
+    if (m.kind === 'payment') return requestBalance(queues, site.id);
+    const batches = batchCount(site, metersPerBatch);
+    for (let b = 0; b < batches; b++) await requestRollup(queues, site.id, b, batches, coalesceMs);
+  };
+  const subscriber = createSubscriber(redisUrl, { maxRetriesPerRequest: null });
+  subscriber.on('error', (err) => log.warn({ err: err.message }, 'redis subscriber error (retrying)'));
+  subscriber.on('message', (channel: string, text: string) => {
+    if (channel === dataChannel) void onNewData(text).catch((err: Error) => log.warn({ err: err.message }, 'could not queue the jobs for announced data (the safety tick will)'));
+    else if (channel === reloadChannel && reloader) void reloader.reload(text).catch((err: Error) => log.error({ site: text, err: err.message }, 'site reload failed'));
+  });
+  await subscriber.subscribe(dataChannel, ...(reloader ? [reloadChannel] : []));
   log.info({ sites: [...ids], queues: which }, 'workers started');
   return {
     ctx,
@@ -190,7 +223,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     reloadSites: async (siteId) => (reloader ? reloader.reload(siteId) : []),
     async close() {
       await reloader?.close();
-      subscriber?.disconnect();
+      subscriber.disconnect();
       await Promise.all(workers.map((w) => w.close()));
       await closeRelayQueues(ctx);
       await closeQueues(queues);

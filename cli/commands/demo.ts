@@ -159,7 +159,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     stops.push(() => sim.stop());
     // With the relay executor (`collect --relay`): the workers' relay commands go out on the collector's buses.
     const relay = await demoRelayOptions({ redisUrl: env.SUBMETER_REDIS_URL, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers });
-    const collector = await startCollector({ site, spoolDir: join(dir, 'spool'), influx, pollIntervalMs: pollMs, log, relay });
+    // With the workers' Redis: each acknowledged batch of readings is announced, the rollup runs on it.
+    const collector = await startCollector({ site, spoolDir: join(dir, 'spool'), influx, pollIntervalMs: pollMs, log, relay, reloadChannel: { redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.workers } });
     stops.push(() => collector.stop());
     const topup = await startDemoTopup();
     stops.push(topup.stop);

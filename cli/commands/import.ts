@@ -45,12 +45,32 @@ export function registerImport(program: Command): void {
       const unknown = Object.entries(result.unknownMeters);
       if (unknown.length > 0) process.stderr.write(`unknown meters (not in ${opts.site}): ${unknown.map(([m, n]) => `${m} (${n} rows)`).join(', ')}\n`);
       process.stdout.write(`${opts.readings}: ${result.written} rows written to ${influx.db}, ${result.skipped} skipped\n`);
+      if (result.written > 0) await announce(site.id, env.SUBMETER_REDIS_URL, opts.keyPrefix);
       if (opts.resettle && result.days.length > 0) await resettle(site, result.days, `import of ${opts.readings}`, env.SUBMETER_REDIS_URL, { queues: opts.queuePrefix, keys: opts.keyPrefix });
       if (result.stoppedAtLine !== undefined) {
         process.stderr.write(`submeter import: stopped: rows from line ${result.stoppedAtLine} on were not written (InfluxDB unavailable); re-run to finish, rows already written are overwritten, not duplicated\n`);
         process.exitCode = 1;
       } else if (result.skipped > 0) process.exitCode = 1;
     });
+}
+
+/**
+ * Tells the workers there are new readings (lib/new-data-channel.ts), so the rollup takes
+ * them now rather than at its safety tick. Best effort: Redis away changes nothing else.
+ */
+async function announce(site: string, redisUrl: string, keyPrefix: string): Promise<void> {
+  const { createRedis } = await import('../../lib/redis.ts');
+  const { announceNewData } = await import('../../lib/new-data-channel.ts');
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, connectTimeout: 3000 });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await announceNewData(redis, keyPrefix, site, 'readings');
+  } catch {
+    // The workers' safety tick takes the readings up.
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /**

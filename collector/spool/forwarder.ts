@@ -22,6 +22,8 @@ export interface ForwarderOptions {
    */
   readonly lingerMs?: number;
   readonly log?: Logger;
+  /** Called after InfluxDB acknowledged a batch (the collector announces new readings with it). */
+  readonly onWritten?: (body: Buffer, lines: number) => void;
 }
 
 export interface ForwarderStats {
@@ -52,6 +54,7 @@ export class Forwarder {
   private readonly idleMs: number;
   private readonly lingerMs: number;
   private readonly log?: Logger;
+  private readonly onWritten?: (body: Buffer, lines: number) => void;
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -69,6 +72,7 @@ export class Forwarder {
     this.idleMs = opts.idleMs ?? 1000;
     this.lingerMs = opts.lingerMs ?? 50;
     this.log = opts.log;
+    this.onWritten = opts.onWritten;
     if (!(this.batchLines >= 1)) throw new Error('forwarder batchLines must be >= 1');
   }
 
@@ -125,6 +129,7 @@ export class Forwarder {
         // Counted before the ack: the spool's depth drops as the ack starts, and anyone
         // who sees it empty must also see these lines as written.
         this.written += batch.lineCount;
+        this.onWritten?.(batch.body, batch.lineCount);
         // The spool moves past the batch now; its ack file follows in the background (a
         // stale ack file only re-sends lines that overwrite themselves), so the next
         // batch goes out without waiting for those file writes.
