@@ -26,7 +26,9 @@ export async function processAlerts(ctx: WorkerContext, job: AlertsJob): Promise
   const sq = quoteString(site.id);
   const lines: string[] = [];
   const offline: string[] = [];
-  const last = await ctx.influx.query(`SELECT last(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.meter}`);
+  // One point per meter read from the end of its series (a raw selection with LIMIT 1; last()
+  // would reduce over the site's whole history every minute).
+  const last = await ctx.influx.query(`SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 1`);
   const lastBy = new Map(last.map((r) => [r.meter as string, r.time as number]));
   const zone = zoneOf(site.timezone);
   for (const m of site.meters) {
