@@ -20,6 +20,8 @@ import type { AuthFailureLimit } from './auth/auth.ts';
 import { RedisTokenStore, validateNewToken } from './auth/token-store.ts';
 import type { Role, TokenRecord, TokenStore } from './auth/token-store.ts';
 import { ReadModel, masterDay } from './data/read-model.ts';
+import { StoredResults, VersionWatch } from './data/site-versions.ts';
+import { CachedTokenStore } from './auth/credential-cache.ts';
 import { linesPerDay } from './data/reconcile-lines.ts';
 import { HttpError, badRequest, conflict, errorHandler, forbidden, notFound, notFoundHandler, unsupportedMediaType } from './errors.ts';
 import { kwhText, moneyText, parseMoneyFen } from './format.ts';
@@ -86,15 +88,24 @@ export function buildApp(deps: ApiDeps): Express {
   const log = deps.logger ?? createLogger('api');
   const now = deps.now ?? Date.now;
   const prefix = deps.keyPrefix ?? 'submeter:api:';
-  const tokens = deps.tokens ?? new RedisTokenStore(deps.redis, prefix);
+  const workersPrefix = deps.workersKeyPrefix ?? 'submeter';
+  // Stored results (issue 15): what a tenant route serves is kept while the site's version
+  // stamps in Redis are unchanged, read once per cacheMs per site (api/data/site-versions.ts).
+  const refreshMs = deps.cacheMs ?? 1000;
+  const versions = new VersionWatch(deps.redis, prefix, workersPrefix, refreshMs);
+  const stored = new StoredResults();
+  const credentials = async (s: string) => (await versions.get(s)).credentials;
+  const tokens = deps.tokens ?? new CachedTokenStore(new RedisTokenStore(deps.redis, prefix), credentials, () => versions.invalidate());
   const audit = deps.audit ?? new RedisAuditLog(deps.redis, prefix);
   const months = deps.months ?? new RedisMonthStore(deps.redis, prefix);
-  const read = new ReadModel({ influx: deps.influx, cacheMs: deps.cacheMs });
+  const read = new ReadModel({ influx: deps.influx, cacheMs: deps.cacheMs, live: { redis: deps.redis, workersKeyPrefix: workersPrefix } });
+  // A write in this process (payment, month close, reload) is seen by its next request.
+  read.cache.onClear(() => versions.invalidate());
   const doc = openapiDocument();
   const validator = new OpenApiValidator(doc);
   // The site's hash tag in the key (Redis Cluster: one slot per site).
-  const limiter = new AuthFailureLimiter(deps.redis, `${prefix}${siteTag(deps.site.current.id)}:`, deps.authFailures);
-  const sessions = new DeviceSessions(deps.redis, `${prefix}${siteTag(deps.site.current.id)}:`, now);
+  const limiter = new AuthFailureLimiter(deps.redis, `${prefix}${siteTag(deps.site.current.id)}:`, deps.authFailures, refreshMs);
+  const sessions = new DeviceSessions(deps.redis, `${prefix}${siteTag(deps.site.current.id)}:`, now, () => credentials(deps.site.current.id), () => versions.invalidate());
   /** The session cookie's attributes: HttpOnly, SameSite=Strict, Secure when the request came over TLS (req.secure, through `trust proxy` behind a proxy). */
   const sessionCookie = (req: Request) => ({ httpOnly: true, sameSite: 'strict' as const, secure: req.secure, path: '/' });
   const site = () => deps.site.current;
@@ -118,12 +129,12 @@ export function buildApp(deps: ApiDeps): Express {
 
   // The tenant page: static files, no build step. CSP: only our own script; inline style is
   // allowed because the printable statement opens as a blob document, which inherits it.
-  app.use(
-    express.static(PUBLIC_DIR, {
-      index: 'index.html',
-      setHeaders: (res) => res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'"),
-    }),
-  );
+  const statics = express.static(PUBLIC_DIR, {
+    index: 'index.html',
+    setHeaders: (res) => res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'"),
+  });
+  // Not for /api: the static handler looks for a file on disk for every path it sees.
+  app.use((req, res, next) => (req.path.startsWith('/api/') ? next() : statics(req, res, next)));
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);
   });
@@ -219,42 +230,64 @@ export function buildApp(deps: ApiDeps): Express {
     async listBills(ctx) {
       const a = accountOf(ctx);
       const t = now();
-      const [totals, closed] = await Promise.all([read.monthlyTotals(ctx.site, a, t), months.list(ctx.site.id)]);
-      const current = localParts(t, ctx.site.timezone).date.slice(0, 7);
-      const all = new Set<string>([...totals.keys(), ...closed.map((c) => c.month), current]);
-      const bills = await Promise.all(
-        [...all]
-          .filter((m) => m <= current)
-          .sort()
-          .reverse()
-          .map(async (month) => {
-            const c = closed.find((x) => x.month === month);
-            const frozen = c ? (await months.get(ctx.site.id, month))?.statements.find((s) => s.account === a.id) : undefined;
-            const tot = totals.get(month) ?? { fen: 0, wh: 0 };
-            const { from, to } = monthRange(month);
-            return {
-              month,
-              from,
-              to,
-              status: c ? 'closed' : 'open',
-              closed_at: c?.closed_at ?? null,
-              kwh: frozen ? kwhText(sumKwh(frozen.kwh)) : kwhText(tot.wh),
-              total_amount: frozen ? frozen.total_amount : moneyText(tot.fen),
-            };
-          }),
-      );
-      return { account: a.id, bills };
+      // A stored result: the monthly totals change with the charges and the closed months (and the day).
+      const v = await versions.get(ctx.site.id);
+      ctx.res.type('application/json; charset=utf-8');
+      return stored.get(`bills|${ctx.site.id}|${a.id}`, `${v.charges}|${v.months}|${localParts(t, ctx.site.timezone).date}|${siteStamp(ctx.site)}`, async () => JSON.stringify(await listBillsOf(ctx.site, a, t)));
     },
+  };
 
+  /** An account's monthly statements with totals and status (listBills). */
+  const listBillsOf = async (st: Site, a: Account, t: number) => {
+    const ctx = { site: st };
+    const [totals, closed] = await Promise.all([read.monthlyTotals(ctx.site, a, t), months.list(ctx.site.id)]);
+    const current = localParts(t, ctx.site.timezone).date.slice(0, 7);
+    const all = new Set<string>([...totals.keys(), ...closed.map((c) => c.month), current]);
+    const bills = await Promise.all(
+      [...all]
+        .filter((m) => m <= current)
+        .sort()
+        .reverse()
+        .map(async (month) => {
+          const c = closed.find((x) => x.month === month);
+          const frozen = c ? (await months.get(ctx.site.id, month))?.statements.find((s) => s.account === a.id) : undefined;
+          const tot = totals.get(month) ?? { fen: 0, wh: 0 };
+          const { from, to } = monthRange(month);
+          return {
+            month,
+            from,
+            to,
+            status: c ? 'closed' : 'open',
+            closed_at: c?.closed_at ?? null,
+            kwh: frozen ? kwhText(sumKwh(frozen.kwh)) : kwhText(tot.wh),
+            total_amount: frozen ? frozen.total_amount : moneyText(tot.fen),
+          };
+        }),
+    );
+    return { account: a.id, bills };
+  };
+
+  Object.assign(handlers, {
     async getBill(ctx) {
       const a = accountOf(ctx);
-      const full = await statementFor(read, months, ctx.site, a, ctx.params.month);
-      const st = ctx.auth.role === 'tenant' ? tenantStatement(full, ctx.site, a) : full;
       const format = ctx.query.format;
-      if (format === 'csv') {
-        ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${a.id}-${st.month}.csv"`);
-        return statementCsv(st);
+      const view = async () => {
+        const full = await statementFor(read, months, ctx.site, a, ctx.params.month);
+        return ctx.auth.role === 'tenant' ? tenantStatement(full, ctx.site, a) : full;
+      };
+      if (format !== 'html') {
+        // A stored result (issue 15): computed once while the site's charges, the account's
+        // ledger and the closed months are unchanged, then served as it is.
+        const v = await versions.get(ctx.site.id);
+        const body = await stored.get(`bill|${ctx.site.id}|${a.id}|${ctx.params.month}|${format ?? 'json'}|${ctx.auth.role === 'tenant'}`, `${v.charges}|${v.ledger.get(a.id) ?? ''}|${v.months}|${siteStamp(ctx.site)}`, async () => {
+          const st = await view();
+          return format === 'csv' ? statementCsv(st) : JSON.stringify(st);
+        });
+        if (format === 'csv') ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${a.id}-${ctx.params.month}.csv"`);
+        else ctx.res.type('application/json; charset=utf-8');
+        return body;
       }
+      const st = await view();
       if (format === 'html') {
         ctx.res.type('text/html; charset=utf-8').setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
         return statementHtml(st, ctx.query.lang as 'zh' | 'en', formatLocal(now(), ctx.site.timezone));
@@ -525,7 +558,7 @@ export function buildApp(deps: ApiDeps): Express {
 
     // Prepaid enforcement (issue 13): api/relay.ts.
     ...relayHandlers({ redis: deps.redis, keyPrefix: deps.workersKeyPrefix, now, accountOf, writeAudit }),
-  };
+  } satisfies Record<string, Handler>);
 
   Object.assign(handlers, topup.handlers);
 
@@ -587,6 +620,15 @@ export function buildApp(deps: ApiDeps): Express {
   app.use(notFoundHandler);
   app.use(errorHandler(log));
   return app;
+}
+
+/** A number per site object: a reloaded site file is another object, so results of the old one are not served. */
+const siteStamps = new WeakMap<Site, number>();
+let nextSiteStamp = 0;
+function siteStamp(site: Site): number {
+  let n = siteStamps.get(site);
+  if (n === undefined) siteStamps.set(site, (n = ++nextSiteStamp));
+  return n;
 }
 
 function firstPath(errors: readonly { instancePath: string; params?: Record<string, unknown> }[] | null | undefined): string {

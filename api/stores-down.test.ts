@@ -84,6 +84,9 @@ describe('the API while its stores come and go (its own process, private servers
 
   it('Redis going away is a 503 and a logged warning, never an unhandled error or a crash; it reconnects', async () => {
     await redisd.stop('SIGKILL');
+    // What the API read from Redis it trusts for at most a second (credentials, versions:
+    // api/data/site-versions.ts); after that a request needs Redis again.
+    await new Promise((res) => setTimeout(res, 1200));
     const r = await get('/api/v1/me');
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBe('5');

@@ -8,6 +8,9 @@ export { requestResettlement, requestResettlements, requestSiteSettlement, pendi
 export type { SettleRequestTarget, SettleRequest } from './settle-requests.ts';
 export type { ScheduleOptions, QueueName } from './queues.ts';
 export { liveBill } from './statement.ts';
+export { redisKeys } from './keys.ts';
+export { readLiveSnapshot } from './live-snapshot.ts';
+export type { LiveSnapshot, LiveEntry } from './live-snapshot.ts';
 export { createNotifier } from './notifier.ts';
 export type { NotifierOptions, SmtpOptions } from './notifier.ts';
 export { siteReloadChannel, applyFile } from './site-reload.ts';

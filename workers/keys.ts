@@ -41,6 +41,12 @@ export function redisKeys(prefix = 'submeter', site: string) {
      * the API's live figures without a query. Derived: the next balance run rebuilds it.
      */
     live: `${base}:live`,
+    /**
+     * hash account -> counter bumped after every ledger write of the account (payments,
+     * refunds, transfers, deposits): the API's stored statements of the account are kept
+     * while it is unchanged (api/data/site-versions.ts). Derived: losing it only costs recomputing.
+     */
+    ledgerVersions: `${base}:ledger-versions`,
   };
 }
 

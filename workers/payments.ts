@@ -214,7 +214,10 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
     if (state === 'new' && certain) await redis.eval(RELEASE, 1, key, input.reference, mine).catch(() => undefined);
     throw err;
   }
-  // The balance runs on it now, not at its next tick (best effort: the tick is the net).
+  // The API's stored statements of the account(s) are recomputed (api/data/site-versions.ts),
+  // and the balance runs on it now, not at its next tick (best effort: the tick is the net).
+  const accounts = payment.kind === 'transfer' ? [payment.account, payment.to!] : [payment.account];
+  for (const a of accounts) await redis.hincrby(redisKeys(deps.keyPrefix, site.id).ledgerVersions, a, 1);
   await announceNewData(redis, deps.keyPrefix, site.id, 'payment');
   return { ...payment, site: site.id, status: state === 'new' && ledger === undefined ? 'recorded' : 'duplicate' };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../../lib/redis.ts';
+import { CredentialCache } from './credential-cache.ts';
 import { hashToken } from './token-store.ts';
 import type { TokenRecord } from './token-store.ts';
 
@@ -48,11 +49,16 @@ const RENEW_MS = 3_600_000;
 
 export class DeviceSessions {
   private readonly renewed = new Map<string, number>();
+  /** Looked-up sessions, while the site's credentials version is unchanged (at most an hour: the renewal below still happens). */
+  private readonly cache = new CredentialCache<DeviceSession>(RENEW_MS);
   constructor(
     private readonly redis: RedisClient,
     /** Key prefix with the site's hash tag, e.g. `submeter:api:{plaza}:`. */
     private readonly prefix: string,
     private readonly now: () => number = Date.now,
+    /** The site's credentials version (api/data/site-versions.ts); without it every lookup reads Redis. */
+    private readonly version?: () => Promise<string>,
+    private readonly onRevoke: () => void = () => undefined,
   ) {}
 
   private linkKey(hash: string): string {
@@ -95,6 +101,11 @@ export class DeviceSessions {
   async lookup(secret: string): Promise<DeviceSession | undefined> {
     if (!secret.startsWith(SESSION_PREFIX) || secret.length > 100) return undefined;
     const hash = hashToken(secret);
+    if (!this.version) return this.fetch(hash);
+    return this.cache.get(hash, await this.version(), () => this.fetch(hash));
+  }
+
+  private async fetch(hash: string): Promise<DeviceSession | undefined> {
     const raw = await this.redis.get(this.sessionKey(hash));
     if (!raw) return undefined;
     const session = JSON.parse(raw) as DeviceSession;
@@ -126,7 +137,10 @@ export class DeviceSessions {
   async revoke(id: string): Promise<boolean> {
     const hash = await this.redis.hget(this.indexKey(), id);
     if (!hash) return false;
-    const [[, deleted]] = (await this.redis.multi().del(this.sessionKey(hash)).hdel(this.indexKey(), id).exec()) as [[unknown, number], [unknown, number]];
+    // The credentials version (api/data/site-versions.ts): every API process drops its cached lookups.
+    const [[, deleted]] = (await this.redis.multi().del(this.sessionKey(hash)).hdel(this.indexKey(), id).incr(`${this.prefix}credentials-version`).exec()) as [[unknown, number], [unknown, number]];
+    this.cache.clear();
+    this.onRevoke();
     return deleted === 1;
   }
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RedisClient } from '../../lib/redis.ts';
 import { siteTag } from '../../lib/redis.ts';
+import { credentialsVersionKey } from '../data/site-versions.ts';
 
 export const ROLES = ['manager', 'tenant', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -119,7 +120,8 @@ export class RedisTokenStore implements TokenStore {
   async revoke(site: string, id: string): Promise<boolean> {
     const hash = await this.redis.hget(this.siteKey(site), id);
     if (!hash) return false;
-    await this.redis.multi().del(this.tokenKey(site, hash)).hdel(this.siteKey(site), id).exec();
+    // The credentials version: every API process drops its cached lookups (credential-cache.ts).
+    await this.redis.multi().del(this.tokenKey(site, hash)).hdel(this.siteKey(site), id).incr(credentialsVersionKey(this.prefix, site)).exec();
     return true;
   }
 }

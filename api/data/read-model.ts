@@ -3,8 +3,9 @@ import type { Account, AccountBill, AccountLive, BillLine, CellSummary, ChargeKi
 import type { InfluxV1, Row } from '../../influx/client.ts';
 import { quoteIdent as qi, quoteString as qs, rowsOf } from '../../influx/client.ts';
 import { F, M, T } from '../../influx/schema.ts';
-import { loadLiveFigures } from '../../workers/index.ts';
-import type { LoadedLive } from '../../workers/index.ts';
+import { loadLiveFigures, readLiveSnapshot } from '../../workers/index.ts';
+import type { LiveSnapshot, LoadedLive } from '../../workers/index.ts';
+import type { RedisClient } from '../../lib/redis.ts';
 import { int, kwhText, moneyText, priceText } from '../format.ts';
 import { formatLocal, localMidnight, localParts } from '../local-time.ts';
 import { TtlCache } from './ttl-cache.ts';
@@ -115,6 +116,12 @@ const HOUR = 3_600_000;
 
 export interface ReadModelOptions {
   readonly influx: InfluxV1;
+  /**
+   * The workers' Redis and key prefix: live figures are served from the balance job's
+   * last results there (workers/live-snapshot.ts), read at most once per cacheMs per site.
+   * Without it, from InfluxDB's balance points.
+   */
+  readonly live?: { readonly redis: RedisClient; readonly workersKeyPrefix: string };
   /** Statement cache lifetime. @defaultValue 1000 */
   readonly cacheMs?: number;
   /** A balance point older than this is not shown: the figures are computed instead. @defaultValue 60000 */
@@ -139,12 +146,34 @@ export interface StatementDetailFacts {
 export class ReadModel {
   private readonly influx: InfluxV1;
   private readonly liveMaxAgeMs: number;
+  private readonly refreshMs: number;
+  private readonly liveSource?: ReadModelOptions['live'];
+  private readonly snapshots = new Map<string, { at: number; value: Promise<LiveSnapshot> }>();
   readonly cache: TtlCache;
 
   constructor(opts: ReadModelOptions) {
     this.influx = opts.influx;
     this.liveMaxAgeMs = opts.liveMaxAgeMs ?? 60_000;
-    this.cache = new TtlCache(opts.cacheMs ?? 1000);
+    this.refreshMs = opts.cacheMs ?? 1000;
+    this.liveSource = opts.live;
+    this.cache = new TtlCache(this.refreshMs);
+    this.cache.onClear(() => this.snapshots.clear());
+  }
+
+  /**
+   * The balance job's last results of a site (one Redis read per site at most every
+   * cacheMs, shared by all its accounts' requests), or undefined without a live source.
+   */
+  private liveSnapshot(site: Site): Promise<LiveSnapshot> | undefined {
+    const src = this.liveSource;
+    if (!src) return undefined;
+    const t = Date.now();
+    const hit = this.snapshots.get(site.id);
+    if (hit && this.refreshMs > 0 && t - hit.at < this.refreshMs) return hit.value;
+    const value = readLiveSnapshot(src.redis, src.workersKeyPrefix, site.id);
+    this.snapshots.set(site.id, { at: t, value });
+    value.catch(() => this.snapshots.delete(site.id));
+    return value;
   }
 
   /** Runs several InfluxQL statements in one round trip; each statement's rows. */
@@ -276,6 +305,14 @@ export class ReadModel {
 
   private async loadLive(site: Site, account: Account, now: number): Promise<LiveStatus> {
     const tz = site.timezone;
+    // The common path (issue 15): the balance job's last figures, checked within liveMaxAgeMs
+    // (it runs at least every balance tick), from memory: no InfluxDB query.
+    const snap = await this.liveSnapshot(site)?.catch(() => undefined);
+    const entry = snap?.checked !== undefined && snap.checked <= now && snap.checked > now - this.liveMaxAgeMs ? snap.accounts.get(account.id) : undefined;
+    if (entry?.today) {
+      const f = entry.figures;
+      return liveStatusOf(site, account, now, { balanceFen: f.balanceFen, hours: hoursText(f.hoursLeft ?? null), costFen: f.costRateFenH, powerW: f.w, live: true }, entry.today);
+    }
     const midnight = localMidnight(localParts(now, tz).date, tz);
     // The meters the account occupies now (billing.md section 11), and today's buckets by
     // the account they are tagged with (a meter's buckets carry their occupant).
@@ -285,42 +322,31 @@ export class ReadModel {
       `SELECT * FROM ${qi(M.balance)} WHERE ${w} AND ${qi(T.account)} = ${qs(account.id)} AND time <= ${now}ms ORDER BY time DESC LIMIT 1`,
       `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${w} AND ${qi(T.account)} = ${qs(account.id)} AND ${qi(T.role)} = 'tenant' AND time >= ${midnight}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
     ]);
+    // A balance point is written when a figure changes or once a minute (workers/live-snapshot.ts).
     const point = bal.length > 0 && Number(bal[0].time) > now - this.liveMaxAgeMs ? bal[0] : undefined;
-    let balanceFen: number;
-    let hours: string | null;
-    let costFen: number;
-    let powerW: number | undefined;
-    if (point) {
-      balanceFen = int(point[F.balanceFen]);
-      hours = hoursText(typeof point[F.hoursLeft] === 'number' ? (point[F.hoursLeft] as number) : null);
-      costFen = int(point[F.costRateFenH]);
-      powerW = typeof point[F.w] === 'number' ? (point[F.w] as number) : undefined;
-    } else {
-      const figures = await this.computed(site, now);
-      const mine = figures.accounts.find((x) => x.account === account.id)!;
-      balanceFen = mine.balanceFen;
-      hours = hoursText(mine.hoursLeft);
-      costFen = mine.costPerHourFen;
-      powerW = ownPower(meters, figures, now);
+    const todayWh = PERIODS.map((p): [Period, number] => [p, int(today.find((r) => r[T.period] === p)?.wh)]).filter((x) => x[1] !== 0);
+    if (entry) {
+      const f = entry.figures;
+      return liveStatusOf(site, account, now, { balanceFen: f.balanceFen, hours: hoursText(f.hoursLeft ?? null), costFen: f.costRateFenH, powerW: f.w, live: true }, todayWh);
     }
-    const now_ = priceAt(site, account, now);
-    const todayByPeriod = PERIODS.map((p) => ({ period: p, wh: int(today.find((r) => r[T.period] === p)?.wh) })).filter((x) => x.wh !== 0);
-    const low = account.lowBalance !== undefined ? moneyFen(account.lowBalance) : undefined;
-    return {
-      account: account.id,
-      time: formatLocal(now, tz),
-      period: now_.period,
-      price: now_.micro !== undefined ? microText(now_.micro) : null,
-      power_kw: powerW !== undefined ? new Dec(String(powerW)).div(1000).toFixed(3, Dec.ROUND_HALF_UP) : null,
-      cost_per_hour: powerW !== undefined || point ? moneyText(costFen) : null,
-      balance: moneyText(balanceFen),
-      balance_source: point ? 'live' : 'computed',
-      hours_left: hours,
-      low_balance: low !== undefined ? moneyText(low) : null,
-      status: liveStatus(balanceFen, low),
-      today: todayByPeriod.map((x) => ({ period: x.period, kwh: kwhText(x.wh) })),
-      today_kwh: kwhText(todayByPeriod.reduce((s, x) => s + x.wh, 0)),
-    };
+    if (point) {
+      return liveStatusOf(
+        site,
+        account,
+        now,
+        {
+          balanceFen: int(point[F.balanceFen]),
+          hours: hoursText(typeof point[F.hoursLeft] === 'number' ? (point[F.hoursLeft] as number) : null),
+          costFen: int(point[F.costRateFenH]),
+          powerW: typeof point[F.w] === 'number' ? (point[F.w] as number) : undefined,
+          live: true,
+        },
+        todayWh,
+      );
+    }
+    const figures = await this.computed(site, now);
+    const mine = figures.accounts.find((x) => x.account === account.id)!;
+    return liveStatusOf(site, account, now, { balanceFen: mine.balanceFen, hours: hoursText(mine.hoursLeft), costFen: mine.costPerHourFen, powerW: ownPower(meters, figures, now), live: false }, todayWh);
   }
 
   /** Balances of every account at once (the manager's account list): the workers' recent points, else computed. */
@@ -484,6 +510,28 @@ export class ReadModel {
       };
     });
   }
+}
+
+/** The live route's answer from the figures (the balance job's, or computed) and today's own energy per period. */
+function liveStatusOf(site: Site, account: Account, now: number, f: { balanceFen: number; hours: string | null; costFen: number; powerW: number | undefined; live: boolean }, today: readonly (readonly [Period, number])[]): LiveStatus {
+  const now_ = priceAt(site, account, now);
+  const low = account.lowBalance !== undefined ? moneyFen(account.lowBalance) : undefined;
+  const todayByPeriod = PERIODS.flatMap((p) => today.filter((x) => x[0] === p && x[1] !== 0).map((x) => ({ period: p, wh: x[1] })));
+  return {
+    account: account.id,
+    time: formatLocal(now, site.timezone),
+    period: now_.period,
+    price: now_.micro !== undefined ? microText(now_.micro) : null,
+    power_kw: f.powerW !== undefined ? new Dec(String(f.powerW)).div(1000).toFixed(3, Dec.ROUND_HALF_UP) : null,
+    cost_per_hour: f.powerW !== undefined || f.live ? moneyText(f.costFen) : null,
+    balance: moneyText(f.balanceFen),
+    balance_source: f.live ? 'live' : 'computed',
+    hours_left: f.hours,
+    low_balance: low !== undefined ? moneyText(low) : null,
+    status: liveStatus(f.balanceFen, low),
+    today: todayByPeriod.map((x) => ({ period: x.period, kwh: kwhText(x.wh) })),
+    today_kwh: kwhText(todayByPeriod.reduce((s, x) => s + x.wh, 0)),
+  };
 }
 
 export function masterDay(date: string, m: number, t: number, c: number, loss: number, alloc: number, abn: number): MasterDay {

@@ -6,10 +6,16 @@
  */
 export class TtlCache {
   private readonly entries = new Map<string, { until: number; value: Promise<unknown> }>();
+  private readonly listeners: (() => void)[] = [];
   constructor(
     private readonly ttlMs: number,
     private readonly maxEntries = 5000,
   ) {}
+
+  /** Also called on clear(): stores kept elsewhere (stored results' versions, the live snapshot) follow a write in this process. */
+  onClear(fn: () => void): void {
+    this.listeners.push(fn);
+  }
 
   get<T>(key: string, load: () => Promise<T>): Promise<T> {
     if (this.ttlMs <= 0) return load();
@@ -27,5 +33,6 @@ export class TtlCache {
   /** After a write (payment, month close): the next read goes to the source. */
   clear(): void {
     this.entries.clear();
+    for (const fn of this.listeners) fn();
   }
 }
