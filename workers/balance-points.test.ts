@@ -3,7 +3,7 @@ import { zoneOf } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { processBalance } from './balance.ts';
 import type { WorkerContext } from './context.ts';
-import { BALANCE_HEARTBEAT_MS, readLiveSnapshot } from './live-snapshot.ts';
+import { BALANCE_HEARTBEAT_MS, readLiveEntry, readLiveSnapshot } from './live-snapshot.ts';
 import { recordPayment } from './payments.ts';
 import { closeQueues } from './queues.ts';
 import { rollupAll, testContext, testEnv, testSite } from './testing/env.ts';
@@ -58,6 +58,12 @@ describe('balance points follow change, not time (real Redis and InfluxDB)', () 
     expect(snap.accounts.get('A101')?.figures.balanceFen).toBe(first.find((a) => a.account === 'A101')!.balanceFen);
     // Today's own energy per period rides along for the API.
     expect((snap.accounts.get('A101')?.today ?? []).reduce((s, x) => s + x[1], 0)).toBeGreaterThan(0);
+    // One account's entry alone (the API with its cache off) is the same entry, nothing of the others.
+    const one = await readLiveEntry(env.redis, env.prefix, site.id, 'A101');
+    expect(one.checked).toBe(t0);
+    expect([...one.accounts.keys()]).toEqual(['A101']);
+    expect(one.accounts.get('A101')).toEqual(snap.accounts.get('A101'));
+    expect((await readLiveEntry(env.redis, env.prefix, site.id, 'NOPE')).accounts.size).toBe(0);
 
     // Nothing new, one second later: no figure changed -> no point; the run is still recorded.
     clock.now = t0 + 1000;

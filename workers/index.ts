@@ -9,7 +9,7 @@ export type { SettleRequestTarget, SettleRequest } from './settle-requests.ts';
 export type { ScheduleOptions, QueueName } from './queues.ts';
 export { liveBill } from './statement.ts';
 export { redisKeys } from './keys.ts';
-export { readLiveSnapshot } from './live-snapshot.ts';
+export { readLiveEntry, readLiveSnapshot } from './live-snapshot.ts';
 export type { LiveSnapshot, LiveEntry } from './live-snapshot.ts';
 export { createNotifier } from './notifier.ts';
 export type { NotifierOptions, SmtpOptions } from './notifier.ts';

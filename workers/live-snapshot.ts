@@ -63,6 +63,18 @@ export async function readLiveSnapshot(redis: RedisClient, keyPrefix: string, si
   return { ...(Number.isFinite(checked) && raw[CHECKED_FIELD] !== undefined ? { checked } : {}), accounts };
 }
 
+/**
+ * One account's entry and the site's last run, without the rest of the hash: for a reader
+ * that cannot share a site's snapshot between requests (the API with its cache off, where
+ * reading a 1,000-account hash per request cost ~6 ms and held the route at 150 req/s).
+ */
+export async function readLiveEntry(redis: RedisClient, keyPrefix: string, site: string, account: string): Promise<LiveSnapshot> {
+  const [checkedText, text] = await redis.hmget(redisKeys(keyPrefix, site).live, CHECKED_FIELD, account);
+  const entry = text ? parseEntry(text) : undefined;
+  const checked = Number(checkedText);
+  return { ...(checkedText !== null && Number.isFinite(checked) ? { checked } : {}), accounts: new Map(entry ? [[account, entry]] : []) };
+}
+
 /** The figures as a stable text: two runs with the same figures give the same text. */
 function figuresKey(f: PointFigures): string {
   return JSON.stringify(Object.keys(f).sort().map((k) => [k, f[k as keyof PointFigures]]));

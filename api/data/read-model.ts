@@ -3,7 +3,7 @@ import type { Account, AccountBill, AccountLive, BillLine, CellSummary, ChargeKi
 import type { InfluxV1, Row } from '../../influx/client.ts';
 import { quoteIdent as qi, quoteString as qs, rowsOf } from '../../influx/client.ts';
 import { F, M, T } from '../../influx/schema.ts';
-import { loadLiveFigures, readLiveSnapshot } from '../../workers/index.ts';
+import { loadLiveFigures, readLiveEntry, readLiveSnapshot } from '../../workers/index.ts';
 import type { LiveSnapshot, LoadedLive } from '../../workers/index.ts';
 import type { RedisClient } from '../../lib/redis.ts';
 import { int, kwhText, moneyText, priceText } from '../format.ts';
@@ -162,11 +162,14 @@ export class ReadModel {
 
   /**
    * The balance job's last results of a site (one Redis read per site at most every
-   * cacheMs, shared by all its accounts' requests), or undefined without a live source.
+   * cacheMs, shared by all its accounts' requests; with cacheMs 0 the account's entry
+   * alone), or undefined without a live source.
    */
-  private liveSnapshot(site: Site): Promise<LiveSnapshot> | undefined {
+  private liveSnapshot(site: Site, account: string): Promise<LiveSnapshot> | undefined {
     const src = this.liveSource;
     if (!src) return undefined;
+    // Nothing to share between requests: read the one account's entry only.
+    if (this.refreshMs <= 0) return readLiveEntry(src.redis, src.workersKeyPrefix, site.id, account);
     const t = Date.now();
     const hit = this.snapshots.get(site.id);
     if (hit && this.refreshMs > 0 && t - hit.at < this.refreshMs) return hit.value;
@@ -307,7 +310,7 @@ export class ReadModel {
     const tz = site.timezone;
     // The common path (issue 15): the balance job's last figures, checked within liveMaxAgeMs
     // (it runs at least every balance tick), from memory: no InfluxDB query.
-    const snap = await this.liveSnapshot(site)?.catch(() => undefined);
+    const snap = await this.liveSnapshot(site, account.id)?.catch(() => undefined);
     const entry = snap?.checked !== undefined && snap.checked <= now && snap.checked > now - this.liveMaxAgeMs ? snap.accounts.get(account.id) : undefined;
     if (entry?.today) {
       const f = entry.figures;
