@@ -7,7 +7,7 @@
  * (`wh=1234i`), money integer fen; a tag and a field never share a name (InfluxDB 3).
  */
 export const M = {
-  /** Raw meter samples from the collector or an import. tags: site, meter; fields: wh (cumulative import register, Wh, integer), w, v, a, pf, hz, and per-tariff registers wh_t1..wh_t4. */
+  /** Raw meter samples from the collector or an import. tags: site, meter; fields: wh (cumulative import register, Wh, integer), w, v, a, pf, hz, per-tariff registers wh_t1..wh_t4, per-phase v_l1..v_l3, a_l1..a_l3, w_l1..w_l3 (three-phase meters, floats), source (string, `frozen` for a meter's daily frozen register read back after a gap; absent on live reads). */
   reading: 'reading',
   /** Per-meter health from the collector. tags: site, meter; fields: ok (bool), errors, consecutive_errors, latency_ms, last_seen, last_error. */
   meterHealth: 'meter_health',
@@ -56,6 +56,14 @@ export const F = {
   hz: 'hz',
   /** DL/T 645 meters' own per-tariff registers 1..4 (Wh), kept beside our computed buckets. */
   whTariff: (n: 1 | 2 | 3 | 4) => `wh_t${n}` as const,
+  /** reading: phase n's voltage (V, float), three-phase meters. `v` is the mean of the live phases. */
+  vPhase: (n: 1 | 2 | 3) => `v_l${n}` as const,
+  /** reading: phase n's current (A, float). `a` is the sum over the live phases. */
+  aPhase: (n: 1 | 2 | 3) => `a_l${n}` as const,
+  /** reading: phase n's active power (W, float), where the meter reports it. */
+  wPhase: (n: 1 | 2 | 3) => `w_l${n}` as const,
+  /** reading: `frozen` on a meter's daily frozen register read back after a gap (string); absent on live reads. */
+  source: 'source',
   ok: 'ok',
   errors: 'errors',
   consecutiveErrors: 'consecutive_errors',

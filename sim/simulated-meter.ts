@@ -40,6 +40,8 @@ export class SimulatedMeter {
   private offsetWh = 0;
   private transient: { fault: RequestFault; remaining: number }[] = [];
   private spikes: { wh: number; remaining: number }[] = [];
+  /** Phases lost by a phase-loss fault (1-based). */
+  private lostPhases = new Set<number>();
   private readonly energyAddress: number | undefined;
 
   constructor(meter: Meter, model: SiteLoadModel, now: () => number) {
@@ -79,6 +81,9 @@ export class SimulatedMeter {
       case 'spike':
         this.spikes.push({ wh: f.wh ?? DEFAULT_SPIKE_WH, remaining: f.count ?? 1 });
         break;
+      case 'phase-loss':
+        this.lostPhases = new Set(f.phases ?? [2, 3]);
+        break;
     }
   }
 
@@ -86,6 +91,7 @@ export class SimulatedMeter {
   clearFaults(): void {
     this.transient = [];
     this.spikes = [];
+    this.lostPhases.clear();
   }
 
   /** The fault in force for the request arriving now, consuming one of its count. */
@@ -117,7 +123,14 @@ export class SimulatedMeter {
       wh = (wh + spike.wh) % modulus;
       if (--spike.remaining <= 0) this.spikes.shift();
     }
-    return { meter: this.meter.id, time: t, wh, w: s.w, v: s.v, a: s.a, pf: s.pf, hz: s.hz };
+    let { v, a } = s;
+    if (this.lostPhases.size > 0 && v.length === 3) {
+      // The lost phases read 0 V and 0 A; the load is carried by the phases left, in equal shares.
+      const live = [0, 1, 2].filter((i) => !this.lostPhases.has(i + 1));
+      v = v.map((x, i) => (live.includes(i) ? x : 0));
+      a = v.map((x, i) => (live.includes(i) ? Math.round((s.w / live.length / (x * s.pf)) * 1000) / 1000 : 0));
+    }
+    return { meter: this.meter.id, time: t, wh, w: s.w, v, a, pf: s.pf, hz: s.hz };
   }
 
   /** The Modbus register image now (no fault consumed). */

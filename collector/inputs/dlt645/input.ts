@@ -10,6 +10,7 @@ import type { CollectorInputContext } from '../registry.ts';
 import { DI, decodeFrame, decodeValue, diText, energyWh, frameCheck, isAddress, parseReadReply, readRequest } from './codec.ts';
 import type { CodecError, DataId, FixedValue, Value } from './codec.ts';
 import { periodsByRegister } from './tariffs.ts';
+import { summarisePhases } from '../phases.ts';
 
 /**
  * Reply timeout when the site file gives no `timeout_ms`. DL/T 645-2007 clause 5.3 lets a
@@ -89,23 +90,27 @@ export class Dlt645Input implements MeterInput {
       const energy = await this.readEnergy(t);
       const time = this.now();
       const w = await this.optional(t, DI.activePowerTotal);
-      const volts: number[] = [];
-      const amps: number[] = [];
+      const phases: { v?: number; a?: number }[] = [{}, {}, {}];
       for (const phase of [1, 2, 3] as const) {
         const v = await this.optional(t, DI.voltage(phase));
-        if (v !== undefined) volts.push(v);
+        if (v !== undefined) phases[phase - 1].v = v;
       }
       for (const phase of [1, 2, 3] as const) {
         const a = await this.optional(t, DI.current(phase));
-        if (a !== undefined) amps.push(a);
+        if (a !== undefined) phases[phase - 1].a = a;
       }
       const sample: { -readonly [K in keyof Sample]: Sample[K] } = { meter: this.meter.id, time, wh: energy.totalWh };
       if (Object.keys(energy.tariffWh).length) sample.tariffWh = energy.tariffWh;
       // Sample.w is W; the meter says kW with 4 decimals.
       if (w !== undefined) sample.w = Math.round(w * 10_000) / 10;
-      // Sample.v: phase A, or the mean of the phases present; Sample.a: the sum over phases.
-      if (volts.length) sample.v = Math.round((volts.reduce((s, x) => s + x, 0) / volts.length) * 10) / 10;
-      if (amps.length) sample.a = Math.round(amps.reduce((s, x) => s + x, 0) * 1000) / 1000;
+      // Sample.v: the mean voltage of the live phases; Sample.a: the sum of their currents
+      // (inputs/phases.ts). A single-phase meter refuses phases B and C: its one phase is the summary.
+      const present = phases.filter((p) => p.v !== undefined || p.a !== undefined);
+      const sum = summarisePhases(present);
+      if (sum.v !== undefined) sample.v = Math.round(sum.v * 10) / 10;
+      if (sum.a !== undefined) sample.a = Math.round(sum.a * 1000) / 1000;
+      // A three-phase meter (it answered for B or C) keeps each phase as read.
+      if (present.length > 1) sample.phases = phases;
       return sample;
     });
   }
