@@ -7,6 +7,7 @@ interface CollectOpts {
   meter?: string[];
   pollInterval?: string;
   spoolMaxMb?: string;
+  format?: string;
 }
 
 export function registerCollect(program: Command): void {
@@ -15,7 +16,8 @@ export function registerCollect(program: Command): void {
     .description('poll the meters of a site file into InfluxDB through a durable local spool')
     .requiredOption('--site <file>', 'site file (YAML)')
     .option('--spool <dir>', 'spool directory (default .run/spool/<site id>)')
-    .option('--test', 'poll every meter once and print the samples as line protocol on stdout; write nowhere; exit 1 if a meter could not be read')
+    .option('--test', 'poll every meter once and print the samples on stdout (a table; --format lp for line protocol); write nowhere; exit 1 if a meter could not be read')
+    .option('--format <table|lp>', 'with --test: a readable table, or the line protocol the collector would write', 'table')
     .option('--meter <ids...>', 'only these meters')
     .option('--poll-interval <ms>', "override every meter's poll interval (ms)")
     .option('--spool-max-mb <n>', 'bound of the spool: past it new samples are refused and spool_full is raised', '256')
@@ -26,10 +28,16 @@ export function registerCollect(program: Command): void {
       const site = loadSiteFile(opts.site);
       const log = createLogger('collector');
       if (opts.test) {
+        if (opts.format !== 'table' && opts.format !== 'lp') throw Object.assign(new Error(`--format: expected table or lp, got ${JSON.stringify(opts.format)}`), { exitCode: 2 });
         const { collectOnce } = await import('../../collector/collector.ts');
         const { samples, errors } = await collectOnce(site, { ...(opts.meter ? { meters: opts.meter } : {}), log });
-        process.stdout.write(samples.map((s) => sampleLine(site.id, s) + '\n').join(''));
-        for (const [meter, err] of Object.entries(errors)) process.stderr.write(`submeter collect --test: ${meter}: ${err}\n`);
+        if (opts.format === 'lp') {
+          process.stdout.write(samples.map((s) => sampleLine(site.id, s) + '\n').join(''));
+          for (const [meter, err] of Object.entries(errors)) process.stderr.write(`submeter collect --test: ${meter}: ${err}\n`);
+        } else {
+          const { sampleTable } = await import('../../collector/sample-table.ts');
+          process.stdout.write(sampleTable(samples, errors));
+        }
         if (Object.keys(errors).length > 0) {
           process.stderr.write(`submeter collect --test: ${Object.keys(errors).length} of ${samples.length + Object.keys(errors).length} meters could not be read\n`);
           process.exitCode = 1;
