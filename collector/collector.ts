@@ -13,6 +13,9 @@ import { MeterReadError } from './input.ts';
 import { createInput } from './inputs/index.ts';
 import { ModbusTcpPool } from './inputs/modbus-tcp/index.ts';
 import { MeterPoller } from './poller.ts';
+import { ClockKeeper } from './clock-keeper.ts';
+import { LastSeenStore } from './last-seen.ts';
+import { meterClockLine } from '../influx/meter-clock.ts';
 import type { PollerSink } from './poller.ts';
 import type { Sample, SampleSink } from './sample.ts';
 import { Forwarder, Spool, SpoolFullError } from './spool/index.ts';
@@ -37,6 +40,11 @@ export interface CollectorOptions {
   readonly bus?: SerialBusOptions;
   /** Clock of sample times. @defaultValue Date.now */
   readonly now?: () => number;
+  /**
+   * DL/T 645 clocks: local HH:MM of the daily clock check and broadcast time sync, or false
+   * for neither (the start-up check included). @defaultValue '03:30'
+   */
+  readonly timeSyncAt?: string | false;
   readonly log?: Logger;
 }
 
@@ -52,6 +60,8 @@ export interface CollectorHealth {
 export interface Collector {
   readonly spool: Spool;
   readonly forwarder: Forwarder;
+  /** DL/T 645 clock checks and time sync (undefined with `timeSyncAt: false`). */
+  readonly clocks: ClockKeeper | undefined;
   health(): CollectorHealth;
   /** Waits until the spool is empty (everything acknowledged); false on timeout. */
   drained(timeoutMs?: number): Promise<boolean>;
@@ -77,7 +87,7 @@ export function buildInputs(site: Site, resources: { buses: BusRegistry; tcp: Mo
   for (const m of site.meters) {
     if (!m.connection || (only && !only.includes(m.id))) continue;
     try {
-      inputs.push(createInput(m, resources, now));
+      inputs.push(createInput(m, { timezone: site.timezone, ...resources }, now));
     } catch (err) {
       unconfigured[m.id] = (err as Error).message;
     }
@@ -110,8 +120,12 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   for (const [id, reason] of Object.entries(unconfigured)) log.error({ meter: id, reason }, 'meter not collected');
 
   const samples = spoolSink(spool, site.id);
+  const lastSeen = new LastSeenStore(opts.spoolDir);
   const sink: PollerSink = {
-    sample: async (s: Sample) => samples.add(s),
+    sample: async (s: Sample) => {
+      await samples.add(s);
+      lastSeen.note(s.meter, s.time);
+    },
     health: (h: MeterHealth) =>
       spool.append([healthLine(site.id, h)]).catch((err: unknown) => {
         // Health lines are not worth an alarm of their own when the spool is full; the
@@ -119,30 +133,44 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         if (!(err instanceof SpoolFullError)) throw err;
       }),
   };
-  const pollers = inputs.map((input) => new MeterPoller({ input, intervalMs: opts.pollIntervalMs ?? input.meter.pollIntervalMs, sink, now, log }));
+  const pollers = inputs.map((input) => new MeterPoller({ input, intervalMs: opts.pollIntervalMs ?? input.meter.pollIntervalMs, sink, now, log, lastSeen: lastSeen.get(input.meter.id) }));
+  const clocks =
+    opts.timeSyncAt === false
+      ? undefined
+      : new ClockKeeper({ site, inputs, buses, now, log, ...(opts.timeSyncAt ? { syncAt: opts.timeSyncAt } : {}), report: (c) => spool.append([meterClockLine(site.id, c)]).catch(() => undefined) });
 
   const stateLine = () => {
     const st = spool.stats();
     return collectorLine(site.id, { host, time: now(), spoolBytes: st.bytes, spoolSamples: st.lines, spoolFull: st.full, written: forwarder.stats().written, refused: st.refused });
   };
-  const writeState = () => spool.append([stateLine()]).catch(() => {});
+  const writeState = () => {
+    try {
+      lastSeen.flush();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not save the meters\' last-seen times');
+    }
+    return spool.append([stateLine()]).catch(() => {});
+  };
   const stateTimer = setInterval(() => void writeState(), opts.stateIntervalMs ?? 10_000);
   // One at start too: after a restart the spool depth left over is visible at once.
   void writeState();
 
   log.info({ site: site.id, meters: pollers.length, unconfigured: Object.keys(unconfigured).length, spool: opts.spoolDir, influx: influx.url, db: influx.db }, 'collector started');
   for (const p of pollers) p.start();
+  clocks?.start();
 
   let stopped = false;
   return {
     spool,
     forwarder,
+    clocks,
     health: () => ({ meters: pollers.map((p) => p.health()), spool: spool.stats(), forwarder: forwarder.stats(), buses: buses.all().map((b) => b.stats()), unconfigured }),
     drained: (timeoutMs) => forwarder.drained(timeoutMs),
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(stateTimer);
+      await clocks?.stop();
       await Promise.all(pollers.map((p) => p.stop()));
       await writeState();
       await forwarder.stop();

@@ -34,6 +34,7 @@ export { ReadingStore, sortSeries } from './readings/store.ts';
 export { ReadingsScanner } from './readings/scan.ts';
 
 export { acceptReadings, overPower } from './counters/accept.ts';
+export { billableFlags, spansCells } from './counters/gap-cells.ts';
 export { splitSeries, touBuckets, energyAt } from './split/split.ts';
 export type { TouBucket } from './split/split.ts';
 

@@ -1,5 +1,5 @@
 import { Point } from '@influxdata/influxdb-client';
-import { acceptReadings, addDays, buildCalendar, touBuckets, zoneOf } from '../core/index.ts';
+import { acceptReadings, addDays, billableFlags, buildCalendar, touBuckets, zoneOf } from '../core/index.ts';
 import type { AcceptedSeries, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
@@ -42,8 +42,8 @@ function bucketLines(site: Site, meter: Meter, buckets: readonly { start: number
 
 /** Data-quality flags of the counter rules as events (deterministic keys). */
 function flagLines(site: Site, acc: AcceptedSeries, from: number): string[] {
-  return acc.flags
-    .filter((f) => f.time >= from)
+  // Gaps inside one settlement cell estimate nothing billed (billing.md section 2 rule 4).
+  return billableFlags(site, acc.flags.filter((f) => f.time >= from))
     .map((f) => new Point(M.event).tag(T.site, site.id).tag(T.kind, f.kind).tag(T.meter, f.meter).stringField(F.detail, f.detail).timestamp(f.time).toLineProtocol()!);
 }
 

@@ -8,6 +8,8 @@ interface CollectOpts {
   pollInterval?: string;
   spoolMaxMb?: string;
   format?: string;
+  timeSyncAt: string;
+  timeSync: boolean;
 }
 
 export function registerCollect(program: Command): void {
@@ -20,6 +22,8 @@ export function registerCollect(program: Command): void {
     .option('--format <table|lp>', 'with --test: a readable table, or the line protocol the collector would write', 'table')
     .option('--meter <ids...>', 'only these meters')
     .option('--poll-interval <ms>', "override every meter's poll interval (ms)")
+    .option('--time-sync-at <HH:MM>', 'local time of the daily DL/T 645 clock check and broadcast time sync', '03:30')
+    .option('--no-time-sync', 'no DL/T 645 clock checks or broadcast time sync')
     .option('--spool-max-mb <n>', 'bound of the spool: past it new samples are refused and spool_full is raised', '256')
     .action(async (opts: CollectOpts) => {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
@@ -49,6 +53,7 @@ export function registerCollect(program: Command): void {
         pollIntervalMs = Number(opts.pollInterval);
         if (!Number.isInteger(pollIntervalMs) || pollIntervalMs <= 0) throw Object.assign(new Error(`--poll-interval: must be a positive whole number of ms, got ${JSON.stringify(opts.pollInterval)}`), { exitCode: 2 });
       }
+      if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(opts.timeSyncAt)) throw Object.assign(new Error(`--time-sync-at: expected a local time HH:MM, got ${JSON.stringify(opts.timeSyncAt)}`), { exitCode: 2 });
       const spoolMaxMb = Number(opts.spoolMaxMb ?? '256');
       if (!(spoolMaxMb > 0) || !Number.isFinite(spoolMaxMb)) throw Object.assign(new Error(`--spool-max-mb: must be a positive number, got ${JSON.stringify(opts.spoolMaxMb)}`), { exitCode: 2 });
       const { readEnv } = await import('../../lib/env.ts');
@@ -61,6 +66,7 @@ export function registerCollect(program: Command): void {
         ...(opts.meter ? { meters: opts.meter } : {}),
         ...(pollIntervalMs ? { pollIntervalMs } : {}),
         spool: { maxBytes: Math.round(spoolMaxMb * 1024 * 1024) },
+        timeSyncAt: opts.timeSync ? opts.timeSyncAt : false,
         log,
       });
       await new Promise<void>((resolve) => {

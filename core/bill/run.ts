@@ -1,4 +1,5 @@
 import { acceptReadings } from '../counters/accept.ts';
+import { billableFlags } from '../counters/gap-cells.ts';
 import { Dec } from '../decimal.ts';
 import { BillingInputError } from '../errors.ts';
 import type { PaymentRow, ReadingRow } from '../readings/csv.ts';
@@ -117,7 +118,7 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
     const raw = store.series(mi);
     store.release(mi);
     const acc = acceptReadings(meter, raw);
-    for (const f of acc.flags) {
+    for (const f of billableFlags(site, acc.flags)) {
       if (f.kind === 'gap' ? f.time < toMs && (f.until ?? f.time) > fromMs : f.time >= fromMs && f.time < toMs) flags.push(f);
     }
     const n = acc.time.length;
