@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { apiKeys } from './redis-keys.ts';
 
 /** One manager action: who (token id and role, never the token), what, on what, when. */
 export interface AuditEntry {
@@ -27,7 +28,7 @@ export class RedisAuditLog implements AuditLog {
   ) {}
 
   private key(site: string): string {
-    return `${this.prefix}audit:${site}`;
+    return apiKeys(this.prefix).audit(site);
   }
 
   async append(entry: AuditEntry): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { apiKeys } from './redis-keys.ts';
 import type { AccountStatement } from './data/read-model.ts';
 
 /** A closed month: the statements as they were at closing, never rewritten. */
@@ -30,7 +31,7 @@ export class RedisMonthStore implements MonthStore {
   ) {}
 
   private key(site: string): string {
-    return `${this.prefix}closed:${site}`;
+    return apiKeys(this.prefix).closed(site);
   }
 
   async close(site: string, closed: ClosedMonth): Promise<boolean> {

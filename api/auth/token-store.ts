@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { apiKeys } from '../redis-keys.ts';
 
 export const ROLES = ['manager', 'tenant', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -68,10 +69,10 @@ export class RedisTokenStore implements TokenStore {
   ) {}
 
   private tokenKey(hash: string): string {
-    return `${this.prefix}token:${hash}`;
+    return apiKeys(this.prefix).token(hash);
   }
   private siteKey(site: string): string {
-    return `${this.prefix}tokens:${site}`;
+    return apiKeys(this.prefix).tokens(site);
   }
 
   async create(input: NewToken): Promise<{ token: string; record: TokenRecord }> {

@@ -12,6 +12,7 @@ import { registerCollect } from './collect.ts';
 import { registerImport } from './import.ts';
 import { registerDemo } from './demo.ts';
 import { registerProbe } from './probe.ts';
+import { registerBackup } from './backup.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken, registerCollect, registerImport, registerDemo, registerProbe];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken, registerCollect, registerImport, registerDemo, registerProbe, registerBackup];
