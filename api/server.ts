@@ -21,7 +21,7 @@ export interface StartApiOptions {
   readonly redisUrl?: string;
   readonly keyPrefix?: string;
   readonly workersKeyPrefix?: string;
-  /** Express `trust proxy`, when a reverse proxy sits in front. @defaultValue false */
+  /** Express `trust proxy`, when a reverse proxy sits in front. @defaultValue SUBMETER_TRUST_PROXY, else false */
   readonly trustProxy?: boolean | number | string;
 }
 
@@ -42,7 +42,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   await redis.connect();
   // Idempotent in InfluxDB 1.x; a fresh install answers empty figures instead of 500s.
   await influx.createDatabase();
-  const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, trustProxy: opts.trustProxy, logger: log });
+  const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, trustProxy: opts.trustProxy ?? env.SUBMETER_TRUST_PROXY, logger: log });
   const host = opts.host ?? '127.0.0.1';
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(opts.port ?? 8080, host, (err?: Error) => (err ? reject(err) : resolve(s)));
