@@ -53,4 +53,5 @@ export type { LiveBalance, UnsettledEnergy, AlertState, AlertCheck, AlertDecisio
 export { computeAdvice } from './advice/advise.ts';
 export type { Advice, AccountAdvice, AdviceOptions } from './advice/advise.ts';
 export { reconcile } from './reconcile/reconcile.ts';
+export { utilityCellFen } from './reconcile/utility-charge.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';

@@ -16,7 +16,12 @@ import { F, M, T } from '../influx/schema.ts';
 export const SITE = 'tj-plaza';
 export const ACCOUNTS = ['A101', 'A102', 'A103'] as const;
 export const TENANT_METERS: Record<string, string> = { T101: 'A101', T102: 'A102', T103: 'A103' };
-export const OFFLINE_METER = 'T103';
+/** The meter that stopped answering the collector (failed polls). */
+export const NOT_ANSWERING_METER = 'T103';
+/** The queue with jobs failing for good in the last hour. */
+export const FAILING_QUEUE = 'notify';
+/** Account names, as the balance worker writes them beside the ids. */
+export const ACCOUNT_NAMES: Record<string, string> = { A101: 'Cafe Lin', A102: 'Books & Tea', A103: 'Gym North' };
 export const GROWING_SPOOL_HOST = 'gw2';
 
 const MIN = 60_000;
@@ -55,7 +60,7 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   for (const meter of meters) {
     const w = meter === 'M0' ? masterW : POWER_W[meter];
     // The offline meter stopped answering 40 minutes ago: its last reading is older.
-    const last = meter === OFFLINE_METER ? nowMs - 40 * MIN : nowMs;
+    const last = meter === NOT_ANSWERING_METER ? nowMs - 40 * MIN : nowMs;
     for (let t = nowMs - DAY; t <= last; t += 5 * MIN) {
       const wh = Math.round(1_000_000 + (w * (t - (nowMs - DAY))) / HOUR);
       pts.push(new Point(M.reading).tag(T.site, SITE).tag(T.meter, meter).intField(F.wh, wh).floatField(F.w, w).floatField(F.v, 229.5).floatField(F.a, w / 229.5).timestamp(t));
@@ -67,7 +72,7 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
     let errors = meter === 'T102' ? 3 : 0;
     for (let i = 60; i >= 0; i--) {
       const t = nowMs - i * MIN;
-      const failing = meter === OFFLINE_METER && i <= 40;
+      const failing = meter === NOT_ANSWERING_METER && i <= 40;
       if (failing) errors++;
       const consecutive = failing ? 41 - i : 0;
       const p = new Point(M.meterHealth).tag(T.site, SITE).tag(T.meter, meter).booleanField(F.ok, !failing).intField(F.errors, errors).intField(F.consecutiveErrors, consecutive).timestamp(t);
@@ -135,7 +140,10 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
           .intField(F.masterWh, d === 1 && period === 'peak' ? master + 2 * cap : master)
           .intField(F.tenantWh, tenantWh).intField(F.commonWh, common).intField(F.lossWh, lossWh)
           .intField(F.lossAllocatedWh, allocated).intField(F.lossAbnormalWh, lossWh - allocated)
-          .floatField(F.lossNormalRate, 0.03).timestamp(day),
+          .floatField(F.lossNormalRate, 0.03)
+          // What the utility charges for the master's energy (billing.md section 8): 0.62 CNY/kWh flat.
+          .intField(F.utilityFen, Math.round(((d === 1 && period === 'peak' ? master + 2 * cap : master) / 1000) * 62))
+          .timestamp(day),
       );
     }
   }
@@ -152,7 +160,8 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   const events: [string, Record<string, string>, string, number][] = [
     ['spike', { [T.meter]: 'T101' }, 'implied 5400 kW above max_kw 2000', 5400],
     ['gap', { [T.meter]: 'T102' }, 'no reading for 2h10m', 7800],
-    ['meter_offline', { [T.meter]: OFFLINE_METER }, 'timeout after 3 tries', 40],
+    // The workers' definition: no reading stored for longer than max_gap (not failed polls).
+    ['meter_offline', { [T.meter]: NOT_ANSWERING_METER }, 'no reading since 2026-11-15 09:50:00+08:00 (max_gap 1800 s)', 2400],
     ['negative_loss', {}, 'tenants exceed master by 0.8 %', -0.008],
     ['low_balance', { [T.account]: 'A102' }, 'balance 45.00 below 50.00', 4500],
   ];
@@ -163,10 +172,25 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   });
 
   // worker: queue state every minute over the last hour.
-  for (const queue of ['rollup', 'settlement', 'balance']) {
+  for (const queue of ['rollup', 'settlement', 'balance', FAILING_QUEUE]) {
     for (let i = 60; i >= 0; i--) {
-      pts.push(new Point(M.worker).tag(T.site, SITE).tag(T.queue, queue).intField(F.lagMs, 1_500 + (i % 7) * 100).intField(F.waiting, i % 3).intField(F.failed, 0).timestamp(nowMs - i * MIN));
+      // The failing queue gained two failed-for-good jobs half an hour ago.
+      const failed = queue === FAILING_QUEUE && i < 30 ? 2 : 0;
+      // Settlement lag: every due day settled (0).
+      const lag = queue === 'settlement' ? 0 : 1_500 + (i % 7) * 100;
+      pts.push(new Point(M.worker).tag(T.site, SITE).tag(T.queue, queue).intField(F.lagMs, lag).intField(F.waiting, i % 3).intField(F.failed, failed).timestamp(nowMs - i * MIN));
     }
+  }
+
+  // payment: top-ups of the last days (workers/payments.ts writes them so).
+  const topUps: [string, string, number, number][] = [
+    ['A101', 'BANK-0101', 50_000, 3],
+    ['A102', 'WX-7731', 20_000, 2],
+    ['A103', 'BANK-0102', 100_000, 1],
+    ['A102', 'WX-7790', 5_000, 0.5],
+  ];
+  for (const [account, reference, fen, daysAgo] of topUps) {
+    pts.push(new Point(M.payment).tag(T.site, SITE).tag(T.account, account).tag(T.reference, reference).intField(F.fen, fen).timestamp(Math.round(nowMs - daysAgo * DAY)));
   }
 
   const all = lines(pts);
@@ -186,6 +210,7 @@ function balancePoint(account: string, balanceFen: number, w: number, t: number,
     .floatField(F.w, w)
     .floatField(F.price, PRICE_FEN_PER_KWH[period] / 100)
     .stringField(F.periodNow, period)
+    .stringField(F.accountName, ACCOUNT_NAMES[account])
     .intField(F.costTodayFen, 1_234)
     .timestamp(t);
   if (THRESHOLD_HOURS[account] !== undefined) p.floatField(F.lowBalanceHours, THRESHOLD_HOURS[account]);
@@ -197,6 +222,11 @@ export async function driveHoursBelow(influx: InfluxV1, account: string, atMs: n
   const balance = THRESHOLD_FEN[account] + 2_000;
   const hours = THRESHOLD_HOURS[account] / 2;
   await influx.write([balancePoint(account, balance, 30_000, atMs, Math.round(balance / hours)).toLineProtocol()!], 'ms');
+}
+
+/** The settlement of the site's oldest due day is `hours` late (the workers' report). */
+export async function driveSettlementLate(influx: InfluxV1, hours: number, atMs: number): Promise<void> {
+  await influx.write([new Point(M.worker).tag(T.site, SITE).tag(T.queue, 'settlement').intField(F.lagMs, Math.round(hours * HOUR)).timestamp(atMs).toLineProtocol()!], 'ms');
 }
 
 /** One new balance point that puts `account` below its own threshold (by 1 fen less than it). */

@@ -17,15 +17,15 @@ export const M = {
   touBucket: 'tou_bucket',
   /** Settlement charge lines per day. tags: site, account, kind, pool, period; fields: wh, fen, price. */
   charge: 'charge',
-  /** Live balance per account. tags: site, account; fields: balance_fen, cost_rate_fen_h, hours_left, low_balance_fen, and for the dashboards w (account's power now, W, float), price (account's price now, CNY/kWh, float: display only), period_now (TOU period now, string), cost_today_fen (the not yet settled cost of today, integer fen, billing.md section 5), low_balance_hours (the account's low_balance_hours, float h; absent when the account has none). */
+  /** Live balance per account. tags: site, account; fields: account_name (the account's name from the site file, string, so Grafana can show it beside the id), balance_fen, cost_rate_fen_h, hours_left, low_balance_fen, and for the dashboards w (account's power now, W, float), price (account's price now, CNY/kWh, float: display only), period_now (TOU period now, string), cost_today_fen (the not yet settled cost of today, integer fen, billing.md section 5), low_balance_hours (the account's low_balance_hours, float h; absent when the account has none). */
   balance: 'balance',
   /** Events: alerts and data-quality flags. tags: site, kind, account, meter; fields: detail, value. */
   event: 'event',
-  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap). */
+  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap), utility_fen (what the utility charges for the master's energy of the cell, integer fen, billing.md section 8; only for sites with a `utility` key). */
   siteDay: 'site_day',
   /** Recorded payments (workers/payments.ts), the durable ledger. tags: site, account, reference; fields: fen (integer). Time = the payment's instant. */
   payment: 'payment',
-  /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect), waiting (integer jobs), failed (integer jobs). */
+  /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect; queue `settlement`: how long the oldest due day has waited past its due time, 0 when every due day is settled), waiting (integer jobs), failed (integer jobs). */
   worker: 'worker',
 } as const;
 
@@ -111,4 +111,8 @@ export const F = {
   lossWh: 'loss_wh',
   lossAllocatedWh: 'loss_allocated_wh',
   lossAbnormalWh: 'loss_abnormal_wh',
+  /** site_day: the utility's charge for the master's energy of the cell, integer fen (billing.md section 8). */
+  utilityFen: 'utility_fen',
+  /** balance: the account's name (string), for display beside the id. */
+  accountName: 'account_name',
 } as const;

@@ -1,5 +1,6 @@
 import { Point } from '@influxdata/influxdb-client';
-import { kwhText, zoneOf } from '../core/index.ts';
+import { addDays, kwhText, zoneOf } from '../core/index.ts';
+import { dueDays } from './settlement.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { siteOf } from './context.ts';
@@ -78,6 +79,11 @@ export async function processAlerts(ctx: WorkerContext, job: AlertsJob): Promise
         .toLineProtocol()!,
     );
   }
+  // Settlement lag (Grafana's "Settlement missed" rule): how long the oldest day that is due
+  // has waited past its due time (local midnight + grace); 0 when every due day is settled.
+  const due = await dueDays(ctx, site);
+  const settlementLag = due.length ? Math.max(0, now - (zone.midnight(addDays(due[0], 1)) + ctx.tuning.settlementGraceMs)) : 0;
+  lines.push(new Point(M.worker).tag(T.site, site.id).tag(T.queue, 'settlement').intField(F.lagMs, settlementLag).timestamp(now).toLineProtocol()!);
   await ctx.influx.write(lines);
   if (offline.length) ctx.log.warn({ site: site.id, offline }, 'meters offline');
   return { offline, abnormalDays };

@@ -186,7 +186,9 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
       .intField(F.costTodayFen, costToday)
       .floatField(F.w, Math.round(watts))
       .floatField(F.price, micro / 1e6) // display only
-      .stringField(F.periodNow, periodNow);
+      .stringField(F.periodNow, periodNow)
+      // Grafana has no site file: the name travels with the balance, shown beside the id.
+      .stringField(F.accountName, account.name);
     if (hours !== undefined) p.floatField(F.hoursLeft, hours);
     if (low !== undefined) p.intField(F.lowBalanceFen, low);
     // The threshold of the hours-left alert rule (grafana/alerting.ts), per account.

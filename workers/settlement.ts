@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Point } from '@influxdata/influxdb-client';
-import { addDays, meterIndex, ReadingStore, settleRange, zoneOf } from '../core/index.ts';
+import { addDays, meterIndex, ReadingStore, settleRange, utilityCellFen, zoneOf } from '../core/index.ts';
 import type { ChargeLine, DaySettlement, LocalDate, Site } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
@@ -68,22 +68,30 @@ function chargePoint(site: string, t: number, l: { account: string; kind: string
 }
 
 function summaryLines(site: Site, t: number, day: DaySettlement): string[] {
-  return day.cells.map(
-    (c) =>
-      new Point(M.siteDay)
-        .tag(T.site, site.id)
-        .tag(T.period, c.period)
-        .intField(F.masterWh, c.masterWh)
-        .intField(F.tenantWh, c.tenantWh)
-        .intField(F.commonWh, c.commonWh)
-        .intField(F.lossWh, c.lossWh)
-        .intField(F.lossAllocatedWh, c.lossAllocatedWh)
-        .intField(F.lossAbnormalWh, c.lossAbnormalWh)
-        // Display only (the cap line in Grafana); the settlement used the exact decimal.
-        .floatField(F.lossNormalRate, Number(site.loss.normalRate))
-        .timestamp(t)
-        .toLineProtocol()!,
-  );
+  return day.cells.map((c) => {
+    const p = new Point(M.siteDay)
+      .tag(T.site, site.id)
+      .tag(T.period, c.period)
+      .intField(F.masterWh, c.masterWh)
+      .intField(F.tenantWh, c.tenantWh)
+      .intField(F.commonWh, c.commonWh)
+      .intField(F.lossWh, c.lossWh)
+      .intField(F.lossAllocatedWh, c.lossAllocatedWh)
+      .intField(F.lossAbnormalWh, c.lossAbnormalWh)
+      // Display only (the cap line in Grafana); the settlement used the exact decimal.
+      .floatField(F.lossNormalRate, Number(site.loss.normalRate));
+    // What the utility charges for the cell (billing.md section 8), for the recovery panel.
+    // A utility tariff without a price for the period is reconcile's error to report; it
+    // must not keep a day from settling.
+    let utility: number | undefined;
+    try {
+      utility = utilityCellFen(site, day.date, c.period, c.masterWh);
+    } catch {
+      utility = undefined;
+    }
+    if (utility !== undefined) p.intField(F.utilityFen, utility);
+    return p.timestamp(t).toLineProtocol()!;
+  });
 }
 
 /** Quality flags of the settled day as events (deterministic keys: a re-run overwrites them). */
