@@ -100,7 +100,7 @@ describe('DL/T 645 clock keeping', () => {
       expect(by(day1, 'T2')).toMatchObject({ ok: false });
       expect(checks).toEqual(day1);
       // The alarm as it goes to InfluxDB.
-      expect(meterClockLine('clocks', by(day1, 'T1'))).toMatch(/^meter_health,meter=T1,site=clocks clock_drift_s=8[5-7](\.\d+)?,clock_ok=F \d+$/);
+      expect(meterClockLine('clocks', by(day1, 'T1'))).toMatch(/^meter_health,meter=T1,site=clocks clock_drift_s=8[5-7](\.\d+)?,clock_max_drift_s=60,clock_ok=F \d+$/);
 
       // The broadcast went out once on the bus: T1 took it, T2 (10 min off) refused it. (The
       // frame is on the wire when run() returns; the simulator reads it a moment later.)

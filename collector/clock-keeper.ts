@@ -57,7 +57,7 @@ export class ClockKeeper {
       try {
         const c = await input.readClock!();
         const ok = Math.abs(c.errorMs) <= conn.max_clock_drift;
-        const check = { meter: input.meter.id, time: c.at, errorMs: c.errorMs, ok };
+        const check = { meter: input.meter.id, time: c.at, errorMs: c.errorMs, ok, boundMs: conn.max_clock_drift };
         checks.push(check);
         await report(check);
         if (!ok) log?.warn({ meter: input.meter.id, driftS: c.errorMs / 1000, boundS: conn.max_clock_drift / 1000 }, 'meter clock off by more than its max_clock_drift');

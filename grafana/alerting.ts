@@ -150,6 +150,31 @@ export function meterNotAnsweringRule(): RuleBuilder {
 }
 
 /**
+ * A DL/T 645 meter whose clock is further off than its own max_clock_drift (the collector's
+ * daily clock check writes the drift and the bound side by side in meter_health). Its
+ * freezes and tariff registers then run on the wrong time; the daily broadcast corrects up
+ * to +-5 min, beyond that someone sets it on site. Checks are daily: a 26 h window.
+ */
+export function meterClockOffRule(): RuleBuilder {
+  const w = { from: 26 * 3600, to: 0 };
+  return new RuleBuilder('Meter clock off')
+    .uid('submeter-meter-clock-off')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT abs(last(${id(F.clockDriftS)})) - last(${id(F.clockMaxDriftS)}) AS "clock_excess_s" FROM ${id(M.meterHealth)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.meter)}`, ['time', 'clock_excess_s'], [T.site, T.meter], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'gt', 0))
+    .forDuration('0s')
+    .noDataState('OK')
+    .execErrState('Error')
+    .labels({ severity: 'warning', submeter: 'meter_clock_off' })
+    .annotations({
+      summary: 'Meter {{ $labels.meter }} ({{ $labels.site }}): clock off by more than its max_clock_drift',
+      description: 'The clock of meter {{ $labels.meter }} is {{ with $values.B }}{{ printf "%.0f" .Value }}{{ end }} s beyond its bound. Its daily freezes and tariff registers run on that time. The nightly broadcast corrects up to 5 minutes; beyond that set the clock on site.',
+      dashboard: dashboardLink(DASHBOARD_UID.health),
+    });
+}
+
+/**
  * Worker jobs that failed for good (bad data or config: kept in the queue for inspection,
  * docs/workers.md) in the last hour, per queue. The workers report each queue's failed
  * count every minute (worker measurement); a rise is a new failure.
@@ -247,7 +272,7 @@ export interface RuleGroupSpec {
 export function ruleGroups(): RuleGroupSpec[] {
   return [
     { name: 'balances', interval: '1m', rules: [lowBalanceRule(), lowHoursRule()] },
-    { name: 'health', interval: '1m', rules: [meterNotAnsweringRule(), spoolGrowingRule(), workerJobsFailedRule(), settlementMissedRule()] },
+    { name: 'health', interval: '1m', rules: [meterNotAnsweringRule(), meterClockOffRule(), spoolGrowingRule(), workerJobsFailedRule(), settlementMissedRule()] },
     { name: 'site', interval: '5m', rules: [abnormalLossRule()] },
   ];
 }

@@ -12,7 +12,7 @@ import { rulesFile } from './alerting.ts';
 import { EXPR_UID } from './datasource.ts';
 import { expandInfluxQL, panelInterval } from './expand.ts';
 import { queryShapes } from './influxql.ts';
-import { FAILING_QUEUE, GROWING_SPOOL_HOST, NOT_ANSWERING_METER, SITE, THRESHOLD_FEN, driveBelowThreshold, driveHoursBelow, driveSettlementLate, writeFixture } from './fixture.ts';
+import { CLOCK_OFF_METER, FAILING_QUEUE, GROWING_SPOOL_HOST, NOT_ANSWERING_METER, SITE, THRESHOLD_FEN, driveBelowThreshold, driveHoursBelow, driveSettlementLate, writeFixture } from './fixture.ts';
 
 const url = process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096';
 const influx = new InfluxV1({ url, db: `t_grafana_alert_${randomBytes(4).toString('hex')}` });
@@ -146,6 +146,10 @@ describe('alert rules against the real InfluxDB', () => {
     expect(rule.title).toBe('Meter not answering');
     expect(rule.labels.submeter).toBe('meter_not_answering');
     expect(allRules.map((r) => r.labels.submeter)).not.toContain('meter_offline');
+  });
+
+  it('meter clock off fires for exactly the meter beyond its own max_clock_drift', async () => {
+    expect(await firing(ruleByUid('submeter-meter-clock-off'), NOW)).toEqual([{ site: SITE, meter: CLOCK_OFF_METER }]);
   });
 
   it('worker jobs failed fires for exactly the queue whose jobs failed for good in the last hour', async () => {

@@ -18,6 +18,8 @@ export const ACCOUNTS = ['A101', 'A102', 'A103'] as const;
 export const TENANT_METERS: Record<string, string> = { T101: 'A101', T102: 'A102', T103: 'A103' };
 /** The meter that stopped answering the collector (failed polls). */
 export const NOT_ANSWERING_METER = 'T103';
+/** The DL/T 645 meter whose clock is 90 s off (bound 60 s). */
+export const CLOCK_OFF_METER = 'T102';
 /** The queue with jobs failing for good in the last hour. */
 export const FAILING_QUEUE = 'notify';
 /** Account names, as the balance worker writes them beside the ids. */
@@ -83,6 +85,10 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
       pts.push(p);
     }
   }
+
+  // meter_health clock checks (DL/T 645 meters, daily): T102 is 90 s ahead, T101 within bounds.
+  pts.push(new Point(M.meterHealth).tag(T.site, SITE).tag(T.meter, 'T101').floatField(F.clockDriftS, -2.5).booleanField(F.clockOk, true).floatField(F.clockMaxDriftS, 60).timestamp(nowMs - 5 * HOUR));
+  pts.push(new Point(M.meterHealth).tag(T.site, SITE).tag(T.meter, CLOCK_OFF_METER).floatField(F.clockDriftS, 90).booleanField(F.clockOk, false).floatField(F.clockMaxDriftS, 60).timestamp(nowMs - 5 * HOUR));
 
   // collector: gw1 drains to 0; gw2 cannot reach InfluxDB and its spool grows.
   for (let i = 60; i >= 0; i--) {

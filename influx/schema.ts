@@ -9,7 +9,7 @@
 export const M = {
   /** Raw meter samples from the collector or an import. tags: site, meter; fields: wh (cumulative import register, Wh, integer), w, v, a, pf, hz, per-tariff registers wh_t1..wh_t4, per-phase v_l1..v_l3, a_l1..a_l3, w_l1..w_l3 (three-phase meters, floats), source (string, `frozen` for a meter's daily frozen register read back after a gap; absent on live reads). */
   reading: 'reading',
-  /** Per-meter health from the collector. tags: site, meter; fields: ok (bool), errors, consecutive_errors, latency_ms, last_seen, last_error; DL/T 645 meters also clock_drift_s (float s, meter clock minus the collector's) and clock_ok (bool, within the meter's max_clock_drift), on their own points. */
+  /** Per-meter health from the collector. tags: site, meter; fields: ok (bool), errors, consecutive_errors, latency_ms, last_seen, last_error; DL/T 645 meters also clock_drift_s (float s, meter clock minus the collector's), clock_ok (bool, within the meter's max_clock_drift) and clock_max_drift_s (float s), on their own points. */
   meterHealth: 'meter_health',
   /** Collector process state. tags: site, host; fields: spool_bytes, spool_samples, spool_full (bool), spool_refused, written. */
   collector: 'collector',
@@ -75,6 +75,8 @@ export const F = {
   clockDriftS: 'clock_drift_s',
   /** meter_health: the meter's clock is within its max_clock_drift (bool); false raises the clock alarm. */
   clockOk: 'clock_ok',
+  /** meter_health: the meter's max_clock_drift, seconds (float), beside each clock check. */
+  clockMaxDriftS: 'clock_max_drift_s',
   spoolBytes: 'spool_bytes',
   spoolSamples: 'spool_samples',
   spoolFull: 'spool_full',

@@ -5,7 +5,7 @@
  * caller decides retries from the kind). Encoders throw `RangeError` only on programmer
  * errors (an address that is not 12 BCD digits, a value that does not fit its format).
  *
- * Facts and test vectors: shared/spec/protocols.md, section "DL/T 645-2007".
+ * Facts and test vectors: docs/protocols.md, section "DL/T 645-2007".
  */
 
 // ---------------------------------------------------------------------------------------
