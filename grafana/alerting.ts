@@ -293,9 +293,17 @@ function fileRule(r: Rule) {
   };
 }
 
+/**
+ * Rules an earlier version provisioned under another uid: Grafana keeps a provisioned rule
+ * that disappears from the file, so the file deletes it. `submeter-meter-offline` became
+ * "Meter not answering" (issue 16: one name per definition of a quiet meter).
+ */
+export const RETIRED_RULE_UIDS = ['submeter-meter-offline'] as const;
+
 export function rulesFile() {
   return {
     apiVersion: 1,
+    deleteRules: RETIRED_RULE_UIDS.map((uid) => ({ orgId: ORG_ID, uid })),
     groups: ruleGroups().map((g) => ({
       orgId: ORG_ID,
       name: g.name,
