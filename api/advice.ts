@@ -1,97 +1,81 @@
-import { addDays, Dec, kwhText, moneyText, PERIODS, priceText, siteIndex, zoneOf } from '../core/index.ts';
-import type { AccountAdvice, Account, Period, QualityKind, Site } from '../core/index.ts';
+import { addDays, adviceFromTotals, dateOfDayBucket, datesBetween, Dec, isNight, nightMs, QUALITY_KINDS, shiftShareOf, zoneOf } from '../core/index.ts';
+import type { Account, AccountAdvice, Period, Site } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { quoteIdent as qi, quoteString as qs, rowsOf } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { int } from './format.ts';
 
 /** The data-quality flag kinds (core/types.ts), as events the workers write. */
-export const QUALITY_KINDS: readonly QualityKind[] = ['conflict', 'spike', 'rollover', 'reset', 'gap', 'incomplete', 'negative_loss', 'payment_conflict'];
-
-const SHIFT_SHARE = '0.2';
-const NIGHT: readonly [number, number] = [0, 5];
+export { QUALITY_KINDS };
 
 export interface AdviceOut extends AccountAdvice {
   readonly from: string;
   readonly to: string;
   readonly currency: string;
+  /** Days of the range with data: what "per day" divides by (billing.md amendment 10). */
   readonly days: number;
+  readonly days_in_range: number;
   readonly shift_share: string;
   readonly tips: readonly string[];
 }
 
 /**
- * Load-shift advice for one account in the shape and with the formulas of the core's
- * computeAdvice (core/advice/advise.ts, docs/billing.md section 9), fed from what the
- * workers stored instead of raw readings: own energy per period from the settled `own`
- * charge lines (the core's settlement output, adjustments included) and the night base
- * load from the 15-minute TOU buckets (00:00-05:00 is whole buckets). computeAdvice itself
- * needs every meter's raw readings of the range, too heavy for a request on a large site.
+ * Load-shift advice for one account: the core's adviceFromTotals (billing.md section 9, the
+ * formulas `submeter advise` uses) fed from what the workers stored instead of raw readings:
+ * own energy per period from the settled `own` charge lines (adjustments included) plus the
+ * buckets of days not settled yet, the days with data from the settled cells and those
+ * buckets, and the night base load from the 15-minute buckets (each bucket's start is night
+ * or not by the core's isNight).
  */
 export async function adviceFor(influx: InfluxV1, site: Site, account: Account, from: string, to: string): Promise<AdviceOut> {
-  const zone = zoneOf(site.timezone);
+  const tz = site.timezone;
+  const zone = zoneOf(tz);
   const t0 = zone.midnight(from);
   const t1 = zone.midnight(to);
+  const sq = qs(site.id);
   const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
   const meterCond = meters.length ? `(${meters.map((m) => `${qi(T.meter)} = ${qs(m)}`).join(' OR ')})` : `${qi(T.meter)} = ''`;
-  const [ownRows, nightRows] = (
+  const [settledRows, lastSettled] = (
     await influx.queryRaw(
       [
-        `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.charge)} WHERE ${qi(T.site)} = ${qs(site.id)} AND ${qi(T.account)} = ${qs(account.id)} AND ${qi(T.kind)} = 'own' AND time >= ${t0}ms AND time < ${t1}ms GROUP BY ${qi(T.period)}`,
-        `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${qi(T.site)} = ${qs(site.id)} AND ${meterCond} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY time(1h) fill(none) tz(${qs(site.timezone)})`,
+        `SELECT sum(${qi(F.masterWh)}) AS m, sum(${qi(F.tenantWh)}) AS t, sum(${qi(F.commonWh)}) AS c FROM ${qi(M.siteDay)} WHERE ${qi(T.site)} = ${sq} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY time(1d) fill(none) tz(${qs(tz)})`,
+        `SELECT last(${qi(F.masterWh)}) FROM ${qi(M.siteDay)} WHERE ${qi(T.site)} = ${sq}`,
       ].join(';\n'),
     )
   ).map(rowsOf);
-  const own = new Map<Period, number>(ownRows.map((r) => [r[T.period] as Period, int(r.wh)]));
+  const settledThrough = lastSettled[0] ? zone.dateOf(Number(lastSettled[0].time)) : undefined;
+  // Days not settled yet (normally today at most): their own energy and data come from buckets.
+  const u0 = Math.max(t0, settledThrough ? zone.midnight(addDays(settledThrough, 1)) : t0);
+  const [ownRows, openRows, openDays, quarterRows] = (
+    await influx.queryRaw(
+      [
+        `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.charge)} WHERE ${qi(T.site)} = ${sq} AND ${qi(T.account)} = ${qs(account.id)} AND ${qi(T.kind)} = 'own' AND time >= ${t0}ms AND time < ${t1}ms GROUP BY ${qi(T.period)}`,
+        `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${qi(T.site)} = ${sq} AND ${meterCond} AND time >= ${u0}ms AND time < ${t1}ms GROUP BY ${qi(T.period)}`,
+        `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${qi(T.site)} = ${sq} AND time >= ${u0}ms AND time < ${t1}ms GROUP BY time(1d) fill(none) tz(${qs(tz)})`,
+        `SELECT ${qi(F.wh)} FROM ${qi(M.touBucket)} WHERE ${qi(T.site)} = ${sq} AND ${meterCond} AND time >= ${t0}ms AND time < ${t1}ms`,
+      ].join(';\n'),
+    )
+  ).map(rowsOf);
+  const ownWh = new Map<Period, number>();
+  for (const r of [...ownRows, ...openRows]) ownWh.set(r[T.period] as Period, (ownWh.get(r[T.period] as Period) ?? 0) + int(r.wh));
+  const dataDays = new Set<string>();
+  for (const r of settledRows) if (int(r.m) + int(r.t) + int(r.c) > 0) dataDays.add(dateOfDayBucket(tz, Number(r.time)));
+  for (const r of openDays) if (int(r.wh) > 0) dataDays.add(dateOfDayBucket(tz, Number(r.time)));
   let nightWh = 0;
-  let nightMs = 0;
-  const days = Math.round((Date.parse(to) - Date.parse(from)) / 86_400_000);
-  for (let d = from; d < to; d = addDays(d, 1)) {
-    const m = zone.midnight(d);
-    const a = zone.firstInstantAtOrAfter(zone.wall(m) + NIGHT[0] * 3_600_000);
-    const b = zone.firstInstantAtOrAfter(zone.wall(m) + NIGHT[1] * 3_600_000);
-    nightMs += b - a;
-  }
-  for (const r of nightRows) {
-    const hour = Math.floor((((zone.wall(Number(r.time)) % 86_400_000) + 86_400_000) % 86_400_000) / 3_600_000);
-    if (hour >= NIGHT[0] && hour < NIGHT[1]) nightWh += int(r.wh);
-  }
+  for (const r of quarterRows) if (isNight(tz, Number(r.time)) && dataDays.has(zone.dateOf(Number(r.time)))) nightWh += int(r[F.wh]);
+  const night = [...dataDays].reduce((s, d) => s + nightMs(tz, d), 0);
 
-  // From here the core's formulas (advise.ts), on the same inputs.
-  const share = new Dec(SHIFT_SHARE);
-  const idx = siteIndex(site);
-  const lastDay = addDays(to, -1);
-  const prices = PERIODS.map((p) => [p, idx.price(account.tariff, lastDay, p)] as const).filter((x): x is readonly [Period, number] => x[1] !== undefined);
-  const cheapest = prices.reduce((best, x) => (x[1] < best[1] ? x : best), prices[0] ?? (['valley', 0] as const));
-  let peakWh = 0;
-  let saving = new Dec(0);
-  for (const [p, micro] of prices) {
-    if (p !== 'sharp' && p !== 'peak') continue;
-    const wh = own.get(p) ?? 0;
-    peakWh += wh;
-    if (micro > cheapest[1]) saving = saving.plus(new Dec(wh).mul(share).mul(micro - cheapest[1]).div(1e9));
-  }
-  const savingText = moneyText(saving.mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber());
-  const nightKw = nightMs > 0 ? new Dec(nightWh).mul(3600).div(nightMs).toFixed(3, Dec.ROUND_HALF_UP) : '0.000';
+  const share = shiftShareOf(undefined);
+  const advice = adviceFromTotals(site, account, addDays(to, -1), { ownWh, nightWh, nightMs: night, days: dataDays.size }, share);
+  const daysInRange = datesBetween(from, to).length;
+  const pct = share.mul(100).toString();
   const tips: string[] = [];
-  if (saving.gt(0)) tips.push(`把尖峰和高峰用电的 ${share.mul(100).toString()}% 移到${cheapest[0] === 'valley' ? '低谷' : cheapest[0]}时段，约可节省 ${savingText} 元。Moving ${share.mul(100).toString()}% of sharp and peak use to ${cheapest[0]} hours would save about ${savingText} ${site.currency}.`);
-  if (new Dec(nightKw).gt(0)) tips.push(`夜间（00:00-05:00）平均功率 ${nightKw} kW，请检查无人时仍在运行的设备。At night (00:00-05:00) you draw ${nightKw} kW on average: check what stays on when nobody is there.`);
-  return {
-    account: account.id,
-    from,
-    to,
-    currency: site.currency,
-    days,
-    shift_share: share.toString(),
-    periods: prices.map(([p, micro]) => {
-      const wh = own.get(p) ?? 0;
-      return { period: p, kwh: kwhText(wh), kwh_per_day: new Dec(wh).div(1000).div(Math.max(days, 1)).toFixed(3, Dec.ROUND_HALF_UP), price: priceText(micro) };
-    }),
-    peak_kwh: kwhText(peakWh),
-    shift_kwh: new Dec(peakWh).mul(share).div(1000).toFixed(3, Dec.ROUND_HALF_UP),
-    shift_to: cheapest[0],
-    saving: savingText,
-    night_base_kw: nightKw,
-    tips,
-  };
+  if (new Dec(advice.saving).gt(0)) {
+    tips.push(`把尖峰和高峰用电的 ${pct}% 移到${advice.shift_to === 'valley' ? '低谷' : advice.shift_to}时段，约可节省 ${advice.saving} 元。Moving ${pct}% of sharp and peak use to ${advice.shift_to} hours would save about ${advice.saving} ${site.currency}.`);
+  }
+  if (new Dec(advice.night_base_kw).gt(0)) {
+    tips.push(`夜间（00:00-05:00）平均功率 ${advice.night_base_kw} kW，请检查无人时仍在运行的设备。At night (00:00-05:00) you draw ${advice.night_base_kw} kW on average: check what stays on when nobody is there.`);
+  }
+  if (dataDays.size < daysInRange) tips.push(`以上按有数据的 ${dataDays.size} 天计算（共 ${daysInRange} 天）。Worked out over the ${dataDays.size} of ${daysInRange} days that have data.`);
+  return { ...advice, account: account.id, from, to, currency: site.currency, days: dataDays.size, days_in_range: daysInRange, shift_share: share.toString(), tips };
 }

@@ -1,32 +1,45 @@
 import { fileURLToPath } from 'node:url';
 import express from 'express';
+import QRCode from 'qrcode';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
-import type { Account, Site } from '../core/site/index.ts';
-import { addDays } from '../core/tou/local-date.ts';
-import { BillingInputError, reconcile } from '../core/index.ts';
-import { SiteFileError } from '../core/site/index.ts';
+import { addDays, BillingInputError, parseRfc3339, QUALITY_KINDS, reconcile, SiteFileError } from '../core/index.ts';
+import type { Account, Site } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { createLogger } from '../lib/logger.ts';
+import { InputFileError } from '../lib/site-file.ts';
 import type { Logger } from '../lib/logger.ts';
-import { PaymentRejectedError, recordPayment } from '../workers/payments.ts';
+import { PaymentRejectedError, recordPayment } from '../workers/index.ts';
 import type { AuditLog } from './audit-log.ts';
 import { RedisAuditLog } from './audit-log.ts';
 import { AuthFailureLimiter, authenticate } from './auth/auth.ts';
+import type { SecondaryAuth } from './auth/auth.ts';
+import { cookieValue, DEFAULT_LINK_MINUTES, DeviceSessions, SESSION_COOKIE, SESSION_DAYS } from './auth/device-sessions.ts';
 import type { AuthFailureLimit } from './auth/auth.ts';
 import { RedisTokenStore, validateNewToken } from './auth/token-store.ts';
 import type { Role, TokenRecord, TokenStore } from './auth/token-store.ts';
 import { ReadModel, masterDay } from './data/read-model.ts';
-import { HttpError, badRequest, conflict, errorHandler, forbidden, notFound, notFoundHandler } from './errors.ts';
+import { linesPerDay } from './data/reconcile-lines.ts';
+import { HttpError, badRequest, conflict, errorHandler, forbidden, notFound, notFoundHandler, unsupportedMediaType } from './errors.ts';
 import { kwhText, moneyText, parseMoneyFen } from './format.ts';
 import { formatLocal, localMidnight, localParts, monthRange, nextMonth } from './local-time.ts';
 import type { MonthStore } from './month-store.ts';
 import { RedisMonthStore } from './month-store.ts';
 import { openapiDocument, operations } from './openapi.ts';
+import type { Operation } from './openapi.ts';
 import { SiteMismatchError, SiteRef } from './site-ref.ts';
 import { statementCsv, statementFor, statementHtml } from './statement.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
-import { QUALITY_KINDS, adviceFor } from './advice.ts';
+import { adviceFor } from './advice.ts';
+import { TENANT_EVENT_KINDS, tenantEvents } from './tenant-events.ts';
+import { tenantStatement } from './tenant-view.ts';
+import { billStatsCsv, monthStatementsHtml } from './manager-exports.ts';
+import type { Lang } from './tenant-events.ts';
+import { relayHandlers } from './relay.ts';
+import type { HandlerCtx, RouteHandler } from './handler.ts';
+import type { TopupProviders } from '../lib/topup/index.ts';
+import { topupRoutes } from './topup-routes.ts';
+import type { TopupRouteDeps } from './topup-routes.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -49,19 +62,15 @@ export interface ApiDeps {
   readonly cacheMs?: number;
   /** Express `trust proxy` (behind a reverse proxy, so the auth-failure limit sees the client address). @defaultValue false */
   readonly trustProxy?: boolean | number | string;
+  /** Online top-up provider adapters (docs/topup.md); without them top-up answers 'not enabled'. */
+  readonly topupProviders?: TopupProviders;
+  /** Test hook at each stage of a provider notification (the crash test kills the process there). */
+  readonly topupOnStage?: TopupRouteDeps['onStage'];
 }
 
-interface Ctx {
-  readonly req: Request;
-  readonly res: Response;
-  readonly site: Site;
-  readonly auth: TokenRecord;
-  readonly params: Record<string, string>;
-  readonly query: Record<string, string>;
-  readonly body: Record<string, unknown>;
-}
-
-type Handler = (ctx: Ctx) => Promise<unknown>;
+// What a route handler gets (api/handler.ts, shared with the relay routes).
+type Ctx = HandlerCtx;
+type Handler = RouteHandler;
 
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
 
@@ -80,7 +89,11 @@ export function buildApp(deps: ApiDeps): Express {
   const read = new ReadModel({ influx: deps.influx, cacheMs: deps.cacheMs });
   const doc = openapiDocument();
   const validator = new OpenApiValidator(doc);
-  const limiter = new AuthFailureLimiter(deps.authFailures);
+  // The site's hash tag in the key (Redis Cluster: one slot per site).
+  const limiter = new AuthFailureLimiter(deps.redis, `${prefix}{${deps.site.current.id}}:`, deps.authFailures);
+  const sessions = new DeviceSessions(deps.redis, `${prefix}{${deps.site.current.id}}:`, now);
+  /** The session cookie's attributes: HttpOnly, SameSite=Strict, Secure when the request came over TLS (req.secure, through `trust proxy` behind a proxy). */
+  const sessionCookie = (req: Request) => ({ httpOnly: true, sameSite: 'strict' as const, secure: req.secure, path: '/' });
   const site = () => deps.site.current;
 
   const app = express();
@@ -112,11 +125,30 @@ export function buildApp(deps: ApiDeps): Express {
     res.json(doc);
   });
 
+  // Online top-up (issue 14): the providers' notifications carry a signature, not a token.
+  const topup = topupRoutes({ site, influx: deps.influx, redis: deps.redis, workersKeyPrefix: deps.workersKeyPrefix, providers: deps.topupProviders, now, log, onStage: deps.topupOnStage, audit: (c, a, t, x) => writeAudit(c, a, t, x), changed: () => read.cache.clear() });
+  topup.mountNotify(app);
+
   app.use('/api', (_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
-  app.use('/api', authenticate(tokens, limiter, () => site().id));
+  // Routes without authentication (redeeming a login link), before the bearer check.
+  for (const op of operations().filter((o) => o.public)) {
+    app[op.method](op.path.replace(/\{(\w+)\}/g, ':$1'), express.json({ limit: '16kb' }), (req, res, next) => routeOf(op)(req, res, next));
+  }
+  // Tenants' phones authenticate with their device session cookie (no Authorization header).
+  const deviceAuth: SecondaryAuth = async (req, res) => {
+    const secret = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    if (!secret) return undefined;
+    const found = await sessions.lookup(secret);
+    if (!found || found.site !== site().id || !site().accounts.some((a) => a.id === found.account)) {
+      res.clearCookie(SESSION_COOKIE, sessionCookie(req)); // a revoked or expired session: forget it
+      return { record: undefined };
+    }
+    return { record: DeviceSessions.asRecord(found) };
+  };
+  app.use('/api', authenticate(tokens, limiter, () => site().id, deviceAuth));
   app.use('/api', express.json({ limit: '16kb' }));
 
   const actor = (auth: TokenRecord) => `${auth.role}:${auth.id}`;
@@ -143,7 +175,7 @@ export function buildApp(deps: ApiDeps): Express {
   const handlers: Record<string, Handler> = {
     async getMe({ site, auth }) {
       const a = auth.account ? site.accounts.find((x) => x.id === auth.account) : undefined;
-      return { site: site.id, site_name: site.name, currency: site.currency, timezone: site.timezone, role: auth.role, account: auth.account ?? null, account_name: a?.name ?? null, token_id: auth.id };
+      return { site: site.id, site_name: site.name, currency: site.currency, timezone: site.timezone, role: auth.role, account: auth.account ?? null, account_name: a?.name ?? null, token_id: auth.id, contact: site.contact ?? null };
     },
 
     async listAccounts({ site }) {
@@ -159,7 +191,7 @@ export function buildApp(deps: ApiDeps): Express {
             tariff: a.tariff,
             balance: moneyText(b.fen),
             balance_source: b.source,
-            status: b.fen < 0 ? 'negative' : low !== undefined && b.fen < low ? 'low' : 'ok',
+            status: b.status,
             low_balance: low !== undefined ? moneyText(low) : null,
             hours_left: b.hoursLeft,
           };
@@ -213,7 +245,8 @@ export function buildApp(deps: ApiDeps): Express {
 
     async getBill(ctx) {
       const a = accountOf(ctx);
-      const st = await statementFor(read, months, ctx.site, a, ctx.params.month);
+      const full = await statementFor(read, months, ctx.site, a, ctx.params.month);
+      const st = ctx.auth.role === 'tenant' ? tenantStatement(full, ctx.site, a) : full;
       const format = ctx.query.format;
       if (format === 'csv') {
         ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${a.id}-${st.month}.csv"`);
@@ -236,27 +269,30 @@ export function buildApp(deps: ApiDeps): Express {
       const fen = parseMoneyFen(amount);
       if (fen === undefined || fen <= 0) throw badRequest('amount must be a positive decimal with at most 2 places', `${ctx.req.path}#amount`);
       const reference = String(ctx.body.reference);
-      const time = ctx.body.time !== undefined ? Date.parse(String(ctx.body.time)) : now();
-      if (!Number.isFinite(time)) throw badRequest('time must be RFC 3339', `${ctx.req.path}#time`);
-      let status: 'recorded' | 'duplicate';
+      // The core's RFC 3339 parser: an offset is required and the year must be in range.
+      const time = ctx.body.time !== undefined ? parseRfc3339(String(ctx.body.time)) : now();
+      if (typeof time === 'string') throw badRequest(`time ${time}`, `${ctx.req.path}#time`);
+      let r: Awaited<ReturnType<typeof recordPayment>>;
       try {
-        const r = await recordPayment({ site: ctx.site, influx: deps.influx, redis: deps.redis, keyPrefix: deps.workersKeyPrefix }, { account: a.id, fen, reference, time });
-        status = r.status;
+        r = await recordPayment({ site: ctx.site, influx: deps.influx, redis: deps.redis, keyPrefix: deps.workersKeyPrefix, now }, { account: a.id, fen, reference, time });
       } catch (err) {
         if (err instanceof PaymentRejectedError) {
           await writeAudit(ctx, 'payment.refused', a.id, { reference, amount, reason: err.message });
-          throw err.code === 'conflict' ? conflict(err.message) : badRequest(err.message);
+          throw err.code === 'conflict' ? conflict(err.message) : badRequest(err.message, err.message.startsWith('payment time') ? `${ctx.req.path}#time` : undefined);
         }
         throw err;
       }
-      await writeAudit(ctx, status === 'recorded' ? 'payment.record' : 'payment.duplicate', a.id, { reference, amount, time: new Date(time).toISOString() });
+      // A duplicate answers the payment as first recorded (its time, not this call's).
+      await writeAudit(ctx, r.status === 'recorded' ? 'payment.record' : 'payment.duplicate', a.id, { reference, amount, time: new Date(r.time).toISOString() });
       read.cache.clear();
-      ctx.res.status(status === 'recorded' ? 201 : 200);
-      return { status, payment: { time: formatLocal(time, ctx.site.timezone), account: a.id, amount: moneyText(fen), reference } };
+      ctx.res.status(r.status === 'recorded' ? 201 : 200);
+      return { status: r.status, payment: { time: formatLocal(r.time, ctx.site.timezone), account: a.id, amount: moneyText(r.fen), reference } };
     },
 
     async listAlerts(ctx) {
       const a = accountOf(ctx);
+      // A tenant sees only events about its own money, in its language (api/tenant-events.ts).
+      if (ctx.auth.role === 'tenant') return { alerts: tenantEvents(await read.events(ctx.site, { account: a.id, kinds: TENANT_EVENT_KINDS, limit: 100 }), a, ctx.query.lang as Lang) };
       return { alerts: await read.events(ctx.site, { account: a.id, limit: 100 }) };
     },
 
@@ -270,16 +306,30 @@ export function buildApp(deps: ApiDeps): Express {
       const { from, to } = range(ctx);
       const sts = await read.statements(ctx.site, ctx.site.accounts, from, to);
       const sum = (f: (s: (typeof sts)[number]) => string, places: number) => sts.reduce((acc, s) => acc + (parseFixedOr0(f(s), places)), 0);
+      const totals = {
+        kwh: { own: kwhText(sum((s) => s.kwh.own, 3)), common: kwhText(sum((s) => s.kwh.common, 3)), loss: kwhText(sum((s) => s.kwh.loss, 3)) },
+        total_amount: moneyText(sum((s) => s.total_amount, 2)),
+        opening_balance: moneyText(sum((s) => s.opening_balance, 2)),
+        payments: moneyText(sum((s) => s.payments, 2)),
+        closing_balance: moneyText(sum((s) => s.closing_balance, 2)),
+      };
+      if (ctx.query.format === 'csv') {
+        ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${ctx.site.id}-bills-${from}-${to}.csv"`);
+        return billStatsCsv(ctx.site, from, to, sts, totals);
+      }
       return {
         from,
         to,
         accounts: sts.map((s) => ({ account: s.account, name: s.name, kwh: s.kwh, total_amount: s.total_amount, opening_balance: s.opening_balance, payments: s.payments, closing_balance: s.closing_balance })),
-        totals: {
-          kwh: { own: kwhText(sum((s) => s.kwh.own, 3)), common: kwhText(sum((s) => s.kwh.common, 3)), loss: kwhText(sum((s) => s.kwh.loss, 3)) },
-          total_amount: moneyText(sum((s) => s.total_amount, 2)),
-          payments: moneyText(sum((s) => s.payments, 2)),
-        },
+        totals,
       };
+    },
+
+    async getMonthStatements(ctx) {
+      const month = ctx.params.month;
+      const sts = await Promise.all(ctx.site.accounts.map((a) => statementFor(read, months, ctx.site, a, month)));
+      ctx.res.type('text/html; charset=utf-8').setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+      return monthStatementsHtml(ctx.site, month, sts, ctx.query.lang as 'zh' | 'en', formatLocal(now(), ctx.site.timezone));
     },
 
     async getMaster(ctx) {
@@ -292,11 +342,14 @@ export function buildApp(deps: ApiDeps): Express {
     async getReconcile(ctx) {
       const { from, to } = range(ctx);
       if (!ctx.site.utility) throw conflict("the site file has no 'utility' key (utility: { tariff: <id>, markup_cap: 0.1 }); nothing to reconcile against");
-      const [days, statements] = await Promise.all([read.cells(ctx.site, from, to), read.statements(ctx.site, ctx.site.accounts, from, to)]);
-      // The core's reconcile on the stored settlement: it reads only the day cells and the
-      // accounts' totals, which the statements hold (equal to the core bill, api.test.ts).
+      const [days, statements, lines] = await Promise.all([read.cells(ctx.site, from, to), read.statements(ctx.site, ctx.site.accounts, from, to), linesPerDay(deps.influx, ctx.site, from, to)]);
+      // The core's reconcile on the stored settlement: the day cells (the utility's charge),
+      // each day's lines (each tenant's mix at the utility's prices) and the accounts'
+      // totals, which the statements hold (equal to the core bill, api.test.ts).
       const tz = ctx.site.timezone;
-      const settled = { site: ctx.site, from, to, fromMs: localMidnight(from, tz), toMs: localMidnight(to, tz), days: days.map((d) => ({ date: d.date, lines: [], cells: d.cells, flags: [] })), fromDay: 0, flags: [] };
+      const dates = [...new Set([...days.map((d) => d.date), ...lines.keys()])].sort();
+      const cellsOf = new Map(days.map((d) => [d.date, d.cells]));
+      const settled = { site: ctx.site, from, to, fromMs: localMidnight(from, tz), toMs: localMidnight(to, tz), days: dates.map((date) => ({ date, lines: lines.get(date) ?? [], cells: cellsOf.get(date) ?? [], flags: [] })), fromDay: 0, flags: [] };
       const accounts = statements.map((st) => ({ account: st.account, lines: st.lines, kwh: st.kwh, total_amount: st.total_amount, opening_balance: st.opening_balance, payments: st.payments, closing_balance: st.closing_balance }));
       try {
         return reconcile(settled, { site: ctx.site.id, from, to, currency: ctx.site.currency, accounts, master: undefined as never, quality: [] });
@@ -369,38 +422,111 @@ export function buildApp(deps: ApiDeps): Express {
         await writeAudit(ctx, 'site.reload', next.id, { ok: true });
         return { site: next.id, name: next.name, meters: next.meters.length, accounts: next.accounts.length, pools: next.pools.length, tariffs: next.tariffs.length };
       } catch (err) {
-        await writeAudit(ctx, 'site.reload', ctx.site.id, { ok: false, reason: (err as Error).message.split('\n')[0] });
+        log.warn({ err }, 'site reload refused');
+        await writeAudit(ctx, 'site.reload', ctx.site.id, { ok: false, reason: err instanceof InputFileError ? err.reason : err instanceof SiteFileError ? `invalid site file: ${err.issues.length} problem(s)` : (err as Error).message.split('\n')[0] });
         if (err instanceof SiteFileError) {
           throw new HttpError(422, 'invalid_site', `the site file has ${err.issues.length} problem(s); the running site is unchanged`, {
             issues: err.issues.map((i) => ({ path: i.path, message: i.message, ...(i.line ? { line: i.line } : {}) })),
           });
         }
         if (err instanceof SiteMismatchError) throw conflict(err.message);
-        throw new HttpError(422, 'site_unreadable', (err as Error).message);
+        // The reason only: an answer never carries a server file path.
+        throw new HttpError(422, 'site_unreadable', err instanceof InputFileError ? err.reason : 'the site file cannot be read; see the server log');
       }
+    },
+
+    async createLoginLink(ctx) {
+      const a = accountOf(ctx);
+      const label = ctx.body.label as string | undefined;
+      const minutes = (ctx.body.minutes as number | undefined) ?? DEFAULT_LINK_MINUTES;
+      // The page's address as the tenant will reach it: the manager page sends its own.
+      const base = ((ctx.body.base_url as string | undefined) ?? `${ctx.req.protocol}://${ctx.req.get('host')}/`).replace(/\/?$/, '/');
+      const { code, expiresAt } = await sessions.issueLink({ site: ctx.site.id, account: a.id, label, by: actor(ctx.auth), minutes });
+      // The code goes in the fragment: browsers never send it to a server, so no proxy or
+      // access log sees it, and the page removes it from the address bar once used.
+      const url = `${base}#login=${code}`;
+      const qr = await QRCode.toString(url, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+      await writeAudit(ctx, 'login-link.create', a.id, { minutes, ...(label ? { label } : {}) });
+      ctx.res.status(201);
+      return { account: a.id, url, code, expires: formatLocal(expiresAt, ctx.site.timezone), qr_svg: qr };
+    },
+
+    async startSession(ctx) {
+      const address = ctx.req.ip ?? 'unknown';
+      const tooMany = (ms: number) => {
+        ctx.res.setHeader('Retry-After', String(Math.ceil(ms / 1000)));
+        return new HttpError(429, 'too_many_requests', 'too many failed attempts from this address; try again later');
+      };
+      const wait = await limiter.blocked(address);
+      if (wait !== undefined) throw tooMany(wait);
+      const used = await sessions.redeem(String(ctx.body.code), ctx.site.id);
+      const account = used && ctx.site.accounts.find((x) => x.id === used.session.account);
+      if (!used || !account) {
+        // A guessed or replayed code counts like a failed login.
+        const over = await limiter.fail(address);
+        if (over !== undefined) throw tooMany(over);
+        if (used) await sessions.revoke(used.session.id);
+        throw new HttpError(401, 'unauthorized', 'this login link is unknown, already used or expired; ask your property manager for a new one');
+      }
+      ctx.res.cookie(SESSION_COOKIE, used.secret, { ...sessionCookie(ctx.req), maxAge: SESSION_DAYS * 86_400_000 });
+      await audit.append({ time: new Date(now()).toISOString(), site: ctx.site.id, actor: `device:${used.session.id}`, action: 'session.start', target: account.id, detail: used.session.label ? { label: used.session.label } : {} });
+      ctx.res.status(201);
+      return { account: account.id, account_name: account.name, session_id: used.session.id };
+    },
+
+    async endSession(ctx) {
+      if (ctx.auth.via !== 'session') throw conflict('this request used a token, not a device session; a manager revokes tokens with DELETE /api/v1/tokens/{id}');
+      await sessions.revoke(ctx.auth.id);
+      ctx.res.clearCookie(SESSION_COOKIE, sessionCookie(ctx.req));
+      ctx.res.status(204);
+      return undefined;
+    },
+
+    async listDeviceSessions(ctx) {
+      const a = accountOf(ctx);
+      return { sessions: (await sessions.list(a.id)).map((x) => ({ id: x.id, account: x.account, ...(x.label ? { label: x.label } : {}), created: x.created })) };
+    },
+
+    async revokeDeviceSession(ctx) {
+      if (!(await sessions.revoke(ctx.params.id))) throw notFound(`no device session ${ctx.params.id}`);
+      await writeAudit(ctx, 'session.revoke', ctx.params.id, {});
+      ctx.res.status(204);
+      return undefined;
     },
 
     async getAudit(ctx) {
       return { entries: await audit.list(ctx.site.id, Number(ctx.query.limit ?? 100)) };
     },
+
+    // Prepaid enforcement (issue 13): api/relay.ts.
+    ...relayHandlers({ redis: deps.redis, keyPrefix: deps.workersKeyPrefix, now, accountOf, writeAudit }),
   };
 
+  Object.assign(handlers, topup.handlers);
+
+  const routes = new Map<string, (req: Request, res: Response, next: NextFunction) => Promise<void>>();
+  function routeOf(op: Operation) {
+    return routes.get(op.operationId)!;
+  }
   for (const op of operations()) {
     const handler = handlers[op.operationId];
     if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
     const v = validator.request(op.path, op.method);
     const expressPath = op.path.replace(/\{(\w+)\}/g, ':$1');
-    app[op.method](expressPath, async (req: Request, res: Response, next: NextFunction) => {
+    const route = async (req: Request, res: Response, next: NextFunction) => {
       try {
-        const auth = res.locals.auth!;
+        // A public operation has no caller yet (its handler does not read ctx.auth).
+        const auth = op.public ? (undefined as unknown as TokenRecord) : res.locals.auth!;
         // A tenant naming any account but its own gets 404 before anything else, even on a
         // route its role may not use: no answer tells it which accounts exist.
-        if (auth.role === 'tenant' && req.params.account !== undefined && req.params.account !== auth.account) throw notFound(`no account ${req.params.account}`);
-        if (!op.roles.includes(auth.role)) throw forbidden(`a ${auth.role} token may not ${op.method.toUpperCase()} ${op.path}`);
+        if (!op.public && auth.role === 'tenant' && req.params.account !== undefined && req.params.account !== auth.account) throw notFound(`no account ${req.params.account}`);
+        if (!op.public && !op.roles.includes(auth.role)) throw forbidden(`a ${auth.role} token may not ${op.method.toUpperCase()} ${op.path}`);
         const params = { ...(req.params as Record<string, string>) };
         if (!v.params(params)) throw badRequest(`bad path parameter: ${formatErrors(v.params.errors).join('; ')}`, req.path);
         const query = { ...(req.query as Record<string, string>) };
         if (!v.query(query)) throw badRequest(`bad query: ${formatErrors(v.query.errors).join('; ')}`, `${req.path}?${firstPath(v.query.errors)}`);
+        // A body the route reads must be JSON (express.json leaves any other type unparsed).
+        if (v.body && !req.is('application/json')) throw unsupportedMediaType('the body must be JSON: send Content-Type: application/json');
         const body = (req.body ?? {}) as Record<string, unknown>;
         if (v.body && !v.body(body)) throw badRequest(`bad body: ${formatErrors(v.body.errors).join('; ')}`, `${req.path}#${firstPath(v.body.errors)}`);
         const out = await handler({ req, res, site: site(), auth, params, query, body });
@@ -410,8 +536,28 @@ export function buildApp(deps: ApiDeps): Express {
       } catch (err) {
         next(err);
       }
-    });
+    };
+    routes.set(op.operationId, route);
+    if (!op.public) app[op.method](expressPath, route);
   }
+
+  // A known path with a method it does not have: 405 with the methods it has (RFC 9110
+  // section 15.5.6), not 404.
+  const byPath = new Map<RegExp, string[]>();
+  for (const op of operations()) {
+    const re = new RegExp(`^${op.path.replace(/\{\w+\}/g, '[^/]+')}/?$`);
+    const known = [...byPath.keys()].find((k) => k.source === re.source);
+    if (known) byPath.get(known)!.push(op.method.toUpperCase());
+    else byPath.set(re, [op.method.toUpperCase()]);
+  }
+  app.use('/api', (req, _res, next) => {
+    for (const [re, methods] of byPath) {
+      if (!re.test(req.originalUrl.split('?')[0])) continue;
+      const allow = [...new Set([...methods, ...(methods.includes('GET') ? ['HEAD'] : [])])].join(', ');
+      return next(new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${req.originalUrl.split('?')[0]}; allowed: ${allow}`, { allow }));
+    }
+    next();
+  });
 
   app.use(notFoundHandler);
   app.use(errorHandler(log));

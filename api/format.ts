@@ -1,7 +1,6 @@
-import { Dec } from '../core/decimal.ts';
-import { parseFixed } from '../core/units.ts';
+import { Dec, parseFixed } from '../core/index.ts';
 
-export { kwhText, moneyText } from '../core/units.ts';
+export { kwhText, moneyText } from '../core/index.ts';
 
 /** A price field as the workers write it (decimal text, or a number read through its shortest text) to 6 places. */
 export function priceText(value: unknown): string {

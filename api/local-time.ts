@@ -1,4 +1,4 @@
-import { zoneOf } from '../core/tou/zone.ts';
+import { minuteOfDay, zoneOf } from '../core/index.ts';
 
 /**
  * Local wall-clock helpers for one site zone (billing.md section 3: days and TOU periods
@@ -16,10 +16,7 @@ export interface LocalParts {
 
 export function localParts(utcMs: number, tz: string): LocalParts {
   const zone = zoneOf(tz);
-  const offsetMs = zone.offsetAt(utcMs);
-  const wall = Math.floor(utcMs / 1000) * 1000 + offsetMs;
-  const dayMs = ((wall % 86_400_000) + 86_400_000) % 86_400_000;
-  return { date: zone.dateOf(utcMs), minute: Math.floor(dayMs / 60_000), offsetMs };
+  return { date: zone.dateOf(utcMs), minute: minuteOfDay(tz, utcMs), offsetMs: zone.offsetAt(utcMs) };
 }
 
 /** UTC instant of local midnight starting `date` (the earlier one if a fall-back repeats it). */
@@ -34,7 +31,8 @@ export function formatLocal(utcMs: number, tz: string): string {
 
 export function nextMonth(month: string): string {
   const [y, m] = month.split('-').map(Number);
-  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+  // Zero-padded four-digit years, so months compare as strings.
+  return m === 12 ? `${String(y + 1).padStart(4, '0')}-01` : `${String(y).padStart(4, '0')}-${String(m + 1).padStart(2, '0')}`;
 }
 
 export function monthRange(month: string): { from: string; to: string } {

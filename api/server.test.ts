@@ -36,7 +36,7 @@ describe('startApi and createDemoTokens (what the demo calls)', () => {
       expect((await get('/api/v1/tokens', tokens.manager)).status).toBe(200);
       // An empty database (no workers yet): figures are the site file's opening balances, not errors.
       const live = await (await get('/api/v1/accounts/A103/live', tokens.tenants.A103)).json();
-      expect(live).toMatchObject({ balance: '1000.00', balance_source: 'settled', today_kwh: '0.000' });
+      expect(live).toMatchObject({ balance: '1000.00', balance_source: 'computed', today_kwh: '0.000' });
       expect((await fetch(`${api.url}/`)).headers.get('content-type')).toMatch(/^text\/html/);
     } finally {
       await api.close();

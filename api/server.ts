@@ -5,8 +5,12 @@ import { InfluxV1 } from '../influx/client.ts';
 import { readEnv } from '../lib/env.ts';
 import { createLogger } from '../lib/logger.ts';
 import { loadSiteFile } from '../lib/site-file.ts';
+import { createTopupProviders } from '../lib/topup/index.ts';
+import type { TopupProviders } from '../lib/topup/index.ts';
 import { buildApp } from './app.ts';
+import { answerClientErrors } from './client-errors.ts';
 import { SiteRef } from './site-ref.ts';
+import { keepInfluxDatabase, watchRedis } from './store-watch.ts';
 
 export interface StartApiOptions {
   /** Site file (YAML); validated before anything listens. */
@@ -23,6 +27,8 @@ export interface StartApiOptions {
   readonly workersKeyPrefix?: string;
   /** Express `trust proxy`, when a reverse proxy sits in front. @defaultValue SUBMETER_TRUST_PROXY, else false */
   readonly trustProxy?: boolean | number | string;
+  /** Top-up provider adapters. @defaultValue from the credentials in the environment when the site has a topup block */
+  readonly topupProviders?: TopupProviders;
 }
 
 export interface RunningApi {
@@ -32,21 +38,27 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** Loads the site, connects to InfluxDB and Redis, and listens. For `submeter api` and the demo. */
+/** Loads the site and listens; InfluxDB and Redis may come up later. For `submeter api` and the demo. */
 export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const env = readEnv();
   const log = createLogger('api');
   const site = loadSiteFile(opts.siteFile);
+  // A topup block without credentials refuses to start, naming the missing keys (never values).
+  const topupProviders = opts.topupProviders ?? (site.topup ? createTopupProviders(site) : undefined);
   const influx = new InfluxV1({ url: opts.influxUrl ?? env.SUBMETER_INFLUX_URL, db: opts.influxDb ?? env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
-  const redis = new Redis(opts.redisUrl ?? env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
-  await redis.connect();
-  // Idempotent in InfluxDB 1.x; a fresh install answers empty figures instead of 500s.
-  await influx.createDatabase();
-  const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, trustProxy: opts.trustProxy ?? env.SUBMETER_TRUST_PROXY, logger: log });
+  // Neither store has to be up for the API to start (issue 11): a restart during an
+  // outage must not crash-loop. Redis reconnects by itself (commands fail after 3 tries:
+  // 503); the database is created as soon as InfluxDB answers.
+  const redis = new Redis(opts.redisUrl ?? env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3 });
+  watchRedis(redis, log);
+  const database = keepInfluxDatabase(influx, log, { token: env.SUBMETER_INFLUX_TOKEN });
+  await database.first;
+  const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, trustProxy: opts.trustProxy ?? env.SUBMETER_TRUST_PROXY, logger: log, topupProviders });
   const host = opts.host ?? '127.0.0.1';
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(opts.port ?? 8080, host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
+  answerClientErrors(server);
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host}:${port}`;
   log.info({ url, site: site.id }, 'api listening');
@@ -55,9 +67,10 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     port,
     server,
     async close() {
+      database.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      await redis.quit();
+      await redis.quit().catch(() => redis.disconnect());
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { Site } from '../core/site/index.ts';
+import type { Site } from '../core/index.ts';
 import { loadSiteFile } from '../lib/site-file.ts';
 
 /**
@@ -24,7 +24,7 @@ export class SiteRef {
   reload(): Site {
     if (!this.file) throw new Error('this API was started without a site file; nothing to reload');
     const next = loadSiteFile(this.file);
-    if (next.id !== this.site.id) throw new SiteMismatchError(`${this.file} is site ${next.id}, not ${this.site.id}; restart the API to serve another site`);
+    if (next.id !== this.site.id) throw new SiteMismatchError(`the site file is now site ${next.id}, not ${this.site.id}; restart the API to serve another site`);
     this.site = next;
     return next;
   }

@@ -1,16 +1,12 @@
-import { Dec } from '../core/decimal.ts';
-import type { Account, Site } from '../core/site/index.ts';
-import { versionIndexOn } from '../core/tou/schedule.ts';
-import { PERIODS } from '../core/tou/schedule.ts';
-import type { Period } from '../core/tou/schedule.ts';
-import { parseFixed } from '../core/units.ts';
-import type { AccountStatement, ReadModel, StatementLine } from './data/read-model.ts';
-import { kwhText, moneyText, priceText } from './format.ts';
+import { Dec, parseFixed, PERIODS, priceOn, priceText as microText, verifiableStatement, zoneOf } from '../core/index.ts';
+import type { Account, Period, Site, StatementLoss, StatementMeter, StatementPool, VerifiableStatement } from '../core/index.ts';
+import type { AccountStatement, ReadModel, StatementLine as BillLine } from './data/read-model.ts';
+import { kwhText, moneyText } from './format.ts';
 import { monthRange } from './local-time.ts';
 import type { MonthStore } from './month-store.ts';
 
 export interface Correction {
-  readonly kind: StatementLine['kind'];
+  readonly kind: BillLine['kind'];
   readonly pool?: string;
   readonly period: Period;
   readonly price: string;
@@ -20,27 +16,36 @@ export interface Correction {
 
 export interface Explain {
   readonly prices: readonly { readonly period: Period; readonly price: string }[];
-  readonly pools: readonly { readonly id: string; readonly name: string; readonly method: string; readonly accounts: readonly string[]; readonly includes_you: boolean }[];
+  /** The site's pools: how each is shared and whether you are in it (how many accounts share, never which). */
+  readonly pools: readonly { readonly id: string; readonly name: string; readonly method: string; readonly members: number; readonly includes_you: boolean }[];
   readonly loss: { readonly normal_rate: string; readonly method: string };
   readonly area_m2: string;
 }
 
-export interface StatementOut extends AccountStatement {
+/** The statement a tenant can verify (issue 10): the bill, the numbers behind each line, and how it is worked out. */
+export interface StatementOut extends Omit<AccountStatement, 'lines'> {
   readonly month: string;
   readonly status: 'open' | 'closed';
   readonly closed_at: string | null;
+  readonly statement_no: string;
+  readonly property: string;
+  readonly lines: readonly (BillLine & { readonly estimated: boolean })[];
+  readonly meters: readonly StatementMeter[];
+  readonly pools: readonly StatementPool[];
+  readonly loss: StatementLoss;
+  readonly payment_list: VerifiableStatement['payment_list'];
   readonly corrections_after_close: readonly Correction[];
   readonly explain: Explain;
 }
 
 /** What a tenant needs to re-derive each line: prices, pools and the loss rule (billing.md sections 4-5). */
 export function explain(site: Site, account: Account, date: string): Explain {
-  const tariff = site.tariffs.find((t) => t.id === account.tariff);
-  const vi = tariff ? versionIndexOn(tariff, date) : -1;
-  const prices = tariff && vi >= 0 ? tariff.versions[vi].prices : {};
   return {
-    prices: PERIODS.filter((p) => prices[p] !== undefined).map((p) => ({ period: p, price: priceText(prices[p]) })),
-    pools: site.pools.map((p) => ({ id: p.id, name: p.name, method: p.method, accounts: [...p.accounts], includes_you: p.accounts.includes(account.id) })),
+    prices: PERIODS.flatMap((p) => {
+      const micro = priceOn(site, account, date, p);
+      return micro === undefined ? [] : [{ period: p, price: microText(micro) }];
+    }),
+    pools: site.pools.map((p) => ({ id: p.id, name: p.name, method: p.method, members: p.accounts.length, includes_you: p.accounts.includes(account.id) })),
     loss: { normal_rate: site.loss.normalRate, method: site.loss.method },
     area_m2: account.areaM2,
   };
@@ -49,9 +54,9 @@ export function explain(site: Site, account: Account, date: string): Explain {
 const lineKey = (l: { kind: string; pool?: string; period: string; price: string }) => `${l.kind}|${l.pool ?? ''}|${l.period}|${l.price}`;
 
 /** Now minus frozen, per line key; only non-zero differences. */
-export function corrections(frozen: readonly StatementLine[], now: readonly StatementLine[]): Correction[] {
-  const diff = new Map<string, { line: StatementLine; wh: number; fen: number }>();
-  const add = (l: StatementLine, sign: 1 | -1) => {
+export function corrections(frozen: readonly BillLine[], now: readonly BillLine[]): Correction[] {
+  const diff = new Map<string, { line: BillLine; wh: number; fen: number }>();
+  const add = (l: BillLine, sign: 1 | -1) => {
     const d = diff.get(lineKey(l)) ?? { line: l, wh: 0, fen: 0 };
     d.wh += sign * (parseFixed(l.kwh, 3) ?? 0);
     d.fen += sign * (parseFixed(l.amount, 2) ?? 0);
@@ -65,22 +70,38 @@ export function corrections(frozen: readonly StatementLine[], now: readonly Stat
 }
 
 /**
- * The statement of one account and month. A closed month answers the frozen statement
+ * The statement of one account and month. A closed month answers the frozen bill
  * (immutable); what changed in the data since shows beside it as corrections, which the
- * balance already carries.
+ * balance already carries. The numbers behind the lines come from what the settlement
+ * stored (the core's verifiableStatement).
  */
 export async function statementFor(read: ReadModel, months: MonthStore, site: Site, account: Account, month: string): Promise<StatementOut> {
   const { from, to } = monthRange(month);
   // Whether the month is closed is cached like the statement (1 s; a close in this
   // process clears it): one Redis round trip less per request on the busiest route.
-  const [[current], closed] = await Promise.all([read.statements(site, [account], from, to), read.cache.get(`closed|${site.id}|${month}`, () => months.get(site.id, month))]);
+  const [[current], facts, closed] = await Promise.all([
+    read.statements(site, [account], from, to),
+    read.statementFacts(site, account, from, to),
+    read.cache.get(`closed|${site.id}|${month}`, () => months.get(site.id, month)),
+  ]);
+  const zone = zoneOf(site.timezone);
+  const openingFen = parseFixed(current.opening_balance, 2) ?? 0;
+  const v = verifiableStatement({ site, account, month, from, to, openingFen, ...facts, formatTime: (t) => zone.format(Math.floor(t / 1000) * 1000) });
   const frozen = closed?.statements.find((s) => s.account === account.id);
   const base = frozen ?? current;
+  const estimated = new Map(v.lines.map((l) => [lineKey(l), l.estimated]));
   return {
     ...base,
     month,
     status: closed ? 'closed' : 'open',
     closed_at: closed?.closed_at ?? null,
+    statement_no: v.statement_no,
+    property: v.property,
+    lines: base.lines.map((l) => ({ ...l, estimated: estimated.get(lineKey(l)) ?? false })),
+    meters: v.meters,
+    pools: v.pools,
+    loss: v.loss,
+    payment_list: v.payment_list,
     corrections_after_close: frozen ? corrections(frozen.lines, current.lines) : [],
     explain: explain(site, account, from),
   };
@@ -92,16 +113,32 @@ function csvCell(v: string): string {
   return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
-/** One row per line item, then the totals; the same decimal texts as the JSON. */
+/**
+ * The statement as CSV: first the lines and totals (one row each, the same decimal texts
+ * as the JSON), then, each after a blank line with its own header, the meters, every
+ * day-period cell of each pool and of the loss share (what a tenant checks a share with),
+ * and the payments.
+ */
 export function statementCsv(st: StatementOut): string {
-  const rows = [['account', 'month', 'status', 'kind', 'pool', 'period', 'kwh', 'price', 'amount']];
-  for (const l of st.lines) rows.push([st.account, st.month, st.status, l.kind, l.pool ?? '', l.period, l.kwh, l.price, l.amount]);
-  for (const c of st.corrections_after_close) rows.push([st.account, st.month, st.status, `correction:${c.kind}`, c.pool ?? '', c.period, c.kwh, c.price, c.amount]);
-  rows.push([st.account, st.month, st.status, 'total', '', '', '', '', st.total_amount]);
-  rows.push([st.account, st.month, st.status, 'opening_balance', '', '', '', '', st.opening_balance]);
-  rows.push([st.account, st.month, st.status, 'payments', '', '', '', '', st.payments]);
-  rows.push([st.account, st.month, st.status, 'closing_balance', '', '', '', '', st.closing_balance]);
-  return rows.map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
+  const tables: string[][][] = [];
+  const rows = [['account', 'month', 'status', 'kind', 'pool', 'period', 'kwh', 'price', 'amount', 'estimated']];
+  for (const l of st.lines) rows.push([st.account, st.month, st.status, l.kind, l.pool ?? '', l.period, l.kwh, l.price, l.amount, l.estimated ? 'yes' : '']);
+  for (const c of st.corrections_after_close) rows.push([st.account, st.month, st.status, `correction:${c.kind}`, c.pool ?? '', c.period, c.kwh, c.price, c.amount, '']);
+  rows.push([st.account, st.month, st.status, 'total', '', '', '', '', st.total_amount, '']);
+  rows.push([st.account, st.month, st.status, 'opening_balance', '', '', '', '', st.opening_balance, '']);
+  rows.push([st.account, st.month, st.status, 'payments', '', '', '', '', st.payments, '']);
+  rows.push([st.account, st.month, st.status, 'closing_balance', '', '', '', '', st.closing_balance, '']);
+  tables.push(rows);
+  tables.push([
+    ['meter', 'start_reading', 'start_time', 'end_reading', 'end_time', 'multiplier', 'kwh', 'estimated'],
+    ...st.meters.map((m) => [m.meter, m.start_reading ?? '', m.start_time ?? '', m.end_reading ?? '', m.end_time ?? '', m.multiplier, m.kwh, m.estimated ? 'yes' : '']),
+  ]);
+  const cells = [['share', 'date', 'period', 'kwh', 'basis', 'your_weight', 'total_weight', 'your_kwh']];
+  for (const p of st.pools) for (const c of p.cells) cells.push([`common:${p.pool}`, c.date, c.period, c.kwh, c.basis, c.your_weight, c.total_weight, c.your_kwh]);
+  for (const c of st.loss.cells) cells.push(['loss', c.date, c.period, c.kwh, c.basis, c.your_weight, c.total_weight, c.your_kwh]);
+  tables.push(cells);
+  tables.push([['payment_time', 'amount', 'reference'], ...st.payment_list.map((p) => [p.time, p.amount, p.reference])]);
+  return tables.map((t) => t.map((r) => r.map(csvCell).join(',')).join('\r\n')).join('\r\n\r\n') + '\r\n';
 }
 
 // ---- printable HTML (zh / en) -----------------------------------------------------
@@ -111,49 +148,77 @@ type Lang = 'zh' | 'en';
 const TEXT = {
   zh: {
     title: '电费账单',
+    property: '物业',
+    number: '账单编号',
     account: '户号',
     month: '账期',
     status: { open: '未结账（数据可能更新）', closed: '已结账' },
     kind: { own: '本户电表', common: '公共区域分摊', loss: '线损分摊' },
     period: { sharp: '尖峰', peak: '高峰', flat: '平段', valley: '低谷', deep_valley: '深谷' },
     cols: ['项目', '时段', '电量 (kWh)', '单价 (元/kWh)', '金额 (元)'],
+    estimated: '* 含跨数据缺口的估算电量',
     total: '本期电费合计',
     opening: '期初余额',
     payments: '本期充值',
     closing: '期末余额',
+    meters: '电表读数',
+    meterCols: ['电表', '起码', '止码', '倍率', '电量 (kWh)'],
+    meterNote: '电量 = (止码 − 起码) × 倍率（期间换表或表码翻转时按分段计算）。',
+    pools: '公共区域分摊明细',
+    poolCols: ['公共区域', '分摊方式', '区域总电量 (kWh)', '您的权重 / 总权重', '比例', '您的电量 (kWh)', '金额 (元)'],
+    lossTitle: '线损明细',
+    lossRows: { master: '总表电量', sub: '各分表电量合计', loss: '线损电量', rate: '线损率', cap: '正常线损上限', allocated: '可分摊线损', abnormal: '异常线损（物业承担，不向租户收取）', share: '您的分摊' },
+    paymentsTitle: '充值记录',
+    paymentCols: ['时间', '金额 (元)', '流水号'],
     adjustments: '已结算日的更正（已计入上表）',
     correctionsTitle: '结账后的数据更正（已计入余额，本账单不变）',
     how: '费用如何计算',
-    howLine: '每行金额 = 每日该时段电量 × 您的电价，按日四舍五入到分后求和；余额 = 期初余额 + 充值 − 电费。',
+    howLine: '每行金额 = 每日该时段电量 × 您的电价，按日四舍五入到分后求和；余额 = 期初余额 + 充值 − 电费。公共区域和线损按日、按时段分摊，CSV 文件列出每一格的权重。',
+    basis: { area: '按面积 (m²)', consumption: '按用电量 (kWh)', equal: '平均 (户)' },
     method: { area: '按面积', consumption: '按各户用电量', equal: '平均' },
     pool: (name: string, method: string, n: number, you: boolean) => `公共区域「${name}」的电量${method}分摊给 ${n} 户${you ? '（含您）' : '（不含您）'}。`,
     loss: (rate: string, method: string) => `线损 = 总表电量 − 各户电量 − 公共区域电量。不超过总表电量 ${rate} 的部分${method}分摊；超出部分为异常损耗，由物业承担，不向租户收取。`,
     prices: '您的电价',
     area: '您的面积',
     generated: '生成时间',
+    none: '无',
   },
   en: {
     title: 'Electricity statement',
+    property: 'Property',
+    number: 'Statement no.',
     account: 'Account',
     month: 'Month',
     status: { open: 'open (data may still change)', closed: 'closed' },
     kind: { own: 'Your own meter', common: 'Common area share', loss: 'Line loss share' },
     period: { sharp: 'Sharp', peak: 'Peak', flat: 'Flat', valley: 'Valley', deep_valley: 'Deep valley' },
     cols: ['Item', 'Period', 'Energy (kWh)', 'Price (CNY/kWh)', 'Amount (CNY)'],
+    estimated: '* includes energy estimated across a gap in the readings',
     total: 'Total for the month',
     opening: 'Opening balance',
     payments: 'Payments',
     closing: 'Closing balance',
+    meters: 'Meter readings',
+    meterCols: ['Meter', 'Start reading', 'End reading', 'Multiplier', 'Energy (kWh)'],
+    meterNote: 'Energy = (end - start) x multiplier (in parts if the meter was replaced or its register rolled over).',
+    pools: 'Common areas',
+    poolCols: ['Common area', 'Shared by', 'Area energy (kWh)', 'Your weight / total', 'Share', 'Your energy (kWh)', 'Amount (CNY)'],
+    lossTitle: 'Line loss',
+    lossRows: { master: 'Master meter', sub: 'All sub-meters', loss: 'Loss', rate: 'Loss rate', cap: 'Normal loss cap', allocated: 'Loss shared', abnormal: 'Abnormal loss (borne by the property, never charged)', share: 'Your share' },
+    paymentsTitle: 'Payments',
+    paymentCols: ['Time', 'Amount (CNY)', 'Reference'],
     adjustments: 'Corrections of settled days (already in the lines above)',
     correctionsTitle: 'Data corrected after closing (carried in your balance; this statement does not change)',
     how: 'How the amounts are worked out',
-    howLine: 'Each amount = the energy of each day in that period × your price, rounded to the fen per day, then summed. Balance = opening + payments − charges.',
+    howLine: 'Each amount = the energy of each day in that period × your price, rounded to the fen per day, then summed. Balance = opening + payments − charges. Common areas and loss are shared per day and period; the CSV lists every cell with its weights.',
+    basis: { area: 'floor area (m²)', consumption: 'own use (kWh)', equal: 'equally (accounts)' },
     method: { area: 'by floor area', consumption: "by each account's own use", equal: 'equally' },
     pool: (name: string, method: string, n: number, you: boolean) => `Common area "${name}" is shared ${method} among ${n} accounts${you ? ' (you included)' : ' (not you)'}.`,
     loss: (rate: string, method: string) => `Loss = master meter − tenant meters − common meters. Up to ${rate} of the master energy is shared ${method}; anything above is abnormal loss, borne by the property and never charged to tenants.`,
     prices: 'Your prices',
     area: 'Your floor area',
     generated: 'Generated',
+    none: 'none',
   },
 } as const;
 
@@ -166,16 +231,32 @@ function pct(rate: string): string {
 
 export function statementHtml(st: StatementOut, lang: Lang, generatedAt: string): string {
   const t = TEXT[lang];
-  const line = (l: { kind: keyof typeof t.kind; pool?: string; period: Period; kwh: string; price: string; amount: string }) =>
-    `<tr><td>${esc(t.kind[l.kind])}${l.pool ? ` · ${esc(st.explain.pools.find((p) => p.id === l.pool)?.name ?? l.pool)}` : ''}</td><td>${esc(t.period[l.period])}</td><td class="n">${l.kwh}</td><td class="n">${l.price}</td><td class="n">${l.amount}</td></tr>`;
-  const head = `<tr>${t.cols.map((c, i) => `<th${i >= 2 ? ' class="n"' : ''}>${esc(c)}</th>`).join('')}</tr>`;
+  const th = (cols: readonly string[], numericFrom: number) => `<tr>${cols.map((c, i) => `<th${i >= numericFrom ? ' class="n"' : ''}>${esc(c)}</th>`).join('')}</tr>`;
+  const line = (l: { kind: keyof typeof t.kind; pool?: string; period: Period; kwh: string; price: string; amount: string; estimated?: boolean }) =>
+    `<tr><td>${esc(t.kind[l.kind])}${l.pool ? ` · ${esc(st.explain.pools.find((p) => p.id === l.pool)?.name ?? l.pool)}` : ''}${l.estimated ? ' *' : ''}</td><td>${esc(t.period[l.period])}</td><td class="n">${l.kwh}</td><td class="n">${l.price}</td><td class="n">${l.amount}</td></tr>`;
+  const head = th(t.cols, 2);
   const adj = st.adjustments.length
     ? `<h2>${esc(t.adjustments)}</h2><table><tr><th>${lang === 'zh' ? '日期' : 'Date'}</th>${t.cols.map((c, i) => `<th${i >= 2 ? ' class="n"' : ''}>${esc(c)}</th>`).join('')}<th>${lang === 'zh' ? '原因' : 'Reason'}</th></tr>${st.adjustments
         .map((a) => `<tr><td>${a.date}</td>${line(a).slice(4, -5)}<td>${esc(a.reason)}</td></tr>`)
         .join('')}</table>`
     : '';
   const corr = st.corrections_after_close.length ? `<h2>${esc(t.correctionsTitle)}</h2><table>${head}${st.corrections_after_close.map((c) => line(c)).join('')}</table>` : '';
-  const pools = st.explain.pools.map((p) => `<li>${esc(t.pool(p.name, t.method[p.method as keyof typeof t.method] ?? p.method, p.accounts.length, p.includes_you))}</li>`).join('');
+  const meters = `<h2>${esc(t.meters)}</h2><table>${th(t.meterCols, 1)}${st.meters
+    .map((m) => `<tr><td>${esc(m.meter)}${m.estimated ? ' *' : ''}</td><td class="n">${m.start_reading ?? '–'}</td><td class="n">${m.end_reading ?? '–'}</td><td class="n">${m.multiplier}</td><td class="n">${m.kwh}</td></tr>`)
+    .join('')}</table><p class="meta">${esc(t.meterNote)}</p>`;
+  const pools = st.pools.length
+    ? `<h2>${esc(t.pools)}</h2><table>${th(t.poolCols, 2)}${st.pools
+        .map(
+          (p) =>
+            `<tr><td>${esc(p.name)}${p.estimated ? ' *' : ''}</td><td>${esc(t.basis[p.basis])}</td><td class="n">${p.kwh}</td><td class="n">${esc(p.your_weight)} / ${esc(p.total_weight)}</td><td class="n">${p.percent}%</td><td class="n">${p.your_kwh}</td><td class="n">${p.amount}</td></tr>`,
+        )
+        .join('')}</table>`
+    : '';
+  const l = st.loss;
+  const lossRow = (k: keyof typeof t.lossRows, v: string) => `<tr><td>${esc(t.lossRows[k])}</td><td class="n">${esc(v)}</td></tr>`;
+  const loss = `<h2>${esc(t.lossTitle)}</h2><table>${lossRow('master', `${l.master_kwh} kWh`)}${lossRow('sub', `${l.submeters_kwh} kWh`)}${lossRow('loss', `${l.loss_kwh} kWh`)}${lossRow('rate', pct(l.loss_rate))}${lossRow('cap', pct(l.normal_rate))}${lossRow('allocated', `${l.allocated_kwh} kWh`)}${lossRow('abnormal', `${l.abnormal_kwh} kWh`)}${lossRow('share', `${esc(t.basis[l.basis])}: ${l.your_weight} / ${l.total_weight} (${l.percent}%) → ${l.your_kwh} kWh, ${l.amount}${l.estimated ? ' *' : ''}`)}</table>`;
+  const pays = `<h2>${esc(t.paymentsTitle)}</h2>${st.payment_list.length ? `<table>${th(t.paymentCols, 1)}${st.payment_list.map((p) => `<tr><td>${esc(p.time)}</td><td class="n">${p.amount}</td><td>${esc(p.reference)}</td></tr>`).join('')}</table>` : `<p>${esc(t.none)}</p>`}`;
+  const estimatedNote = st.lines.some((x) => x.estimated) || st.meters.some((m) => m.estimated) ? `<p class="meta">${esc(t.estimated)}</p>` : '';
   return `<!doctype html>
 <html lang="${lang === 'zh' ? 'zh-CN' : 'en'}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(t.title)} ${esc(st.account)} ${st.month}</title>
@@ -186,20 +267,22 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}th,td{border-botto
 .meta{color:#444}@media print{body{margin:0;max-width:none}a{display:none}}
 </style></head><body>
 <h1>${esc(t.title)}</h1>
+<p class="meta">${esc(t.property)}: <b>${esc(st.property)}</b> · ${esc(t.number)}: <b>${esc(st.statement_no)}</b></p>
 <p class="meta">${esc(t.account)}: <b>${esc(st.account)}</b> ${esc(st.name)} · ${esc(t.month)}: <b>${st.month}</b> (${st.from} – ${st.to}) · ${esc(t.status[st.status])}</p>
-<table>${head}${st.lines.map((l) => line(l)).join('')}
+<table>${head}${st.lines.map((x) => line(x)).join('')}
 <tr class="sum"><td colspan="4">${esc(t.total)}</td><td class="n">${st.total_amount}</td></tr></table>
+${estimatedNote}
 <table>
 <tr><td>${esc(t.opening)}</td><td class="n">${st.opening_balance}</td></tr>
 <tr><td>${esc(t.payments)}</td><td class="n">${st.payments}</td></tr>
 <tr><td>${esc(t.total)}</td><td class="n">-${st.total_amount}</td></tr>
 <tr class="sum"><td>${esc(t.closing)}</td><td class="n">${st.closing_balance}</td></tr>
 </table>
-${adj}${corr}
+${meters}${pools}${loss}${pays}${adj}${corr}
 <h2>${esc(t.how)}</h2>
 <p>${esc(t.howLine)}</p>
+<ul>${st.explain.pools.map((p) => `<li>${esc(t.pool(p.name, t.method[p.method as keyof typeof t.method] ?? p.method, p.members, p.includes_you))}</li>`).join('')}<li>${esc(t.loss(pct(st.explain.loss.normal_rate), t.method[st.explain.loss.method as keyof typeof t.method] ?? st.explain.loss.method))}</li></ul>
 <p>${esc(t.prices)}: ${st.explain.prices.map((p) => `${esc(t.period[p.period])} ${p.price}`).join(' · ')} ${esc(st.currency)}/kWh. ${esc(t.area)}: ${esc(st.explain.area_m2)} m².</p>
-<ul>${pools}<li>${esc(t.loss(pct(st.explain.loss.normal_rate), t.method[st.explain.loss.method as keyof typeof t.method] ?? st.explain.loss.method))}</li></ul>
 <p class="meta">${esc(t.generated)}: ${esc(generatedAt)}</p>
 </body></html>
 `;

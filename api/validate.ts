@@ -42,7 +42,8 @@ export class OpenApiValidator {
 
   constructor(doc: OpenApiDocument) {
     this.doc = doc;
-    this.ajv = new Ajv2020({ strict: false, allErrors: true, useDefaults: true });
+    // verbose: errors carry their schema, so a schema's `x-message` can explain a mismatch.
+    this.ajv = new Ajv2020({ strict: false, allErrors: true, useDefaults: true, verbose: true });
     addFormats(this.ajv);
     this.ajv.addSchema({ ...doc, $id: DOC_ID });
   }
@@ -94,6 +95,16 @@ export class OpenApiValidator {
   }
 }
 
+/**
+ * One line per problem. A schema with `x-message` (dates, months) says what it wants in
+ * words instead of ajv's "must match pattern ..."; one line per offending value.
+ */
 export function formatErrors(errors: readonly ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}${e.params && 'additionalProperty' in e.params ? `: ${String(e.params.additionalProperty)}` : ''}`);
+  const out: string[] = [];
+  for (const e of errors ?? []) {
+    const own = (e.parentSchema as { 'x-message'?: string } | undefined)?.['x-message'];
+    const line = own && (e.keyword === 'pattern' || e.keyword === 'format') ? `${e.instancePath || '(root)'} ${own}` : `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}${e.params && 'additionalProperty' in e.params ? `: ${String(e.params.additionalProperty)}` : ''}`;
+    if (!out.includes(line)) out.push(line);
+  }
+  return out;
 }

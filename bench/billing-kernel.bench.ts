@@ -1,7 +1,4 @@
-import { acceptReadings } from '../core/counters/accept.ts';
-import { parseSiteYaml } from '../core/site/index.ts';
-import { splitSeries } from '../core/split/split.ts';
-import { buildCalendar } from '../core/tou/calendar.ts';
+import { acceptReadings, parseSiteYaml, splitSeries, buildCalendar } from '../core/index.ts';
 
 /**
  * Billing kernel (issue 3): readings per second per core for reading-to-TOU-bucket

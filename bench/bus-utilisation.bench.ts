@@ -1,6 +1,6 @@
 import { availableParallelism, loadavg } from 'node:os';
-import { parseSiteYaml } from '../core/site/index.ts';
-import type { Site } from '../core/site/index.ts';
+import { parseSiteYaml } from '../core/index.ts';
+import type { Site } from '../core/index.ts';
 import { BusRegistry, SerialPortLink, bitsPerChar } from '../collector/bus/index.ts';
 import type { SerialLink, SerialSettings } from '../collector/bus/index.ts';
 import { createInput } from '../collector/inputs/index.ts';

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { InfluxV1 } from '../influx/client.ts';
 import { sampleLine } from '../influx/lines.ts';
 import { Forwarder, Spool } from '../collector/spool/index.ts';
-import type { Sample } from '../collector/sample.ts';
+import type { Sample } from '../influx/sample.ts';
 
 /**
  * Ingest (issue 2 benchmarks): samples/s from the collector's sink (line built with

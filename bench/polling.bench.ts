@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseSiteYaml } from '../core/site/index.ts';
+import { parseSiteYaml } from '../core/index.ts';
 import { BusRegistry } from '../collector/bus/index.ts';
 import { createInput } from '../collector/inputs/index.ts';
 import { ModbusTcpPool } from '../collector/inputs/modbus-tcp/index.ts';

@@ -1,5 +1,5 @@
-import type { Site } from '../core/site/index.ts';
-import { zoneOf } from '../core/tou/zone.ts';
+import type { Site } from '../core/index.ts';
+import { zoneOf } from '../core/index.ts';
 import type { MeterClockCheck } from '../influx/meter-clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { BusRegistry, SerialSettings } from './bus/index.ts';

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Site } from '../core/site/index.ts';
+import type { Site } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
 import type { InfluxOptions } from '../influx/client.ts';
 import type { MeterHealth } from '../influx/lines.ts';
@@ -19,6 +19,9 @@ import { meterClockLine } from '../influx/meter-clock.ts';
 import type { PollerSink } from './poller.ts';
 import type { Sample, SampleSink } from './sample.ts';
 import { Forwarder, Spool, SpoolFullError } from './spool/index.ts';
+import { startRelayExecutor } from './relay/executor.ts';
+import type { RelayExecutor, RelayExecutorOptions } from './relay/executor.ts';
+import { loadRelaySecrets } from './relay/secrets.ts';
 import type { ForwarderOptions, ForwarderStats, SpoolOptions, SpoolStats } from './spool/index.ts';
 
 export interface CollectorOptions {
@@ -46,6 +49,12 @@ export interface CollectorOptions {
    */
   readonly timeSyncAt?: string | false;
   readonly log?: Logger;
+  /**
+   * Carry out the workers' relay commands on this collector's buses (issue 13, collector
+   * /relay/executor.ts): the Redis of the workers, and their queue and key prefixes.
+   * Secrets from the environment unless given. Absent: no relay control.
+   */
+  readonly relay?: Omit<RelayExecutorOptions, 'site' | 'buses' | 'tcp' | 'writeLines' | 'secrets' | 'log' | 'now'> & { readonly secrets?: RelayExecutorOptions['secrets'] };
 }
 
 export interface CollectorHealth {
@@ -158,6 +167,19 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   log.info({ site: site.id, meters: pollers.length, unconfigured: Object.keys(unconfigured).length, spool: opts.spoolDir, influx: influx.url, db: influx.db }, 'collector started');
   for (const p of pollers) p.start();
   clocks?.start();
+  // Relay commands share the buses (priority) and the spool (their events).
+  let relay: RelayExecutor | undefined;
+  if (opts.relay) {
+    relay = await startRelayExecutor({
+      ...opts.relay,
+      site,
+      buses,
+      tcp,
+      secrets: opts.relay.secrets ?? loadRelaySecrets(),
+      writeLines: (lines) => spool.append(lines),
+      log,
+    });
+  }
 
   let stopped = false;
   return {
@@ -171,6 +193,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       stopped = true;
       clearInterval(stateTimer);
       await clocks?.stop();
+      await relay?.close();
       await Promise.all(pollers.map((p) => p.stop()));
       await writeState();
       await forwarder.stop();

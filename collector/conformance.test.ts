@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModbusMapName, Site } from '../core/site/index.ts';
+import type { ModbusMapName, Site } from '../core/index.ts';
 import { startSimulator } from '../sim/simulator.ts';
 import type { Simulator } from '../sim/simulator.ts';
 import { testSite } from '../sim/test-support.ts';
@@ -8,6 +8,7 @@ import type { MeterInput } from './input.ts';
 import { MeterReadError } from './input.ts';
 import { createInput } from './inputs/index.ts';
 import { ModbusTcpPool } from './inputs/modbus-tcp/index.ts';
+import { energyStepWh } from './inputs/modbus/maps.ts';
 import { MeterPoller } from './poller.ts';
 import type { Sample } from './sample.ts';
 import { openPtyPair } from './test-support/socat.ts';
@@ -19,12 +20,12 @@ import type { PtyPair } from './test-support/socat.ts';
  * pair, then each injected fault survived (the poller goes on, the other meters are
  * read) and flagged (a MeterReadError of the right kind in the meter's health).
  */
-const MAPS: readonly ModbusMapName[] = ['sdm630', 'sdm120', 'dtsu666', 'ddsu666', 'adw300'];
-const UNIT: Record<ModbusMapName, number> = { sdm630: 11, sdm120: 12, dtsu666: 13, ddsu666: 14, adw300: 15 };
+const MAPS: readonly ModbusMapName[] = ['sdm630', 'sdm120', 'dtsu666', 'ddsu666', 'adw300', 'dds238'];
+const UNIT: Record<ModbusMapName, number> = { sdm630: 11, sdm120: 12, dtsu666: 13, ddsu666: 14, adw300: 15, dds238: 16 };
 const T0 = Date.UTC(2026, 6, 1, 6);
 
-/** ADW300 counts energy in 0.01 kWh: the collector sees the register floored to 10 Wh. */
-const expectedWh = (map: ModbusMapName, wh: number) => (map === 'adw300' ? Math.floor(wh / 10) * 10 : wh);
+/** Integer registers count 0.01 kWh (ADW300, DDS238): the collector sees the register floored to 10 Wh. */
+const expectedWh = (map: ModbusMapName, wh: number) => Math.floor(wh / energyStepWh(map)) * energyStepWh(map);
 
 interface Transport {
   readonly name: string;

@@ -7,9 +7,10 @@ export { BillingInputError } from './errors.ts';
 export { Dec, decimalFrom } from './decimal.ts';
 export * from './units.ts';
 
-export { parseSiteYaml, SiteFileError } from './site/index.ts';
-export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue } from './site/index.ts';
+export { parseSiteYaml, SiteFileError, MODBUS_MAPS } from './site/index.ts';
+export type { Site, Meter, Account, Pool, MeterRole, ShareMethod, SiteIssue, MeterConnection, ModbusMapName } from './site/index.ts';
 
+export { FIRST_DATE, LAST_DATE, FIRST_YEAR, LAST_YEAR, DATE_RANGE_TEXT, FIRST_INSTANT_MS, END_INSTANT_MS, dateProblem, isSupportedDate, monthProblem, instantProblem, dateRangeProblem } from './date-range.ts';
 export { addDays, epochDay, fromEpochDay, isLocalDate, dayTypeOf, weekdayOf } from './tou/local-date.ts';
 export type { LocalDate, DayType } from './tou/local-date.ts';
 export { PERIODS, versionIndexOn, scheduleEntryOn } from './tou/schedule.ts';
@@ -17,6 +18,7 @@ export type { Period, PeriodSpan, Tariff, TariffVersion, ScheduleEntry } from '.
 export { Zone, zoneOf } from './tou/zone.ts';
 export { buildCalendar, layoutOn, datesBetween, PERIOD_INDEX } from './tou/calendar.ts';
 export type { TouCalendar } from './tou/calendar.ts';
+export { minuteOfDay, dateOfDayBucket, periodAt, priceOn, priceAt } from './tou/instant.ts';
 
 export {
   READING_COLUMNS,
@@ -31,27 +33,73 @@ export {
 export type { ReadingRow, PaymentRow, CsvFieldError, CsvResult, CsvHeader } from './readings/csv.ts';
 export { parseRfc3339, daysFromCivil } from './readings/rfc3339.ts';
 export { ReadingStore, sortSeries } from './readings/store.ts';
+export type { MeterRowsData } from './readings/store.ts';
 export { ReadingsScanner } from './readings/scan.ts';
 
 export { acceptReadings, overPower } from './counters/accept.ts';
 export { billableFlags, spansCells } from './counters/gap-cells.ts';
+export { counterState, resumeSeries } from './counters/resume.ts';
+export type { CounterState } from './counters/resume.ts';
 export { splitSeries, touBuckets, energyAt } from './split/split.ts';
 export type { TouBucket } from './split/split.ts';
 
 export { largestRemainder } from './settle/divide.ts';
 export { settleDay } from './settle/settle.ts';
 export { siteIndex } from './settle/site-index.ts';
+export { meterTargets } from './settle/attribution.ts';
+export type { MeterTarget } from './settle/attribution.ts';
 export type { SiteIndex } from './settle/site-index.ts';
 
-export { dedupePayments } from './bill/payments.ts';
+export { dedupePayments, paymentContent } from './bill/payments.ts';
+export { paymentTimeProblem, PAYMENT_FUTURE_TOLERANCE_MS } from './bill/payment-time.ts';
 export type { PaymentSet } from './bill/payments.ts';
 export { computeBillRun, settleRange, billFromSettlement, storeReadings, meterIndex, billRunJson, billRunCsv, qualityEntries } from './bill/run.ts';
 export type { ReadingSource, RangeSettlement, SettleRangeOptions } from './bill/run.ts';
+export { accountBill, masterSummary, lossRate, compareLines } from './bill/assemble.ts';
+export type { ChargeInput } from './bill/assemble.ts';
 
-export { liveBalance, costRate, hoursToZero, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
-export type { LiveBalance, UnsettledEnergy, AlertState, AlertCheck, AlertDecision } from './live/balance.ts';
-export { computeAdvice } from './advice/advise.ts';
-export type { Advice, AccountAdvice, AdviceOptions } from './advice/advise.ts';
+export { liveBalanceFen, hoursToZero, hoursText, liveStatus, costPerHour, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
+export type { LastInterval, AlertState, AlertCheck, AlertDecision } from './live/balance.ts';
+export { settleMeterEnergy, chargesByAccount } from './live/provisional.ts';
+export type { MeterEnergy } from './live/provisional.ts';
+export { liveFigures } from './live/figures.ts';
+export { liveInputsFromReadings } from './live/offline.ts';
+export type { LiveInputs, LiveFigures, AccountLive, DayEnergy } from './live/figures.ts';
+export { computeAdvice, adviceFromTotals, shiftShareOf, isNight, nightMs, DEFAULT_SHIFT_SHARE, NIGHT_HOURS } from './advice/advise.ts';
+export type { Advice, AccountAdvice, AdviceOptions, AdviceTotals } from './advice/advise.ts';
+export { meterDayFacts } from './statement/meter-facts.ts';
+export type { MeterDayFacts, RegisterAt } from './statement/meter-facts.ts';
 export { reconcile } from './reconcile/reconcile.ts';
 export { utilityCellFen } from './reconcile/utility-charge.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
+export { verifiableStatement, statementNumber } from './statement/statement.ts';
+export type { StatementFacts, StatementCharge, VerifiableStatement, StatementLine, StatementMeter, StatementPool, StatementLoss, StatementShare, ShareCell } from './statement/statement.ts';
+
+export {
+  DEFAULT_ENFORCEMENT,
+  DEFAULT_WINDOWS,
+  policyFor,
+  protectedAt,
+  staleReasons,
+  commandBudget,
+  decideRelay,
+  nextWarning,
+  restoreAmountFen,
+} from './enforcement/index.ts';
+export type {
+  AccountPolicy,
+  EnforcementConfig,
+  EnforcementMode,
+  ProtectedWindow,
+  WindowHit,
+  FreshnessInput,
+  DecisionReason,
+  DeferReason,
+  ManualOverride,
+  RelayDecision,
+  RelayDecisionInput,
+  Wanted,
+  WarningLevel,
+} from './enforcement/index.ts';
+export * from './topup/index.ts';
+export type { TopupConfig, TopupProviderName } from './site/index.ts';

@@ -9,6 +9,9 @@ import type { Period } from './tou/schedule.ts';
 
 export type QualityKind = 'conflict' | 'spike' | 'rollover' | 'reset' | 'gap' | 'incomplete' | 'negative_loss' | 'payment_conflict';
 
+/** Every data-quality flag kind (the API lists them as events). */
+export const QUALITY_KINDS: readonly QualityKind[] = ['conflict', 'spike', 'rollover', 'reset', 'gap', 'incomplete', 'negative_loss', 'payment_conflict'];
+
 /** A data-quality flag (billing.md sections 2, 4, 6). `meter` is "" for site-level flags. */
 export interface QualityFlag {
   readonly meter: string;
@@ -79,6 +82,24 @@ export interface DaySettlement {
   readonly cells: readonly CellSummary[];
   /** negative_loss flags of the day. */
   readonly flags: readonly QualityFlag[];
+  /** How each pool's energy and the allocatable loss were divided, per period (statements show it). */
+  readonly shares?: readonly ShareBasis[];
+}
+
+/** One division of section 4 (a pool's energy or the allocatable loss in a day-period cell). */
+export interface ShareBasis {
+  readonly kind: 'common' | 'loss';
+  /** Common divisions: the pool. */
+  readonly pool?: string;
+  readonly period: Period;
+  /** Energy divided, Wh (C_k, or the allocatable loss). */
+  readonly wh: number;
+  /** The weights used: the method's, or `equal` when all weights were 0 (section 4 fallback). */
+  readonly basis: 'area' | 'consumption' | 'equal';
+  /** Number of accounts sharing. */
+  readonly members: number;
+  /** Sum of the weights used: area in 10^-4 m2, own energy in Wh, or one per member. */
+  readonly weightTotal: number;
 }
 
 /** Energy of one day-period cell as measured, the input of settlement. */

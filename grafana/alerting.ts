@@ -263,6 +263,31 @@ export function spoolGrowingRule(): RuleBuilder {
     });
 }
 
+/**
+ * Relay mismatch (issue 13): the workers set `mismatch` on an account's relay point when
+ * its meters do not read back what was commanded after the read-back window (a stuck
+ * relay, bad wiring, a refused command). Critical: a tenant may be without power the
+ * policy wanted on, or drawing power the policy wanted off.
+ */
+export function relayMismatchRule(): RuleBuilder {
+  const w = { from: 900, to: 0 };
+  return new RuleBuilder('Relay mismatch')
+    .uid('submeter-relay-mismatch')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT last(${id(F.mismatch)}) AS "mismatch" FROM ${id(M.relay)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.account)}`, ['time', 'mismatch'], [T.site, T.account], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'gt', 0))
+    .forDuration('0s')
+    .noDataState('OK')
+    .execErrState('Error')
+    .labels({ severity: 'critical', submeter: 'relay_mismatch' })
+    .annotations({
+      summary: 'Account {{ $labels.account }} ({{ $labels.site }}): relay does not read back what was commanded',
+      description: 'The meters of {{ $labels.account }} read back another state than the one commanded, past the read-back window: a stuck relay, wiring, or a command the meter refused. Check GET /api/v1/relay and the relay audit trail; commission the meter with `submeter relay ... status`.',
+      dashboard: dashboardLink(DASHBOARD_UID.balances),
+    });
+}
+
 export interface RuleGroupSpec {
   readonly name: string;
   readonly interval: string;
@@ -272,7 +297,7 @@ export interface RuleGroupSpec {
 export function ruleGroups(): RuleGroupSpec[] {
   return [
     { name: 'balances', interval: '1m', rules: [lowBalanceRule(), lowHoursRule()] },
-    { name: 'health', interval: '1m', rules: [meterNotAnsweringRule(), meterClockOffRule(), spoolGrowingRule(), workerJobsFailedRule(), settlementMissedRule()] },
+    { name: 'health', interval: '1m', rules: [meterNotAnsweringRule(), meterClockOffRule(), spoolGrowingRule(), workerJobsFailedRule(), settlementMissedRule(), relayMismatchRule()] },
     { name: 'site', interval: '5m', rules: [abnormalLossRule()] },
   ];
 }

@@ -12,7 +12,7 @@ import { rulesFile } from './alerting.ts';
 import { EXPR_UID } from './datasource.ts';
 import { expandInfluxQL, panelInterval } from './expand.ts';
 import { queryShapes } from './influxql.ts';
-import { CLOCK_OFF_METER, FAILING_QUEUE, GROWING_SPOOL_HOST, NOT_ANSWERING_METER, SITE, THRESHOLD_FEN, driveBelowThreshold, driveHoursBelow, driveSettlementLate, writeFixture } from './fixture.ts';
+import { CLOCK_OFF_METER, FAILING_QUEUE, GROWING_SPOOL_HOST, NOT_ANSWERING_METER, RELAY_MISMATCH_ACCOUNT, SITE, THRESHOLD_FEN, driveBelowThreshold, driveHoursBelow, driveSettlementLate, writeFixture } from './fixture.ts';
 
 const url = process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096';
 const influx = new InfluxV1({ url, db: `t_grafana_alert_${randomBytes(4).toString('hex')}` });
@@ -171,6 +171,12 @@ describe('alert rules against the real InfluxDB', () => {
 
   it('collector spool growing fires for exactly the collector that cannot write', async () => {
     expect(await firing(ruleByUid('submeter-spool-growing'), NOW)).toEqual([{ site: SITE, host: GROWING_SPOOL_HOST }]);
+  });
+
+  it('relay mismatch fires for exactly the account whose relay does not read back what was commanded', async () => {
+    expect(await firing(ruleByUid('submeter-relay-mismatch'), NOW)).toEqual([{ site: SITE, account: RELAY_MISMATCH_ACCOUNT }]);
+    // Before the relay stuck, nothing fired.
+    expect(await firing(ruleByUid('submeter-relay-mismatch'), NOW - 20 * 60_000)).toEqual([]);
   });
 
   it('abnormal loss fires for the site whose latest settled day exceeded the cap', async () => {

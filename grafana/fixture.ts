@@ -6,12 +6,23 @@
  *
  * Site tj-plaza (Asia/Shanghai, settled days start at 16:00 UTC): master M0, tenants
  * T101..T103 (accounts A101..A103), common C-ELEV. Planted anomalies, one per alert rule:
- * meter T103 failing, collector gw2's spool growing, abnormal loss on the latest day.
+ * meter T103 failing, meter T102's clock 90 s off, the notify queue's jobs failing, A102's
+ * relay stuck, collector gw2's spool growing, abnormal loss on the latest day.
  * Every balance is above its threshold until `driveBelowThreshold` writes one below.
  */
-import { Point } from '@influxdata/influxdb-client';
+import { readFileSync } from 'node:fs';
+import { chargeFen, hoursToZero, parseSiteYaml, periodAt, priceOn, priceText, zoneOf } from '../core/index.ts';
+import type { Period } from '../core/index.ts';
+import { balanceLine } from '../influx/balance-lines.ts';
+import type { BalancePoint } from '../influx/balance-lines.ts';
+import { bucketLine } from '../influx/bucket-lines.ts';
 import type { InfluxV1 } from '../influx/client.ts';
-import { F, M, T } from '../influx/schema.ts';
+import { eventLine, workerLine } from '../influx/event-lines.ts';
+import { collectorLine, healthLine, sampleLine } from '../influx/lines.ts';
+import { meterClockLine } from '../influx/meter-clock.ts';
+import { paymentLine } from '../influx/payment-lines.ts';
+import { chargeLine, siteDayLine } from '../influx/settlement-lines.ts';
+import { relayLine } from '../influx/relay.ts';
 
 export const SITE = 'tj-plaza';
 export const ACCOUNTS = ['A101', 'A102', 'A103'] as const;
@@ -25,22 +36,20 @@ export const FAILING_QUEUE = 'notify';
 /** Account names, as the balance worker writes them beside the ids. */
 export const ACCOUNT_NAMES: Record<string, string> = { A101: 'Cafe Lin', A102: 'Books & Tea', A103: 'Gym North' };
 export const GROWING_SPOOL_HOST = 'gw2';
+/** The account whose relay reads back on while the policy wants it off (a stuck relay). */
+export const RELAY_MISMATCH_ACCOUNT = 'A102';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
-/** Shanghai midnight is 16:00 UTC: settled-day series are stamped there. */
-const LOCAL_MIDNIGHT_UTC_HOUR = 16;
+/** The utility's flat price of the fixture, micro-CNY/kWh (0.62 CNY/kWh). */
+const UTILITY_MICRO = 620_000;
 
-/** The TOU period of an instant (the example site's winter layout, by local hour). */
-function periodAt(ms: number): string {
-  const h = (new Date(ms).getUTCHours() + 8) % 24;
-  if (h < 7 || h >= 23) return 'valley';
-  if ((h >= 8 && h < 11) || (h >= 18 && h < 23)) return 'peak';
-  return 'flat';
-}
-
-const PRICE_FEN_PER_KWH: Record<string, number> = { valley: 35.11, flat: 70.21, peak: 105.32 };
+/** The example site (its zone, TOU layout and prices are the fixture's): periods and prices come from the core. */
+const EXAMPLE = parseSiteYaml(readFileSync(new URL('../examples/site.example.yaml', import.meta.url), 'utf8'), 'site.example.yaml');
+const zone = zoneOf(EXAMPLE.timezone);
+const periodAtMs = (ms: number): Period => periodAt(EXAMPLE, ms);
+const microAt = (ms: number, period: Period): number => priceOn(EXAMPLE, { tariff: 'commercial' }, zone.dateOf(ms), period)!;
 
 /** Low-balance thresholds in fen (site.example.yaml: 100.00, 50.00, 200.00 CNY). */
 export const THRESHOLD_FEN: Record<string, number> = { A101: 10_000, A102: 5_000, A103: 20_000 };
@@ -49,12 +58,8 @@ export const THRESHOLD_HOURS: Record<string, number> = { A101: 48 };
 const BALANCE_FEN: Record<string, number> = { A101: 42_000, A102: 9_000, A103: 150_000 };
 const POWER_W: Record<string, number> = { T101: 3_000, T102: 1_500, T103: 8_000, 'C-ELEV': 2_000 };
 
-function lines(points: Point[]): string[] {
-  return points.map((p) => p.toLineProtocol()!).filter(Boolean);
-}
-
 export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<void> {
-  const pts: Point[] = [];
+  const lines: string[] = [];
   const meters = ['M0', 'T101', 'T102', 'T103', 'C-ELEV'];
   const masterW = POWER_W.T101 + POWER_W.T102 + POWER_W.T103 + POWER_W['C-ELEV'] + 600; // + line loss
 
@@ -65,7 +70,7 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
     const last = meter === NOT_ANSWERING_METER ? nowMs - 40 * MIN : nowMs;
     for (let t = nowMs - DAY; t <= last; t += 5 * MIN) {
       const wh = Math.round(1_000_000 + (w * (t - (nowMs - DAY))) / HOUR);
-      pts.push(new Point(M.reading).tag(T.site, SITE).tag(T.meter, meter).intField(F.wh, wh).floatField(F.w, w).floatField(F.v, 229.5).floatField(F.a, w / 229.5).timestamp(t));
+      lines.push(sampleLine(SITE, { meter, time: t, wh, w, v: 229.5, a: w / 229.5 }));
     }
   }
 
@@ -77,25 +82,30 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
       const failing = meter === NOT_ANSWERING_METER && i <= 40;
       if (failing) errors++;
       const consecutive = failing ? 41 - i : 0;
-      const p = new Point(M.meterHealth).tag(T.site, SITE).tag(T.meter, meter).booleanField(F.ok, !failing).intField(F.errors, errors).intField(F.consecutiveErrors, consecutive).timestamp(t);
-      // As the collector writes it: latency and last-seen only from successful reads.
-      if (!failing) p.floatField(F.latencyMs, 35.2).intField(F.lastSeen, t);
-      else p.intField(F.lastSeen, nowMs - 41 * MIN);
-      if (failing) p.stringField(F.lastError, 'timeout after 3 tries');
-      pts.push(p);
+      // As the collector writes it: latency only from successful reads.
+      lines.push(
+        healthLine(SITE, {
+          meter,
+          time: t,
+          ok: !failing,
+          errors,
+          consecutiveErrors: consecutive,
+          ...(failing ? { lastSeen: nowMs - 41 * MIN, lastError: 'timeout after 3 tries' } : { latencyMs: 35.2, lastSeen: t }),
+        }),
+      );
     }
   }
 
   // meter_health clock checks (DL/T 645 meters, daily): T102 is 90 s ahead, T101 within bounds.
-  pts.push(new Point(M.meterHealth).tag(T.site, SITE).tag(T.meter, 'T101').floatField(F.clockDriftS, -2.5).booleanField(F.clockOk, true).floatField(F.clockMaxDriftS, 60).timestamp(nowMs - 5 * HOUR));
-  pts.push(new Point(M.meterHealth).tag(T.site, SITE).tag(T.meter, CLOCK_OFF_METER).floatField(F.clockDriftS, 90).booleanField(F.clockOk, false).floatField(F.clockMaxDriftS, 60).timestamp(nowMs - 5 * HOUR));
+  lines.push(meterClockLine(SITE, { meter: 'T101', time: nowMs - 5 * HOUR, errorMs: -2_500, ok: true, boundMs: 60_000 }));
+  lines.push(meterClockLine(SITE, { meter: CLOCK_OFF_METER, time: nowMs - 5 * HOUR, errorMs: 90_000, ok: false, boundMs: 60_000 }));
 
   // collector: gw1 drains to 0; gw2 cannot reach InfluxDB and its spool grows.
   for (let i = 60; i >= 0; i--) {
     const t = nowMs - i * MIN;
-    pts.push(new Point(M.collector).tag(T.site, SITE).tag(T.host, 'gw1').intField(F.spoolBytes, 0).intField(F.spoolSamples, 0).booleanField(F.spoolFull, false).intField(F.written, 5 * (60 - i)).intField(F.spoolRefused, 0).timestamp(t));
+    lines.push(collectorLine(SITE, { host: 'gw1', time: t, spoolBytes: 0, spoolSamples: 0, spoolFull: false, written: 5 * (60 - i), refused: 0 }));
     const backlog = (60 - i) * 5;
-    pts.push(new Point(M.collector).tag(T.site, SITE).tag(T.host, GROWING_SPOOL_HOST).intField(F.spoolBytes, backlog * 120).intField(F.spoolSamples, backlog).booleanField(F.spoolFull, false).intField(F.written, 0).intField(F.spoolRefused, 0).timestamp(t));
+    lines.push(collectorLine(SITE, { host: GROWING_SPOOL_HOST, time: t, spoolBytes: backlog * 120, spoolSamples: backlog, spoolFull: false, written: 0, refused: 0 }));
   }
 
   // tou_bucket: 15-minute buckets per meter over the last 24 h.
@@ -104,21 +114,19 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
     const w = meter === 'M0' ? masterW : POWER_W[meter];
     const role = meter === 'M0' ? 'master' : meter.startsWith('C') ? 'common' : 'tenant';
     for (let t = firstBucket; t < nowMs; t += 15 * MIN) {
-      const p = new Point(M.touBucket).tag(T.site, SITE).tag(T.meter, meter).tag(T.period, periodAt(t)).tag(T.role, role).intField(F.wh, Math.round(w / 4)).timestamp(t);
-      if (TENANT_METERS[meter]) p.tag(T.account, TENANT_METERS[meter]);
-      pts.push(p);
+      lines.push(bucketLine(SITE, { meter, role, ...(TENANT_METERS[meter] ? { account: TENANT_METERS[meter] } : {}), period: periodAtMs(t), start: t, wh: Math.round(w / 4) }));
     }
   }
 
   // charge and site_day: the last 3 settled days (stamped at local midnight). Charge
   // lines carry their revision (0 = first settlement) and the price as the decimal text
   // the settlement writes.
-  const today0 = Math.floor((nowMs - LOCAL_MIDNIGHT_UTC_HOUR * HOUR) / DAY) * DAY + LOCAL_MIDNIGHT_UTC_HOUR * HOUR;
+  const today0 = zone.midnight(zone.dateOf(nowMs));
   for (let d = 1; d <= 3; d++) {
     const day = today0 - d * DAY;
     const hours: Record<string, number> = { valley: 8, flat: 8, peak: 8 };
-    for (const [period, h] of Object.entries(hours)) {
-      const price = PRICE_FEN_PER_KWH[period];
+    for (const [period, h] of Object.entries(hours) as [Period, number][]) {
+      const micro = microAt(day, period);
       let tenantWh = 0;
       for (const [meter, account] of Object.entries(TENANT_METERS)) {
         const own = POWER_W[meter] * h;
@@ -129,9 +137,7 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
           ['loss', '', Math.round(own * 0.02)],
         ];
         for (const [kind, pool, wh] of kinds) {
-          const p = new Point(M.charge).tag(T.site, SITE).tag(T.account, account).tag(T.kind, kind).tag(T.period, period).tag(T.rev, '0').intField(F.wh, wh).intField(F.fen, Math.round((wh / 1000) * price)).stringField(F.price, (price / 100).toFixed(6)).timestamp(day);
-          if (pool) p.tag(T.pool, pool);
-          pts.push(p);
+          lines.push(chargeLine(SITE, day, { account, kind, ...(pool ? { pool } : {}), period, rev: 0, wh, fen: chargeFen(wh, micro), price: priceText(micro) }));
         }
       }
       const master = masterW * h;
@@ -141,15 +147,15 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
       // The latest day carries a loss above the cap: the abnormal-loss rule must see it.
       const lossWh = d === 1 && period === 'peak' ? loss + 2 * cap : loss;
       const allocated = Math.min(lossWh, cap);
-      pts.push(
-        new Point(M.siteDay).tag(T.site, SITE).tag(T.period, period)
-          .intField(F.masterWh, d === 1 && period === 'peak' ? master + 2 * cap : master)
-          .intField(F.tenantWh, tenantWh).intField(F.commonWh, common).intField(F.lossWh, lossWh)
-          .intField(F.lossAllocatedWh, allocated).intField(F.lossAbnormalWh, lossWh - allocated)
-          .floatField(F.lossNormalRate, 0.03)
-          // What the utility charges for the master's energy (billing.md section 8): 0.62 CNY/kWh flat.
-          .intField(F.utilityFen, Math.round(((d === 1 && period === 'peak' ? master + 2 * cap : master) / 1000) * 62))
-          .timestamp(day),
+      const masterWh = d === 1 && period === 'peak' ? master + 2 * cap : master;
+      lines.push(
+        siteDayLine(
+          SITE,
+          day,
+          // What the utility charges for the master's energy (billing.md section 8): 0.62 CNY/kWh flat, rounded as a charge.
+          { period, masterWh, tenantWh, commonWh: common, lossWh, lossAllocatedWh: allocated, lossAbnormalWh: lossWh - allocated, utilityFen: chargeFen(masterWh, UTILITY_MICRO) },
+          '0.03',
+        ),
       );
     }
   }
@@ -158,24 +164,32 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   for (const [meter, account] of Object.entries(TENANT_METERS)) {
     for (let i = 120; i >= 0; i--) {
       const t = nowMs - i * MIN;
-      pts.push(balancePoint(account, BALANCE_FEN[account] + i * 10, POWER_W[meter], t));
+      lines.push(balancePoint(account, BALANCE_FEN[account] + i * 10, POWER_W[meter], t));
     }
   }
 
   // event: data-quality flags and alerts.
-  const events: [string, Record<string, string>, string, number][] = [
-    ['spike', { [T.meter]: 'T101' }, 'implied 5400 kW above max_kw 2000', 5400],
-    ['gap', { [T.meter]: 'T102' }, 'no reading for 2h10m', 7800],
+  const events: [string, { meter?: string; account?: string }, string, number][] = [
+    ['spike', { meter: 'T101' }, 'implied 5400 kW above max_kw 2000', 5400],
+    ['gap', { meter: 'T102' }, 'no reading for 2h10m', 7800],
     // The workers' definition: no reading stored for longer than max_gap (not failed polls).
-    ['meter_offline', { [T.meter]: NOT_ANSWERING_METER }, 'no reading since 2026-11-15 09:50:00+08:00 (max_gap 1800 s)', 2400],
+    ['meter_offline', { meter: NOT_ANSWERING_METER }, 'no reading since 2026-11-15 09:50:00+08:00 (max_gap 1800 s)', 2400],
     ['negative_loss', {}, 'tenants exceed master by 0.8 %', -0.008],
-    ['low_balance', { [T.account]: 'A102' }, 'balance 45.00 below 50.00', 4500],
+    ['low_balance', { account: 'A102' }, 'balance 45.00 below 50.00', 4500],
   ];
   events.forEach(([kind, tags, detail, value], i) => {
-    const p = new Point(M.event).tag(T.site, SITE).tag(T.kind, kind).stringField(F.detail, detail).floatField(F.value, value).timestamp(nowMs - (i + 1) * 17 * MIN);
-    for (const [k, v] of Object.entries(tags)) p.tag(k, v);
-    pts.push(p);
+    lines.push(eventLine(SITE, { kind, ...tags, detail, value, time: nowMs - (i + 1) * 17 * MIN }));
   });
+
+  // relay: every minute over the last hour; A102 was cut 10 minutes ago but its relay stuck.
+  for (const account of ACCOUNTS) {
+    for (let i = 60; i >= 0; i--) {
+      const stuck = account === RELAY_MISMATCH_ACCOUNT && i <= 10;
+      lines.push(
+        relayLine({ site: SITE, account, time: nowMs - i * MIN, wanted: stuck ? 'open' : 'closed', state: 'closed', mismatch: stuck, mode: 'on', decision: stuck ? 'balance-exhausted' : 'balance-ok', deferred: '', restoreFen: stuck ? 1_235 : 0, warning: 'none', pending: 0 }),
+      );
+    }
+  }
 
   // worker: queue state every minute over the last hour.
   for (const queue of ['rollup', 'settlement', 'balance', FAILING_QUEUE]) {
@@ -183,8 +197,8 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
       // The failing queue gained two failed-for-good jobs half an hour ago.
       const failed = queue === FAILING_QUEUE && i < 30 ? 2 : 0;
       // Settlement lag: every due day settled (0).
-      const lag = queue === 'settlement' ? 0 : 1_500 + (i % 7) * 100;
-      pts.push(new Point(M.worker).tag(T.site, SITE).tag(T.queue, queue).intField(F.lagMs, lag).intField(F.waiting, i % 3).intField(F.failed, failed).timestamp(nowMs - i * MIN));
+      const lagMs = queue === 'settlement' ? 0 : 1_500 + (i % 7) * 100;
+      lines.push(workerLine(SITE, { queue, lagMs, waiting: i % 3, failed, time: nowMs - i * MIN }));
     }
   }
 
@@ -195,48 +209,47 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
     ['A103', 'BANK-0102', 100_000, 1],
     ['A102', 'WX-7790', 5_000, 0.5],
   ];
-  for (const [account, reference, fen, daysAgo] of topUps) {
-    pts.push(new Point(M.payment).tag(T.site, SITE).tag(T.account, account).tag(T.reference, reference).intField(F.fen, fen).timestamp(Math.round(nowMs - daysAgo * DAY)));
-  }
+  for (const [account, reference, fen, daysAgo] of topUps) lines.push(paymentLine(SITE, { account, reference, fen, time: Math.round(nowMs - daysAgo * DAY) }));
 
-  const all = lines(pts);
-  for (let i = 0; i < all.length; i += 5_000) await influx.write(all.slice(i, i + 5_000), 'ms');
+  for (let i = 0; i < lines.length; i += 5_000) await influx.write(lines.slice(i, i + 5_000), 'ms');
 }
 
-function balancePoint(account: string, balanceFen: number, w: number, t: number, costRateFenH?: number): Point {
-  const period = periodAt(t);
-  const costRate = costRateFenH ?? Math.round((w / 1000) * PRICE_FEN_PER_KWH[period]);
-  const p = new Point(M.balance)
-    .tag(T.site, SITE)
-    .tag(T.account, account)
-    .intField(F.balanceFen, balanceFen)
-    .intField(F.lowBalanceFen, THRESHOLD_FEN[account])
-    .intField(F.costRateFenH, costRate)
-    .floatField(F.hoursLeft, balanceFen / costRate)
-    .floatField(F.w, w)
-    .floatField(F.price, PRICE_FEN_PER_KWH[period] / 100)
-    .stringField(F.periodNow, period)
-    .stringField(F.accountName, ACCOUNT_NAMES[account])
-    .intField(F.costTodayFen, 1_234)
-    .timestamp(t);
-  if (THRESHOLD_HOURS[account] !== undefined) p.floatField(F.lowBalanceHours, THRESHOLD_HOURS[account]);
-  return p;
+function balancePoint(account: string, balanceFen: number, w: number, t: number, costRateFenH?: number): string {
+  const period = periodAtMs(t);
+  const micro = microAt(t, period);
+  // One hour at w watts, priced like a charge (core chargeFen).
+  const costRate = costRateFenH ?? chargeFen(w, micro);
+  const b: BalancePoint = {
+    account,
+    time: t,
+    balanceFen,
+    lowBalanceFen: THRESHOLD_FEN[account],
+    costRateFenH: costRate,
+    hoursLeft: hoursToZero(balanceFen, costRate * 24) ?? undefined,
+    w,
+    priceMicro: micro,
+    periodNow: period,
+    costTodayFen: 1_234,
+    accountName: ACCOUNT_NAMES[account],
+    ...(THRESHOLD_HOURS[account] !== undefined ? { lowBalanceHours: THRESHOLD_HOURS[account] } : {}),
+  };
+  return balanceLine(SITE, b);
 }
 
 /** One balance point for `account` still above its money threshold but with fewer hours left than its low_balance_hours. */
 export async function driveHoursBelow(influx: InfluxV1, account: string, atMs: number): Promise<void> {
   const balance = THRESHOLD_FEN[account] + 2_000;
   const hours = THRESHOLD_HOURS[account] / 2;
-  await influx.write([balancePoint(account, balance, 30_000, atMs, Math.round(balance / hours)).toLineProtocol()!], 'ms');
+  await influx.write([balancePoint(account, balance, 30_000, atMs, Math.round(balance / hours))], 'ms');
 }
 
 /** The settlement of the site's oldest due day is `hours` late (the workers' report). */
 export async function driveSettlementLate(influx: InfluxV1, hours: number, atMs: number): Promise<void> {
-  await influx.write([new Point(M.worker).tag(T.site, SITE).tag(T.queue, 'settlement').intField(F.lagMs, Math.round(hours * HOUR)).timestamp(atMs).toLineProtocol()!], 'ms');
+  await influx.write([workerLine(SITE, { queue: 'settlement', lagMs: Math.round(hours * HOUR), time: atMs })], 'ms');
 }
 
 /** One new balance point that puts `account` below its own threshold (by 1 fen less than it). */
 export async function driveBelowThreshold(influx: InfluxV1, account: string, atMs: number): Promise<void> {
   const w = POWER_W[Object.keys(TENANT_METERS).find((m) => TENANT_METERS[m] === account)!];
-  await influx.write([balancePoint(account, THRESHOLD_FEN[account] - 1, w, atMs).toLineProtocol()!], 'ms');
+  await influx.write([balancePoint(account, THRESHOLD_FEN[account] - 1, w, atMs)], 'ms');
 }

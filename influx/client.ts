@@ -22,12 +22,26 @@ export type Precision = 'ns' | 'u' | 'ms' | 's';
 export class InfluxError extends Error {
   readonly status: number | undefined;
   readonly retryable: boolean;
-  constructor(message: string, status: number | undefined, retryable: boolean) {
+  /**
+   * True when the request certainly never reached the server (the connection was refused
+   * or the name did not resolve). A timeout or a reset after sending is not that: a write
+   * may still land, so a caller deciding money must treat its outcome as unknown.
+   */
+  readonly notSent: boolean;
+  constructor(message: string, status: number | undefined, retryable: boolean, notSent = false) {
     super(message);
     this.name = 'InfluxError';
     this.status = status;
     this.retryable = retryable;
+    this.notSent = notSent;
   }
+}
+
+/** Connect-phase failures of fetch (undici): nothing was sent. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+function notSent(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return NOT_SENT_CODES.has(cause?.code ?? '') || cause?.message === 'bad port';
 }
 
 export interface Series {
@@ -79,10 +93,11 @@ export class InfluxV1 {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new InfluxError(`influx write to ${this.url} failed: ${(err as Error).message}`, undefined, true);
+      throw new InfluxError(`influx write to ${this.url} failed: ${(err as Error).message}`, undefined, true, notSent(err));
     }
     if (res.status === 204 || res.ok) {
-      await res.arrayBuffer();
+      // The server acknowledged the write; an error reading its (empty) body changes nothing.
+      await res.arrayBuffer().catch(() => undefined);
       return;
     }
     const text = await res.text().catch(() => '');
@@ -105,14 +120,28 @@ export class InfluxV1 {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new InfluxError(`influx query to ${this.url} failed: ${(err as Error).message}`, undefined, true);
+      throw new InfluxError(`influx query to ${this.url} failed: ${(err as Error).message}`, undefined, true, notSent(err));
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      // The body timed out or the connection dropped mid-answer: a server fault, retryable.
+      throw new InfluxError(`influx query to ${this.url} failed while reading the answer: ${(err as Error).message}`, res.status, true);
+    }
     if (!res.ok) throw new InfluxError(`influx query failed (${res.status}): ${text.slice(0, 500)}`, res.status, res.status >= 500);
-    const json = JSON.parse(text) as { results?: { series?: Series[]; error?: string }[]; error?: string };
-    if (json.error) throw new InfluxError(`influx query error: ${json.error}`, res.status, false);
+    let json: { results?: { series?: Series[]; error?: string }[]; error?: string };
+    try {
+      json = JSON.parse(text) as typeof json;
+    } catch {
+      throw new InfluxError(`influx query answered ${res.status} with a body that is not JSON`, res.status, true);
+    }
+    // "database not found": a fresh or restarted server before the database is created
+    // (the API creates it in the background); temporary, so retryable.
+    const missingDb = (e: string) => /^database not found/.test(e);
+    if (json.error) throw new InfluxError(`influx query error: ${json.error}`, res.status, missingDb(json.error));
     return (json.results ?? []).map((r) => {
-      if (r.error) throw new InfluxError(`influx query error: ${r.error} (in: ${q.slice(0, 200)})`, res.status, false);
+      if (r.error) throw new InfluxError(`influx query error: ${r.error} (in: ${q.slice(0, 200)})`, res.status, missingDb(r.error));
       return r.series ?? [];
     });
   }

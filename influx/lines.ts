@@ -1,5 +1,5 @@
 import { Point } from '@influxdata/influxdb-client';
-import type { Sample } from '../collector/sample.ts';
+import type { Sample } from './sample.ts';
 import type { InfluxV1 } from './client.ts';
 import { InfluxError } from './client.ts';
 import { F, M, T } from './schema.ts';

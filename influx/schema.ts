@@ -17,7 +17,7 @@ export const M = {
   touBucket: 'tou_bucket',
   /** Settlement charge lines per day. tags: site, account, kind, pool, period; fields: wh, fen, price. */
   charge: 'charge',
-  /** Live balance per account. tags: site, account; fields: account_name (the account's name from the site file, string, so Grafana can show it beside the id), balance_fen, cost_rate_fen_h, hours_left, low_balance_fen, and for the dashboards w (account's power now, W, float), price (account's price now, CNY/kWh, float: display only), period_now (TOU period now, string), cost_today_fen (the not yet settled cost of today, integer fen, billing.md section 5), low_balance_hours (the account's low_balance_hours, float h; absent when the account has none). */
+  /** Live balance per account (billing.md section 5, shares included). tags: site, account; fields: account_name (the account's name from the site file, string, so Grafana can show it beside the id), balance_fen (live balance, integer fen), cost_rate_fen_h (cost per hour incl. shares, integer fen), hours_left (float h, rounded down to 0.1; absent when nothing was spent in 24 h), low_balance_fen, provisional_fen (provisional charges of all unsettled days, integer fen), spent_24h_fen (charges of the trailing 24 h cells, integer fen), and for the dashboards w (account's power now, W, float), price (account's price now, CNY/kWh, float: display only), period_now (TOU period now, string), cost_today_fen (provisional charges of the current local day, own + shares, integer fen), low_balance_hours (the account's low_balance_hours, float h; absent when the account has none). */
   balance: 'balance',
   /** Events: alerts and data-quality flags. tags: site, kind, account, meter; fields: detail, value. */
   event: 'event',
@@ -25,8 +25,32 @@ export const M = {
   siteDay: 'site_day',
   /** Recorded payments (workers/payments.ts), the durable ledger. tags: site, account, reference; fields: fen (integer). Time = the payment's instant. */
   payment: 'payment',
+  /**
+   * What a verifiable statement shows per meter and settled day, written by the settlement
+   * (issue 10). tags: site, meter; time = the day's local midnight; fields: start_wh and
+   * end_wh (the register at the day's first and last covered instant, Wh, interpolated by
+   * billing.md section 3, modulo the register modulus), start_ms and end_ms (those
+   * instants, epoch ms: the day's bounds when the readings cover them), start_estimated and
+   * end_estimated (bool: interpolated across an interval longer than max_gap), wh (the
+   * meter's energy that day).
+   */
+  meterDay: 'meter_day',
+  /** A meter's energy per settled day and period (issue 10). tags: site, meter, period; time = local midnight; fields: wh, gap_wh (the part spread over intervals longer than max_gap: an estimate). */
+  meterCell: 'meter_cell',
+  /**
+   * How a settled day-period cell divided a pool's energy or the allocatable loss
+   * (issue 10, billing.md section 4). tags: site, kind (common | loss), pool (common only),
+   * period; time = local midnight; fields: wh (energy divided), basis (string: area,
+   * consumption or equal, equal also when all weights were 0), members (integer),
+   * weight_total (integer: area in 10^-4 m2, Wh, or one per member).
+   */
+  shareBasis: 'share_basis',
+  /** An account's weights on a settled day (issue 10). tags: site, account; time = local midnight; fields: area_weight (integer, area_m2 x 10^4), pools (string: the pools it shared, comma-separated). */
+  accountDay: 'account_day',
   /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect; queue `settlement`: how long the oldest due day has waited past its due time, 0 when every due day is settled), waiting (integer jobs), failed (integer jobs). */
   worker: 'worker',
+  /** Prepaid enforcement per account, every enforcement cycle (issue 13). tags: site, account; fields: wanted (integer 1 = power on, 0 = off: what the policy wants), state (integer 1 closed, 0 open as read back from the meters; absent while unknown), mismatch (integer 1 when the read-back disagrees with what was commanded past the read-back window), mode (string off|dry-run|on), decision (string: the policy's reason), deferred (string: why a due trip waits, or ""), restore_fen (integer fen to pay to get power back), warning (string none|warning|final), pending (integer relay commands queued or running). */
+  relay: 'relay',
 } as const;
 
 export const T = {
@@ -107,6 +131,45 @@ export const F = {
   failed: 'failed',
   /** charge adjustments: why a settled day changed (late or corrected readings). */
   reason: 'reason',
+  /** balance: provisional charges of all unsettled days, integer fen. */
+  provisionalFen: 'provisional_fen',
+  /** balance: charges of the trailing 24 h cells, integer fen. */
+  spent24hFen: 'spent_24h_fen',
+  /** meter_day: register (Wh) and instant (ms) of the day's first and last covered instant, and whether each was interpolated across a gap. */
+  startWh: 'start_wh',
+  startMs: 'start_ms',
+  startEstimated: 'start_estimated',
+  endWh: 'end_wh',
+  endMs: 'end_ms',
+  endEstimated: 'end_estimated',
+  /** meter_cell: Wh spread over intervals longer than max_gap. */
+  gapWh: 'gap_wh',
+  /** share_basis: the weights used (area, consumption, equal). */
+  basis: 'basis',
+  members: 'members',
+  weightTotal: 'weight_total',
+  /** account_day: area_m2 x 10^4 (the area weight). */
+  areaWeight: 'area_weight',
+  /** account_day: comma-separated pool ids. */
+  pools: 'pools',
+  /** relay: 1 = the policy wants power on, 0 = off (integer). */
+  wanted: 'wanted',
+  /** relay: 1 = the relay reads back closed, 0 = open (integer). */
+  state: 'state',
+  /** relay: 1 = read-back disagrees with the command past the read-back window (integer). */
+  mismatch: 'mismatch',
+  /** relay: enforcement mode of the account (string). */
+  mode: 'mode',
+  /** relay: the policy's reason code (string). */
+  decision: 'decision',
+  /** relay: why a due trip waits (string, "" when none). */
+  deferred: 'deferred',
+  /** relay: fen to pay to get power back (integer). */
+  restoreFen: 'restore_fen',
+  /** relay: warning level none|warning|final (string). */
+  warning: 'warning',
+  /** relay: relay commands queued or running (integer). */
+  pending: 'pending',
   masterWh: 'master_wh',
   tenantWh: 'tenant_wh',
   commonWh: 'common_wh',

@@ -23,6 +23,11 @@ const WHAT: Record<keyof typeof M, string> = {
   siteDay: 'daily site summaries (settled days)',
   payment: 'payments (the ledger of credits)',
   worker: 'worker queue state',
+  meterDay: "statement facts: each meter's start and end register per settled day",
+  meterCell: "statement facts: each meter's energy and estimated part per settled day and period",
+  shareBasis: 'statement facts: how each settled cell divided pools and the loss',
+  accountDay: "statement facts: each account's weights per settled day",
+  relay: 'prepaid enforcement: wanted and read-back relay state per account',
 };
 for (const [k, measurement] of Object.entries(M)) registerMeasurement({ measurement, what: WHAT[k as keyof typeof M] ?? measurement });
 
@@ -37,7 +42,7 @@ export async function fieldTypes(influx: InfluxV1, measurement: string): Promise
 }
 
 /** Query windows: dense series in days, sparse ones (a point per day or less) in months. */
-const WINDOW_MS: Record<string, number> = { [M.reading]: 86_400_000, [M.meterHealth]: 86_400_000, [M.touBucket]: 7 * 86_400_000, [M.balance]: 86_400_000, [M.collector]: 7 * 86_400_000, [M.worker]: 7 * 86_400_000 };
+const WINDOW_MS: Record<string, number> = { [M.reading]: 86_400_000, [M.meterHealth]: 86_400_000, [M.touBucket]: 7 * 86_400_000, [M.balance]: 86_400_000, [M.collector]: 7 * 86_400_000, [M.worker]: 7 * 86_400_000, [M.relay]: 86_400_000 };
 const SPARSE_WINDOW_MS = 31 * 86_400_000;
 
 async function edge(influx: InfluxV1, measurement: string, site: string, order: 'ASC' | 'DESC'): Promise<number | undefined> {

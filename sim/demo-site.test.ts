@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MODBUS_MAPS, parseSiteYaml } from '../core/site/index.ts';
+import { MODBUS_MAPS, parseSiteYaml } from '../core/index.ts';
 import { demoSiteYaml } from './demo-site.ts';
 import { mbpoll } from './test-support.ts';
 
@@ -84,6 +84,6 @@ describe('submeter sim', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     expect(code).not.toBe(0);
-    expect(stderr).toMatch(/cannot read site file no\/such\/site\.yaml/);
+    expect(stderr).toMatch(/site file no\/such\/site\.yaml does not exist/);
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isSeq, parseDocument } from 'yaml';
-import type { ModbusMapName } from '../core/site/index.ts';
+import type { ModbusMapName } from '../core/index.ts';
 
 /**
  * The demo site: the example site file (examples/site.example.yaml: its master, tenants,
@@ -78,7 +78,7 @@ const TRADES: readonly Trade[] = [
 ];
 
 const THREE_PHASE: readonly ModbusMapName[] = ['sdm630', 'dtsu666', 'adw300'];
-const SINGLE_PHASE: readonly ModbusMapName[] = ['sdm120', 'ddsu666'];
+const SINGLE_PHASE: readonly ModbusMapName[] = ['sdm120', 'ddsu666', 'dds238'];
 
 /** The demo site file's text, valid under core/site's schema. */
 export function demoSiteYaml(opts: DemoSiteOptions = {}): string {

@@ -15,6 +15,9 @@
  * - `phase-loss`: a three-phase meter loses `phases` (default L2 and L3: a single-phase
  *   load on a three-phase meter, or blown fuses): they read 0 V and 0 A and the load moves
  *   to the phases left. A state change, until cleared with `clearFaults`.
+ * - `relay-stuck`: the load relay's contacts no longer move: commands are accepted and the
+ *   command state changes, the power does not (issue 13's mismatch alarm). Cleared by
+ *   clearing the meter's faults.
  *
  * `count` for no-answer, crc and exception is how many requests are affected
  * (default: all, until cleared).
@@ -26,10 +29,11 @@ export type Fault =
   | { readonly kind: 'rollover'; readonly marginWh?: number }
   | { readonly kind: 'reset' }
   | { readonly kind: 'spike'; readonly wh?: number; readonly count?: number }
-  | { readonly kind: 'phase-loss'; readonly phases?: readonly (1 | 2 | 3)[] };
+  | { readonly kind: 'phase-loss'; readonly phases?: readonly (1 | 2 | 3)[] }
+  | { readonly kind: 'relay-stuck' };
 
 export type FaultKind = Fault['kind'];
-export const FAULT_KINDS: readonly FaultKind[] = ['no-answer', 'crc', 'exception', 'rollover', 'reset', 'spike', 'phase-loss'];
+export const FAULT_KINDS: readonly FaultKind[] = ['no-answer', 'crc', 'exception', 'rollover', 'reset', 'spike', 'phase-loss', 'relay-stuck'];
 
 /** A request-level fault in force for the next request (what a server must do instead of answering normally). */
 export type RequestFault = { readonly kind: 'no-answer' } | { readonly kind: 'crc' } | { readonly kind: 'exception'; readonly code: number };
@@ -57,6 +61,7 @@ export function parseFault(text: string): Fault {
     case 'rollover':
       return arg === undefined ? { kind } : { kind, marginWh: arg };
     case 'reset':
+    case 'relay-stuck':
       return { kind };
     case 'spike':
       return { kind, ...(arg !== undefined && { wh: arg }), ...(count !== undefined && { count }) };

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseSiteYaml } from '../core/site/index.ts';
+import { parseSiteYaml } from '../core/index.ts';
 import { SiteLoadModel, simulateReadings, SLOT_MS } from './load-model.ts';
 import type { ReadingRow } from './load-model.ts';
 import { startSimulator } from './simulator.ts';

@@ -1,4 +1,6 @@
-import type { Meter, Site } from '../core/site/index.ts';
+import { registerMap } from '../collector/wire.ts';
+import { dayTypeOf, fromEpochDay, zoneOf } from '../core/index.ts';
+import type { Meter, Site, Zone } from '../core/index.ts';
 import { hashString, range3 } from './prng.ts';
 
 /**
@@ -99,29 +101,6 @@ interface MeterState {
   dayScale: number;
 }
 
-/** Local wall-clock fields of UTC instants, with the zone offset cached per quarter hour. */
-class LocalClock {
-  private readonly fmt: Intl.DateTimeFormat;
-  private readonly offsets = new Map<number, number>();
-  constructor(timezone: string) {
-    this.fmt = new Intl.DateTimeFormat('en-US', { timeZone: timezone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' });
-  }
-  /** Local wall time as ms "as if UTC". Zone offsets change only on quarter hours. */
-  wall(utc: number): number {
-    const q = Math.floor(utc / 900_000);
-    let off = this.offsets.get(q);
-    if (off === undefined) {
-      const t = q * 900_000;
-      const p: Record<string, number> = {};
-      for (const part of this.fmt.formatToParts(t)) if (part.type !== 'literal') p[part.type] = Number(part.value);
-      off = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) - t;
-      if (this.offsets.size > 50_000) this.offsets.clear();
-      this.offsets.set(q, off);
-    }
-    return utc + off;
-  }
-}
-
 const DAY_MS = 86_400_000;
 
 /** The deterministic load model of one site. Stateful only as a cache: advancing is forward integration. */
@@ -132,7 +111,8 @@ export class SiteLoadModel {
   readonly profiles: ReadonlyMap<string, MeterProfile>;
   /** 2-4 % line loss between the master and the sub-meters (seeded). */
   readonly lossRate: number;
-  private readonly clock: LocalClock;
+  /** The site's zone rules (core Zone: the same offsets the bills use). */
+  private readonly clock: Zone;
   private readonly others: MeterState[] = [];
   private readonly masters: MeterState[] = [];
   private readonly byId = new Map<string, MeterState>();
@@ -154,7 +134,7 @@ export class SiteLoadModel {
     this.epoch = opts.epoch ?? MODEL_EPOCH;
     if (!Number.isInteger(this.seed)) throw new Error(`load model: seed must be an integer, got ${this.seed}`);
     if (!Number.isFinite(this.epoch)) throw new Error(`load model: epoch must be epoch milliseconds, got ${this.epoch}`);
-    this.clock = new LocalClock(site.timezone);
+    this.clock = zoneOf(site.timezone);
     this.holidays = site.holidays;
     this.lossRate = range3(this.seed, 0x1055, 0, 0.02, 0.04);
     const profiles = new Map<string, MeterProfile>();
@@ -260,12 +240,12 @@ export class SiteLoadModel {
     const dayNo = Math.floor(wall / DAY_MS);
     const minute = Math.floor((wall - dayNo * DAY_MS) / 60_000);
     if (dayNo !== this.day.no) {
-      const date = new Date(dayNo * DAY_MS);
-      const weekday = date.getUTCDay();
+      const localDate = fromEpochDay(dayNo);
+      const type = dayTypeOf(localDate, this.holidays);
       this.day = {
         no: dayNo,
-        offDay: weekday === 0 || weekday === 6 || this.holidays.has(date.toISOString().slice(0, 10)),
-        season: seasonFactor(date.getUTCMonth() + 1),
+        offDay: type === 'sat' || type === 'sun' || type === 'holiday',
+        season: seasonFactor(Number(localDate.slice(5, 7))),
       };
       for (const st of this.others) {
         const p = st.profile;
@@ -345,7 +325,7 @@ function buildProfile(site: Site, m: Meter, seed: number, initialWh: number | un
   const key = hashString(m.id);
   const r = (salt: number, lo: number, hi: number) => range3(key, seed, salt, lo, hi);
   const kind = kindOf(site, m);
-  const phases: 1 | 3 = m.connection && 'map' in m.connection && (m.connection.map === 'sdm120' || m.connection.map === 'ddsu666') ? 1 : 3;
+  const phases: 1 | 3 = m.connection && 'map' in m.connection ? registerMap(m.connection.map).phases : 3;
   const acct = site.accounts.find((a) => a.id === m.account);
   const area = acct ? Number(acct.areaM2) : 0;
   // W per m2 of sales floor at full activity (lighting, displays, equipment), by trade.

@@ -1,6 +1,5 @@
-import type { RegisterMap } from '../collector/inputs/modbus/maps.ts';
-import { isReadable } from '../collector/inputs/modbus/maps.ts';
-import { crc16 } from '../collector/inputs/modbus-rtu/rtu-frame.ts';
+import type { RegisterMap } from '../collector/wire.ts';
+import { isReadable, crc16 } from '../collector/wire.ts';
 
 /**
  * Modbus PDU handling shared by the TCP and RTU servers, written out by hand (not a

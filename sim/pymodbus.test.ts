@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeReading, MODBUS_REGISTER_MAPS } from '../collector/inputs/modbus/maps.ts';
-import type { ModbusMapName } from '../core/site/index.ts';
+import { decodeReading, energyStepWh, MODBUS_REGISTER_MAPS } from '../collector/inputs/modbus/maps.ts';
+import type { ModbusMapName } from '../core/index.ts';
 import { startSimulator } from './simulator.ts';
 import type { Simulator } from './simulator.ts';
 import { openPtyPair, testSite } from './test-support.ts';
@@ -48,7 +48,7 @@ function pymodbus(req: { mode: 'tcp'; port: number; reads: Read[] } | { mode: 'r
   });
 }
 
-const UNITS: Record<ModbusMapName, number> = { sdm630: 1, sdm120: 2, dtsu666: 3, ddsu666: 4, adw300: 5 };
+const UNITS: Record<ModbusMapName, number> = { sdm630: 1, sdm120: 2, dtsu666: 3, ddsu666: 4, adw300: 5, dds238: 6 };
 const site = testSite(
   (Object.entries(UNITS) as [ModbusMapName, number][])
     .flatMap(([map, unit]) => [
@@ -82,7 +82,7 @@ function check(prefix: 'T' | 'R', reads: Read[], results: Result[]): void {
       return { start: b.start, registers: (r as { registers: number[] }).registers };
     });
     const truth = sim.read(`${prefix}-${map}`);
-    expect(decodeReading(map, blocks).wh).toBe(map === 'adw300' ? Math.floor(truth.wh / 10) * 10 : truth.wh);
+    expect(decodeReading(map, blocks).wh).toBe(Math.floor(truth.wh / energyStepWh(map)) * energyStepWh(map));
   }
   expect(i).toBe(reads.length);
 }

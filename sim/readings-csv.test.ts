@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSiteYaml } from '../core/site/index.ts';
+import { parseSiteYaml } from '../core/index.ts';
 import { simulateReadings } from './load-model.ts';
 import { READINGS_CSV_HEADER, whToKwhText, writeReadingsCsv } from './readings-csv.ts';
 

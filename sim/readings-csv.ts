@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import type { Site } from '../core/site/index.ts';
+import type { Site } from '../core/index.ts';
 import { simulateReadings } from './load-model.ts';
 import type { ReadingRow, SimulateReadingsOptions } from './load-model.ts';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeReading, MODBUS_REGISTER_MAPS } from '../collector/inputs/modbus/maps.ts';
+import { decodeReading, energyStepWh, MODBUS_REGISTER_MAPS } from '../collector/inputs/modbus/maps.ts';
 import type { RegisterBlock } from '../collector/inputs/modbus/maps.ts';
-import type { ModbusMapName } from '../core/site/index.ts';
+import type { ModbusMapName } from '../core/index.ts';
 import { crc16 } from './modbus-pdu.ts';
 import { replyDelayMs } from './serial-server.ts';
 import type { SerialFrameHandler } from './serial-server.ts';
@@ -12,7 +12,7 @@ import type { PtyPair } from './test-support.ts';
 import { SerialPort } from 'serialport';
 
 // One meter per map on one RS485 bus (site port /dev/ttyUSB0), served on a socat PTY.
-const UNITS: Record<ModbusMapName, number> = { sdm630: 11, sdm120: 12, dtsu666: 13, ddsu666: 14, adw300: 15 };
+const UNITS: Record<ModbusMapName, number> = { sdm630: 11, sdm120: 12, dtsu666: 13, ddsu666: 14, adw300: 15, dds238: 16 };
 const site = testSite(
   Object.entries(UNITS)
     .map(([map, unit]) => `  - { id: R-${map}, role: tenant, account: A1, connection: { protocol: modbus-rtu, port: /dev/ttyUSB0, baud: 9600, unit: ${unit}, map: ${map} } }`)
@@ -48,7 +48,7 @@ describe('simulator over Modbus RTU on a socat PTY, read by mbpoll', () => {
     it(`serves ${map} (unit ${UNITS[map]})`, async () => {
       const truth = sim.read(`R-${map}`);
       const r = decodeReading(map, await readWithMbpoll(map));
-      expect(r.wh).toBe(map === 'adw300' ? Math.floor(truth.wh / 10) * 10 : truth.wh);
+      expect(r.wh).toBe(Math.floor(truth.wh / energyStepWh(map)) * energyStepWh(map));
       expect(r.w).toBeCloseTo(truth.w, 0);
     });
   }

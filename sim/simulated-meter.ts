@@ -1,10 +1,11 @@
-import type { RegisterMap } from '../collector/inputs/modbus/maps.ts';
-import { encodeRegisters, registerMap } from '../collector/inputs/modbus/maps.ts';
-import type { Meter } from '../core/site/index.ts';
+import type { RegisterMap } from '../collector/wire.ts';
+import { encodeRegisters, registerMap } from '../collector/wire.ts';
+import type { Meter } from '../core/index.ts';
 import type { Fault, RequestFault } from './faults.ts';
 import { DEFAULT_ROLLOVER_MARGIN_WH, DEFAULT_SPIKE_WH, validateFault } from './faults.ts';
 import type { SiteLoadModel } from './load-model.ts';
 import { EXCEPTION, answerPdu, exceptionPdu, requestCovers } from './modbus-pdu.ts';
+import { SimRelay } from './relay.ts';
 
 /** What a simulated meter shows at one instant, faults applied. */
 export interface MeterReading {
@@ -43,11 +44,14 @@ export class SimulatedMeter {
   /** Phases lost by a phase-loss fault (1-based). */
   private lostPhases = new Set<number>();
   private readonly energyAddress: number | undefined;
+  /** The meter's load relay (issue 13): open contacts stop the load. */
+  readonly relay: SimRelay;
 
   constructor(meter: Meter, model: SiteLoadModel, now: () => number) {
     this.meter = meter;
     this.model = model;
     this.now = now;
+    this.relay = new SimRelay((t) => model.snapshot(meter.id, t).totalWh, now);
     const c = meter.connection;
     this.map = c && c.protocol !== 'dlt645' ? registerMap(c.map) : undefined;
     this.energyAddress = this.map?.fields.find((f) => f.quantity === 'energy_import')?.address;
@@ -84,6 +88,9 @@ export class SimulatedMeter {
       case 'phase-loss':
         this.lostPhases = new Set(f.phases ?? [2, 3]);
         break;
+      case 'relay-stuck':
+        this.relay.stuck = true;
+        break;
     }
   }
 
@@ -92,6 +99,7 @@ export class SimulatedMeter {
     this.transient = [];
     this.spikes = [];
     this.lostPhases.clear();
+    this.relay.stuck = false;
   }
 
   /** The fault in force for the request arriving now, consuming one of its count. */
@@ -117,7 +125,9 @@ export class SimulatedMeter {
     const t = opts.time ?? this.now();
     const s = this.model.snapshot(this.meter.id, t);
     const modulus = this.meter.registerModulusWh;
-    let wh = (((s.totalWh + this.offsetWh) % modulus) + modulus) % modulus;
+    // Energy the load did not draw while the relay was open (the model counts on regardless).
+    const missing = this.relay.missingWh(t, s.totalWh);
+    let wh = (((s.totalWh - missing + this.offsetWh) % modulus) + modulus) % modulus;
     if (opts.energyRead && this.spikes.length > 0) {
       const spike = this.spikes[0];
       wh = (wh + spike.wh) % modulus;
@@ -130,6 +140,8 @@ export class SimulatedMeter {
       v = v.map((x, i) => (live.includes(i) ? x : 0));
       a = v.map((x, i) => (live.includes(i) ? Math.round((s.w / live.length / (x * s.pf)) * 1000) / 1000 : 0));
     }
+    // Open contacts (issue 13): the voltage stays on the meter's terminals, no current flows.
+    if (!this.relay.closedAt(t)) return { meter: this.meter.id, time: t, wh, w: 0, v, a: a.map(() => 0), pf: s.pf, hz: s.hz };
     return { meter: this.meter.id, time: t, wh, w: s.w, v, a, pf: s.pf, hz: s.hz };
   }
 
@@ -137,7 +149,10 @@ export class SimulatedMeter {
   registers(opts: { energyRead?: boolean } = {}): Map<number, number> {
     if (!this.map) throw new Error(`meter ${this.meter.id} is not a Modbus meter`);
     const r = this.read(opts);
-    return encodeRegisters(this.map.name, { wh: r.wh, w: r.w, v: r.v, a: r.a, pf: r.pf, hz: r.hz });
+    const image = encodeRegisters(this.map.name, { wh: r.wh, w: r.w, v: r.v, a: r.a, pf: r.pf, hz: r.hz });
+    const relay = this.map.relay;
+    if (relay.kind === 'holding') image.set(relay.status.address, this.relay.state().closed ? relay.status.closed : relay.status.open);
+    return image;
   }
 
   /** Handles one Modbus request PDU addressed to this meter: faults first, then the map. */
@@ -146,10 +161,34 @@ export class SimulatedMeter {
     const fault = this.takeRequestFault();
     if (fault?.kind === 'no-answer') return { kind: 'silent' };
     if (fault?.kind === 'exception') return { kind: 'reply', pdu: exceptionPdu(pdu[0] ?? 0, fault.code) };
+    const write = this.relayWrite(pdu);
+    if (write) return write;
     const energyRead = this.energyAddress !== undefined && requestCovers(pdu, this.energyAddress);
     const reply = answerPdu(this.map, pdu, () => this.registers({ energyRead }));
     if (fault?.kind === 'crc') return { kind: 'corrupt', pdu: reply };
     if ((reply[0] & 0x80) === 0) this.answered++;
     return { kind: 'reply', pdu: reply };
+  }
+
+  /**
+   * A write to the map's relay register, answered as the meter does: the value that trips
+   * or closes it (function 16, as the DDS238 takes; 06 on a meter that takes 16 only gets
+   * exception 01 from answerPdu), exception 03 for any other value. Undefined when the
+   * request is not a relay write.
+   */
+  private relayWrite(pdu: Buffer): ModbusOutcome | undefined {
+    const relay = this.map?.relay;
+    if (relay?.kind !== 'holding') return undefined;
+    const fc = pdu[0];
+    let value: number;
+    if (fc === 16 && relay.write === 16 && pdu.length === 8 && pdu.readUInt16BE(1) === relay.address && pdu.readUInt16BE(3) === 1 && pdu[5] === 2) value = pdu.readUInt16BE(6);
+    else if (fc === 6 && relay.write === 6 && pdu.length === 5 && pdu.readUInt16BE(1) === relay.address) value = pdu.readUInt16BE(3);
+    else return undefined;
+    this.relay.controlFrames++;
+    if (value !== relay.trip && value !== relay.close) return { kind: 'reply', pdu: exceptionPdu(fc, EXCEPTION.ILLEGAL_DATA_VALUE) };
+    this.relay.command(value === relay.trip ? 'trip' : 'close-now', this.now());
+    this.answered++;
+    // 16 echoes address and count; 06 echoes address and value.
+    return { kind: 'reply', pdu: fc === 16 ? Buffer.from([16, relay.address >> 8, relay.address & 0xff, 0, 1]) : Buffer.from(pdu) };
   }
 }

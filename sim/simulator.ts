@@ -1,4 +1,4 @@
-import type { Site } from '../core/site/index.ts';
+import type { Site } from '../core/index.ts';
 import { createLogger } from '../lib/logger.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Fault } from './faults.ts';

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
-import { parseSiteYaml } from '../core/site/index.ts';
-import type { Site } from '../core/site/index.ts';
+import { parseSiteYaml } from '../core/index.ts';
+import type { Site } from '../core/index.ts';
 
 /**
  * Helpers for the simulator's protocol tests (and anyone testing against it): socat PTY

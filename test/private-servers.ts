@@ -57,11 +57,14 @@ export interface PrivateServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port and data. */
   start(): Promise<void>;
+  /** Freezes the process (SIGSTOP: connections are accepted by the kernel, nothing answers) or thaws it (SIGCONT). */
+  freeze(): void;
+  thaw(): void;
   /** Stops it and removes its data. */
   destroy(): Promise<void>;
 }
 
-export async function privateRedis(): Promise<PrivateServer> {
+export async function privateRedis(opts: { readonly started?: boolean } = {}): Promise<PrivateServer> {
   const dir = tmpDir('redis');
   const port = await freePort();
   let proc: ChildProcess | undefined;
@@ -86,20 +89,28 @@ export async function privateRedis(): Promise<PrivateServer> {
     },
     async stop(signal = 'SIGTERM') {
       if (!proc) return;
+      proc.kill('SIGCONT'); // a frozen server could not act on SIGTERM
       proc.kill(signal);
       await exited(proc);
       proc = undefined;
+    },
+    freeze() {
+      proc?.kill('SIGSTOP');
+    },
+    thaw() {
+      proc?.kill('SIGCONT');
     },
     async destroy() {
       await server.stop('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await server.start();
+  if (opts.started !== false) await server.start();
   return server;
 }
 
-export async function privateInflux(): Promise<PrivateServer> {
+/** @param opts.started false: the port and data directory are chosen, but the server is not started (a service that is down). */
+export async function privateInflux(opts: { readonly started?: boolean } = {}): Promise<PrivateServer> {
   const dir = tmpDir('influx');
   const port = await freePort();
   const rpc = await freePort();
@@ -145,15 +156,22 @@ bind-address = "127.0.0.1:${rpc}"
     },
     async stop(signal = 'SIGTERM') {
       if (!proc) return;
+      proc.kill('SIGCONT'); // a frozen server could not act on SIGTERM
       proc.kill(signal);
       await exited(proc);
       proc = undefined;
+    },
+    freeze() {
+      proc?.kill('SIGSTOP');
+    },
+    thaw() {
+      proc?.kill('SIGCONT');
     },
     async destroy() {
       await server.stop('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await server.start();
+  if (opts.started !== false) await server.start();
   return server;
 }

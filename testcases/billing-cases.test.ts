@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { billRunJson, computeBillRun, parseSiteYaml, ReadingsScanner } from '../core/index.ts';
+import { billFromSettlement, billRunJson, computeBillRun, parseSiteYaml, ReadingsScanner, reconcile, settleRange } from '../core/index.ts';
 import { readPaymentsFile } from '../cli/commands/bill.ts';
 
 /**
@@ -11,8 +11,9 @@ import { readPaymentsFile } from '../cli/commands/bill.ts';
  * (expected-error.txt: file, line and field).
  */
 const root = import.meta.dirname;
+// Bill cases have `args`; live-figure cases (`live`) run in live-cases.test.ts.
 const cases = readdirSync(root, { withFileTypes: true })
-  .filter((d) => d.isDirectory())
+  .filter((d) => d.isDirectory() && existsSync(join(root, d.name, 'args')))
   .map((d) => d.name)
   .sort();
 
@@ -20,6 +21,16 @@ function argsOf(dir: string): { from: string; to: string } {
   const words = readFileSync(join(dir, 'args'), 'utf8').trim().split(/\s+/);
   const get = (k: string) => words[words.indexOf(k) + 1];
   return { from: get('--from'), to: get('--to') };
+}
+
+/** The reconciliation of a case (billing.md section 8) as `submeter reconcile` prints it. */
+export async function reconcileCase(dir: string): Promise<string> {
+  const site = parseSiteYaml(readFileSync(join(dir, 'site.yaml'), 'utf8'), 'site.yaml');
+  const scanner = new ReadingsScanner(site, 'readings.csv');
+  scanner.push(readFileSync(join(dir, 'readings.csv')));
+  const { from, to } = argsOf(dir);
+  const settled = settleRange(site, scanner.end(), from, to);
+  return `${JSON.stringify(reconcile(settled, billFromSettlement(settled, [])), null, 2)}\n`;
 }
 
 export async function billCase(dir: string): Promise<string> {
@@ -45,6 +56,7 @@ describe('billing testcases', () => {
         return;
       }
       expect(await billCase(dir)).toBe(readFileSync(join(dir, 'expected.json'), 'utf8'));
+      if (existsSync(join(dir, 'expected-reconcile.json'))) expect(await reconcileCase(dir)).toBe(readFileSync(join(dir, 'expected-reconcile.json'), 'utf8'));
     });
   }
 });

@@ -154,6 +154,6 @@ describe('alerts and tenant notifications (real SMTP server, webhook, Redis, Inf
     const ev = await env.influx.query(`SELECT count(detail) FROM event WHERE site = ${quoteString(site.id)} GROUP BY kind`);
     expect(ev.map((e) => e.kind).sort()).toEqual(expect.arrayContaining(['abnormal_loss', 'low_balance', 'meter_offline']));
     const health = await env.influx.query(`SELECT last(waiting) FROM worker WHERE site = ${quoteString(site.id)} GROUP BY queue`);
-    expect(health.map((h) => h.queue).sort()).toEqual(['alerts', 'balance', 'notify', 'rollup', 'settlement']);
+    expect(health.map((h) => h.queue).sort()).toEqual(['alerts', 'balance', 'enforcement', 'notify', 'rollup', 'settlement', 'topup']);
   });
 });

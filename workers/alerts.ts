@@ -1,7 +1,7 @@
-import { Point } from '@influxdata/influxdb-client';
-import { addDays, kwhText, zoneOf } from '../core/index.ts';
+import { addDays, dateOfDayBucket, kwhText, zoneOf } from '../core/index.ts';
 import { dueDays } from './settlement.ts';
 import { quoteString } from '../influx/client.ts';
+import { eventLine, workerLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { siteOf } from './context.ts';
 import type { WorkerContext } from './context.ts';
@@ -34,16 +34,7 @@ export async function processAlerts(ctx: WorkerContext, job: AlertsJob): Promise
     const t = lastBy.get(m.id);
     if (t === undefined || now - t <= m.maxGapMs) continue;
     offline.push(m.id);
-    lines.push(
-      new Point(M.event)
-        .tag(T.site, site.id)
-        .tag(T.kind, 'meter_offline')
-        .tag(T.meter, m.id)
-        .stringField(F.detail, `no reading since ${zone.format(t)} (max_gap ${m.maxGapMs / 1000} s)`)
-        .floatField(F.value, (now - t) / 1000)
-        .timestamp(t + m.maxGapMs)
-        .toLineProtocol()!,
-    );
+    lines.push(eventLine(site.id, { kind: 'meter_offline', meter: m.id, detail: `no reading since ${zone.format(t)} (max_gap ${m.maxGapMs / 1000} s)`, value: (now - t) / 1000, time: t + m.maxGapMs }));
   }
   // Abnormal loss of the last week of settled days, one event per day.
   const rows = await ctx.influx.query(
@@ -54,36 +45,27 @@ export async function processAlerts(ctx: WorkerContext, job: AlertsJob): Promise
     const abn = r.abn as number;
     if (!(abn > 0)) continue;
     abnormalDays++;
-    const day = zone.dateOf((r.time as number) + 3_600_000);
+    const day = dateOfDayBucket(site.timezone, r.time as number);
     lines.push(
-      new Point(M.event)
-        .tag(T.site, site.id)
-        .tag(T.kind, 'abnormal_loss')
-        .stringField(F.detail, `${day}: ${kwhText(abn)} kWh of loss above the normal rate ${site.loss.normalRate} of master ${kwhText(r.master as number)} kWh, borne by the property`)
-        .floatField(F.value, abn / 1000)
-        .timestamp(zone.midnight(day))
-        .toLineProtocol()!,
+      eventLine(site.id, {
+        kind: 'abnormal_loss',
+        detail: `${day}: ${kwhText(abn)} kWh of loss above the normal rate ${site.loss.normalRate} of master ${kwhText(r.master as number)} kWh, borne by the property`,
+        value: abn / 1000,
+        time: zone.midnight(day),
+      }),
     );
   }
   // Queue health for the dashboards (schema: worker measurement). Counts are per queue,
   // shared by all sites; each site's alerts job reports them under its own site tag.
   for (const [name, queue] of Object.entries(ctx.queues)) {
     const c = await queue.getJobCounts('waiting', 'delayed', 'failed');
-    lines.push(
-      new Point(M.worker)
-        .tag(T.site, site.id)
-        .tag(T.queue, name)
-        .intField(F.waiting, (c.waiting ?? 0) + (c.delayed ?? 0))
-        .intField(F.failed, c.failed ?? 0)
-        .timestamp(now)
-        .toLineProtocol()!,
-    );
+    lines.push(workerLine(site.id, { queue: name, waiting: (c.waiting ?? 0) + (c.delayed ?? 0), failed: c.failed ?? 0, time: now }));
   }
   // Settlement lag (Grafana's "Settlement missed" rule): how long the oldest day that is due
   // has waited past its due time (local midnight + grace); 0 when every due day is settled.
   const due = await dueDays(ctx, site);
   const settlementLag = due.length ? Math.max(0, now - (zone.midnight(addDays(due[0], 1)) + ctx.tuning.settlementGraceMs)) : 0;
-  lines.push(new Point(M.worker).tag(T.site, site.id).tag(T.queue, 'settlement').intField(F.lagMs, settlementLag).timestamp(now).toLineProtocol()!);
+  lines.push(workerLine(site.id, { queue: 'settlement', lagMs: settlementLag, time: now }));
   await ctx.influx.write(lines);
   if (offline.length) ctx.log.warn({ site: site.id, offline }, 'meters offline');
   return { offline, abnormalDays };

@@ -33,8 +33,11 @@ export interface Tuning {
   readonly settleLookbackMs: number;
   /** Readings loaded after a day's end, for the interval that crosses midnight. @defaultValue 6 h */
   readonly settleLookaheadMs: number;
-  /** Readings loaded before a meter's watermark when rolling up (context for the first new interval). @defaultValue 6 h */
-  readonly rollupContextMs: number;
+  /**
+   * Raw readings one rollup run takes per meter; a meter with more (its first run, a reset
+   * after late data) continues in the next run, queued at once. @defaultValue 2000
+   */
+  readonly rollupMaxReadings: number;
   /** Days back that the rollup re-checks for late readings (fingerprints). @defaultValue 3 */
   readonly lateWindowDays: number;
   /** How often the late-data fingerprints are compared. @defaultValue 60 s */
@@ -51,7 +54,7 @@ export interface Tuning {
 export const DEFAULT_TUNING: Tuning = {
   settleLookbackMs: 24 * 3_600_000,
   settleLookaheadMs: 6 * 3_600_000,
-  rollupContextMs: 6 * 3_600_000,
+  rollupMaxReadings: 2000,
   lateWindowDays: 3,
   lateCheckEveryMs: 60_000,
   settlementGraceMs: 15 * 60_000,
@@ -100,6 +103,37 @@ export async function loadRaw(influx: InfluxV1, site: string, meters: readonly s
       k++;
     }
     out.set(meter, sortSeries(time.subarray(0, k), wh.subarray(0, k)));
+  }
+  return out;
+}
+
+/**
+ * All meters' raw readings in [fromMs, toMs) plus each meter's last reading before it and
+ * first at or after it (searched within `edgeMs`), sorted per meter: the settlement's
+ * window, so an interval reaching into it from a silent meter is spread like the offline
+ * bill spreads it.
+ */
+export async function loadWindow(influx: InfluxV1, site: string, fromMs: number, toMs: number, edgeMs = 400 * 86_400_000): Promise<Map<string, RawSeries>> {
+  const out = await loadRaw(influx, site, 'all', fromMs, toMs);
+  const sq = quoteString(site);
+  const [before = [], after = []] = await influx.queryRaw(
+    [
+      `SELECT last(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${sq} AND time < ${fromMs}ms AND time >= ${fromMs - edgeMs}ms GROUP BY ${T.meter}`,
+      `SELECT first(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${sq} AND time >= ${toMs}ms AND time < ${toMs + edgeMs}ms GROUP BY ${T.meter}`,
+    ].join(';\n'),
+  );
+  const edges = new Map<string, [number, number][]>();
+  for (const s of [...before, ...after]) {
+    const meter = s.tags?.meter;
+    const v = s.values[0];
+    if (!meter || !v || typeof v[1] !== 'number') continue;
+    edges.set(meter, [...(edges.get(meter) ?? []), [v[0] as number, v[1]]]);
+  }
+  for (const [meter, extra] of edges) {
+    const s = out.get(meter) ?? EMPTY_SERIES;
+    const time = Float64Array.from([...s.time, ...extra.map((e) => e[0])]);
+    const wh = Float64Array.from([...s.wh, ...extra.map((e) => e[1])]);
+    out.set(meter, sortSeries(time, wh));
   }
   return out;
 }

@@ -10,8 +10,12 @@ export function redisKeys(prefix = 'submeter', site: string) {
     payments: `${base}:payments`,
     /** settlement lock (one settlement of a site at a time, across processes) */
     settleLock: `${base}:settle-lock`,
-    /** hash meter -> last raw reading time rolled up (ms) */
+    /** hash meter -> newest raw reading time the rollup has seen (ms): the late-data bound */
     watermarks: `${base}:watermarks`,
+    /** hash meter -> rollup state JSON (position and carried counter state, workers/rollup.ts) */
+    rollupState: `${base}:rollup-state`,
+    /** prefix of the per-batch rollup lock (one run of a batch at a time) */
+    rollupLock: `${base}:rollup-lock`,
     /** hash "meter|day" -> fingerprint of that day's raw readings (late-data detection) */
     fingerprints: `${base}:fingerprints`,
     /** token replaced after every settlement write: balances re-read charge sums when it changes */

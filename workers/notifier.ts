@@ -1,6 +1,6 @@
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
-import type { Account } from '../core/site/index.ts';
+import type { Account } from '../core/index.ts';
 import type { NotifyJob } from './queues.ts';
 import { UnrecoverableError } from './queues.ts';
 

@@ -63,4 +63,38 @@ describe('recordPayment (real Redis and InfluxDB)', () => {
     expect((err as InfluxError).retryable).toBe(true);
     expect((await recordPayment(deps, { account: 'A101', fen: 200, reference: 'R2', time: t0 })).status).toBe('recorded');
   });
+
+  it('a retry stamped with another time is the same payment (issue 11): duplicate, answered with the first time; only another account or amount conflicts', async () => {
+    const first = await recordPayment(deps, { account: 'A101', fen: 130, reference: 'R-T', time: t0 });
+    expect(first.status).toBe('recorded');
+    const retry = await recordPayment(deps, { account: 'A101', fen: 130, reference: 'R-T', time: t0 + 4_510 });
+    expect(retry).toMatchObject({ status: 'duplicate', time: t0 });
+    await expect(recordPayment(deps, { account: 'A102', fen: 130, reference: 'R-T', time: t0 })).rejects.toMatchObject({ code: 'conflict' });
+    await expect(recordPayment(deps, { account: 'A101', fen: 131, reference: 'R-T', time: t0 + 9_000 })).rejects.toMatchObject({ code: 'conflict' });
+    expect(await loadPayments(env.influx, site.id)).toEqual([{ account: 'A101', reference: 'R-T', fen: 130, time: t0 }]);
+  });
+
+  it('a reservation whose ledger write was lost is completed by the retry, at the reserved instant', async () => {
+    // What a write that timed out (and never landed) leaves behind: the reservation only.
+    await env.redis.hset(`${env.prefix}:site:${site.id}:payments`, 'R-LOST', `${t0}|A101|500`);
+    expect(await loadPayments(env.influx, site.id)).toEqual([]);
+    const r = await recordPayment(deps, { account: 'A101', fen: 500, reference: 'R-LOST', time: t0 + 60_000 });
+    expect(r).toMatchObject({ status: 'duplicate', time: t0 });
+    expect(await loadPayments(env.influx, site.id)).toEqual([{ account: 'A101', reference: 'R-LOST', fen: 500, time: t0 }]);
+  });
+
+  it('refuses a time more than 5 minutes ahead or before the site\'s first day, with the reason', async () => {
+    const now = Date.parse('2026-11-30T12:00:00+08:00');
+    const clocked = { ...deps, now: () => now };
+    await expect(recordPayment(clocked, { account: 'A101', fen: 1, reference: 'F1', time: Date.parse('2100-01-01T00:00:00+08:00') })).rejects.toThrow(
+      'payment time 2100-01-01T00:00:00+08:00 is in the future (now is 2026-11-30T12:00:00+08:00; at most 5 minutes ahead is accepted)',
+    );
+    await expect(recordPayment(clocked, { account: 'A101', fen: 1, reference: 'F2', time: now + 5 * 60_000 + 1000 })).rejects.toMatchObject({ code: 'invalid' });
+    expect((await recordPayment(clocked, { account: 'A101', fen: 1, reference: 'F3', time: now + 4 * 60_000 })).status).toBe('recorded');
+    await expect(recordPayment(clocked, { account: 'A101', fen: 1, reference: 'F4', time: Date.parse('1970-01-01T00:00:00Z') })).rejects.toThrow(/outside the supported dates/);
+    await expect(recordPayment(clocked, { account: 'A101', fen: 1, reference: 'F5', time: Date.parse('2025-12-31T23:59:59+08:00') })).rejects.toThrow(
+      "payment time 2025-12-31T23:59:59+08:00 is before the site's first day 2026-01-01",
+    );
+    expect((await loadPayments(env.influx, site.id)).map((p) => p.reference)).toEqual(['F3']);
+  });
 });

@@ -1,9 +1,10 @@
-import { Point } from '@influxdata/influxdb-client';
 import type { Redis } from 'ioredis';
-import type { Site } from '../core/site/index.ts';
-import { moneyText } from '../core/units.ts';
+import type { Site } from '../core/index.ts';
+import { moneyText, paymentContent, paymentTimeProblem } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
-import { quoteString } from '../influx/client.ts';
+import { InfluxError, quoteString } from '../influx/client.ts';
+import { eventLine } from '../influx/event-lines.ts';
+import { paymentLine as ledgerLine } from '../influx/payment-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { MAX_TIME_MS, redisKeys } from './keys.ts';
 
@@ -53,19 +54,30 @@ export interface PaymentDeps {
   readonly redis: Redis;
   /** Redis key prefix (tests isolate with a random one). @defaultValue 'submeter' */
   readonly keyPrefix?: string;
+  /** The clock that bounds a payment's time (no more than 5 minutes ahead). @defaultValue Date.now */
+  readonly now?: () => number;
 }
 
-/** Canonical content of a payment (billing.md section 1: instant, account, numeric amount). */
-function contentOf(p: PaymentInput): string {
+/**
+ * What the index stores per reference: the recorded payment, `instant|account|fen`. Only
+ * (account, fen) decide whether a later call is the same payment (billing.md section 1,
+ * amended by issue 11); the instant is kept so that a retry re-writes the very same point.
+ */
+function stored(p: PaymentInput): string {
   return `${p.time}|${p.account}|${p.fen}`;
 }
 
-function describe(content: string): string {
-  const [time, account, fen] = content.split('|');
-  return `${moneyText(Number(fen))} to ${account} at ${new Date(Number(time)).toISOString()}`;
+function parseStored(text: string): { time: number; account: string; fen: number } {
+  const [time, account, fen] = text.split('|');
+  return { time: Number(time), account, fen: Number(fen) };
 }
 
-// Returns {state, content}: 'new' when this call reserved the reference, else what is stored.
+function describe(text: string): string {
+  const p = parseStored(text);
+  return `${moneyText(p.fen)} to ${p.account} at ${new Date(p.time).toISOString()}`;
+}
+
+// Returns {state, stored}: 'new' when this call reserved the reference, else what is stored.
 const RESERVE = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then
@@ -75,22 +87,25 @@ end
 return {'existing', cur}
 `;
 
-// Releases a reservation only if it still holds our content (a failed ledger write).
+// Releases a reservation only if it still holds our content (a ledger write that certainly failed).
 const RELEASE = `
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
 `;
 
 export function paymentLine(site: string, p: PaymentInput): string {
-  return new Point(M.payment).tag(T.site, site).tag(T.account, p.account).tag(T.reference, p.reference).intField(F.fen, p.fen).timestamp(p.time).toLineProtocol()!;
+  return ledgerLine(site, p);
 }
 
-function validate(site: Site, p: PaymentInput): void {
+function validate(site: Site, p: PaymentInput, now: number): void {
   const bad = (m: string) => new PaymentRejectedError('invalid', m);
   if (!site.accounts.some((a) => a.id === p.account)) throw bad(`unknown account ${JSON.stringify(p.account)} for site ${site.id}`);
   if (!Number.isSafeInteger(p.fen) || p.fen === 0) throw bad(`amount must be a non-zero whole number of fen, got ${p.fen}`);
   if (!p.reference || p.reference.length > 200 || /[\n\r]/.test(p.reference)) throw bad('reference must be 1..200 characters on one line');
-  if (!Number.isSafeInteger(p.time) || p.time < 0) throw bad(`payment time must be epoch milliseconds, got ${p.time}`);
+  if (!Number.isSafeInteger(p.time)) throw bad(`payment time must be epoch milliseconds, got ${p.time}`);
+  // Not in the future (it would be listed but never credited) nor before the site's first day.
+  const problem = paymentTimeProblem(site, p.time, now);
+  if (problem) throw bad(problem);
 }
 
 /** The ledger's record of a reference, if any (survives a Redis that lost its last second). */
@@ -103,38 +118,50 @@ async function ledgerContent(influx: InfluxV1, site: string, reference: string):
 }
 
 /**
- * Records a payment: resolves once it is durable in the ledger. The same reference with
- * the same content again resolves 'duplicate' (and re-writes the identical point, which
- * completes a first attempt that crashed half-way). A different content under a taken
- * reference throws PaymentRejectedError('conflict'); server faults throw the InfluxError
- * or Redis error (retryable: calling again with the same input is safe).
+ * Records a payment: resolves once it is durable in the ledger. The same reference with the
+ * same account and amount again resolves 'duplicate' whatever its time (a client that
+ * retries a payment it sent without a time stamps it "now" again), and re-writes the point
+ * of the payment as first recorded, so a first attempt whose write is still in flight or
+ * was lost is completed before the answer: a client is never told "duplicate" for money
+ * that is not in the ledger, and never told "refused" for money that is. A different
+ * account or amount under a taken reference throws PaymentRejectedError('conflict'); server
+ * faults throw the InfluxError or Redis error (retryable: calling again is always safe).
  */
 export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Promise<RecordedPayment> {
   const { site, influx, redis } = deps;
-  validate(site, input);
+  validate(site, input, (deps.now ?? Date.now)());
   const key = redisKeys(deps.keyPrefix, site.id).payments;
-  const content = contentOf(input);
+  const mine = stored(input);
   const ledger = await ledgerContent(influx, site.id, input.reference);
   if (ledger !== undefined) await redis.hsetnx(key, input.reference, ledger);
-  const [state, stored] = (await redis.eval(RESERVE, 1, key, input.reference, content)) as [string, string];
-  if (stored !== content) {
-    const message = `payment reference ${JSON.stringify(input.reference)} is already used by ${describe(stored)}; refusing ${describe(content)} (payment_conflict)`;
-    // The data-quality flag of billing.md section 1, as an event the managers see; best
-    // effort (the refusal is the answer either way). Keyed by the refused payment's instant.
+  const [state, current] = (await redis.eval(RESERVE, 1, key, input.reference, mine)) as [string, string];
+  // The ledger is the truth when it has the reference (Redis may have lost its last second).
+  const truth = ledger ?? current;
+  const recorded = parseStored(truth);
+  if (paymentContent(recorded) !== paymentContent(input)) {
+    const message = `payment reference ${JSON.stringify(input.reference)} is already used by ${describe(truth)}; refusing ${describe(mine)} (payment_conflict)`;
+    // The data-quality flag of billing.md section 1, as an event the managers see (never
+    // shown to tenants: it names another payment); best effort, the refusal is the answer
+    // either way. Keyed by the refused payment's instant.
     await influx
-      .write(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'payment_conflict').tag(T.account, input.account).stringField(F.detail, message).timestamp(input.time).toLineProtocol()!)
+      .write(eventLine(site.id, { kind: 'payment_conflict', account: input.account, detail: message, time: input.time }))
       .catch(() => undefined);
     throw new PaymentRejectedError('conflict', message);
   }
+  // The payment as first recorded (a retry's own time is not it).
+  const payment: PaymentInput = { account: recorded.account, fen: recorded.fen, reference: input.reference, time: recorded.time };
   try {
-    await influx.write(paymentLine(site.id, input));
+    await influx.write(paymentLine(site.id, payment));
   } catch (err) {
-    // Nothing moved: free the reference so a corrected retry is not refused, unless it was
-    // already there before us (a duplicate whose ledger point we were re-writing).
-    if (state === 'new') await redis.eval(RELEASE, 1, key, input.reference, content).catch(() => undefined);
+    // Free the reference only when the write certainly did not land (InfluxDB refused it,
+    // or the connection never opened), so a corrected retry is not refused. After a timeout
+    // the point may still land: the reservation stays, and the same payment retried
+    // completes it (same point, credited once) while a different one is refused.
+    const certain = err instanceof InfluxError && (err.notSent || (err.status !== undefined && err.status >= 400 && err.status < 500));
+    if (state === 'new' && certain) await redis.eval(RELEASE, 1, key, input.reference, mine).catch(() => undefined);
     throw err;
   }
-  return { ...input, site: site.id, status: state === 'new' && ledger === undefined ? 'recorded' : 'duplicate' };
+  return { ...payment, site: site.id, status: state === 'new' && ledger === undefined ? 'recorded' : 'duplicate' };
 }
 
 export interface LedgerPayment {

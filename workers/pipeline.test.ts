@@ -1,15 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDays, computeBillRun, Dec, zoneOf } from '../core/index.ts';
+import { addDays, computeBillRun, liveFigures, liveInputsFromReadings, moneyFen, zoneOf } from '../core/index.ts';
 import type { BillRun, PaymentRow, ReadingRow } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { processBalance } from './balance.ts';
 import type { WorkerContext } from './context.ts';
 import { recordPayment } from './payments.ts';
 import { closeQueues, SettlementJob } from './queues.ts';
-import { processRollup } from './rollup.ts';
 import { processSettlement, settleSiteDay } from './settlement.ts';
 import { liveBill } from './statement.ts';
-import { SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
+import { rollupAll, SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
 import { readingLines, syntheticReadings } from './testing/month.ts';
 
@@ -35,6 +34,7 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
   let env: TestEnv;
   let ctx: WorkerContext;
   const clock = { now: zone.midnight(TO) + 20 * 60_000 };
+  const beforeSettlement = new Map<string, number>();
   beforeAll(async () => {
     env = await testEnv('pipe');
     ctx = testContext(env, [site], clock, { lateWindowDays: 14 });
@@ -47,17 +47,28 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
   });
 
   it('rollup writes integer 15-minute buckets whose sum per meter is the offline energy', async () => {
-    const r = await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+    const r = await rollupAll(ctx, site.id);
     expect(r.readings).toBeGreaterThan(0);
     const rows = await env.influx.query(`SELECT sum(wh) FROM tou_bucket WHERE site = ${quoteString(site.id)} GROUP BY meter`);
     const bill = computeBillRun(site, onTime, [], FROM, TO);
     const tenantWh = rows.filter((x) => String(x.meter).startsWith('T')).reduce((s, x) => s + (x.sum as number), 0);
     expect(kwh(tenantWh)).toBe(bill.master.tenant_kwh);
-    // Nothing settled yet: the live balance's unsettled cost is all own energy at its price, unrounded until here.
+    // Nothing settled yet: every day is provisional, shares and loss included, priced per
+    // line as the settlement will; the days are complete, so the provisional charges are
+    // the bill's totals and the live balance is already the offline closing balance.
     const live = await processBalance(ctx, { site: site.id });
-    for (const a of bill.accounts) {
-      const own = a.lines.filter((l) => l.kind === 'own').reduce((s, l) => s.plus(new Dec(l.kwh).mul(l.price)), new Dec(0));
-      expect(live.find((x) => x.account === a.account)!.costTodayFen).toBe(own.mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber());
+    const offline = computeBillRun(site, onTime, payments, FROM, TO);
+    const reference = liveFigures(site, liveInputsFromReadings(site, onTime, payments, clock.now));
+    for (const a of offline.accounts) {
+      const mine = live.find((x) => x.account === a.account)!;
+      expect(money(mine.provisionalFen), a.account).toBe(a.total_amount);
+      expect(money(mine.balanceFen), a.account).toBe(a.closing_balance);
+      expect(mine.balanceFen).toBe(reference.accounts.find((x) => x.account === a.account)!.balanceFen);
+      // live = previous closing (nothing settled: the opening) + payments - provisional charges.
+      const paid = payments.filter((p) => p.account === a.account).reduce((s, p) => s + p.fen, 0);
+      expect(mine.closingFen).toBe(moneyFen(site.accounts.find((x) => x.id === a.account)!.openingBalance) + paid);
+      expect(mine.balanceFen).toBe(mine.closingFen - mine.provisionalFen);
+      beforeSettlement.set(a.account, mine.balanceFen);
     }
   });
 
@@ -73,19 +84,31 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
     expect(await processSettlement(ctx, { site: site.id })).toEqual([]);
   });
 
-  it('balances equal the offline closing balances (nothing unsettled)', async () => {
+  it('balances equal the offline closing balances (nothing unsettled) and did not move at settlement', async () => {
     const live = await processBalance(ctx, { site: site.id });
     const offline = computeBillRun(site, onTime, payments, FROM, TO);
-    for (const a of offline.accounts) expect(money(live.find((x) => x.account === a.account)!.balanceFen)).toBe(a.closing_balance);
+    for (const a of offline.accounts) {
+      const mine = live.find((x) => x.account === a.account)!;
+      expect(money(mine.balanceFen)).toBe(a.closing_balance);
+      expect(mine.provisionalFen).toBe(0);
+      expect(mine.balanceFen - beforeSettlement.get(a.account)!, `jump of ${a.account}`).toBe(0);
+    }
   });
 
   it('late readings of a settled day: buckets recomputed, adjustment lines with the reason, month = offline on all readings', async () => {
     clock.now += 2 * 60_000; // past lateCheckEveryMs
-    await processRollup(ctx, { site: site.id, batch: 0, batches: 1 }); // stores the fingerprints' bound
+    await rollupAll(ctx, site.id); // stores the fingerprints' bound
     await env.influx.write(readingLines(site.id, late));
     clock.now += 2 * 60_000;
-    const r = await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+    const r = await rollupAll(ctx, site.id);
     expect(r.lateDays).toBe(1);
+    // The meter's rollup went back to the changed day: the next runs recompute its buckets
+    // from the day's midnight, already equal to the offline cells on all readings.
+    await rollupAll(ctx, site.id);
+    const day = '2026-10-03';
+    const buckets = await env.influx.query(`SELECT sum(wh) FROM tou_bucket WHERE site = ${quoteString(site.id)} AND meter = 'T101' AND time >= ${zone.midnight(day)}ms AND time < ${zone.midnight(addDays(day, 1))}ms GROUP BY period`);
+    const offlineDay = computeBillRun(site, all, [], day, addDays(day, 1)).accounts.find((a) => a.account === 'A101')!.lines.filter((l) => l.kind === 'own');
+    expect(Object.fromEntries(buckets.map((b) => [b.period, kwh(b.sum as number)]))).toEqual(Object.fromEntries(offlineDay.map((l) => [l.period, l.kwh])));
     const jobs = await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized']);
     const days = jobs.map((j) => SettlementJob.parse(j.data)).sort((x, y) => (x.day! < y.day! ? -1 : 1));
     expect(days.map((d) => d.day)).toEqual(['2026-10-02', '2026-10-03']);
@@ -136,12 +159,12 @@ describe('a meter silent past the settlement (real Redis and InfluxDB)', () => {
       const silent = (r: ReadingRow) => r.meter === 'T102' && r.time > silentA && r.time < silentB;
       const before = rows.filter((r) => r.time < zone.midnight('2026-10-03') + 20 * 60_000 && !silent(r));
       await env.influx.write(readingLines(site.id, before));
-      await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+      await rollupAll(ctx, site.id);
       expect((await processSettlement(ctx, { site: site.id })).map((d) => d.day)).toEqual(['2026-10-01', '2026-10-02']);
       // T102 is back: its first reading's interval reaches into the settled 2026-10-02.
       clock.now = zone.midnight('2026-10-04') + 20 * 60_000;
       await env.influx.write(readingLines(site.id, rows.filter((r) => !before.includes(r) && !silent(r))));
-      await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+      await rollupAll(ctx, site.id);
       const jobs = (await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized'])).map((j) => SettlementJob.parse(j.data));
       expect(jobs.map((j) => j.day)).toEqual(['2026-10-02']);
       expect(jobs[0].reason).toMatch(/^readings after the day was settled: T102 \(silent 2026-10-02T2\d:[\d:.]+\+08:00 to 2026-10-03T01:[\d:.]+\+08:00\)$/);

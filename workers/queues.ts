@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Queue, UnrecoverableError } from 'bullmq';
 import type { ConnectionOptions, JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { isLocalDate } from '../core/tou/local-date.ts';
+import { isLocalDate } from '../core/index.ts';
 
 /**
  * The one Redis/BullMQ module (style.md practice 2): queue names, payload types, job
@@ -25,6 +25,10 @@ export const QUEUE = {
   alerts: 'alerts',
   /** Tells a tenant about an alert (email, webhook); one job per event, retried. */
   notify: 'notify',
+  /** Prepaid enforcement (issue 13): the relay decision per account, after each balance cycle. */
+  enforcement: 'enforcement',
+  /** Online top-up: pending orders queried from their provider, and the daily statement reconciliation (docs/topup.md). */
+  topup: 'topup',
 } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
@@ -53,6 +57,66 @@ export type BalanceJob = z.infer<typeof BalanceJob>;
 export const AlertsJob = z.object({ site: siteId });
 export type AlertsJob = z.infer<typeof AlertsJob>;
 
+export const EnforcementJob = z.object({ site: siteId });
+export type EnforcementJob = z.infer<typeof EnforcementJob>;
+
+/**
+ * Relay commands (issue 13): the workers decide and enqueue, the collector that owns the
+ * meters' bus executes and reports the read-back. One queue per site, its keys under the
+ * site's hash tag (`bull:{site}:relay:...`), so only that site's collector takes its jobs.
+ * Not in QUEUE: no worker process runs it.
+ */
+export const RELAY_QUEUE = 'relay';
+
+export const RelayJob = z.object({
+  site: siteId,
+  account: z.string().min(1),
+  /** open = trip (power off), closed = close (power on). */
+  target: z.enum(['open', 'closed']),
+  /** The wanted-state version this command carries out (lib/relay-store.ts). */
+  version: z.number().int().min(1),
+  meters: z.array(z.string().min(1)).min(1),
+  /** The policy's reason code, and its one-line explanation. */
+  reason: z.string(),
+  detail: z.string(),
+  /** 'policy', or the manager (role:token id) whose override caused it. */
+  by: z.string(),
+  /** How to close: 1CH close now, or 1BH close permitted (the tenant presses the button). */
+  close: z.enum(['now', 'permit']),
+  balanceFen: z.number().int().optional(),
+  /** The read-back window, ms: a relay not in the target state this long after the command is a mismatch. */
+  readbackMs: z.number().int().positive(),
+  /** DL/T 645 command deadline after sending, ms. */
+  commandValidityMs: z.number().int().positive(),
+});
+export type RelayJob = z.infer<typeof RelayJob>;
+
+/** One job per (account, target state, version): a retried or repeated enqueue is the same job, never a second command. */
+export function relayJobId(site: string, account: string, target: 'open' | 'closed', version: number): string {
+  return ['relay', site, account, target, version].join('|');
+}
+
+/** The BullMQ prefix of a site's relay queue: the workers' prefix plus the site's hash tag. */
+export function relayQueuePrefix(site: string, prefix = 'bull'): string {
+  return `${prefix}:{${site}}`;
+}
+
+/**
+ * A relay command retries only wire faults (no reply, bus busy), a few times: a refusal or
+ * a mismatch is final at once (the executor completes the job with that status), so a wrong
+ * password is reported, not retried forever. Failed jobs are kept for inspection.
+ */
+export const RELAY_JOB_OPTS: JobsOptions = {
+  attempts: 6,
+  backoff: { type: 'exponential', delay: 5000 },
+  removeOnComplete: { count: 10_000 },
+  removeOnFail: false,
+};
+
+export function openRelayQueue(connection: ConnectionOptions, site: string, prefix?: string): Queue {
+  return new Queue(RELAY_QUEUE, { connection, prefix: relayQueuePrefix(site, prefix), defaultJobOptions: RELAY_JOB_OPTS });
+}
+
 export const NotifyJob = z.object({
   site: siteId,
   account: z.string().min(1),
@@ -66,6 +130,16 @@ export const NotifyJob = z.object({
   text: z.string(),
 });
 export type NotifyJob = z.infer<typeof NotifyJob>;
+
+export const TopupJob = z.object({
+  site: siteId,
+  /** pending: query unpaid orders; reconcile: compare a provider's statement with the ledger. */
+  kind: z.enum(['pending', 'reconcile']),
+  /** reconcile: the statement day (default: yesterday in the provider's zone). */
+  date: z.string().refine(isLocalDate, 'must be a local date YYYY-MM-DD').optional(),
+  provider: z.enum(['wechat', 'alipay', 'stripe']).optional(),
+});
+export type TopupJob = z.infer<typeof TopupJob>;
 
 /** BullMQ job id of a notification: one per event and channel, so a re-raised event is not sent twice (custom ids may not contain ':'). */
 export function notifyJobId(j: Pick<NotifyJob, 'site' | 'account' | 'kind' | 'time' | 'channel'>): string {
@@ -107,6 +181,8 @@ export interface ScheduleOptions {
   readonly settlementGraceMinutes?: number;
   /** Meters per rollup job. @defaultValue 200 */
   readonly metersPerBatch?: number;
+  /** Prepaid enforcement cadence (issue 13). @defaultValue balanceEveryMs */
+  readonly enforcementEveryMs?: number;
 }
 
 export const DEFAULTS = {
@@ -137,7 +213,11 @@ export interface SiteRef {
   readonly id: string;
   readonly timezone: string;
   readonly meters: readonly { readonly id: string }[];
+  readonly topup?: { readonly reconcileAt: string };
 }
+
+/** How often unpaid top-up orders are looked at (each is queried once older than the site's query_after). */
+export const TOPUP_POLL_MS = 60_000;
 
 /** Number of rollup batches of a site. */
 export function batchCount(site: SiteRef, metersPerBatch: number = DEFAULTS.metersPerBatch): number {
@@ -160,6 +240,8 @@ export function openQueues(connection: ConnectionOptions, prefix?: string): Queu
     balance: q(QUEUE.balance, JOB_OPTS),
     alerts: q(QUEUE.alerts, JOB_OPTS),
     notify: q(QUEUE.notify, NOTIFY_OPTS),
+    enforcement: q(QUEUE.enforcement, JOB_OPTS),
+    topup: q(QUEUE.topup, JOB_OPTS),
   };
 }
 
@@ -208,6 +290,20 @@ export async function upsertSchedulers(queues: Queues, site: SiteRef, opts: Sche
   await queues.balance.upsertJobScheduler(`balance:${site.id}`, { every: o.balanceEveryMs }, { name: 'balance', data: bal, opts: JOB_OPTS });
   const al: AlertsJob = { site: site.id };
   await queues.alerts.upsertJobScheduler(`alerts:${site.id}`, { every: o.alertsEveryMs }, { name: 'alerts', data: al, opts: JOB_OPTS });
+  // Enforcement on the balance cadence: a payment reconnects within one balance cycle.
+  const en: EnforcementJob = { site: site.id };
+  await queues.enforcement.upsertJobScheduler(`enforcement:${site.id}`, { every: o.enforcementEveryMs ?? o.balanceEveryMs }, { name: 'enforcement', data: en, opts: JOB_OPTS });
+  if (site.topup) {
+    const pending: TopupJob = { site: site.id, kind: 'pending' };
+    await queues.topup.upsertJobScheduler(`topup-pending:${site.id}`, { every: TOPUP_POLL_MS }, { name: 'topup-pending', data: pending, opts: JOB_OPTS });
+    // Providers publish yesterday's statement after about 10:00 China time (docs/topup.md).
+    const [hh, mm] = site.topup.reconcileAt.split(':').map(Number);
+    const rec: TopupJob = { site: site.id, kind: 'reconcile' };
+    await queues.topup.upsertJobScheduler(`topup-reconcile:${site.id}`, { pattern: `0 ${mm} ${hh} * * *`, tz: site.timezone }, { name: 'topup-reconcile', data: rec, opts: JOB_OPTS });
+  } else {
+    await queues.topup.removeJobScheduler(`topup-pending:${site.id}`);
+    await queues.topup.removeJobScheduler(`topup-reconcile:${site.id}`);
+  }
 }
 
 export { UnrecoverableError };

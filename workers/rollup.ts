@@ -1,9 +1,12 @@
-import { Point } from '@influxdata/influxdb-client';
-import { acceptReadings, addDays, billableFlags, buildCalendar, touBuckets, zoneOf } from '../core/index.ts';
-import type { AcceptedSeries, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
-import { quoteString } from '../influx/client.ts';
+import { randomBytes } from 'node:crypto';
+import { acceptReadings, addDays, billableFlags, buildCalendar, counterState, dateOfDayBucket, resumeSeries, sortSeries, touBuckets, zoneOf } from '../core/index.ts';
+import type { CounterState, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
+import { bucketLine } from '../influx/bucket-lines.ts';
+import type { InfluxV1 } from '../influx/client.ts';
+import { quoteString, rowsOf } from '../influx/client.ts';
+import { eventLine, workerLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
-import { idRegex, loadRaw, siteOf, writeChunked } from './context.ts';
+import { idRegex, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
 import { batchMeters, JOB_OPTS, requestResettlement } from './queues.ts';
@@ -11,16 +14,24 @@ import type { RollupJob } from './queues.ts';
 import { settledDays } from './settlement.ts';
 
 /**
- * Rollup: raw readings since each meter's watermark -> the core's counter rules and
+ * Rollup: each meter's raw readings since the last run -> the core's counter rules and
  * 15-minute TOU split -> `tou_bucket` points keyed by (meter, period, bucket start), so a
- * retry or a recompute overwrites the same points. Buckets feed the live balance and the
- * dashboards; the settlement re-derives the day from raw readings (settlement.ts), so a
- * bucket is never what a tenant is charged.
+ * retry or a recompute overwrites the same points. Buckets feed the live balance (the
+ * provisional settlement of billing.md section 5), usage, advice and the dashboards.
  *
- * Late readings (older than the watermark: a spool draining after an outage, an import)
- * are found by per-day fingerprints (count and sum of raw readings) over the last
- * `lateWindowDays`; a changed day gets its buckets recomputed and, if already settled, a
- * settlement job with the reason, which writes adjustment lines.
+ * Exactness: between runs each meter carries its counter state (core CounterState: the
+ * accepted readings reaching back to the start of the bucket holding its last accepted
+ * reading, and up to two pending spike readings), so the rules resume as if run over the
+ * whole history; a meter's first run starts at its very first reading. Its buckets are
+ * then the same pieces the settlement cuts from the same readings (they telescope to the
+ * settled cells: workers/bucket-cells.test.ts). History is worked through in chunks of
+ * `rollupMaxReadings` per meter, each run queueing the next at once.
+ *
+ * Late readings (older than a meter's position: a spool draining after an outage, an
+ * import) are found by per-day fingerprints (count and sum of raw readings) over the last
+ * `lateWindowDays`; the meter's state goes back to the changed day (started like the
+ * settlement, `settleLookbackMs` before it) and settled days among it and the day before get
+ * a settlement job with the reason, which writes adjustment lines and the day's buckets.
  */
 
 const BUCKET_MINUTES = 15;
@@ -30,114 +41,189 @@ export interface RollupResult {
   readonly readings: number;
   readonly buckets: number;
   readonly lateDays: number;
+  /** Some meter has more readings than one run takes: another run was queued. */
+  readonly more: boolean;
 }
 
-function bucketLines(site: Site, meter: Meter, buckets: readonly { start: number; period: string; wh: number }[]): string[] {
-  return buckets.map((b) => {
-    const p = new Point(M.touBucket).tag(T.site, site.id).tag(T.meter, meter.id).tag(T.period, b.period).tag(T.role, meter.role);
-    if (meter.account) p.tag(T.account, meter.account);
-    return p.intField(F.wh, b.wh).timestamp(b.start).toLineProtocol()!;
-  });
+/** What a meter carries between runs (Redis, one JSON per meter). */
+interface MeterState {
+  /** Readings after this instant (ms) are new. */
+  readonly w: number;
+  readonly acc: readonly (readonly [number, number])[];
+  readonly pend: readonly (readonly [number, number])[];
+  /** Buckets are written only from this instant (set when the state was reset to a day). */
+  readonly from?: number;
+  /** Reset: the last reading at or before `w` is the baseline (as the settlement's window starts). */
+  readonly seed?: boolean;
 }
 
-/** Data-quality flags of the counter rules as events (deterministic keys). */
-function flagLines(site: Site, acc: AcceptedSeries, from: number): string[] {
-  // Gaps inside one settlement cell estimate nothing billed (billing.md section 2 rule 4).
-  return billableFlags(site, acc.flags.filter((f) => f.time >= from))
-    .map((f) => new Point(M.event).tag(T.site, site.id).tag(T.kind, f.kind).tag(T.meter, f.meter).stringField(F.detail, f.detail).timestamp(f.time).toLineProtocol()!);
-}
-
-/** Buckets of a meter's readings that the window fully determines: from the segment holding `from` on. */
-function bucketsFrom(site: Site, acc: AcceptedSeries, from: number, to: number, cals?: Map<string, TouCalendar>): { start: number; period: string; wh: number }[] {
-  const n = acc.time.length;
-  if (n < 2) return [];
-  const zone = zoneOf(site.timezone);
-  const a = zone.dateOf(Math.max(from, acc.time[0]));
-  const b = addDays(zone.dateOf(acc.time[n - 1]), 1);
-  // Meters of a batch mostly share one range: build its calendar once per job.
-  let cal = cals?.get(`${a}|${b}`);
-  if (!cal) {
-    cal = buildCalendar(site, a, b, BUCKET_MINUTES);
-    cals?.set(`${a}|${b}`, cal);
+function parseState(text: string | null): MeterState | undefined {
+  if (!text) return undefined;
+  try {
+    const s = JSON.parse(text) as MeterState;
+    return typeof s.w === 'number' && Array.isArray(s.acc) && Array.isArray(s.pend) ? s : undefined;
+  } catch {
+    return undefined;
   }
-  // The segment that contains `from` is recomputed whole (its earlier part was written
-  // from the same readings before); segments before it are left alone.
-  let cut = -Infinity;
-  for (let k = 0; k < cal.segments; k++) if (cal.start[k] <= from) cut = cal.start[k];
-  return touBuckets(acc, cal).filter((b) => b.start >= cut && b.start < to);
 }
 
-function sliceFrom(raw: RawSeries, t: number): RawSeries {
-  let i = 0;
-  while (i < raw.time.length && raw.time[i] < t) i++;
-  return { time: raw.time.subarray(i), wh: raw.wh.subarray(i) };
+/** One statement per meter (equality on the meter tag is an index lookup; a regex over 1,000 ids is slow in InfluxDB 1.x). */
+async function loadNew(influx: InfluxV1, site: string, meters: readonly { id: string; state?: MeterState }[], limit: number): Promise<{ raw: Map<string, RawSeries>; seeds: Map<string, [number, number]> }> {
+  const sq = quoteString(site);
+  const statements: string[] = [];
+  const who: { meter: string; seed: boolean }[] = [];
+  for (const m of meters) {
+    const after = m.state ? ` AND time > ${m.state.w}ms` : '';
+    statements.push(`SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)}${after} ORDER BY time ASC LIMIT ${limit}`);
+    who.push({ meter: m.id, seed: false });
+    if (m.state?.seed) {
+      statements.push(`SELECT last(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)} AND time <= ${m.state.w}ms`);
+      who.push({ meter: m.id, seed: true });
+    }
+  }
+  const raw = new Map<string, RawSeries>();
+  const seeds = new Map<string, [number, number]>();
+  if (statements.length === 0) return { raw, seeds };
+  const res = await influx.queryRaw(statements.join(';\n'));
+  who.forEach((w, i) => {
+    const rows = rowsOf(res[i] ?? []);
+    if (w.seed) {
+      const r = rows[0];
+      if (r && typeof r.last === 'number') seeds.set(w.meter, [r.time as number, r.last]);
+      return;
+    }
+    const time: number[] = [];
+    const wh: number[] = [];
+    for (const r of rows) {
+      if (typeof r[F.wh] !== 'number') continue;
+      time.push(r.time as number);
+      wh.push(r[F.wh] as number);
+    }
+    raw.set(w.meter, sortSeries(Float64Array.from(time), Float64Array.from(wh)));
+  });
+  return { raw, seeds };
+}
+
+/** Start of the calendar segment holding instant t (segments are sorted). */
+function segmentStart(cal: TouCalendar, t: number): number {
+  let lo = 0;
+  let hi = cal.segments - 1;
+  if (cal.segments === 0 || t < cal.start[0]) return t;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (cal.start[mid] <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  return cal.start[lo];
 }
 
 /** The rollup job of one meter batch. */
 export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise<RollupResult> {
   const site = siteOf(ctx, job.site);
   const keys = redisKeys(ctx.keyPrefix, site.id);
+  // One run per batch at a time: two overlapping runs would race on the carried state.
+  const lock = `${keys.rollupLock}:${job.batch}/${job.batches}`;
+  const token = randomBytes(8).toString('hex');
+  if ((await ctx.redis.set(lock, token, 'PX', 120_000, 'NX')) !== 'OK') return { meters: 0, readings: 0, buckets: 0, lateDays: 0, more: false };
+  try {
+    return await rollupBatch(ctx, site, job);
+  } finally {
+    // Only our own lock: one that expired under a very long run may be another run's now.
+    await ctx.redis.eval(UNLOCK, 1, lock, token).catch(() => undefined);
+  }
+}
+
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Promise<RollupResult> {
+  const keys = redisKeys(ctx.keyPrefix, site.id);
   const ids = batchMeters(site, job.batch, job.batches);
   const meters = site.meters.filter((m) => ids.includes(m.id));
   const now = ctx.now();
   const zone = zoneOf(site.timezone);
-  const initial = zone.midnight(addDays(zone.dateOf(now), -ctx.tuning.lateWindowDays));
-  const stored = ids.length ? await ctx.redis.hmget(keys.watermarks, ...ids) : [];
-  const wm = new Map(ids.map((id, i) => [id, stored[i] === null ? initial : Number(stored[i])]));
-  const minW = Math.min(...wm.values());
-  const ctxMs = ctx.tuning.rollupContextMs;
-  // One query for the batch; a meter far behind the others only widens it.
-  const raw = await loadRaw(ctx.influx, site.id, ids, minW - ctxMs, now + 86_400_000);
+  const stored = ids.length ? await ctx.redis.hmget(keys.rollupState, ...ids) : [];
+  const states = new Map(ids.map((id, i) => [id, parseState(stored[i])]));
+  const marks = ids.length ? await ctx.redis.hmget(keys.watermarks, ...ids) : [];
+  const seen = new Map(ids.map((id, i) => [id, marks[i] === null ? -Infinity : Number(marks[i])]));
+  const limit = ctx.tuning.rollupMaxReadings;
+  const { raw, seeds } = await loadNew(
+    ctx.influx,
+    site.id,
+    meters.map((m) => ({ id: m.id, state: states.get(m.id) })),
+    limit,
+  );
   const lines: string[] = [];
-  const newW: [string, string][] = [];
+  const newStates: Record<string, string> = {};
+  const newW: Record<string, string> = {};
   let readings = 0;
   let buckets = 0;
+  let more = false;
   let newest = -Infinity;
   const cals = new Map<string, TouCalendar>();
+  const calendar = (a: LocalDate, b: LocalDate) => {
+    let cal = cals.get(`${a}|${b}`);
+    if (!cal) cals.set(`${a}|${b}`, (cal = buildCalendar(site, a, b, BUCKET_MINUTES)));
+    return cal;
+  };
   const spans: { meter: string; prev: number; next: number }[] = [];
   for (const meter of meters) {
     const series = raw.get(meter.id);
-    const w = wm.get(meter.id)!;
-    if (!series || series.time.length === 0 || series.time[series.time.length - 1] <= w) continue;
-    const window = sliceFrom(series, w - ctxMs);
+    if (!series || series.time.length === 0) continue;
+    const st = states.get(meter.id);
+    const seed = st?.seed ? seeds.get(meter.id) : undefined;
+    const base: CounterState = st?.seed ? { accepted: seed ? [seed] : [], pending: [] } : { accepted: st?.acc ?? [], pending: st?.pend ?? [] };
+    const window = resumeSeries(base, series);
     const acc = acceptReadings(meter, window);
-    const fresh = window.time.filter((t) => t > w).length;
-    // The first new interval starts at the last reading at or before the watermark.
-    let prev = w;
-    let found = false;
-    for (let i = acc.time.length - 1; i >= 0; i--) {
-      if (acc.time[i] <= w) {
-        prev = acc.time[i];
-        found = true;
-        break;
-      }
+    // The last accepted reading before this run: intervals after it are new.
+    const prev = base.accepted.length ? base.accepted[base.accepted.length - 1][0] : undefined;
+    const n = acc.time.length;
+    const firstT = window.time[0];
+    const lastT = window.time[window.time.length - 1];
+    const cal = calendar(zone.dateOf(firstT), addDays(zone.dateOf(Math.max(lastT, acc.time[n - 1] ?? lastT)), 1));
+    // The bucket holding `prev` is recomputed whole (its earlier part comes from the
+    // carried accepted readings); buckets before it are left alone.
+    const cut = Math.max(prev === undefined ? -Infinity : segmentStart(cal, prev), st?.from ?? -Infinity);
+    const bs = n > 1 ? touBuckets(acc, cal).filter((b) => b.start >= cut) : [];
+    for (const b of bs) lines.push(bucketLine(site.id, { meter: meter.id, role: meter.role, ...(meter.account ? { account: meter.account } : {}), period: b.period, start: b.start, wh: b.wh }));
+    const after = prev ?? -Infinity;
+    // Gaps inside one settlement cell estimate nothing billed (billing.md section 2 rule 4,
+    // amendment 11): not flagged, as the settlement does not flag them.
+    for (const f of billableFlags(site, acc.flags)) {
+      const fresh = f.kind === 'gap' ? (f.until ?? f.time) > after : f.time > after;
+      if (fresh && f.time >= (st?.from ?? -Infinity)) lines.push(eventLine(site.id, { kind: f.kind, meter: f.meter, detail: f.detail, time: f.time }));
     }
-    // The first new interval may span midnights (a meter back after a gap): the days it
-    // reaches were settled without it if their settlement already ran.
-    const firstNew = window.time.find((t) => t > w);
-    if (found && firstNew !== undefined && zone.dateOf(prev) < zone.dateOf(firstNew)) spans.push({ meter: meter.id, prev, next: firstNew });
-    const bs = bucketsFrom(site, acc, prev, Infinity, cals);
-    lines.push(...bucketLines(site, meter, bs), ...flagLines(site, acc, w + 1));
-    const last = window.time[window.time.length - 1];
-    newW.push([meter.id, String(last)]);
-    readings += fresh;
+    // A meter back after silence: the first new interval may reach over midnights into days settled without it.
+    if (prev !== undefined && !st?.seed && zone.dateOf(prev) < zone.dateOf(series.time[0])) spans.push({ meter: meter.id, prev, next: series.time[0] });
+    const last = n ? acc.time[n - 1] : undefined;
+    const next = last === undefined ? { accepted: [], pending: counterState(acc, window, Infinity).pending } : counterState(acc, window, segmentStart(cal, last));
+    newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: next.accepted, pend: next.pending, ...(st?.from !== undefined && (last === undefined || segmentStart(cal, last) <= st.from) ? { from: st.from } : {}) } satisfies MeterState);
+    // The newest raw reading seen (the late-data bound): never moved back by a state reset.
+    newW[meter.id] = String(Math.max(series.time[series.time.length - 1], seen.get(meter.id)!));
+    readings += series.time.length;
     buckets += bs.length;
-    newest = Math.max(newest, last);
+    if (series.time.length >= limit) more = true;
+    newest = Math.max(newest, series.time[series.time.length - 1]);
   }
-  // Points first, watermarks after: a crash in between only repeats the same writes.
+  // Points first, state after: a crash in between only repeats the same writes.
   await writeChunked(ctx.influx, lines);
-  if (newW.length) await ctx.redis.hset(keys.watermarks, Object.fromEntries(newW));
-  if (Number.isFinite(newest)) {
-    await ctx.influx.write(new Point(M.worker).tag(T.site, site.id).tag(T.queue, 'rollup').intField(F.lagMs, Math.max(0, now - newest)).timestamp(now).toLineProtocol()!);
+  if (Object.keys(newStates).length) {
+    await ctx.redis.hset(keys.rollupState, newStates);
+    await ctx.redis.hset(keys.watermarks, newW);
   }
+  if (Number.isFinite(newest)) await ctx.influx.write(workerLine(site.id, { queue: 'rollup', lagMs: Math.max(0, now - newest), time: now }));
   if (spans.length) await resettleSpans(ctx, site, spans);
   if (readings > 0) {
     // Freshness (sample -> balance): the balance follows new buckets at once instead of
     // waiting for its own tick; one job per site and second however many batches ran.
     await ctx.queues.balance.add('balance', { site: site.id }, { ...JOB_OPTS, jobId: `balance-after|${site.id}|${Math.floor(now / 1000)}` });
   }
+  if (more) {
+    // History left (first start, a state reset): the next chunk now, not at the next tick.
+    const data: RollupJob = { site: site.id, batch: job.batch, batches: job.batches };
+    await ctx.queues.rollup.add('rollup', data, { ...JOB_OPTS, jobId: `rollup-more|${site.id}|${job.batch}/${job.batches}|${newest}` });
+  }
   const lateDays = await checkLate(ctx, site, meters, job);
-  return { meters: newW.length, readings, buckets, lateDays };
+  return { meters: Object.keys(newStates).length, readings, buckets, lateDays, more };
 }
 
 /**
@@ -165,19 +251,20 @@ async function resettleSpans(ctx: WorkerContext, site: Site, spans: readonly { m
 type Fingerprints = Map<string, string>; // "meter|day" -> "count:sum"
 
 async function fingerprints(ctx: WorkerContext, site: Site, ids: readonly string[], from: number, bound: number): Promise<Fingerprints> {
-  const zone = zoneOf(site.timezone);
   const [series = []] = await ctx.influx.queryRaw(
     `SELECT count(${F.wh}), sum(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${quoteString(site.id)} AND ${T.meter} =~ ${idRegex(ids)} AND time >= ${from}ms AND time <= ${bound}ms GROUP BY ${T.meter}, time(1d) fill(none) tz(${quoteString(site.timezone)})`,
   );
   const out: Fingerprints = new Map();
-  for (const s of series) for (const v of s.values) out.set(`${s.tags?.meter}|${zone.dateOf((v[0] as number) + 3_600_000)}`, `${v[1]}:${v[2]}`);
+  for (const s of series) for (const v of s.values) out.set(`${s.tags?.meter}|${dateOfDayBucket(site.timezone, v[0] as number)}`, `${v[1]}:${v[2]}`);
   return out;
 }
 
 /**
  * Late-data check of one batch, at most every lateCheckEveryMs: the fingerprints of all
  * readings up to the bound stored last time are computed again; any change means readings
- * arrived late for that meter and day. Returns the number of (meter, day) changes handled.
+ * arrived late for that meter and day. The meter's rollup state goes back to the earliest
+ * changed day (so its buckets from that day on are recomputed by the next runs) and settled
+ * days reached get a settlement job. Returns the number of (meter, day) changes handled.
  */
 async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[], job: RollupJob): Promise<number> {
   const keys = redisKeys(ctx.keyPrefix, site.id);
@@ -205,7 +292,7 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
       }
     }
   }
-  // Everything at or before the lowest watermark has been rolled up: the next bound.
+  // Everything at or before the lowest watermark has been seen by the rollup: the next bound.
   const w = await ctx.redis.hmget(keys.watermarks, ...ids);
   const bound = Math.min(...w.map((x) => (x === null ? from : Number(x))));
   const fresh = await fingerprints(ctx, site, ids, from, bound);
@@ -216,21 +303,15 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
   let n = 0;
   const settled = await settledDays(ctx, site, from - 86_400_000 * 2);
   const toSettle = new Map<LocalDate, string[]>();
+  const resets: Record<string, string> = {};
   for (const [meterId, days] of changed) {
-    const meter = meters.find((m) => m.id === meterId)!;
+    const first = [...days].sort()[0];
+    const a = zone.midnight(first);
+    // Start again at the changed day, the way the settlement starts a day (its lookback
+    // and the last reading before it), and write buckets from the day's midnight on.
+    resets[meterId] = JSON.stringify({ w: a - ctx.tuning.settleLookbackMs - 1, acc: [], pend: [], from: a, seed: true } satisfies MeterState);
     for (const day of days) {
       n++;
-      // The day's buckets again, with context on both sides (the interval that crosses
-      // midnight belongs to two days).
-      const a = zone.midnight(day);
-      const b = zone.midnight(addDays(day, 1));
-      const raw = await loadRaw(ctx.influx, site.id, [meterId], a - ctx.tuning.rollupContextMs, b + ctx.tuning.rollupContextMs);
-      const series = raw.get(meterId);
-      if (series && series.time.length > 1) {
-        const acc = acceptReadings(meter, series);
-        const bs = bucketsFrom(site, acc, acc.time[0], acc.time[acc.time.length - 1]);
-        await writeChunked(ctx.influx, [...bucketLines(site, meter, bs), ...flagLines(site, acc, a)]);
-      }
       // A reading late on day d changes the interval into d from the day before too.
       for (const d of [addDays(day, -1), day]) {
         if (!settled.has(d)) continue;
@@ -238,9 +319,11 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
         list.push(meterId);
         toSettle.set(d, list);
       }
-      ctx.log.warn({ site: site.id, meter: meterId, day }, 'late readings: buckets recomputed');
+      ctx.log.warn({ site: site.id, meter: meterId, day }, 'late readings: buckets will be recomputed from the day');
     }
   }
+  await ctx.redis.hset(keys.rollupState, resets);
+  await ctx.queues.rollup.add('rollup', { site: site.id, batch: job.batch, batches: job.batches }, { ...JOB_OPTS, jobId: `rollup-late|${site.id}|${field}|${now}` });
   for (const [day, ms] of toSettle) {
     const reason = `late or corrected readings of ${[...new Set(ms)].sort().join(', ')} found ${new Date(now).toISOString()}`;
     await requestResettlement(ctx.queues, site.id, day, reason);

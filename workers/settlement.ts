@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { Point } from '@influxdata/influxdb-client';
-import { addDays, meterIndex, ReadingStore, settleRange, utilityCellFen, zoneOf } from '../core/index.ts';
-import type { ChargeLine, DaySettlement, LocalDate, Site } from '../core/index.ts';
+import { addDays, meterDayFacts, meterIndex, PERIODS, ReadingStore, settleRange, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
+import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, Site } from '../core/index.ts';
+import { bucketLine } from '../influx/bucket-lines.ts';
+import type { BucketPoint } from '../influx/bucket-lines.ts';
 import { quoteString } from '../influx/client.ts';
+import { eventLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
-import { loadRaw, siteOf, writeChunked } from './context.ts';
+import { accountDayLine, chargeLine, meterCellLine, meterDayLine, shareBasisLine, siteDayLine } from '../influx/settlement-lines.ts';
+import { loadWindow, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
 import type { SettlementJob } from './queues.ts';
@@ -60,47 +63,54 @@ async function storedLines(ctx: WorkerContext, site: Site, t: number): Promise<S
 }
 
 function chargePoint(site: string, t: number, l: { account: string; kind: string; pool?: string; period: string; price: string }, rev: number, wh: number, fen: number, reason?: string): string {
-  const p = new Point(M.charge).tag(T.site, site).tag(T.account, l.account).tag(T.kind, l.kind);
-  if (l.pool) p.tag(T.pool, l.pool);
-  p.tag(T.period, l.period).tag(T.rev, String(rev)).intField(F.wh, wh).intField(F.fen, fen).stringField(F.price, l.price);
-  if (reason) p.stringField(F.reason, reason);
-  return p.timestamp(t).toLineProtocol()!;
+  return chargeLine(site, t, { account: l.account, kind: l.kind, ...(l.pool ? { pool: l.pool } : {}), period: l.period, rev, wh, fen, price: l.price, ...(reason ? { reason } : {}) });
 }
 
 function summaryLines(site: Site, t: number, day: DaySettlement): string[] {
   return day.cells.map((c) => {
-    const p = new Point(M.siteDay)
-      .tag(T.site, site.id)
-      .tag(T.period, c.period)
-      .intField(F.masterWh, c.masterWh)
-      .intField(F.tenantWh, c.tenantWh)
-      .intField(F.commonWh, c.commonWh)
-      .intField(F.lossWh, c.lossWh)
-      .intField(F.lossAllocatedWh, c.lossAllocatedWh)
-      .intField(F.lossAbnormalWh, c.lossAbnormalWh)
-      // Display only (the cap line in Grafana); the settlement used the exact decimal.
-      .floatField(F.lossNormalRate, Number(site.loss.normalRate));
     // What the utility charges for the cell (billing.md section 8), for the recovery panel.
     // A utility tariff without a price for the period is reconcile's error to report; it
     // must not keep a day from settling.
-    let utility: number | undefined;
+    let utilityFen: number | undefined;
     try {
-      utility = utilityCellFen(site, day.date, c.period, c.masterWh);
+      utilityFen = utilityCellFen(site, day.date, c.period, c.masterWh);
     } catch {
-      utility = undefined;
+      utilityFen = undefined;
     }
-    if (utility !== undefined) p.intField(F.utilityFen, utility);
-    return p.timestamp(t).toLineProtocol()!;
+    return siteDayLine(site.id, t, { ...c, ...(utilityFen !== undefined ? { utilityFen } : {}) }, site.loss.normalRate);
   });
 }
 
 /** Quality flags of the settled day as events (deterministic keys: a re-run overwrites them). */
 function flagLines(site: Site, day: { flags: readonly { meter: string; time: number; kind: string; detail: string }[] }): string[] {
-  return day.flags.map((f) => {
-    const p = new Point(M.event).tag(T.site, site.id).tag(T.kind, f.kind);
-    if (f.meter) p.tag(T.meter, f.meter);
-    return p.stringField(F.detail, f.detail).timestamp(f.time).toLineProtocol()!;
+  return day.flags.map((f) => eventLine(site.id, { kind: f.kind, ...(f.meter ? { meter: f.meter } : {}), detail: f.detail, time: f.time }));
+}
+
+/**
+ * The facts a verifiable statement shows (issue 10): each meter's registers and energy
+ * per period with its estimated part, how each pool and the loss were divided, and each
+ * account's area weight and pools that day. Overwritten by every run of the day.
+ */
+function factLines(site: Site, t: number, settlement: DaySettlement, meters: readonly MeterDayFacts[]): string[] {
+  const out: string[] = [];
+  for (const m of meters) {
+    out.push(
+      meterDayLine(site.id, t, {
+        meter: m.meter,
+        wh: m.wh,
+        ...(m.start ? { startWh: m.start.wh, startMs: m.start.ms, startEstimated: m.start.estimated } : {}),
+        ...(m.end ? { endWh: m.end.wh, endMs: m.end.ms, endEstimated: m.end.estimated } : {}),
+      }),
+    );
+    for (const c of m.cells) out.push(meterCellLine(site.id, t, { meter: m.meter, period: c.period, wh: c.wh, gapWh: c.gapWh }));
+  }
+  for (const b of settlement.shares ?? []) out.push(shareBasisLine(site.id, t, b));
+  const idx = siteIndex(site);
+  idx.accountIds.forEach((id, i) => {
+    const pools = idx.pools.filter((p) => p.members.includes(i)).map((p) => p.id);
+    out.push(accountDayLine(site.id, t, { account: id, areaWeight: idx.area[i], pools }));
   });
+  return out;
 }
 
 /** The diff of the new settlement against what is stored: lines of the next revision(s). */
@@ -142,19 +152,39 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   const zone = zoneOf(site.timezone);
   const a = zone.midnight(day);
   const b = zone.midnight(addDays(day, 1));
-  const raw = await loadRaw(ctx.influx, site.id, 'all', a - ctx.tuning.settleLookbackMs, b + ctx.tuning.settleLookaheadMs);
+  // The lookback's readings are the counter rules' history, the lookahead's the interval
+  // across midnight; each meter's last reading before the window and first after it are
+  // added so a meter silent longer than either still spreads that interval (billing.md
+  // section 3), as the offline bill and the rollup do.
+  const raw = await loadWindow(ctx.influx, site.id, a - ctx.tuning.settleLookbackMs, b + ctx.tuning.settleLookaheadMs);
   const store = new ReadingStore(site.meters.length);
   for (const [meter, i] of meterIndex(site)) {
     const s = raw.get(meter);
     if (s) for (let k = 0; k < s.time.length; k++) store.add(i, s.time[k], s.wh[k]);
   }
-  // The core settles the range [day, day+1) with the lookback's readings as history (the
-  // day before is settled too, and ignored): counter rules, split, pools, loss, charges.
+  // The core settles the range [day, day+1) with the window's readings as history (days
+  // before are settled too, and ignored): counter rules, split, pools, loss, charges. The
+  // 15-minute grid does not change a cell (pieces telescope); it gives the day's buckets.
   const t0 = performance.now();
-  const range = settleRange(site, store, day, addDays(day, 1));
+  const buckets: BucketPoint[] = [];
+  const facts: MeterDayFacts[] = [];
+  const range = settleRange(site, store, day, addDays(day, 1), {
+    gridMinutes: 15,
+    onSegments: (mi, cal, seg, acc) => {
+      const d = cal.days.indexOf(day);
+      const meter = site.meters[mi];
+      for (let k = 0; k < cal.segments; k++) {
+        if (cal.day[k] === d && seg[k] !== 0) buckets.push({ meter: meter.id, role: meter.role, ...(meter.account ? { account: meter.account } : {}), period: PERIODS[cal.period[k]], start: cal.start[k], wh: seg[k] });
+      }
+      facts.push(meterDayFacts(meter, acc, cal, seg, d));
+    },
+  });
   ctx.log.debug({ site: site.id, day, coreMs: Math.round(performance.now() - t0) }, 'settleRange');
   const settlement = range.days[range.fromDay];
   const flags = range.flags;
+  // Facts and buckets first: a crash before the charges leaves the day unsettled, so the
+  // next run writes them again; after it, they are there.
+  await writeChunked(ctx.influx, [...factLines(site, a, settlement, facts), ...(await bucketChanges(ctx, site, a, b, buckets))]);
   const stored = await storedLines(ctx, site, a);
   const summary = [...summaryLines(site, a, settlement), ...flagLines(site, { flags })];
   if (stored.length === 0) {
@@ -185,6 +215,32 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   await writeChunked(ctx.influx, [...lines, ...summary]);
   ctx.log.info({ site: site.id, day, rev, lines: lines.length, reason }, 'settled day changed: adjustment lines written');
   return { day, outcome: 'adjusted', rev, lines: lines.length };
+}
+
+/**
+ * The day's buckets as the settlement cut them, against those stored (the rollup's): only
+ * differences are written, and a stored bucket the settlement has no energy for becomes 0.
+ * Normally nothing differs (workers/bucket-cells.test.ts); where the settlement's window
+ * saw other history than the rollup, the settled day is the truth, usage included.
+ */
+async function bucketChanges(ctx: WorkerContext, site: Site, a: number, b: number, buckets: readonly BucketPoint[]): Promise<string[]> {
+  const rows = await ctx.influx.query(`SELECT ${F.wh} FROM ${M.touBucket} WHERE ${T.site} = ${quoteString(site.id)} AND time >= ${a}ms AND time < ${b}ms GROUP BY ${T.meter}, ${T.period}`);
+  const stored = new Map(rows.map((r) => [`${r.meter}|${r.period}|${r.time}`, r.wh as number]));
+  const out: string[] = [];
+  const byMeter = new Map(site.meters.map((m) => [m.id, m]));
+  for (const bk of buckets) {
+    const key = `${bk.meter}|${bk.period}|${bk.start}`;
+    if (stored.get(key) !== bk.wh) out.push(bucketLine(site.id, bk));
+    stored.delete(key);
+  }
+  for (const [key, wh] of stored) {
+    if (wh === 0) continue;
+    const [meter, period, start] = key.split('|');
+    const m = byMeter.get(meter);
+    if (m) out.push(bucketLine(site.id, { meter, role: m.role, ...(m.account ? { account: m.account } : {}), period, start: Number(start), wh: 0 }));
+  }
+  if (out.length) ctx.log.info({ site: site.id, day: zoneOf(site.timezone).dateOf(a), buckets: out.length }, 'settlement rewrote buckets of the day');
+  return out;
 }
 
 /** Local dates already settled (they have site_day points), from InfluxDB, the only truth. */

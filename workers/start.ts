@@ -12,7 +12,11 @@ import { DEFAULT_TUNING, UnknownSiteError } from './context.ts';
 import type { Tuning, WorkerContext } from './context.ts';
 import { createNotifier } from './notifier.ts';
 import type { NotifierOptions } from './notifier.ts';
-import { AlertsJob, BalanceJob, closeQueues, JOB_OPTS, NotifyJob, openQueues, parsePayload, QUEUE, RollupJob, SettlementJob, upsertSchedulers } from './queues.ts';
+import { AlertsJob, BalanceJob, closeQueues, EnforcementJob, JOB_OPTS, NotifyJob, openQueues, parsePayload, QUEUE, RollupJob, SettlementJob, TopupJob, upsertSchedulers } from './queues.ts';
+import { closeRelayQueues, processEnforcement } from './enforcement.ts';
+import { createTopupProviders } from '../lib/topup/index.ts';
+import type { TopupProviders } from '../lib/topup/index.ts';
+import { processTopup, topupServices } from './topup/job.ts';
 import type { QueueName, Queues, ScheduleOptions } from './queues.ts';
 import { processRollup } from './rollup.ts';
 import { processSettlement } from './settlement.ts';
@@ -45,6 +49,11 @@ export interface StartWorkersOptions {
   /** Clock (tests). @defaultValue Date.now */
   readonly now?: () => number;
   readonly log?: Logger;
+  /**
+   * Top-up provider adapters per site id (tests pass the simulators'). @defaultValue from
+   * the credentials in the environment, for every site with a `topup` block
+   */
+  readonly topupProviders?: ReadonlyMap<string, TopupProviders>;
 }
 
 export interface RunningWorkers {
@@ -90,6 +99,8 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
   };
   await influx.createDatabase().catch((err: Error) => log.warn({ err: err.message }, 'could not create the InfluxDB database (retrying in jobs)'));
   const notifier = createNotifier(opts.notifier);
+  // A site with a topup block and no credentials refuses to start (loadTopupCredentials names the keys).
+  const topup = topupServices(ctx, opts.topupProviders ?? new Map(opts.sites.filter((s) => s.topup).map((s) => [s.id, createTopupProviders(s)])));
 
   const run = <T>(name: string, fn: (job: Job) => Promise<T>) => async (job: Job) => {
     const t0 = Date.now();
@@ -117,6 +128,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     ),
     balance: run('balance', (job) => processBalance(ctx, parsePayload(BalanceJob, QUEUE.balance, job.data))),
     alerts: run('alerts', (job) => processAlerts(ctx, parsePayload(AlertsJob, QUEUE.alerts, job.data))),
+    enforcement: run('enforcement', (job) => processEnforcement(ctx, parsePayload(EnforcementJob, QUEUE.enforcement, job.data))),
     notify: run('notify', async (job) => {
       const n = parsePayload(NotifyJob, QUEUE.notify, job.data);
       const site = ctx.sites.get(n.site);
@@ -125,6 +137,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
       await notifier.send(account, n);
       log.info({ site: n.site, account: n.account, kind: n.kind, channel: n.channel }, 'tenant notified');
     }),
+    topup: run('topup', (job) => processTopup(topup, parsePayload(TopupJob, QUEUE.topup, job.data))),
   };
   const which = opts.queues ?? (Object.values(QUEUE) as QueueName[]);
   const workers = which.map(
@@ -153,6 +166,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     workers,
     async close() {
       await Promise.all(workers.map((w) => w.close()));
+      await closeRelayQueues(ctx);
       await closeQueues(queues);
       notifier.close();
       redis.disconnect();

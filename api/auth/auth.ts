@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import type { Redis } from 'ioredis';
 import { HttpError, unauthorized } from '../errors.ts';
 import type { TokenRecord, TokenStore } from './token-store.ts';
 
@@ -9,33 +10,51 @@ export interface AuthFailureLimit {
   readonly windowMs: number;
 }
 
+// Counts one failure atomically and returns the new count; the window starts with the
+// first failure (PEXPIRE only on a new key).
+const FAIL = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('PTTL', KEYS[1])}
+`;
+
 /**
- * Counts failed authentications per client address; past the limit every request from
- * it gets 429 until the window ends. Counted on failures only, after the fact: a counter
- * that is raised on every request and lowered on success (express-rate-limit's
- * skipSuccessfulRequests) would refuse bursts of valid requests once more than `limit`
- * are in flight, which the live-status polling of many tenants behind one NAT produces.
+ * Failed authentications per client address, counted in Redis so that the limit holds
+ * across API processes and against a parallel burst (issue 11: an in-process counter let
+ * a burst of parallel guesses get more 401s than the limit). Each failure is counted with
+ * one atomic INCR, which tells it its rank: the first `limit` failures of a window are
+ * answered 401, every later one 429, however many arrive at once and at whichever API
+ * process; once the limit is reached, every request from the address (valid ones too) is
+ * answered 429 before its token is looked up, until the window ends. Successes are never
+ * counted, so a burst of valid requests from one NAT is never refused. (A guess that is in
+ * flight while the limit is reached is still looked up; with 256-bit tokens nothing can be
+ * guessed, the limit keeps scanners out of the logs and off the store.)
  */
 export class AuthFailureLimiter {
-  private readonly hits = new Map<string, { count: number; until: number }>();
-  constructor(readonly opts: AuthFailureLimit = { limit: 20, windowMs: 15 * 60_000 }) {}
-
-  blocked(key: string, now: number): number | undefined {
-    const h = this.hits.get(key);
-    if (!h) return undefined;
-    if (h.until <= now) {
-      this.hits.delete(key);
-      return undefined;
-    }
-    return h.count >= this.opts.limit ? h.until : undefined;
+  readonly opts: AuthFailureLimit;
+  constructor(
+    private readonly redis: Redis,
+    /** Key prefix with the site's hash tag, e.g. `submeter:api:{plaza}:`. */
+    private readonly prefix: string,
+    opts: AuthFailureLimit = { limit: 20, windowMs: 15 * 60_000 },
+  ) {
+    this.opts = opts;
   }
 
-  fail(key: string, now: number): void {
-    const h = this.hits.get(key);
-    if (!h || h.until <= now) {
-      if (this.hits.size > 100_000) this.hits.clear(); // bounded memory under a spray of addresses
-      this.hits.set(key, { count: 1, until: now + this.opts.windowMs });
-    } else h.count++;
+  private key(address: string): string {
+    return `${this.prefix}auth-failures:${address}`;
+  }
+
+  /** Undefined when the address may try, else the ms until its window ends. */
+  async blocked(address: string): Promise<number | undefined> {
+    const [n, ttl] = await this.redis.multi().get(this.key(address)).pttl(this.key(address)).exec().then((r) => (r ?? []).map((x) => x[1]) as [string | null, number]);
+    return Number(n ?? 0) >= this.opts.limit ? Math.max(ttl, 1000) : undefined;
+  }
+
+  /** Counts a failure: undefined when it is within the limit (answer 401), else the ms until the window ends (answer 429). */
+  async fail(address: string): Promise<number | undefined> {
+    const [n, ttl] = (await this.redis.eval(FAIL, 1, this.key(address), this.opts.windowMs)) as [number, number];
+    return n > this.opts.limit ? Math.max(ttl, 1000) : undefined;
   }
 }
 
@@ -45,28 +64,53 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/**
+ * `Authorization: Bearer <token>`, the scheme name case-insensitive (RFC 7235 section 2.1;
+ * RFC 6750 tokens are token68). Returns the token, or why the header is unusable.
+ */
+export function bearerToken(header: string | undefined): { token: string } | { problem: string } {
+  if (!header) return { problem: 'missing Authorization: Bearer <token>' };
+  const m = /^bearer +([A-Za-z0-9_\-.~+/]{10,200}=*) *$/i.exec(header);
+  return m ? { token: m[1] } : { problem: 'malformed Authorization header; expected Bearer <token>' };
+}
+
+/** What else may authenticate a request without an Authorization header (a tenant's device session cookie); undefined: not present. */
+export type SecondaryAuth = (req: Request, res: Response) => Promise<{ record?: TokenRecord } | undefined>;
+
 /** Bearer authentication for the site this API serves; a token of another site is invalid here. */
-export function authenticate(tokens: TokenStore, limiter: AuthFailureLimiter, siteId: () => string) {
+export function authenticate(tokens: TokenStore, limiter: AuthFailureLimiter, siteId: () => string, secondary?: SecondaryAuth) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const now = Date.now();
-    const key = req.ip ?? 'unknown';
-    const until = limiter.blocked(key, now);
-    if (until !== undefined) {
-      res.setHeader('Retry-After', String(Math.ceil((until - now) / 1000)));
-      return next(new HttpError(429, 'too_many_requests', 'too many failed authentications from this address; try again later'));
+    try {
+      const address = req.ip ?? 'unknown';
+      const tooMany = (waitMs: number) => {
+        res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
+        next(new HttpError(429, 'too_many_requests', 'too many failed authentications from this address; try again later'));
+      };
+      const wait = await limiter.blocked(address);
+      if (wait !== undefined) return tooMany(wait);
+      const fail = async (message: string) => {
+        const over = await limiter.fail(address);
+        if (over !== undefined) return tooMany(over);
+        res.setHeader('WWW-Authenticate', 'Bearer realm="submeter"');
+        next(unauthorized(message));
+      };
+      let record: TokenRecord | undefined;
+      let problem: string;
+      if (req.headers.authorization === undefined && secondary) {
+        const other = await secondary(req, res);
+        record = other?.record;
+        problem = other ? 'this device is no longer signed in; ask for a new login link' : 'missing Authorization: Bearer <token>';
+      } else {
+        const b = bearerToken(req.headers.authorization);
+        if ('problem' in b) return await fail(b.problem);
+        record = await tokens.lookup(b.token);
+        problem = 'invalid or revoked token';
+      }
+      if (!record || record.site !== siteId()) return await fail(problem);
+      res.locals.auth = record;
+      next();
+    } catch (err) {
+      next(err);
     }
-    const header = req.headers.authorization;
-    const m = header ? /^Bearer ([A-Za-z0-9_\-.~+/]{10,200}=*)$/.exec(header) : null;
-    const fail = (message: string) => {
-      limiter.fail(key, now);
-      res.setHeader('WWW-Authenticate', 'Bearer realm="submeter"');
-      next(unauthorized(message));
-    };
-    if (!header) return fail('missing Authorization: Bearer <token>');
-    if (!m) return fail('malformed Authorization header; expected Bearer <token>');
-    const record = await tokens.lookup(m[1]);
-    if (!record || record.site !== siteId()) return fail('invalid or revoked token');
-    res.locals.auth = record;
-    next();
   };
 }

@@ -16,6 +16,8 @@ export interface TokenRecord {
   readonly label?: string;
   /** RFC 3339 UTC. */
   readonly created: string;
+  /** How the caller authenticated: a bearer token (default) or a tenant's device session cookie. */
+  readonly via?: 'token' | 'session';
 }
 
 export interface NewToken {

@@ -1,12 +1,10 @@
-import { Dec } from '../../core/decimal.ts';
-import type { Account, Site } from '../../core/site/index.ts';
-import type { AccountBill, BillLine, ChargeKind, CellSummary } from '../../core/types.ts';
-import { PERIODS, scheduleEntryOn, versionIndexOn } from '../../core/tou/schedule.ts';
-import type { Period } from '../../core/tou/schedule.ts';
+import { accountBill, dateOfDayBucket, Dec, divRoundHalfUp, hoursText, liveStatus, lossRate, moneyFen, PERIODS, priceAt, priceText as microText, zoneOf } from '../../core/index.ts';
+import type { Account, AccountBill, AccountLive, BillLine, CellSummary, ChargeKind, Period, RegisterAt, ShareBasis, Site, StatementCharge } from '../../core/index.ts';
 import type { InfluxV1, Row } from '../../influx/client.ts';
 import { quoteIdent as qi, quoteString as qs, rowsOf } from '../../influx/client.ts';
 import { F, M, T } from '../../influx/schema.ts';
-import { moneyFen } from '../../core/units.ts';
+import { loadLiveFigures } from '../../workers/index.ts';
+import type { LoadedLive } from '../../workers/index.ts';
 import { int, kwhText, moneyText, priceText } from '../format.ts';
 import { formatLocal, localMidnight, localParts } from '../local-time.ts';
 import { TtlCache } from './ttl-cache.ts';
@@ -52,8 +50,11 @@ export interface LiveStatus {
   readonly power_kw: string | null;
   readonly cost_per_hour: string | null;
   readonly balance: string;
-  /** 'live': the workers' balance series; 'settled': opening + payments - settled charges (no worker output yet). */
-  readonly balance_source: 'live' | 'settled';
+  /**
+   * 'live': the balance worker's last point (at most liveMaxAgeMs old); 'computed': no
+   * recent point, so the API ran the same core function on the same series itself.
+   */
+  readonly balance_source: 'live' | 'computed';
   readonly hours_left: string | null;
   readonly low_balance: string | null;
   readonly status: 'ok' | 'low' | 'negative';
@@ -106,22 +107,35 @@ export interface MeterHealthOut {
   readonly last_reading: string | null;
 }
 
-const KIND_ORDER: Record<ChargeKind, number> = { own: 0, common: 1, loss: 2 };
-const PERIOD_ORDER = Object.fromEntries(PERIODS.map((p, i) => [p, i])) as Record<Period, number>;
 const HOUR = 3_600_000;
 
 export interface ReadModelOptions {
   readonly influx: InfluxV1;
   /** Statement cache lifetime. @defaultValue 1000 */
   readonly cacheMs?: number;
+  /** A balance point older than this is not shown: the figures are computed instead. @defaultValue 60000 */
+  readonly liveMaxAgeMs?: number;
+}
+
+/** The facts of the verifiable statement of one account and range, as stored by the settlement. */
+export interface StatementDetailFacts {
+  readonly charges: readonly StatementCharge[];
+  readonly meterDays: readonly { date: string; meter: string; wh: number; start?: RegisterAt; end?: RegisterAt }[];
+  readonly gaps: readonly { date: string; meter: string; period: Period; gapWh: number }[];
+  readonly bases: readonly (ShareBasis & { date: string })[];
+  readonly accountDays: readonly { date: string; areaWeight: number; pools: readonly string[] }[];
+  readonly cells: readonly (CellSummary & { date: string })[];
+  readonly payments: readonly { time: string; fen: number; reference: string }[];
 }
 
 export class ReadModel {
   private readonly influx: InfluxV1;
+  private readonly liveMaxAgeMs: number;
   readonly cache: TtlCache;
 
   constructor(opts: ReadModelOptions) {
     this.influx = opts.influx;
+    this.liveMaxAgeMs = opts.liveMaxAgeMs ?? 60_000;
     this.cache = new TtlCache(opts.cacheMs ?? 1000);
   }
 
@@ -156,115 +170,148 @@ export class ReadModel {
     const paidIn = sumBy(payIn);
     return accounts.map((a) => {
       const mine = lines.filter((r) => r[T.account] === a.id);
-      const opening = moneyFenOf(a.openingBalance) + (paidBefore.get(a.id) ?? 0) - (before.get(a.id) ?? 0);
+      const opening = moneyFen(a.openingBalance) + (paidBefore.get(a.id) ?? 0) - (before.get(a.id) ?? 0);
       return assembleStatement(site, a, from, to, mine, opening, paidIn.get(a.id) ?? 0);
     });
   }
 
+  /** What the verifiable statement of one account shows beyond its bill (issue 10): the settlement's stored facts of the range. */
+  async statementFacts(site: Site, account: Account, from: string, to: string): Promise<StatementDetailFacts> {
+    return this.cache.get(`facts|${site.id}|${account.id}|${from}|${to}`, () => this.loadFacts(site, account, from, to));
+  }
+
+  private async loadFacts(site: Site, account: Account, from: string, to: string): Promise<StatementDetailFacts> {
+    const tz = site.timezone;
+    const zone = zoneOf(tz);
+    const range = `time >= ${localMidnight(from, tz)}ms AND time < ${localMidnight(to, tz)}ms`;
+    const w = `${qi(T.site)} = ${qs(site.id)}`;
+    const aw = `${w} AND ${qi(T.account)} = ${qs(account.id)}`;
+    const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
+    const [charges, meterDays, gaps, bases, accountDays, cells, pays] = await this.multi([
+      `SELECT ${qi(F.wh)}, ${qi(F.fen)}, ${qi(F.price)} FROM ${qi(M.charge)} WHERE ${aw} AND ${range} GROUP BY ${qi(T.kind)}, ${qi(T.pool)}, ${qi(T.period)}, ${qi(T.rev)}`,
+      `SELECT * FROM ${qi(M.meterDay)} WHERE ${w} AND ${meterFilter(meters)} AND ${range} GROUP BY ${qi(T.meter)}`,
+      `SELECT ${qi(F.gapWh)} FROM ${qi(M.meterCell)} WHERE ${w} AND ${qi(F.gapWh)} > 0 AND ${range} GROUP BY ${qi(T.meter)}, ${qi(T.period)}`,
+      `SELECT * FROM ${qi(M.shareBasis)} WHERE ${w} AND ${range} GROUP BY ${qi(T.kind)}, ${qi(T.pool)}, ${qi(T.period)}`,
+      `SELECT * FROM ${qi(M.accountDay)} WHERE ${aw} AND ${range}`,
+      `SELECT ${[F.masterWh, F.tenantWh, F.commonWh, F.lossWh, F.lossAllocatedWh, F.lossAbnormalWh].map((f) => qi(f)).join(', ')} FROM ${qi(M.siteDay)} WHERE ${w} AND ${range} GROUP BY ${qi(T.period)}`,
+      `SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${aw} AND ${range} GROUP BY ${qi(T.reference)}`,
+    ]);
+    // Points of a settled day are stamped at its local midnight.
+    const date = (r: Row) => zone.dateOf(Number(r.time));
+    const at = (r: Row, wh: string, ms: string, est: string): RegisterAt | undefined => (typeof r[wh] === 'number' && typeof r[ms] === 'number' ? { wh: int(r[wh]), ms: int(r[ms]), estimated: r[est] === true } : undefined);
+    return {
+      charges: charges.map((r) => {
+        const kind = String(r[T.kind]) as ChargeKind;
+        const pool = kind === 'common' && r[T.pool] ? String(r[T.pool]) : undefined;
+        return { date: date(r), kind, ...(pool ? { pool } : {}), period: r[T.period] as Period, price: priceText(r[F.price]), wh: int(r[F.wh]), fen: int(r[F.fen]) };
+      }),
+      meterDays: meterDays.map((r) => {
+        const start = at(r, F.startWh, F.startMs, F.startEstimated);
+        const end = at(r, F.endWh, F.endMs, F.endEstimated);
+        return { date: date(r), meter: String(r[T.meter]), wh: int(r[F.wh]), ...(start ? { start } : {}), ...(end ? { end } : {}) };
+      }),
+      gaps: gaps.map((r) => ({ date: date(r), meter: String(r[T.meter]), period: r[T.period] as Period, gapWh: int(r[F.gapWh]) })),
+      bases: bases.map((r) => ({
+        date: date(r),
+        kind: String(r[T.kind]) as ShareBasis['kind'],
+        ...(r[T.pool] ? { pool: String(r[T.pool]) } : {}),
+        period: r[T.period] as Period,
+        wh: int(r[F.wh]),
+        basis: String(r[F.basis]) as ShareBasis['basis'],
+        members: int(r[F.members]),
+        weightTotal: int(r[F.weightTotal]),
+      })),
+      accountDays: accountDays.map((r) => ({ date: date(r), areaWeight: int(r[F.areaWeight]), pools: String(r[F.pools] ?? '').split(',').filter(Boolean) })),
+      cells: cells.map((r) => ({
+        date: date(r),
+        period: r[T.period] as Period,
+        masterWh: int(r[F.masterWh]),
+        tenantWh: int(r[F.tenantWh]),
+        commonWh: int(r[F.commonWh]),
+        lossWh: int(r[F.lossWh]),
+        lossAllocatedWh: int(r[F.lossAllocatedWh]),
+        lossAbnormalWh: int(r[F.lossAbnormalWh]),
+      })),
+      payments: pays.sort((a, b) => Number(a.time) - Number(b.time)).map((r) => ({ time: formatLocal(Number(r.time), tz), fen: int(r[F.fen]), reference: String(r[T.reference]) })),
+    };
+  }
+
   /**
-   * Live status of one account (billing.md section 5: live balance, cost rate, hours left).
-   * Cached for the cache lifetime per account: the balance worker writes once a minute, so
-   * a second of staleness costs nothing, and many open tabs cost InfluxDB one query per
-   * second per account instead of one per poll.
+   * Live status of one account (billing.md section 5: live balance with provisional
+   * shares, cost per hour, hours left). Cached for the cache lifetime per account: many
+   * open tabs cost InfluxDB one query per second per account instead of one per poll.
    */
   async live(site: Site, account: Account, now: number): Promise<LiveStatus> {
     return this.cache.get(`live|${site.id}|${account.id}|${Math.floor(now / 1000)}`, () => this.loadLive(site, account, now));
   }
 
+  /** The core's live figures computed here (workers/live-figures.ts), for when the balance worker has not written lately. */
+  private computed(site: Site, now: number): Promise<LoadedLive> {
+    return this.cache.get(`computed|${site.id}|${Math.floor(now / 1000)}`, () => loadLiveFigures({ influx: this.influx, site, now }));
+  }
+
   private async loadLive(site: Site, account: Account, now: number): Promise<LiveStatus> {
     const tz = site.timezone;
-    const local = localParts(now, tz);
-    const midnight = localMidnight(local.date, tz);
+    const midnight = localMidnight(localParts(now, tz).date, tz);
     const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
     const w = `${qi(T.site)} = ${qs(site.id)}`;
-    const mw = `${w} AND ${meterFilter(meters)}`;
-    const aw = `${w} AND ${qi(T.account)} = ${qs(account.id)}`;
-    const [bal, power, today] = await this.multi([
-      `SELECT * FROM ${qi(M.balance)} WHERE ${aw} AND time <= ${now}ms ORDER BY time DESC LIMIT 1`,
-      `SELECT last(${qi(F.w)}) AS w FROM ${qi(M.reading)} WHERE ${mw} AND time > ${now - 15 * 60_000}ms AND time <= ${now}ms GROUP BY ${qi(T.meter)}`,
-      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${mw} AND time >= ${midnight}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
+    const [bal, today] = await this.multi([
+      `SELECT * FROM ${qi(M.balance)} WHERE ${w} AND ${qi(T.account)} = ${qs(account.id)} AND time <= ${now}ms ORDER BY time DESC LIMIT 1`,
+      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${w} AND ${meterFilter(meters)} AND time >= ${midnight}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
     ]);
-    // The settled fallback needs three more sums; only asked for when the worker has not run.
-    const [charges, paid, trailing] = bal.length
-      ? [[], [], []]
-      : await this.multi([
-          `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.charge)} WHERE ${aw}`,
-          `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${aw} AND time <= ${now}ms`,
-          `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${mw} AND time >= ${now - 24 * HOUR}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
-        ]);
-    const tariffNow = priceAt(site, account, local.date, local.minute);
-    // Power and cost rate: the balance worker's figures when it has written a recent point
-    // (the same numbers Grafana shows), else the meters' last power reading x the price now
-    // (billing.md section 5: cost rate = power x current price).
-    const recent = bal.length > 0 && Number(bal[0].time) > now - 10 * 60_000 && typeof bal[0][F.w] === 'number';
-    let powerKw: InstanceType<typeof Dec> | undefined;
-    let costPerHour: string | null = null;
-    if (recent) {
-      powerKw = new Dec(String(bal[0][F.w])).div(1000);
-      costPerHour = typeof bal[0][F.costRateFenH] === 'number' ? moneyText(int(bal[0][F.costRateFenH])) : null;
-    } else if (power.length) {
-      powerKw = power.reduce((s, r) => s.plus(new Dec(String(r.w ?? 0))), new Dec(0)).div(1000);
-      costPerHour = tariffNow ? powerKw.times(tariffNow.price).toFixed(2, Dec.ROUND_HALF_UP) : null;
-    }
-    const todayByPeriod = PERIODS.map((p) => ({ period: p, wh: int(today.find((r) => r[T.period] === p)?.wh) })).filter((x) => x.wh !== 0);
-    const low = account.lowBalance !== undefined ? moneyFenOf(account.lowBalance) : undefined;
-
+    const point = bal.length > 0 && Number(bal[0].time) > now - this.liveMaxAgeMs ? bal[0] : undefined;
     let balanceFen: number;
-    let hoursLeft: string | null = null;
-    let source: LiveStatus['balance_source'];
-    if (bal.length) {
-      source = 'live';
-      balanceFen = int(bal[0][F.balanceFen]);
-      const h = bal[0][F.hoursLeft];
-      hoursLeft = typeof h === 'number' && Number.isFinite(h) ? new Dec(String(h)).toFixed(1, Dec.ROUND_HALF_UP) : null;
+    let hours: string | null;
+    let costFen: number;
+    let powerW: number | undefined;
+    if (point) {
+      balanceFen = int(point[F.balanceFen]);
+      hours = hoursText(typeof point[F.hoursLeft] === 'number' ? (point[F.hoursLeft] as number) : null);
+      costFen = int(point[F.costRateFenH]);
+      powerW = typeof point[F.w] === 'number' ? (point[F.w] as number) : undefined;
     } else {
-      // No worker output yet: the last settled balance (section 5 without the unsettled day).
-      source = 'settled';
-      balanceFen = moneyFenOf(account.openingBalance) + int(paid[0]?.fen) - int(charges[0]?.fen);
-      // Hours left at the trailing 24 h spending rate (section 5), priced per period now in force.
-      let fenPerDay = new Dec(0);
-      for (const r of trailing) {
-        const p = priceAt(site, account, local.date, undefined, r[T.period] as Period);
-        if (p) fenPerDay = fenPerDay.plus(new Dec(int(r.wh)).div(1000).times(p.price).times(100));
-      }
-      if (fenPerDay.gt(0) && balanceFen > 0) hoursLeft = new Dec(balanceFen).div(fenPerDay.div(24)).toFixed(1, Dec.ROUND_HALF_UP);
+      const figures = await this.computed(site, now);
+      const mine = figures.accounts.find((x) => x.account === account.id)!;
+      balanceFen = mine.balanceFen;
+      hours = hoursText(mine.hoursLeft);
+      costFen = mine.costPerHourFen;
+      powerW = ownPower(meters, figures);
     }
-    const status: LiveStatus['status'] = balanceFen < 0 ? 'negative' : low !== undefined && balanceFen < low ? 'low' : 'ok';
+    const now_ = priceAt(site, account, now);
+    const todayByPeriod = PERIODS.map((p) => ({ period: p, wh: int(today.find((r) => r[T.period] === p)?.wh) })).filter((x) => x.wh !== 0);
+    const low = account.lowBalance !== undefined ? moneyFen(account.lowBalance) : undefined;
     return {
       account: account.id,
       time: formatLocal(now, tz),
-      period: tariffNow?.period ?? null,
-      price: tariffNow ? priceText(tariffNow.price) : null,
-      power_kw: powerKw ? powerKw.toFixed(3, Dec.ROUND_HALF_UP) : null,
-      cost_per_hour: costPerHour,
+      period: now_.period,
+      price: now_.micro !== undefined ? microText(now_.micro) : null,
+      power_kw: powerW !== undefined ? new Dec(String(powerW)).div(1000).toFixed(3, Dec.ROUND_HALF_UP) : null,
+      cost_per_hour: powerW !== undefined || point ? moneyText(costFen) : null,
       balance: moneyText(balanceFen),
-      balance_source: source,
-      hours_left: hoursLeft,
+      balance_source: point ? 'live' : 'computed',
+      hours_left: hours,
       low_balance: low !== undefined ? moneyText(low) : null,
-      status,
+      status: liveStatus(balanceFen, low),
       today: todayByPeriod.map((x) => ({ period: x.period, kwh: kwhText(x.wh) })),
       today_kwh: kwhText(todayByPeriod.reduce((s, x) => s + x.wh, 0)),
     };
   }
 
-  /** Balances of every account at once (the manager's account list): the workers' series, else settled. */
-  async balances(site: Site, now: number): Promise<Map<string, { fen: number; source: 'live' | 'settled'; hoursLeft: string | null }>> {
+  /** Balances of every account at once (the manager's account list): the workers' recent points, else computed. */
+  async balances(site: Site, now: number): Promise<Map<string, { fen: number; source: 'live' | 'computed'; hoursLeft: string | null; status: AccountLive['status'] }>> {
     const w = `${qi(T.site)} = ${qs(site.id)}`;
-    const [bal, charges, paid] = await this.multi([
-      `SELECT * FROM ${qi(M.balance)} WHERE ${w} AND time <= ${now}ms GROUP BY ${qi(T.account)} ORDER BY time DESC LIMIT 1`,
-      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.charge)} WHERE ${w} GROUP BY ${qi(T.account)}`,
-      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND time <= ${now}ms GROUP BY ${qi(T.account)}`,
-    ]);
-    const out = new Map<string, { fen: number; source: 'live' | 'settled'; hoursLeft: string | null }>();
+    const [bal] = await this.multi([`SELECT * FROM ${qi(M.balance)} WHERE ${w} AND time <= ${now}ms AND time > ${now - this.liveMaxAgeMs}ms GROUP BY ${qi(T.account)} ORDER BY time DESC LIMIT 1`]);
+    const figures = site.accounts.every((a) => bal.some((r) => r[T.account] === a.id)) ? undefined : await this.computed(site, now);
+    const out = new Map<string, { fen: number; source: 'live' | 'computed'; hoursLeft: string | null; status: AccountLive['status'] }>();
     for (const a of site.accounts) {
+      const low = a.lowBalance !== undefined ? moneyFen(a.lowBalance) : undefined;
       const b = bal.find((r) => r[T.account] === a.id);
       if (b) {
-        const h = b[F.hoursLeft];
-        out.set(a.id, { fen: int(b[F.balanceFen]), source: 'live', hoursLeft: typeof h === 'number' && Number.isFinite(h) ? new Dec(String(h)).toFixed(1, Dec.ROUND_HALF_UP) : null });
+        const fen = int(b[F.balanceFen]);
+        out.set(a.id, { fen, source: 'live', hoursLeft: hoursText(typeof b[F.hoursLeft] === 'number' ? (b[F.hoursLeft] as number) : null), status: liveStatus(fen, low) });
       } else {
-        const c = int(charges.find((r) => r[T.account] === a.id)?.fen);
-        const p = int(paid.find((r) => r[T.account] === a.id)?.fen);
-        out.set(a.id, { fen: moneyFenOf(a.openingBalance) + p - c, source: 'settled', hoursLeft: null });
+        const mine = figures!.accounts.find((x) => x.account === a.id)!;
+        out.set(a.id, { fen: mine.balanceFen, source: 'computed', hoursLeft: hoursText(mine.hoursLeft), status: mine.status });
       }
     }
     return out;
@@ -283,7 +330,7 @@ export class ReadModel {
     return rows
       .map((r) => ({ t: Number(r.time), period: r[T.period] as Period, wh: int(r.wh) }))
       .filter((r) => r.wh !== 0)
-      .sort((a, b) => a.t - b.t || PERIOD_ORDER[a.period] - PERIOD_ORDER[b.period])
+      .sort((a, b) => a.t - b.t || PERIODS.indexOf(a.period) - PERIODS.indexOf(b.period))
       .map((r) => ({ time: formatLocal(r.t, tz), period: r.period, kwh: kwhText(r.wh) }));
   }
 
@@ -295,7 +342,7 @@ export class ReadModel {
     ]);
     const out = new Map<string, { fen: number; wh: number }>();
     for (const r of rows) {
-      const month = localParts(Number(r.time), tz).date.slice(0, 7);
+      const month = dateOfDayBucket(tz, Number(r.time)).slice(0, 7);
       const m = out.get(month) ?? { fen: 0, wh: 0 };
       m.fen += int(r.fen);
       m.wh += int(r.wh);
@@ -337,7 +384,7 @@ export class ReadModel {
     const [rows] = await this.multi([
       `SELECT ${fields.map((f) => `sum(${qi(f)}) AS ${qi(f)}`).join(', ')} FROM ${qi(M.siteDay)} WHERE ${qi(T.site)} = ${qs(site.id)} AND time >= ${localMidnight(from, tz)}ms AND time < ${localMidnight(to, tz)}ms GROUP BY time(1d) fill(none) tz(${qs(tz)})`,
     ]);
-    return rows.map((r) => masterDay(localParts(Number(r.time), tz).date, int(r[F.masterWh]), int(r[F.tenantWh]), int(r[F.commonWh]), int(r[F.lossWh]), int(r[F.lossAllocatedWh]), int(r[F.lossAbnormalWh])));
+    return rows.map((r) => masterDay(dateOfDayBucket(tz, Number(r.time)), int(r[F.masterWh]), int(r[F.tenantWh]), int(r[F.commonWh]), int(r[F.lossWh]), int(r[F.lossAllocatedWh]), int(r[F.lossAbnormalWh])));
   }
 
   /** The stored day-period cells (site_day) of [from, to), per local day, in the core's shape. */
@@ -363,7 +410,7 @@ export class ReadModel {
     }
     return [...byDay.entries()]
       .sort((a, b) => a[0] - b[0])
-      .map(([t, cells]) => ({ date: localParts(t, tz).date, cells: cells.sort((a, b) => PERIOD_ORDER[a.period] - PERIOD_ORDER[b.period]) }));
+      .map(([t, cells]) => ({ date: zoneOf(tz).dateOf(t), cells: cells.sort((a, b) => PERIODS.indexOf(a.period) - PERIODS.indexOf(b.period)) }));
   }
 
   /** True when the workers have settled the local date (its site_day summary exists). */
@@ -412,17 +459,15 @@ export function masterDay(date: string, m: number, t: number, c: number, loss: n
   };
 }
 
-/** billing.md section 6: loss_kwh / kwh to 4 places, ties away from zero; "0.0000" when kwh is 0. */
-export function lossRate(lossWh: number, masterWh: number): string {
-  if (masterWh === 0) return '0.0000';
-  const r = new Dec(lossWh).div(masterWh);
-  // ROUND_HALF_UP in decimal.js rounds ties away from zero, as section 4 asks for loss_rate.
-  const abs = r.abs().toFixed(4, Dec.ROUND_HALF_UP);
-  return r.isNeg() && abs !== '0.0000' ? `-${abs}` : abs;
+/** The account's own power now (W): its meters' last intervals, as the balance worker computes it. */
+function ownPower(meters: readonly string[], figures: LoadedLive): number | undefined {
+  let w: number | undefined;
+  for (const m of meters) {
+    const iv = figures.inputs.lastInterval.get(m);
+    if (iv && iv.ms > 0 && iv.wh >= 0) w = (w ?? 0) + divRoundHalfUp(iv.wh * 3_600_000, iv.ms);
+  }
+  return w;
 }
-
-/** Site-file money (validated, at most 2 decimals) in fen. */
-const moneyFenOf = moneyFen;
 
 function accountFilter(ids: readonly string[]): string {
   return ids.length === 1 ? `${qi(T.account)} = ${qs(ids[0])}` : `(${ids.map((id) => `${qi(T.account)} = ${qs(id)}`).join(' OR ')})`;
@@ -434,78 +479,44 @@ function meterFilter(ids: readonly string[]): string {
   return `(${ids.map((id) => `${qi(T.meter)} = ${qs(id)}`).join(' OR ')})`;
 }
 
-/** The TOU period at a local minute and the account's price for it (or for `period`), from the site's tariffs. */
-export function priceAt(site: Site, account: Account, date: string, minute?: number, period?: Period): { period: Period; price: string } | undefined {
-  const tariff = site.tariffs.find((t) => t.id === account.tariff);
-  if (!tariff) return undefined;
-  const vi = versionIndexOn(tariff, date);
-  if (vi < 0) return undefined;
-  const version = tariff.versions[vi];
-  let p = period;
-  if (p === undefined) {
-    const entry = scheduleEntryOn(version, date, site.holidays);
-    p = entry?.periods.find((s) => minute !== undefined && s.from <= minute && minute < s.to)?.period;
-  }
-  const price = p ? version.prices[p] : undefined;
-  return p && price !== undefined ? { period: p, price } : undefined;
-}
-
-/** Sums charge rows into a statement (billing.md section 5): per (kind, pool, period, price), never re-priced. */
+/**
+ * A statement from the range's charge rows (billing.md section 5): the core's accountBill
+ * (lines summed per kind, pool, period and price, never re-priced); revisions >= 1 are
+ * also listed as adjustments with the workers' reason.
+ */
 export function assembleStatement(site: Site, account: Account, from: string, to: string, rows: readonly Row[], openingFen: number, paymentsFen: number): AccountStatement {
-  const lines = new Map<string, { kind: ChargeKind; pool?: string; period: Period; price: string; wh: number; fen: number }>();
-  const adjustments: (Adjustment & { t: number })[] = [];
-  const kwh = { own: 0, common: 0, loss: 0 };
-  let total = 0;
+  const charges: { kind: ChargeKind; pool?: string; period: Period; price: string; wh: number; fen: number }[] = [];
+  const adjustments: (Adjustment & { t: number; order: number })[] = [];
+  const zone = zoneOf(site.timezone);
   for (const r of rows) {
     const kind = String(r[T.kind]) as ChargeKind;
-    if (!(kind in KIND_ORDER)) continue;
+    if (kind !== 'own' && kind !== 'common' && kind !== 'loss') continue;
     const pool = kind === 'common' && r[T.pool] ? String(r[T.pool]) : undefined;
-    const period = String(r[T.period]) as Period;
-    const price = priceText(r[F.price]);
-    const wh = int(r[F.wh]);
-    const fen = int(r[F.fen]);
-    const key = `${kind}|${pool ?? ''}|${period}|${price}`;
-    const line = lines.get(key) ?? { kind, pool, period, price, wh: 0, fen: 0 };
-    line.wh += wh;
-    line.fen += fen;
-    lines.set(key, line);
-    kwh[kind] += wh;
-    total += fen;
-    const rev = Number(r[T.rev] ?? 0);
-    if (rev > 0) {
+    const c = { kind, ...(pool ? { pool } : {}), period: String(r[T.period]) as Period, price: priceText(r[F.price]), wh: int(r[F.wh]), fen: int(r[F.fen]) };
+    charges.push(c);
+    if (Number(r[T.rev] ?? 0) > 0) {
       adjustments.push({
         t: Number(r.time),
-        date: localParts(Number(r.time), site.timezone).date,
+        order: ['own', 'common', 'loss'].indexOf(kind),
+        date: zone.dateOf(Number(r.time)),
         kind,
         ...(pool ? { pool } : {}),
-        period,
-        kwh: kwhText(wh),
-        price,
-        amount: moneyText(fen),
+        period: c.period,
+        kwh: kwhText(c.wh),
+        price: c.price,
+        amount: moneyText(c.fen),
         reason: String(r[F.reason] ?? 'settled day recomputed'),
       });
     }
   }
-  const sorted = [...lines.values()]
-    .filter((l) => l.wh !== 0 || l.fen !== 0)
-    .sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || cmp(a.pool ?? '', b.pool ?? '') || PERIOD_ORDER[a.period] - PERIOD_ORDER[b.period] || new Dec(a.price).cmp(b.price));
+  const bill: AccountBill = accountBill(account.id, charges, openingFen, paymentsFen);
   return {
     site: site.id,
-    account: account.id,
     name: account.name,
     from,
     to,
     currency: site.currency,
-    lines: sorted.map((l) => ({ kind: l.kind, ...(l.pool ? { pool: l.pool } : {}), period: l.period, kwh: kwhText(l.wh), price: l.price, amount: moneyText(l.fen) })),
-    kwh: { own: kwhText(kwh.own), common: kwhText(kwh.common), loss: kwhText(kwh.loss) },
-    total_amount: moneyText(total),
-    opening_balance: moneyText(openingFen),
-    payments: moneyText(paymentsFen),
-    closing_balance: moneyText(openingFen + paymentsFen - total),
-    adjustments: adjustments.sort((a, b) => a.t - b.t || KIND_ORDER[a.kind] - KIND_ORDER[b.kind]).map(({ t: _t, ...a }) => a),
+    ...bill,
+    adjustments: adjustments.sort((a, b) => a.t - b.t || a.order - b.order).map(({ t: _t, order: _o, ...a }) => a),
   };
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

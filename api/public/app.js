@@ -1,52 +1,91 @@
-// The tenant page: plain browser JavaScript, no build step. Talks only to /api/v1 with the
-// bearer token the user typed; the token lives in sessionStorage (gone when the tab
-// closes) and never in a URL. Figures are shown exactly as the API formats them (decimal
-// strings); numbers are parsed only to size the chart's bars.
-'use strict';
+// The tenant page: what a prepaid tenant checks on a phone. Plain browser JavaScript
+// modules, no build step. A phone signs in once with a login link (the device session
+// cookie, which this script never sees); programs and managers may type a token, kept in
+// this tab's sessionStorage and sent only as the Authorization header. Figures are shown as
+// the API formats them (decimal strings), re-formatted as text; numbers are parsed only to
+// size the chart and to pick days over hours.
+import { $, addDays, api, ApiError, el, PERIOD_COLORS, PERIOD_ORDER, showLoginCard } from './common.js';
+import { currentLang, duration, money, price4, setLang, t } from './i18n.js';
 
-const PERIOD_NAMES = { sharp: '尖峰 Sharp', peak: '高峰 Peak', flat: '平段 Flat', valley: '低谷 Valley', deep_valley: '深谷 Deep valley' };
-const KIND_NAMES = { own: '本户 Own meter', common: '公共 Common', loss: '线损 Loss' };
-const STATUS_NAMES = { ok: '正常 OK', low: '余额不足 Low', negative: '欠费 Overdrawn' };
-const PERIOD_ORDER = ['sharp', 'peak', 'flat', 'valley', 'deep_valley'];
-const COLORS = { sharp: '#922b21', peak: '#e67e22', flat: '#5dade2', valley: '#229954', deep_valley: '#145a32' };
+const state = { token: sessionStorage.getItem('submeter.token') || '', me: null, data: {}, timer: null, billMonth: null };
 
-const $ = (id) => document.getElementById(id);
-let token = sessionStorage.getItem('submeter.token') || '';
-let me = null;
-let account = null;
-let timer = null;
-
-class ApiError extends Error {
-  constructor(status, body) {
-    super(body && body.message ? body.message : `HTTP ${status}`);
-    this.status = status;
-  }
+// ---- sections ----------------------------------------------------------------------
+// The dashboard is a list of sections; each loads its data and renders it (again on a
+// language switch, from the data it has). A new feature registers its own section; the
+// #status-card and the #topup slot in index.html are kept for the supply status and the
+// online top-up action.
+const sections = [];
+/** @param {{ id: string, load: (ctx) => Promise<unknown>, render: (ctx, data) => void, lang?: boolean, poll?: boolean }} s */
+export function registerSection(s) {
+  sections.push(s);
 }
 
-async function api(path, type = 'json') {
-  const res = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${token}` } });
-  if (!res.ok) {
-    let body = null;
-    try { body = await res.json(); } catch { /* not JSON */ }
-    throw new ApiError(res.status, body);
+const ctx = () => ({ me: state.me, account: state.me.account, lang: currentLang(), call: (path, opts = {}) => api(path, { ...opts, token: state.token }) });
+const acct = () => encodeURIComponent(state.me.account);
+
+registerSection({ id: 'live', poll: true, load: (c) => c.call(`/accounts/${acct()}/live`), render: renderLive });
+registerSection({
+  id: 'usage',
+  load: async (c) => {
+    const today = state.data.live.time.slice(0, 10);
+    const from = addDays(today, -1);
+    const r = await c.call(`/accounts/${acct()}/usage?from=${from}&to=${addDays(today, 1)}&interval=1h`);
+    return { from, today, now: state.data.live.time, points: r.points };
+  },
+  render: renderUsage,
+});
+registerSection({ id: 'bills', load: loadBills, render: renderBills });
+registerSection({ id: 'payments', load: (c) => c.call(`/accounts/${acct()}/payments`), render: renderPayments });
+registerSection({ id: 'alerts', lang: true, load: (c) => c.call(`/accounts/${acct()}/alerts?lang=${c.lang}`), render: renderAlerts });
+registerSection({
+  id: 'advice',
+  load: async (c) => {
+    const today = state.data.live.time.slice(0, 10);
+    return c.call(`/accounts/${acct()}/advice?from=${addDays(today, -30)}&to=${today}`).catch(() => null);
+  },
+  render: renderAdvice,
+});
+
+async function loadAll(only) {
+  const c = ctx();
+  for (const s of sections.filter((x) => !only || only(x))) {
+    // live first: the others use its local time
+    if (s.id === 'live') state.data.live = await s.load(c);
   }
-  return type === 'json' ? res.json() : type === 'blob' ? res.blob() : res.text();
+  await Promise.all(
+    sections
+      .filter((x) => x.id !== 'live' && (!only || only(x)))
+      .map(async (s) => {
+        state.data[s.id] = await s.load(c);
+      }),
+  );
+  renderAll();
 }
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') e.className = v;
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return e;
+function renderAll() {
+  const c = ctx();
+  for (const s of sections) if (state.data[s.id] !== undefined) s.render(c, state.data[s.id]);
 }
+
+// ---- texts -------------------------------------------------------------------------
+
+function applyTexts() {
+  document.title = state.me ? `${t('title')} · ${state.me.site_name}` : t('title');
+  $('title').textContent = state.me ? state.me.site_name : t('title');
+  $('lang').textContent = t('langSwitch');
+  $('lang').lang = currentLang() === 'zh' ? 'en' : 'zh-CN';
+  for (const e of document.querySelectorAll('[data-t]')) e.textContent = t(e.dataset.t);
+  const [item, kwh, amount] = t('billCols');
+  $('bill-col-item').textContent = item;
+  $('bill-col-kwh').textContent = kwh;
+  $('bill-col-amount').textContent = amount;
+}
+
+const periodName = (p) => t('period')[p] ?? p;
 
 function dot(period) {
   const d = el('span', { class: 'dot' });
-  d.style.background = COLORS[period]; // CSSOM, not a style attribute: allowed by the page's CSP
+  d.style.background = PERIOD_COLORS[period]; // CSSOM, not a style attribute: allowed by the CSP
   return d;
 }
 
@@ -54,216 +93,305 @@ function fill(list, items, empty) {
   list.replaceChildren(...(items.length ? items : [el('li', { class: 'hint' }, empty)]));
 }
 
-function addDays(date, n) {
-  const d = new Date(`${date}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + n);
-  return d.toISOString().slice(0, 10);
+// ---- balance, price now, today -----------------------------------------------------
+
+function renderLive(_c, live) {
+  $('who').textContent = `${state.me.account_name} · ${state.me.account}`;
+  $('balance').textContent = money(live.balance);
+  $('balance').className = `value ${live.status}`;
+  const badge = $('status-badge');
+  badge.textContent = t('status')[live.status];
+  badge.className = `badge ${live.status}`;
+  $('hours-left').textContent = live.hours_left !== null && live.status !== 'negative' ? t('left')(duration(live.hours_left)) : '';
+  const todo = $('what-to-do');
+  todo.hidden = live.status === 'ok';
+  todo.className = `notice ${live.status}`;
+  todo.textContent = live.status === 'negative' ? t('negativeWhat') : live.status === 'low' ? t('lowWhat') : '';
+  $('topup-how').textContent = t('topUpHow');
+  renderContact($('contact'), state.me.contact);
+
+  $('price').textContent = live.price ? t('pricePerKwh')(price4(live.price)) : '–';
+  $('period-now').replaceChildren(...(live.period ? [dot(live.period), periodName(live.period)] : []));
+  $('cost-hour').textContent = live.cost_per_hour ? money(live.cost_per_hour) : '–';
+  $('power').textContent = live.power_kw ? `${live.power_kw} kW` : '–';
+  $('today-kwh').textContent = live.today_kwh;
+  fill($('today'), live.today.map((p) => el('li', {}, el('span', {}, dot(p.period), periodName(p.period)), el('span', { class: 'n' }, `${p.kwh} kWh`))), t('none'));
+  $('updated').textContent = `${t('updated')} ${t('dateTime')(live.time)}`;
 }
 
-function showLogin(message) {
-  clearInterval(timer);
-  $('dash').hidden = true;
-  $('logout').hidden = true;
-  $('login').hidden = false;
-  $('login-error').hidden = !message;
-  $('login-error').textContent = message || '';
-}
-
-async function login(t) {
-  token = t;
-  try {
-    me = await api('/me');
-  } catch (err) {
-    sessionStorage.removeItem('submeter.token');
-    token = '';
-    showLogin(err.status === 401 ? '令牌无效 Invalid token' : err.status === 429 ? '尝试次数过多，请稍后再试 Too many attempts, try later' : `登录失败 Login failed: ${err.message}`);
+/** Whom to call, from the site file's site.contact: tap to call or write. */
+function renderContact(node, contact) {
+  if (!contact || (!contact.name && !contact.phone && !contact.email)) {
+    node.textContent = t('contactFallback');
     return;
   }
-  sessionStorage.setItem('submeter.token', token);
-  $('login').hidden = true;
-  $('dash').hidden = false;
-  $('logout').hidden = false;
-  $('title').firstChild.textContent = `${me.site_name} `;
-  if (me.role === 'tenant') {
-    account = me.account;
-    $('picker-row').hidden = true;
-  } else {
-    const { accounts } = await api('/accounts');
-    const picker = $('account-picker');
-    picker.replaceChildren(...accounts.map((a) => el('option', { value: a.account }, `${a.account} ${a.name} · ${a.balance}`)));
-    account = accounts[0] && accounts[0].account;
-    $('picker-row').hidden = false;
-  }
-  await refresh();
-  clearInterval(timer);
-  timer = setInterval(() => refreshLive().catch(() => {}), 30_000);
+  node.replaceChildren(
+    `${t('call')}: `,
+    ...[contact.name ? el('span', {}, contact.name) : null, contact.phone ? el('a', { href: `tel:${contact.phone.replace(/[^0-9+]/g, '')}` }, contact.phone) : null, contact.email ? el('a', { href: `mailto:${contact.email}` }, contact.email) : null]
+      .filter(Boolean)
+      .flatMap((x, i) => (i ? [' · ', x] : [x])),
+  );
 }
 
-async function refresh() {
-  if (!account) return;
-  $('who').textContent = me.role === 'tenant' ? `${me.account_name} (${me.account})` : `${me.role} · ${account}`;
-  $('currency').textContent = me.currency;
-  const live = await refreshLive();
-  const today = live.time.slice(0, 10);
-  await Promise.all([drawUsage(today), loadBills(), loadPayments(), loadAlerts(), loadAdvice(today)]);
-}
-
-async function refreshLive() {
-  const a = encodeURIComponent(account);
-  const live = await api(`/accounts/${a}/live`);
-  $('balance').textContent = live.balance;
-  const badge = $('status-badge');
-  badge.textContent = STATUS_NAMES[live.status];
-  badge.className = `badge ${live.status}`;
-  $('hours-left').textContent = live.hours_left ? `约 ${live.hours_left} 小时 · about ${live.hours_left} h left` : '';
-  $('price').textContent = live.price ?? '–';
-  $('period-now').textContent = live.period ? PERIOD_NAMES[live.period] : '';
-  $('cost-hour').textContent = live.cost_per_hour ?? '–';
-  $('power').textContent = live.power_kw ? `${live.power_kw} kW` : '';
-  $('today-kwh').textContent = live.today_kwh;
-  fill($('today'), live.today.map((p) => el('li', {}, el('span', {}, dot(p.period), PERIOD_NAMES[p.period]), el('span', {}, `${p.kwh} kWh`))), '—');
-  $('updated').textContent = `更新于 Updated ${live.time}`;
-  return live;
-}
+// ---- the usage chart ---------------------------------------------------------------
 
 const SVG = 'http://www.w3.org/2000/svg';
-function svg(tag, attrs) {
+function svg(tag, attrs, text) {
   const e = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
   return e;
 }
 
-async function drawUsage(today) {
-  const from = addDays(today, -1);
-  const to = addDays(today, 1);
-  const { points } = await api(`/accounts/${encodeURIComponent(account)}/usage?from=${from}&to=${to}&interval=1h`);
-  // Drawn at the container's own width so labels keep their size on a phone.
-  const W = Math.max(300, Math.round($('chart').clientWidth || 720)), H = 200, left = 34, bottom = 22, top = 8;
+/**
+ * 48 hourly bars (yesterday and today, local wall-clock hours), stacked by TOU period, a
+ * "now" marker, and as many hour labels as fit without touching (every 3, 6, 12 or 24 h).
+ */
+function renderUsage(_c, { from, today, now, points }) {
+  const W = Math.max(240, Math.round($('chart').clientWidth || 320));
+  const H = 190;
+  const left = 30;
+  const right = 6;
+  const top = 18;
+  const bottom = 22;
   const hours = 48;
-  const bw = (W - left) / hours;
-  // Stack each hour's periods; kWh parsed as numbers for geometry only.
+  const bw = (W - left - right) / hours;
+  const hourOf = (time) => (time.slice(0, 10) === from ? 0 : time.slice(0, 10) === today ? 24 : -99) + Number(time.slice(11, 13));
   const stacks = new Map();
   for (const p of points) {
-    const i = Math.round((Date.parse(p.time) - Date.parse(`${from}T00:00:00${p.time.slice(19)}`)) / 3_600_000);
+    const i = hourOf(p.time);
     if (i < 0 || i >= hours) continue;
-    const s = stacks.get(i) || [];
-    s.push(p);
-    stacks.set(i, s);
+    stacks.set(i, [...(stacks.get(i) || []), p]);
   }
   let max = 0;
   for (const s of stacks.values()) max = Math.max(max, s.reduce((a, p) => a + Number(p.kwh), 0));
-  max = max > 0 ? max * 1.1 : 1;
-  const y = (v) => H - bottom - (v / max) * (H - bottom - top);
-  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img' });
-  root.append(svg('line', { x1: left, y1: H - bottom, x2: W, y2: H - bottom, stroke: '#999' }));
-  for (const frac of [0.5, 1]) {
-    const v = (max / 1.1) * frac;
-    root.append(svg('line', { x1: left, y1: y(v), x2: W, y2: y(v), stroke: '#e5e8e8' }));
-    const t = svg('text', { x: left - 4, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#5d6d7e' });
-    t.textContent = v.toPrecision(2);
-    root.append(t);
+  const top1 = max > 0 ? niceCeil(max) : 1;
+  const y = (v) => H - bottom - (v / top1) * (H - bottom - top);
+  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': t('usage') });
+  for (const frac of [0, 0.5, 1]) {
+    const v = top1 * frac;
+    root.append(svg('line', { x1: left, y1: y(v), x2: W - right, y2: y(v), stroke: frac === 0 ? '#999' : '#e5e8e8' }));
+    root.append(svg('text', { x: left - 4, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#5d6d7e', class: 'y-label' }, trim(v)));
   }
   for (const [i, s] of stacks) {
     let acc = 0;
     for (const p of s.sort((a, b) => PERIOD_ORDER.indexOf(b.period) - PERIOD_ORDER.indexOf(a.period))) {
       const v = Number(p.kwh);
-      const r = svg('rect', { x: left + i * bw + 1, y: y(acc + v), width: Math.max(1, bw - 2), height: Math.max(0, y(acc) - y(acc + v)), fill: COLORS[p.period] });
-      const title = svg('title', {});
-      title.textContent = `${p.time.slice(5, 16).replace('T', ' ')} ${PERIOD_NAMES[p.period]} ${p.kwh} kWh`;
-      r.append(title);
+      const r = svg('rect', { x: left + i * bw + 0.5, y: y(acc + v), width: Math.max(1, bw - 1), height: Math.max(0, y(acc) - y(acc + v)), fill: PERIOD_COLORS[p.period] });
+      r.append(svg('title', {}, `${t('dateTime')(p.time)} ${periodName(p.period)} ${p.kwh} kWh`));
       root.append(r);
       acc += v;
     }
   }
-  for (let h = 0; h <= hours; h += 6) {
-    const t = svg('text', { x: left + h * bw, y: H - 6, 'text-anchor': h === hours ? 'end' : 'middle', 'font-size': 11, fill: '#5d6d7e' });
-    t.textContent = h % 24 === 0 ? (h === 0 ? from.slice(5) : h === 24 ? today.slice(5) : to.slice(5)) : `${String(h % 24).padStart(2, '0')}h`;
-    root.append(t);
+  // Hour labels: the smallest step whose labels keep a gap (a label is about 30 px wide).
+  const step = [3, 6, 12, 24].find((s) => s * bw >= 44) ?? 24;
+  for (let h = 0; h <= hours; h += step) {
+    const x = left + h * bw;
+    const label = h % 24 === 0 ? `${(h === 0 ? from : h === 24 ? today : addDays(today, 1)).slice(5).replace('-', '/')}` : `${String(h % 24).padStart(2, '0')}:00`;
+    root.append(svg('text', { x, y: H - 6, 'text-anchor': h === 0 ? 'start' : h === hours ? 'end' : 'middle', 'font-size': 10, fill: '#5d6d7e', class: 'x-label' }, label));
+    root.append(svg('line', { x1: x, y1: H - bottom, x2: x, y2: H - bottom + 3, stroke: '#999' }));
   }
+  // Now: a dashed line at the local time of the live figures.
+  const nowH = 24 + Number(now.slice(11, 13)) + Number(now.slice(14, 16)) / 60;
+  const nx = left + nowH * bw;
+  root.append(svg('line', { x1: nx, y1: top - 2, x2: nx, y2: H - bottom, stroke: '#17202a', 'stroke-dasharray': '3 2', class: 'now-marker' }));
+  root.append(svg('text', { x: nx, y: top - 6, 'text-anchor': nx > W - 40 ? 'end' : nx < left + 30 ? 'start' : 'middle', 'font-size': 10, fill: '#17202a', class: 'now-label' }, t('nowMark')));
   $('chart').replaceChildren(root);
   const used = PERIOD_ORDER.filter((p) => points.some((x) => x.period === p));
-  $('legend').replaceChildren(...used.map((p) => el('li', {}, dot(p), PERIOD_NAMES[p])));
+  $('legend').replaceChildren(...used.map((p) => el('li', {}, dot(p), periodName(p))));
 }
 
-async function loadBills() {
-  const { bills } = await api(`/accounts/${encodeURIComponent(account)}/bills`);
+/** 1, 2 or 5 times a power of ten at or above v (chart scale only). */
+function niceCeil(v) {
+  const p = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5, 10].map((m) => m * p).find((x) => x >= v);
+}
+const trim = (v) => String(Number(v.toPrecision(3)));
+
+// ---- bills ---------------------------------------------------------------------------
+
+async function loadBills(c) {
+  const { bills } = await c.call(`/accounts/${acct()}/bills`);
+  const month = state.billMonth && bills.some((b) => b.month === state.billMonth) ? state.billMonth : (bills.find((b) => b.total_amount !== '0.00') || bills[0] || {}).month;
+  const statement = month ? await c.call(`/accounts/${acct()}/bills/${month}`) : null;
+  state.billMonth = month;
+  return { bills, statement };
+}
+
+function renderBills(_c, { bills, statement }) {
   fill(
     $('bills'),
     bills.map((b) =>
-      el('li', {}, el('button', { class: 'link', onclick: () => showBill(b.month) }, `${b.month}`), el('span', {}, `${b.total_amount} ${me.currency} · ${b.kwh} kWh · ${b.status === 'closed' ? '已结账 closed' : '未结账 open'}`)),
+      el(
+        'li',
+        { class: b.month === state.billMonth ? 'current' : undefined },
+        el('button', { class: 'link', type: 'button', onclick: () => showBill(b.month) }, t('month')(b.month)),
+        el('span', { class: 'n' }, `${money(b.total_amount)} · ${b.kwh} kWh · ${b.status === 'closed' ? t('billClosed') : t('billOpen')}`),
+      ),
     ),
-    '暂无账单 No bills yet',
+    t('noBills'),
   );
-  const first = bills.find((b) => b.total_amount !== '0.00') || bills[0];
-  if (first) await showBill(first.month);
-}
-
-let billMonth = null;
-async function showBill(month) {
-  billMonth = month;
-  const st = await api(`/accounts/${encodeURIComponent(account)}/bills/${month}`);
-  $('bill-detail').hidden = false;
-  $('bill-title').textContent = `${st.month} (${st.from} – ${st.to}) ${st.status === 'closed' ? '已结账 closed' : '未结账 open'}`;
+  $('bill-detail').hidden = !statement;
+  if (!statement) return;
+  const st = statement;
+  $('bill-title').textContent = `${t('month')(st.month)} · ${st.status === 'closed' ? t('billClosed') : t('billOpen')}`;
+  const poolName = (id) => st.explain.pools.find((p) => p.id === id)?.name ?? id;
   $('bill-lines').tBodies[0].replaceChildren(
-    ...st.lines.map((l) => el('tr', {}, el('td', {}, `${KIND_NAMES[l.kind]}${l.pool ? ` · ${l.pool}` : ''}`), el('td', {}, PERIOD_NAMES[l.period]), el('td', { class: 'n' }, l.kwh), el('td', { class: 'n' }, l.price), el('td', { class: 'n' }, l.amount))),
+    ...st.lines.map((l) =>
+      el(
+        'tr',
+        {},
+        el('td', {}, el('div', { class: 'item' }, t('kind')[l.kind], l.pool ? ` · ${poolName(l.pool)}` : ''), el('div', { class: 'item-sub' }, dot(l.period), `${periodName(l.period)} · ${t('pricePerKwh')(price4(l.price))}`)),
+        el('td', { class: 'n' }, l.kwh),
+        el('td', { class: 'n' }, money(l.amount)),
+      ),
+    ),
   );
   const rows = [
-    ['期初余额 Opening', st.opening_balance],
-    ['充值 Payments', st.payments],
-    ['电费 Charges', st.total_amount],
-    ['期末余额 Closing', st.closing_balance],
+    ['opening', st.opening_balance],
+    ['payments', st.payments],
+    ['charges', st.total_amount],
+    ['closing', st.closing_balance],
   ];
-  $('bill-sum').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-k': k.split(' ').pop().toLowerCase() }, v)]));
+  $('bill-sum').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', {}, t(k)), el('dd', { 'data-k': k }, money(v))]));
 }
 
-async function openStatement(lang) {
-  const blob = await api(`/accounts/${encodeURIComponent(account)}/bills/${billMonth}?format=html&lang=${lang}`, 'blob');
+async function showBill(month) {
+  state.billMonth = month;
+  state.data.bills = await sections.find((s) => s.id === 'bills').load(ctx());
+  renderBills(ctx(), state.data.bills);
+}
+
+async function openStatement() {
+  const blob = await api(`/accounts/${acct()}/bills/${state.billMonth}?format=html&lang=${currentLang()}`, { type: 'blob', token: state.token });
   window.open(URL.createObjectURL(new Blob([blob], { type: 'text/html' })), '_blank');
 }
 
 async function downloadCsv() {
-  const blob = await api(`/accounts/${encodeURIComponent(account)}/bills/${billMonth}?format=csv`, 'blob');
-  const a = el('a', { href: URL.createObjectURL(blob), download: `${account}-${billMonth}.csv` });
+  const blob = await api(`/accounts/${acct()}/bills/${state.billMonth}?format=csv`, { type: 'blob', token: state.token });
+  const a = el('a', { href: URL.createObjectURL(blob), download: `${state.me.account}-${state.billMonth}.csv` });
   document.body.append(a);
   a.click();
   a.remove();
 }
 
-async function loadPayments() {
-  const { payments } = await api(`/accounts/${encodeURIComponent(account)}/payments`);
-  fill($('payments'), payments.map((p) => el('li', {}, el('span', {}, p.time.slice(0, 16).replace('T', ' ')), el('span', {}, `+${p.amount} ${me.currency}`))), '暂无 None');
+// ---- payments, alerts, advice ----------------------------------------------------------
+
+function renderPayments(_c, { payments }) {
+  fill($('payments'), payments.map((p) => el('li', {}, el('span', {}, t('dateTime')(p.time)), el('span', { class: 'n' }, `+${money(p.amount)}`))), t('none'));
 }
 
-async function loadAlerts() {
-  const { alerts } = await api(`/accounts/${encodeURIComponent(account)}/alerts`);
-  fill($('alerts'), alerts.slice(0, 10).map((a) => el('li', {}, el('span', {}, a.time.slice(0, 16).replace('T', ' ')), el('span', {}, `${a.kind}: ${a.detail}`))), '暂无 None');
+function renderAlerts(_c, { alerts }) {
+  // The API words a tenant's alerts in its language (api/tenant-events.ts): no codes here.
+  fill($('alerts'), alerts.slice(0, 10).map((a) => el('li', { class: 'alert' }, el('span', { class: 'when' }, t('dateTime')(a.time)), el('span', {}, a.detail))), t('none'));
 }
 
-async function loadAdvice(today) {
+function renderAdvice(_c, adv) {
+  const tips = [];
+  if (adv && adv.saving !== '0.00') tips.push(t('adviceShift')(adv.shift_kwh, periodName(adv.shift_to), money(adv.saving)));
+  if (adv && adv.night_base_kw !== '0.000') tips.push(t('adviceNight')(adv.night_base_kw));
+  fill($('advice'), tips.map((x) => el('li', {}, x)), t('none'));
+}
+
+// ---- signing in and out ------------------------------------------------------------------
+
+function showLogin(message) {
+  clearInterval(state.timer);
+  state.me = null;
+  showLoginCard(message);
+  applyTexts();
+}
+
+function errorText(err) {
+  if (err instanceof ApiError && err.status === 429) return t('tooMany');
+  if (err instanceof ApiError && err.status === 503) return t('unavailable');
+  return t('failed');
+}
+
+async function start() {
   try {
-    const adv = await api(`/accounts/${encodeURIComponent(account)}/advice?from=${addDays(today, -30)}&to=${today}`);
-    fill($('advice'), (adv.tips || []).map((t) => el('li', {}, t)), '暂无 None');
-  } catch {
-    fill($('advice'), [], '暂无 None');
+    state.me = await api('/me', { token: state.token });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      const hadToken = Boolean(state.token);
+      sessionStorage.removeItem('submeter.token');
+      state.token = '';
+      return showLogin(hadToken ? t('tokenInvalid') : /no longer signed in/.test(err.message) ? t('loginSignedOut') : '');
+    }
+    return showLogin(errorText(err));
+  }
+  if (state.me.role !== 'tenant') {
+    // Managers and viewers have their own page (an overview of every account).
+    location.replace('manage.html');
+    return;
+  }
+  $('login').hidden = true;
+  $('dash').hidden = false;
+  $('logout').hidden = false;
+  applyTexts();
+  try {
+    await loadAll();
+    $('notice').hidden = true;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return showLogin(t('loginSignedOut'));
+    $('notice').hidden = false;
+    $('notice').textContent = errorText(err);
+  }
+  clearInterval(state.timer);
+  state.timer = setInterval(() => {
+    loadAll((s) => s.poll)
+      .then(() => ($('notice').hidden = true))
+      .catch((err) => {
+        if (err instanceof ApiError && err.status === 401) return showLogin(t('loginSignedOut'));
+        $('notice').hidden = false;
+        $('notice').textContent = errorText(err);
+      });
+  }, 30_000);
+}
+
+/** A login link opened: #login=<code>. The code leaves the address bar at once, then is used. */
+async function useLoginLink() {
+  const m = /(?:^#|&)login=([A-Za-z0-9_-]+)/.exec(location.hash);
+  if (!m) return true;
+  history.replaceState(null, '', location.pathname + location.search);
+  try {
+    await api('/session', { method: 'POST', body: { code: m[1] } });
+    sessionStorage.removeItem('submeter.token');
+    state.token = '';
+    return true;
+  } catch (err) {
+    showLogin(err instanceof ApiError && err.status === 401 ? t('loginLinkUsed') : errorText(err));
+    return false;
   }
 }
 
 $('login-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  login($('token').value.trim());
+  state.token = $('token').value.trim();
+  sessionStorage.setItem('submeter.token', state.token);
+  start();
 });
-$('logout').addEventListener('click', () => {
+
+$('logout').addEventListener('click', async () => {
+  if (!state.token) await api('/session', { method: 'DELETE' }).catch(() => null);
   sessionStorage.removeItem('submeter.token');
-  token = '';
-  me = null;
+  state.token = '';
+  state.data = {};
   showLogin();
 });
-$('account-picker').addEventListener('change', (e) => {
-  account = e.target.value;
-  refresh().catch((err) => showLogin(err.message));
+
+$('lang').addEventListener('click', async () => {
+  setLang(currentLang() === 'zh' ? 'en' : 'zh');
+  applyTexts();
+  if (!state.me) return;
+  renderAll();
+  // Texts the API words (alerts) or formats (the bill) in the language: load them again.
+  await loadAll((s) => s.lang).catch(() => null);
 });
-$('bill-print-zh').addEventListener('click', () => openStatement('zh'));
-$('bill-print-en').addEventListener('click', () => openStatement('en'));
+
+$('bill-print').addEventListener('click', () => openStatement());
 $('bill-csv').addEventListener('click', () => downloadCsv());
 
-if (token) login(token);
+setLang(currentLang());
+applyTexts();
+if (await useLoginLink()) await start();

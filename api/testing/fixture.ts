@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Point } from '@influxdata/influxdb-client';
 import { Redis } from 'ioredis';
-import { parseSiteYaml } from '../../core/site/index.ts';
-import type { Site } from '../../core/site/index.ts';
-import { chargeFen, priceMicro } from '../../core/units.ts';
+import { parseSiteYaml, chargeFen, priceMicro } from '../../core/index.ts';
+import type { Site } from '../../core/index.ts';
 import { InfluxV1 } from '../../influx/client.ts';
-import { F, M, T } from '../../influx/schema.ts';
-import { recordPayment } from '../../workers/payments.ts';
+import { balanceLine } from '../../influx/balance-lines.ts';
+import { bucketLine } from '../../influx/bucket-lines.ts';
+import { eventLine } from '../../influx/event-lines.ts';
+import { healthLine, sampleLine } from '../../influx/lines.ts';
+import { chargeLine, siteDayLine } from '../../influx/settlement-lines.ts';
+import { recordPayment } from '../../workers/index.ts';
 import { localMidnight } from '../local-time.ts';
 
 /**
@@ -63,11 +65,7 @@ export async function createFixture(tag = 'api'): Promise<Fixture> {
 }
 
 function charge(site: string, account: string, kind: string, period: keyof typeof PRICES, wh: number, time: number, pool = '', rev = 0, reason?: string): string {
-  const p = new Point(M.charge).tag(T.site, site).tag(T.account, account).tag(T.kind, kind).tag(T.period, period).tag(T.rev, String(rev));
-  if (pool) p.tag(T.pool, pool);
-  p.intField(F.wh, wh).intField(F.fen, chargeFen(wh, priceMicro(PRICES[period]))).stringField(F.price, PRICES[period]);
-  if (reason) p.stringField(F.reason, reason);
-  return p.timestamp(time).toLineProtocol()!;
+  return chargeLine(site, time, { account, kind, ...(pool ? { pool } : {}), period, rev, wh, fen: chargeFen(wh, priceMicro(PRICES[period])), price: PRICES[period], ...(reason ? { reason } : {}) });
 }
 
 async function seed(site: Site, influx: InfluxV1, redis: Redis, workersPrefix: string): Promise<void> {
@@ -89,8 +87,9 @@ async function seed(site: Site, influx: InfluxV1, redis: Redis, workersPrefix: s
       lines.push(charge(site.id, a, 'loss', 'peak', 300 + i, t));
     }
     const master = 200_000 + 5000 * k;
+    const cap = Math.floor((master * 3) / 100);
     lines.push(
-      new Point(M.siteDay).tag(T.site, site.id).tag(T.period, 'peak').intField(F.masterWh, master).intField(F.tenantWh, 150_000).intField(F.commonWh, 40_000).intField(F.lossWh, master - 190_000).intField(F.lossAllocatedWh, Math.min(master - 190_000, Math.floor(master * 0.03))).intField(F.lossAbnormalWh, Math.max(0, master - 190_000 - Math.floor(master * 0.03))).floatField(F.lossNormalRate, 0.03).timestamp(t).toLineProtocol()!,
+      siteDayLine(site.id, t, { period: 'peak', masterWh: master, tenantWh: 150_000, commonWh: 40_000, lossWh: master - 190_000, lossAllocatedWh: Math.min(master - 190_000, cap), lossAbnormalWh: Math.max(0, master - 190_000 - cap) }, '0.03'),
     );
   }
   // A correction of 2026-10-10 (late readings), as the workers write it: rev 1, a delta.
@@ -102,25 +101,26 @@ async function seed(site: Site, influx: InfluxV1, redis: Redis, workersPrefix: s
   for (let t = today; t < now; t += 15 * 60_000) {
     const h = (t - today) / 3_600_000;
     const period = h < 7 ? 'valley' : h < 8 ? 'flat' : 'peak';
-    lines.push(new Point(M.touBucket).tag(T.site, site.id).tag(T.meter, 'T101').tag(T.period, period).tag(T.role, 'tenant').tag(T.account, 'A101').intField(F.wh, h < 7 ? 250 : 900).timestamp(t).toLineProtocol()!);
+    lines.push(bucketLine(site.id, { meter: 'T101', role: 'tenant', account: 'A101', period, start: t, wh: h < 7 ? 250 : 900 }));
   }
   // Yesterday too, for usage charts and advice.
   for (let t = today - 86_400_000; t < today; t += 15 * 60_000) {
     const h = (t - today + 86_400_000) / 3_600_000;
     const period = h < 7 || h >= 23 ? 'valley' : h < 8 || (h >= 11 && h < 18) ? 'flat' : 'peak';
-    lines.push(new Point(M.touBucket).tag(T.site, site.id).tag(T.meter, 'T101').tag(T.period, period).tag(T.role, 'tenant').tag(T.account, 'A101').intField(F.wh, period === 'valley' ? 250 : 800).timestamp(t).toLineProtocol()!);
+    lines.push(bucketLine(site.id, { meter: 'T101', role: 'tenant', account: 'A101', period, start: t, wh: period === 'valley' ? 250 : 800 }));
   }
   // Power now: T101 draws 3.6 kW.
-  lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'T101').intField(F.wh, 12_345_678).floatField(F.w, 3600).timestamp(now - 60_000).toLineProtocol()!);
-  lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'T103').intField(F.wh, 5_000_000).floatField(F.w, 12000).timestamp(now - 120_000).toLineProtocol()!);
-  lines.push(new Point(M.reading).tag(T.site, site.id).tag(T.meter, 'M0').intField(F.wh, 99_345_678).floatField(F.w, 52000).timestamp(now - 60_000).toLineProtocol()!);
-  // Live balance for A101 from the balance worker; A102 and A103 have none (settled fallback).
-  lines.push(new Point(M.balance).tag(T.site, site.id).tag(T.account, 'A101').intField(F.balanceFen, 41_235).intField(F.costRateFenH, 379).floatField(F.w, 3600).floatField(F.price, 1.0532).stringField(F.periodNow, 'peak').floatField(F.hoursLeft, 52.25).intField(F.lowBalanceFen, 10_000).timestamp(now - 30_000).toLineProtocol()!);
+  lines.push(sampleLine(site.id, { meter: 'T101', time: now - 60_000, wh: 12_345_678, w: 3600 }));
+  lines.push(sampleLine(site.id, { meter: 'T103', time: now - 420_000, wh: 4_999_000, w: 12000 }));
+  lines.push(sampleLine(site.id, { meter: 'T103', time: now - 120_000, wh: 5_000_000, w: 12000 }));
+  lines.push(sampleLine(site.id, { meter: 'M0', time: now - 60_000, wh: 99_345_678, w: 52000 }));
+  // Live balance for A101 from the balance worker; A102 and A103 have none (computed by the API).
+  lines.push(balanceLine(site.id, { account: 'A101', time: now - 30_000, balanceFen: 41_235, costRateFenH: 379, costTodayFen: 0, w: 3600, priceMicro: 1_053_200, periodNow: 'peak', hoursLeft: 52.25, lowBalanceFen: 10_000 }));
   // Events: an alert for A102, a quality flag on T103.
-  lines.push(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'low_balance').tag(T.account, 'A102').stringField(F.detail, 'balance 12.00 below 50.00').floatField(F.value, 12).timestamp(now - 3_600_000).toLineProtocol()!);
-  lines.push(new Point(M.event).tag(T.site, site.id).tag(T.kind, 'spike').tag(T.meter, 'T103').stringField(F.detail, 'implied 450 kW > max_kw 300').floatField(F.value, 450).timestamp(localMidnight('2026-10-20', tz) + 3_600_000).toLineProtocol()!);
-  lines.push(new Point(M.meterHealth).tag(T.site, site.id).tag(T.meter, 'T101').booleanField(F.ok, true).intField(F.errors, 0).intField(F.consecutiveErrors, 0).floatField(F.latencyMs, 42).stringField(F.lastError, '').timestamp(now - 60_000).toLineProtocol()!);
-  lines.push(new Point(M.meterHealth).tag(T.site, site.id).tag(T.meter, 'T102').booleanField(F.ok, false).intField(F.errors, 12).intField(F.consecutiveErrors, 5).floatField(F.latencyMs, 2000).stringField(F.lastError, 'timeout').timestamp(now - 60_000).toLineProtocol()!);
+  lines.push(eventLine(site.id, { kind: 'low_balance', account: 'A102', detail: 'balance 12.00 below 50.00', value: 12, time: now - 3_600_000 }));
+  lines.push(eventLine(site.id, { kind: 'spike', meter: 'T103', detail: 'implied 450 kW > max_kw 300', value: 450, time: localMidnight('2026-10-20', tz) + 3_600_000 }));
+  lines.push(healthLine(site.id, { meter: 'T101', time: now - 60_000, ok: true, errors: 0, consecutiveErrors: 0, latencyMs: 42, lastError: '' }));
+  lines.push(healthLine(site.id, { meter: 'T102', time: now - 60_000, ok: false, errors: 12, consecutiveErrors: 5, latencyMs: 2000, lastError: 'timeout' }));
   await influx.write(lines);
 
   const pay = { site, influx, redis, keyPrefix: workersPrefix };

@@ -14,7 +14,7 @@ export function registerApi(program: Command): void {
     .action(async (opts: { site: string; port: string; host: string }) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw Object.assign(new Error(`--port must be 0..65535, got ${opts.port}`), { exitCode: 2 });
-      const { startApi } = await import('../../api/server.ts');
+      const { startApi } = await import('../../api/index.ts');
       const api = await startApi({ siteFile: opts.site, port, host: opts.host });
       process.stderr.write(`submeter api: ${api.url} (tenant page ${api.url}/, OpenAPI ${api.url}/openapi.json)\n`);
       await new Promise<void>((resolve) => {

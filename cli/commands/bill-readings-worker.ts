@@ -1,7 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BillingInputError } from '../../core/errors.ts';
-import { ReadingsScanner } from '../../core/readings/scan.ts';
+import { BillingInputError, ReadingsScanner } from '../../core/index.ts';
 import { loadSiteFile } from '../../lib/site-file.ts';
 
 /**

@@ -61,5 +61,19 @@ describe('submeter bill', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain(`halves-bad.csv:${lines.length + 2}: kwh:`);
   });
-});
 
+  it('dates: the supported range at its edges (issue 11), exit 2 outside it', async () => {
+    const site = ['--site', join(c, 'site.yaml'), '--readings', join(c, 'readings.csv')];
+    const [before, first, after] = await Promise.all([
+      bill([...site, '--from', '1999-12-31', '--to', '2000-01-02']),
+      bill([...site, '--from', '2000-01-01', '--to', '2000-01-02']),
+      bill([...site, '--from', '2199-12-30', '--to', '2200-01-01']),
+    ]);
+    expect(before.code).toBe(2);
+    expect(before.stderr).toContain('--from: 1999-12-31 is outside the supported dates 2000-01-01 to 2199-12-31');
+    expect(first.code, first.stderr).toBe(0); // nothing to bill there: a warning, not an error
+    expect(first.stderr).toContain('warning: no readings in 2000-01-01 .. 2000-01-02');
+    expect(after.code).toBe(2);
+    expect(after.stderr).toContain('--to: 2200-01-01 is outside the supported dates');
+  });
+});

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { PaymentRow, ReadingStore, Site } from '../../core/index.ts';
-import type { MeterRowsData } from '../../core/readings/store.ts';
+import type { PaymentRow, ReadingStore, Site, MeterRowsData } from '../../core/index.ts';
+import { zoneOf as zoneOfSync } from '../../core/index.ts';
 
 /**
  * `submeter bill`: the bill run of billing.md section 6 on stdout, nothing else there.
@@ -33,14 +33,14 @@ const PARALLEL_BYTES = Number(process.env.SUBMETER_BILL_SPLIT_BYTES ?? 512 << 20
  * Row order does not matter to billing, so the result is the same as one pass.
  */
 export async function readReadingsFile(site: Site, path: string, siteFile?: string): Promise<ReadingStore> {
-  const { ReadingsScanner } = await import('../../core/readings/scan.ts');
-  const { BillingInputError } = await import('../../core/errors.ts');
+  const { ReadingsScanner, BillingInputError } = await import('../../core/index.ts');
   const scanner = new ReadingsScanner(site, path);
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new Error(`cannot read readings file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const { fileProblem } = await import('../../lib/site-file.ts');
+    throw Object.assign(new Error(fileProblem('readings file', path, err)), { exitCode: 2 });
   }
   try {
     const size = fstatSync(fd).size;
@@ -120,13 +120,18 @@ async function startHalf(siteFile: string, readings: string, header: string, sta
  */
 export async function readPaymentsFile(path: string, site?: Site): Promise<PaymentRow[]> {
   const { parsePaymentsHeader, parsePaymentLine, BillingInputError } = await import('../../core/index.ts');
-  let text: string;
+  const { firstInvalidUtf8Line } = await import('../../lib/utf8-lines.ts');
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
-    throw new Error(`cannot read payments file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const { fileProblem } = await import('../../lib/site-file.ts');
+    throw Object.assign(new Error(fileProblem('payments file', path, err)), { exitCode: 2 });
   }
-  const lines = text.split('\n');
+  // Strict UTF-8: repairing a bad byte with U+FFFD could make two references one and drop a payment.
+  const bad = firstInvalidUtf8Line(bytes);
+  if (bad !== undefined) throw new BillingInputError('line is not valid UTF-8 text (save the file as UTF-8)', { file: path, line: bad });
+  const lines = bytes.toString('utf8').split('\n');
   const head = parsePaymentsHeader(lines[0] ?? '');
   if (!head.ok) throw new BillingInputError(head.error.message, { file: path, line: 1, field: head.error.field });
   const rows: PaymentRow[] = [];
@@ -144,12 +149,10 @@ export async function readPaymentsFile(path: string, site?: Site): Promise<Payme
 
 /** Site, readings and payments of a bill-like command, with the date options checked first. */
 export async function loadBillingInputs(opts: BillingInputOptions): Promise<{ site: Site; store: ReadingStore; payments: PaymentRow[] }> {
-  const { isLocalDate } = await import('../../core/index.ts');
+  const { dateRangeProblem } = await import('../../core/index.ts');
   const { loadSiteFile } = await import('../../lib/site-file.ts');
-  for (const k of ['from', 'to'] as const) {
-    if (!isLocalDate(opts[k])) throw Object.assign(new Error(`--${k}: must be a local date YYYY-MM-DD, got ${JSON.stringify(opts[k])}`), { exitCode: 2 });
-  }
-  if (!(opts.from < opts.to)) throw Object.assign(new Error(`--to: must be after --from (${opts.from}), got ${opts.to}`), { exitCode: 2 });
+  const problem = dateRangeProblem(opts.from, opts.to);
+  if (problem) throw Object.assign(new Error(`--${problem.field}: ${problem.message}`), { exitCode: 2 });
   const site = loadSiteFile(opts.site);
   const started = performance.now();
   const store = await readReadingsFile(site, opts.readings, opts.site);
@@ -157,7 +160,23 @@ export async function loadBillingInputs(opts: BillingInputOptions): Promise<{ si
   let rows = 0;
   for (let i = 0; i < site.meters.length; i++) rows += store.count(i);
   process.stderr.write(`submeter: read ${rows} readings of ${site.meters.length} meters in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  warnIfNoReadingsIn(site, store, rows, opts);
   return { site, store, payments };
+}
+
+/**
+ * A range the readings do not reach bills nothing: every figure is zero and the output
+ * looks like a quiet month. Say so on stderr (issue 11), with the span the file has.
+ */
+function warnIfNoReadingsIn(site: Site, store: ReadingStore, rows: number, opts: BillingInputOptions): void {
+  const zone = zoneOfSync(site.timezone);
+  const from = zone.midnight(opts.from);
+  const to = zone.midnight(opts.to);
+  if (rows === 0) {
+    process.stderr.write(`submeter: warning: ${opts.readings} has no readings; nothing is billed in ${opts.from} .. ${opts.to}\n`);
+  } else if (store.maxTime < from || store.minTime >= to) {
+    process.stderr.write(`submeter: warning: no readings in ${opts.from} .. ${opts.to} (to is exclusive): ${opts.readings} runs from ${zone.format(store.minTime)} to ${zone.format(store.maxTime)}; nothing is billed\n`);
+  }
 }
 
 export function registerBill(program: Command): void {
@@ -169,13 +188,14 @@ export function registerBill(program: Command): void {
     .option('--payments <file>', 'payments CSV: time,account,amount,reference')
     .requiredOption('--from <date>', 'first local date billed (YYYY-MM-DD)')
     .requiredOption('--to <date>', 'local date after the last one billed (YYYY-MM-DD)')
-    .option('--format <format>', 'json or csv', 'json')
+    .option('--format <format>', 'json (for scripts), csv (line items) or table (for people)', 'json')
     .action(async (opts: BillingInputOptions & { format: string }) => {
-      if (opts.format !== 'json' && opts.format !== 'csv') throw Object.assign(new Error(`--format: must be json or csv, got ${JSON.stringify(opts.format)}`), { exitCode: 2 });
+      if (!['json', 'csv', 'table'].includes(opts.format)) throw Object.assign(new Error(`--format: must be json, csv or table, got ${JSON.stringify(opts.format)}`), { exitCode: 2 });
       const { computeBillRun, billRunJson, billRunCsv } = await import('../../core/index.ts');
       const { site, store, payments } = await loadBillingInputs(opts);
       const run = computeBillRun(site, store, payments, opts.from, opts.to);
-      const out = opts.format === 'csv' ? billRunCsv(run) : billRunJson(run);
+      const { billTable } = await import('../table.ts');
+      const out = opts.format === 'csv' ? billRunCsv(run) : opts.format === 'table' ? billTable(run, new Map(site.accounts.map((a) => [a.id, a.name]))) : billRunJson(run);
       await new Promise<void>((resolve, reject) => process.stdout.write(out, (err) => (err ? reject(err) : resolve())));
     });
 }

@@ -10,6 +10,9 @@ interface CollectOpts {
   format?: string;
   timeSyncAt: string;
   timeSync: boolean;
+  relay?: boolean;
+  queuePrefix?: string;
+  keyPrefix?: string;
 }
 
 export function registerCollect(program: Command): void {
@@ -25,6 +28,9 @@ export function registerCollect(program: Command): void {
     .option('--time-sync-at <HH:MM>', 'local time of the daily DL/T 645 clock check and broadcast time sync', '03:30')
     .option('--no-time-sync', 'no DL/T 645 clock checks or broadcast time sync')
     .option('--spool-max-mb <n>', 'bound of the spool: past it new samples are refused and spool_full is raised', '256')
+    .option('--relay', "carry out the workers' relay commands (prepaid enforcement) on this collector's buses; needs SUBMETER_REDIS_URL and the control secrets (docs/enforcement.md)")
+    .option('--queue-prefix <p>', 'BullMQ prefix of the workers (with --relay)', 'bull')
+    .option('--key-prefix <p>', 'Redis key prefix of the workers (with --relay)', 'submeter')
     .action(async (opts: CollectOpts) => {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const { createLogger } = await import('../../lib/logger.ts');
@@ -33,13 +39,13 @@ export function registerCollect(program: Command): void {
       const log = createLogger('collector');
       if (opts.test) {
         if (opts.format !== 'table' && opts.format !== 'lp') throw Object.assign(new Error(`--format: expected table or lp, got ${JSON.stringify(opts.format)}`), { exitCode: 2 });
-        const { collectOnce } = await import('../../collector/collector.ts');
+        const { collectOnce } = await import('../../collector/index.ts');
         const { samples, errors } = await collectOnce(site, { ...(opts.meter ? { meters: opts.meter } : {}), log });
         if (opts.format === 'lp') {
           process.stdout.write(samples.map((s) => sampleLine(site.id, s) + '\n').join(''));
           for (const [meter, err] of Object.entries(errors)) process.stderr.write(`submeter collect --test: ${meter}: ${err}\n`);
         } else {
-          const { sampleTable } = await import('../../collector/sample-table.ts');
+          const { sampleTable } = await import('../../collector/index.ts');
           process.stdout.write(sampleTable(samples, errors));
         }
         if (Object.keys(errors).length > 0) {
@@ -57,7 +63,7 @@ export function registerCollect(program: Command): void {
       const spoolMaxMb = Number(opts.spoolMaxMb ?? '256');
       if (!(spoolMaxMb > 0) || !Number.isFinite(spoolMaxMb)) throw Object.assign(new Error(`--spool-max-mb: must be a positive number, got ${JSON.stringify(opts.spoolMaxMb)}`), { exitCode: 2 });
       const { readEnv } = await import('../../lib/env.ts');
-      const { startCollector } = await import('../../collector/collector.ts');
+      const { startCollector } = await import('../../collector/index.ts');
       const env = readEnv();
       const collector = await startCollector({
         site,
@@ -68,6 +74,7 @@ export function registerCollect(program: Command): void {
         spool: { maxBytes: Math.round(spoolMaxMb * 1024 * 1024) },
         timeSyncAt: opts.timeSync ? opts.timeSyncAt : false,
         log,
+        ...(opts.relay ? { relay: { redisUrl: env.SUBMETER_REDIS_URL, queuePrefix: opts.queuePrefix, keyPrefix: opts.keyPrefix } } : {}),
       });
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {

@@ -52,6 +52,9 @@ describe('submeter demo', () => {
     expect(stdout).toMatch(/backfilled [\d,]+ readings/);
     expect(stdout).toMatch(/offline `submeter bill` on the same readings and payments: total (\d+\.\d\d) CNY; live \1 CNY \(equal\)/);
     expect(stdout).toMatch(/manager token +smt_/);
+    // Issue 14: a tenant tops up online; the simulated WeChat Pay notifies and the order is paid.
+    expect(stdout).toMatch(/online top-up: tenant A101 .* orders 100\.00 CNY with WeChat Pay -> order T\w+, QR code weixin:\/\/wxpay\/bizpayurl\?pr=/);
+    expect(stdout).toMatch(/API answered 204; order paid at /);
     expect(stdout).toMatch(/demo stopped/);
     // Issue 16: its own directory per --db, no JSON log lines on the terminal (they are in
     // the log file), an opening-balance column, and a low account that really is low.

@@ -20,7 +20,7 @@ interface DemoOptions {
  *    simulator serves live, so the registers continue without a jump) and a few top-ups;
  * 3. the collector polling every meter through its spool into InfluxDB;
  * 4. the workers rolling up, settling the past days, moving balances and raising alerts;
- * 5. the API and the tenant page, with demo tokens printed;
+ * 5. the API, the tenant page (a one-time login link printed) and the manager page, with demo tokens;
  * 6. the bills of the backfilled days, live from the API and offline from `submeter bill`
  *    on the same readings and payments, compared.
  *
@@ -70,13 +70,14 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const { createLogger } = await import('../../lib/logger.ts');
   const { InfluxV1 } = await import('../../influx/client.ts');
   const { parseSiteYaml, zoneOf, fixed, moneyFen } = await import('../../core/index.ts');
-  const { demoSiteYaml } = await import('../../sim/demo-site.ts');
-  const { startSimulator } = await import('../../sim/simulator.ts');
-  const { dlt645Handler } = await import('../../sim/dlt645/handler.ts');
-  const { MODEL_EPOCH } = await import('../../sim/load-model.ts');
+  const { demoSiteYaml } = await import('../../sim/index.ts');
+  const { startSimulator } = await import('../../sim/index.ts');
+  const { dlt645Handler } = await import('../../sim/index.ts');
+  const { MODEL_EPOCH } = await import('../../sim/index.ts');
   const { startCollector } = await import('../../collector/index.ts');
   const { startWorkers, recordPayment } = await import('../../workers/index.ts');
   const { startApi, createDemoTokens } = await import('../../api/index.ts');
+  const { DEMO_TOPUP_YAML, startDemoTopup, demoTopup } = await import('./demo-topup.ts');
 
   const tenants = positiveInt('--tenants', opts.tenants, 0);
   const days = positiveInt('--days', opts.days);
@@ -115,7 +116,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const tcpPort = await freePort(positiveInt('--tcp-port', opts.tcpPort, 0));
     const pty = await ptyPair(log);
     if (pty) stops.push(pty.close);
-    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) });
+    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) }) + DEMO_TOPUP_YAML;
     const sitePath = join(dir, 'site.yaml');
     let site = parseSiteYaml(yaml, sitePath);
     if (!pty) {
@@ -176,9 +177,11 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     stops.push(() => sim.stop());
     const collector = await startCollector({ site, spoolDir: join(dir, 'spool'), influx, pollIntervalMs: pollMs, log });
     stops.push(() => collector.stop());
-    const workers = await startWorkers({ sites: [site], redisUrl: env.SUBMETER_REDIS_URL, influx, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers, log });
+    const topup = await startDemoTopup();
+    stops.push(topup.stop);
+    const workers = await startWorkers({ sites: [site], redisUrl: env.SUBMETER_REDIS_URL, influx, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers, log, topupProviders: new Map([[site.id, topup.providers]]) });
     stops.push(() => workers.close());
-    const api = await startApi({ siteFile: sitePath, port: positiveInt('--api-port', opts.apiPort, 0), influxDb: DB, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api, workersKeyPrefix: PREFIX.workers });
+    const api = await startApi({ siteFile: sitePath, port: positiveInt('--api-port', opts.apiPort, 0), influxDb: DB, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api, workersKeyPrefix: PREFIX.workers, topupProviders: topup.providers });
     stops.push(() => api.close());
     const tokens = await createDemoTokens({ siteFile: sitePath, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api });
     say(`simulator: Modbus TCP on 127.0.0.1:${tcpPort}${pty ? `, RS485 bus (Modbus RTU + DL/T 645) on ${pty.simSide} <-> ${pty.collectorSide}` : ''}`);
@@ -224,8 +227,16 @@ async function runDemo(opts: DemoOptions): Promise<void> {
 
     const first = site.accounts[0]?.id;
     const low = site.accounts[3]?.id;
+    if (first) await demoTopup({ apiUrl: api.url, account: first, tenantToken: tokens.tenants[first], sim: topup.sim, say });
     say('\nwhere to look:');
-    say(`  tenant page    ${api.url}/  (paste a tenant token)`);
+    // A phone signs in once with a login link (issue 11); the link works once, for 24 h.
+    const link = first
+      ? await fetch(`${api.url}/api/v1/accounts/${first}/login-links`, { method: 'POST', headers: { Authorization: `Bearer ${tokens.manager}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ minutes: 1440, label: 'demo' }) })
+          .then((r) => (r.ok ? (r.json() as Promise<{ url: string }>) : undefined))
+          .catch(() => undefined)
+      : undefined;
+    say(`  tenant page    ${link ? `${link.url}  (${first}: opens once, then the browser stays signed in)` : `${api.url}/`}`);
+    say(`  manager page   ${api.url}/manage.html  (sign in with the manager token)`);
     say(`  API            ${api.url}/openapi.json`);
     say(`  manager token  ${tokens.manager}`);
     say(`  viewer token   ${tokens.viewer}`);
@@ -333,14 +344,14 @@ async function ptyPair(log: import('pino').Logger): Promise<{ simSide: string; c
 
 /** Writes the history to InfluxDB (reading lines, as the collector would) and to a CSV, with progress. */
 async function backfill(
-  site: import('../../core/site/index.ts').Site,
+  site: import('../../core/index.ts').Site,
   influx: import('../../influx/client.ts').InfluxV1,
   o: { from: number; to: number; seed: number; epoch: number; csv: string },
 ): Promise<number> {
   const { createWriteStream } = await import('node:fs');
   const { SingleBar, Presets } = await import('cli-progress');
-  const { simulateReadings } = await import('../../sim/load-model.ts');
-  const { readingCsvLine, READINGS_CSV_HEADER } = await import('../../sim/readings-csv.ts');
+  const { simulateReadings } = await import('../../sim/index.ts');
+  const { readingCsvLine, READINGS_CSV_HEADER } = await import('../../sim/index.ts');
   const { sampleLine } = await import('../../influx/lines.ts');
   const out = createWriteStream(o.csv);
   out.write(`${READINGS_CSV_HEADER}\n`);
@@ -370,7 +381,7 @@ async function backfill(
 }
 
 /** Each account's closing balance in fen over [from, to) of the history, without payments (the core's bill rules). */
-async function historyBill(site: import('../../core/site/index.ts').Site, readingsCsv: string, from: string, to: string): Promise<Map<string, number>> {
+async function historyBill(site: import('../../core/index.ts').Site, readingsCsv: string, from: string, to: string): Promise<Map<string, number>> {
   const { createReadStream } = await import('node:fs');
   const { ReadingsScanner, computeBillRun, moneyFen } = await import('../../core/index.ts');
   const scanner = new ReadingsScanner(site, readingsCsv);

@@ -15,7 +15,7 @@ export function registerImport(program: Command): void {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const { readEnv } = await import('../../lib/env.ts');
       const { InfluxV1 } = await import('../../influx/client.ts');
-      const { importReadings } = await import('../../collector/import/readings-import.ts');
+      const { importReadings } = await import('../../collector/index.ts');
       const batchRows = Number(opts.batch);
       if (!Number.isInteger(batchRows) || batchRows < 1) throw Object.assign(new Error(`--batch: must be a positive whole number, got ${JSON.stringify(opts.batch)}`), { exitCode: 2 });
       const site = loadSiteFile(opts.site);
@@ -23,7 +23,8 @@ export function registerImport(program: Command): void {
       try {
         size = statSync(opts.readings).size;
       } catch (err) {
-        throw Object.assign(new Error(`cannot read ${opts.readings}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`), { exitCode: 2 });
+        const { fileProblem } = await import('../../lib/site-file.ts');
+        throw Object.assign(new Error(fileProblem('readings file', opts.readings, err)), { exitCode: 2 });
       }
       const env = readEnv();
       const influx = new InfluxV1({ url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, ...(env.SUBMETER_INFLUX_TOKEN ? { token: env.SUBMETER_INFLUX_TOKEN } : {}) });
@@ -59,7 +60,7 @@ export function registerImport(program: Command): void {
  */
 async function resettle(site: import('../../core/index.ts').Site, days: readonly string[], reason: string, redisUrl: string, prefix: string): Promise<void> {
   const { addDays, zoneOf } = await import('../../core/index.ts');
-  const { openQueues, closeQueues, requestResettlement } = await import('../../workers/queues.ts');
+  const { openQueues, closeQueues, requestResettlement } = await import('../../workers/index.ts');
   const today = zoneOf(site.timezone).dateOf(Date.now());
   const affected = new Set<string>();
   for (const d of days) for (const x of [addDays(d, -1), d, addDays(d, 1)]) if (x < today) affected.add(x);

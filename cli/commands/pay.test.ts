@@ -18,8 +18,12 @@ const influx = new InfluxV1({ url: process.env.SUBMETER_INFLUX_URL ?? 'http://12
 const redisUrl = process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389';
 
 async function pay(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return payWith({}, ...args);
+}
+
+async function payWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [`${root}bin/submeter.js`, 'pay', '--site', `${dir}/site.yaml`, ...args], { env: { ...process.env, SUBMETER_INFLUX_DB: db, SUBMETER_REDIS_URL: redisUrl } });
+    const r = await run(process.execPath, [`${root}bin/submeter.js`, 'pay', '--site', `${dir}/site.yaml`, ...args], { env: { ...process.env, SUBMETER_INFLUX_DB: db, SUBMETER_REDIS_URL: redisUrl, ...env } });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -52,5 +56,27 @@ describe('submeter pay (real Redis and InfluxDB)', () => {
     expect(bad.stderr).toMatch(/--amount must be a decimal with at most 2 places/);
     const rows = await influx.query('SELECT fen FROM payment');
     expect(rows.map((r) => r.fen)).toEqual([10_000]);
+  }, 60_000);
+
+  it('without --time, running the same payment again is a duplicate (issue 11), not a conflict', async () => {
+    const args = ['--account', 'A102', '--amount', '20.00', '--reference', 'R-NOW'];
+    const first = await pay(...args);
+    expect(first.code, first.stderr).toBe(0);
+    const again = await pay(...args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ status: 'duplicate', time: JSON.parse(first.stdout).time });
+  }, 60_000);
+
+  it('refuses a time in the future or outside the supported dates with exit 2; a store that is down exits 1 without its text', async () => {
+    const future = await pay('--account', 'A101', '--amount', '1.00', '--reference', 'R-F', '--time', '2100-01-01T00:00:00+08:00');
+    expect(future.code).toBe(2);
+    expect(future.stderr).toMatch(/payment time 2100-01-01T00:00:00\+08:00 is in the future/);
+    const old = await pay('--account', 'A101', '--amount', '1.00', '--reference', 'R-O', '--time', '1500-01-01T00:00:00+08:00');
+    expect(old.code).toBe(2);
+    expect(old.stderr).toMatch(/--time .*outside the supported dates 2000-01-01 to 2199-12-31/);
+    const down = await payWith({ SUBMETER_INFLUX_URL: 'http://127.0.0.1:9' }, '--account', 'A101', '--amount', '1.00', '--reference', 'R-D');
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/InfluxDB is unavailable/);
+    expect(down.stderr).not.toMatch(/influx (write|query)|fetch failed|127\.0\.0\.1:9/);
   }, 60_000);
 });

@@ -20,7 +20,8 @@ export function registerPay(program: Command): void {
       const { readEnv } = await import('../../lib/env.ts');
       const { InfluxV1 } = await import('../../influx/client.ts');
       const { Redis } = await import('ioredis');
-      const { recordPayment, PaymentRejectedError } = await import('../../workers/payments.ts');
+      const { recordPayment, PaymentRejectedError } = await import('../../workers/index.ts');
+      const { storeError } = await import('../store-errors.ts');
       const site = loadSiteFile(opts.site);
       const fen = parseFixed(opts.amount, 2);
       if (fen === undefined) throw Object.assign(new Error(`--amount must be a decimal with at most 2 places, got ${JSON.stringify(opts.amount)}`), { exitCode: 2 });
@@ -34,13 +35,17 @@ export function registerPay(program: Command): void {
       const influx = new InfluxV1({ url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
       const redis = new Redis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
       try {
-        await redis.connect();
+        await redis.connect().catch((err: unknown) => {
+          throw storeError(err, 'the payment may or may not be recorded: run the same command again (the same reference, account and amount is recorded once)');
+        });
         await influx.createDatabase();
+        // Without --time the payment is stamped now; running the same command again is the
+        // same payment (a duplicate, with the first run's time), never a conflict.
         const r = await recordPayment({ site, influx, redis }, { account: opts.account, fen, reference: opts.reference, time });
         process.stdout.write(`${JSON.stringify({ status: r.status, site: r.site, account: r.account, amount: moneyText(r.fen), reference: r.reference, time: new Date(r.time).toISOString() })}\n`);
       } catch (err) {
         if (err instanceof PaymentRejectedError) throw Object.assign(err, { exitCode: err.code === 'conflict' ? 3 : 2 });
-        throw err;
+        throw storeError(err, 'the payment may or may not be recorded: run the same command again (the same reference, account and amount is recorded once)');
       } finally {
         redis.disconnect();
       }

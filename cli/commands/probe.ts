@@ -39,13 +39,11 @@ export function registerProbe(program: Command): void {
       const usage = (m: string) => Object.assign(new Error(m), { exitCode: 2 });
       if (!opts.device && !(opts.site && opts.bus)) throw usage('give --site and --bus, or --device');
       const { loadSiteFile } = await import('../../lib/site-file.ts');
-      const { MODBUS_MAPS } = await import('../../core/site/index.ts');
-      const { BusRegistry } = await import('../../collector/bus/index.ts');
-      const { probeBus, parseUnits } = await import('../../collector/probe/bus-probe.ts');
-      const { siteSnippet } = await import('../../collector/probe/site-snippet.ts');
+      const { MODBUS_MAPS } = await import('../../core/index.ts');
+      const { BusRegistry, probeBus, parseUnits, siteSnippet } = await import('../../collector/index.ts');
       const site = opts.site ? loadSiteFile(opts.site) : undefined;
       const port = opts.device ?? opts.bus!;
-      const onBus = (site?.meters ?? []).map((m) => m.connection).filter((c) => c && c.protocol !== 'modbus-tcp' && c.port === port) as Extract<NonNullable<import('../../core/site/index.ts').Meter['connection']>, { protocol: 'modbus-rtu' | 'dlt645' }>[];
+      const onBus = (site?.meters ?? []).map((m) => m.connection).filter((c) => c && c.protocol !== 'modbus-tcp' && c.port === port) as Extract<NonNullable<import('../../core/index.ts').Meter['connection']>, { protocol: 'modbus-rtu' | 'dlt645' }>[];
       if (site && opts.bus && onBus.length === 0 && !opts.device) process.stderr.write(`probe: no meter of site ${site.id} is on ${port}; using the defaults and options\n`);
       const protocols = opts.protocol.split(',').map((p) => p.trim());
       for (const p of protocols) if (p !== 'dlt645' && p !== 'modbus-rtu') throw usage(`--protocol: unknown '${p}' (dlt645, modbus-rtu)`);
@@ -105,7 +103,7 @@ export function registerProbe(program: Command): void {
         await buses.closeAll();
       }
 
-      function describe(f: import('../../collector/probe/bus-probe.ts').ProbeFinding): string {
+      function describe(f: import('../../collector/index.ts').ProbeFinding): string {
         const s = `${f.settings.baudRate} ${f.settings.dataBits}${f.settings.parity[0].toUpperCase()}${f.settings.stopBits}`;
         const kwh = f.wh !== undefined ? `, ${(f.wh / 1000).toFixed(3)} kWh` : '';
         if (f.protocol === 'dlt645') return `DL/T 645 meter ${f.address} at ${s}${kwh} (${f.via})`;

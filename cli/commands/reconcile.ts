@@ -15,17 +15,20 @@ export function registerReconcile(program: Command): void {
     .option('--payments <file>', 'payments CSV (balances do not change the reconciliation)')
     .requiredOption('--from <date>', 'first local date (YYYY-MM-DD)')
     .requiredOption('--to <date>', 'local date after the last one (YYYY-MM-DD)')
-    .action(async (opts: BillingInputOptions) => {
+    .option('--format <format>', 'json (for scripts) or table (for people)', 'json')
+    .action(async (opts: BillingInputOptions & { format: string }) => {
+      if (opts.format !== 'json' && opts.format !== 'table') throw Object.assign(new Error(`--format: must be json or table, got ${JSON.stringify(opts.format)}`), { exitCode: 2 });
       const { loadBillingInputs } = await import('./bill.ts');
-      const { settleRange, billFromSettlement, reconcile } = await import('../../core/index.ts');
+      const { settleRange, billFromSettlement, reconcile, Dec } = await import('../../core/index.ts');
       const { site, store, payments } = await loadBillingInputs(opts);
       if (!site.utility) throw Object.assign(new Error(`${opts.site}: utility: missing; add utility: { tariff: <tariff id>, markup_cap: 0.1 } to reconcile`), { exitCode: 2 });
       const settled = settleRange(site, store, opts.from, opts.to);
       const result = reconcile(settled, billFromSettlement(settled, payments));
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      const over = result.accounts.filter((a) => a.over_cap).map((a) => a.account);
+      const { reconcileTable } = await import('../table.ts');
+      process.stdout.write(opts.format === 'table' ? reconcileTable(result) : `${JSON.stringify(result, null, 2)}\n`);
+      const over = result.accounts.filter((a) => a.over_cap);
       if (over.length > 0) {
-        process.stderr.write(`submeter: ${over.length} account(s) above the price cap ${result.price_cap}: ${over.join(', ')}\n`);
+        process.stderr.write(`submeter: ${over.length} account(s) above the cap (what the utility would charge for their own energy mix x ${new Dec(1).plus(result.markup_cap).toString()}): ${over.map((a) => `${a.account} ${a.amount} > ${a.cap_amount}`).join(', ')}\n`);
         process.exitCode = 3;
       }
     });

@@ -64,7 +64,7 @@ export function registerSim(program: Command): void {
     .option('--step <duration>', 'backfill interval: 30s, 15m, 1h', '15m')
     .option('--fault <meter=spec>', 'inject a fault from the start, e.g. T101=no-answer, T103=spike:500000x2, M0=rollover; repeatable', collect, [])
     .action(async (opts: SimCliOptions) => {
-      const { demoSiteYaml } = await import('../../sim/demo-site.ts');
+      const { demoSiteYaml } = await import('../../sim/index.ts');
       if (opts.writeDemoSite) {
         const { writeFileSync } = await import('node:fs');
         writeFileSync(opts.writeDemoSite, demoSiteYaml({ tenants: opts.tenants }));
@@ -72,10 +72,10 @@ export function registerSim(program: Command): void {
         return;
       }
       if (!opts.site === !opts.demo) throw Object.assign(new Error('give exactly one of --site FILE or --demo'), { exitCode: 2 });
-      const { parseSiteYaml } = await import('../../core/site/index.ts');
+      const { parseSiteYaml } = await import('../../core/index.ts');
       const { loadSiteFile } = await import('../../lib/site-file.ts');
-      const { parseFault } = await import('../../sim/faults.ts');
-      const { startSimulator } = await import('../../sim/simulator.ts');
+      const { parseFault } = await import('../../sim/index.ts');
+      const { startSimulator } = await import('../../sim/index.ts');
       const site = opts.site ? loadSiteFile(opts.site) : parseSiteYaml(demoSiteYaml({ tenants: opts.tenants }), 'demo site');
 
       const start = instant('--start', opts.start);
@@ -87,8 +87,8 @@ export function registerSim(program: Command): void {
         const m = /^(\d+)(s|m|h)$/.exec(opts.step);
         if (!m || Number(m[1]) <= 0) throw Object.assign(new Error(`--step: expected a duration like 30s, 15m, 1h, got '${opts.step}'`), { exitCode: 2 });
         const stepMs = Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'];
-        const { writeReadingsCsv } = await import('../../sim/readings-csv.ts');
-        const { MODEL_EPOCH } = await import('../../sim/load-model.ts');
+        const { writeReadingsCsv } = await import('../../sim/index.ts');
+        const { MODEL_EPOCH } = await import('../../sim/index.ts');
         // The live simulator's default epoch, so `sim` started later continues this history.
         const rows = await writeReadingsCsv(site, { from, to, stepMs, seed: opts.seed, epoch: epoch ?? Math.min(from, MODEL_EPOCH) }, opts.backfillCsv);
         process.stdout.write(`${opts.backfillCsv}: ${rows} readings of ${site.meters.length} meters\n`);
@@ -162,8 +162,8 @@ function splitOnce(text: string, sep: string, what: string): [string, string] {
 }
 
 /** The DL/T 645 meters' serial handler (sim/dlt645/), loaded only for sites that have such meters. */
-async function dlt645Handlers(site: import('../../core/site/index.ts').Site): Promise<import('../../sim/serial-server.ts').SerialFrameHandler[]> {
+async function dlt645Handlers(site: import('../../core/index.ts').Site): Promise<import('../../sim/index.ts').SerialFrameHandler[]> {
   if (!site.meters.some((m) => m.connection?.protocol === 'dlt645')) return [];
-  const { dlt645Handler } = await import('../../sim/dlt645/handler.ts');
+  const { dlt645Handler } = await import('../../sim/index.ts');
   return [dlt645Handler({ site })];
 }

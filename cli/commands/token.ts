@@ -18,8 +18,8 @@ export function registerToken(program: Command): void {
     const { loadSiteFile } = await import('../../lib/site-file.ts');
     const { readEnv } = await import('../../lib/env.ts');
     const { Redis } = await import('ioredis');
-    const { RedisTokenStore } = await import('../../api/auth/token-store.ts');
-    const { RedisAuditLog } = await import('../../api/audit-log.ts');
+    const { RedisTokenStore } = await import('../../api/index.ts');
+    const { RedisAuditLog } = await import('../../api/index.ts');
     const { userInfo } = await import('node:os');
     const { checkDemoDb, demoDir, demoPrefixes } = await import('./demo-prefixes.ts');
     let siteFile = opts.site;
@@ -45,7 +45,7 @@ export function registerToken(program: Command): void {
     .option('--account <id>', 'tenant tokens: the one account it may read')
     .option('--label <text>', 'a note for the token list (who holds it)')
     .action(async (opts: SiteOpt & { role: string; account?: string; label?: string }) => {
-      const { validateNewToken } = await import('../../api/auth/token-store.ts');
+      const { validateNewToken } = await import('../../api/index.ts');
       const { site, redis, store, log } = await open(opts);
       try {
         const input = { site: site.id, role: opts.role as 'manager', account: opts.account, label: opts.label };

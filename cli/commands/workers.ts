@@ -19,8 +19,8 @@ export function registerWorkers(program: Command): void {
       const { z } = await import('zod');
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const { readEnv } = await import('../../lib/env.ts');
-      const { startWorkers } = await import('../../workers/start.ts');
-      const { QUEUE } = await import('../../workers/queues.ts');
+      const { startWorkers } = await import('../../workers/index.ts');
+      const { QUEUE } = await import('../../workers/index.ts');
       const env = readEnv();
       const sites = opts.site.map((f) => loadSiteFile(f));
       const names = Object.values(QUEUE) as string[];

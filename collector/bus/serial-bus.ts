@@ -47,6 +47,13 @@ export interface TransactOptions {
    * @defaultValue the Modbus t3.5 interval at the transaction's speed
    */
   readonly guardMs?: number;
+  /**
+   * A command (issue 13: relay trip/close and its read-back) goes before queued polling,
+   * also when its meter is in back-off, but never starves polling: after
+   * `maxPriorityRun` priority transactions in a row one waiting poll goes first.
+   * @defaultValue false
+   */
+  readonly priority?: boolean;
 }
 
 export interface SerialBusOptions {
@@ -54,6 +61,8 @@ export interface SerialBusOptions {
   readonly backoffBaseMs?: number;
   /** Back-off ceiling; doubles from the base per consecutive failure. @defaultValue 60000 */
   readonly backoffMaxMs?: number;
+  /** Priority transactions in a row before a waiting poll gets its turn. @defaultValue 2 */
+  readonly maxPriorityRun?: number;
   readonly now?: () => number;
 }
 
@@ -85,6 +94,7 @@ interface Job {
   readonly settings: SerialSettings;
   readonly work: (t: BusTransport) => Promise<unknown>;
   readonly guardMs: number | undefined;
+  readonly priority: boolean;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -129,6 +139,10 @@ export class SerialBus {
   private rxWaiter: (() => void) | undefined;
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
+  /** Commands waiting, in arrival order; served before polling (see TransactOptions.priority). */
+  private readonly urgent: Job[] = [];
+  private readonly maxPriorityRun: number;
+  private priorityRun = 0;
   private readonly now: () => number;
   private since: number;
   private busyMs = 0;
@@ -144,6 +158,8 @@ export class SerialBus {
       throw new Error(`serial bus ${this.path}: backoffBaseMs must be >= 0 and backoffMaxMs >= backoffBaseMs`);
     }
     this.now = opts.now ?? Date.now;
+    this.maxPriorityRun = opts.maxPriorityRun ?? 2;
+    if (!(Number.isInteger(this.maxPriorityRun) && this.maxPriorityRun >= 1)) throw new Error(`serial bus ${this.path}: maxPriorityRun must be an integer >= 1`);
     this.since = this.now();
     this.link.onData((chunk) => {
       this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
@@ -159,7 +175,11 @@ export class SerialBus {
   transact<T>(client: string, settings: SerialSettings, work: (t: BusTransport) => Promise<T>, opts: TransactOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(new MeterReadError(client, 'connection', `serial bus ${this.path} is closed`));
     return new Promise<T>((resolve, reject) => {
-      this.client(client).queue.push({ client, settings, work, guardMs: opts.guardMs, resolve: resolve as (v: unknown) => void, reject });
+      const job: Job = { client, settings, work, guardMs: opts.guardMs, priority: opts.priority === true, resolve: resolve as (v: unknown) => void, reject };
+      if (job.priority) {
+        this.client(client);
+        this.urgent.push(job);
+      } else this.client(client).queue.push(job);
       this.pump();
     });
   }
@@ -173,6 +193,7 @@ export class SerialBus {
       clients[id] = { transactions: c.transactions, failures: c.failures, consecutiveFailures: c.consecutiveFailures, backoffUntil: c.backoffUntil > now ? c.backoffUntil : 0 };
       queued += c.queue.length;
     }
+    queued += this.urgent.length;
     return { path: this.path, transactions: this.transactions, failures: this.failures, busyMs: this.busyMs, wallMs, utilisation: wallMs > 0 ? Math.min(1, this.busyMs / wallMs) : 0, queued, clients };
   }
 
@@ -191,6 +212,7 @@ export class SerialBus {
     for (const c of this.clients.values()) {
       for (const j of c.queue.splice(0)) j.reject(new MeterReadError(j.client, 'connection', `serial bus ${this.path} closed`));
     }
+    for (const j of this.urgent.splice(0)) j.reject(new MeterReadError(j.client, 'connection', `serial bus ${this.path} closed`));
     while (this.running) await sleep(5);
     await this.link.close();
   }
@@ -205,8 +227,31 @@ export class SerialBus {
     return c;
   }
 
-  /** The next job in round-robin order among clients not in back-off, or the earliest wake-up time. */
+  /**
+   * The next job: a command first while fewer than maxPriorityRun went in a row (or no
+   * poll is ready), else the next poll in round-robin order among clients not in
+   * back-off; or the earliest wake-up time.
+   */
   private pick(): Job | number | undefined {
+    if (this.urgent.length > 0 && this.priorityRun < this.maxPriorityRun) {
+      this.priorityRun++;
+      return this.urgent.shift()!;
+    }
+    const poll = this.pickPoll();
+    if (poll !== undefined && typeof poll !== 'number') {
+      this.priorityRun = 0;
+      return poll;
+    }
+    if (this.urgent.length > 0) {
+      // No poll ready: commands go on.
+      this.priorityRun = 1;
+      return this.urgent.shift()!;
+    }
+    this.priorityRun = 0;
+    return poll;
+  }
+
+  private pickPoll(): Job | number | undefined {
     const now = this.now();
     let wake: number | undefined;
     for (let i = 1; i <= this.order.length; i++) {

@@ -1,4 +1,4 @@
-import type { MeterConnection } from '../../core/site/index.ts';
+import type { MeterConnection } from '../../core/index.ts';
 
 export type Parity = 'none' | 'even' | 'odd';
 

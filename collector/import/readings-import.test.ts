@@ -95,4 +95,30 @@ describe('import of a readings CSV', () => {
       await new InfluxV1({ url, db }).dropDatabase();
     }
   });
+
+  it('refuses rows outside the supported dates and lines that are not UTF-8, by line, and writes the rest', async () => {
+    const dir = tempDir('imp');
+    const { path: sitePath } = writeSite(dir, SITE);
+    const file = join(dir, 'dates.csv');
+    writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from('time,meter,kwh,note\n2026-10-01T00:00:00+08:00,M1,1.000,ok\n9999-10-01T00:00:00+08:00,M1,2.000,far\n1500-10-01T00:00:00+08:00,M1,3.000,old\n'),
+        Buffer.from([...Buffer.from('2026-10-01T00:30:00+08:00,M1,4.000,caf'), 0xe9, 10]),
+        Buffer.from('2026-10-01T00:45:00+08:00,M1,5.000,ok\n'),
+      ]),
+    );
+    const db = `t_import_${randomBytes(4).toString('hex')}`;
+    try {
+      const r = await runCli(['import', '--site', sitePath, '--readings', file, '--no-resettle'], { SUBMETER_INFLUX_URL: url, SUBMETER_INFLUX_DB: db });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${file}:3: time: "9999-10-01T00:00:00+08:00" is outside the supported dates 2000-01-01 to 2199-12-31`);
+      expect(r.stderr).toContain(`${file}:4: time: "1500-10-01T00:00:00+08:00" is outside the supported dates`);
+      expect(r.stderr).toContain(`${file}:5: line is not valid UTF-8 text`);
+      expect(r.stderr).not.toMatch(/InfluxDB unavailable|Invalid time value/);
+      expect(r.stdout).toMatch(/2 rows written to .*, 3 skipped/);
+    } finally {
+      await new InfluxV1({ url, db }).dropDatabase();
+    }
+  });
 });

@@ -1,9 +1,9 @@
-import { createReadStream, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { statSync } from 'node:fs';
 import { addDays, parseReadingLine, parseReadingsHeader, zoneOf } from '../../core/index.ts';
 import type { CsvHeader, Site } from '../../core/index.ts';
 import type { InfluxV1 } from '../../influx/client.ts';
 import { sampleLine, writeWithRetry } from '../../influx/lines.ts';
+import { utf8Lines } from '../../lib/utf8-lines.ts';
 
 export interface ImportProblem {
   /** 1-based line number in the file (the header is line 1). */
@@ -86,11 +86,18 @@ export async function importReadings(site: Site, file: string, influx: InfluxV1,
   };
 
   statSync(file); // a missing file fails here with its name, before anything is written
-  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  const lines = utf8Lines(file);
   try {
-    for await (const line of rl) {
-      lineNo++;
-      bytes += Buffer.byteLength(line) + 1;
+    for await (const next of lines) {
+      lineNo = next.lineNo;
+      bytes = next.bytes;
+      const line = next.text;
+      if (line === undefined) {
+        // Never repaired with U+FFFD: a meter id that differs in one byte would become another.
+        if (header === undefined) throw new Error(`${file}:${lineNo}: the header is not valid UTF-8 text`);
+        problem(lineNo, 'line is not valid UTF-8 text');
+        continue;
+      }
       if (header === undefined) {
         const h = parseReadingsHeader(line);
         if (!h.ok) throw new Error(`${file}:1: ${h.error.message}`);
@@ -120,7 +127,7 @@ export async function importReadings(site: Site, file: string, influx: InfluxV1,
     if (stoppedAtLine === undefined) throw err;
     return { written, skipped, problems, unknownMeters, stoppedAtLine, days: [...days].sort() };
   } finally {
-    rl.close();
+    await lines.return(undefined);
   }
   return { written, skipped, problems, unknownMeters, days: [...days].sort() };
 }

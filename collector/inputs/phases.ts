@@ -4,15 +4,10 @@
  * 76.7 V). Summaries are taken over live phases only.
  */
 
-/** One phase's instantaneous values; a value the meter did not report is absent. */
-export interface PhaseValues {
-  /** Phase-to-neutral voltage, V. */
-  readonly v?: number;
-  /** Current, A. */
-  readonly a?: number;
-  /** Active power, W (negative when exporting). */
-  readonly w?: number;
-}
+import type { PhaseValues } from '../../influx/sample.ts';
+
+/** One phase's instantaneous values (influx/sample.ts: shared with the line builders). */
+export type { PhaseValues };
 
 /**
  * A phase below this voltage is dead (not connected, fuse blown, or the meter wired to one

@@ -1,4 +1,4 @@
-import type { Meter, MeterConnection } from '../../core/site/index.ts';
+import type { Meter, MeterConnection } from '../../core/index.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { BusRegistry } from '../bus/index.ts';
 import type { InputContext, MeterInput } from '../input.ts';

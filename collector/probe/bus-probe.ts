@@ -1,4 +1,4 @@
-import type { ModbusMapName } from '../../core/site/index.ts';
+import type { ModbusMapName } from '../../core/index.ts';
 import type { BusTransport, SerialBus, SerialSettings } from '../bus/index.ts';
 import { describeSettings } from '../bus/index.ts';
 import { MeterReadError } from '../input.ts';

@@ -1,4 +1,4 @@
-import type { Site } from '../../core/site/index.ts';
+import type { Site } from '../../core/index.ts';
 import type { SerialSettings } from '../bus/index.ts';
 import type { ProbeFinding } from './bus-probe.ts';
 

@@ -1,4 +1,4 @@
-import type { Meter, MeterConnection } from '../../core/site/index.ts';
+import type { Meter, MeterConnection } from '../../core/index.ts';
 
 /** A Meter as the site loader would make it, for input tests. */
 export function testMeter(id: string, connection?: MeterConnection, pollIntervalMs = 60_000): Meter {

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseSiteYaml } from '../../core/site/index.ts';
-import type { Site } from '../../core/site/index.ts';
+import { parseSiteYaml } from '../../core/index.ts';
+import type { Site } from '../../core/index.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 

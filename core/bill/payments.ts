@@ -3,10 +3,13 @@ import type { QualityFlag } from '../types.ts';
 import { byteOrder, moneyText } from '../units.ts';
 
 /**
- * billing.md section 1, payments: one payment per reference. Rows of one reference with
- * the same content (instant, account, amount) are one payment; when contents differ the
- * earliest (by instant, then amount, then account) is kept and every other content is
- * rejected and flagged `payment_conflict` at its own instant.
+ * billing.md section 1, payments: one payment per reference. A payment's content is its
+ * (account, numeric amount); its instant is not part of it (issue 11): a retry that was
+ * stamped "now" again is the same payment, not a conflict. Rows of one reference with the
+ * same content are one payment, at the earliest of their instants. When contents differ,
+ * the earliest row (by instant, then amount, then account) is kept, with every row of its
+ * content, and each other content is rejected and flagged `payment_conflict` once, at the
+ * instant of its earliest row.
  */
 export interface PaymentSet {
   /** Accepted payments sorted by instant, account, reference. */
@@ -14,8 +17,13 @@ export interface PaymentSet {
   readonly flags: readonly QualityFlag[];
 }
 
-function compareContent(a: PaymentRow, b: PaymentRow): number {
+function compareRows(a: PaymentRow, b: PaymentRow): number {
   return a.time - b.time || a.fen - b.fen || byteOrder(a.account, b.account);
+}
+
+/** The content that makes two rows of one reference the same payment. */
+export function paymentContent(p: { readonly account: string; readonly fen: number }): string {
+  return `${p.account}|${p.fen}`;
 }
 
 /** @param format how the kept payment's instant is written in a flag's detail (the site's local RFC 3339 in bills). */
@@ -29,13 +37,14 @@ export function dedupePayments(rows: Iterable<PaymentRow>, format: (utc: number)
   const payments: PaymentRow[] = [];
   const flags: QualityFlag[] = [];
   for (const [reference, list] of byRef) {
-    list.sort(compareContent);
+    list.sort(compareRows);
     const kept = list[0];
     payments.push(kept);
-    let last = kept;
+    const seen = new Set([paymentContent(kept)]);
     for (const r of list.slice(1)) {
-      if (compareContent(r, last) === 0) continue; // same content: the same payment again
-      last = r;
+      const content = paymentContent(r);
+      if (seen.has(content)) continue; // the kept payment again (a retry), or a content already flagged
+      seen.add(content);
       flags.push({
         meter: '',
         time: r.time,

@@ -1,22 +1,23 @@
 import { acceptReadings } from '../counters/accept.ts';
 import { billableFlags } from '../counters/gap-cells.ts';
-import { Dec } from '../decimal.ts';
 import { BillingInputError } from '../errors.ts';
 import type { PaymentRow, ReadingRow } from '../readings/csv.ts';
 import { ReadingStore } from '../readings/store.ts';
 import { settleIndexed } from '../settle/settle.ts';
 import type { IndexedCell } from '../settle/settle.ts';
+import { meterTargets } from '../settle/attribution.ts';
 import { siteIndex } from '../settle/site-index.ts';
 import type { Site } from '../site/model.ts';
 import { splitSeries } from '../split/split.ts';
 import { buildCalendar } from '../tou/calendar.ts';
 import type { TouCalendar } from '../tou/calendar.ts';
-import { isLocalDate } from '../tou/local-date.ts';
+import { dateRangeProblem } from '../date-range.ts';
 import type { LocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import { zoneOf } from '../tou/zone.ts';
-import type { AccountBill, BillLine, BillRun, ChargeKind, DaySettlement, QualityEntry, QualityFlag } from '../types.ts';
-import { byteOrder, kwhText, moneyFen, moneyText, priceMicro, priceText } from '../units.ts';
+import type { AcceptedSeries, AccountBill, BillRun, CellSummary, ChargeLine, DaySettlement, QualityEntry, QualityFlag } from '../types.ts';
+import { byteOrder, moneyFen } from '../units.ts';
+import { accountBill, masterSummary } from './assemble.ts';
 import { dedupePayments } from './payments.ts';
 
 /**
@@ -47,16 +48,6 @@ export function storeReadings(site: Site, rows: Iterable<ReadingRow>): ReadingSt
 }
 
 const NP = PERIODS.length;
-const KIND_ORDER: Record<ChargeKind, number> = { own: 0, common: 1, loss: 2 };
-
-interface LineAcc {
-  kind: ChargeKind;
-  pool?: string;
-  periodIdx: number;
-  micro: number;
-  wh: number;
-  fen: number;
-}
 
 /** The settled days of a bill range and the flags found on the way (billing.md sections 2-4). */
 export interface RangeSettlement {
@@ -77,14 +68,16 @@ export interface RangeSettlement {
 export interface SettleRangeOptions {
   /** Extra wall-clock cuts (e.g. 60 for hourly profiles); cells do not change. */
   readonly gridMinutes?: number;
-  /** Sees each meter's energy per calendar segment (advice profiles, workers' buckets). */
-  readonly onSegments?: (meterIndex: number, cal: TouCalendar, wh: Float64Array) => void;
+  /**
+   * Sees each meter's energy per calendar segment (advice profiles, workers' buckets) and
+   * its accepted readings (the statement's register readings and gap marks).
+   */
+  readonly onSegments?: (meterIndex: number, cal: TouCalendar, wh: Float64Array, accepted: AcceptedSeries) => void;
 }
 
 function checkRange(from: LocalDate, to: LocalDate): void {
-  if (!isLocalDate(from)) throw new BillingInputError(`must be a local date YYYY-MM-DD, got ${JSON.stringify(from)}`, { field: 'from' });
-  if (!isLocalDate(to)) throw new BillingInputError(`must be a local date YYYY-MM-DD, got ${JSON.stringify(to)}`, { field: 'to' });
-  if (!(from < to)) throw new BillingInputError(`must be after from (${from}), got ${to}`, { field: 'to' });
+  const problem = dateRangeProblem(from, to);
+  if (problem) throw new BillingInputError(problem.message, { field: problem.field });
 }
 
 /**
@@ -109,7 +102,7 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
   // Energy per (day, period) cell: master, per account, per pool.
   const master = new Float64Array(nCells);
   const tenant = idx.accountIds.map(() => new Float64Array(nCells));
-  const poolPos = new Map(idx.pools.map((p, k) => [p.id, k]));
+  const targets = meterTargets(site);
   const pool = idx.pools.map(() => new Float64Array(nCells));
   const seg = new Float64Array(cal.segments);
   const flags: QualityFlag[] = [];
@@ -128,8 +121,9 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
 
     seg.fill(0);
     splitSeries(acc, cal, seg);
-    opts.onSegments?.(mi, cal, seg);
-    const target = meter.role === 'master' ? master : meter.role === 'tenant' ? tenant[idx.accountPos.get(meter.account!)!] : pool[poolPos.get(meter.pool!)!];
+    opts.onSegments?.(mi, cal, seg, acc);
+    const to = targets[mi];
+    const target = to.kind === 'master' ? master : to.kind === 'tenant' ? tenant[to.account] : pool[to.pool];
     for (let k = 0; k < cal.segments; k++) {
       if (seg[k] !== 0) target[cal.day[k] * NP + cal.period[k]] += seg[k];
     }
@@ -169,31 +163,15 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
   const flags: QualityFlag[] = [...settled.flags];
   const nAcc = idx.accountIds.length;
   const chargedBefore = new Array<number>(nAcc).fill(0);
-  const lineAcc = idx.accountIds.map(() => new Map<string, LineAcc>());
-  const sums = { M: 0, T: 0, C: 0, L: 0, alloc: 0, abn: 0 };
+  const charges = idx.accountIds.map((): ChargeLine[] => []);
+  const cells: CellSummary[] = [];
   days.forEach((day, d) => {
     if (d < fromDay) {
       for (const l of day.lines) chargedBefore[idx.accountPos.get(l.account)!] += l.fen;
       return;
     }
-    for (const s of day.cells) {
-      sums.M += s.masterWh;
-      sums.T += s.tenantWh;
-      sums.C += s.commonWh;
-      sums.L += s.lossWh;
-      sums.alloc += s.lossAllocatedWh;
-      sums.abn += s.lossAbnormalWh;
-    }
-    for (const l of day.lines) {
-      const micro = priceMicro(l.price);
-      const key = `${l.kind}\u0000${l.pool ?? ''}\u0000${l.period}\u0000${micro}`;
-      const m = lineAcc[idx.accountPos.get(l.account)!];
-      const a = m.get(key);
-      if (a) {
-        a.wh += l.wh;
-        a.fen += l.fen;
-      } else m.set(key, { kind: l.kind, ...(l.pool !== undefined ? { pool: l.pool } : {}), periodIdx: PERIODS.indexOf(l.period), micro, wh: l.wh, fen: l.fen });
-    }
+    cells.push(...day.cells);
+    for (const l of day.lines) charges[idx.accountPos.get(l.account)!].push(l);
   });
 
   // Payments (section 1 and 5).
@@ -209,54 +187,8 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
   for (const f of paid.flags) if (f.time >= fromMs && f.time < toMs) flags.push(f);
 
   const openingOf = new Map(site.accounts.map((a) => [a.id, moneyFen(a.openingBalance)]));
-  const accounts: AccountBill[] = idx.accountIds.map((id, a) => {
-    const list = [...lineAcc[a].values()].sort(
-      (x, y) => KIND_ORDER[x.kind] - KIND_ORDER[y.kind] || byteOrder(x.pool ?? '', y.pool ?? '') || x.periodIdx - y.periodIdx || x.micro - y.micro,
-    );
-    const kwh = { own: 0, common: 0, loss: 0 };
-    let total = 0;
-    const lines: BillLine[] = list.map((l) => {
-      kwh[l.kind] += l.wh;
-      total += l.fen;
-      return {
-        kind: l.kind,
-        ...(l.pool !== undefined ? { pool: l.pool } : {}),
-        period: PERIODS[l.periodIdx],
-        kwh: kwhText(l.wh),
-        price: priceText(l.micro),
-        amount: moneyText(l.fen),
-      };
-    });
-    const opening = openingOf.get(id)! + paidBefore[a] - chargedBefore[a];
-    return {
-      account: id,
-      lines,
-      kwh: { own: kwhText(kwh.own), common: kwhText(kwh.common), loss: kwhText(kwh.loss) },
-      total_amount: moneyText(total),
-      opening_balance: moneyText(opening),
-      payments: moneyText(paidIn[a]),
-      closing_balance: moneyText(opening + paidIn[a] - total),
-    };
-  });
-
-  const lossRate = sums.M === 0 ? '0.0000' : new Dec(sums.L).div(sums.M).toFixed(4, Dec.ROUND_HALF_UP);
-  return {
-    site: site.id,
-    from,
-    to,
-    currency: site.currency,
-    accounts,
-    master: {
-      kwh: kwhText(sums.M),
-      tenant_kwh: kwhText(sums.T),
-      common_kwh: kwhText(sums.C),
-      loss_kwh: kwhText(sums.L),
-      loss_allocated_kwh: kwhText(sums.alloc),
-      loss_abnormal_kwh: kwhText(sums.abn),
-      loss_rate: /^-?0\.0000$/.test(lossRate) ? '0.0000' : lossRate,
-    },
-    quality: qualityEntries(flags, zone.format.bind(zone)),
-  };
+  const accounts: AccountBill[] = idx.accountIds.map((id, a) => accountBill(id, charges[a], openingOf.get(id)! + paidBefore[a] - chargedBefore[a], paidIn[a]));
+  return { site: site.id, from, to, currency: site.currency, accounts, master: masterSummary(cells), quality: qualityEntries(flags, zone.format.bind(zone)) };
 }
 
 /** Section 6 ordering: by instant, meter, kind, detail; times at the site's offset. */

@@ -1,52 +1,71 @@
 import { Dec } from '../decimal.ts';
-import type { Account } from '../site/model.ts';
-import { moneyFen } from '../units.ts';
+import type { Account, Site } from '../site/model.ts';
+import { periodAt } from '../tou/instant.ts';
+import { zoneOf } from '../tou/zone.ts';
+import { divRoundHalfUp, moneyFen, moneyText } from '../units.ts';
+import { chargesByAccount, settleMeterEnergy } from './provisional.ts';
 
 /**
- * billing.md section 5: the live balance between settlements, the cost rate, the projected
- * hours to zero and the low-balance alert. Pure functions of numbers the workers and the
- * API already hold (last closing balance, today's unsettled own energy, current power);
- * no clock: the caller passes what happened.
+ * billing.md section 5: the live balance between settlements, the cost per hour, the
+ * projected hours to zero and the low-balance alert. Pure functions of figures the workers
+ * (and the API, before the workers ran) gather: no clock, the caller passes `now`.
+ * Everything a tenant will be charged is in them: own energy, common-area and loss shares.
  */
 
-/** Today's own energy not yet settled, per price (micro-CNY/kWh). */
-export interface UnsettledEnergy {
-  readonly wh: number;
-  readonly micro: number;
-}
-
-export interface LiveBalance {
-  /** Exact decimal CNY (unrounded: section 5 rounds only at settlement). */
-  readonly balance: string;
-  /** The same, rounded half-up (away from zero) to fen, for storage and display. */
-  readonly balanceFen: number;
-  /** Unsettled cost of the current day, exact decimal CNY. */
-  readonly unsettled: string;
-}
-
-/** live balance = last closing balance - not yet settled cost (own energy x price, unrounded). */
-export function liveBalance(lastClosingFen: number, unsettled: readonly UnsettledEnergy[]): LiveBalance {
-  let cost = new Dec(0);
-  for (const u of unsettled) cost = cost.plus(new Dec(u.wh).mul(u.micro).div(1e9)); // Wh x micro-CNY/kWh / 10^9 = CNY
-  const balance = new Dec(lastClosingFen).div(100).minus(cost);
-  return { balance: balance.toString(), balanceFen: balance.mul(100).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber(), unsettled: cost.toString() };
-}
-
-/** Live cost rate (CNY/h) = current power (kW) x current price; power in W, price in micro-CNY/kWh. */
-export function costRate(powerW: number, micro: number): string {
-  return new Dec(Math.max(0, powerW)).mul(micro).div(1e9).toString();
+/**
+ * live balance = opening + payments up to now - charges of the settled days (every
+ * revision) - provisional charges of the days not yet settled. All terms are fen sums of
+ * lines rounded by section 4, so the balance is exact in fen.
+ */
+export function liveBalanceFen(closingFen: number, provisionalFen: number): number {
+  return closingFen - provisionalFen;
 }
 
 /**
- * Hours until the balance reaches zero at the trailing 24 h spending rate; null when
- * nothing was spent (no projection), 0 when the balance is already at or below zero.
+ * Hours until the balance reaches zero at the trailing 24 h spending rate (section 5):
+ * balance / (spent / 24), rounded down to 0.1 h; null when nothing was spent (no
+ * projection), 0 when the balance is already at or below zero.
  */
-export function hoursToZero(balance: string, spentLast24hFen: number): number | null {
-  const b = new Dec(balance);
-  if (b.lte(0)) return 0;
+export function hoursToZero(balanceFen: number, spentLast24hFen: number): number | null {
+  if (balanceFen <= 0) return 0;
   if (spentLast24hFen <= 0) return null;
-  // balance / (spent / 24 h), rounded down to 0.1 h: a projection, not money.
-  return b.mul(100).mul(24).div(spentLast24hFen).toDecimalPlaces(1, Dec.ROUND_DOWN).toNumber();
+  // A projection, not money: rounded down so it never promises more than the rate allows.
+  return new Dec(balanceFen).mul(24).div(spentLast24hFen).toDecimalPlaces(1, Dec.ROUND_DOWN).toNumber();
+}
+
+/** Hours left as text with one decimal, rounded down like hoursToZero (a stored figure is never shown rounded up). */
+export function hoursText(hours: number | null | undefined): string | null {
+  if (hours === null || hours === undefined || !Number.isFinite(hours)) return null;
+  return new Dec(String(hours)).toDecimalPlaces(1, Dec.ROUND_DOWN).toFixed(1);
+}
+
+/** Status of a balance: negative below zero, low below the account's `low_balance`, else ok. */
+export function liveStatus(balanceFen: number, lowBalanceFen: number | undefined): 'ok' | 'low' | 'negative' {
+  if (balanceFen < 0) return 'negative';
+  return lowBalanceFen !== undefined && balanceFen < lowBalanceFen ? 'low' : 'ok';
+}
+
+/** The last interval of a meter's raw readings: energy (Wh) over time (ms). */
+export interface LastInterval {
+  readonly wh: number;
+  readonly ms: number;
+}
+
+/**
+ * Cost per hour of every account (section 5), fen/h: the settlement of section 4 applied to
+ * one cell of the period in force at `now`, in which each meter's energy is one hour at its
+ * mean power over its last interval (Wh in an hour = Wh x 3,600,000 / ms, rounded half-up);
+ * own line plus pool and loss shares, each rounded to fen. Meters without a last interval
+ * (or a negative one: a reset) count 0.
+ */
+export function costPerHour(site: Site, now: number, lastInterval: ReadonlyMap<string, LastInterval>): Map<string, number> {
+  const period = periodAt(site, now);
+  const energy = [];
+  for (const [meter, iv] of lastInterval) {
+    if (!(iv.ms > 0) || !(iv.wh > 0)) continue;
+    energy.push({ meter, period, wh: divRoundHalfUp(iv.wh * 3_600_000, iv.ms) });
+  }
+  return chargesByAccount(site, [settleMeterEnergy(site, zoneOf(site.timezone).dateOf(now), energy)]);
 }
 
 /** Per-account alert state the workers persist between checks. */
@@ -58,8 +77,8 @@ export interface AlertState {
 export const INITIAL_ALERT_STATE: AlertState = { armed: true };
 
 export interface AlertCheck {
-  /** Live balance, exact decimal CNY. */
-  readonly balance: string;
+  /** Live balance, fen. */
+  readonly balanceFen: number;
   readonly hoursLeft: number | null;
   /** A payment was credited since the previous check. */
   readonly paidSinceLastCheck: boolean;
@@ -78,9 +97,8 @@ export interface AlertDecision {
  */
 export function checkLowBalance(account: Pick<Account, 'id' | 'lowBalance' | 'lowBalanceHours'>, state: AlertState, check: AlertCheck): AlertDecision {
   const reasons: string[] = [];
-  const balance = new Dec(check.balance);
-  if (account.lowBalance !== undefined && balance.lt(new Dec(moneyFen(account.lowBalance)).div(100))) {
-    reasons.push(`balance ${balance.toDecimalPlaces(2, Dec.ROUND_HALF_UP).toFixed(2)} is below ${account.lowBalance}`);
+  if (account.lowBalance !== undefined && check.balanceFen < moneyFen(account.lowBalance)) {
+    reasons.push(`balance ${moneyText(check.balanceFen)} is below ${account.lowBalance}`);
   }
   if (account.lowBalanceHours !== undefined && check.hoursLeft !== null && check.hoursLeft < account.lowBalanceHours) {
     reasons.push(`about ${check.hoursLeft} h left at the last 24 h rate, below ${account.lowBalanceHours} h`);

@@ -3,23 +3,10 @@
  * readings file has tens of millions of them and Date.parse accepts too much (times
  * without an offset, in the process's zone). Fractions are truncated to whole ms.
  */
+import { daysFromCivil, daysInMonth } from '../civil-date.ts';
+import { FIRST_YEAR, LAST_YEAR, DATE_RANGE_TEXT } from '../date-range.ts';
 
-/** Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-export function daysFromCivil(y: number, m: number, d: number): number {
-  y -= m <= 2 ? 1 : 0;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
-
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-export function daysInMonth(y: number, m: number): number {
-  if (m === 2 && ((y % 4 === 0 && y % 100 !== 0) || y % 400 === 0)) return 29;
-  return DAYS_IN_MONTH[m - 1];
-}
+export { daysFromCivil, daysInMonth } from '../civil-date.ts';
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
@@ -34,6 +21,7 @@ export function parseRfc3339(text: string): number | string {
   const mi = Number(m[5]);
   const s = Number(m[6]);
   if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return 'has no such date';
+  if (y < FIRST_YEAR || y > LAST_YEAR) return `is outside the supported dates ${DATE_RANGE_TEXT}`;
   if (h > 23 || mi > 59 || s > 59) return 'has no such time of day (leap seconds are not accepted)';
   const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;
   let offsetMin = 0;

@@ -2,6 +2,7 @@ import { BillingInputError } from '../errors.ts';
 import type { Site } from '../site/model.ts';
 import { parseReadingLine, parseReadingsHeader } from './csv.ts';
 import type { CsvHeader } from './csv.ts';
+import { FIRST_YEAR, LAST_YEAR } from '../date-range.ts';
 import { daysFromCivil, daysInMonth } from './rfc3339.ts';
 import { ReadingStore } from './store.ts';
 
@@ -27,7 +28,9 @@ export class ReadingsScanner {
   rows = 0;
   private header: CsvHeader | undefined;
   private carry: Uint8Array | undefined;
-  private readonly decoder = new TextDecoder();
+  // Strict: a line that is not UTF-8 is an error naming its line, never repaired with U+FFFD
+  // (a meter id differing in one byte would silently become another text).
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
   private readonly meterIndex: Map<string, number>;
   private readonly table: Int32Array;
   private readonly mask: number;
@@ -39,6 +42,7 @@ export class ReadingsScanner {
   private need = 0;
   private readonly starts = new Int32Array(64);
   private readonly ends = new Int32Array(64);
+  private skipped = false;
   private lastDateKey = -1;
   private lastDays = 0;
 
@@ -74,6 +78,9 @@ export class ReadingsScanner {
     this.ki = r.value.index.kwh;
     this.need = Math.max(this.ti, this.mi, this.ki) + 1;
     if (this.need > this.starts.length) this.need = -1; // unusual layout: slow path only
+    // Columns the fast path skips before the last one it reads (e.g. meter,note,time,kwh):
+    // their bytes are checked for UTF-8 validity (any non-ASCII line goes the slow way).
+    this.skipped = this.need > 3;
   }
 
   /** Feeds the next chunk of the file. */
@@ -112,15 +119,23 @@ export class ReadingsScanner {
     if (e > s && buf[e - 1] === CR) e--;
     if (e === s) return; // blank lines carry nothing
     if (!this.header) {
-      this.useHeader(this.decoder.decode(buf.subarray(s, e)));
+      this.useHeader(this.text(buf, s, e));
       return;
     }
     if (this.need < 0 || !this.fast(buf, s, e)) this.slow(buf, s, e);
     this.rows++;
   }
 
+  private text(buf: Uint8Array, s: number, e: number): string {
+    try {
+      return this.decoder.decode(buf.subarray(s, e));
+    } catch {
+      throw new BillingInputError('line is not valid UTF-8 text (save the file as UTF-8)', { file: this.source, line: this.line });
+    }
+  }
+
   private slow(buf: Uint8Array, s: number, e: number): void {
-    const r = parseReadingLine(this.decoder.decode(buf.subarray(s, e)), this.header!);
+    const r = parseReadingLine(this.text(buf, s, e), this.header!);
     if (!r.ok) throw new BillingInputError(r.error.message, { file: this.source, line: this.line, field: r.error.field });
     const m = this.meterIndex.get(r.value.meter);
     if (m === undefined) throw new BillingInputError(`unknown meter '${r.value.meter}' (not in the site file)`, { file: this.source, line: this.line, field: 'meter' });
@@ -132,6 +147,7 @@ export class ReadingsScanner {
     const starts = this.starts;
     const ends = this.ends;
     const need = this.need;
+    if (this.skipped) for (let k = s; k < e; k++) if (buf[k] >= 0x80) return false;
     let col = 0;
     starts[0] = s;
     for (let i = s; i < e; i++) {
@@ -139,7 +155,12 @@ export class ReadingsScanner {
       if (c === COMMA) {
         ends[col] = i;
         col++;
-        if (col === need) break;
+        if (col === need) {
+          // Columns billing ignores: only their UTF-8 validity matters (the slow path names
+          // the line). The canonical three-column line has none, so costs nothing here.
+          for (let k = i + 1; k < e; k++) if (buf[k] >= 0x80) return false;
+          break;
+        }
         starts[col] = i + 1;
       } else if (c === QUOTE) return false;
     }
@@ -186,7 +207,8 @@ export class ReadingsScanner {
     const hh = d2(b, s + 11);
     const mi = d2(b, s + 14);
     const ss = d2(b, s + 17);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 59) return undefined;
+    // Years outside the supported range go to the slow path, which names the problem.
+    if (y < FIRST_YEAR || y > LAST_YEAR || mo < 1 || mo > 12 || d < 1 || hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 59) return undefined;
     let p = s + 19;
     let ms = 0;
     if (b[p] === 46) {

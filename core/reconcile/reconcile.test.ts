@@ -34,10 +34,11 @@ utility: { tariff: u, markup_cap: 0.1 }
       recovery_rate: '1.0628',
       unrecovered: '-2.51',
       markup_cap: '0.1',
-      price_cap: '0.880000',
+      // Each tenant's mix at the utility's 0.80: A1 own 10 kWh 8.00 + loss 0.625 kWh 0.50 = 8.50,
+      // cap x 1.1 = 9.35; A2 own 30 kWh 24.00 + loss 1.875 kWh 1.50 = 25.50, cap 28.05.
       accounts: [
-        { account: 'A1', kwh: '10.625', amount: '10.63', average_price: '1.000471', over_cap: true },
-        { account: 'A2', kwh: '31.875', amount: '31.88', average_price: '1.000157', over_cap: true },
+        { account: 'A1', kwh: '10.625', amount: '10.63', average_price: '1.000471', utility_amount: '8.50', cap_amount: '9.35', price_cap: '0.880000', over_cap: true },
+        { account: 'A2', kwh: '31.875', amount: '31.88', average_price: '1.000157', utility_amount: '25.50', cap_amount: '28.05', price_cap: '0.880000', over_cap: true },
       ],
     });
   });

@@ -7,14 +7,16 @@ import type { LocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import type { Period } from '../tou/schedule.ts';
 import type { BillRun } from '../types.ts';
-import { kwhText, moneyFen, moneyText, parseFixed, priceText } from '../units.ts';
+import { chargeFen, kwhText, moneyFen, moneyText, parseFixed, priceText } from '../units.ts';
 import { utilityCellFen } from './utility-charge.ts';
 
 /**
  * Recovery reconciliation (issue 3): what the utility charges for the master meter,
- * against what the tenants are charged, and each tenant's effective average price, flagged
- * when above the cap over the utility's flat price (re-sold electricity may not be marked
- * up beyond it). docs/billing.md section 8.
+ * against what the tenants are charged, and each tenant's effective average price. A
+ * tenant is flagged when it pays more than the cap over what the utility would charge for
+ * its own energy mix (issue 11: its kWh of each day and period at the utility's prices;
+ * a cap over the utility's flat price flagged every tenant billed at exactly the utility's
+ * TOU prices, whose average is above the flat price). docs/billing.md section 8.
  */
 export interface Reconciliation {
   readonly site: string;
@@ -35,9 +37,20 @@ export interface Reconciliation {
   /** utility.amount - tenants.amount: what the property bears (negative = surplus). */
   readonly unrecovered: string;
   readonly markup_cap: string;
-  /** flat_price x (1 + markup_cap), 6 decimals. */
-  readonly price_cap: string;
-  readonly accounts: readonly { readonly account: string; readonly kwh: string; readonly amount: string; readonly average_price: string; readonly over_cap: boolean }[];
+  readonly accounts: readonly {
+    readonly account: string;
+    readonly kwh: string;
+    readonly amount: string;
+    readonly average_price: string;
+    /** What the utility would charge for this account's energy mix: each settlement line (day, kind, pool, period) priced at the utility's price, rounded to fen like a line. */
+    readonly utility_amount: string;
+    /** utility_amount x (1 + markup_cap), half-up to fen. */
+    readonly cap_amount: string;
+    /** cap_amount / kWh, 6 decimals ("0.000000" without energy). */
+    readonly price_cap: string;
+    /** amount > cap_amount. */
+    readonly over_cap: boolean;
+  }[];
 }
 
 /** Price text (6 places, half-up) of an amount in fen over an energy in Wh; "0.000000" for no energy. */
@@ -73,7 +86,19 @@ export function reconcile(settled: RangeSettlement, bill: BillRun): Reconciliati
   const flatMicro = idx.price(tariff, lastDay, 'flat');
   const flatPrice = flatMicro !== undefined ? priceText(flatMicro) : averagePrice(utilityFen, masterWh);
   const cap = new Dec(site.utility.markupCap);
-  const priceCap = new Dec(flatPrice).mul(cap.plus(1)).toDecimalPlaces(6, Dec.ROUND_HALF_UP);
+
+  // What the utility would charge for each account's own mix: every settlement line of the
+  // range (own, common shares, loss share; per day and period) at the utility's price of
+  // that day and period, rounded to fen per line as the tenant's own lines are. A tenant
+  // billed at exactly the utility's prices therefore costs exactly this, never more.
+  const utilityOf = new Map<string, number>();
+  for (const day of settled.days.slice(settled.fromDay)) {
+    for (const l of day.lines) {
+      const micro = idx.price(tariff, day.date, l.period);
+      if (micro === undefined) throw new BillingInputError(`utility tariff '${tariff}' has no ${l.period} price in force on ${day.date}`, { field: 'utility.tariff' });
+      utilityOf.set(l.account, (utilityOf.get(l.account) ?? 0) + chargeFen(l.wh, micro));
+    }
+  }
 
   let tenantWh = 0;
   let tenantFen = 0;
@@ -82,8 +107,18 @@ export function reconcile(settled: RangeSettlement, bill: BillRun): Reconciliati
     const fen = moneyFen(a.total_amount);
     tenantWh += wh;
     tenantFen += fen;
-    const avg = averagePrice(fen, wh);
-    return { account: a.account, kwh: kwhText(wh), amount: a.total_amount, average_price: avg, over_cap: wh > 0 && new Dec(avg).gt(priceCap) };
+    const utilityFenOfMix = utilityOf.get(a.account) ?? 0;
+    const capFen = new Dec(utilityFenOfMix).mul(cap.plus(1)).toDecimalPlaces(0, Dec.ROUND_HALF_UP).toNumber();
+    return {
+      account: a.account,
+      kwh: kwhText(wh),
+      amount: a.total_amount,
+      average_price: averagePrice(fen, wh),
+      utility_amount: moneyText(utilityFenOfMix),
+      cap_amount: moneyText(capFen),
+      price_cap: averagePrice(capFen, wh),
+      over_cap: fen > capFen,
+    };
   });
   const lines = [...byLine.values()]
     .sort((x, y) => PERIODS.indexOf(x.period) - PERIODS.indexOf(y.period) || x.micro - y.micro)
@@ -98,7 +133,6 @@ export function reconcile(settled: RangeSettlement, bill: BillRun): Reconciliati
     recovery_rate: utilityFen === 0 ? '0.0000' : new Dec(tenantFen).div(utilityFen).toFixed(4, Dec.ROUND_HALF_UP),
     unrecovered: moneyText(utilityFen - tenantFen),
     markup_cap: cap.toString(),
-    price_cap: priceCap.toFixed(6),
     accounts,
   };
 }

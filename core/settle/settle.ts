@@ -3,7 +3,8 @@ import type { Site } from '../site/model.ts';
 import type { LocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import type { Period } from '../tou/schedule.ts';
-import type { CellEnergy, CellSummary, ChargeKind, ChargeLine, DaySettlement, QualityFlag } from '../types.ts';
+import type { CellEnergy, CellSummary, ChargeKind, ChargeLine, DaySettlement, QualityFlag, ShareBasis } from '../types.ts';
+import type { ShareMethod } from '../site/model.ts';
 import { byteOrder, chargeFen, kwhText, moneyText, mulDivFloor, priceText } from '../units.ts';
 import { largestRemainder } from './divide.ts';
 import { siteIndex } from './site-index.ts';
@@ -51,6 +52,7 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
   const lines: ChargeLine[] = [];
   const summaries: CellSummary[] = [];
   const flags: QualityFlag[] = [];
+  const bases: ShareBasis[] = [];
   const ids = idx.accountIds;
   const allMembers = ids.map((_, i) => i);
 
@@ -78,8 +80,10 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
       const ck = cell.poolWh[k];
       C += ck;
       if (ck === 0 || pool.members.length === 0) return;
-      const shares = largestRemainder(ck, weightsFor(idx, pool.method, pool.members, cell.tenantWh), pool.members.map((m) => ids[m]));
+      const weights = weightsFor(idx, pool.method, pool.members, cell.tenantWh);
+      const shares = largestRemainder(ck, weights, pool.members.map((m) => ids[m]));
       pool.members.forEach((m, j) => charge(m, 'common', pool.id, p, shares[j]));
+      bases.push(basisOf('common', pool.id, p, ck, pool.method, weights));
     });
     const L = M - T - C;
     let allocated = 0;
@@ -91,8 +95,10 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
       allocated = ids.length > 0 ? Math.min(L, cap) : 0;
       abnormal = L - allocated;
       if (allocated > 0) {
-        const shares = largestRemainder(allocated, weightsFor(idx, idx.site.loss.method, allMembers, cell.tenantWh), ids);
+        const weights = weightsFor(idx, idx.site.loss.method, allMembers, cell.tenantWh);
+        const shares = largestRemainder(allocated, weights, ids);
         shares.forEach((s, i) => charge(i, 'loss', undefined, p, s));
+        bases.push(basisOf('loss', undefined, p, allocated, idx.site.loss.method, weights));
       }
     }
     summaries.push({ period: p, masterWh: M, tenantWh: T, commonWh: C, lossWh: L, lossAllocatedWh: allocated, lossAbnormalWh: abnormal });
@@ -104,5 +110,11 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
       byteOrder(a.pool ?? '', b.pool ?? '') ||
       PERIOD_ORDER[a.period] - PERIOD_ORDER[b.period],
   );
-  return { date, lines, cells: summaries, flags };
+  return { date, lines, cells: summaries, flags, shares: bases };
+}
+
+/** What a division used (statements show it): all weights 0 means the equal split of section 4. */
+function basisOf(kind: 'common' | 'loss', pool: string | undefined, period: Period, wh: number, method: ShareMethod, weights: readonly number[]): ShareBasis {
+  const total = weights.reduce((a, w) => a + w, 0);
+  return { kind, ...(pool !== undefined ? { pool } : {}), period, wh, basis: total === 0 ? 'equal' : method, members: weights.length, weightTotal: total === 0 ? weights.length : total };
 }

@@ -4,6 +4,7 @@ import type { SiteIssue } from './errors.ts';
 import { formatPath, SiteFileError } from './errors.ts';
 import type { Site } from './model.ts';
 import { siteFileSchema } from './schema.ts';
+import { fileIndexPath, fileIndexText, salvage } from './salvage.ts';
 import { buildSite } from './validate.ts';
 
 /**
@@ -13,11 +14,12 @@ import { buildSite } from './validate.ts';
 export function parseSiteYaml(text: string, source = 'site.yaml'): Site {
   const lineCounter = new LineCounter();
   // YAML 1.2 core schema: unquoted 2026-01-01 stays a string, never a timestamp.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, schema: 'core' });
+  // prettyErrors: the yaml library fills an error's linePos only with it on.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true, schema: 'core' });
   if (doc.errors.length > 0) {
     throw new SiteFileError(
       source,
-      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0], line: e.linePos?.[0]?.line })),
+      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''), line: e.linePos?.[0]?.line })),
     );
   }
   const lineOf = (path: readonly PropertyKey[]): number | undefined => {
@@ -27,7 +29,14 @@ export function parseSiteYaml(text: string, source = 'site.yaml'): Site {
     }
     return undefined;
   };
-  const data = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    // A few aliases are fine; a "billion laughs" document expands exponentially.
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    if (err instanceof ReferenceError) throw new SiteFileError(source, [{ path: '', message: `too many YAML aliases (${err.message}); write the values out instead of nesting aliases` }]);
+    throw err;
+  }
   const parsed = siteFileSchema.safeParse(data ?? {});
   if (!parsed.success) {
     const issues: SiteIssue[] = parsed.error.issues.map((i) => {
@@ -35,7 +44,13 @@ export function parseSiteYaml(text: string, source = 'site.yaml'): Site {
       const message = i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}` : i.message;
       return { path: formatPath(path), message, line: lineOf(path) };
     });
-    throw new SiteFileError(source, issues);
+    // The schema's problems must not hide the others: check what passed it as well.
+    const s = salvage(data);
+    const more = buildSite(s.file, { known: s.known, metersIncomplete: s.metersIncomplete }).issues.map((i) => {
+      const path = fileIndexPath(s, i.path);
+      return { path: formatPath(path), message: fileIndexText(s, i.message), line: lineOf(path) };
+    });
+    throw new SiteFileError(source, [...issues, ...more].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   }
   const { site, issues } = buildSite(parsed.data);
   if (!site) throw new SiteFileError(source, issues.map((i) => ({ path: formatPath(i.path), message: i.message, line: lineOf(i.path) })));

@@ -1,5 +1,6 @@
 import type { DayType, LocalDate } from '../tou/local-date.ts';
 import type { Tariff } from '../tou/schedule.ts';
+import type { EnforcementConfig } from '../enforcement/config.ts';
 import type { MeterConnection, ModbusMapName } from './schema.ts';
 
 export type { MeterConnection, ModbusMapName };
@@ -14,6 +15,10 @@ export interface Site {
   readonly timezone: string;
   readonly currency: string;
   readonly holidays: ReadonlySet<LocalDate>;
+  /** The first local day the site bills: `site.first_day`, else the earliest tariff effective_from (else the first supported date). */
+  readonly firstDay: LocalDate;
+  /** Whom tenants call (site.contact); shown on the tenant page. */
+  readonly contact?: { readonly name?: string; readonly phone?: string; readonly email?: string };
   readonly meters: readonly Meter[];
   readonly accounts: readonly Account[];
   readonly pools: readonly Pool[];
@@ -21,6 +26,25 @@ export interface Site {
   readonly tariffs: readonly Tariff[];
   /** The utility's tariff for the master meter and the resale markup cap (reconciliation). */
   readonly utility?: { readonly tariff: string; readonly markupCap: string };
+  /** Prepaid enforcement policy (issue 13); absent on sites built by hand: DEFAULT_ENFORCEMENT. */
+  readonly enforcement?: EnforcementConfig;
+  /** Online top-up settings (docs/topup.md); absent: tenants cannot top up online. */
+  readonly topup?: TopupConfig;
+}
+
+export type TopupProviderName = 'wechat' | 'alipay' | 'stripe';
+
+/** The site file's `topup` block, in integer fen and milliseconds. */
+export interface TopupConfig {
+  readonly providers: readonly TopupProviderName[];
+  readonly presetsFen: readonly number[];
+  readonly minFen: number;
+  readonly maxFen: number;
+  readonly expiryMs: number;
+  readonly queryAfterMs: number;
+  /** HH:MM local. */
+  readonly reconcileAt: string;
+  readonly publicUrl?: string;
 }
 
 export interface Meter {
@@ -41,6 +65,8 @@ export interface Meter {
   readonly maxGapMs: number;
   readonly pollIntervalMs: number;
   readonly connection?: MeterConnection;
+  /** Load relay (issue 13): plaintext control, an ESAM-only meter (unsupported), or none. */
+  readonly relay?: 'plain' | 'esam';
 }
 
 export interface Account {

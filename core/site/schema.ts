@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { decimalFrom } from '../decimal.ts';
-import { isLocalDate } from '../tou/local-date.ts';
+import { dateProblem } from '../date-range.ts';
 import { PERIODS } from '../tou/schedule.ts';
+import { durationMs } from './duration.ts';
+import { enforcementSchema } from './enforcement-schema.ts';
 
 /**
  * The site file's shape (billing.md section 1, site.example.yaml). Structure only: every
@@ -38,32 +40,24 @@ const decimalText = (places: number, opts: { min?: number; max?: number; lt?: nu
     return d.toString();
   });
 
-const localDate = z
-  .string({ error: 'must be a local date YYYY-MM-DD (quote it if your YAML tool turns it into a timestamp)' })
-  .refine(isLocalDate, { message: 'must be a valid local date YYYY-MM-DD' });
-
-const DURATION = /^(\d+)(ms|s|m|h)$/;
-const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-/** Seconds as a number, or a string like `90s`, `15m`, `1h` (billing.md section 1); result in ms. */
-export const durationMs = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') {
-    if (!(v > 0) || !Number.isFinite(v) || !Number.isInteger(v * 1000)) {
-      ctx.addIssue({ code: 'custom', message: `must be a positive number of seconds (whole milliseconds), got ${v}` });
-      return z.NEVER;
-    }
-    return Math.round(v * 1000);
-  }
-  const m = DURATION.exec(v.trim());
-  if (!m || Number(m[1]) <= 0) {
-    ctx.addIssue({ code: 'custom', message: `must be a positive duration like 90s, 15m or 1h, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return Number(m[1]) * DURATION_MS[m[2] as keyof typeof DURATION_MS];
+/** A local date in the supported range (core/date-range.ts). */
+const localDate = z.string({ error: 'must be a local date YYYY-MM-DD (quote it if your YAML tool turns it into a timestamp)' }).superRefine((v, ctx) => {
+  const problem = dateProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
+
+// Durations live in duration.ts (shared with the enforcement block).
+export { durationMs };
 
 const hhmm = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'must be a wall-clock time HH:MM (24:00 allowed as an end)');
 
-export const MODBUS_MAPS = ['sdm630', 'sdm120', 'dtsu666', 'ddsu666', 'adw300'] as const;
+export const MODBUS_MAPS = ['sdm630', 'sdm120', 'dtsu666', 'ddsu666', 'adw300', 'dds238'] as const;
+/**
+ * Maps whose meter has a load relay (collector/inputs/modbus/maps.ts `relay`; a test holds
+ * the two lists equal). The core cannot import the collector, and a meter's `relay` key
+ * must be refused at load time when its map has none.
+ */
+export const MODBUS_RELAY_MAPS: readonly ModbusMapName[] = ['dds238'];
 export type ModbusMapName = (typeof MODBUS_MAPS)[number];
 
 const serial = {
@@ -125,6 +119,13 @@ export const meterSchema = z.strictObject({
   /** How often the collector reads this meter (not part of billing). */
   poll_interval: durationMs.default(60_000),
   connection: connectionSchema.optional(),
+  /**
+   * The meter's load relay for prepaid enforcement (issue 13, docs/enforcement.md):
+   * `plain` = DL/T 645 control (1CH) with a plaintext password level 02/04, or the Modbus
+   * map's relay register; `esam` = a DL/T 645 meter that demands ESAM-encrypted control,
+   * which submeter reports as unsupported and never sends plaintext to. Absent: no relay.
+   */
+  relay: z.enum(['plain', 'esam']).optional(),
 });
 
 export const accountSchema = z.strictObject({
@@ -172,6 +173,24 @@ export const tariffSchema = z.strictObject({
   versions: z.array(tariffVersion).min(1),
 });
 
+/** Top-up amounts are money in the site currency, 2 decimals, positive. */
+const topupMoney = decimalText(2, { min: 0.01, max: 1_000_000 });
+
+export const topupSchema = z.strictObject({
+  providers: z.array(z.enum(['wechat', 'alipay', 'stripe'])).min(1),
+  presets: z.array(topupMoney).min(1).max(8).default(['50', '100', '200']),
+  min: topupMoney.default('10'),
+  max: topupMoney.default('5000'),
+  /** How long an order may be paid; also sent to the provider as the order's expiry. */
+  expiry: durationMs.default(15 * 60_000),
+  /** An order still unpaid this long after creation is queried from its provider. */
+  query_after: durationMs.default(3 * 60_000),
+  /** Local time of the daily statement reconciliation (providers publish yesterday's bill after about 10:00). */
+  reconcile_at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a local time HH:MM (00:00-23:59)').default('10:30'),
+  /** Public base URL the providers' notifications reach (https in production); default: the API's own address. */
+  public_url: z.url({ protocol: /^https?$/ }).optional(),
+});
+
 export const siteFileSchema = z.strictObject({
   site: z.strictObject({
     id,
@@ -179,6 +198,13 @@ export const siteFileSchema = z.strictObject({
     timezone: z.string().refine(isTimeZone, { message: 'must be an IANA time zone such as Asia/Shanghai' }),
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CNY').default('CNY'),
     holidays: z.array(localDate).default([]),
+    /**
+     * The first local day the site bills (issue 11): payments dated before it are refused.
+     * Default: the earliest effective_from of any tariff version.
+     */
+    first_day: localDate.optional(),
+    /** Whom tenants call about their balance or a top-up; shown on the tenant page (issue 11). */
+    contact: z.strictObject({ name: z.string().min(1).max(100).optional(), phone: z.string().regex(/^[0-9+()\- ]{3,30}$/, 'must be a phone number: digits, spaces, + - ( )').optional(), email: z.email().optional() }).optional(),
   }),
   meters: z.array(meterSchema).min(1),
   accounts: z.array(accountSchema).default([]),
@@ -194,6 +220,10 @@ export const siteFileSchema = z.strictObject({
    * average price is flagged (0.10 = 10 %).
    */
   utility: z.strictObject({ tariff: id, markup_cap: decimalText(6, { min: 0 }).default('0') }).optional(),
+  /** Prepaid enforcement: the relay cut-off policy (issue 13, docs/enforcement.md). Absent: dry-run with the defaults. */
+  enforcement: enforcementSchema.optional(),
+  /** Online top-up (issue 14, docs/topup.md); credentials never here: environment or secrets file. */
+  topup: topupSchema.optional(),
 });
 
 export type SiteFile = z.output<typeof siteFileSchema>;

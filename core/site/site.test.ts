@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { parseSiteYaml, SiteFileError } from './index.ts';
 
 const example = readFileSync(new URL('../../examples/site.example.yaml', import.meta.url), 'utf8');
-const shared = new URL('../../../shared/spec/site.example.yaml', import.meta.url);
 
 function issuesOf(text: string): string[] {
   try {
@@ -29,16 +28,6 @@ describe('site file', () => {
     const v = site.tariffs[0].versions[0];
     expect(v.prices.peak).toBe('1.0532');
     expect(v.schedule[1].periods.map((p) => p.period)).toContain('sharp');
-  });
-
-  it('is the same file as the contract beside billing.md', () => {
-    let contract: string;
-    try {
-      contract = readFileSync(shared, 'utf8');
-    } catch {
-      return; // shared/ is not beside every checkout
-    }
-    expect(example).toBe(contract);
   });
 
   it('reads numbers as the decimal their text shows', () => {
@@ -100,5 +89,50 @@ describe('site file', () => {
       return;
     }
     throw new Error('not rejected');
+  });
+
+  it('gives the line of a YAML syntax error (issue 11: the yaml library fills linePos only with prettyErrors)', () => {
+    const text = example.replace('  normal_rate: 0.03', '  normal_rate: [0.03');
+    try {
+      parseSiteYaml(text, 'syntax.yaml');
+    } catch (err) {
+      const issue = (err as SiteFileError).issues[0];
+      expect(issue.line).toBeGreaterThan(0);
+      expect((err as Error).message).toMatch(/syntax\.yaml:\d+: \(top level\): /);
+      expect((err as Error).message).not.toMatch(/at line \d+, column/);
+      return;
+    }
+    throw new Error('not rejected');
+  });
+
+  it('refuses a YAML alias bomb, naming the file', () => {
+    const bomb = `${example}\nx1: &a [q, q, q, q, q, q, q, q, q, q]\nx2: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nx3: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nx4: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\nx5: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n`;
+    expect(() => parseSiteYaml(bomb, 'bomb.yaml')).toThrow(/^invalid site file bomb\.yaml:\n {2}bomb\.yaml: \(top level\): too many YAML aliases/);
+  });
+
+  it('a schema error does not hide the other problems: all are reported, with lines, in file order', () => {
+    const text = example
+      .replace('max_kw: 300', 'max_kw: lots') // schema (meters[3])
+      .replace('account: A102', 'account: A999') // reference (meters[2])
+      .replace('"500.00"', '"five hundred"') // schema (accounts[0]): A101 still exists for T101
+      .replace('area_m2: 80,  tariff: commercial', 'area_m2: 80,  tariff: residential') // reference (accounts[1])
+      .replace('unit: 22', 'unit: 21'); // same endpoint (meters[5] vs meters[4]) after an invalid meters[3]
+    const issues = issuesOf(text);
+    expect(issues).toEqual([
+      "meters[2].account: unknown account 'A999'",
+      'meters[3].max_kw: must be a decimal number, got "lots"',
+      'meters[5].connection: same address as meters[4] (tcp 127.0.0.1:5020 unit 21)',
+      'accounts[0].opening_balance: must be a decimal number, got "five hundred"',
+      "accounts[1].tariff: unknown tariff 'residential'",
+    ]);
+  });
+
+  it('site.first_day defaults to the first tariff date; site.contact is optional and checked', () => {
+    expect(parseSiteYaml(example).firstDay).toBe('2026-01-01');
+    const withKeys = example.replace('  currency: CNY', '  currency: CNY\n  first_day: 2025-12-01\n  contact: { name: Property office, phone: "+86 22 5555 0101", email: office@example.test }');
+    expect(parseSiteYaml(withKeys)).toMatchObject({ firstDay: '2025-12-01', contact: { name: 'Property office', phone: '+86 22 5555 0101', email: 'office@example.test' } });
+    expect(issuesOf(example.replace('  currency: CNY', '  currency: CNY\n  contact: { phone: call-me }')).join('\n')).toMatch(/site\.contact\.phone: must be a phone number/);
+    expect(issuesOf(example.replace('  currency: CNY', '  currency: CNY\n  first_day: 1999-12-31')).join('\n')).toMatch(/site\.first_day: 1999-12-31 is outside the supported dates 2000-01-01 to 2199-12-31/);
+    expect(issuesOf(example.replace('effective_from: 2026-01-01', 'effective_from: 0099-01-01')).join('\n')).toMatch(/effective_from: 0099-01-01 is outside the supported dates/);
   });
 });

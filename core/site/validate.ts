@@ -3,8 +3,12 @@ import type { LocalDate } from '../tou/local-date.ts';
 import { layoutKey, minutesToHhmm, PERIODS, scheduleEntryOn, versionIndexOn } from '../tou/schedule.ts';
 import type { Period, PeriodSpan, ScheduleEntry, Tariff, TariffVersion } from '../tou/schedule.ts';
 import { Dec } from '../decimal.ts';
-import type { Account, Meter, Pool, Site } from './model.ts';
+import { FIRST_DATE } from '../date-range.ts';
+import type { Account, Meter, Pool, Site, TopupConfig } from './model.ts';
+import { moneyFen } from '../units.ts';
 import type { SiteFile } from './schema.ts';
+import { MODBUS_RELAY_MAPS } from './schema.ts';
+import { resolveEnforcement } from '../enforcement/resolve.ts';
 
 export interface RawIssue {
   readonly path: readonly PropertyKey[];
@@ -16,7 +20,14 @@ export interface RawIssue {
  * dangling references, roles, TOU schedules that overlap or leave gaps, prices for every
  * period used, and one period layout across all tariffs in force on any date.
  */
-export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
+export interface BuildOptions {
+  /** Ids of elements that failed the schema (a salvaged file): references to them are not "unknown". */
+  readonly known?: { readonly accounts: ReadonlySet<string>; readonly pools: ReadonlySet<string>; readonly tariffs: ReadonlySet<string> };
+  /** Some meter failed the schema: whether a master exists cannot be judged. */
+  readonly metersIncomplete?: boolean;
+}
+
+export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Site; issues: RawIssue[] } {
   const issues: RawIssue[] = [];
   const add = (path: PropertyKey[], message: string) => issues.push({ path, message });
 
@@ -30,9 +41,10 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     return seen;
   };
   dupes(file.meters, 'meters');
-  const accountIds = dupes(file.accounts, 'accounts');
-  const poolIds = dupes(file.pools, 'pools');
-  const tariffIds = dupes(file.tariffs, 'tariffs');
+  const withKnown = (ids: Map<string, number>, known: ReadonlySet<string> | undefined) => ({ has: (id: string) => ids.has(id) || (known?.has(id) ?? false) });
+  const accountIds = withKnown(dupes(file.accounts, 'accounts'), opts.known?.accounts);
+  const poolIds = withKnown(dupes(file.pools, 'pools'), opts.known?.pools);
+  const tariffIds = withKnown(dupes(file.tariffs, 'tariffs'), opts.known?.tariffs);
 
   file.meters.forEach((m, i) => {
     if (m.role === 'tenant') {
@@ -48,7 +60,16 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
       if (m.pool) add(['meters', i, 'pool'], 'a master meter feeds no pool');
     }
   });
-  if (!file.meters.some((m) => m.role === 'master')) add(['meters'], 'a site needs at least one master meter (role: master)');
+  if (!opts.metersIncomplete && !file.meters.some((m) => m.role === 'master')) add(['meters'], 'a site needs at least one master meter (role: master)');
+  // A relay key must name a relay the platform can reach (issue 13).
+  file.meters.forEach((m, i) => {
+    if (!m.relay) return;
+    const c = m.connection;
+    if (!c) add(['meters', i, 'relay'], 'a relay needs a connection to send commands over');
+    else if (c.protocol !== 'dlt645' && m.relay === 'esam') add(['meters', i, 'relay'], 'esam applies to DL/T 645 meters only');
+    else if (c.protocol !== 'dlt645' && !MODBUS_RELAY_MAPS.includes(c.map)) add(['meters', i, 'relay'], `map '${c.map}' has no relay register (maps with one: ${MODBUS_RELAY_MAPS.join(', ')}; docs/protocols.md "Modbus relays")`);
+    if (m.role !== 'tenant') add(['meters', i, 'relay'], 'only tenant meters are switched by prepaid enforcement');
+  });
 
   file.accounts.forEach((a, i) => {
     if (!tariffIds.has(a.tariff)) add(['accounts', i, 'tariff'], `unknown tariff '${a.tariff}'`);
@@ -63,6 +84,7 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
   });
 
   if (file.utility && !tariffIds.has(file.utility.tariff)) add(['utility', 'tariff'], `unknown tariff '${file.utility.tariff}'`);
+  const topup = file.topup ? buildTopup(file.topup, file.site.currency, add) : undefined;
   const tariffs: Tariff[] = file.tariffs.map((t, ti) => buildTariff(t, ti, add));
 
   // Addresses on one serial bus, and unit ids on one Modbus TCP endpoint, must be unique.
@@ -75,6 +97,9 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     if (prev !== undefined) add(['meters', i, 'connection'], `same address as meters[${prev}] (${key})`);
     else endpoints.set(key, i);
   });
+
+  const enforcement = resolveEnforcement(file.enforcement, new Set([...file.accounts.map((a) => a.id), ...(opts.known?.accounts ?? [])]));
+  for (const i of enforcement.issues) add([...i.path], i.message);
 
   const holidays = new Set(file.site.holidays);
   if (issues.length === 0) checkSiteWideLayout(tariffs, holidays, add);
@@ -92,6 +117,7 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     maxGapMs: m.max_gap,
     pollIntervalMs: m.poll_interval,
     ...(m.connection ? { connection: m.connection } : {}),
+    ...(m.relay ? { relay: m.relay } : {}),
   }));
   const accounts: Account[] = file.accounts.map((a) => ({
     id: a.id,
@@ -116,14 +142,51 @@ export function buildSite(file: SiteFile): { site?: Site; issues: RawIssue[] } {
     timezone: file.site.timezone,
     currency: file.site.currency,
     holidays,
+    firstDay: file.site.first_day ?? tariffs.flatMap((t) => t.versions.map((v) => v.effectiveFrom)).sort(byteOrder)[0] ?? FIRST_DATE,
+    ...(file.site.contact ? { contact: file.site.contact } : {}),
     meters,
     accounts,
     pools,
     loss: { normalRate: file.loss.normal_rate, method: file.loss.method },
     tariffs,
     ...(file.utility ? { utility: { tariff: file.utility.tariff, markupCap: file.utility.markup_cap } } : {}),
+    enforcement: enforcement.config,
+    ...(topup ? { topup } : {}),
   };
   return { site, issues };
+}
+
+/**
+ * The top-up block (docs/topup.md): limits that contain every preset, providers listed
+ * once, and a site currency the providers can take (WeChat Pay Native and Alipay
+ * face-to-face collect CNY only).
+ */
+function buildTopup(t: NonNullable<SiteFile['topup']>, currency: string, add: Add): TopupConfig {
+  const fen = (text: string) => moneyFen(text);
+  const minFen = fen(t.min);
+  const maxFen = fen(t.max);
+  if (minFen > maxFen) add(['topup', 'min'], `must not exceed max (${t.max})`);
+  t.presets.forEach((p, i) => {
+    const v = fen(p);
+    if (v < minFen || v > maxFen) add(['topup', 'presets', i], `${p} is outside min ${t.min} .. max ${t.max}`);
+  });
+  const seen = new Set<string>();
+  t.providers.forEach((p, i) => {
+    if (seen.has(p)) add(['topup', 'providers', i], `provider '${p}' listed twice`);
+    seen.add(p);
+    if ((p === 'wechat' || p === 'alipay') && currency !== 'CNY') add(['topup', 'providers', i], `${p} collects CNY only; the site currency is ${currency}`);
+  });
+  if (t.query_after >= t.expiry) add(['topup', 'query_after'], 'must be shorter than expiry (pending orders are queried before they expire)');
+  return {
+    providers: [...seen] as TopupConfig['providers'],
+    presetsFen: t.presets.map(fen),
+    minFen,
+    maxFen,
+    expiryMs: t.expiry,
+    queryAfterMs: t.query_after,
+    reconcileAt: t.reconcile_at,
+    ...(t.public_url ? { publicUrl: t.public_url.replace(/\/+$/, '') } : {}),
+  };
 }
 
 export function byteOrder(a: string, b: string): number {

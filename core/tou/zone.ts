@@ -90,12 +90,13 @@ export class Zone {
       const next = Math.min(t + step, b);
       const o2 = this.offsetAt(next);
       if (o2 !== off) {
-        // Transitions happen on whole seconds: bisect in seconds.
-        let lo = t; // offset === off
-        let hi = next; // offset === o2
+        // Transitions happen on whole seconds (offsetAt reads whole seconds), so bisect on
+        // whole seconds: `hi` is then the first instant of the new offset itself, never a
+        // millisecond after it (a caller's bound such as midnight + 1 ms must not shift it).
+        let lo = Math.floor(t / 1000) * 1000; // offset === off
+        let hi = Math.floor(next / 1000) * 1000; // offset === o2
         while (hi - lo > 1000) {
           const mid = lo + Math.floor((hi - lo) / 2000) * 1000;
-          if (mid <= lo) break;
           if (this.offsetAt(mid) === off) lo = mid;
           else hi = mid;
         }

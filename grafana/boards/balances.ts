@@ -54,7 +54,22 @@ export function balances() {
     { columns: ['time', 'balance'], groupBy: [T.account] },
   ).refId('A').alias('$tag_account');
 
-  return board(DASHBOARD_UID.balances, 'submeter / Balances', 'All accounts by id and name: live balance, own low-balance threshold, hours left, status; top-ups.')
+  // Prepaid enforcement (issue 13): what the policy wants, what the meters read back, why.
+  const relayWhere = `$timeFilter AND ${siteFilter} AND ${matchVar(T.account, 'account')}`;
+  const relays = new InfluxQLBuilder(
+    `SELECT last(${id(F.wanted)}) AS "wanted", last(${id(F.state)}) AS "power", last(${id(F.mismatch)}) AS "mismatch", last(${id(F.mode)}) AS "mode", last(${id(F.decision)}) AS "why", last(${id(F.deferred)}) AS "deferred", last(${id(F.restoreFen)}) / 100 AS "to_restore", last(${id(F.pending)}) AS "pending" FROM ${id(M.relay)} WHERE ${relayWhere} GROUP BY ${id(T.account)}`,
+    { columns: ['time', 'wanted', 'power', 'mismatch', 'mode', 'why', 'deferred', 'to_restore', 'pending'], groupBy: [T.account] },
+    'table',
+  ).refId('A');
+  const mismatches = new InfluxQLBuilder(
+    `SELECT sum("m") AS "accounts" FROM (SELECT last(${id(F.mismatch)}) AS "m" FROM ${id(M.relay)} WHERE ${relayWhere} GROUP BY ${id(T.account)})`,
+    { columns: ['time', 'accounts'], groupBy: [] },
+  ).refId('A');
+  const onOff = [
+    { type: MappingType.ValueToText, options: { '1': { text: 'ON', color: 'green', index: 0 }, '0': { text: 'OFF', color: 'red', index: 1 } } },
+  ];
+
+  return board(DASHBOARD_UID.balances, 'submeter / Balances', 'All accounts by id and name: live balance, own low-balance threshold, hours left, status; relays (prepaid cut-off); top-ups.')
     .withVariable(siteVariable())
     // Several accounts or All; All is the regex .* so a 1,000-account site is not a 1,000-way alternation.
     .withVariable(accountVariable().multi(true).includeAll(true).allValue('.*').current({ text: 'All', value: '$__all' }))
@@ -84,6 +99,23 @@ export function balances() {
         .height(14),
     )
     .withPanel(new TimeSeries().title('Balances').withTarget(history).unit(UNIT.cny).legend(legendTable(['lastNotNull', 'min'])).span(24))
+    .withPanel(new Stat().title('Relay mismatches').description('Accounts whose relay does not read back what was commanded (stuck relay, wiring, a meter that refused).').withTarget(mismatches).noValue('0').thresholds(steps(1)).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(5).span(6))
+    .withPanel(
+      new Table()
+        .title('Relays (prepaid cut-off)')
+        .description('wanted = what the policy asks for, power = what the meters read back (empty: not read yet). why = the policy reason, deferred = why a due trip waits (protected-window, stale-data, hold, protected-account). mode: off, dry-run (nothing sent) or on. docs/enforcement.md.')
+        .withTarget(relays)
+        .overrideByName('wanted', [{ id: 'mappings', value: onOff }, { id: 'custom.cellOptions', value: { type: TableCellDisplayMode.ColorText } }])
+        .overrideByName('power', [{ id: 'mappings', value: onOff }, { id: 'custom.cellOptions', value: { type: TableCellDisplayMode.ColorBackground } }])
+        .overrideByName('mismatch', [
+          { id: 'mappings', value: [{ type: MappingType.ValueToText, options: { '1': { text: 'MISMATCH', color: 'red', index: 0 }, '0': { text: 'ok', color: 'green', index: 1 } } }] },
+          { id: 'custom.cellOptions', value: { type: TableCellDisplayMode.ColorBackground } },
+        ])
+        .overrideByName('to_restore', [{ id: 'unit', value: UNIT.cny }, { id: 'decimals', value: 2 }])
+        .overrideByName('Time', [{ id: 'custom.hidden', value: true }])
+        .span(18)
+        .height(10),
+    )
     .withRow(new RowBuilder('Top-ups'))
     .withPanel(new Stat().title('Top-ups (30 days)').description('Payments recorded in the last 30 days (the payment ledger), and how many.').withTarget(topUpTotal).timeFrom(TOP_UP_WINDOW).unit(UNIT.cny).decimals(2).overrideByName('payments', [{ id: 'unit', value: UNIT.short }, { id: 'decimals', value: 0 }]).textMode(BigValueTextMode.ValueAndName).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(6).span(6))
     .withPanel(new TimeSeries().title('Top-ups over time (30 days)').withTarget(topUps).timeFrom(TOP_UP_WINDOW).interval('1h').unit(UNIT.cny).drawStyle(GraphDrawStyle.Bars).fillOpacity(70).legend(legend()).height(6).span(18))

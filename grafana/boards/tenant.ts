@@ -9,14 +9,15 @@ import { PanelBuilder as TimeSeries } from '@grafana/grafana-foundation-sdk/time
 import { PanelBuilder as Stat } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as Table } from '@grafana/grafana-foundation-sdk/table';
 import { PanelBuilder as Pie, PieChartType, PieChartLabels } from '@grafana/grafana-foundation-sdk/piechart';
+import { Dec, DEFAULT_SHIFT_SHARE } from '../../core/index.ts';
 import { F, M, T } from '../../influx/schema.ts';
 import { DASHBOARD_UID } from '../datasource.ts';
 import { InfluxQLBuilder, id, matchVar, siteFilter } from '../influxql.ts';
 import { accountVariable, allValues, board, lastValue, legend, siteVariable, steps, UNIT } from './common.ts';
 import { DAY_BUCKETS, SETTLED_WINDOW } from './site-overview.ts';
 
-/** The share of peak energy the advice assumes can move (billing.md section 9 default). */
-export const ADVICE_SHIFT_SHARE = 0.2;
+/** The share of peak energy the advice assumes can move: the core's default (billing.md section 9), one value everywhere. */
+export const ADVICE_SHIFT_SHARE = DEFAULT_SHIFT_SHARE;
 
 export function tenant() {
   const where = `$timeFilter AND ${siteFilter} AND ${matchVar(T.account, 'account')}`;
@@ -72,7 +73,7 @@ export function tenant() {
   ).refId('A');
 
   // billing.md section 9: peak_kwh = sharp + peak own energy, shift_kwh = share x peak_kwh
-  // at the default share 0.2 (the saving needs per-period prices: see the table below).
+  // at the core's default share (the saving needs per-period prices: see the table below).
   const shiftable = new InfluxQLBuilder(
     `SELECT sum(${id(F.wh)}) AS "peak_wh", sum(${id(F.wh)}) * ${ADVICE_SHIFT_SHARE} AS "shiftable_wh" FROM ${id(M.charge)} WHERE ${where} AND ${own} AND ${id(T.period)} =~ /^(sharp|peak)$/`,
     { columns: ['time', 'peak_wh', 'shiftable_wh'], groupBy: [] },
@@ -110,7 +111,7 @@ export function tenant() {
     .withPanel(new Pie().title('Charges by kind (30 days)').withTarget(chargesByKind).timeFrom(SETTLED_WINDOW).unit(UNIT.cny).pieType(PieChartType.Donut).displayLabels([PieChartLabels.Name, PieChartLabels.Percent]).reduceOptions(lastValue()).span(6))
     .withPanel(new Pie().title('Own energy by TOU period').description('The share in peak and sharp periods is what moving load to valley hours would save on.').withTarget(energyShare).timeFrom(SETTLED_WINDOW).unit(UNIT.wh).pieType(PieChartType.Pie).displayLabels([PieChartLabels.Name, PieChartLabels.Percent]).reduceOptions(lastValue()).span(6))
     .withPanel(new Stat().title('Average price paid (30 days)').withTarget(avgPrice).timeFrom(SETTLED_WINDOW).unit(UNIT.cnyPerKwh).decimals(4).thresholds(steps(1)).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).span(6))
-    .withPanel(new Stat().title('Peak + sharp energy, 20 % shiftable (30 days)').description('What moving a fifth of peak-hour use to the cheapest period would move (billing.md section 9).').withTarget(shiftable).timeFrom(SETTLED_WINDOW).unit(UNIT.wh).textMode(BigValueTextMode.ValueAndName).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).span(6))
+    .withPanel(new Stat().title(`Peak + sharp energy, ${new Dec(DEFAULT_SHIFT_SHARE).mul(100).toString()} % shiftable (30 days)`).description('What moving that share of peak-hour use to the cheapest period would move (billing.md section 9).').withTarget(shiftable).timeFrom(SETTLED_WINDOW).unit(UNIT.wh).textMode(BigValueTextMode.ValueAndName).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).span(6))
     .withPanel(
       new Table()
         .title('Own energy, cost and average price by TOU period (30 days)')

@@ -1,5 +1,5 @@
-import type { Site } from '../../core/site/index.ts';
-import { START, WAKEUP, decodeFrame, scanFrame } from '../../collector/inputs/dlt645/codec.ts';
+import type { Site } from '../../core/index.ts';
+import { START, WAKEUP, decodeFrame, scanFrame } from '../../collector/wire.ts';
 import type { FrameMatch, SerialBusContext, SerialFrameHandler } from '../serial-server.ts';
 import type { SimulatedMeter } from '../simulated-meter.ts';
 import { SimDlt645Meter } from './meter.ts';
@@ -10,6 +10,13 @@ export interface Dlt645HandlerOptions {
   readonly site: Site;
   /** Extra turnaround per reply, ms, on top of the serial server's line timing. @defaultValue 0 */
   readonly turnaroundMs?: number;
+  /**
+   * Remote control (issue 13): the meters' control password (level + 6 digits; one for
+   * all, or by meter id) and the error word they answer refusals with. Meters marked
+   * `relay: esam` in the site file refuse plaintext commands.
+   * @defaultValue password '02000000', error word 'state-grid'
+   */
+  readonly control?: { readonly password?: string | Readonly<Record<string, string>>; readonly errorWord?: 'state-grid' | 'standard' };
 }
 
 const isBcdOrWildcard = (b: number) => b === 0xaa || ((b & 0x0f) <= 9 && b >> 4 <= 9);
@@ -92,6 +99,12 @@ export class Dlt645SerialHandler implements SerialFrameHandler {
       now: () => sm.read().time,
       source: monotoneSource(sm),
       turnaroundMs: this.opts.turnaroundMs,
+      control: {
+        relay: sm.relay,
+        password: typeof this.opts.control?.password === 'object' ? this.opts.control.password[sm.id] : this.opts.control?.password,
+        errorWord: this.opts.control?.errorWord,
+        esam: sm.meter.relay === 'esam',
+      },
     });
     this.views.set(sm, v);
     return v;

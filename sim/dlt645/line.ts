@@ -1,4 +1,4 @@
-import { FrameScanner } from '../../collector/inputs/dlt645/codec.ts';
+import { FrameScanner } from '../../collector/wire.ts';
 import type { SimDlt645Meter, SimReply } from './meter.ts';
 
 /**

@@ -1,5 +1,5 @@
-import type { Site } from '../../core/site/index.ts';
-import { zoneOf } from '../../core/tou/zone.ts';
+import type { Site } from '../../core/index.ts';
+import { zoneOf } from '../../core/index.ts';
 import {
   BROADCAST_ADDRESS,
   DI,
@@ -16,9 +16,23 @@ import {
   readAddressReply,
   readReply,
   whToEnergy,
-} from '../../collector/inputs/dlt645/codec.ts';
-import type { DataId, Frame, MeterDateTime } from '../../collector/inputs/dlt645/codec.ts';
-import { DAILY_FREEZE_DEPTH } from '../../collector/inputs/dlt645/codec.ts';
+} from '../../collector/wire.ts';
+import type { DataId, Frame, MeterDateTime } from '../../collector/wire.ts';
+import {
+  DAILY_FREEZE_DEPTH,
+  compareMeterTime,
+  controlErrorReply,
+  controlReply,
+  decodeControlRequest,
+  DI_STATUS_WORD_3,
+  encodeStatusWord3,
+  FN_CONTROL,
+  parseControlPassword,
+  refusalWord,
+  STATUS3_BIT,
+} from '../../collector/wire.ts';
+import type { ControlAction, ControlRefusalReason } from '../../collector/wire.ts';
+import type { RelayAction, SimRelay } from '../relay.ts';
 import { TariffRegisters } from './tariff-registers.ts';
 import type { RegisterSnapshot, TariffMapping } from './tariff-registers.ts';
 
@@ -75,6 +89,8 @@ export interface SimDlt645MeterOptions {
    * at all, instead of sending "no such data".
    */
   readonly quirks?: { readonly noBlock?: boolean; readonly silentUnknown?: boolean };
+  /** The load relay and how the meter guards it (issue 13). Without it the meter refuses control commands. */
+  readonly control?: SimControlOptions;
   /**
    * The meter's clock: `offsetMs` ahead of true time at start, gaining `driftPpm` parts per
    * million from then on (a quartz clock off by 11.6 ppm gains a second a day). A
@@ -96,6 +112,26 @@ interface DailyFreeze {
   readonly totalWh: number;
   readonly tariffWh: readonly number[];
 }
+
+/** How a simulated meter takes remote control commands (1CH). */
+export interface SimControlOptions {
+  readonly relay: SimRelay;
+  /** The meter's control password, level byte + 6 digits (e.g. 02123456). @defaultValue '02000000' */
+  readonly password?: string;
+  /**
+   * Error word of refusals: 'state-grid' answers the 2-byte State Grid 2013 word (deadline,
+   * protected, ... told apart) and a 2-byte execution status after 9C; 'standard' answers
+   * the one-byte DL/T 645-2007 word, bit 2 for every refusal, as State Grid meters do in
+   * that mode. @defaultValue 'state-grid'
+   */
+  readonly errorWord?: 'state-grid' | 'standard';
+  /** The meter demands ESAM-encrypted control: every plaintext command is refused. */
+  readonly esam?: boolean;
+}
+
+const RELAY_ACTION: Partial<Record<ControlAction, RelayAction>> = { trip: 'trip', closeNow: 'close-now', closePermit: 'close-permit', protectOn: 'protect-on', protectOff: 'protect-off' };
+/** State Grid 2013 execution status word after 9C: which command the meter carried out. */
+const EXEC_BIT: Record<ControlAction, number> = { closeNow: 0, closePermit: 1, trip: 2, protectOn: 8, protectOff: 9, alarm: 10, alarmOff: 11 };
 
 /** XXXXXX.XX kWh rolls over after 999999.99 kWh, i.e. at 10^9 Wh. */
 const register = (wh: number) => whToEnergy(wh % 1_000_000_000);
@@ -206,6 +242,8 @@ export class SimDlt645Meter {
       }
       case FN.readAddress:
         return readAddressReply(this.address);
+      case FN_CONTROL:
+        return this.controlCommand(frame);
       default:
         // Follow-up (12) included: this meter never announces follow-up frames.
         return errorReply(this.address, fn, METER_ERROR.other);
@@ -213,6 +251,7 @@ export class SimDlt645Meter {
   }
 
   private value(di: DataId): Uint8Array | undefined {
+    if (di === DI_STATUS_WORD_3 && this.opts.control) return encodeStatusWord3(this.statusWord3());
     const f = formatOf(di);
     if (!f) return undefined;
     const now = this.opts.now();
@@ -334,5 +373,44 @@ export class SimDlt645Meter {
     this.clockOffsetMs = error;
     this.clockBase = now;
     this.nextFreezeWall = this.freezeWallAfter(now);
+  }
+
+  /** Status word 3 as this meter would report it: relay state bit 4, command bit 6, protect bit 12. */
+  statusWord3(): number {
+    const r = this.opts.control?.relay.state();
+    if (!r) return 0;
+    return (r.closed ? 0 : 1 << STATUS3_BIT.relayOpen) | (r.commandTrip ? 1 << STATUS3_BIT.commandTrip : 0) | (r.protect ? 1 << STATUS3_BIT.protect : 0);
+  }
+
+  /**
+   * A remote control command (1C), checked as a State Grid meter checks it: ESAM-only
+   * meters refuse plaintext, then the password, then the deadline against the meter's own
+   * clock, then protection (no trip while 保电). Every control frame addressed to the meter
+   * is counted, accepted or not (the dry-run test counts them).
+   */
+  private controlCommand(frame: Frame): Uint8Array {
+    const ctl = this.opts.control;
+    const twoByte = (ctl?.errorWord ?? 'state-grid') === 'state-grid';
+    const refuse = (reason: ControlRefusalReason) =>
+      twoByte ? controlErrorReply(this.address, refusalWord([reason], 2), 2) : controlErrorReply(this.address, refusalWord([reason === 'other' ? 'other' : 'unauthorised'], 1), 1);
+    if (!ctl) return refuse('other');
+    ctl.relay.controlFrames++;
+    const req = decodeControlRequest(frame);
+    if (!req.ok) return refuse('other');
+    // An encrypted command needs the ESAM's MAC check, which the simulator has no keys for.
+    if (req.value.encrypted) return refuse(ctl.esam ? 'mac' : 'unauthorised');
+    if (ctl.esam) return refuse('unauthorised');
+    const cmd = req.value.command;
+    const own = parseControlPassword(ctl.password ?? '02000000');
+    if (!own.ok) throw new Error(`simulated meter ${this.address}: bad control password setting`);
+    if (cmd.password.level !== own.value.level || cmd.password.password !== own.value.password) return refuse('unauthorised');
+    const now = this.opts.now();
+    if (compareMeterTime(this.clock(now), cmd.deadline) > 0) return refuse('deadline');
+    const action = RELAY_ACTION[cmd.action];
+    if (action) {
+      const r = ctl.relay.command(action, now);
+      if (!r.ok) return refuse(r.reason);
+    }
+    return twoByte ? controlReply(this.address, 1 << EXEC_BIT[cmd.action]) : controlReply(this.address);
   }
 }

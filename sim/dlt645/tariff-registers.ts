@@ -1,14 +1,10 @@
-import type { Site } from '../../core/site/index.ts';
-import { buildCalendar, layoutOn } from '../../core/tou/calendar.ts';
-import { addDays } from '../../core/tou/local-date.ts';
-import { PERIODS } from '../../core/tou/schedule.ts';
-import type { Period } from '../../core/tou/schedule.ts';
-import { zoneOf } from '../../core/tou/zone.ts';
-import { DEFAULT_TARIFF_MAPPING, periodsByRegister } from '../../collector/inputs/dlt645/tariffs.ts';
-import type { TariffMapping } from '../../collector/inputs/dlt645/tariffs.ts';
+import type { Site, Period } from '../../core/index.ts';
+import { buildCalendar, layoutOn, addDays, PERIODS, zoneOf } from '../../core/index.ts';
+import { DEFAULT_TARIFF_MAPPING, periodsByRegister } from '../../collector/wire.ts';
+import type { TariffMapping } from '../../collector/wire.ts';
 
-export { DEFAULT_TARIFF_MAPPING } from '../../collector/inputs/dlt645/tariffs.ts';
-export type { TariffMapping } from '../../collector/inputs/dlt645/tariffs.ts';
+export { DEFAULT_TARIFF_MAPPING } from '../../collector/wire.ts';
+export type { TariffMapping } from '../../collector/wire.ts';
 
 export interface RegisterSnapshot {
   /** Forward active total, integer Wh. */

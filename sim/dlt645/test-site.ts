@@ -1,5 +1,5 @@
-import type { Site } from '../../core/site/index.ts';
-import { parseSiteYaml } from '../../core/site/index.ts';
+import type { Site } from '../../core/index.ts';
+import { parseSiteYaml } from '../../core/index.ts';
 
 /**
  * A small site for DL/T 645 tests: a master without connection (the site file needs one),

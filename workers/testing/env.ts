@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { parseSiteYaml } from '../../core/site/index.ts';
-import type { Site } from '../../core/site/index.ts';
+import { parseSiteYaml } from '../../core/index.ts';
+import type { Site } from '../../core/index.ts';
 import { InfluxV1 } from '../../influx/client.ts';
 
 /** Test isolation (style.md practice 7): each test gets its own InfluxDB database and Redis/BullMQ prefix on the real servers. */
@@ -92,4 +92,17 @@ export function testContext(env: TestEnv, sites: readonly Site[], clock: { now: 
     now: () => clock.now,
     tuning: { ...DEFAULT_TUNING, ...tuning },
   };
+}
+
+import { processRollup } from '../rollup.ts';
+import type { RollupResult } from '../rollup.ts';
+
+/** Runs a batch's rollup until its history is worked through (what the queued follow-up runs do in production). */
+export async function rollupAll(ctx: WorkerContext, site: string, batch = 0, batches = 1): Promise<RollupResult> {
+  let total = { meters: 0, readings: 0, buckets: 0, lateDays: 0, more: true };
+  for (let i = 0; total.more && i < 1000; i++) {
+    const r = await processRollup(ctx, { site, batch, batches });
+    total = { meters: Math.max(total.meters, r.meters), readings: total.readings + r.readings, buckets: total.buckets + r.buckets, lateDays: total.lateDays + r.lateDays, more: r.more };
+  }
+  return total;
 }

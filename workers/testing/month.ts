@@ -1,7 +1,6 @@
-import { Point } from '@influxdata/influxdb-client';
 import { zoneOf } from '../../core/index.ts';
 import type { ReadingRow, Site } from '../../core/index.ts';
-import { M, T, F } from '../../influx/schema.ts';
+import { sampleLine } from '../../influx/lines.ts';
 
 /**
  * Deterministic synthetic readings for the workers' tests and benchmarks: every meter of
@@ -41,5 +40,5 @@ export function syntheticReadings(site: Site, fromDate: string, days: number, st
 }
 
 export function readingLines(site: string, rows: readonly ReadingRow[]): string[] {
-  return rows.map((r) => new Point(M.reading).tag(T.site, site).tag(T.meter, r.meter).intField(F.wh, r.wh).timestamp(r.time).toLineProtocol()!);
+  return rows.map((r) => sampleLine(site, { meter: r.meter, time: r.time, wh: r.wh }));
 }

@@ -15,6 +15,8 @@ import {
   type CodecErrorKind,
   type Frame,
 } from './codec.ts';
+import { CONTROL_ACTION, CONTROL_DATA_LENGTH, DI_STATUS_WORD_3, controlErrorReply, controlReply, controlRequest, decodeControlRequest, decodeStatusWord3, parseControlReply, statusWord3Reply } from './control.ts';
+import type { ControlAction, ControlCommand } from './control.ts';
 
 /**
  * Seeded fuzz of the decoder and the streaming scanner (issue 7: >= 100,000 random and
@@ -39,14 +41,18 @@ function prng(seed: number): () => number {
   };
 }
 
-const SOME_DIS = [DI.forwardActiveTotal, DI.forwardActiveTariff(1), DI.forwardActiveTariff(4), DI.forwardActiveBlock, DI.reverseActiveTotal, DI.voltage(1), DI.current(3), DI.activePowerTotal, DI.date, DI.time];
+const SOME_DIS = [DI.forwardActiveTotal, DI.forwardActiveTariff(1), DI.forwardActiveTariff(4), DI.forwardActiveBlock, DI.reverseActiveTotal, DI.voltage(1), DI.current(3), DI.activePowerTotal, DI.date, DI.time, DI_STATUS_WORD_3];
+
+/** Remote control (issue 13): the request 1C, its replies 9C / DC, and status word 3 reads. */
+const CONTROL_CODES = [0x1c, 0x9c, 0xdc];
 
 function randomFrame(rnd: () => number): Frame {
   const int = (n: number) => Math.floor(rnd() * n);
   let address = '';
   for (let i = 0; i < 6; i++) address += rnd() < 0.1 ? 'AA' : String(int(100)).padStart(2, '0');
-  const control = rnd() < 0.7 ? [0x11, 0x91, 0xd1, 0xb1, 0x12, 0x92, 0x13, 0x93, 0x08][int(9)] : int(256);
-  const len = rnd() < 0.8 ? int(24) : int(201);
+  const control = rnd() < 0.25 ? CONTROL_CODES[int(3)] : rnd() < 0.7 ? [0x11, 0x91, 0xd1, 0xb1, 0x12, 0x92, 0x13, 0x93, 0x08][int(9)] : int(256);
+  // Control frames mostly with their real lengths (16-byte command, 0-2 byte replies).
+  const len = control === 0x1c && rnd() < 0.6 ? CONTROL_DATA_LENGTH : (control & 0x7f) === 0x5c && rnd() < 0.6 ? int(3) : rnd() < 0.8 ? int(24) : int(201);
   const data = new Uint8Array(len);
   for (let i = 0; i < len; i++) data[i] = int(256);
   if (len >= 4 && rnd() < 0.6) {
@@ -102,7 +108,7 @@ describe('codec fuzz (seeded)', () => {
   it(`${CASES} random and mutated inputs: no throw, only typed errors, valid frames round-trip`, () => {
     const rnd = prng(SEED);
     const int = (n: number) => Math.floor(rnd() * n);
-    const counts = { frames: 0, errors: 0, roundTrips: 0 };
+    const counts = { frames: 0, errors: 0, roundTrips: 0, control: 0 };
     const started = performance.now();
     for (let c = 0; c < CASES; c++) {
       try {
@@ -126,6 +132,12 @@ describe('codec fuzz (seeded)', () => {
           const r = parseReadReply(d.value, d.value.address, DI.forwardActiveTotal);
           checkTyped(r);
           checkTyped(parseReadAddressReply(d.value));
+          checkTyped(parseControlReply(d.value, d.value.address));
+          checkTyped(decodeControlRequest(d.value));
+          const sw = parseReadReply(d.value, d.value.address, DI_STATUS_WORD_3);
+          checkTyped(sw);
+          if (sw.ok) checkTyped(decodeStatusWord3(sw.value.payload));
+          if ((d.value.control & 0x1f) === 0x1c) counts.control++;
           if (d.value.data.length >= 4) {
             const di = (d.value.data[0] | (d.value.data[1] << 8) | (d.value.data[2] << 16) | (d.value.data[3] << 24)) >>> 0;
             if (formatOf(di)) checkTyped(decodeValue(di, d.value.data.slice(4)));
@@ -137,6 +149,7 @@ describe('codec fuzz (seeded)', () => {
         checkTyped(decodeValue(SOME_DIS[int(SOME_DIS.length)], input.subarray(int(input.length + 1))));
         checkTyped(decodeBcd(input, int(input.length + 2), 1 + int(7), int(2) === 1));
         checkTyped(decodeAddress(input, int(input.length + 1)));
+        checkTyped(decodeStatusWord3(input.subarray(int(input.length + 1))));
 
         // The same bytes, with garbage around them, streamed in random chunk sizes.
         const scanner = new FrameScanner();
@@ -161,6 +174,8 @@ describe('codec fuzz (seeded)', () => {
     // Sanity: the generator exercises both outcomes in bulk.
     expect(counts.roundTrips).toBeGreaterThan(CASES / 5);
     expect(counts.errors).toBeGreaterThan(CASES / 4);
+    // ... and the control frames (1C, 9C, DC) in their thousands.
+    expect(counts.control).toBeGreaterThan(CASES / 20);
     // "No hang" is the test timeout (vitest.config.ts, 30 s); the run takes about 2 s of
     // CPU. No tighter wall-clock bound: the shared box's load would make it flaky.
     console.error(`[fuzz] ${CASES} cases in ${(performance.now() - started).toFixed(0)} ms`);
@@ -183,6 +198,42 @@ describe('codec fuzz (seeded)', () => {
       for (let p = 0; p < bytes.length; p += 7) for (const ev of scanner.push(bytes.slice(p, p + 7))) if (ev.kind === 'frame') got.push(ev.frame);
       expect(scanner.end()).toEqual([]);
       expect(got.map((f) => f.address)).toEqual(frames.map((f) => f.address));
+    }
+  });
+
+  it('20,000 random valid control commands and replies round-trip exactly', () => {
+    const rnd = prng(SEED + 2);
+    const int = (n: number) => Math.floor(rnd() * n);
+    const actions = Object.keys(CONTROL_ACTION) as ControlAction[];
+    for (let c = 0; c < 20_000; c++) {
+      let address = '';
+      for (let i = 0; i < 6; i++) address += String(int(100)).padStart(2, '0');
+      const cmd: ControlCommand = {
+        password: { level: [0x02, 0x04][int(2)], password: String(int(1_000_000)).padStart(6, '0') },
+        operator: int(0x1_0000_0000).toString(16).toUpperCase().padStart(8, '0'),
+        action: actions[int(actions.length)],
+        deadline: { year: 2000 + int(100), month: 1 + int(12), day: 1 + int(31), hour: int(24), minute: int(60), second: int(60) },
+      };
+      const req = decodeFrame(controlRequest(address, cmd, { wakeup: int(5) }));
+      if (!req.ok) throw new Error(`case ${c}: request did not decode`);
+      const back = decodeControlRequest(req.value);
+      if (!back.ok || back.value.encrypted || JSON.stringify(back.value.command) !== JSON.stringify(cmd)) throw new Error(`case ${c}: command did not round-trip: ${JSON.stringify(cmd)}`);
+      const word = int(0x10000);
+      const bytes = int(2) ? 1 : 2;
+      const replies = [controlReply(address), controlReply(address, word), controlErrorReply(address, word, bytes), statusWord3Reply(address, word)];
+      for (const r of replies) {
+        const f = decodeFrame(r);
+        if (!f.ok) throw new Error(`case ${c}: reply did not decode`);
+        if ((f.value.control & 0x1f) === 0x1c) {
+          const p = parseControlReply(f.value, address);
+          if (!p.ok) throw new Error(`case ${c}: ${p.error.message}`);
+          if (!p.value.accepted && p.value.refusal.raw !== (bytes === 1 ? word & 0xff : word)) throw new Error(`case ${c}: error word lost`);
+        } else {
+          const p = parseReadReply(f.value, address, DI_STATUS_WORD_3);
+          const s = p.ok ? decodeStatusWord3(p.value.payload) : undefined;
+          if (!s?.ok || s.value.raw !== word) throw new Error(`case ${c}: status word lost`);
+        }
+      }
     }
   });
 });

@@ -697,7 +697,8 @@ export interface ReadReply {
   readonly seq?: number;
 }
 
-function addressMatches(expected: string, got: string): boolean {
+/** Whether a reply from `got` answers a request to `expected` (AA bytes are wildcards). */
+export function addressMatches(expected: string, got: string): boolean {
   // A reply carries the meter's real address; when we asked the wildcard any address answers.
   if (expected === got) return true;
   for (let i = 0; i < 12; i += 2) {

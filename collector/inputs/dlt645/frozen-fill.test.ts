@@ -22,7 +22,7 @@ import { DI, decodeValue, encodeValue, hexBytes, readRequest } from './codec.ts'
  * reads their daily freezes (05 06 00 NN freeze time, 05 06 01 NN forward active energy)
  * and stores them as exact readings at the freeze instants, marked source=frozen. The days
  * of the outage then bill exactly as an uninterrupted run of the same meters, with no gap
- * flag (billing.md section 2 rule 4, amendment 9). Simulated time: hourly polls on the grid.
+ * flag (billing.md section 2 rule 4, amendment 11). Simulated time: hourly polls on the grid.
  */
 const HOUR = 3_600_000;
 const DAY0 = Date.UTC(2026, 2, 1, 16); // 2026-03-02 00:00 Asia/Shanghai

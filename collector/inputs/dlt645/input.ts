@@ -1,4 +1,4 @@
-import type { Meter } from '../../../core/site/index.ts';
+import type { Meter } from '../../../core/index.ts';
 import type { Logger } from '../../../lib/logger.ts';
 import { createLogger } from '../../../lib/logger.ts';
 import type { BusTransport, SerialBus, SerialSettings } from '../../bus/index.ts';
@@ -8,8 +8,8 @@ import { MeterReadError } from '../../input.ts';
 import type { Sample } from '../../sample.ts';
 import type { CollectorInputContext } from '../registry.ts';
 import { DAILY_FREEZE_DEPTH, DI, decodeFrame, decodeValue, diText, energyWh, frameCheck, isAddress, parseReadReply, readRequest } from './codec.ts';
-import { zoneOf } from '../../../core/tou/zone.ts';
-import type { Zone } from '../../../core/tou/zone.ts';
+import { zoneOf } from '../../../core/index.ts';
+import type { Zone } from '../../../core/index.ts';
 import type { CodecError, DataId, FixedValue, Value } from './codec.ts';
 import { periodsByRegister } from './tariffs.ts';
 import { summarisePhases } from '../phases.ts';

@@ -1,4 +1,4 @@
-import type { Period } from '../../../core/tou/schedule.ts';
+import type { Period } from '../../../core/index.ts';
 
 /**
  * Which of a meter's tariff registers holds which TOU period: the site file's per-meter

@@ -1,4 +1,4 @@
-import type { Zone } from '../../../core/tou/zone.ts';
+import type { Zone } from '../../../core/index.ts';
 import type { SerialBus, SerialSettings } from '../../bus/index.ts';
 import { timeSyncBroadcast } from './codec.ts';
 

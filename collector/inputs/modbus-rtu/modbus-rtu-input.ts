@@ -1,4 +1,4 @@
-import type { Meter } from '../../../core/site/index.ts';
+import type { Meter } from '../../../core/index.ts';
 import type { BusTransport, SerialBus, SerialSettings } from '../../bus/index.ts';
 import { serialSettingsOf, silentIntervalMs } from '../../bus/index.ts';
 import type { MeterInput } from '../../input.ts';

@@ -1,4 +1,4 @@
-import type { Meter } from '../../../core/site/index.ts';
+import type { Meter } from '../../../core/index.ts';
 import type { MeterInput } from '../../input.ts';
 import { MeterReadError } from '../../input.ts';
 import type { Sample } from '../../sample.ts';

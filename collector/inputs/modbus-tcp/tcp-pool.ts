@@ -65,6 +65,18 @@ export class ModbusTcpPool {
     return run;
   }
 
+  /**
+   * Writes one holding register (function 06 or 16, as the meter takes it) on the pooled
+   * connection, in turn with the reads (issue 13: a relay command). Not retried here: the
+   * caller reads the state back before it ever sends again. Throws like `read`.
+   */
+  writeRegister(meter: string, host: string, port: number, unit: number, functionCode: 6 | 16, address: number, value: number, timeoutMs: number): Promise<void> {
+    const ep = this.endpoint(host, port);
+    const run = ep.tail.then(() => this.writeNow(ep, meter, unit, functionCode, address, value, timeoutMs));
+    ep.tail = run.catch(() => {});
+    return run;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const eps = [...this.endpoints.values()];
@@ -137,14 +149,34 @@ export class ModbusTcpPool {
       return res.data;
     } catch (err) {
       if (err instanceof MeterReadError) throw err;
-      const e = err as Error & { modbusCode?: number; errno?: string };
-      if (typeof e.modbusCode === 'number') throw new MeterReadError(meter, 'exception', `${what}: ${exceptionText(e.modbusCode)}`);
-      if (e.errno === 'ETIMEDOUT' || /timed out/i.test(e.message)) throw new MeterReadError(meter, 'timeout', `${what}: no reply within ${timeoutMs} ms`);
-      if (!client.isOpen || /port not open|ECONNRESET|EPIPE|closed/i.test(e.message)) {
-        this.drop(ep);
-        throw new MeterReadError(meter, 'connection', `${what}: ${e.message}`);
-      }
-      throw new MeterReadError(meter, 'protocol', `${what}: ${e.message}`);
+      throw this.failure(err, client, ep, meter, what, timeoutMs);
     }
+  }
+
+  private async writeNow(ep: Endpoint, meter: string, unit: number, fc: 6 | 16, address: number, value: number, timeoutMs: number): Promise<void> {
+    const client = await this.connect(ep, meter);
+    client.setTimeout(timeoutMs);
+    const what = `modbus-tcp ${ep.key} unit ${unit} fc ${fc} write @${address}`;
+    try {
+      await new Promise<unknown>((resolve, reject) => {
+        const cb = (err: Error | null, data: unknown) => (err ? reject(err) : resolve(data));
+        if (fc === 6) client.writeFC6(unit, address, value, cb as never);
+        else client.writeFC16(unit, address, [value], cb as never);
+      });
+    } catch (err) {
+      throw this.failure(err, client, ep, meter, what, timeoutMs);
+    }
+  }
+
+  /** A modbus-serial error as the MeterReadError kind that decides retries (a broken connection is dropped). */
+  private failure(err: unknown, client: ModbusClient, ep: Endpoint, meter: string, what: string, timeoutMs: number): MeterReadError {
+    const e = err as Error & { modbusCode?: number; errno?: string };
+    if (typeof e.modbusCode === 'number') return new MeterReadError(meter, 'exception', `${what}: ${exceptionText(e.modbusCode)}`);
+    if (e.errno === 'ETIMEDOUT' || /timed out/i.test(e.message)) return new MeterReadError(meter, 'timeout', `${what}: no reply within ${timeoutMs} ms`);
+    if (!client.isOpen || /port not open|ECONNRESET|EPIPE|closed/i.test(e.message)) {
+      this.drop(ep);
+      return new MeterReadError(meter, 'connection', `${what}: ${e.message}`);
+    }
+    return new MeterReadError(meter, 'protocol', `${what}: ${e.message}`);
   }
 }

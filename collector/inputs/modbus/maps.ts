@@ -1,5 +1,5 @@
-import { Dec } from '../../../core/decimal.ts';
-import type { ModbusMapName } from '../../../core/site/index.ts';
+import { Dec } from '../../../core/index.ts';
+import type { ModbusMapName } from '../../../core/index.ts';
 import type { PhaseValues } from '../phases.ts';
 import { summarisePhases } from '../phases.ts';
 
@@ -15,6 +15,12 @@ import { summarisePhases } from '../phases.ts';
  *   ChuwuYo/DDSUViewer; they agree on the addresses; Tasmota scales power by 1000 (kW),
  *   which we follow (DDSUViewer's table says W, but its value range is the kW one).
  * - Acrel ADW300: evcc-io/evcc templates/definition/meter/acrel-adw300.yaml.
+ * - Hiking DDS238-2 ZN/S(R) single phase: fawno/Modbus "DDS238-2 ZN-S Modbus.md" (holding
+ *   registers, relay at 0x001A on the ZN/SR model), arendst/Tasmota xnrg_09_dds2382.ino.
+ *
+ * Each map also says whether the meter has a load relay the platform may switch (issue 13,
+ * docs/protocols.md "Modbus relays"): `relay.kind` 'none' with the reason, or where the
+ * relay is, which values trip and close it and where its state reads back.
  */
 
 export type RegisterType = 'float32' | 'int32' | 'uint32' | 'uint16' | 'int16';
@@ -68,6 +74,41 @@ export interface RegisterMap {
   readonly aliases?: readonly { readonly quantity: Quantity; readonly address: number }[];
   /** Which register blocks to read to get every field, with the fewest transactions. */
   readonly plan: readonly ReadBlock[];
+  /** The meter's load relay (prepaid cut-off), or why there is none. */
+  readonly relay: RelaySpec;
+}
+
+/**
+ * Where a meter's load relay is on Modbus, from its datasheet. Trip = open the contacts
+ * (power off), close = power on. `write` is the function the meter accepts: some meters
+ * answer 06 (write single register) with exception 01 and take only 16.
+ */
+export type RelaySpec =
+  | { readonly kind: 'none'; readonly note: string }
+  | {
+      readonly kind: 'holding';
+      /** Register written to switch, 0-based. */
+      readonly address: number;
+      readonly write: 6 | 16;
+      readonly trip: number;
+      readonly close: number;
+      /** Where the state reads back, and the value meaning open (tripped) and closed. */
+      readonly status: { readonly functionCode: FunctionCode; readonly address: number; readonly open: number; readonly closed: number };
+      readonly source: string;
+    }
+  | {
+      readonly kind: 'coil';
+      /** Coil written with function 05 (FF00 = on, 0000 = off). */
+      readonly address: number;
+      /** Whether an energised coil (FF00) means the relay closed (power on). */
+      readonly onMeansClosed: boolean;
+      /** Read back with function 01 at the same coil. */
+      readonly source: string;
+    };
+
+/** Map names whose meter has a relay the platform can switch. */
+export function relayMaps(): ModbusMapName[] {
+  return (Object.values(MODBUS_REGISTER_MAPS) as RegisterMap[]).filter((m) => m.relay.kind !== 'none').map((m) => m.name);
 }
 
 const WORDS: Record<RegisterType, 1 | 2> = { float32: 2, int32: 2, uint32: 2, uint16: 1, int16: 1 };
@@ -109,6 +150,7 @@ const f32 = (quantity: Quantity, address: number, unit: Unit, scale = 1, phase?:
 /** Eastron SDM630: function 04, float32 high word first, plain units (mbmd sdm.go). */
 const sdm630 = defineMap({
   name: 'sdm630',
+  relay: { kind: 'none', note: 'Eastron SDM630 has pulse outputs only; its prepaid variant with a relay is a different product (SDM530Y), not this map' },
   description: 'Eastron SDM630 three-phase',
   functionCode: 4,
   alsoAnswers: [],
@@ -141,6 +183,7 @@ const sdm630 = defineMap({
 /** Eastron SDM120 single phase: function 04, float32 high word first (mbmd sdm120.go). */
 const sdm120 = defineMap({
   name: 'sdm120',
+  relay: { kind: 'none', note: 'Eastron SDM120 has pulse outputs only; no load relay' },
   description: 'Eastron SDM120 single-phase',
   functionCode: 4,
   alsoAnswers: [],
@@ -170,6 +213,7 @@ const sdm120 = defineMap({
  */
 const dtsu666 = defineMap({
   name: 'dtsu666',
+  relay: { kind: 'none', note: 'CHINT DTSU666 is a plain meter; the relay model is the prepaid DTSY666, not this map' },
   description: 'CHINT DTSU666 three-phase',
   functionCode: 3,
   alsoAnswers: [],
@@ -208,6 +252,7 @@ const dtsu666 = defineMap({
  */
 const ddsu666 = defineMap({
   name: 'ddsu666',
+  relay: { kind: 'none', note: 'CHINT DDSU666 is a plain meter; the relay model is the prepaid DDSY666, not this map' },
   description: 'CHINT DDSU666 single-phase',
   functionCode: 3,
   alsoAnswers: [4],
@@ -235,6 +280,7 @@ const ddsu666 = defineMap({
  */
 const adw300 = defineMap({
   name: 'adw300',
+  relay: { kind: 'none', note: 'Acrel ADW300 (the evcc map we follow) exposes measurements only; no load relay register' },
   description: 'Acrel ADW300 three-phase',
   functionCode: 3,
   alsoAnswers: [],
@@ -260,8 +306,45 @@ const adw300 = defineMap({
   readable: [[0, 99]],
 });
 
+/**
+ * Hiking DDS238-2 ZN/S single phase, function 03, integers high word first (fawno/Modbus
+ * "DDS238-2 ZN-S Modbus.md"; Tasmota xnrg_09_dds2382.ino with SetOption71, the second
+ * firmware layout): import energy 0x000A uint32 x0.01 kWh, V 0x000C x0.1, A 0x000D x0.01,
+ * W 0x000E int16, PF 0x0010 x0.001, Hz 0x0011 x0.01. The ZN/SR model has a relay at
+ * holding register 0x001A: write 0 = off (trip), 1 = on (close), read back at the same
+ * register; the meter takes function 16 only ("does not understand 06"). Tasmota reads 18
+ * registers from 0 and the python example 27 in one request, so 27 is a safe limit.
+ */
+const dds238 = defineMap({
+  name: 'dds238',
+  relay: {
+    kind: 'holding',
+    address: 0x001a,
+    write: 16,
+    trip: 0,
+    close: 1,
+    status: { functionCode: 3, address: 0x001a, open: 0, closed: 1 },
+    source: 'fawno/Modbus DDS238-2 ZN-S Modbus.md, note 3 (ZN/SR model)',
+  },
+  description: 'Hiking DDS238-2 ZN/S(R) single-phase',
+  functionCode: 3,
+  alsoAnswers: [],
+  wordOrder: 'high-first',
+  phases: 1,
+  maxRegistersPerRead: 27,
+  fields: [
+    { quantity: 'energy_import', address: 0x000a, type: 'uint32', scale: 0.01, unit: 'kWh' },
+    { quantity: 'voltage', phase: 1, address: 0x000c, type: 'uint16', scale: 0.1, unit: 'V' },
+    { quantity: 'current', phase: 1, address: 0x000d, type: 'uint16', scale: 0.01, unit: 'A' },
+    { quantity: 'power', address: 0x000e, type: 'int16', scale: 1, unit: 'W' },
+    { quantity: 'pf', address: 0x0010, type: 'uint16', scale: 0.001, unit: '' },
+    { quantity: 'frequency', address: 0x0011, type: 'uint16', scale: 0.01, unit: 'Hz' },
+  ],
+  readable: [[0x0000, 0x001a]],
+});
+
 /** Every map by the name a site file uses in `connection.map`. */
-export const MODBUS_REGISTER_MAPS: Readonly<Record<ModbusMapName, RegisterMap>> = Object.freeze({ sdm630, sdm120, dtsu666, ddsu666, adw300 });
+export const MODBUS_REGISTER_MAPS: Readonly<Record<ModbusMapName, RegisterMap>> = Object.freeze({ sdm630, sdm120, dtsu666, ddsu666, adw300, dds238 });
 
 export interface MapOptions {
   /** DTSU666 only: where the import-energy register is (0x401E most units, 0x101E some). */
@@ -478,6 +561,15 @@ function phasePower(values: MeterValues, phase: 1 | 2 | 3): number {
 function clampInt(raw: number, type: RegisterType): number {
   const [lo, hi] = type === 'uint16' ? [0, 0xffff] : type === 'int16' ? [-0x8000, 0x7fff] : type === 'int32' ? [-0x80000000, 0x7fffffff] : [0, 0xffffffff];
   return Math.min(hi, Math.max(lo, raw));
+}
+
+/**
+ * The energy register's resolution in Wh: 1 for float registers (below 8192 kWh), the Wh
+ * per count of integer ones (10 for 0.01 kWh). What a reading is floored to on the wire.
+ */
+export function energyStepWh(mapName: string): number {
+  const f = registerMap(mapName).fields.find((x) => x.quantity === 'energy_import')!;
+  return f.type === 'float32' ? 1 : whPerCount(f);
 }
 
 /** True if every register in [start, start+count) lies in one of the map's readable ranges. */

@@ -1,0 +1,120 @@
+import { BillingInputError } from '../errors.ts';
+import { siteIndex } from '../settle/site-index.ts';
+import type { Site } from '../site/model.ts';
+import { periodAt } from '../tou/instant.ts';
+import type { LocalDate } from '../tou/local-date.ts';
+import type { Period } from '../tou/schedule.ts';
+import { zoneOf } from '../tou/zone.ts';
+import type { DaySettlement } from '../types.ts';
+import { moneyFen } from '../units.ts';
+import { costPerHour, hoursToZero, liveBalanceFen, liveStatus } from './balance.ts';
+import type { LastInterval } from './balance.ts';
+import { chargesByAccount, settleMeterEnergy } from './provisional.ts';
+import type { MeterEnergy } from './provisional.ts';
+
+/**
+ * The live figures of billing.md section 5 for every account of a site, from what the
+ * workers (or the API before any worker ran) read: the settled balance, each unsettled
+ * day's energy so far, the trailing 24 h energy and each meter's last interval.
+ */
+
+/** A local day's meter energy (sums of its 15-minute buckets, possibly of part of the day). */
+export interface DayEnergy {
+  readonly date: LocalDate;
+  readonly energy: readonly MeterEnergy[];
+}
+
+export interface LiveInputs {
+  /** Epoch ms of the figures. */
+  readonly now: number;
+  /** Per account: opening + payments at or before now - charges of every settled day (all revisions). */
+  readonly closingFen: ReadonlyMap<string, number>;
+  /** Every local day after the last settled one up to the day of `now`, with its energy so far. */
+  readonly unsettled: readonly DayEnergy[];
+  /** Per local day, the energy of the buckets that start in [now - 24 h, now] (settled or not). */
+  readonly trailing: readonly DayEnergy[];
+  /** Each meter's last interval of raw readings in the hour before now. */
+  readonly lastInterval: ReadonlyMap<string, LastInterval>;
+}
+
+export interface AccountLive {
+  readonly account: string;
+  /** opening + payments - settled charges. */
+  readonly closingFen: number;
+  /** Provisional charges of all unsettled days (own + common + loss). */
+  readonly provisionalFen: number;
+  /** Provisional charges of the current local day. */
+  readonly todayFen: number;
+  /** Live balance = closing - provisional. */
+  readonly balanceFen: number;
+  /** Charges of the trailing 24 h cells. */
+  readonly spent24Fen: number;
+  readonly hoursLeft: number | null;
+  /** Cost per hour at the meters' current power, shares included. */
+  readonly costPerHourFen: number;
+  readonly lowBalanceFen?: number;
+  readonly status: 'ok' | 'low' | 'negative';
+}
+
+export interface LiveFigures {
+  readonly periodNow: Period;
+  readonly accounts: readonly AccountLive[];
+  /** Provisional settlements of the unsettled days (never part of a bill). */
+  readonly provisional: readonly DaySettlement[];
+  /** Days that could not be settled provisionally (e.g. no price in force): left out, named here. */
+  readonly problems: readonly string[];
+}
+
+export function liveFigures(site: Site, inputs: LiveInputs): LiveFigures {
+  const problems: string[] = [];
+  const settle = (days: readonly DayEnergy[]): DaySettlement[] => {
+    const out: DaySettlement[] = [];
+    for (const d of days) {
+      try {
+        out.push(settleMeterEnergy(site, d.date, d.energy));
+      } catch (err) {
+        if (!(err instanceof BillingInputError)) throw err;
+        problems.push(`${d.date}: ${err.message}`);
+      }
+    }
+    return out;
+  };
+  const today = zoneOf(site.timezone).dateOf(inputs.now);
+  const provisional = settle(inputs.unsettled);
+  const provisionalFen = chargesByAccount(site, provisional);
+  const todayFen = chargesByAccount(
+    site,
+    provisional.filter((d) => d.date === today),
+  );
+  const spent = chargesByAccount(site, settle(inputs.trailing));
+  let rate: Map<string, number>;
+  try {
+    rate = costPerHour(site, inputs.now, inputs.lastInterval);
+  } catch (err) {
+    if (!(err instanceof BillingInputError)) throw err;
+    problems.push(`cost per hour: ${err.message}`);
+    rate = new Map();
+  }
+  const byId = new Map(site.accounts.map((a) => [a.id, a]));
+  const accounts = siteIndex(site).accountIds.map((id): AccountLive => {
+    const a = byId.get(id)!;
+    const closingFen = inputs.closingFen.get(id) ?? moneyFen(a.openingBalance);
+    const prov = provisionalFen.get(id) ?? 0;
+    const balanceFen = liveBalanceFen(closingFen, prov);
+    const spent24Fen = spent.get(id) ?? 0;
+    const lowBalanceFen = a.lowBalance !== undefined ? moneyFen(a.lowBalance) : undefined;
+    return {
+      account: id,
+      closingFen,
+      provisionalFen: prov,
+      todayFen: todayFen.get(id) ?? 0,
+      balanceFen,
+      spent24Fen,
+      hoursLeft: hoursToZero(balanceFen, spent24Fen),
+      costPerHourFen: rate.get(id) ?? 0,
+      ...(lowBalanceFen !== undefined ? { lowBalanceFen } : {}),
+      status: liveStatus(balanceFen, lowBalanceFen),
+    };
+  });
+  return { periodNow: periodAt(site, inputs.now), accounts, provisional, problems };
+}

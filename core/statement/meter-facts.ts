@@ -1,0 +1,99 @@
+import type { Meter } from '../site/model.ts';
+import { energyAt, splitSeries } from '../split/split.ts';
+import type { TouCalendar } from '../tou/calendar.ts';
+import { PERIODS } from '../tou/schedule.ts';
+import type { Period } from '../tou/schedule.ts';
+import type { AcceptedSeries } from '../types.ts';
+
+/**
+ * What a verifiable statement shows of one meter on one settled day (issue 10): its
+ * register at the day's start and end (起码 / 止码, interpolated by billing.md section 3
+ * where the day's bound falls between readings), its energy per period, and how much of
+ * that energy was spread over an interval longer than max_gap (an estimate, marked on the
+ * statement). Computed by the settlement from the same accepted readings it settles.
+ */
+
+export interface RegisterAt {
+  /** Register value, Wh (as the meter shows it: modulo its register modulus). */
+  readonly wh: number;
+  /** The instant, epoch ms: the day's bound when the readings cover it, else the first/last reading in the day. */
+  readonly ms: number;
+  /** Interpolated across an interval longer than max_gap. */
+  readonly estimated: boolean;
+}
+
+export interface MeterDayFacts {
+  readonly meter: string;
+  /** Energy of the day, Wh. */
+  readonly wh: number;
+  readonly start?: RegisterAt;
+  readonly end?: RegisterAt;
+  /** Per period that has energy: Wh and the part spread over a gap. */
+  readonly cells: readonly { readonly period: Period; readonly wh: number; readonly gapWh: number }[];
+}
+
+/** Register at instant t, when an accepted interval covers it (t0 < t <= t1), else undefined. */
+function registerAt(meter: Meter, acc: AcceptedSeries, t: number): RegisterAt | undefined {
+  const n = acc.time.length;
+  if (n === 0 || t < acc.time[0] || t > acc.time[n - 1]) return undefined;
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (acc.time[mid] < t) lo = mid + 1;
+    else hi = mid;
+  }
+  if (acc.time[lo] === t) return { wh: acc.wh[lo], ms: t, estimated: false };
+  const t0 = acc.time[lo - 1];
+  const t1 = acc.time[lo];
+  const wh = (acc.wh[lo - 1] + energyAt(acc.delta[lo], t0, t1, t)) % meter.registerModulusWh;
+  return { wh, ms: t, estimated: t1 - t0 > meter.maxGapMs };
+}
+
+/**
+ * @param seg the meter's energy per calendar segment (settleRange's onSegments)
+ * @param day index of the day in cal.days
+ */
+export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalendar, seg: Float64Array, day: number): MeterDayFacts {
+  let a = NaN;
+  let b = NaN;
+  const wh = new Float64Array(PERIODS.length);
+  for (let k = 0; k < cal.segments; k++) {
+    if (cal.day[k] !== day) continue;
+    if (Number.isNaN(a)) a = cal.start[k];
+    b = cal.start[k + 1];
+    wh[cal.period[k]] += seg[k];
+  }
+  // Energy of the intervals longer than max_gap only: the estimated part.
+  const gapDelta = new Float64Array(acc.delta.length);
+  let anyGap = false;
+  for (let i = 1; i < acc.time.length; i++) {
+    if (acc.time[i] - acc.time[i - 1] > meter.maxGapMs && acc.time[i] > a && acc.time[i - 1] < b) {
+      gapDelta[i] = acc.delta[i];
+      anyGap = true;
+    }
+  }
+  const gap = new Float64Array(PERIODS.length);
+  if (anyGap) {
+    const g = new Float64Array(cal.segments);
+    splitSeries({ time: acc.time, delta: gapDelta }, cal, g);
+    for (let k = 0; k < cal.segments; k++) if (cal.day[k] === day) gap[cal.period[k]] += g[k];
+  }
+  const cells = PERIODS.map((period, p) => ({ period, wh: wh[p], gapWh: gap[p] })).filter((c) => c.wh !== 0 || c.gapWh !== 0);
+  if (Number.isNaN(a)) return { meter: meter.id, wh: 0, cells: [] };
+  let start = registerAt(meter, acc, a);
+  let end = registerAt(meter, acc, b);
+  // Readings that start or end inside the day: the first / last reading in it.
+  if (!start || !end) {
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < acc.time.length; i++) {
+      if (acc.time[i] < a || acc.time[i] >= b) continue;
+      if (first < 0) first = i;
+      last = i;
+    }
+    if (!start && first >= 0) start = { wh: acc.wh[first], ms: acc.time[first], estimated: false };
+    if (!end && last >= 0) end = { wh: acc.wh[last], ms: acc.time[last], estimated: false };
+  }
+  return { meter: meter.id, wh: cells.reduce((s, c) => s + c.wh, 0), ...(start ? { start } : {}), ...(end ? { end } : {}), cells };
+}

@@ -1,0 +1,108 @@
+import { addDays, dateOfDayBucket, liveFigures, moneyFen, zoneOf } from '../core/index.ts';
+import type { DayEnergy, LastInterval, LiveFigures, LiveInputs, LocalDate, MeterEnergy, Period, Site } from '../core/index.ts';
+import type { InfluxV1, Row } from '../influx/client.ts';
+import { quoteString, rowsOf } from '../influx/client.ts';
+import { F, M, T } from '../influx/schema.ts';
+
+/**
+ * Gathers the inputs of the live figures (billing.md section 5) from InfluxDB and hands
+ * them to the core's liveFigures: the balance worker runs it every few seconds, and the API
+ * runs the same function when no recent balance point exists, so both show one truth.
+ * Queries are sums InfluxDB computes (one round trip for all but the charge sums), so the
+ * cost follows the number of meters and unsettled days, not the history.
+ */
+
+export interface LiveSource {
+  readonly influx: InfluxV1;
+  readonly site: Site;
+  readonly now: number;
+  /** Settled charges per account (all revisions), e.g. a cached sum; default: summed now. */
+  readonly chargedSums?: () => Promise<Map<string, number>>;
+}
+
+export interface LoadedLive extends LiveFigures {
+  readonly inputs: LiveInputs;
+  /** Ledger entries per account at or before now (the alert re-arm test). */
+  readonly paymentCount: ReadonlyMap<string, number>;
+  /** Last settled local date, if any. */
+  readonly settledThrough?: LocalDate;
+}
+
+/** Settled charges per account, every revision (billing.md section 5: what the balance is debited with). */
+export async function sumCharges(influx: InfluxV1, site: Site): Promise<Map<string, number>> {
+  const rows = await influx.query(`SELECT sum(${F.fen}) FROM ${M.charge} WHERE ${T.site} = ${quoteString(site.id)} GROUP BY ${T.account}`);
+  return new Map(rows.map((r) => [r.account as string, r.sum as number]));
+}
+
+/** Bucket sums per (local day, meter, period) as the core's DayEnergy, days in order. */
+function dayEnergy(site: Site, rows: readonly Row[]): DayEnergy[] {
+  const byDay = new Map<LocalDate, MeterEnergy[]>();
+  for (const r of rows) {
+    if (typeof r.sum !== 'number' || r.sum === 0) continue;
+    const date = dateOfDayBucket(site.timezone, r.time as number);
+    const list = byDay.get(date) ?? [];
+    list.push({ meter: r[T.meter] as string, period: r[T.period] as Period, wh: r.sum });
+    byDay.set(date, list);
+  }
+  return [...byDay.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([date, energy]) => ({ date, energy }));
+}
+
+export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInputs; paymentCount: Map<string, number>; settledThrough?: LocalDate }> {
+  const { influx, site, now } = src;
+  const zone = zoneOf(site.timezone);
+  const sq = quoteString(site.id);
+  const tz = quoteString(site.timezone);
+  const [settledRows, paidRows] = (
+    await influx.queryRaw(
+      [
+        `SELECT last(${F.masterWh}) FROM ${M.siteDay} WHERE ${T.site} = ${sq}`,
+        `SELECT sum(${F.fen}), count(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.account}`,
+      ].join(';\n'),
+    )
+  ).map(rowsOf);
+  const settledThrough = settledRows[0] ? zone.dateOf(settledRows[0].time as number) : undefined;
+  const today = zone.dateOf(now);
+  // Unsettled days: after the last settled one up to today (all history before any settlement).
+  const fromMs = settledThrough ? zone.midnight(addDays(settledThrough, 1)) : 0;
+  const group = `GROUP BY ${T.meter}, ${T.period}, time(1d) fill(none) tz(${tz})`;
+  const [unsettledRows, trailingRows, lastRows] = (
+    await influx.queryRaw(
+      [
+        `SELECT sum(${F.wh}) FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND time >= ${fromMs}ms AND time <= ${now}ms ${group}`,
+        `SELECT sum(${F.wh}) FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND time >= ${now - 86_400_000}ms AND time <= ${now}ms ${group}`,
+        // The last two readings of each meter (no meter regex: slow for 1,000 ids in InfluxDB 1.x).
+        `SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND time > ${now - 25 * 3_600_000}ms AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 2`,
+      ].join(';\n'),
+    )
+  ).map(rowsOf);
+  const charged = await (src.chargedSums ?? (() => sumCharges(influx, site)))();
+  const paid = new Map(paidRows.map((r) => [r.account as string, r.sum as number]));
+  const paymentCount = new Map(paidRows.map((r) => [r.account as string, r.count as number]));
+  const closingFen = new Map(site.accounts.map((a) => [a.id, moneyFen(a.openingBalance) + (paid.get(a.id) ?? 0) - (charged.get(a.id) ?? 0)]));
+
+  const found = new Map(dayEnergy(site, unsettledRows).map((d) => [d.date, d]));
+  const unsettled: DayEnergy[] = [];
+  const first = settledThrough ? addDays(settledThrough, 1) : ([...found.keys()].sort()[0] ?? today);
+  for (let d = first; d <= today; d = addDays(d, 1)) unsettled.push(found.get(d) ?? { date: d, energy: [] });
+
+  const byMeter = new Map<string, Row[]>();
+  for (const r of lastRows) {
+    const list = byMeter.get(r[T.meter] as string) ?? [];
+    list.push(r);
+    byMeter.set(r[T.meter] as string, list);
+  }
+  const lastInterval = new Map<string, LastInterval>();
+  for (const [meter, rows] of byMeter) {
+    const [a, b] = [...rows].sort((x, y) => (y.time as number) - (x.time as number));
+    if (!a || !b || typeof a[F.wh] !== 'number' || typeof b[F.wh] !== 'number') continue;
+    if ((a.time as number) <= now - 3_600_000) continue; // silent for an hour: no power now
+    lastInterval.set(meter, { wh: (a[F.wh] as number) - (b[F.wh] as number), ms: (a.time as number) - (b.time as number) });
+  }
+  return { inputs: { now, closingFen, unsettled, trailing: dayEnergy(site, trailingRows), lastInterval }, paymentCount, ...(settledThrough ? { settledThrough } : {}) };
+}
+
+/** The live figures of every account of a site at `now`, from InfluxDB through the core. */
+export async function loadLiveFigures(src: LiveSource): Promise<LoadedLive> {
+  const { inputs, paymentCount, settledThrough } = await loadLiveInputs(src);
+  return { ...liveFigures(src.site, inputs), inputs, paymentCount, ...(settledThrough ? { settledThrough } : {}) };
+}
