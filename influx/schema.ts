@@ -35,7 +35,7 @@ export const M = {
    * meter's energy that day).
    */
   meterDay: 'meter_day',
-  /** A meter's energy per settled day and period (issue 10). tags: site, meter, period; time = local midnight; fields: wh, gap_wh (the part spread over intervals longer than max_gap: an estimate). */
+  /** A meter's energy per settled day and period (issue 10). tags: site, meter, period; time = local midnight; fields: wh, gap_wh (the part spread over intervals longer than max_gap that cross a cell boundary: an estimate, billing.md amendment 11). */
   meterCell: 'meter_cell',
   /**
    * How a settled day-period cell divided a pool's energy or the allocatable loss
