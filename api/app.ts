@@ -40,6 +40,7 @@ import type { HandlerCtx, RouteHandler } from './handler.ts';
 import type { TopupProviders } from '../lib/topup/index.ts';
 import { topupRoutes } from './topup-routes.ts';
 import type { TopupRouteDeps } from './topup-routes.ts';
+import { apiKeys } from './redis-keys.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -90,8 +91,8 @@ export function buildApp(deps: ApiDeps): Express {
   const doc = openapiDocument();
   const validator = new OpenApiValidator(doc);
   // The site's hash tag in the key (Redis Cluster: one slot per site).
-  const limiter = new AuthFailureLimiter(deps.redis, `${prefix}{${deps.site.current.id}}:`, deps.authFailures);
-  const sessions = new DeviceSessions(deps.redis, `${prefix}{${deps.site.current.id}}:`, now);
+  const limiter = new AuthFailureLimiter(deps.redis, apiKeys(prefix).tagged(deps.site.current.id), deps.authFailures);
+  const sessions = new DeviceSessions(deps.redis, apiKeys(prefix).tagged(deps.site.current.id), now);
   /** The session cookie's attributes: HttpOnly, SameSite=Strict, Secure when the request came over TLS (req.secure, through `trust proxy` behind a proxy). */
   const sessionCookie = (req: Request) => ({ httpOnly: true, sameSite: 'strict' as const, secure: req.secure, path: '/' });
   const site = () => deps.site.current;

@@ -1,9 +1,10 @@
 import { existingKeys, registerPrefixKind, registerRedisSection } from '../lib/backup/registry.ts';
-import { API_DEFAULT_PREFIX, apiKeys } from './redis-keys.ts';
+import { API_DEFAULT_PREFIX, apiKeys, sessionKeys } from './redis-keys.ts';
 
 /**
  * The API's durable Redis state, for `submeter backup` (lib/backup/registry.ts): API
- * tokens (only their sha256 and what they grant), the audit log and closed months.
+ * tokens (only their sha256 and what they grant), the audit log, closed months and the
+ * tenants' device sessions.
  */
 registerPrefixKind('api', API_DEFAULT_PREFIX);
 
@@ -31,4 +32,15 @@ registerRedisSection({
   what: 'closed months: the statements as they were at closing, write-once',
   prefixKind: 'api',
   keys: (redis, ctx) => existingKeys(redis, [apiKeys(ctx.prefixes.api).closed(ctx.site)]),
+});
+
+registerRedisSection({
+  id: 'api.sessions',
+  what: "tenants' device sessions (phone logins): per site an index session id -> sha256, and per session its record with its expiry; never the secrets. Login links (single use, 30 minutes) are left out",
+  prefixKind: 'api',
+  async keys(redis, ctx) {
+    const k = sessionKeys(apiKeys(ctx.prefixes.api).tagged(ctx.site));
+    const hashes = Object.values(await redis.hgetall(k.index));
+    return existingKeys(redis, [k.index, ...hashes.map((h) => k.session(h))]);
+  },
 });

@@ -1,13 +1,17 @@
 import { existingKeys, globLiteral, registerPrefixKind, registerRedisSection, scanKeys } from '../lib/backup/registry.ts';
+import { relayKeys } from '../lib/relay-store.ts';
 import { redisKeys } from './keys.ts';
+import { topupKeys } from './topup/order-store.ts';
 
 /**
  * The workers' durable Redis state, for `submeter backup` (lib/backup/registry.ts). Money
  * is re-derived from InfluxDB, but these decide what happens next: the payments'
- * idempotency index (a reference seen once is never credited twice), the rollup
- * watermarks and late-data fingerprints, the charges version and the alert state (an
- * alert fired is not fired again). The settlement lock is transient and left out; BullMQ
- * queues are rebuilt by the schedulers at start.
+ * idempotency index (a reference seen once is never credited twice), the rollup's carried
+ * counter state, watermarks and late-data fingerprints, the charges version and the alert
+ * state (an alert fired is not fired again), the relay state and audit trail (prepaid
+ * enforcement, issue 13) and the top-up orders (issue 14: an order paid at the provider must
+ * be found again). Locks, the relay's per-bus rate window and budget waits are transient and
+ * left out; BullMQ queues are rebuilt by the schedulers at start.
  */
 registerPrefixKind('workers', 'submeter');
 
@@ -20,11 +24,11 @@ registerRedisSection({
 
 registerRedisSection({
   id: 'workers.rollup',
-  what: 'rollup watermarks per meter and the late-data fingerprints per meter and day',
+  what: "rollup state per meter (position and carried counter state: the buckets resume exactly), watermarks per meter and the late-data fingerprints per meter and day",
   prefixKind: 'workers',
   async keys(redis, ctx) {
     const k = redisKeys(ctx.prefixes.workers, ctx.site);
-    return [...(await existingKeys(redis, [k.watermarks])), ...(await scanKeys(redis, `${globLiteral(k.fingerprints)}*`))].sort();
+    return [...(await existingKeys(redis, [k.rollupState, k.watermarks])), ...(await scanKeys(redis, `${globLiteral(k.fingerprints)}*`))].sort();
   },
 });
 
@@ -35,5 +39,27 @@ registerRedisSection({
   keys: (redis, ctx) => {
     const k = redisKeys(ctx.prefixes.workers, ctx.site);
     return existingKeys(redis, [k.alertState, k.chargesVersion]);
+  },
+});
+
+registerRedisSection({
+  id: 'workers.relay',
+  what: 'prepaid enforcement (lib/relay-store.ts): wanted state per account, read-back per meter, manual overrides, warning levels sent, relay commands and the audit trail',
+  prefixKind: 'workers',
+  keys: (redis, ctx) => {
+    const k = relayKeys(ctx.prefixes.workers, ctx.site);
+    return existingKeys(redis, [k.wanted, k.readback, k.override, k.warning, k.commands, k.audit]);
+  },
+});
+
+registerRedisSection({
+  id: 'workers.topup',
+  what: 'online top-up orders (one hash each), the order indexes, refunds and reconciliation reports',
+  prefixKind: 'workers',
+  async keys(redis, ctx) {
+    const k = topupKeys(ctx.prefixes.workers, ctx.site);
+    // Every order is in the `orders` index; a SCAN also finds one whose index entry a crash lost.
+    const orders = await scanKeys(redis, `${globLiteral(k.order(''))}*`);
+    return [...(await existingKeys(redis, [k.orders, k.open, k.refunds, k.reports])), ...orders.sort()];
   },
 });
