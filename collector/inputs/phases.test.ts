@@ -71,6 +71,18 @@ describe('three-phase maps against the simulator with one phase live (phase-loss
       expect(l1.w).toBeCloseTo(truth.w, map === 'adw300' ? -1 : 0);
       const line = sampleLine('s', s);
       for (const f of [F.vPhase(1), F.vPhase(2), F.vPhase(3), F.aPhase(1), F.wPhase(1)]) expect(line).toContain(`${f}=`);
+      // The load relay opened as well (issue 13): L1 keeps its voltage, no phase carries current or power.
+      expect(sim.meter(id).relay.command('trip', T0).ok).toBe(true);
+      const cut = await input.read();
+      expect(cut.phases![0].v).toBeCloseTo(truth.v[0], 1);
+      expect(cut.phases!.map((p) => [p.a, p.w])).toEqual([
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ]);
+      expect([cut.v, cut.a, cut.w]).toEqual([expect.closeTo(truth.v[0], 1), 0, 0]);
+      expect(sim.meter(id).relay.command('close-now', T0).ok).toBe(true);
+      expect((await input.read()).a).toBeCloseTo(truth.a[0], map === 'adw300' ? 1 : 2);
       sim.clearFaults(id);
     });
   }
