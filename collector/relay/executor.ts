@@ -119,7 +119,9 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
       await audit({ kind: 'readback', ...base, command, before: p.before, after: beforeReg, detail: `${p.sentAt ? 'in the target state after the earlier send' : 'already in the target state: nothing sent'}: ${before.text}` });
       return;
     }
-    if (p.reply !== 'accepted') {
+    // A command the meter accepted before a crash is not sent again, only read back.
+    const resumed = p.reply === 'accepted';
+    if (!resumed) {
       p = { ...p, status: 'sent', sentAt: now(), sends: (p.sends ?? 0) + 1 };
       await progress(id, m.id, p, 'running', { kind: 'send', ...base, command, before: beforeReg, detail: `${command} (v${job.version}, send ${p.sends})` });
       let outcome;
@@ -159,7 +161,10 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
     const afterReg = { state: after.state, raw: after.raw };
     if (after.state === job.target || (command === 'close-permit' && after.commandTrip === false)) {
       await progress(id, m.id, { ...p, status: 'done', after: afterReg });
-      await audit({ kind: 'readback', ...base, command, before: p.before, after: afterReg, detail: `${command === 'close-permit' && after.state !== 'closed' ? 'close permitted: waiting for the tenant to press the meter button; ' : ''}${after.text}` });
+      // Resumed after a crash: the relay may have moved before the restart (the early return
+      // above) or while this read-back waited; the trail says the same in both cases.
+      const prefix = `${resumed ? 'in the target state after the earlier send: ' : ''}${command === 'close-permit' && after.state !== 'closed' ? 'close permitted: waiting for the tenant to press the meter button; ' : ''}`;
+      await audit({ kind: 'readback', ...base, command, before: p.before, after: afterReg, detail: `${prefix}${after.text}` });
       return;
     }
     const text = `${command} accepted but the relay reads ${after.state} ${Math.round(job.readbackMs / 1000)} s later (${after.text}): stuck relay or wiring`;
