@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import QRCode from 'qrcode';
 import type { Express, NextFunction, Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import { addDays, BillingInputError, parseRfc3339, QUALITY_KINDS, reconcile, SiteFileError } from '../core/index.ts';
 import type { Account, Site } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
@@ -47,7 +47,7 @@ export interface ApiDeps {
   readonly site: SiteRef;
   readonly influx: InfluxV1;
   /** Tokens, audit log, closed months and the payments' idempotency index live here. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Redis key prefix for the API's keys (tests isolate with a random one). @defaultValue 'submeter:api:' */
   readonly keyPrefix?: string;
   /** Key prefix the workers' payments use (workers/keys.ts). @defaultValue 'submeter' */

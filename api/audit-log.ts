@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import { apiKeys } from './redis-keys.ts';
 
 /** One manager action: who (token id and role, never the token), what, on what, when. */
@@ -23,7 +23,7 @@ export interface AuditLog {
  */
 export class RedisAuditLog implements AuditLog {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix = 'submeter:api:',
   ) {}
 

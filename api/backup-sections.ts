@@ -16,7 +16,7 @@ registerRedisSection({
     const k = apiKeys(ctx.prefixes.api);
     const index = k.tokens(ctx.site);
     const hashes = Object.values(await redis.hgetall(index));
-    return existingKeys(redis, [index, ...hashes.map((h) => k.token(h))]);
+    return existingKeys(redis, [index, ...hashes.map((h) => k.token(ctx.site, h))]);
   },
 });
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import { apiKeys } from './redis-keys.ts';
 import type { AccountStatement } from './data/read-model.ts';
 
@@ -26,7 +26,7 @@ export interface MonthStore {
 export class RedisMonthStore implements MonthStore {
   private readonly cache = new Map<string, ClosedMonth>();
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix = 'submeter:api:',
   ) {}
 

@@ -1,24 +1,30 @@
+import { siteTag } from '../lib/redis.ts';
+
 /**
  * Redis key names of the API's durable state, in one place (the stores and the backup
- * registry both use them). `prefix` is the API's key prefix (ApiDeps.keyPrefix).
+ * registry both use them). `prefix` is the API's key prefix (ApiDeps.keyPrefix). Every key
+ * of a site carries its hash tag (lib/redis.ts siteTag): on a Redis Cluster a site's keys
+ * share one slot.
  */
 export const API_DEFAULT_PREFIX = 'submeter:api:';
 
 export function apiKeys(prefix = API_DEFAULT_PREFIX) {
+  /** Prefix of a site's keys, e.g. `submeter:api:{plaza}:`. */
+  const tagged = (site: string) => `${prefix}${siteTag(site)}:`;
   return {
-    /** string: the TokenRecord JSON of a token, by the sha256 of its secret. */
-    token: (hash: string) => `${prefix}token:${hash}`,
+    /** string: the TokenRecord JSON of a token of the site, by the sha256 of its secret. */
+    token: (site: string, hash: string) => `${tagged(site)}token:${hash}`,
     /** hash: token id -> sha256, the tokens of a site. */
-    tokens: (site: string) => `${prefix}tokens:${site}`,
+    tokens: (site: string) => `${tagged(site)}tokens`,
     /** stream: the site's audit log (manager actions, token changes). */
-    audit: (site: string) => `${prefix}audit:${site}`,
+    audit: (site: string) => `${tagged(site)}audit`,
     /** hash: month -> closed-month statements JSON, write-once. */
-    closed: (site: string) => `${prefix}closed:${site}`,
+    closed: (site: string) => `${tagged(site)}closed`,
     /**
-     * Prefix of the site's hash-tagged keys (Redis Cluster: one slot per site): login links,
-     * device sessions and failed-login counters (api/auth/device-sessions.ts, auth.ts).
+     * Prefix of the site's other keys: login links, device sessions (sessionKeys) and
+     * failed-login counters (api/auth/auth.ts).
      */
-    tagged: (site: string) => `${prefix}{${site}}:`,
+    tagged,
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * What a tenant reads about their power supply, in their language (zh default, en): one
  * sentence per policy reason (core/enforcement decide.ts) and per deferral. Figures are
- * filled in by the caller: the amount to pay, the time of a scheduled cut.
+ * filled in by the caller: the amount to pay, the time of a scheduled cut. Words for a
+ * person, as the tenant page writes them (api/public/i18n.js): money as ¥, times in the
+ * site's local time as "11月19日 08:00" / "19 Nov 08:00", never an RFC 3339 stamp.
  */
 
 export type Lang = 'zh' | 'en';
@@ -39,11 +41,24 @@ const WARNING: Record<'warning' | 'final', Record<Lang, string>> = {
   final: { zh: '最后提醒：余额即将用完，用完后将断电。', en: 'Final warning: your balance is about to run out; power will then be cut.' },
 };
 
-/** The tenant's sentence for the relay's state and why. */
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * A local time (RFC 3339 at the site's offset, as formatLocal writes it) in words: the
+ * wall-clock digits are read as they are, so the site's zone is kept whatever the reader's.
+ */
+export function localTimeWords(rfc3339: string, lang: Lang): string {
+  const month = Number(rfc3339.slice(5, 7));
+  const day = Number(rfc3339.slice(8, 10));
+  const hm = rfc3339.slice(11, 16);
+  return lang === 'zh' ? `${month}月${day}日 ${hm}` : `${day} ${MONTHS[month - 1]} ${hm}`;
+}
+
+/** The tenant's sentence for the relay's state and why. `until` is a local RFC 3339 time; `restore` a money text. */
 export function relayWhy(lang: Lang, reason: string, opts: { deferred?: string; until?: string; warning?: 'none' | 'warning' | 'final'; restore?: string } = {}): string {
-  if (opts.deferred && DEFERRED[opts.deferred]) return DEFERRED[opts.deferred][lang](opts.until);
+  if (opts.deferred && DEFERRED[opts.deferred]) return DEFERRED[opts.deferred][lang](opts.until !== undefined ? localTimeWords(opts.until, lang) : undefined);
   let text = (REASON[reason] ?? REASON['balance-ok'])[lang];
-  if (opts.restore) text += lang === 'zh' ? ` 需缴纳至少 ${opts.restore} 元恢复供电。` : ` Pay at least ${opts.restore} to get power back.`;
+  if (opts.restore) text += lang === 'zh' ? `需缴纳至少 ¥${opts.restore} 恢复供电。` : ` Pay at least ¥${opts.restore} to get power back.`;
   if (opts.warning && opts.warning !== 'none' && reason === 'balance-ok') text = WARNING[opts.warning][lang];
   return text;
 }

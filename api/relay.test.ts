@@ -91,14 +91,14 @@ describe('tenant: my power supply', () => {
       wanted: 'off',
       since: '2026-11-18T09:30:00+08:00',
       reason: 'below-reconnect',
-      why: '预付费余额不足，已断电。缴清欠费后自动恢复供电。 需缴纳至少 12.35 元恢复供电。',
+      why: '预付费余额不足，已断电。缴清欠费后自动恢复供电。需缴纳至少 ¥12.35 恢复供电。',
       restore_amount: '12.35',
       cut_at: null,
       warning: 'none',
       read_at: '2026-11-18T10:29:00+08:00',
     });
     const en = await call('getRelay', { account: 'A102' }, tok.A102, { query: { lang: 'en' } });
-    expect(en.body.why).toBe('Your prepaid balance is used up; power is off until the debt is paid, then it comes back by itself. Pay at least 12.35 to get power back.');
+    expect(en.body.why).toBe('Your prepaid balance is used up; power is off until the debt is paid, then it comes back by itself. Pay at least ¥12.35 to get power back.');
     for (const other of ['A101', 'A103', 'T101', 'T103']) expect(zh.text).not.toContain(other);
     // Another tenant's relay: the same 404 as a missing account.
     expect((await call('getRelay', { account: 'A102' }, tok.A101)).status).toBe(404);
@@ -110,7 +110,10 @@ describe('tenant: my power supply', () => {
     await store.setReadback('T102', { state: 'closed', raw: 0, text: 'relay closed', at: NOW });
     const r = await call('getRelay', { account: 'A102' }, tok.A102);
     expect(r.body).toMatchObject({ power: 'on', wanted: 'on', cut_at: '2026-11-19T08:00:00+08:00', warning: 'final' });
-    expect(r.body.why).toMatch(/将于 2026-11-19T08:00:00\+08:00 断电/);
+    // In words and the site's local time, never an RFC 3339 stamp.
+    expect(r.body.why).toBe('余额已用完。为避免夜间或节假日断电，将于 11月19日 08:00 断电，请在此之前缴费。');
+    const en = await call('getRelay', { account: 'A102' }, tok.A102, { query: { lang: 'en' } });
+    expect(en.body.why).toBe('Your balance is used up. Power is not cut at night or on holidays; it will be cut at 19 Nov 08:00 unless you pay before then.');
   });
 
   it('an account without a relay, and a site in dry-run, never read as cut', async () => {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import { DEFAULT_ENFORCEMENT, policyFor } from '../core/index.ts';
 import type { Account, Site } from '../core/index.ts';
 import { RelayStore } from '../lib/relay-store.ts';
@@ -26,7 +26,7 @@ type RelayCtx = HandlerCtx;
 type Handler = RouteHandler;
 
 export interface RelayApiDeps {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** The workers' key prefix (where the relay state lives). @defaultValue 'submeter' */
   readonly keyPrefix?: string;
   readonly now: () => number;

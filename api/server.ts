@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { Redis } from 'ioredis';
 import { InfluxV1 } from '../influx/client.ts';
 import { readEnv } from '../lib/env.ts';
 import { createLogger } from '../lib/logger.ts';
+import { createRedis } from '../lib/redis.ts';
 import { loadSiteFile } from '../lib/site-file.ts';
 import { createTopupProviders } from '../lib/topup/index.ts';
 import type { TopupProviders } from '../lib/topup/index.ts';
@@ -48,8 +48,9 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const influx = new InfluxV1({ url: opts.influxUrl ?? env.SUBMETER_INFLUX_URL, db: opts.influxDb ?? env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
   // Neither store has to be up for the API to start (issue 11): a restart during an
   // outage must not crash-loop. Redis reconnects by itself (commands fail after 3 tries:
-  // 503); the database is created as soon as InfluxDB answers.
-  const redis = new Redis(opts.redisUrl ?? env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3 });
+  // 503); the database is created as soon as InfluxDB answers. A URL listing several
+  // nodes is a Redis Cluster (lib/redis.ts).
+  const redis = createRedis(opts.redisUrl ?? env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3 });
   watchRedis(redis, log);
   const database = keepInfluxDatabase(influx, log, { token: env.SUBMETER_INFLUX_TOKEN });
   await database.first;
@@ -89,7 +90,7 @@ export interface DemoTokens {
 export async function createDemoTokens(opts: { readonly siteFile: string; readonly redisUrl?: string; readonly keyPrefix?: string }): Promise<DemoTokens> {
   const { RedisTokenStore } = await import('./auth/token-store.ts');
   const site = loadSiteFile(opts.siteFile);
-  const redis = new Redis(opts.redisUrl ?? readEnv().SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+  const redis = createRedis(opts.redisUrl ?? readEnv().SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
   await redis.connect();
   try {
     const store = new RedisTokenStore(redis, opts.keyPrefix);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import { InfluxV1 } from '../influx/client.ts';
 import type { Logger } from '../lib/logger.ts';
 
@@ -54,7 +54,7 @@ export function keepInfluxDatabase(influx: InfluxV1, log: Logger, opts: { readon
  * for every failed reconnect and, on some errors, crashes the process. This logs each
  * outage once and its end.
  */
-export function watchRedis(redis: Redis, log: Logger): void {
+export function watchRedis(redis: RedisClient, log: Logger): void {
   let down = false;
   redis.on('error', (err: Error) => {
     if (down) return;

@@ -6,6 +6,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 // Browser-side code is passed as strings: the project compiles without the DOM lib.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSiteYaml } from '../core/index.ts';
+import { RelayStore } from '../lib/relay-store.ts';
 import { buildApp } from './app.ts';
 import { RedisTokenStore } from './auth/token-store.ts';
 import { SiteRef } from './site-ref.ts';
@@ -38,6 +39,11 @@ beforeAll(async () => {
   const store = new RedisTokenStore(fx.redis, fx.prefix);
   manager = (await store.create({ site: site.id, role: 'manager' })).token;
   tenantToken = (await store.create({ site: site.id, role: 'tenant', account: 'A101' })).token;
+  // A102's meter T102 has a relay; the example site runs enforcement in dry-run (the
+  // default): the policy would cut the overdrawn cafe, nothing is sent, the relay reads closed.
+  const relays = new RelayStore(fx.redis, site.id, fx.workersPrefix);
+  await relays.setWanted('A102', { state: 'open', version: 1, since: NOW - 3_600_000, reason: 'balance-exhausted', detail: 'balance -1758.92 + grace 0.00 <= 0', mode: 'dry-run', restoreFen: 175_893, warning: 'final', balanceFen: -175_892, decidedAt: NOW - 60_000 });
+  await relays.setReadback('T102', { state: 'closed', raw: 0, text: 'relay closed', at: NOW - 120_000 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -190,6 +196,14 @@ describe('the tenant page on a phone (headless chromium)', () => {
       expect(await page.textContent('#contact')).toContain('022-5555 0101');
       expect(await page.textContent('#balance')).toMatch(/^−¥[\d,]+\.\d{2}$/);
       expect(await page.textContent('#bill-lines')).toContain('Common area · lobby');
+      // The supply card in dry-run: the meter reads power on, the tenant is asked to pay; no
+      // cut is announced (nothing is sent in dry-run) and no internal code shows.
+      await page.waitForSelector('#status-card:not([hidden])');
+      expect(await page.textContent('#supply-state')).toBe('Power on');
+      expect(await page.textContent('#supply-why')).toBe('Your prepaid balance is used up; please pay soon.');
+      expect(await page.textContent('#supply-read')).toBe('meter read at 15 Nov 10:28');
+      expect(await page.isVisible('#supply-topup')).toBe(false); // no online top-up on this site
+      expect(await page.textContent('#status-card')).not.toMatch(/debt|dry-run|balance-exhausted/);
       const alerts = await page.textContent('#alerts');
       expect(alerts).toContain('Low balance');
       expect(alerts).not.toMatch(/low_balance|T\d{2}:\d{2}:\d{2}|Z\b|\+08:00/);
@@ -262,6 +276,28 @@ describe('the manager page (headless chromium)', () => {
       await page.click('#pay-form button[type="submit"]');
       await expect.poll(() => page.textContent('#pay-result'), { timeout: 15_000 }).toBe('已记录: A102 ¥2,000.00 · COUNTER-0001 · 11月15日 10:00');
       await expect.poll(() => page.textContent('tr[data-account="A102"] td:nth-child(3)'), { timeout: 15_000 }).not.toBe(before);
+
+      // Power: A102's relay reads closed (dry-run); A101 and A103 have none.
+      expect(await page.textContent('tr[data-account="A102"] td.relay')).toBe('正常供电');
+      expect(await page.textContent('tr[data-account="A101"] td.relay')).toBe('–');
+      expect(await page.$('tr[data-account="A101"] button.relay')).toBeNull();
+      await page.click('tr[data-account="A102"] button.relay');
+      await page.waitForSelector('#relay-card:not([hidden])');
+      expect(await page.textContent('#relay-mode')).toBe('演练模式：只记录决定，不发送命令');
+      // A hold needs a reason (kept in the audit trail).
+      await page.click('#relay-hold');
+      await expect.poll(() => page.textContent('#relay-result')).toBe('原因（必填，记入审计）');
+      await page.fill('#relay-reason', '店主住院，暂缓断电');
+      await page.fill('#relay-until', '2026-11-20T08:00:00+08:00');
+      await page.click('#relay-hold');
+      await expect.poll(() => page.textContent('tr[data-account="A102"] td.relay'), { timeout: 15_000 }).toBe('正常供电暂缓断电');
+      expect(await page.textContent('#relay-facts')).toContain('店主住院，暂缓断电');
+      await page.locator('#relay-card').screenshot({ path: shot('manager-relay.png') });
+      const audit = (await (await fetch(`${base}/api/v1/audit`, { headers: { authorization: `Bearer ${manager}` } })).json()) as { entries: { action: string; target: string; detail: { reason: string } }[] };
+      expect(audit.entries.find((e) => e.action === 'relay.hold')).toMatchObject({ target: 'A102', detail: { reason: '店主住院，暂缓断电' } });
+      await page.click('#relay-release');
+      await expect.poll(() => page.textContent('tr[data-account="A102"] td.relay'), { timeout: 15_000 }).toBe('正常供电');
+      await page.click('#relay-cancel');
 
       // Issue a login link: its QR code and address are shown; the address signs a phone in, once.
       await page.click('tr[data-account="A102"] button.issue-link');

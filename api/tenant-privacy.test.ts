@@ -6,6 +6,7 @@ import { eventLine } from '../influx/event-lines.ts';
 import { demoSiteYaml } from '../sim/index.ts';
 import { closeQueues, recordPayment } from '../workers/index.ts';
 import { processBalance } from '../workers/balance.ts';
+import { closeRelayQueues, processEnforcement } from '../workers/enforcement.ts';
 import type { WorkerContext } from '../workers/context.ts';
 import { processSettlement } from '../workers/settlement.ts';
 import { rollupAll, testContext, testEnv } from '../workers/testing/env.ts';
@@ -48,6 +49,9 @@ describe('tenant responses name no other account (demo site, real Redis and Infl
     for (const [i, a] of ids.entries()) await recordPayment(pay, { account: a, fen: 100_00 + i, reference: `PAY-${a}`, time: zone.midnight('2026-10-01') + 3_600_000 + i * 60_000 });
     await env.influx.write(ids.map((a, i) => eventLine(site.id, { kind: 'low_balance', account: a, detail: `${a}: balance below its threshold`, value: 1, time: clock.now - 3_600_000 + i * 1000 })));
     await processBalance(ctx, { site: site.id });
+    // The relay decisions on those balances (the demo site runs dry-run): A102's supply card
+    // has a state to show.
+    await processEnforcement(ctx, { site: site.id });
     const app = buildApp({ site: new SiteRef(site), influx: env.influx, redis: env.redis, keyPrefix: `${env.prefix}:api:`, workersKeyPrefix: env.prefix, now: () => clock.now, cacheMs: 0 });
     server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -58,6 +62,7 @@ describe('tenant responses name no other account (demo site, real Redis and Infl
   }, 180_000);
   afterAll(async () => {
     await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await closeRelayQueues(ctx);
     await closeQueues(ctx.queues);
     await env.cleanup();
   });
@@ -68,6 +73,7 @@ describe('tenant responses name no other account (demo site, real Redis and Infl
       getUsage: ['15m', '1h', '1d'].map((i) => `from=2026-10-01&to=2026-10-03&interval=${i}`),
       getAdvice: ['from=2026-09-01&to=2026-10-03'],
       getBill: ['', 'format=json', 'format=csv', 'format=html&lang=zh', 'format=html&lang=en'],
+      getRelay: ['lang=zh', 'lang=en'],
     };
     const out: { op: string; path: string; tenant: boolean }[] = [];
     for (const o of operations()) {

@@ -2,6 +2,7 @@ import { Point } from '@influxdata/influxdb-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLowBalance } from '../core/index.ts';
 import { F, M, T } from '../influx/schema.ts';
+import { RelayStore } from '../lib/relay-store.ts';
 import { recordPayment } from '../workers/payments.ts';
 import { RedisTokenStore } from './auth/token-store.ts';
 import { localMidnight } from './local-time.ts';
@@ -65,15 +66,37 @@ describe("a tenant's answers hold nothing of other accounts and no storage text"
     };
     for (const o of operations()) {
       const path = o.path.replace('{account}', 'A101').replace('{month}', '2026-11').replace('{id}', '0123456789abcdef');
-      const variants = o.operationId === 'getBill' ? ['?format=json', '?format=csv', '?format=html&lang=zh', '?format=html&lang=en', '?format=json&lang=en'] : o.operationId === 'listAlerts' ? ['?lang=zh', '?lang=en'] : [query[o.operationId] ?? ''];
+      const variants = o.operationId === 'getBill' ? ['?format=json', '?format=csv', '?format=html&lang=zh', '?format=html&lang=en', '?format=json&lang=en'] : o.operationId === 'listAlerts' || o.operationId === 'getRelay' ? ['?lang=zh', '?lang=en'] : [query[o.operationId] ?? ''];
       for (const v of variants) {
         const r = await h.req(o.method.toUpperCase(), `${path}${v}`, { token: tenant, ...(o.method === 'post' ? { body: {} } : {}) });
         expect(r.status, `${o.operationId}${v}: ${r.text.slice(0, 200)}`).toBeLessThan(500);
         scan(`${o.method} ${path}${v} -> ${r.status}`, r.text);
       }
     }
-    for (const f of ['/', '/index.html', '/app.js', '/style.css']) scan(f, await (await fetch(`${h.base}${f}`)).text());
+    for (const f of ['/', '/index.html', '/app.js', '/common.js', '/i18n.js', '/topup.js', '/style.css']) scan(f, await (await fetch(`${h.base}${f}`)).text());
     expect(scanned.length).toBeGreaterThan(25);
+  });
+
+  it("the supply card: a cut tenant's relay answer names nothing of the others, in either language", async () => {
+    // A102's relay (T102) is cut; what the workers keep for managers names other accounts
+    // (the policy's detail, a manager's override on A101, A103's read-back): none of it may
+    // reach A102.
+    const store = new RelayStore(fx.redis, fx.site.id, fx.workersPrefix);
+    await store.setWanted('A102', { state: 'open', version: 3, since: NOW - 3_600_000, reason: 'balance-exhausted', detail: 'balance -12.34 + grace 0.00 <= 0 (bus shared with A101 Shop 101, T101)', mode: 'on', restoreFen: 1235, warning: 'none', balanceFen: -1234, decidedAt: NOW });
+    await store.setReadback('T102', { state: 'open', raw: 0x50, text: 'relay open', at: NOW - 60_000 });
+    await store.setWanted('A101', { state: 'closed', version: 1, since: NOW, reason: 'hold', detail: 'A101 Shop 101 held', mode: 'on', restoreFen: 0, warning: 'none', decidedAt: NOW });
+    await store.setOverride('A101', { kind: 'hold', reason: 'Shop 101 owner in hospital', by: 'manager:x', at: NOW });
+    const a102 = (await new RedisTokenStore(fx.redis, fx.prefix).create({ site: fx.site.id, role: 'tenant', account: 'A102' })).token;
+    const others = ['A101', 'A103', 'Shop 101', 'Gym 103', 'T101', 'T103', 'BANK-0001', 'BANK-0002', 'hospital'];
+    for (const lang of ['zh', 'en']) {
+      const r = await h.req('GET', `/api/v1/accounts/A102/relay?lang=${lang}`, { token: a102 });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ power: 'off', restore_amount: '12.35' });
+      for (const s of others) expect(r.text, `${lang} contains ${s}`).not.toContain(s);
+      expect(r.text).not.toMatch(STORAGE);
+      // The sentence is for a person: no codes, no RFC 3339 stamps.
+      expect(r.body.why).not.toMatch(/balance-exhausted|below-reconnect|\d{4}-\d\d-\d\dT/);
+    }
   });
 
   it('alerts: only events about its own money, worded in its language, without codes or UTC times', async () => {

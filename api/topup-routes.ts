@@ -1,6 +1,7 @@
 import express from 'express';
 import type { Express, Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { HandlerCtx } from './handler.ts';
+import type { RedisClient } from '../lib/redis.ts';
 import QRCode from 'qrcode';
 import type { Site, TopupProviderName } from '../core/index.ts';
 import { moneyText } from '../core/index.ts';
@@ -23,20 +24,12 @@ import { formatLocal } from './local-time.ts';
  * token check and the JSON parser.
  */
 
-interface Ctx {
-  readonly req: Request;
-  readonly res: Response;
-  readonly site: Site;
-  readonly auth: TokenRecord;
-  readonly params: Record<string, string>;
-  readonly query: Record<string, string>;
-  readonly body: Record<string, unknown>;
-}
+type Ctx = HandlerCtx;
 
 export interface TopupRouteDeps {
   readonly site: () => Site;
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly workersKeyPrefix?: string;
   /** Adapters of the site's providers; without them every top-up route answers 409 "not enabled". */
   readonly providers?: TopupProviders;

@@ -177,6 +177,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       tcp,
       secrets: opts.relay.secrets ?? loadRelaySecrets(),
       writeLines: (lines) => spool.append(lines),
+      // The collector's clock: command deadlines (DL/T 645 N3..N8), read-back times and the
+      // audit trail must agree with the sample times (tests and the demo inject a clock).
+      now,
       log,
     });
   }

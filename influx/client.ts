@@ -81,8 +81,9 @@ export class InfluxV1 {
   }
 
   /** Writes line protocol. Throws InfluxError; a 4xx (bad data) is not retryable, 5xx and network faults are. */
-  async write(lines: string | readonly string[], precision: Precision = 'ms'): Promise<void> {
-    const body = typeof lines === 'string' ? lines : lines.join('\n');
+  async write(lines: string | readonly string[] | Uint8Array, precision: Precision = 'ms'): Promise<void> {
+    // A Uint8Array is a body already joined and UTF-8 encoded (the collector's spool records).
+    const body = typeof lines === 'string' || lines instanceof Uint8Array ? lines : lines.join('\n');
     if (body.length === 0) return;
     let res: Response;
     try {

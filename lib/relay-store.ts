@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 
 /**
  * The relay state of a site in Redis (issue 13), shared by the three processes that touch
@@ -137,7 +137,7 @@ export class RelayStore {
   readonly keys: ReturnType<typeof relayKeys>;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly site: string,
     readonly prefix = 'submeter',
   ) {

@@ -175,3 +175,101 @@ bind-address = "127.0.0.1:${rpc}"
   if (opts.started !== false) await server.start();
   return server;
 }
+
+/** A port whose cluster bus port (port + 10000) is free too. */
+async function clusterPort(taken: Set<number>): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const p = 20_000 + Math.floor(Math.random() * 25_000);
+    if (taken.has(p) || taken.has(p + 10_000)) continue;
+    const free = async (port: number) =>
+      new Promise<boolean>((resolve) => {
+        const s = createServer();
+        s.once('error', () => resolve(false));
+        s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+      });
+    if ((await free(p)) && (await free(p + 10_000))) {
+      taken.add(p);
+      taken.add(p + 10_000);
+      return p;
+    }
+  }
+  throw new Error('no free port pair for a Redis Cluster node');
+}
+
+export interface PrivateCluster {
+  /** SUBMETER_REDIS_URL form: every node, comma-separated (lib/redis.ts). */
+  readonly url: string;
+  readonly ports: readonly number[];
+  /** INFO errorstats of every node, merged: error prefix (CROSSSLOT, MOVED, ...) -> count. */
+  errorStats(): Promise<Record<string, number>>;
+  /** Stops every node and removes their data. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A Redis Cluster of `primaries` primaries (no replicas) on loopback, as an operator
+ * builds one: redis-server in cluster mode per node (own port, bus port + 10000, data
+ * under .run/tmp), then `redis-cli --cluster create`, waiting until every node reports
+ * cluster_state:ok.
+ */
+export async function privateRedisCluster(primaries = 3): Promise<PrivateCluster> {
+  const dir = tmpDir('redis-cluster');
+  const taken = new Set<number>();
+  const ports: number[] = [];
+  for (let i = 0; i < primaries; i++) ports.push(await clusterPort(taken));
+  const procs: ChildProcess[] = [];
+  const destroy = async () => {
+    for (const p of procs) p.kill('SIGKILL');
+    await Promise.all(procs.map(exited));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) {
+      const d = `${dir}/${port}`;
+      mkdirSync(d, { recursive: true });
+      const log = openSync(`${d}/redis.log`, 'a');
+      procs.push(
+        spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', d, '--cluster-enabled', 'yes', '--cluster-config-file', `${d}/nodes.conf`, '--cluster-node-timeout', '5000', '--appendonly', 'no', '--save', '', '--logfile', `${d}/redis.log`], { stdio: ['ignore', log, log] }),
+      );
+    }
+    const node = (port: number) => {
+      const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, disableClientInfo: true });
+      r.on('error', () => undefined);
+      return r;
+    };
+    const ask = async <T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> => {
+      const r = node(port);
+      try {
+        await r.connect();
+        return await f(r);
+      } finally {
+        r.disconnect();
+      }
+    };
+    for (const port of ports) await waitFor(async () => (await ask(port, (r) => r.ping())) === 'PONG', 10_000, `cluster node ${port}`);
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn('redis-cli', ['--cluster', 'create', ...ports.map((x) => `127.0.0.1:${x}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      p.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+      p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster create exited ${code}: ${out.slice(-500)}`))));
+    });
+    for (const port of ports) await waitFor(async () => /cluster_state:ok/.test(await ask(port, (r) => r.cluster('INFO') as Promise<string>)), 20_000, `cluster state ok on ${port}`);
+    return {
+      url: `redis://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+      ports,
+      async errorStats() {
+        const out: Record<string, number> = {};
+        for (const port of ports) {
+          const text = await ask(port, (r) => r.info('errorstats'));
+          for (const m of text.matchAll(/^errorstat_([A-Z_-]+):count=(\d+)/gm)) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+        }
+        return out;
+      },
+      destroy,
+    };
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+}

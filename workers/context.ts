@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
 import { sortSeries } from '../core/index.ts';
 import type { RawSeries, Site } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
 import type { Logger } from '../lib/logger.ts';
+import type { RedisClient } from '../lib/redis.ts';
 import type { Queues } from './queues.ts';
 
 /**
@@ -15,11 +15,13 @@ import type { Queues } from './queues.ts';
 export interface WorkerContext {
   readonly sites: ReadonlyMap<string, Site>;
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queues: Queues;
   readonly log: Logger;
   /** Redis key prefix of the workers' own state. */
   readonly keyPrefix: string;
+  /** BullMQ base prefix (each queue adds its own hash tag; a site's relay queue its site's tag). */
+  readonly queuePrefix: string;
   /** Epoch ms now. */
   now(): number;
   readonly tuning: Tuning;

@@ -45,7 +45,7 @@ function relayQueueOf(ctx: WorkerContext, site: string): Queue {
   if (!bySite) relayQueues.set(ctx, (bySite = new Map()));
   let q = bySite.get(site);
   if (!q) {
-    q = openRelayQueue(ctx.redis, site, ctx.queues.rollup.opts.prefix);
+    q = openRelayQueue(ctx.redis, site, ctx.queuePrefix);
     bySite.set(site, q);
   }
   return q;

@@ -1,15 +1,28 @@
+import { siteTag } from '../lib/redis.ts';
+
 /**
- * Redis key names of the workers' own state (queues have their own BullMQ prefix).
- * Only the payment index and the settlement lock live here; everything that decides
- * money is re-derived from InfluxDB, so a Redis that lost its last second loses nothing.
+ * Redis key names of the workers' own state (queues have their own BullMQ prefix, see
+ * queuePrefix in queues.ts). Everything that decides money is re-derived from InfluxDB, so
+ * a Redis that lost its last second loses nothing.
+ *
+ * Every key of a site carries the site's hash tag, `submeter:{plaza}:payments`: on a Redis
+ * Cluster a site's keys share one slot (its Lua scripts and MULTIs touch one node) and
+ * different sites spread over the primaries (docs/scaling.md, "Redis Cluster").
  */
 export function redisKeys(prefix = 'submeter', site: string) {
-  const base = `${prefix}:site:${site}`;
+  const base = `${prefix}:${siteTag(site)}`;
   return {
     /** hash reference -> "time|account|fen" */
     payments: `${base}:payments`,
     /** settlement lock (one settlement of a site at a time, across processes) */
     settleLock: `${base}:settle-lock`,
+    /**
+     * hash local day -> "seq|reason": days to settle again, drained in day order by the
+     * site's one settlement job (settle-requests.ts)
+     */
+    settleRequests: `${base}:settle-requests`,
+    /** counter of settle requests (the seq above: a request made during a day's settlement is not lost) */
+    settleRequestSeq: `${base}:settle-request-seq`,
     /** hash meter -> newest raw reading time the rollup has seen (ms): the late-data bound */
     watermarks: `${base}:watermarks`,
     /** hash meter -> rollup state JSON (position and carried counter state, workers/rollup.ts) */

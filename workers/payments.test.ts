@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InfluxError, InfluxV1 } from '../influx/client.ts';
 import { loadPayments, PaymentRejectedError, recordPayment } from './payments.ts';
+import { redisKeys } from './keys.ts';
 import type { PaymentDeps } from './payments.ts';
 import { testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
@@ -76,7 +77,7 @@ describe('recordPayment (real Redis and InfluxDB)', () => {
 
   it('a reservation whose ledger write was lost is completed by the retry, at the reserved instant', async () => {
     // What a write that timed out (and never landed) leaves behind: the reservation only.
-    await env.redis.hset(`${env.prefix}:site:${site.id}:payments`, 'R-LOST', `${t0}|A101|500`);
+    await env.redis.hset(redisKeys(env.prefix, site.id).payments, 'R-LOST', `${t0}|A101|500`);
     expect(await loadPayments(env.influx, site.id)).toEqual([]);
     const r = await recordPayment(deps, { account: 'A101', fen: 500, reference: 'R-LOST', time: t0 + 60_000 });
     expect(r).toMatchObject({ status: 'duplicate', time: t0 });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis.ts';
 import type { Site } from '../core/index.ts';
 import { moneyText, paymentContent, paymentTimeProblem } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
@@ -51,7 +51,7 @@ export class PaymentRejectedError extends Error {
 export interface PaymentDeps {
   readonly site: Site;
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Redis key prefix (tests isolate with a random one). @defaultValue 'submeter' */
   readonly keyPrefix?: string;
   /** The clock that bounds a payment's time (no more than 5 minutes ahead). @defaultValue Date.now */

@@ -5,7 +5,8 @@ import { quoteString } from '../influx/client.ts';
 import { processBalance } from './balance.ts';
 import type { WorkerContext } from './context.ts';
 import { recordPayment } from './payments.ts';
-import { closeQueues, SettlementJob } from './queues.ts';
+import { closeQueues } from './queues.ts';
+import { pendingSettlements } from './settle-requests.ts';
 import { processSettlement, settleSiteDay } from './settlement.ts';
 import { liveBill } from './statement.ts';
 import { rollupAll, SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
@@ -109,11 +110,12 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
     const buckets = await env.influx.query(`SELECT sum(wh) FROM tou_bucket WHERE site = ${quoteString(site.id)} AND meter = 'T101' AND time >= ${zone.midnight(day)}ms AND time < ${zone.midnight(addDays(day, 1))}ms GROUP BY period`);
     const offlineDay = computeBillRun(site, all, [], day, addDays(day, 1)).accounts.find((a) => a.account === 'A101')!.lines.filter((l) => l.kind === 'own');
     expect(Object.fromEntries(buckets.map((b) => [b.period, kwh(b.sum as number)]))).toEqual(Object.fromEntries(offlineDay.map((l) => [l.period, l.kwh])));
-    const jobs = await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized']);
-    const days = jobs.map((j) => SettlementJob.parse(j.data)).sort((x, y) => (x.day! < y.day! ? -1 : 1));
-    expect(days.map((d) => d.day)).toEqual(['2026-10-02', '2026-10-03']);
-    const results = [];
-    for (const d of days) results.push(...(await processSettlement(ctx, d)));
+    // Recorded for the site's one settlement job, which settles them in day order.
+    expect((await pendingSettlements(ctx, site.id)).map((d) => d.day)).toEqual(['2026-10-02', '2026-10-03']);
+    expect(await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized'])).toHaveLength(1);
+    const results = await processSettlement(ctx, { site: site.id });
+    expect(results.map((x) => x.day)).toEqual(['2026-10-02', '2026-10-03']);
+    expect(await pendingSettlements(ctx, site.id)).toEqual([]);
     expect(results.find((x) => x.day === '2026-10-03')!.outcome).toBe('adjusted');
     expect(results.find((x) => x.day === '2026-10-02')!.outcome).toBe('unchanged');
 
@@ -165,11 +167,15 @@ describe('a meter silent past the settlement (real Redis and InfluxDB)', () => {
       clock.now = zone.midnight('2026-10-04') + 20 * 60_000;
       await env.influx.write(readingLines(site.id, rows.filter((r) => !before.includes(r) && !silent(r))));
       await rollupAll(ctx, site.id);
-      const jobs = (await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized'])).map((j) => SettlementJob.parse(j.data));
-      expect(jobs.map((j) => j.day)).toEqual(['2026-10-02']);
-      expect(jobs[0].reason).toMatch(/^readings after the day was settled: T102 \(silent 2026-10-02T2\d:[\d:.]+\+08:00 to 2026-10-03T01:[\d:.]+\+08:00\)$/);
-      expect((await processSettlement(ctx, jobs[0]))[0].outcome).toBe('adjusted');
-      await processSettlement(ctx, { site: site.id }); // 2026-10-03
+      const asked = await pendingSettlements(ctx, site.id);
+      expect(asked.map((j) => j.day)).toEqual(['2026-10-02']);
+      expect(asked[0].reason).toMatch(/^readings after the day was settled: T102 \(silent 2026-10-02T2\d:[\d:.]+\+08:00 to 2026-10-03T01:[\d:.]+\+08:00\)$/);
+      // One pass: the re-settled day, then the newly due 2026-10-03.
+      const r = await processSettlement(ctx, { site: site.id });
+      expect(r.map((x) => [x.day, x.outcome])).toEqual([
+        ['2026-10-02', 'adjusted'],
+        ['2026-10-03', 'settled'],
+      ]);
       const offline = computeBillRun(site, rows.filter((r) => !silent(r)), [], FROM, '2026-10-04');
       expect(same(await liveBill(env.influx, site, FROM, '2026-10-04'))).toBe(same(offline));
     } finally {

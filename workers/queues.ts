@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Queue, UnrecoverableError } from 'bullmq';
 import type { ConnectionOptions, JobsOptions } from 'bullmq';
 import { z } from 'zod';
@@ -10,8 +9,8 @@ import { isLocalDate } from '../core/index.ts';
  * else spells a queue name.
  *
  * Partitioning: every job names its site, and rollup jobs a meter batch of the site, so
- * any number of worker processes can share the queues; a site's settlement is serialised
- * by a per-site Redis lock (settlement.ts), not by the queue.
+ * any number of worker processes can share the queues; a site's settlement runs as one
+ * deduplicated job per site (settle-requests.ts), so its days never run in parallel.
  */
 
 export const QUEUE = {
@@ -232,8 +231,21 @@ export function batchMeters(site: SiteRef, batch: number, batches: number): stri
 
 export type Queues = Record<QueueName, Queue>;
 
+/**
+ * BullMQ prefix of one queue: the base prefix plus the queue's hash tag,
+ * `bull:{settlement}`. BullMQ's Lua scripts touch every key of a queue at once, so on a
+ * Redis Cluster all of them must hash to one slot; a tag per queue (rather than one for
+ * all) lets the five queues sit on different primaries. The queues are shared by all
+ * sites (docs/scaling.md, "Redis Cluster"). The base must not hold braces itself.
+ */
+export function queuePrefix(base: string | undefined, queue: QueueName): string {
+  const b = base ?? 'bull';
+  if (/[{}]/.test(b)) throw new Error(`queue prefix ${JSON.stringify(b)} must not contain { or }: each queue adds its own hash tag`);
+  return `${b}:{${queue}}`;
+}
+
 export function openQueues(connection: ConnectionOptions, prefix?: string): Queues {
-  const q = (name: QueueName, defaultJobOptions: JobsOptions) => new Queue(name, { connection, prefix, defaultJobOptions });
+  const q = (name: QueueName, defaultJobOptions: JobsOptions) => new Queue(name, { connection, prefix: queuePrefix(prefix, name), defaultJobOptions });
   return {
     rollup: q(QUEUE.rollup, JOB_OPTS),
     settlement: q(QUEUE.settlement, JOB_OPTS),
@@ -243,17 +255,6 @@ export function openQueues(connection: ConnectionOptions, prefix?: string): Queu
     enforcement: q(QUEUE.enforcement, JOB_OPTS),
     topup: q(QUEUE.topup, JOB_OPTS),
   };
-}
-
-/**
- * Asks for one settled (or due) day to be settled again, because its readings changed; the
- * reason is written on the adjustment lines. The job id is derived from day and reason, so
- * the same request twice is one job.
- */
-export async function requestResettlement(queues: Pick<Queues, 'settlement'>, site: string, day: string, reason: string): Promise<void> {
-  const data: SettlementJob = SettlementJob.parse({ site, day, reason });
-  const id = `settle|${site}|${day}|${createHash('sha1').update(reason).digest('hex').slice(0, 12)}`;
-  await queues.settlement.add('resettle', data, { ...JOB_OPTS, jobId: id });
 }
 
 export async function closeQueues(queues: Queues): Promise<void> {
@@ -284,8 +285,10 @@ export async function upsertSchedulers(queues: Queues, site: SiteRef, opts: Sche
   // At minute `grace` of every local hour: the run after midnight settles the day; the
   // others are a cheap catch-up (two small queries) for a tick lost with a Redis crash.
   const pattern = grace < 60 ? `0 ${grace} * * * *` : `0 ${grace % 60} ${Math.floor(grace / 60)} * * *`;
+  // The tick only asks for the site's one settlement job (settle-requests.ts): a
+  // scheduler's jobs cannot carry the deduplication that keeps a site's days in order.
   const settle: SettlementJob = { site: site.id };
-  await queues.settlement.upsertJobScheduler(`settlement:${site.id}`, { pattern, tz: site.timezone }, { name: 'settle', data: settle, opts: JOB_OPTS });
+  await queues.settlement.upsertJobScheduler(`settlement:${site.id}`, { pattern, tz: site.timezone }, { name: 'settle-tick', data: settle, opts: JOB_OPTS });
   const bal: BalanceJob = { site: site.id };
   await queues.balance.upsertJobScheduler(`balance:${site.id}`, { every: o.balanceEveryMs }, { name: 'balance', data: bal, opts: JOB_OPTS });
   const al: AlertsJob = { site: site.id };

@@ -9,7 +9,8 @@ import { F, M, T } from '../influx/schema.ts';
 import { idRegex, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
-import { batchMeters, JOB_OPTS, requestResettlement } from './queues.ts';
+import { batchMeters, JOB_OPTS } from './queues.ts';
+import { requestResettlement } from './settle-requests.ts';
 import type { RollupJob } from './queues.ts';
 import { settledDays } from './settlement.ts';
 
@@ -243,7 +244,7 @@ async function resettleSpans(ctx: WorkerContext, site: Site, spans: readonly { m
   }
   for (const [day, why] of toSettle) {
     const reason = `readings after the day was settled: ${why.sort().join(', ')}`;
-    await requestResettlement(ctx.queues, site.id, day, reason);
+    await requestResettlement(ctx, site.id, day, reason);
     ctx.log.warn({ site: site.id, day, reason }, 'settled day reached by new readings: re-settling');
   }
 }
@@ -326,7 +327,7 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
   await ctx.queues.rollup.add('rollup', { site: site.id, batch: job.batch, batches: job.batches }, { ...JOB_OPTS, jobId: `rollup-late|${site.id}|${field}|${now}` });
   for (const [day, ms] of toSettle) {
     const reason = `late or corrected readings of ${[...new Set(ms)].sort().join(', ')} found ${new Date(now).toISOString()}`;
-    await requestResettlement(ctx.queues, site.id, day, reason);
+    await requestResettlement(ctx, site.id, day, reason);
   }
   return n;
 }

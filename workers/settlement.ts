@@ -10,7 +10,8 @@ import { accountDayLine, chargeLine, meterCellLine, meterDayLine, shareBasisLine
 import { loadWindow, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
-import type { SettlementJob } from './queues.ts';
+import { parsePayload, QUEUE, SettlementJob } from './queues.ts';
+import { completeSettlement, pendingSettlements, requestResettlement, requestSiteSettlement, SETTLE_JOB } from './settle-requests.ts';
 
 /**
  * Settlement (billing.md section 4): load the day's raw readings -> core settleDay ->
@@ -277,33 +278,89 @@ export class SettlementBusyError extends Error {
   override name = 'SettlementBusyError';
 }
 
+type Progress = (p: { day: LocalDate; done: number; of: number }) => Promise<void>;
+
 /**
- * The settlement job: one site at a time across all processes (a Redis lock with an
- * expiry, so a SIGKILLed holder frees it), then the day asked for, or every due day.
- * Busy -> a retryable error (BullMQ backs off and tries again).
+ * A job of the settlement queue (settle-requests.ts has the scheme):
+ * - `settle-tick` (cron, start-up) and a job naming a `day` (added by older code or by
+ *   hand) only record what they ask for and ask for the site's one deduplicated job;
+ * - the site's job (`settle`) settles: processSettlement.
  */
-export async function processSettlement(ctx: WorkerContext, job: SettlementJob, progress?: (p: { day: LocalDate; done: number; of: number }) => Promise<void>): Promise<SettleResult[]> {
+export async function runSettlementJob(ctx: WorkerContext, job: { name: string; data: unknown; updateProgress(p: object): Promise<void> }): Promise<SettleResult[]> {
+  const data = parsePayload(SettlementJob, QUEUE.settlement, job.data);
+  siteOf(ctx, data.site);
+  if (job.name === SETTLE_JOB.tick) {
+    await requestSiteSettlement(ctx.queues, data.site);
+    return [];
+  }
+  if (data.day) {
+    await requestResettlement(ctx, data.site, data.day, data.reason ?? 'recomputed');
+    return [];
+  }
+  return processSettlement(ctx, data, (p) => job.updateProgress(p));
+}
+
+/**
+ * Settles a site: the day asked for, or (no day) every due day not yet settled and every
+ * requested day that is due, in day order, until none is left (drainSite). One site at a
+ * time across all processes: the site's job is deduplicated (settle-requests.ts), and a
+ * Redis lock with an expiry guards against jobs added by hand and against a SIGKILLed
+ * holder's job being handed on before its lock expired. Busy -> a retryable error.
+ */
+export async function processSettlement(ctx: WorkerContext, job: SettlementJob, progress?: Progress): Promise<SettleResult[]> {
   const site = siteOf(ctx, job.site);
   const key = redisKeys(ctx.keyPrefix, site.id).settleLock;
   const token = randomBytes(8).toString('hex');
   const ok = await ctx.redis.set(key, token, 'PX', ctx.tuning.settleLockMs, 'NX');
   if (ok !== 'OK') throw new SettlementBusyError(`settlement of site ${site.id} is running in another worker; retrying later`);
   try {
-    const days = job.day ? [job.day] : await dueDays(ctx, site);
-    const out: SettleResult[] = [];
-    for (const day of days) {
+    if (job.day) {
       await ctx.redis.pexpire(key, ctx.tuning.settleLockMs);
-      const r = await settleSiteDay(ctx, site, day, job.reason);
-      // After the write, also for 'unchanged' (the retry of a run killed before this line).
-      // A random token, not a counter: a Redis that lost its last second cannot bring back
-      // a value a balance worker already cached for different charges.
-      await ctx.redis.set(redisKeys(ctx.keyPrefix, site.id).chargesVersion, randomBytes(8).toString('hex'));
-      out.push(r);
-      ctx.log.info({ site: site.id, ...r, done: out.length, of: days.length }, 'settlement');
-      await progress?.({ day, done: out.length, of: days.length });
+      const r = await settleAndMark(ctx, site, job.day, job.reason);
+      await progress?.({ day: job.day, done: 1, of: 1 });
+      return [r];
     }
-    return out;
+    return await drainSite(ctx, site, key, job.reason, progress);
   } finally {
     await ctx.redis.eval(UNLOCK, 1, key, token).catch(() => undefined);
+  }
+}
+
+async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, reason: string | undefined): Promise<SettleResult> {
+  const r = await settleSiteDay(ctx, site, day, reason);
+  // After the write, also for 'unchanged' (the retry of a run killed before this line).
+  // A random token, not a counter: a Redis that lost its last second cannot bring back
+  // a value a balance worker already cached for different charges.
+  await ctx.redis.set(redisKeys(ctx.keyPrefix, site.id).chargesVersion, randomBytes(8).toString('hex'));
+  return r;
+}
+
+/**
+ * Due days not yet settled, and requested days that are due, oldest first; then the
+ * requests that came in meanwhile, until none is left. A requested day that is not due
+ * yet (today, or before its grace) stays recorded: settling it early would mark it
+ * settled before its last readings are in. A request is removed after its day was
+ * settled, unless it was made again meanwhile (then that day goes round once more).
+ */
+async function drainSite(ctx: WorkerContext, site: Site, lockKey: string, reason: string | undefined, progress?: Progress): Promise<SettleResult[]> {
+  const zone = zoneOf(site.timezone);
+  const isDue = (d: LocalDate) => zone.midnight(addDays(d, 1)) + ctx.tuning.settlementGraceMs <= ctx.now();
+  const out: SettleResult[] = [];
+  let due = await dueDays(ctx, site);
+  for (;;) {
+    const requested = new Map((await pendingSettlements(ctx, site.id)).filter((r) => isDue(r.day)).map((r) => [r.day, r]));
+    const days = [...new Set([...due, ...requested.keys()])].sort();
+    if (days.length === 0) return out;
+    const of = out.length + days.length;
+    for (const day of days) {
+      await ctx.redis.pexpire(lockKey, ctx.tuning.settleLockMs);
+      const req = requested.get(day);
+      const r = await settleAndMark(ctx, site, day, req?.reason ?? reason);
+      if (req) await completeSettlement(ctx, site.id, req);
+      out.push(r);
+      ctx.log.info({ site: site.id, ...r, done: out.length, of }, 'settlement');
+      await progress?.({ day, done: out.length, of });
+    }
+    due = [];
   }
 }

@@ -1,30 +1,31 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { BillingInputError } from '../core/index.ts';
 import type { Site } from '../core/index.ts';
 import { InfluxError, InfluxV1 } from '../influx/client.ts';
 import { createLogger } from '../lib/logger.ts';
 import type { Logger } from '../lib/logger.ts';
+import { createRedis } from '../lib/redis.ts';
 import { processAlerts } from './alerts.ts';
 import { processBalance } from './balance.ts';
 import { DEFAULT_TUNING, UnknownSiteError } from './context.ts';
 import type { Tuning, WorkerContext } from './context.ts';
 import { createNotifier } from './notifier.ts';
 import type { NotifierOptions } from './notifier.ts';
-import { AlertsJob, BalanceJob, closeQueues, EnforcementJob, JOB_OPTS, NotifyJob, openQueues, parsePayload, QUEUE, RollupJob, SettlementJob, TopupJob, upsertSchedulers } from './queues.ts';
+import { AlertsJob, BalanceJob, closeQueues, EnforcementJob, JOB_OPTS, NotifyJob, openQueues, parsePayload, QUEUE, queuePrefix, RollupJob, SettlementJob, TopupJob, upsertSchedulers } from './queues.ts';
 import { closeRelayQueues, processEnforcement } from './enforcement.ts';
 import { createTopupProviders } from '../lib/topup/index.ts';
 import type { TopupProviders } from '../lib/topup/index.ts';
 import { processTopup, topupServices } from './topup/job.ts';
 import type { QueueName, Queues, ScheduleOptions } from './queues.ts';
 import { processRollup } from './rollup.ts';
-import { processSettlement } from './settlement.ts';
+import { runSettlementJob } from './settlement.ts';
+import { requestSiteSettlement } from './settle-requests.ts';
 
 export interface StartWorkersOptions {
   /** Validated sites (lib/site-file.ts loadSiteFile). At least one. */
   readonly sites: readonly Site[];
-  /** @defaultValue process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389' */
+  /** One server, or several nodes of a Redis Cluster (lib/redis.ts). @defaultValue process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389' */
   readonly redisUrl?: string;
   /** @defaultValue url from SUBMETER_INFLUX_URL, db from SUBMETER_INFLUX_DB ('submeter') */
   readonly influx?: { readonly url: string; readonly db: string; readonly token?: string } | InfluxV1;
@@ -84,7 +85,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
       ? opts.influx
       : new InfluxV1(opts.influx ?? { url: process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096', db: process.env.SUBMETER_INFLUX_DB ?? 'submeter', token: process.env.SUBMETER_INFLUX_TOKEN });
   // maxRetriesPerRequest null: BullMQ's blocking commands must wait out a Redis restart.
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error (retrying)'));
   const queues = openQueues(redis, opts.queuePrefix);
   const ctx: WorkerContext = {
@@ -94,6 +95,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     queues,
     log,
     keyPrefix: opts.keyPrefix ?? 'submeter',
+    queuePrefix: opts.queuePrefix ?? 'bull',
     now: opts.now ?? Date.now,
     tuning: { ...DEFAULT_TUNING, ...opts.tuning, ...(opts.schedule?.settlementGraceMinutes !== undefined ? { settlementGraceMs: opts.schedule.settlementGraceMinutes * 60_000 } : {}) },
   };
@@ -123,9 +125,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
 
   const processors: Record<QueueName, (job: Job) => Promise<unknown>> = {
     rollup: run('rollup', (job) => processRollup(ctx, parsePayload(RollupJob, QUEUE.rollup, job.data))),
-    settlement: run('settlement', (job) =>
-      processSettlement(ctx, parsePayload(SettlementJob, QUEUE.settlement, job.data), (p) => job.updateProgress(p)),
-    ),
+    settlement: run('settlement', (job) => runSettlementJob(ctx, job)),
     balance: run('balance', (job) => processBalance(ctx, parsePayload(BalanceJob, QUEUE.balance, job.data))),
     alerts: run('alerts', (job) => processAlerts(ctx, parsePayload(AlertsJob, QUEUE.alerts, job.data))),
     enforcement: run('enforcement', (job) => processEnforcement(ctx, parsePayload(EnforcementJob, QUEUE.enforcement, job.data))),
@@ -144,7 +144,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     (name) =>
       new Worker(name, processors[name], {
         connection: redis,
-        prefix: opts.queuePrefix,
+        prefix: queuePrefix(opts.queuePrefix, name),
         concurrency: opts.concurrency ?? 2,
         // A SIGKILLed worker's job is taken over after the lock expires (stalled check).
         lockDuration: opts.lockDurationMs ?? 30_000,
@@ -157,7 +157,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
   if (opts.schedulers ?? true) {
     for (const s of opts.sites) await upsertSchedulers(queues, s, opts.schedule);
     // Catch up at once (missed midnights while no worker ran) rather than at the next cron.
-    for (const s of opts.sites) await queues.settlement.add('settle', { site: s.id }, { ...JOB_OPTS, jobId: `settle-start|${s.id}|${Math.floor(ctx.now() / 60_000)}` });
+    for (const s of opts.sites) await requestSiteSettlement(queues, s.id);
   }
   log.info({ sites: [...ids], queues: which }, 'workers started');
   return {

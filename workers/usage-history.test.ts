@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, RedisTokenStore, SiteRef } from '../api/index.ts';
 import { addDays, computeBillRun, zoneOf } from '../core/index.ts';
 import type { WorkerContext } from './context.ts';
-import { closeQueues, requestResettlement, SettlementJob } from './queues.ts';
+import { closeQueues } from './queues.ts';
+import { requestResettlements } from './settle-requests.ts';
 import { processSettlement } from './settlement.ts';
 import { rollupAll, testContext, testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
@@ -71,10 +72,9 @@ describe('usage covers every day with readings (real Redis and InfluxDB)', () =>
 
   it('an import of an older day, settled again as the import asks: its buckets come from the settlement', async () => {
     await env.influx.write(readingLines(site.id, imported));
-    // What `submeter import` does for the days its rows touch (workers/queues.ts requestResettlement).
-    for (const d of ['2026-09-19', '2026-09-20', '2026-09-21']) await requestResettlement(ctx.queues, site.id, d, 'import of old.csv');
-    const jobs = (await ctx.queues.settlement.getJobs(['waiting', 'delayed', 'prioritized'])).map((j) => SettlementJob.parse(j.data));
-    for (const j of jobs) await processSettlement(ctx, j);
+    // What `submeter import` does for the days its rows touch (workers/settle-requests.ts), then the site's one settlement job.
+    await requestResettlements(ctx, site.id, ['2026-09-19', '2026-09-20', '2026-09-21'], 'import of old.csv');
+    await processSettlement(ctx, { site: site.id });
     const day = await usage('2026-09-20', '2026-09-21');
     expect(day).toEqual(billed(imported, '2026-09-20', 1));
     expect(day.get('2026-09-20')).toBeGreaterThan(0);

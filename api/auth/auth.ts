@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { HttpError, unauthorized } from '../errors.ts';
 import type { TokenRecord, TokenStore } from './token-store.ts';
 
@@ -33,7 +33,7 @@ return {n, redis.call('PTTL', KEYS[1])}
 export class AuthFailureLimiter {
   readonly opts: AuthFailureLimit;
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** Key prefix with the site's hash tag, e.g. `submeter:api:{plaza}:`. */
     private readonly prefix: string,
     opts: AuthFailureLimit = { limit: 20, windowMs: 15 * 60_000 },
@@ -103,7 +103,7 @@ export function authenticate(tokens: TokenStore, limiter: AuthFailureLimiter, si
       } else {
         const b = bearerToken(req.headers.authorization);
         if ('problem' in b) return await fail(b.problem);
-        record = await tokens.lookup(b.token);
+        record = await tokens.lookup(b.token, siteId());
         problem = 'invalid or revoked token';
       }
       if (!record || record.site !== siteId()) return await fail(problem);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { sessionKeys } from '../redis-keys.ts';
 import { hashToken } from './token-store.ts';
 import type { TokenRecord } from './token-store.ts';
@@ -50,7 +50,7 @@ const RENEW_MS = 3_600_000;
 export class DeviceSessions {
   private readonly renewed = new Map<string, number>();
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** Key prefix with the site's hash tag, e.g. `submeter:api:{plaza}:`. */
     private readonly prefix: string,
     private readonly now: () => number = Date.now,

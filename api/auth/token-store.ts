@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { apiKeys } from '../redis-keys.ts';
 
 export const ROLES = ['manager', 'tenant', 'viewer'] as const;
@@ -36,7 +36,8 @@ export interface NewToken {
 export interface TokenStore {
   /** Creates a token; the secret is returned once and never stored. */
   create(input: NewToken): Promise<{ token: string; record: TokenRecord }>;
-  lookup(token: string): Promise<TokenRecord | undefined>;
+  /** The token's record if it is a live token of `site` (tokens are per site). */
+  lookup(token: string, site: string): Promise<TokenRecord | undefined>;
   list(site: string): Promise<TokenRecord[]>;
   /** False when no such token on that site. */
   revoke(site: string, id: string): Promise<boolean>;
@@ -63,15 +64,21 @@ export function validateNewToken(input: NewToken): string | undefined {
   return undefined;
 }
 
+/**
+ * Keys: `<prefix>{<site>}:token:<sha256>` -> record JSON, and `<prefix>{<site>}:tokens`,
+ * a hash id -> sha256 for listing and revoking. Both carry the site's hash tag, so the
+ * MULTI that writes them together touches one slot of a Redis Cluster; that is also why
+ * a lookup names the site (the API serves one site per process).
+ */
 export class RedisTokenStore implements TokenStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** Key prefix; tests give each run its own. @defaultValue 'submeter:api:' */
     private readonly prefix = 'submeter:api:',
   ) {}
 
-  private tokenKey(hash: string): string {
-    return apiKeys(this.prefix).token(hash);
+  private tokenKey(site: string, hash: string): string {
+    return apiKeys(this.prefix).token(site, hash);
   }
   private siteKey(site: string): string {
     return apiKeys(this.prefix).tokens(site);
@@ -90,19 +97,19 @@ export class RedisTokenStore implements TokenStore {
       ...(input.label ? { label: input.label } : {}),
       created: new Date().toISOString(),
     };
-    await this.redis.multi().set(this.tokenKey(hash), JSON.stringify(record)).hset(this.siteKey(input.site), record.id, hash).exec();
+    await this.redis.multi().set(this.tokenKey(input.site, hash), JSON.stringify(record)).hset(this.siteKey(input.site), record.id, hash).exec();
     return { token, record };
   }
 
-  async lookup(token: string): Promise<TokenRecord | undefined> {
-    const raw = await this.redis.get(this.tokenKey(hashToken(token)));
+  async lookup(token: string, site: string): Promise<TokenRecord | undefined> {
+    const raw = await this.redis.get(this.tokenKey(site, hashToken(token)));
     return raw ? (JSON.parse(raw) as TokenRecord) : undefined;
   }
 
   async list(site: string): Promise<TokenRecord[]> {
     const hashes = Object.values(await this.redis.hgetall(this.siteKey(site)));
     if (hashes.length === 0) return [];
-    const raws = await this.redis.mget(hashes.map((h) => this.tokenKey(h)));
+    const raws = await this.redis.mget(hashes.map((h) => this.tokenKey(site, h)));
     return raws
       .filter((r): r is string => r !== null)
       .map((r) => JSON.parse(r) as TokenRecord)
@@ -112,7 +119,7 @@ export class RedisTokenStore implements TokenStore {
   async revoke(site: string, id: string): Promise<boolean> {
     const hash = await this.redis.hget(this.siteKey(site), id);
     if (!hash) return false;
-    await this.redis.multi().del(this.tokenKey(hash)).hdel(this.siteKey(site), id).exec();
+    await this.redis.multi().del(this.tokenKey(site, hash)).hdel(this.siteKey(site), id).exec();
     return true;
   }
 }

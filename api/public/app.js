@@ -6,16 +6,21 @@
 // size the chart and to pick days over hours.
 import { $, addDays, api, ApiError, el, PERIOD_COLORS, PERIOD_ORDER, showLoginCard } from './common.js';
 import { currentLang, duration, money, price4, setLang, t } from './i18n.js';
+import { mount as mountTopup } from './topup.js';
 
-const state = { token: sessionStorage.getItem('submeter.token') || '', me: null, data: {}, timer: null, billMonth: null };
+const state = { token: sessionStorage.getItem('submeter.token') || '', me: null, data: {}, timer: null, billMonth: null, topup: null, catchUp: null, fastTimer: null };
+/** While a payment is being credited or the power is coming back: refresh this often (ms). */
+const FAST_MS = 2000;
+/** ... for at most this long after a top-up was paid. */
+const CATCH_UP_MS = 120_000;
 
 // ---- sections ----------------------------------------------------------------------
 // The dashboard is a list of sections; each loads its data and renders it (again on a
-// language switch, from the data it has). A new feature registers its own section; the
-// #status-card and the #topup slot in index.html are kept for the supply status and the
-// online top-up action.
+// language switch, from the data it has). `poll`: reloaded every 30 s (and every few seconds
+// while a payment is being credited); `afterPay`: reloaded once a top-up is paid; `lang`:
+// worded by the API, reloaded on a language switch.
 const sections = [];
-/** @param {{ id: string, load: (ctx) => Promise<unknown>, render: (ctx, data) => void, lang?: boolean, poll?: boolean }} s */
+/** @param {{ id: string, load: (ctx) => Promise<unknown>, render: (ctx, data) => void, lang?: boolean, poll?: boolean, afterPay?: boolean }} s */
 export function registerSection(s) {
   sections.push(s);
 }
@@ -24,6 +29,10 @@ const ctx = () => ({ me: state.me, account: state.me.account, lang: currentLang(
 const acct = () => encodeURIComponent(state.me.account);
 
 registerSection({ id: 'live', poll: true, load: (c) => c.call(`/accounts/${acct()}/live`), render: renderLive });
+// The power supply (issue 13): on or off as the meters read back, why, since when, what to pay.
+registerSection({ id: 'relay', poll: true, lang: true, load: (c) => c.call(`/accounts/${acct()}/relay?lang=${c.lang}`), render: renderRelay });
+// Online top-up (issue 14): the site's presets and limits; not enabled -> whom to call.
+registerSection({ id: 'topup', load: (c) => c.call('/topup/options').catch(() => ({ enabled: false })), render: renderTopup });
 registerSection({
   id: 'usage',
   load: async (c) => {
@@ -34,8 +43,8 @@ registerSection({
   },
   render: renderUsage,
 });
-registerSection({ id: 'bills', load: loadBills, render: renderBills });
-registerSection({ id: 'payments', load: (c) => c.call(`/accounts/${acct()}/payments`), render: renderPayments });
+registerSection({ id: 'bills', afterPay: true, load: loadBills, render: renderBills });
+registerSection({ id: 'payments', afterPay: true, load: (c) => c.call(`/accounts/${acct()}/payments`), render: renderPayments });
 registerSection({ id: 'alerts', lang: true, load: (c) => c.call(`/accounts/${acct()}/alerts?lang=${c.lang}`), render: renderAlerts });
 registerSection({
   id: 'advice',
@@ -60,6 +69,7 @@ async function loadAll(only) {
       }),
   );
   renderAll();
+  scheduleFast();
 }
 
 function renderAll() {
@@ -131,6 +141,103 @@ function renderContact(node, contact) {
       .filter(Boolean)
       .flatMap((x, i) => (i ? [' · ', x] : [x])),
   );
+}
+
+// ---- power supply (relay) -------------------------------------------------------------
+
+/** Paid and the policy wants power back, but the meter does not read it yet. */
+const restoring = (r) => Boolean(r && r.relay && r.mode === 'on' && r.power === 'off' && r.wanted === 'on');
+
+/**
+ * The supply card: shown where the site switches this account's relay (mode on), and in
+ * dry-run only when there is something to say (a warning, a used-up balance). The state is
+ * what the meters read back; the sentence is the API's, in the page's language.
+ */
+function renderRelay(_c, r) {
+  const card = $('status-card');
+  const show = Boolean(r && r.relay && (r.mode === 'on' || (r.mode === 'dry-run' && (r.warning !== 'none' || r.reason === 'debt'))));
+  card.hidden = !show;
+  if (!show) return;
+  const back = restoring(r);
+  const shown = back ? 'restoring' : r.power !== 'unknown' || r.mode === 'on' ? r.power : null;
+  card.dataset.power = r.power;
+  card.dataset.wanted = r.wanted;
+  card.className = `card supply ${shown ?? ''}`;
+  $('supply-state').textContent = shown ? t('supply')[shown] : '';
+  $('supply-state').hidden = !shown;
+  $('supply-state').className = `value ${shown === 'off' ? 'negative' : ''}`;
+  $('supply-since').textContent = r.since && !back ? t('supplySince')(t('dateTime')(r.since)) : '';
+  // "Balance sufficient, power on" under "Power on" says nothing more.
+  $('supply-why').textContent = back || (r.power === 'on' && r.reason === 'balance-ok' && r.warning === 'none') ? '' : r.why;
+  // "Top up now" while the top-up is closed (an open one may be waiting for its payment).
+  $('supply-actions').hidden = !(r.restore_amount && state.topup && state.topup.screen === 'closed');
+  $('supply-read').textContent = r.read_at ? t('supplyRead')(t('dateTime')(r.read_at)) : '';
+}
+
+// ---- online top-up ---------------------------------------------------------------------
+
+function renderTopup(_c, o) {
+  const enabled = Boolean(o && o.enabled);
+  $('topup-how').hidden = enabled;
+  if (!enabled) {
+    $('topup-actions').hidden = true;
+    return;
+  }
+  if (!state.topup) {
+    state.topup = mountTopup($('topup-box'), {
+      account: state.me.account,
+      options: o,
+      token: () => state.token,
+      onPaid: afterPayment,
+      onClose: () => {
+        $('topup-actions').hidden = false;
+        if (state.data.relay) renderRelay(ctx(), state.data.relay);
+      },
+    });
+  }
+  $('topup-actions').hidden = state.topup.screen !== 'closed';
+  state.topup.render();
+  // The supply card's "top up now" depends on the module being there.
+  if (state.data.relay) renderRelay(ctx(), state.data.relay);
+}
+
+function openTopup(amount) {
+  if (!state.topup) return;
+  $('topup-actions').hidden = true;
+  $('supply-actions').hidden = true;
+  state.topup.open(amount).then(() => $('topup-box').scrollIntoView({ block: 'nearest' }));
+}
+
+/**
+ * A top-up was credited: the balance worker moves the balance within a balance cycle and,
+ * with relay control, the power comes back within one more; refresh often until both show.
+ */
+function afterPayment() {
+  state.catchUp = { until: Date.now() + CATCH_UP_MS, balance: state.data.live ? state.data.live.balance : null };
+  $('topup-updating').hidden = false;
+  refresh();
+}
+
+/** Still waiting for the new balance, or for the power to come back after a payment? */
+function catchingUp() {
+  const cu = state.catchUp;
+  if (!cu) return false;
+  const moved = state.data.live && state.data.live.balance !== cu.balance;
+  const r = state.data.relay;
+  const powerBack = !r || !r.relay || r.mode !== 'on' || r.power !== 'off';
+  if (moved) $('topup-updating').hidden = true;
+  if (Date.now() > cu.until || (moved && powerBack)) {
+    state.catchUp = null;
+    $('topup-updating').hidden = true;
+    return false;
+  }
+  return true;
+}
+
+function scheduleFast() {
+  clearTimeout(state.fastTimer);
+  if (!state.me || !(catchingUp() || restoring(state.data.relay))) return;
+  state.fastTimer = setTimeout(() => refresh((s) => s.poll), FAST_MS);
 }
 
 // ---- the usage chart ---------------------------------------------------------------
@@ -297,6 +404,13 @@ function renderAdvice(_c, adv) {
 
 function showLogin(message) {
   clearInterval(state.timer);
+  clearTimeout(state.fastTimer);
+  if (state.topup) state.topup.stop();
+  state.topup = null;
+  state.catchUp = null;
+  $('topup-box').replaceChildren();
+  $('topup-box').hidden = true;
+  $('status-card').hidden = true;
   state.me = null;
   showLoginCard(message);
   applyTexts();
@@ -338,15 +452,19 @@ async function start() {
     $('notice').textContent = errorText(err);
   }
   clearInterval(state.timer);
-  state.timer = setInterval(() => {
-    loadAll((s) => s.poll)
-      .then(() => ($('notice').hidden = true))
-      .catch((err) => {
-        if (err instanceof ApiError && err.status === 401) return showLogin(t('loginSignedOut'));
-        $('notice').hidden = false;
-        $('notice').textContent = errorText(err);
-      });
-  }, 30_000);
+  state.timer = setInterval(() => refresh((s) => s.poll), 30_000);
+}
+
+/** Reloads sections (all, or `only` those) in the background; a lost session shows the sign-in card. */
+function refresh(only) {
+  return loadAll(only)
+    .then(() => ($('notice').hidden = true))
+    .catch((err) => {
+      if (err instanceof ApiError && err.status === 401) return showLogin(t('loginSignedOut'));
+      $('notice').hidden = false;
+      $('notice').textContent = errorText(err);
+      scheduleFast();
+    });
 }
 
 /** A login link opened: #login=<code>. The code leaves the address bar at once, then is used. */
@@ -390,6 +508,8 @@ $('lang').addEventListener('click', async () => {
 });
 
 $('bill-print').addEventListener('click', () => openStatement());
+$('topup-open').addEventListener('click', () => openTopup());
+$('supply-topup').addEventListener('click', () => openTopup(state.data.relay && state.data.relay.restore_amount));
 $('bill-csv').addEventListener('click', () => downloadCsv());
 
 setLang(currentLang());

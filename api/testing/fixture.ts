@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { createRedis, deleteMatching } from '../../lib/redis.ts';
+import type { RedisClient } from '../../lib/redis.ts';
 import { parseSiteYaml, chargeFen, priceMicro } from '../../core/index.ts';
 import type { Site } from '../../core/index.ts';
 import { InfluxV1 } from '../../influx/client.ts';
@@ -26,7 +27,7 @@ export const NOW = Date.parse('2026-11-15T10:30:00+08:00');
 export interface Fixture {
   readonly site: Site;
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   readonly workersPrefix: string;
   cleanup(): Promise<void>;
@@ -38,7 +39,7 @@ export async function createFixture(tag = 'api'): Promise<Fixture> {
   const id = randomBytes(4).toString('hex');
   const influx = new InfluxV1({ url: process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096', db: `t_${tag}_${id}`, timeoutMs: 10_000 });
   await influx.createDatabase();
-  const redis = new Redis(process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389', { maxRetriesPerRequest: 3 });
+  const redis = createRedis(process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389', { maxRetriesPerRequest: 3 });
   const prefix = `t-${tag}-${id}:`;
   const workersPrefix = `t-${tag}-${id}-w`;
   const site = parseSiteYaml(readFileSync(SITE_FILE, 'utf8'), SITE_FILE);
@@ -51,14 +52,7 @@ export async function createFixture(tag = 'api'): Promise<Fixture> {
     workersPrefix,
     async cleanup() {
       await influx.dropDatabase().catch(() => undefined);
-      for (const pattern of [`${prefix}*`, `${workersPrefix}:*`]) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-          if (keys.length) await redis.del(...keys);
-          cursor = next;
-        } while (cursor !== '0');
-      }
+      for (const pattern of [`${prefix}*`, `${workersPrefix}:*`]) await deleteMatching(redis, pattern);
       redis.disconnect();
     },
   };
@@ -68,7 +62,7 @@ function charge(site: string, account: string, kind: string, period: keyof typeo
   return chargeLine(site, time, { account, kind, ...(pool ? { pool } : {}), period, rev, wh, fen: chargeFen(wh, priceMicro(PRICES[period])), price: PRICES[period], ...(reason ? { reason } : {}) });
 }
 
-async function seed(site: Site, influx: InfluxV1, redis: Redis, workersPrefix: string): Promise<void> {
+async function seed(site: Site, influx: InfluxV1, redis: RedisClient, workersPrefix: string): Promise<void> {
   const tz = site.timezone;
   const lines: string[] = [];
   // Settled days 2026-10-01 .. 2026-11-14: per account own energy in three periods, an

@@ -78,7 +78,7 @@ async function connect(opts: CommonOpts) {
   await import('../../workers/index.ts');
   const { readEnv } = await import('../../lib/env.ts');
   const { InfluxV1 } = await import('../../influx/client.ts');
-  const { Redis } = await import('ioredis');
+  const { createRedis } = await import('../../lib/redis.ts');
   const { checkDemoDb, demoPrefixes, parsePrefixOptions } = await import('./demo-prefixes.ts');
   const env = readEnv();
   let db = env.SUBMETER_INFLUX_DB;
@@ -91,7 +91,8 @@ async function connect(opts: CommonOpts) {
   }
   prefixes = { ...prefixes, ...parsePrefixOptions(opts.redisPrefix) };
   const influx = new InfluxV1({ url: env.SUBMETER_INFLUX_URL, db, token: env.SUBMETER_INFLUX_TOKEN, timeoutMs: 60_000 });
-  const redis = new Redis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+  // A single server or a Redis Cluster (SUBMETER_REDIS_URL with several nodes): a site's keys share one slot.
+  const redis = createRedis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
   await redis.connect();
   return { influx, redis, prefixes };
 }

@@ -55,6 +55,9 @@ describe('submeter demo', () => {
     // Issue 14: a tenant tops up online; the simulated WeChat Pay notifies and the order is paid.
     expect(stdout).toMatch(/online top-up: tenant A101 .* orders 100\.00 CNY with WeChat Pay -> order T\w+, QR code weixin:\/\/wxpay\/bizpayurl\?pr=/);
     expect(stdout).toMatch(/API answered 204; order paid at /);
+    // Issue 13: the collector runs the relay executor; the example site stays in dry-run and says so.
+    expect(stdout).toMatch(/relay control +enforcement dry-run: the workers decide and log what they would do, nothing is sent/);
+    expect(stdout).toMatch(/A102: power on \(T102 closed\), policy wants on/);
     expect(stdout).toMatch(/demo stopped/);
     // Issue 16: its own directory per --db, no JSON log lines on the terminal (they are in
     // the log file), an opening-balance column, and a low account that really is low.

@@ -9,6 +9,7 @@ interface DemoOptions {
   readonly seed: string;
   readonly poll: string;
   readonly db: string;
+  readonly enforcement?: string;
 }
 
 /**
@@ -42,6 +43,7 @@ export function registerDemo(program: Command): void {
     .option('--poll <seconds>', 'collector poll interval', '5')
     .option('--seed <n>', 'load model seed', '1')
     .option('--db <name>', 'InfluxDB database of the demo (reset at start); also names its Redis key prefixes and its directory .run/demo/<name>', 'submeter_demo')
+    .option('--enforcement <mode>', "prepaid relay control: off | dry-run | on (default: the example site's dry-run)")
     .action(async (opts: DemoOptions) => {
       await runDemo(opts);
     });
@@ -57,7 +59,7 @@ function positiveInt(name: string, text: string, min = 1): number {
 async function runDemo(opts: DemoOptions): Promise<void> {
   const { mkdirSync, rmSync, writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const { Redis } = await import('ioredis');
+  const { createRedis, deleteMatching } = await import('../../lib/redis.ts');
   const { readEnv } = await import('../../lib/env.ts');
   const { checkDemoDb, demoDir, demoPrefixes } = await import('./demo-prefixes.ts');
   // Logs (the demo's and every part's it starts) go to a file in the demo's directory,
@@ -78,6 +80,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const { startWorkers, recordPayment } = await import('../../workers/index.ts');
   const { startApi, createDemoTokens } = await import('../../api/index.ts');
   const { DEMO_TOPUP_YAML, startDemoTopup, demoTopup } = await import('./demo-topup.ts');
+  const { DEMO_DLT645_PASSWORD, demoEnforcementYaml, demoRelayOptions, relaySummary } = await import('./demo-relay.ts');
 
   const tenants = positiveInt('--tenants', opts.tenants, 0);
   const days = positiveInt('--days', opts.days);
@@ -103,12 +106,11 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     if (!(await influx.ping())) throw new Error(`InfluxDB does not answer at ${env.SUBMETER_INFLUX_URL}: run scripts/services.sh up (make demo does)`);
     await influx.dropDatabase().catch(() => undefined);
     await influx.createDatabase();
-    const redis = new Redis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+    const redis = createRedis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
     await redis.connect();
     stops.push(async () => redis.quit());
-    for (const prefix of Object.values(PREFIX)) await deleteKeys(redis, `${prefix}:*`);
-    // The API's keys are `${PREFIX.api}token:...` (no separator of its own).
-    await deleteKeys(redis, `${PREFIX.api}*`);
+    // Every demo key starts with one of its prefixes (the API's has no ':' of its own).
+    for (const prefix of Object.values(PREFIX)) await deleteMatching(redis, `${prefix}*`);
     rmSync(join(dir, 'spool'), { recursive: true, force: true });
     say(`demo ${DB}: directory ${dir}, InfluxDB database ${DB}, logs ${logFile}`);
 
@@ -116,7 +118,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const tcpPort = await freePort(positiveInt('--tcp-port', opts.tcpPort, 0));
     const pty = await ptyPair(log);
     if (pty) stops.push(pty.close);
-    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) }) + DEMO_TOPUP_YAML;
+    const yaml = demoSiteYaml({ tenants, tcpHost: '127.0.0.1', tcpPort, ...(pty ? { serialPort: pty.collectorSide } : {}) }) + DEMO_TOPUP_YAML + demoEnforcementYaml(opts.enforcement);
     const sitePath = join(dir, 'site.yaml');
     let site = parseSiteYaml(yaml, sitePath);
     if (!pty) {
@@ -171,11 +173,13 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       epoch: MODEL_EPOCH,
       tcp: { host: '127.0.0.1', port: tcpPort },
       ...(pty ? { serial: { [pty.collectorSide]: pty.simSide } } : {}),
-      serialProtocols: [dlt645Handler({ site })],
+      serialProtocols: [dlt645Handler({ site, control: { password: DEMO_DLT645_PASSWORD } })],
       logger: log,
     });
     stops.push(() => sim.stop());
-    const collector = await startCollector({ site, spoolDir: join(dir, 'spool'), influx, pollIntervalMs: pollMs, log });
+    // With the relay executor (`collect --relay`): the workers' relay commands go out on the collector's buses.
+    const relay = await demoRelayOptions({ redisUrl: env.SUBMETER_REDIS_URL, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers });
+    const collector = await startCollector({ site, spoolDir: join(dir, 'spool'), influx, pollIntervalMs: pollMs, log, relay });
     stops.push(() => collector.stop());
     const topup = await startDemoTopup();
     stops.push(topup.stop);
@@ -244,6 +248,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     if (low) say(`  tenant ${low}    ${tokens.tenants[low]}  (small top-up: watch its balance fall and its alert fire)`);
     say(`  try            curl -H "Authorization: Bearer ${first ? tokens.tenants[first] : tokens.manager}" ${api.url}/api/v1/accounts/${first}/live`);
     say(`  InfluxDB       ${env.SUBMETER_INFLUX_URL} database ${DB}; Grafana: see docs/grafana.md (compose.yaml runs it)`);
+    for (const line of relaySummary(await get('/api/v1/relay'))) say(line);
     say(`  offline bill   npx submeter bill --site ${sitePath} --readings ${readingsCsv} --payments ${paymentsCsv} --from ${fromDate} --to ${lastDay}`);
     say(`  recovery       npx submeter reconcile --site ${sitePath} --readings ${readingsCsv} --from ${fromDate} --to ${lastDay}`);
     say(`  more tokens    npx submeter token create --db ${DB} --role viewer   (the demo's site and key prefixes)`);
@@ -285,15 +290,6 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   function say(text: string) {
     process.stdout.write(`${text}\n`);
   }
-}
-
-async function deleteKeys(redis: import('ioredis').Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
 }
 
 async function freePort(wanted: number): Promise<number> {

@@ -9,7 +9,8 @@ export function registerImport(program: Command): void {
     .option('--batch <rows>', 'rows per validated batch and write', '5000')
     .option('--no-resettle', 'do not ask the workers to settle the affected past days again')
     .option('--queue-prefix <prefix>', "the workers' BullMQ prefix", 'bull')
-    .action(async (opts: { site: string; readings: string; batch: string; resettle: boolean; queuePrefix: string }) => {
+    .option('--key-prefix <prefix>', "the workers' Redis key prefix", 'submeter')
+    .action(async (opts: { site: string; readings: string; batch: string; resettle: boolean; queuePrefix: string; keyPrefix: string }) => {
       const { statSync } = await import('node:fs');
       const { SingleBar, Presets } = (await import('cli-progress')).default;
       const { loadSiteFile } = await import('../../lib/site-file.ts');
@@ -44,7 +45,7 @@ export function registerImport(program: Command): void {
       const unknown = Object.entries(result.unknownMeters);
       if (unknown.length > 0) process.stderr.write(`unknown meters (not in ${opts.site}): ${unknown.map(([m, n]) => `${m} (${n} rows)`).join(', ')}\n`);
       process.stdout.write(`${opts.readings}: ${result.written} rows written to ${influx.db}, ${result.skipped} skipped\n`);
-      if (opts.resettle && result.days.length > 0) await resettle(site, result.days, `import of ${opts.readings}`, env.SUBMETER_REDIS_URL, opts.queuePrefix);
+      if (opts.resettle && result.days.length > 0) await resettle(site, result.days, `import of ${opts.readings}`, env.SUBMETER_REDIS_URL, { queues: opts.queuePrefix, keys: opts.keyPrefix });
       if (result.stoppedAtLine !== undefined) {
         process.stderr.write(`submeter import: stopped: rows from line ${result.stoppedAtLine} on were not written (InfluxDB unavailable); re-run to finish, rows already written are overwritten, not duplicated\n`);
         process.exitCode = 1;
@@ -58,27 +59,28 @@ export function registerImport(program: Command): void {
  * reason. A reading on day d moves the intervals into d and out of it, so d-1..d+1 are
  * affected; today is settled by the workers' own schedule.
  */
-async function resettle(site: import('../../core/index.ts').Site, days: readonly string[], reason: string, redisUrl: string, prefix: string): Promise<void> {
+async function resettle(site: import('../../core/index.ts').Site, days: readonly string[], reason: string, redisUrl: string, prefixes: { queues: string; keys: string }): Promise<void> {
   const { addDays, zoneOf } = await import('../../core/index.ts');
-  const { openQueues, closeQueues, requestResettlement } = await import('../../workers/index.ts');
+  const { openQueues, closeQueues, requestResettlements } = await import('../../workers/index.ts');
+  const { createRedis, redact } = await import('../../lib/redis.ts');
   const today = zoneOf(site.timezone).dateOf(Date.now());
   const affected = new Set<string>();
   for (const d of days) for (const x of [addDays(d, -1), d, addDays(d, 1)]) if (x < today) affected.add(x);
   if (affected.size === 0) return;
   const list = [...affected].sort();
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 3000 });
+  const redis = createRedis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 3000 });
   try {
     await redis.connect();
-    const queues = openQueues(redis, prefix);
+    const queues = openQueues(redis, prefixes.queues);
     try {
-      for (const day of list) await requestResettlement(queues, site.id, day, reason);
+      // Recorded per site and settled in day order by the site's one settlement job.
+      await requestResettlements({ queues, redis, keyPrefix: prefixes.keys }, site.id, list, reason);
     } finally {
       await closeQueues(queues);
     }
     process.stdout.write(`asked the workers to settle ${list.length} day(s) again: ${list[0]} .. ${list[list.length - 1]}\n`);
   } catch (err) {
-    process.stderr.write(`submeter import: could not reach Redis at ${redisUrl} (${(err as Error).message}); settle these days again when the workers run: ${list.join(' ')}\n`);
+    process.stderr.write(`submeter import: could not reach Redis at ${redact(redisUrl)} (${(err as Error).message}); settle these days again when the workers run: ${list.join(' ')}\n`);
     process.exitCode = 1;
   } finally {
     redis.disconnect();

@@ -19,7 +19,7 @@ export function registerPay(program: Command): void {
       const { parseFixed, moneyText, parseRfc3339 } = await import('../../core/index.ts');
       const { readEnv } = await import('../../lib/env.ts');
       const { InfluxV1 } = await import('../../influx/client.ts');
-      const { Redis } = await import('ioredis');
+      const { createRedis } = await import('../../lib/redis.ts');
       const { recordPayment, PaymentRejectedError } = await import('../../workers/index.ts');
       const { storeError } = await import('../store-errors.ts');
       const site = loadSiteFile(opts.site);
@@ -33,7 +33,7 @@ export function registerPay(program: Command): void {
       }
       const env = readEnv();
       const influx = new InfluxV1({ url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN });
-      const redis = new Redis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+      const redis = createRedis(env.SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
       try {
         await redis.connect().catch((err: unknown) => {
           throw storeError(err, 'the payment may or may not be recorded: run the same command again (the same reference, account and amount is recorded once)');

@@ -17,7 +17,7 @@ export function registerToken(program: Command): void {
   const open = async (opts: SiteOpt) => {
     const { loadSiteFile } = await import('../../lib/site-file.ts');
     const { readEnv } = await import('../../lib/env.ts');
-    const { Redis } = await import('ioredis');
+    const { createRedis } = await import('../../lib/redis.ts');
     const { RedisTokenStore } = await import('../../api/index.ts');
     const { RedisAuditLog } = await import('../../api/index.ts');
     const { userInfo } = await import('node:os');
@@ -32,7 +32,7 @@ export function registerToken(program: Command): void {
     }
     if (!siteFile) throw Object.assign(new Error('give --site <file> (or --db <name> for a demo run)'), { exitCode: 2 });
     const site = loadSiteFile(siteFile);
-    const redis = new Redis(readEnv().SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
+    const redis = createRedis(readEnv().SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
     await redis.connect();
     const audit = new RedisAuditLog(redis, prefix);
     const actor = `cli:${userInfo().username}`;

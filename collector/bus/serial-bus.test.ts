@@ -119,10 +119,14 @@ describe('SerialBus scheduling', () => {
   it('clears back-off after a success and measures utilisation', async () => {
     const dead = new Set([4]);
     const link = new FakeLink(dead);
-    const bus = new SerialBus(link, { backoffBaseMs: 30, backoffMaxMs: 30 });
+    // A clock the test moves past the back-off: with a real 30 ms back-off a loaded machine
+    // let it expire before the check below (stats show an expired back-off as 0).
+    let skew = 0;
+    const bus = new SerialBus(link, { backoffBaseMs: 60_000, backoffMaxMs: 60_000, now: () => Date.now() + skew });
     await expect(ask(bus, 4)).rejects.toThrow(/no complete reply/);
     expect(bus.stats().clients.m4.backoffUntil).toBeGreaterThan(0);
     dead.delete(4);
+    skew += 60_001;
     expect(await ask(bus, 4)).toBe(4);
     const st = bus.stats();
     expect(st.clients.m4.consecutiveFailures).toBe(0);

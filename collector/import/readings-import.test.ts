@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InfluxV1 } from '../../influx/client.ts';
 import { M } from '../../influx/schema.ts';
+import { createRedis, deleteMatching } from '../../lib/redis.ts';
+import { closeQueues, openQueues, pendingSettlements } from '../../workers/index.ts';
 import { runCli, siteYaml, writeSite } from '../test-support/site.ts';
 import { tempDir } from '../test-support/socat.ts';
 import { importReadings } from './readings-import.ts';
@@ -59,18 +60,24 @@ describe('import of a readings CSV', () => {
     const target = new InfluxV1({ url, db });
     try {
       const prefix = `t_import_${randomBytes(4).toString('hex')}`;
-      const r = await runCli(['import', '--site', sitePath, '--readings', file, '--batch', '1000', '--queue-prefix', prefix], { SUBMETER_INFLUX_URL: url, SUBMETER_INFLUX_DB: db });
+      const r = await runCli(['import', '--site', sitePath, '--readings', file, '--batch', '1000', '--queue-prefix', prefix, '--key-prefix', prefix], { SUBMETER_INFLUX_URL: url, SUBMETER_INFLUX_DB: db });
       expect(r.code, r.stderr).toBe(0);
       // 2026-10-01T00:00Z + 50 h is 10-01 08:00 .. 10-03 09:59 in Shanghai; d-1 .. d+1 of those.
       expect(r.stdout).toBe(`${file}: 3000 rows written to ${db}, 0 skipped\nasked the workers to settle 5 day(s) again: 2026-09-30 .. 2026-10-04\n`);
-      const queue = new Queue('settlement', { connection: { url: process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389' }, prefix });
+      // The days are recorded for the site, and one settlement job settles them in order.
+      const redis = createRedis(process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389');
+      const queues = openQueues(redis, prefix);
       try {
-        const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed']);
-        expect(jobs.map((j) => j.data.day).sort()).toEqual(['2026-09-30', '2026-10-01', '2026-10-02', '2026-10-03', '2026-10-04']);
-        expect(jobs[0].data).toMatchObject({ site: 'imp', reason: `import of ${file}` });
+        const asked = await pendingSettlements({ redis, keyPrefix: prefix }, 'imp');
+        expect(asked.map((a) => a.day)).toEqual(['2026-09-30', '2026-10-01', '2026-10-02', '2026-10-03', '2026-10-04']);
+        expect(asked.every((a) => a.reason === `import of ${file}`)).toBe(true);
+        const jobs = await queues.settlement.getJobs(['waiting', 'prioritized', 'delayed']);
+        expect(jobs.map((j) => [j.name, j.data])).toEqual([['settle', { site: 'imp' }]]);
       } finally {
-        await queue.obliterate({ force: true });
-        await queue.close();
+        await queues.settlement.obliterate({ force: true });
+        await closeQueues(queues);
+        await deleteMatching(redis, `${prefix}:*`);
+        redis.disconnect();
       }
       // The same file again (in-process): every row overwrites itself.
       const again = await importReadings(writeSite(dir, SITE).site, file, target);

@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import type { Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { createRedis } from '../../lib/redis.ts';
 import type { Meter, Site } from '../../core/index.ts';
 import { RELAY_EVENT, relayEventLine } from '../../influx/relay.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -70,7 +70,7 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
   const { site } = opts;
   const log = (opts.log ?? createLogger('collector')).child({ part: 'relay' });
   const now = opts.now ?? Date.now;
-  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  const redis = createRedis(opts.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error (retrying)'));
   const store = new RelayStore(redis, site.id, opts.keyPrefix ?? 'submeter');
   const pollMs = opts.readbackPollMs ?? 2000;

@@ -15,8 +15,10 @@ export interface ForwarderOptions {
   /** How long an idle forwarder sleeps between looks at the spool. @defaultValue 1000 */
   readonly idleMs?: number;
   /**
-   * When less than a full batch is waiting, wait this long once for more before
-   * sending: fewer, fuller requests (InfluxDB's cost is mostly per request). @defaultValue 50
+   * When less than a full batch is waiting, wait up to this long once for more before
+   * sending: fewer, fuller requests (InfluxDB's cost is mostly per request). The wait
+   * ends as soon as a full batch is there, or when appends pause for a fifth of it (the
+   * poll round is over). @defaultValue 50
    */
   readonly lingerMs?: number;
   readonly log?: Logger;
@@ -89,12 +91,7 @@ export class Forwarder {
 
   /** Resolves once the spool is empty (for tests, `--once` runs and shutdown drains). */
   async drained(timeoutMs = 30_000): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    while (this.spool.stats().lines > 0) {
-      if (Date.now() > until) return false;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return true;
+    return this.spool.waitForEmpty(timeoutMs);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -113,8 +110,8 @@ export class Forwarder {
   private async run(): Promise<void> {
     while (this.running) {
       let batch = await this.spool.peek(this.batchLines);
-      if (batch && batch.lines.length < this.batchLines && this.lingerMs > 0 && this.failing === 0) {
-        await this.sleep(this.lingerMs);
+      if (batch && batch.lineCount < this.batchLines && this.lingerMs > 0 && this.failing === 0) {
+        await this.spool.waitForLines(this.batchLines, this.lingerMs, Math.max(1, Math.round(this.lingerMs / 5)));
         batch = await this.spool.peek(this.batchLines);
       }
       if (!batch) {
@@ -123,11 +120,15 @@ export class Forwarder {
         continue;
       }
       try {
-        await this.influx.write(batch.lines, 'ms');
+        // The spool's record payloads are line protocol joined by `\n`: sent as they are.
+        await this.influx.write(batch.body, 'ms');
         // Counted before the ack: the spool's depth drops as the ack starts, and anyone
         // who sees it empty must also see these lines as written.
-        this.written += batch.lines.length;
-        await this.spool.ack(batch.end);
+        this.written += batch.lineCount;
+        // The spool moves past the batch now; its ack file follows in the background (a
+        // stale ack file only re-sends lines that overwrite themselves), so the next
+        // batch goes out without waiting for those file writes.
+        this.spool.ack(batch.end).catch((err: unknown) => this.log?.warn({ err: (err as Error).message }, 'spool: could not record the acknowledged position; it is retried with the next batch'));
         if (this.failing > 0) this.log?.info({ after: this.failing }, 'influxdb takes data again; draining the spool');
         this.failing = 0;
         this.lastError = undefined;

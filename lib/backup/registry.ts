@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
+import { scanKeys } from '../redis.ts';
 
 /**
  * What `submeter backup` saves of a site, as a registry (issue 16): each feature that keeps
@@ -21,7 +22,7 @@ export interface RedisSection {
   /** Which prefix its keys start with; archives keep keys relative to it, so a restore may use other prefixes. */
   readonly prefixKind: string;
   /** The section's keys of a site that exist now (may read Redis: an index names the rest). */
-  keys(redis: Redis, ctx: BackupContext): Promise<string[]>;
+  keys(redis: RedisClient, ctx: BackupContext): Promise<string[]>;
 }
 
 export interface MeasurementSection {
@@ -59,20 +60,11 @@ export function prefixesWith(overrides: Readonly<Record<string, string>> = {}): 
   return { ...Object.fromEntries(defaultPrefixes), ...overrides };
 }
 
-/** Keys matching a glob, by SCAN (never KEYS, which blocks a busy Redis). */
-export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    out.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return out;
-}
+/** Keys matching a glob, by SCAN on every primary of a cluster (lib/redis.ts; never KEYS, which blocks a busy Redis). */
+export { scanKeys };
 
 /** The given keys that exist (in order). */
-export async function existingKeys(redis: Redis, keys: readonly string[]): Promise<string[]> {
+export async function existingKeys(redis: RedisClient, keys: readonly string[]): Promise<string[]> {
   const flags = await Promise.all(keys.map((k) => redis.exists(k)));
   return keys.filter((_, i) => flags[i] === 1);
 }

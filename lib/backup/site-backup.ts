@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 import type { InfluxV1 } from '../../influx/client.ts';
 import { writeWithRetry } from '../../influx/lines.ts';
 import { exportSiteMeasurement, siteHasPoints } from '../../influx/site-export.ts';
@@ -17,7 +17,7 @@ export interface BackupOptions {
   /** The site file's text and name, saved with the state. */
   readonly siteFile?: { readonly name: string; readonly text: string };
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Key prefixes of this deployment by kind; the registered defaults otherwise. */
   readonly prefixes?: Readonly<Record<string, string>>;
   readonly out: string;
@@ -66,7 +66,7 @@ export async function backupSite(o: BackupOptions): Promise<BackupCounts> {
   return counts;
 }
 
-async function dumpKey(redis: Redis, key: string): Promise<RedisValue | undefined> {
+async function dumpKey(redis: RedisClient, key: string): Promise<RedisValue | undefined> {
   const type = await redis.type(key);
   switch (type) {
     case 'string':
@@ -105,7 +105,7 @@ async function dumpKey(redis: Redis, key: string): Promise<RedisValue | undefine
 export interface RestoreOptions {
   readonly archive: string;
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefixes?: Readonly<Record<string, string>>;
   /** Overwrite a target that already holds state of the site. @defaultValue false */
   readonly force?: boolean;
@@ -192,7 +192,7 @@ function targetKey(kind: string, rel: string, prefixes: Readonly<Record<string, 
   return prefix + rel;
 }
 
-async function loadKey(redis: Redis, key: string, value: RedisValue, pttl?: number): Promise<void> {
+async function loadKey(redis: RedisClient, key: string, value: RedisValue, pttl?: number): Promise<void> {
   const m = redis.multi().del(key);
   switch (value.t) {
     case 'string':

@@ -1,4 +1,4 @@
-import type { StatementRow, TopupProviderName } from '../../core/index.ts';
+import type { PaymentNotice, StatementRow, TopupProviderName } from '../../core/index.ts';
 
 /**
  * One small interface for every payment provider (docs/topup.md, "Providers"). An adapter
@@ -63,15 +63,8 @@ export interface RawNotification {
   readonly body: Buffer;
 }
 
-export interface PaymentFacts {
-  readonly orderId: string;
-  readonly transaction: string;
-  readonly fen: number;
-  readonly currency: string;
-  readonly paidAt: number;
-  readonly merchantOk: boolean;
-  readonly merchant: string;
-}
+/** What a verified notification or query says of a paid order (the core's PaymentNotice without the provider). */
+export type PaymentFacts = Omit<PaymentNotice, 'provider'>;
 
 export type VerifiedNotification =
   | ({ readonly kind: 'payment'; readonly provider: TopupProviderName } & PaymentFacts)

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { parseSiteYaml } from '../../core/index.ts';
 import type { Site } from '../../core/index.ts';
 import { InfluxV1 } from '../../influx/client.ts';
+import { createRedis, deleteMatching } from '../../lib/redis.ts';
+import type { RedisClient } from '../../lib/redis.ts';
 
 /** Test isolation (style.md practice 7): each test gets its own InfluxDB database and Redis/BullMQ prefix on the real servers. */
 export const REDIS_URL = process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389';
@@ -10,7 +11,7 @@ export const INFLUX_URL = process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8
 
 export interface TestEnv {
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Random prefix for BullMQ queues and the workers' Redis keys. */
   readonly prefix: string;
   cleanup(): Promise<void>;
@@ -20,7 +21,8 @@ export async function testEnv(tag: string, urls: { redis?: string; influx?: stri
   const id = randomBytes(4).toString('hex');
   const influx = new InfluxV1({ url: urls.influx ?? INFLUX_URL, db: `t_${tag}_${id}`, timeoutMs: 5000 });
   await influx.createDatabase();
-  const redis = new Redis(urls.redis ?? REDIS_URL, { maxRetriesPerRequest: null });
+  // REDIS_URL may list the nodes of a Redis Cluster (workers/cluster.test.ts runs the pipeline test so).
+  const redis = createRedis(urls.redis ?? REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', () => undefined); // crash tests restart private servers; commands wait for the reconnect
   const prefix = `t-${tag}-${id}`;
   return {
@@ -30,12 +32,7 @@ export async function testEnv(tag: string, urls: { redis?: string; influx?: stri
     async cleanup() {
       await influx.dropDatabase().catch(() => undefined);
       // SCAN, not KEYS: the shared server holds other helpers' data.
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteMatching(redis, `${prefix}:*`);
       redis.disconnect();
     },
   };
@@ -89,6 +86,7 @@ export function testContext(env: TestEnv, sites: readonly Site[], clock: { now: 
     queues: openQueues(env.redis, env.prefix),
     log: createLogger('workers-test'),
     keyPrefix: env.prefix,
+    queuePrefix: env.prefix,
     now: () => clock.now,
     tuning: { ...DEFAULT_TUNING, ...tuning },
   };

@@ -3,7 +3,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { parseSiteYaml } from '../../core/index.ts';
 import { WechatPay } from '../../lib/topup/index.ts';
 import { WechatSim } from '../../sim/providers/index.ts';
-import { openQueues, closeQueues, upsertSchedulers } from '../queues.ts';
+import { openQueues, closeQueues, queuePrefix, upsertSchedulers } from '../queues.ts';
 import { startWorkers } from '../start.ts';
 import type { RunningWorkers } from '../start.ts';
 import { loadPayments } from '../payments.ts';
@@ -51,8 +51,8 @@ describe('topup queue (real Redis, InfluxDB, BullMQ)', () => {
     sim.pay(order.id); // the notification never arrives
     workers = await startWorkers({ sites: [site], influx: env.influx, queuePrefix: env.prefix, keyPrefix: env.prefix, queues: ['topup'], schedulers: false, concurrency: 1, topupProviders: new Map([[site.id, providers]]) });
     const day = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
-    const queue = new Queue('topup', { connection: env.redis, prefix: env.prefix });
-    const events = new QueueEvents('topup', { connection: env.redis.duplicate(), prefix: env.prefix });
+    const queue = new Queue('topup', { connection: env.redis, prefix: queuePrefix(env.prefix, 'topup') });
+    const events = new QueueEvents('topup', { connection: env.redis.duplicate(), prefix: queuePrefix(env.prefix, 'topup') });
     try {
       await events.waitUntilReady();
       const job = await queue.add('reconcile', { site: site.id, kind: 'reconcile', provider: 'wechat', date: day });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import type { OrderFacts, OrderState, TopupProviderName } from '../../core/index.ts';
 
 /**
@@ -108,7 +108,7 @@ return 1
 export class OrderStore {
   private readonly k: ReturnType<typeof topupKeys>;
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     private readonly site: string,
   ) {

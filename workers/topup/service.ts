@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../lib/redis.ts';
 import { addDays, checkTopupAmount, judgePayment, moneyText, paymentReference, reconcileStatement, refundable, refundReference, zoneOf } from '../../core/index.ts';
 import type { ReconcileItem, Site, TopupProviderName } from '../../core/index.ts';
 import type { InfluxV1 } from '../../influx/client.ts';
@@ -22,7 +22,7 @@ import type { RefundRecord, TopupOrder } from './order-store.ts';
 export interface TopupServiceOptions {
   readonly site: () => Site;
   readonly influx: InfluxV1;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** The workers' key prefix (payments and orders). @defaultValue 'submeter' */
   readonly keyPrefix?: string;
   readonly providers: TopupProviders;

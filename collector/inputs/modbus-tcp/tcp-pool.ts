@@ -1,11 +1,6 @@
-import modbusSerial from 'modbus-serial';
-import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js';
-
-// modbus-serial is CommonJS (`module.exports = ModbusRTU`); its typings describe an ES
-// default export, which NodeNext resolution sees as the namespace. Same class at runtime.
-const ModbusRTU = modbusSerial as unknown as new () => ModbusClient;
 import { MeterReadError } from '../../input.ts';
 import { exceptionText } from '../modbus-sample.ts';
+import { MbapConnection, MbapError } from './mbap-client.ts';
 
 export interface ModbusTcpPoolOptions {
   /** TCP connect timeout. @defaultValue 3000 */
@@ -18,7 +13,7 @@ interface Endpoint {
   readonly key: string;
   readonly host: string;
   readonly port: number;
-  client: ModbusClient | undefined;
+  client: MbapConnection | undefined;
   /** Tail of the request chain: one request in flight per connection. */
   tail: Promise<unknown>;
   failedConnects: number;
@@ -100,33 +95,22 @@ export class ModbusTcpPool {
   private drop(ep: Endpoint): void {
     const c = ep.client;
     ep.client = undefined;
-    if (c) {
-      try {
-        c.destroy(() => {});
-      } catch {
-        // already closed
-      }
-    }
+    c?.destroy();
   }
 
-  private async connect(ep: Endpoint, meter: string): Promise<ModbusClient> {
+  private async connect(ep: Endpoint, meter: string): Promise<MbapConnection> {
     if (this.closed) throw new MeterReadError(meter, 'connection', 'collector is closing');
     if (ep.client?.isOpen) return ep.client;
     this.drop(ep);
     const now = Date.now();
     if (now < ep.retryAt) throw new MeterReadError(meter, 'connection', `modbus-tcp ${ep.key} is down (${ep.lastConnectError ?? 'connect failed'}); next connect in ${ep.retryAt - now} ms`);
-    const client = new ModbusRTU();
+    let client: MbapConnection;
     try {
-      await client.connectTCP(ep.host, { port: ep.port, timeout: this.connectTimeoutMs });
+      client = await MbapConnection.connect(ep.host, ep.port, this.connectTimeoutMs);
     } catch (err) {
       ep.failedConnects++;
       ep.lastConnectError = (err as Error).message;
       ep.retryAt = Date.now() + Math.min(30_000, this.reconnectBaseMs * 2 ** Math.min(10, ep.failedConnects - 1));
-      try {
-        client.destroy(() => {});
-      } catch {
-        // never opened
-      }
       throw new MeterReadError(meter, 'connection', `cannot connect to modbus-tcp ${ep.key}: ${(err as Error).message}`);
     }
     ep.failedConnects = 0;
@@ -136,47 +120,32 @@ export class ModbusTcpPool {
   }
 
   private async readNow(ep: Endpoint, meter: string, unit: number, fc: 3 | 4, start: number, count: number, timeoutMs: number): Promise<number[]> {
-    const client = await this.connect(ep, meter);
-    client.setTimeout(timeoutMs);
-    const what = `modbus-tcp ${ep.key} unit ${unit} fc ${fc} @${start}+${count}`;
+    const client = ep.client?.isOpen ? ep.client : await this.connect(ep, meter);
     try {
-      const res = await new Promise<{ data: number[] }>((resolve, reject) => {
-        const cb = (err: Error | null, data: { data: number[] }) => (err ? reject(err) : resolve(data));
-        if (fc === 3) client.writeFC3(unit, start, count, cb as never);
-        else client.writeFC4(unit, start, count, cb as never);
-      });
-      if (res.data.length !== count) throw new MeterReadError(meter, 'protocol', `${what}: got ${res.data.length} registers`);
-      return res.data;
+      return await client.readRegisters(unit, fc, start, count, timeoutMs);
     } catch (err) {
-      if (err instanceof MeterReadError) throw err;
-      throw this.failure(err, client, ep, meter, what, timeoutMs);
+      throw this.failure(err, client, ep, meter, `modbus-tcp ${ep.key} unit ${unit} fc ${fc} @${start}+${count}`, timeoutMs);
     }
   }
 
   private async writeNow(ep: Endpoint, meter: string, unit: number, fc: 6 | 16, address: number, value: number, timeoutMs: number): Promise<void> {
-    const client = await this.connect(ep, meter);
-    client.setTimeout(timeoutMs);
-    const what = `modbus-tcp ${ep.key} unit ${unit} fc ${fc} write @${address}`;
+    const client = ep.client?.isOpen ? ep.client : await this.connect(ep, meter);
     try {
-      await new Promise<unknown>((resolve, reject) => {
-        const cb = (err: Error | null, data: unknown) => (err ? reject(err) : resolve(data));
-        if (fc === 6) client.writeFC6(unit, address, value, cb as never);
-        else client.writeFC16(unit, address, [value], cb as never);
-      });
+      await client.writeRegister(unit, fc, address, value, timeoutMs);
     } catch (err) {
-      throw this.failure(err, client, ep, meter, what, timeoutMs);
+      throw this.failure(err, client, ep, meter, `modbus-tcp ${ep.key} unit ${unit} fc ${fc} write @${address}`, timeoutMs);
     }
   }
 
-  /** A modbus-serial error as the MeterReadError kind that decides retries (a broken connection is dropped). */
-  private failure(err: unknown, client: ModbusClient, ep: Endpoint, meter: string, what: string, timeoutMs: number): MeterReadError {
-    const e = err as Error & { modbusCode?: number; errno?: string };
-    if (typeof e.modbusCode === 'number') return new MeterReadError(meter, 'exception', `${what}: ${exceptionText(e.modbusCode)}`);
-    if (e.errno === 'ETIMEDOUT' || /timed out/i.test(e.message)) return new MeterReadError(meter, 'timeout', `${what}: no reply within ${timeoutMs} ms`);
-    if (!client.isOpen || /port not open|ECONNRESET|EPIPE|closed/i.test(e.message)) {
+  /** A client error as the MeterReadError kind that decides retries (a broken connection is dropped). */
+  private failure(err: unknown, client: MbapConnection, ep: Endpoint, meter: string, what: string, timeoutMs: number): MeterReadError {
+    if (!(err instanceof MbapError)) return new MeterReadError(meter, 'protocol', `${what}: ${(err as Error).message}`);
+    if (err.kind === 'exception') return new MeterReadError(meter, 'exception', `${what}: ${exceptionText(err.code ?? 0)}`);
+    if (err.kind === 'timeout') return new MeterReadError(meter, 'timeout', `${what}: no reply within ${timeoutMs} ms`);
+    if (err.kind === 'connection' || !client.isOpen) {
       this.drop(ep);
-      return new MeterReadError(meter, 'connection', `${what}: ${e.message}`);
+      return new MeterReadError(meter, 'connection', `${what}: ${err.message}`);
     }
-    return new MeterReadError(meter, 'protocol', `${what}: ${e.message}`);
+    return new MeterReadError(meter, 'protocol', `${what}: ${err.message}`);
   }
 }
