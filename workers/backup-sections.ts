@@ -33,6 +33,16 @@ registerRedisSection({
 });
 
 registerRedisSection({
+  id: 'workers.settle-requests',
+  what: 'days asked to be settled again (late readings, a meter back after silence) and their counter: work the settlement job has not done yet',
+  prefixKind: 'workers',
+  keys: (redis, ctx) => {
+    const k = redisKeys(ctx.prefixes.workers, ctx.site);
+    return existingKeys(redis, [k.settleRequests, k.settleRequestSeq]);
+  },
+});
+
+registerRedisSection({
   id: 'workers.alerts',
   what: 'alert state per account (armed or fired) and the charges version the balances follow',
   prefixKind: 'workers',

@@ -23,8 +23,8 @@ import { closeQueues } from '../../workers/queues.ts';
 import { rollupAll, testContext } from '../../workers/testing/env.ts';
 import { localMidnight } from '../../api/local-time.ts';
 import { runCli } from '../../collector/test-support/site.ts';
-import { privateRedis } from '../../test/private-servers.ts';
-import type { PrivateServer } from '../../test/private-servers.ts';
+import { privateRedis, privateRedisCluster } from '../../test/private-servers.ts';
+import type { PrivateCluster, PrivateServer } from '../../test/private-servers.ts';
 import { createRedis } from '../redis.ts';
 import type { RedisClient } from '../redis.ts';
 import { backupSite, restoreSite } from './site-backup.ts';
@@ -232,7 +232,7 @@ afterAll(async () => {
 describe('backup and restore', () => {
   it('the registry covers the API, the workers and every measurement', () => {
     expect(redisSectionsRegistered().map((s) => s.id).sort()).toEqual(
-      expect.arrayContaining(['api.audit', 'api.closed-months', 'api.sessions', 'api.tokens', 'workers.alerts', 'workers.payments', 'workers.relay', 'workers.rollup', 'workers.topup']),
+      expect.arrayContaining(['api.audit', 'api.closed-months', 'api.sessions', 'api.tokens', 'workers.alerts', 'workers.payments', 'workers.relay', 'workers.rollup', 'workers.settle-requests', 'workers.topup']),
     );
     expect(measurementsRegistered().map((m) => m.measurement)).toEqual(
       expect.arrayContaining(['reading', 'charge', 'payment', 'balance', 'site_day', 'event', 'meter_day', 'meter_cell', 'share_basis', 'account_day', 'relay']),
@@ -292,6 +292,28 @@ describe('backup and restore', () => {
     // A second restore into the same servers is refused, naming what is there; --force overwrites.
     await expect(restoreSite({ archive, influx: targetInflux, redis: targetRedis, prefixes })).rejects.toThrow(/already holds state of site .*Redis keys .*InfluxDB/);
     await restoreSite({ archive, influx: targetInflux, redis: targetRedis, prefixes, force: true });
+  }, 120_000);
+
+  it('restores the same archive into a Redis Cluster (issue 15): the same answers and keys, no cross-slot transaction', async () => {
+    expect(archive).not.toBe('');
+    let cluster: PrivateCluster | undefined;
+    let redis: RedisClient | undefined;
+    const influx = new InfluxV1({ url: fx.influx.url, db: `t_restored_cluster_${randomBytes(4).toString('hex')}`, timeoutMs: 20_000 });
+    try {
+      cluster = await privateRedisCluster(3);
+      redis = createRedis(cluster.url, { maxRetriesPerRequest: 3 });
+      const prefixes = { api: 'submeter:api:', workers: 'submeter' };
+      await restoreSite({ archive, influx, redis, prefixes });
+      const restored = await serve({ influx, redis, prefix: prefixes.api, workersPrefix: prefixes.workers });
+      expect(await views(restored)).toEqual(before);
+      expect(await redisState(redis, prefixes)).toEqual(redisBefore);
+      // No transaction of the restore spanned slots (Redis counts every error it answered).
+      expect((await cluster.errorStats()).CROSSSLOT ?? 0).toBe(0);
+    } finally {
+      redis?.disconnect();
+      await cluster?.destroy();
+      await influx.dropDatabase().catch(() => undefined);
+    }
   }, 120_000);
 
   it('refuses a truncated archive before writing anything', async () => {
