@@ -33,8 +33,8 @@ export async function adviceFor(influx: InfluxV1, site: Site, account: Account, 
   const t0 = zone.midnight(from);
   const t1 = zone.midnight(to);
   const sq = qs(site.id);
-  const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
-  const meterCond = meters.length ? `(${meters.map((m) => `${qi(T.meter)} = ${qs(m)}`).join(' OR ')})` : `${qi(T.meter)} = ''`;
+  // The account's buckets by the occupant they carry (billing.md section 11), whichever meter.
+  const meterCond = `${qi(T.account)} = ${qs(account.id)} AND ${qi(T.role)} = 'tenant'`;
   const [settledRows, lastSettled] = (
     await influx.queryRaw(
       [

@@ -179,7 +179,8 @@ describe('roles: every operation for each role, and every cross-account attempt'
     // The fixture's site has no topup block (api/topup.test.ts covers a site with one).
     const topup: Record<string, number> = { createTopup: 409, getTopup: 404, refundTopup: 404, runTopupReconciliation: 409 };
     if (o.operationId in topup) return topup[o.operationId];
-    const special: Record<string, number> = { recordPayment: 201, createToken: 201, createLoginLink: 201, revokeToken: 404, revokeDeviceSession: 404, getReconcile: 409, endSession: 409 /* a token, not a device session */ };
+    // getFinalStatement: nobody moved out in the example site (a site where A102 did: below).
+    const special: Record<string, number> = { getFinalStatement: 404, recordPayment: 201, createToken: 201, createLoginLink: 201, revokeToken: 404, revokeDeviceSession: 404, getReconcile: 409, endSession: 409 /* a token, not a device session */ };
     return special[o.operationId] ?? 200;
   };
 
@@ -546,6 +547,72 @@ describe('reconciliation', () => {
       // Equal to the fen (A102 carries the month-close test's hand-made correction, whose
       // fen is not the rounded difference the workers would write).
       for (const a of body.accounts.filter((x) => x.account !== 'A102')) expect(a.utility_amount, a.account).toBe(a.amount);
+    } finally {
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      s.closeAllConnections();
+    }
+  });
+});
+
+describe('a tenant who moved out (billing.md section 11)', () => {
+  it('the final statement as JSON, CSV and printable HTML; a refund is a negative payment of kind refund', async () => {
+    const { parseSiteYaml } = await import('../core/site/index.ts');
+    const text = readFileSync(SITE_FILE, 'utf8')
+      .replace('  - { id: A102,', '  - { id: OFFICE, tariff: commercial }\n  - { id: A102, move_out: "2026-11-10T12:00:00+08:00",');
+    const site = parseSiteYaml(text.replace(/^site:\n/m, 'site:\n  landlord_account: OFFICE\n'), 'moved-out.yaml');
+    const app = buildApp({ site: new SiteRef(site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => NOW, cacheMs: 0, authFailures: { limit: 10_000, windowMs: 60_000 } });
+    const s = await new Promise<Server>((resolve) => {
+      const x = app.listen(0, '127.0.0.1', () => resolve(x));
+    });
+    const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    const get = (path: string, token = tok.A102) => fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const pay = (body: object) => fetch(`${url}/api/v1/accounts/A102/payments`, { method: 'POST', headers: { authorization: `Bearer ${tok.manager}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    try {
+      // A deposit taken at move-in: held apart, not in the balance.
+      const dep = await pay({ amount: '2000.00', kind: 'deposit', reference: 'DEP-A102', time: '2026-09-01T09:00:00+08:00' });
+      expect(dep.status, await dep.clone().text()).toBe(201);
+      const r = await get('/api/v1/accounts/A102/final-statement');
+      const body = (await r.json()) as Record<string, unknown>;
+      expect(r.status, JSON.stringify(body)).toBe(200);
+      expect(validator.response('/api/v1/accounts/{account}/final-statement', 'get', 200, r.headers.get('content-type') ?? '', body)).toEqual([]);
+      seen.set('getFinalStatement', new Set([...(seen.get('getFinalStatement') ?? []), 200]));
+      // The final statement is the verifiable statement of [2026-11-01, move-out) with the final block.
+      expect(body).toMatchObject({ account: 'A102', move_out: '2026-11-10T12:00:00+08:00', from: '2026-11-01', to: '2026-11-11', status: 'final', statement_no: `${fx.site.id}-A102-202611-final` });
+      expect(body.meters).toMatchObject([{ meter: 'T102', to: '2026-11-10T12:00:00+08:00', multiplier: '1', end_multiplier: '1', changes: [] }]);
+      // The fixture's charges (other tests here add corrections): A102 is about 1580 short at
+      // move-out, the deposit covers it and leaves a refund.
+      const final = body.final as Record<string, string>;
+      const fen = (v: unknown) => Math.round(Number(v) * 100);
+      expect(body).toMatchObject({ total_amount: '463.12', payments: '0.00', deposit: '2000.00' });
+      expect(final).toMatchObject({ deposit: '2000.00', amount_due: '0.00' });
+      expect(fen(body.closing_balance)).toBe(fen(body.opening_balance) + fen(body.payments) - fen(body.total_amount));
+      expect(fen(final.refund_due)).toBe(fen(body.closing_balance) + fen(final.deposit));
+      expect(fen(final.refund_due)).toBeGreaterThan(0);
+      expect(final.outstanding).toBe(final.refund_due);
+      expect((await get('/api/v1/accounts/A101/final-statement', tok.A101)).status).toBe(404);
+      // The November statement says when A102 left and what deposit it holds; A101's neither.
+      const nov = (await (await get('/api/v1/accounts/A102/bills/2026-11')).json()) as Record<string, unknown>;
+      expect(nov).toMatchObject({ move_in: null, move_out: '2026-11-10T12:00:00+08:00', deposit: '2000.00' });
+      const a101 = (await (await get('/api/v1/accounts/A101/bills/2026-11', tok.A101)).json()) as Record<string, unknown>;
+      expect([a101.move_out, a101.deposit]).toEqual([null, undefined]);
+      expect(await (await get('/api/v1/accounts/A102/bills/2026-11?format=html&lang=en')).text()).toContain('Moved out: 2026-11-10T12:00:00+08:00 · Deposit held (not in the balance): 2000.00');
+      const csv = await (await get('/api/v1/accounts/A102/final-statement?format=csv')).text();
+      expect(csv.split('\r\n')[0]).toBe('account,month,status,kind,pool,period,kwh,price,amount,estimated');
+      expect(csv).toContain(`A102,2026-11,final,outstanding,,,,,${final.outstanding},`);
+      expect(await (await get('/api/v1/accounts/A102/final-statement?format=html&lang=zh')).text()).toContain('退租结算单');
+      expect(await (await get('/api/v1/accounts/A102/final-statement?format=html&lang=en')).text()).toContain('Final statement');
+      // The refund closes it: a negative payment of kind refund, through the one payment path.
+      const due = String(final.refund_due);
+      const post = await pay({ amount: `-${due}`, kind: 'refund', reference: 'RF-A102', time: '2026-11-11T10:00:00+08:00' });
+      const posted = (await post.json()) as Record<string, unknown>;
+      expect(post.status, JSON.stringify(posted)).toBe(201);
+      expect(posted).toEqual({ status: 'recorded', payment: { time: '2026-11-11T10:00:00+08:00', account: 'A102', amount: `-${due}`, reference: 'RF-A102', kind: 'refund' } });
+      const after = ((await (await get('/api/v1/accounts/A102/final-statement')).json()) as { final: Record<string, unknown> }).final;
+      expect(after.after_move_out).toEqual([{ time: '2026-11-11T10:00:00+08:00', kind: 'refund', amount: `-${due}`, reference: 'RF-A102' }]);
+      expect(after.outstanding).toBe('0.00');
+      const wrongSign = await pay({ amount: '5.00', kind: 'refund', reference: 'RF-X' });
+      expect(wrongSign.status).toBe(400);
+      expect(((await wrongSign.json()) as { message: string }).message).toMatch(/a refund is money paid back: a negative amount/);
     } finally {
       await new Promise<void>((resolve) => s.close(() => resolve()));
       s.closeAllConnections();

@@ -28,7 +28,9 @@ import { RedisMonthStore } from './month-store.ts';
 import { openapiDocument, operations } from './openapi.ts';
 import type { Operation } from './openapi.ts';
 import { SiteMismatchError, SiteRef } from './site-ref.ts';
-import { statementCsv, statementFor, statementHtml } from './statement.ts';
+import { finalStatementFor, statementCsv, statementFor, statementHtml } from './statement.ts';
+import type { PaymentKind } from '../core/index.ts';
+import { siteReloadChannel } from '../workers/index.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
 import { adviceFor } from './advice.ts';
 import { TENANT_EVENT_KINDS, tenantEvents } from './tenant-events.ts';
@@ -268,14 +270,17 @@ export function buildApp(deps: ApiDeps): Express {
       const a = accountOf(ctx);
       const amount = String(ctx.body.amount);
       const fen = parseMoneyFen(amount);
-      if (fen === undefined || fen <= 0) throw badRequest('amount must be a positive decimal with at most 2 places', `${ctx.req.path}#amount`);
+      // billing.md section 11: a kind; the sign rules of each kind are recordPayment's.
+      const kind = (ctx.body.kind as PaymentKind | undefined) ?? 'payment';
+      const to = ctx.body.to as string | undefined;
+      if (fen === undefined || (kind === 'payment' && fen <= 0)) throw badRequest('amount must be a positive decimal with at most 2 places', `${ctx.req.path}#amount`);
       const reference = String(ctx.body.reference);
       // The core's RFC 3339 parser: an offset is required and the year must be in range.
       const time = ctx.body.time !== undefined ? parseRfc3339(String(ctx.body.time)) : now();
       if (typeof time === 'string') throw badRequest(`time ${time}`, `${ctx.req.path}#time`);
       let r: Awaited<ReturnType<typeof recordPayment>>;
       try {
-        r = await recordPayment({ site: ctx.site, influx: deps.influx, redis: deps.redis, keyPrefix: deps.workersKeyPrefix, now }, { account: a.id, fen, reference, time });
+        r = await recordPayment({ site: ctx.site, influx: deps.influx, redis: deps.redis, keyPrefix: deps.workersKeyPrefix, now }, { account: a.id, fen, reference, time, ...(kind !== 'payment' ? { kind } : {}), ...(to !== undefined ? { to } : {}) });
       } catch (err) {
         if (err instanceof PaymentRejectedError) {
           await writeAudit(ctx, 'payment.refused', a.id, { reference, amount, reason: err.message });
@@ -287,7 +292,24 @@ export function buildApp(deps: ApiDeps): Express {
       await writeAudit(ctx, r.status === 'recorded' ? 'payment.record' : 'payment.duplicate', a.id, { reference, amount, time: new Date(r.time).toISOString() });
       read.cache.clear();
       ctx.res.status(r.status === 'recorded' ? 201 : 200);
-      return { status: r.status, payment: { time: formatLocal(r.time, ctx.site.timezone), account: a.id, amount: moneyText(r.fen), reference } };
+      return { status: r.status, payment: { time: formatLocal(r.time, ctx.site.timezone), account: a.id, amount: moneyText(r.fen), reference, ...(kind !== 'payment' ? { kind } : {}), ...(to !== undefined ? { to } : {}) } };
+    },
+
+    async getFinalStatement(ctx) {
+      const a = accountOf(ctx);
+      if (a.moveOut === undefined) throw notFound(`account ${a.id} has no move_out in the site file: no final statement`);
+      const full = await finalStatementFor(read, ctx.site, a);
+      const st = ctx.auth.role === 'tenant' ? tenantStatement(full, ctx.site, a) : full;
+      const format = ctx.query.format;
+      if (format === 'csv') {
+        ctx.res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="${a.id}-final.csv"`);
+        return statementCsv(st);
+      }
+      if (format === 'html') {
+        ctx.res.type('text/html; charset=utf-8').setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+        return statementHtml(st, ctx.query.lang as 'zh' | 'en', formatLocal(now(), ctx.site.timezone));
+      }
+      return st;
     },
 
     async listAlerts(ctx) {
@@ -420,6 +442,8 @@ export function buildApp(deps: ApiDeps): Express {
       try {
         const next = deps.site.reload();
         read.cache.clear();
+        // The workers reload their own copy of the file and re-settle what it touches (billing.md section 11).
+        await deps.redis.publish(siteReloadChannel(deps.workersKeyPrefix ?? 'submeter'), next.id).catch((err: Error) => log.warn({ err: err.message }, 'could not tell the workers about the reload'));
         await writeAudit(ctx, 'site.reload', next.id, { ok: true });
         return { site: next.id, name: next.name, meters: next.meters.length, accounts: next.accounts.length, pools: next.pools.length, tariffs: next.tariffs.length };
       } catch (err) {

@@ -36,7 +36,7 @@ const ID = str({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' });
 const RELAY_MODE = str({ enum: ['off', 'dry-run', 'on'] });
 
 /** A share of the verifiable statement (issue 10): basis, weights, the tenant's energy, and every day-period cell. */
-const BASIS = str({ enum: ['area', 'consumption', 'equal'] });
+const BASIS = str({ enum: ['area', 'consumption', 'equal', 'landlord'], description: 'landlord: nobody of the division was there during the cell (billing.md section 11)' });
 const SHARE = {
   basis: BASIS,
   your_weight: str(),
@@ -45,7 +45,19 @@ const SHARE = {
   your_kwh: KWH,
   amount: MONEY,
   estimated: s('boolean'),
-  cells: arr(obj({ date: DATE, period: PERIOD, kwh: KWH, basis: BASIS, your_weight: str(), total_weight: str(), your_kwh: KWH })),
+  cells: arr(
+    obj({
+      date: DATE,
+      period: PERIOD,
+      kwh: KWH,
+      basis: BASIS,
+      your_weight: str(),
+      total_weight: str(),
+      your_kwh: KWH,
+      cell_seconds: s('integer', { description: 'prorated cells (billing.md section 11): the cell length; weights are x seconds there' }),
+      your_seconds: s('integer', { description: 'prorated cells: the seconds you occupied' }),
+    }),
+  ),
 };
 
 const schemas = {
@@ -109,9 +121,9 @@ const schemas = {
     from: DATE,
     to: DATE,
     currency: str(),
-    status: str({ enum: ['open', 'closed'] }),
+    status: str({ enum: ['open', 'closed', 'provisional', 'final'], description: 'monthly: open or closed; final statement: provisional until the move-out day is settled, then final' }),
     closed_at: nullable(str({ format: 'date-time' })),
-    statement_no: str({ description: 'site-account-YYYYMM' }),
+    statement_no: str({ description: 'site-account-YYYYMM (a final statement: -final appended)' }),
     property: str({ description: 'the site name' }),
     lines: arr(ref('StatementLine')),
     kwh: obj({ own: KWH, common: KWH, loss: KWH }),
@@ -127,11 +139,22 @@ const schemas = {
     meters: arr(
       obj({
         meter: str(),
-        start_reading: nullable(KWH),
+        from: { ...TIME, description: 'the part of the range the account occupied the unit (billing.md section 11)' },
+        to: TIME,
+        start_reading: nullable({ ...KWH, description: 'raw register' }),
         start_time: nullable(TIME),
-        end_reading: nullable(KWH),
+        multiplier: str({ description: 'in force at the start (CT x PT)' }),
+        start_primary: nullable({ ...KWH, description: 'start_reading x multiplier' }),
+        end_reading: nullable({ ...KWH, description: 'raw register' }),
         end_time: nullable(TIME),
-        multiplier: str(),
+        end_multiplier: str(),
+        end_primary: nullable({ ...KWH, description: 'end_reading x end_multiplier' }),
+        changes: arr(
+          obj(
+            { time: TIME, final_reading: KWH, final_estimated: s('boolean'), initial_reading: KWH, multiplier_before: str(), multiplier_after: str(), serial: str() },
+            ['time', 'final_reading', 'final_estimated', 'initial_reading', 'multiplier_before', 'multiplier_after'],
+          ),
+        ),
         kwh: KWH,
         estimated: s('boolean'),
       }),
@@ -149,7 +172,21 @@ const schemas = {
     }),
     payment_list: arr(obj({ time: TIME, amount: MONEY, reference: str() })),
     explain: ref('Explain'),
-  }),
+    move_in: nullable(TIME),
+    move_out: nullable(TIME),
+    deposit: { ...MONEY, description: 'deposits held at the end of the range (a final statement: at move-out), apart from the prepaid balance (billing.md section 11)' },
+    final: obj(
+      {
+        move_out: TIME,
+        deposit: MONEY,
+        refund_due: MONEY,
+        amount_due: MONEY,
+        after_move_out: arr(obj({ time: TIME, kind: str({ enum: ['payment', 'refund', 'deposit', 'transfer'] }), amount: MONEY, reference: str() })),
+        outstanding: MONEY,
+      },
+      ['move_out', 'deposit', 'refund_due', 'amount_due', 'after_move_out', 'outstanding'],
+    ),
+  }, ['site', 'account', 'name', 'month', 'from', 'to', 'currency', 'status', 'closed_at', 'lines', 'kwh', 'total_amount', 'opening_balance', 'payments', 'closing_balance', 'adjustments', 'corrections_after_close', 'explain']),
   StatementLine: obj(
     { kind: str({ enum: ['own', 'common', 'loss'] }), pool: str(), period: PERIOD, kwh: KWH, price: PRICE, amount: MONEY, estimated: s('boolean', { description: 'rests partly on energy interpolated across a gap in the readings' }) },
     ['kind', 'period', 'kwh', 'price', 'amount', 'estimated'],
@@ -160,11 +197,13 @@ const schemas = {
     loss: obj({ normal_rate: str(), method: str({ enum: ['area', 'consumption', 'equal'] }) }),
     area_m2: str(),
   }),
-  Payment: obj({ time: TIME, account: str(), amount: MONEY, reference: str() }),
+  Payment: obj({ time: TIME, account: str(), amount: MONEY, reference: str(), kind: str({ enum: ['payment', 'refund', 'deposit', 'transfer'] }), to: str() }, ['time', 'account', 'amount', 'reference']),
   PaymentList: obj({ payments: arr(ref('Payment')) }),
   PaymentRequest: obj(
     {
-      amount: str({ pattern: '^(0|[1-9]\\d{0,9})(\\.\\d{1,2})?$', description: 'CNY, positive, at most 2 decimals' }),
+      amount: str({ pattern: '^-?(0|[1-9]\\d{0,9})(\\.\\d{1,2})?$', description: 'CNY, at most 2 decimals; positive for a payment or transfer, negative for a refund, either for a deposit (negative: returned)' }),
+      kind: str({ enum: ['payment', 'refund', 'deposit', 'transfer'], default: 'payment', description: 'billing.md section 11' }),
+      to: { ...ID, description: 'transfer: the receiving account' },
       reference: str({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:/-]*$' }),
       time: str({ format: 'date-time', description: 'when the money was received; default now' }),
     },
@@ -456,6 +495,21 @@ const ops: Record<string, Record<string, OpSpec>> = {
         '200': json('PaymentResult', 'the same payment was already recorded under this reference'),
         '404': errorResponse('no such account'),
         '409': errorResponse('this reference is already used by a different payment'),
+      },
+    },
+  },
+  '/api/v1/accounts/{account}/final-statement': {
+    get: {
+      operationId: 'getFinalStatement',
+      summary: 'the final statement of an account that moved out: the verifiable statement to the move-out instant with the final block (deposit, refund or amount due, ledger after move-out; JSON, CSV or printable HTML, zh or en)',
+      roles: ALL,
+      parameters: [ACCOUNT, query('format', { type: 'string', enum: ['json', 'csv', 'html'], default: 'json' }), query('lang', { type: 'string', enum: ['zh', 'en'], default: 'zh' })],
+      responses: {
+        '200': {
+          description: 'the final statement',
+          content: { 'application/json': { schema: ref('Statement') }, 'text/csv': { schema: { type: 'string' } }, 'text/html': { schema: { type: 'string' } } },
+        },
+        '404': errorResponse('no such account (or not yours), or it has no move_out'),
       },
     },
   },

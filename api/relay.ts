@@ -1,5 +1,5 @@
 import type { RedisClient } from '../lib/redis.ts';
-import { DEFAULT_ENFORCEMENT, policyFor } from '../core/index.ts';
+import { DEFAULT_ENFORCEMENT, metersOccupiedBy, policyFor } from '../core/index.ts';
 import type { Account, Site } from '../core/index.ts';
 import { RelayStore } from '../lib/relay-store.ts';
 import type { CommandRecord, OverrideRecord, ReadbackRecord, RelayAuditEntry, WantedRecord } from '../lib/relay-store.ts';
@@ -34,11 +34,12 @@ export interface RelayApiDeps {
   readonly writeAudit: (ctx: RelayCtx, action: string, target: string | undefined, detail: Record<string, unknown>) => Promise<void>;
 }
 
-const relayMeters = (site: Site, account: string) => site.meters.filter((m) => m.account === account && m.relay !== undefined);
+/** The relay meters of the units the account occupies at t (billing.md section 11), as the enforcement worker takes them. */
+const relayMeters = (site: Site, account: string, t: number) => metersOccupiedBy(site, account, t).filter((m) => m.relay !== undefined);
 
 /** The account's power as read back: on when every relay meter reads closed, off when every one reads open. */
-function power(site: Site, account: string, readbacks: ReadonlyMap<string, ReadbackRecord>): { power: 'on' | 'off' | 'unknown'; at: number | undefined } {
-  const meters = relayMeters(site, account);
+function power(site: Site, account: string, readbacks: ReadonlyMap<string, ReadbackRecord>, t: number): { power: 'on' | 'off' | 'unknown'; at: number | undefined } {
+  const meters = relayMeters(site, account, t);
   const rb = meters.map((m) => readbacks.get(m.id));
   const at = rb.reduce<number | undefined>((t, r) => (r ? Math.min(t ?? r.at, r.at) : t), undefined);
   if (rb.length > 0 && rb.every((r) => r?.state === 'closed')) return { power: 'on', at };
@@ -87,11 +88,11 @@ function auditView(e: RelayAuditEntry & { id: string }, tz: string) {
  * The tenant's view (no other account's id or figure in it). Only `on` mode switches
  * anything: in dry-run a used-up balance is a plain "please pay", never a cut.
  */
-function tenantView(site: Site, a: Account, w: WantedRecord | undefined, readbacks: ReadonlyMap<string, ReadbackRecord>, lang: Lang) {
+function tenantView(site: Site, a: Account, w: WantedRecord | undefined, readbacks: ReadonlyMap<string, ReadbackRecord>, lang: Lang, now: number) {
   const tz = site.timezone;
   const policy = policyFor(site.enforcement ?? DEFAULT_ENFORCEMENT, a.id);
-  const hasRelay = relayMeters(site, a.id).length > 0;
-  const p = power(site, a.id, readbacks);
+  const hasRelay = relayMeters(site, a.id, now).length > 0;
+  const p = power(site, a.id, readbacks, now);
   const mode = w?.mode ?? policy.mode;
   const live = mode === 'on' && hasRelay;
   const off = live && (p.power === 'off' || (p.power === 'unknown' && w?.state === 'open'));
@@ -121,7 +122,7 @@ export function relayHandlers(deps: RelayApiDeps): Record<string, Handler> {
 
   const override = async (ctx: RelayCtx, kind: OverrideRecord['kind']) => {
     const a = deps.accountOf(ctx);
-    if (relayMeters(ctx.site, a.id).length === 0) throw conflict(`account ${a.id} has no meter with a relay (meters[].relay in the site file)`);
+    if (relayMeters(ctx.site, a.id, deps.now()).length === 0) throw conflict(`account ${a.id} has no meter with a relay (meters[].relay in the site file)`);
     const policy = policyFor(ctx.site.enforcement ?? DEFAULT_ENFORCEMENT, a.id);
     if (kind === 'force-trip' && policy.protected) throw conflict(`account ${a.id} is protected (保电): it is never tripped; change enforcement.accounts.${a.id}.protected in the site file first`);
     const now = deps.now();
@@ -150,7 +151,7 @@ export function relayHandlers(deps: RelayApiDeps): Record<string, Handler> {
       const a = deps.accountOf(ctx);
       const store = storeOf(ctx.site);
       const [wanted, readbacks] = await Promise.all([store.wanted(), store.readbacks()]);
-      return tenantView(ctx.site, a, wanted.get(a.id), readbacks, (ctx.query.lang as Lang) ?? 'zh');
+      return tenantView(ctx.site, a, wanted.get(a.id), readbacks, (ctx.query.lang as Lang) ?? 'zh', deps.now());
     },
 
     async listRelays(ctx) {
@@ -160,11 +161,11 @@ export function relayHandlers(deps: RelayApiDeps): Record<string, Handler> {
       const [wanted, readbacks, overrides, commands] = await Promise.all([store.wanted(), store.readbacks(), store.overrides(), store.commands()]);
       const cmds = [...commands.values()].sort((x, y) => y.updatedAt - x.updatedAt);
       const accounts = ctx.site.accounts
-        .filter((a) => relayMeters(ctx.site, a.id).length > 0)
+        .filter((a) => relayMeters(ctx.site, a.id, now).length > 0)
         .map((a) => {
           const w = wanted.get(a.id);
           const policy = policyFor(ctx.site.enforcement ?? DEFAULT_ENFORCEMENT, a.id);
-          const p = power(ctx.site, a.id, readbacks);
+          const p = power(ctx.site, a.id, readbacks, now);
           return {
             account: a.id,
             name: a.name,
@@ -181,7 +182,7 @@ export function relayHandlers(deps: RelayApiDeps): Record<string, Handler> {
             warning: w?.warning ?? 'none',
             mismatch: policy.mode === 'on' && w !== undefined && p.power !== 'unknown' && (p.power === 'on') !== (w.state === 'closed'),
             override: overrideView(overrides.get(a.id), tz, now),
-            meters: relayMeters(ctx.site, a.id).map((m) => {
+            meters: relayMeters(ctx.site, a.id, now).map((m) => {
               const r = readbacks.get(m.id);
               return { meter: m.id, control: m.relay!, state: r?.state ?? 'unknown', read_at: r ? formatLocal(r.at, tz) : null, text: r?.text ?? null, error: r?.error ?? null };
             }),

@@ -78,11 +78,17 @@ describe('verifiable statement (real Redis and InfluxDB)', () => {
     expect(st.meters).toEqual([
       {
         meter: 'T101',
+        from: '2026-10-01T00:00:00+08:00',
+        to: '2026-11-01T00:00:00+08:00',
         start_reading: kwhText(t101[0].wh),
         start_time: '2026-10-01T00:00:00+08:00',
+        multiplier: '1',
+        start_primary: kwhText(t101[0].wh),
         end_reading: kwhText(t101[t101.length - 1].wh),
         end_time: '2026-10-04T00:00:00+08:00',
-        multiplier: '1',
+        end_multiplier: '1',
+        end_primary: kwhText(t101[t101.length - 1].wh),
+        changes: [],
         kwh: mine.kwh.own,
         estimated: true,
       },
@@ -134,8 +140,8 @@ describe('verifiable statement (real Redis and InfluxDB)', () => {
     const tables = csv.trim().split('\r\n\r\n').map((t) => t.split('\r\n'));
     expect(tables.map((t) => t[0])).toEqual([
       'account,month,status,kind,pool,period,kwh,price,amount,estimated',
-      'meter,start_reading,start_time,end_reading,end_time,multiplier,kwh,estimated',
-      'share,date,period,kwh,basis,your_weight,total_weight,your_kwh',
+      'meter,from,to,start_reading,start_time,multiplier,start_primary,end_reading,end_time,end_multiplier,end_primary,kwh,estimated',
+      'share,date,period,kwh,basis,your_weight,total_weight,your_kwh,your_seconds,cell_seconds',
       'payment_time,amount,reference',
     ]);
     expect(tables[2].filter((r) => r.startsWith('common:elevators,2026-10-02,peak,'))).toHaveLength(1);

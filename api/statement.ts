@@ -1,8 +1,9 @@
-import { Dec, parseFixed, PERIODS, priceOn, priceText as microText, verifiableStatement, zoneOf } from '../core/index.ts';
-import type { Account, Period, Site, StatementLoss, StatementMeter, StatementPool, VerifiableStatement } from '../core/index.ts';
-import type { AccountStatement, ReadModel, StatementLine as BillLine } from './data/read-model.ts';
+import { addDays, Dec, finalStatementRange, parseFixed, PERIODS, priceOn, priceText as microText, verifiableStatement, zoneOf } from '../core/index.ts';
+import type { Account, FinalBlock, Period, Site, StatementLoss, StatementMeter, StatementPool, VerifiableStatement } from '../core/index.ts';
+import type { AccountStatement, ReadModel, StatementDetailFacts, StatementLine as BillLine } from './data/read-model.ts';
 import { kwhText, moneyText } from './format.ts';
 import { monthRange } from './local-time.ts';
+import { csvCell, esc } from './text-escape.ts';
 import type { MonthStore } from './month-store.ts';
 
 export interface Correction {
@@ -22,10 +23,16 @@ export interface Explain {
   readonly area_m2: string;
 }
 
-/** The statement a tenant can verify (issue 10): the bill, the numbers behind each line, and how it is worked out. */
+/**
+ * The statement a tenant can verify (issue 10): the bill, the numbers behind each line, and
+ * how it is worked out. The final statement of an account that moved out (billing.md
+ * section 11 rule 8) is the same statement over its final range, with the `final` block:
+ * one builder (the core's verifiableStatement), one set of renderers.
+ */
 export interface StatementOut extends Omit<AccountStatement, 'lines'> {
   readonly month: string;
-  readonly status: 'open' | 'closed';
+  /** Monthly: open or closed. Final statement: provisional until the move-out day is settled, then final. */
+  readonly status: 'open' | 'closed' | 'provisional' | 'final';
   readonly closed_at: string | null;
   readonly statement_no: string;
   readonly property: string;
@@ -36,6 +43,13 @@ export interface StatementOut extends Omit<AccountStatement, 'lines'> {
   readonly payment_list: VerifiableStatement['payment_list'];
   readonly corrections_after_close: readonly Correction[];
   readonly explain: Explain;
+  /** The account's occupancy (billing.md section 11), RFC 3339; null when open. */
+  readonly move_in: string | null;
+  readonly move_out: string | null;
+  /** Deposits held at the end of the range (at the move-out for a final statement), apart from the balance. */
+  readonly deposit?: string;
+  /** The final statement's block: refund or amount due, the ledger after move-out. */
+  readonly final?: FinalBlock;
 }
 
 /** What a tenant needs to re-derive each line: prices, pools and the loss rule (billing.md sections 4-5). */
@@ -84,9 +98,7 @@ export async function statementFor(read: ReadModel, months: MonthStore, site: Si
     read.statementFacts(site, account, from, to),
     read.cache.get(`closed|${site.id}|${month}`, () => months.get(site.id, month)),
   ]);
-  const zone = zoneOf(site.timezone);
-  const openingFen = parseFixed(current.opening_balance, 2) ?? 0;
-  const v = verifiableStatement({ site, account, month, from, to, openingFen, ...facts, formatTime: (t) => zone.format(Math.floor(t / 1000) * 1000) });
+  const v = verified(site, account, month, from, to, current, facts);
   const frozen = closed?.statements.find((s) => s.account === account.id);
   const base = frozen ?? current;
   const estimated = new Map(v.lines.map((l) => [lineKey(l), l.estimated]));
@@ -95,23 +107,74 @@ export async function statementFor(read: ReadModel, months: MonthStore, site: Si
     month,
     status: closed ? 'closed' : 'open',
     closed_at: closed?.closed_at ?? null,
-    statement_no: v.statement_no,
-    property: v.property,
+    ...details(v),
     lines: base.lines.map((l) => ({ ...l, estimated: estimated.get(lineKey(l)) ?? false })),
-    meters: v.meters,
-    pools: v.pools,
-    loss: v.loss,
-    payment_list: v.payment_list,
     corrections_after_close: frozen ? corrections(frozen.lines, current.lines) : [],
     explain: explain(site, account, from),
   };
 }
 
+/** The core's statement of the stored facts (timestamps shown to the second, at the site's offset). */
+function verified(site: Site, account: Account, month: string, from: string, to: string, current: AccountStatement, facts: StatementDetailFacts, final?: VerifiableStatementFinal): VerifiableStatement {
+  const zone = zoneOf(site.timezone);
+  const openingFen = parseFixed(current.opening_balance, 2) ?? 0;
+  return verifiableStatement({ site, account, month, from, to, openingFen, ...facts, ...(final ? { final } : {}), formatTime: (t) => zone.format(Math.floor(t / 1000) * 1000) });
+}
+
+type VerifiableStatementFinal = NonNullable<Parameters<typeof verifiableStatement>[0]['final']>;
+
+/** The statement's numbers beyond the bill. */
+function details(v: VerifiableStatement) {
+  return {
+    statement_no: v.statement_no,
+    property: v.property,
+    meters: v.meters,
+    pools: v.pools,
+    loss: v.loss,
+    payment_list: v.payment_list,
+    move_in: v.move_in,
+    move_out: v.move_out,
+    ...(v.deposit !== undefined ? { deposit: v.deposit } : {}),
+  };
+}
+
+/**
+ * The final statement of an account that moved out (billing.md section 11 rule 8): its
+ * statement from the first day of the move-out month (or the move-in) to the move-out
+ * instant, payments up to then, and the final block from its whole ledger. `provisional`
+ * until the move-out day is settled, `final` after. Throws the core's BillingInputError
+ * for an account without move_out.
+ */
+export async function finalStatementFor(read: ReadModel, site: Site, account: Account): Promise<StatementOut> {
+  const { from, to } = finalStatementRange(site, account);
+  const [[current], facts, ledger, settled] = await Promise.all([
+    read.statements(site, [account], from, to),
+    read.statementFacts(site, account, from, to, account.moveOut),
+    read.ledger(site, account.id),
+    read.daySettled(site, addDays(to, -1)),
+  ]);
+  const month = from.slice(0, 7);
+  const v = verified(site, account, month, from, to, current, facts, { ledger });
+  const estimated = new Map(v.lines.map((l) => [lineKey(l), l.estimated]));
+  return {
+    ...current,
+    // Payments to the move-out instant, not to the end of its day.
+    payments: v.payments,
+    closing_balance: v.closing_balance,
+    month,
+    status: settled ? 'final' : 'provisional',
+    closed_at: null,
+    ...details(v),
+    statement_no: `${v.statement_no}-final`,
+    lines: current.lines.map((l) => ({ ...l, estimated: estimated.get(lineKey(l)) ?? false })),
+    corrections_after_close: [],
+    explain: explain(site, account, from),
+    final: v.final!,
+  };
+}
+
 // ---- CSV ---------------------------------------------------------------------------
 
-function csvCell(v: string): string {
-  return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}
 
 /**
  * The statement as CSV: first the lines and totals (one row each, the same decimal texts
@@ -128,14 +191,27 @@ export function statementCsv(st: StatementOut): string {
   rows.push([st.account, st.month, st.status, 'opening_balance', '', '', '', '', st.opening_balance, '']);
   rows.push([st.account, st.month, st.status, 'payments', '', '', '', '', st.payments, '']);
   rows.push([st.account, st.month, st.status, 'closing_balance', '', '', '', '', st.closing_balance, '']);
+  if (st.deposit !== undefined) rows.push([st.account, st.month, st.status, 'deposit', '', '', '', '', st.deposit, '']);
+  if (st.final) {
+    // The final statement (billing.md section 11 rule 8): what settles the account.
+    const f = st.final;
+    rows.push([st.account, st.month, st.status, 'refund_due', '', '', '', '', f.refund_due, '']);
+    rows.push([st.account, st.month, st.status, 'amount_due', '', '', '', '', f.amount_due, '']);
+    for (const e of f.after_move_out) rows.push([st.account, st.month, st.status, `after_move_out:${e.kind}:${e.time}:${e.reference}`, '', '', '', '', e.amount, '']);
+    rows.push([st.account, st.month, st.status, 'outstanding', '', '', '', '', f.outstanding, '']);
+  }
   tables.push(rows);
+  // Raw registers and the multiplier in force (section 11 rule 6): reading x multiplier = primary kWh.
   tables.push([
-    ['meter', 'start_reading', 'start_time', 'end_reading', 'end_time', 'multiplier', 'kwh', 'estimated'],
-    ...st.meters.map((m) => [m.meter, m.start_reading ?? '', m.start_time ?? '', m.end_reading ?? '', m.end_time ?? '', m.multiplier, m.kwh, m.estimated ? 'yes' : '']),
+    ['meter', 'from', 'to', 'start_reading', 'start_time', 'multiplier', 'start_primary', 'end_reading', 'end_time', 'end_multiplier', 'end_primary', 'kwh', 'estimated'],
+    ...st.meters.map((m) => [m.meter, m.from, m.to, m.start_reading ?? '', m.start_time ?? '', m.multiplier, m.start_primary ?? '', m.end_reading ?? '', m.end_time ?? '', m.end_multiplier, m.end_primary ?? '', m.kwh, m.estimated ? 'yes' : '']),
   ]);
-  const cells = [['share', 'date', 'period', 'kwh', 'basis', 'your_weight', 'total_weight', 'your_kwh']];
-  for (const p of st.pools) for (const c of p.cells) cells.push([`common:${p.pool}`, c.date, c.period, c.kwh, c.basis, c.your_weight, c.total_weight, c.your_kwh]);
-  for (const c of st.loss.cells) cells.push(['loss', c.date, c.period, c.kwh, c.basis, c.your_weight, c.total_weight, c.your_kwh]);
+  const changes = st.meters.flatMap((m) => m.changes.map((c) => [m.meter, c.time, c.final_reading, c.final_estimated ? 'yes' : '', c.initial_reading, c.multiplier_before, c.multiplier_after, c.serial ?? '']));
+  if (changes.length) tables.push([['meter_change', 'time', 'final_reading', 'final_estimated', 'initial_reading', 'multiplier_before', 'multiplier_after', 'serial'], ...changes]);
+  const cells = [['share', 'date', 'period', 'kwh', 'basis', 'your_weight', 'total_weight', 'your_kwh', 'your_seconds', 'cell_seconds']];
+  const secs = (c: { your_seconds?: number; cell_seconds?: number }) => [c.your_seconds !== undefined ? String(c.your_seconds) : '', c.cell_seconds !== undefined ? String(c.cell_seconds) : ''];
+  for (const p of st.pools) for (const c of p.cells) cells.push([`common:${p.pool}`, c.date, c.period, c.kwh, c.basis, c.your_weight, c.total_weight, c.your_kwh, ...secs(c)]);
+  for (const c of st.loss.cells) cells.push(['loss', c.date, c.period, c.kwh, c.basis, c.your_weight, c.total_weight, c.your_kwh, ...secs(c)]);
   tables.push(cells);
   tables.push([['payment_time', 'amount', 'reference'], ...st.payment_list.map((p) => [p.time, p.amount, p.reference])]);
   return tables.map((t) => t.map((r) => r.map(csvCell).join(',')).join('\r\n')).join('\r\n\r\n') + '\r\n';
@@ -152,7 +228,13 @@ const TEXT = {
     number: '账单编号',
     account: '户号',
     month: '账期',
-    status: { open: '未结账（数据可能更新）', closed: '已结账' },
+    status: { open: '未结账（数据可能更新）', closed: '已结账', provisional: '退租日尚未结算（数据可能更新）', final: '最终' },
+    finalTitle: '退租结算单',
+    moveIn: '入住',
+    moveOut: '退租',
+    deposit: '押金（不计入余额）',
+    change: (m: string, at: string, fin: string, est: boolean, init: string, a: string, b: string) => `${m} 于 ${at} 换表：旧表止码 ${fin} kWh${est ? '（估计）' : ''}，新表起码 ${init} kWh，倍率 ${a} → ${b}。`,
+    finalRows: { refund: '应退金额', due: '应补金额', after: '退租后的款项', outstanding: '未结清' },
     kind: { own: '本户电表', common: '公共区域分摊', loss: '线损分摊' },
     period: { sharp: '尖峰', peak: '高峰', flat: '平段', valley: '低谷', deep_valley: '深谷' },
     cols: ['项目', '时段', '电量 (kWh)', '单价 (元/kWh)', '金额 (元)'],
@@ -174,7 +256,7 @@ const TEXT = {
     correctionsTitle: '结账后的数据更正（已计入余额，本账单不变）',
     how: '费用如何计算',
     howLine: '每行金额 = 每日该时段电量 × 您的电价，按日四舍五入到分后求和；余额 = 期初余额 + 充值 − 电费。公共区域和线损按日、按时段分摊，CSV 文件列出每一格的权重。',
-    basis: { area: '按面积 (m²)', consumption: '按用电量 (kWh)', equal: '平均 (户)' },
+    basis: { area: '按面积 (m²)', consumption: '按用电量 (kWh)', equal: '平均 (户)', landlord: '无人在场，由业主承担' },
     method: { area: '按面积', consumption: '按各户用电量', equal: '平均' },
     pool: (name: string, method: string, n: number, you: boolean) => `公共区域「${name}」的电量${method}分摊给 ${n} 户${you ? '（含您）' : '（不含您）'}。`,
     loss: (rate: string, method: string) => `线损 = 总表电量 − 各户电量 − 公共区域电量。不超过总表电量 ${rate} 的部分${method}分摊；超出部分为异常损耗，由物业承担，不向租户收取。`,
@@ -189,7 +271,13 @@ const TEXT = {
     number: 'Statement no.',
     account: 'Account',
     month: 'Month',
-    status: { open: 'open (data may still change)', closed: 'closed' },
+    status: { open: 'open (data may still change)', closed: 'closed', provisional: 'move-out day not settled yet (may still change)', final: 'final' },
+    finalTitle: 'Final statement',
+    moveIn: 'Moved in',
+    moveOut: 'Moved out',
+    deposit: 'Deposit held (not in the balance)',
+    change: (m: string, at: string, fin: string, est: boolean, init: string, a: string, b: string) => `${m} replaced at ${at}: old meter's final reading ${fin} kWh${est ? ' (estimated)' : ''}, new meter's initial reading ${init} kWh, multiplier ${a} -> ${b}.`,
+    finalRows: { refund: 'Refund due', due: 'Amount due', after: 'After moving out', outstanding: 'Outstanding' },
     kind: { own: 'Your own meter', common: 'Common area share', loss: 'Line loss share' },
     period: { sharp: 'Sharp', peak: 'Peak', flat: 'Flat', valley: 'Valley', deep_valley: 'Deep valley' },
     cols: ['Item', 'Period', 'Energy (kWh)', 'Price (CNY/kWh)', 'Amount (CNY)'],
@@ -211,7 +299,7 @@ const TEXT = {
     correctionsTitle: 'Data corrected after closing (carried in your balance; this statement does not change)',
     how: 'How the amounts are worked out',
     howLine: 'Each amount = the energy of each day in that period × your price, rounded to the fen per day, then summed. Balance = opening + payments − charges. Common areas and loss are shared per day and period; the CSV lists every cell with its weights.',
-    basis: { area: 'floor area (m²)', consumption: 'own use (kWh)', equal: 'equally (accounts)' },
+    basis: { area: 'floor area (m²)', consumption: 'own use (kWh)', equal: 'equally (accounts)', landlord: 'nobody there: borne by the landlord' },
     method: { area: 'by floor area', consumption: "by each account's own use", equal: 'equally' },
     pool: (name: string, method: string, n: number, you: boolean) => `Common area "${name}" is shared ${method} among ${n} accounts${you ? ' (you included)' : ' (not you)'}.`,
     loss: (rate: string, method: string) => `Loss = master meter − tenant meters − common meters. Up to ${rate} of the master energy is shared ${method}; anything above is abnormal loss, borne by the property and never charged to tenants.`,
@@ -222,7 +310,6 @@ const TEXT = {
   },
 } as const;
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 /** 0.03 -> "3%" (decimal, exact). */
 function pct(rate: string): string {
@@ -241,9 +328,25 @@ export function statementHtml(st: StatementOut, lang: Lang, generatedAt: string)
         .join('')}</table>`
     : '';
   const corr = st.corrections_after_close.length ? `<h2>${esc(t.correctionsTitle)}</h2><table>${head}${st.corrections_after_close.map((c) => line(c)).join('')}</table>` : '';
+  // Raw registers, and x the multiplier where it is not 1 (billing.md section 11 rule 6).
+  const reading = (raw: string | null, mult: string, primary: string | null) => (raw === null ? '–' : mult === '1' ? raw : `${raw} × ${mult} = ${primary}`);
   const meters = `<h2>${esc(t.meters)}</h2><table>${th(t.meterCols, 1)}${st.meters
-    .map((m) => `<tr><td>${esc(m.meter)}${m.estimated ? ' *' : ''}</td><td class="n">${m.start_reading ?? '–'}</td><td class="n">${m.end_reading ?? '–'}</td><td class="n">${m.multiplier}</td><td class="n">${m.kwh}</td></tr>`)
-    .join('')}</table><p class="meta">${esc(t.meterNote)}</p>`;
+    .map(
+      (m) =>
+        `<tr><td>${esc(m.meter)}${m.estimated ? ' *' : ''}</td><td class="n">${reading(m.start_reading, m.multiplier, m.start_primary)}</td><td class="n">${reading(m.end_reading, m.end_multiplier, m.end_primary)}</td><td class="n">${m.multiplier === m.end_multiplier ? m.multiplier : `${m.multiplier} → ${m.end_multiplier}`}</td><td class="n">${m.kwh}</td></tr>`,
+    )
+    .join('')}</table>${st.meters
+    .flatMap((m) => m.changes.map((c) => `<p class="meta">${esc(t.change(m.meter, c.time, c.final_reading, c.final_estimated, c.initial_reading, c.multiplier_before, c.multiplier_after))}</p>`))
+    .join('')}<p class="meta">${esc(t.meterNote)}</p>`;
+  const occupancy = [st.move_in ? `${esc(t.moveIn)}: ${esc(st.move_in)}` : '', st.move_out ? `${esc(t.moveOut)}: ${esc(st.move_out)}` : '', st.deposit !== undefined ? `${esc(t.deposit)}: ${st.deposit}` : '']
+    .filter(Boolean)
+    .join(' · ');
+  const f = st.final;
+  const finalBlock = f
+    ? `<h2>${esc(t.finalTitle)}</h2><table><tr><td>${esc(t.closing)}</td><td class="n">${st.closing_balance}</td></tr><tr><td>${esc(t.deposit)}</td><td class="n">${f.deposit}</td></tr><tr class="sum"><td>${esc(t.finalRows.refund)}</td><td class="n">${f.refund_due}</td></tr><tr class="sum"><td>${esc(t.finalRows.due)}</td><td class="n">${f.amount_due}</td></tr>${f.after_move_out
+        .map((e) => `<tr><td>${esc(t.finalRows.after)}: ${esc(e.time)} ${esc(e.kind)} ${esc(e.reference)}</td><td class="n">${e.amount}</td></tr>`)
+        .join('')}<tr class="sum"><td>${esc(t.finalRows.outstanding)}</td><td class="n">${f.outstanding}</td></tr></table>`
+    : '';
   const pools = st.pools.length
     ? `<h2>${esc(t.pools)}</h2><table>${th(t.poolCols, 2)}${st.pools
         .map(
@@ -259,14 +362,14 @@ export function statementHtml(st: StatementOut, lang: Lang, generatedAt: string)
   const estimatedNote = st.lines.some((x) => x.estimated) || st.meters.some((m) => m.estimated) ? `<p class="meta">${esc(t.estimated)}</p>` : '';
   return `<!doctype html>
 <html lang="${lang === 'zh' ? 'zh-CN' : 'en'}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(t.title)} ${esc(st.account)} ${st.month}</title>
+<title>${esc(st.final ? t.finalTitle : t.title)} ${esc(st.account)} ${st.month}</title>
 <style>
 body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC",sans-serif;margin:1.5rem auto;max-width:48rem;padding:0 1rem;color:#111}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}th,td{border-bottom:1px solid #ccc;padding:.3rem .4rem;text-align:left}
 .n{text-align:right;font-variant-numeric:tabular-nums}.sum td{font-weight:600}h1{font-size:1.4rem}h2{font-size:1.05rem;margin-top:1.4rem}
 .meta{color:#444}@media print{body{margin:0;max-width:none}a{display:none}}
 </style></head><body>
-<h1>${esc(t.title)}</h1>
+<h1>${esc(st.final ? t.finalTitle : t.title)}</h1>
 <p class="meta">${esc(t.property)}: <b>${esc(st.property)}</b> · ${esc(t.number)}: <b>${esc(st.statement_no)}</b></p>
 <p class="meta">${esc(t.account)}: <b>${esc(st.account)}</b> ${esc(st.name)} · ${esc(t.month)}: <b>${st.month}</b> (${st.from} – ${st.to}) · ${esc(t.status[st.status])}</p>
 <table>${head}${st.lines.map((x) => line(x)).join('')}
@@ -278,7 +381,7 @@ ${estimatedNote}
 <tr><td>${esc(t.total)}</td><td class="n">-${st.total_amount}</td></tr>
 <tr class="sum"><td>${esc(t.closing)}</td><td class="n">${st.closing_balance}</td></tr>
 </table>
-${meters}${pools}${loss}${pays}${adj}${corr}
+${occupancy ? `<p class="meta">${occupancy}</p>\n` : ''}${finalBlock}${meters}${pools}${loss}${pays}${adj}${corr}
 <h2>${esc(t.how)}</h2>
 <p>${esc(t.howLine)}</p>
 <ul>${st.explain.pools.map((p) => `<li>${esc(t.pool(p.name, t.method[p.method as keyof typeof t.method] ?? p.method, p.members, p.includes_you))}</li>`).join('')}<li>${esc(t.loss(pct(st.explain.loss.normal_rate), t.method[st.explain.loss.method as keyof typeof t.method] ?? st.explain.loss.method))}</li></ul>

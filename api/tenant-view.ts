@@ -1,3 +1,4 @@
+import { metersOf } from '../core/index.ts';
 import type { Account, Site } from '../core/index.ts';
 import type { StatementOut } from './statement.ts';
 
@@ -8,9 +9,11 @@ import type { StatementOut } from './statement.ts';
  */
 export function redactForTenant(text: string, site: Site, account: Account): string {
   let out = text;
+  // Its own meters are those it ever occupied (billing.md section 11: a meter may have had several occupants).
+  const own = new Set(metersOf(site, account.id).map((m) => m.id));
   const others = [
     ...site.accounts.filter((a) => a.id !== account.id).flatMap((a) => [a.id, ...(a.name !== a.id ? [a.name] : [])]),
-    ...site.meters.filter((m) => m.account !== account.id).flatMap((m) => [m.id, ...(m.name !== m.id ? [m.name] : [])]),
+    ...site.meters.filter((m) => !own.has(m.id)).flatMap((m) => [m.id, ...(m.name !== m.id ? [m.name] : [])]),
   ].sort((a, b) => b.length - a.length); // longest first: "A1012" before "A101"
   for (const id of others) out = out.split(id).join('…');
   return out;

@@ -9,7 +9,8 @@ import { broadcastTimeSync } from './inputs/dlt645/time-sync.ts';
 
 export interface ClockKeeperOptions {
   readonly site: Site;
-  readonly inputs: readonly MeterInput[];
+  /** The meters' inputs, or a function giving those in force now (the collector's change on a site reload). */
+  readonly inputs: readonly MeterInput[] | (() => readonly MeterInput[]);
   readonly buses: BusRegistry;
   readonly now: () => number;
   /** Where each check goes (the collector appends a meter_health line to its spool). */
@@ -34,15 +35,19 @@ type Dlt645Conn = Extract<NonNullable<MeterInput['meter']['connection']>, { prot
  */
 export class ClockKeeper {
   private readonly opts: ClockKeeperOptions;
-  private readonly meters: readonly { input: MeterInput; conn: Dlt645Conn }[];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
 
   constructor(opts: ClockKeeperOptions) {
     this.opts = opts;
-    this.meters = opts.inputs.filter((i) => i.readClock && i.meter.connection?.protocol === 'dlt645').map((input) => ({ input, conn: input.meter.connection as Dlt645Conn }));
     if (opts.syncAt !== undefined && !/^([01]\d|2[0-3]):[0-5]\d$/.test(opts.syncAt)) throw new Error(`time sync at: expected HH:MM, got ${JSON.stringify(opts.syncAt)}`);
+  }
+
+  /** The DL/T 645 meters whose clocks it keeps, now. */
+  private get meters(): { input: MeterInput; conn: Dlt645Conn }[] {
+    const inputs = typeof this.opts.inputs === 'function' ? this.opts.inputs() : this.opts.inputs;
+    return inputs.filter((i) => i.readClock && i.meter.connection?.protocol === 'dlt645').map((input) => ({ input, conn: input.meter.connection as Dlt645Conn }));
   }
 
   get size(): number {
@@ -88,7 +93,7 @@ export class ClockKeeper {
 
   /** A check soon after start (`firstCheckMs`), then the daily check and sync at `syncAt`. */
   start(firstCheckMs = 5_000): void {
-    if (this.meters.length === 0) return;
+    // Without DL/T 645 meters now it still keeps its schedule: a site reload may add some.
     const schedule = (ms: number, sync: boolean) => {
       this.timer = setTimeout(() => {
         this.running = this.run(sync)

@@ -1,11 +1,18 @@
+import { watch } from 'node:fs';
 import { hostname } from 'node:os';
+import { basename, dirname, resolve } from 'node:path';
+import { multiplierAt, SiteFileError } from '../core/index.ts';
 import type { Site } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
+import { createRedis } from '../lib/redis.ts';
+import { siteReloadChannel } from '../lib/site-reload-channel.ts';
 import type { InfluxOptions } from '../influx/client.ts';
 import type { MeterHealth } from '../influx/lines.ts';
 import { collectorLine, healthLine, sampleLine } from '../influx/lines.ts';
 import type { Logger } from '../lib/logger.ts';
 import { createLogger } from '../lib/logger.ts';
+import { loadSiteFile } from '../lib/site-file.ts';
+import { effectiveConnection, meterAt, nextAddressChange } from './meter-config.ts';
 import { BusRegistry } from './bus/index.ts';
 import type { SerialBusOptions, SerialBusStats } from './bus/index.ts';
 import type { MeterInput } from './input.ts';
@@ -26,6 +33,21 @@ import type { ForwarderOptions, ForwarderStats, SpoolOptions, SpoolStats } from 
 
 export interface CollectorOptions {
   readonly site: Site;
+  /**
+   * The file `site` was read from: read again when it changes on disk and on reload()
+   * (SIGHUP in the CLI). A bad file is refused with its reasons and the running one stays;
+   * a good one re-creates the pollers of meters whose connection changed, e.g. the new
+   * address after a meter change (billing.md section 11).
+   */
+  readonly siteFile?: string;
+  /** Watch siteFile for changes. @defaultValue true */
+  readonly watchSiteFile?: boolean;
+  /**
+   * Also reload siteFile when the API's reload route publishes this site's id on the
+   * workers' Redis channel (lib/site-reload-channel.ts), as the workers do. Optional: without
+   * it (or while Redis is down) the collector runs on, reloading on file change and SIGHUP.
+   */
+  readonly reloadChannel?: { readonly redisUrl: string; readonly keyPrefix?: string };
   /** Spool directory (durable; keep it on local disk). */
   readonly spoolDir: string;
   /** Where acknowledged data goes: an InfluxV1 or its options. */
@@ -74,6 +96,8 @@ export interface Collector {
   health(): CollectorHealth;
   /** Waits until the spool is empty (everything acknowledged); false on timeout. */
   drained(timeoutMs?: number): Promise<boolean>;
+  /** Reads the site file again (siteFile): 'applied', or 'refused' with the reasons. */
+  reload(): Promise<{ outcome: 'applied' | 'refused'; reasons: string[] }>;
   /** Stops polling, writes a last state line, lets the forwarder finish its batch, closes. */
   stop(): Promise<void>;
 }
@@ -82,8 +106,16 @@ export interface Collector {
  * The SampleSink (collector/sample.ts) of a spool: a sample is durable once `add`
  * resolves. Rejects with SpoolFullError when the spool is at its bound.
  */
-export function spoolSink(spool: Spool, siteId: string): SampleSink {
-  return { add: (s: Sample) => spool.append([sampleLine(siteId, s)]) };
+export function spoolSink(spool: Spool, siteId: string, multiplierOf: (meter: string, t: number) => number = () => 1): SampleSink {
+  return { add: (s: Sample) => spool.append([sampleLine(siteId, s, multiplierOf(s.meter, s.time))]) };
+}
+
+/** The multiplier the site file puts in force for a meter at an instant (1 for an unknown meter). */
+export function siteMultiplier(site: () => Site): (meter: string, t: number) => number {
+  return (meter, t) => {
+    const m = site().meters.find((x) => x.id === meter);
+    return m ? multiplierAt(m, t) : 1;
+  };
 }
 
 /**
@@ -96,7 +128,9 @@ export function buildInputs(site: Site, resources: { buses: BusRegistry; tcp: Mo
   for (const m of site.meters) {
     if (!m.connection || (only && !only.includes(m.id))) continue;
     try {
-      inputs.push(createInput(m, { timezone: site.timezone, ...resources }, now));
+      // The address in force now (a replaced meter answers at its new address); the site's
+      // zone for a DL/T 645 meter's daily freezes.
+      inputs.push(createInput(meterAt(m, now()), { timezone: site.timezone, ...resources }, now));
     } catch (err) {
       unconfigured[m.id] = (err as Error).message;
     }
@@ -125,10 +159,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
 
   const buses = new BusRegistry(opts.bus);
   const tcp = new ModbusTcpPool();
-  const { inputs, unconfigured } = buildInputs(site, { buses, tcp, log }, opts.meters, now);
-  for (const [id, reason] of Object.entries(unconfigured)) log.error({ meter: id, reason }, 'meter not collected');
-
-  const samples = spoolSink(spool, site.id);
+  let current = site;
+  const samples = spoolSink(spool, site.id, siteMultiplier(() => current));
   const lastSeen = new LastSeenStore(opts.spoolDir);
   const sink: PollerSink = {
     sample: async (s: Sample) => {
@@ -142,11 +174,48 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         if (!(err instanceof SpoolFullError)) throw err;
       }),
   };
-  const pollers = inputs.map((input) => new MeterPoller({ input, intervalMs: opts.pollIntervalMs ?? input.meter.pollIntervalMs, sink, now, log, lastSeen: lastSeen.get(input.meter.id) }));
+
+  // One poller per meter, keyed by what it reads (connection in force, interval): a reload
+  // or an address change at a meter change replaces exactly the pollers whose key changed.
+  const running = new Map<string, { key: string; input: MeterInput; poller: MeterPoller }>();
+  let unconfigured: Record<string, string> = {};
+  let stopped = false;
+  let addressTimer: NodeJS.Timeout | undefined;
+  const sync = async (next: Site): Promise<void> => {
+    const t = now();
+    const wanted = new Map<string, string>();
+    for (const m of next.meters) {
+      if (!m.connection || (opts.meters && !opts.meters.includes(m.id))) continue;
+      wanted.set(m.id, JSON.stringify([effectiveConnection(m, t), opts.pollIntervalMs ?? m.pollIntervalMs]));
+    }
+    for (const [id, r] of running) {
+      if (wanted.get(id) === r.key) continue;
+      await r.poller.stop();
+      await r.input.close();
+      running.delete(id);
+    }
+    const fresh = next.meters.filter((m) => wanted.has(m.id) && !running.has(m.id));
+    const built = buildInputs({ ...next, meters: fresh }, { buses, tcp, log }, undefined, now);
+    const before = unconfigured;
+    unconfigured = {};
+    for (const id of wanted.keys()) if (!running.has(id) && !built.inputs.some((i) => i.meter.id === id)) unconfigured[id] = built.unconfigured[id] ?? before[id];
+    if (opts.meters) for (const id of opts.meters) if (!next.meters.some((m) => m.id === id && m.connection)) unconfigured[id] = `${id}: no such meter with a connection in site ${next.id}`;
+    for (const [id, reason] of Object.entries(built.unconfigured)) log.error({ meter: id, reason }, 'meter not collected');
+    for (const input of built.inputs) {
+      const poller = new MeterPoller({ input, intervalMs: opts.pollIntervalMs ?? input.meter.pollIntervalMs, sink, now, log, lastSeen: lastSeen.get(input.meter.id) });
+      running.set(input.meter.id, { key: wanted.get(input.meter.id)!, input, poller });
+      if (!stopped) poller.start();
+    }
+    // A change entered ahead of time: switch to the new address when it comes.
+    clearTimeout(addressTimer);
+    const upcoming = next.meters.map((m) => nextAddressChange(m, t)).filter((x): x is number => x !== undefined);
+    if (upcoming.length && !stopped) addressTimer = setTimeout(() => void sync(current).catch((err: Error) => log.error({ err: err.message }, 'address change failed')), Math.min(Math.max(0, Math.min(...upcoming) - now()), 2 ** 31 - 1));
+  };
+  await sync(site);
   const clocks =
     opts.timeSyncAt === false
       ? undefined
-      : new ClockKeeper({ site, inputs, buses, now, log, ...(opts.timeSyncAt ? { syncAt: opts.timeSyncAt } : {}), report: (c) => spool.append([meterClockLine(site.id, c)]).catch(() => undefined) });
+      : new ClockKeeper({ site, inputs: () => [...running.values()].map((r) => r.input), buses, now, log, ...(opts.timeSyncAt ? { syncAt: opts.timeSyncAt } : {}), report: (c) => spool.append([meterClockLine(site.id, c)]).catch(() => undefined) });
 
   const stateLine = () => {
     const st = spool.stats();
@@ -164,9 +233,38 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   // One at start too: after a restart the spool depth left over is visible at once.
   void writeState();
 
-  log.info({ site: site.id, meters: pollers.length, unconfigured: Object.keys(unconfigured).length, spool: opts.spoolDir, influx: influx.url, db: influx.db }, 'collector started');
-  for (const p of pollers) p.start();
+  log.info({ site: site.id, meters: running.size, unconfigured: Object.keys(unconfigured).length, spool: opts.spoolDir, influx: influx.url, db: influx.db }, 'collector started');
   clocks?.start();
+
+  // One reload at a time; the file is validated before anything changes.
+  let chain: Promise<unknown> = Promise.resolve();
+  const reload = (): Promise<{ outcome: 'applied' | 'refused'; reasons: string[] }> => {
+    const run = async () => {
+      if (!opts.siteFile) return { outcome: 'refused' as const, reasons: ['the collector was started without a site file'] };
+      let next: Site;
+      try {
+        next = loadSiteFile(opts.siteFile);
+      } catch (err) {
+        const reasons = err instanceof SiteFileError ? err.issues.map((i) => `${i.line ? `line ${i.line}: ` : ''}${i.path || '(top level)'}: ${i.message}`) : [(err as Error).message];
+        log.error({ file: opts.siteFile, reasons }, 'site file refused; the one in force stays');
+        return { outcome: 'refused' as const, reasons };
+      }
+      if (next.id !== site.id) {
+        const reasons = [`${opts.siteFile} is site ${next.id}, not ${site.id}`];
+        log.error({ file: opts.siteFile, reasons }, 'site file refused; the one in force stays');
+        return { outcome: 'refused' as const, reasons };
+      }
+      current = next;
+      await sync(next);
+      log.info({ file: opts.siteFile, meters: running.size }, 'site file reloaded');
+      return { outcome: 'applied' as const, reasons: [] };
+    };
+    const p = chain.then(run, run);
+    chain = p.catch(() => undefined);
+    return p;
+  };
+  const watcher = opts.siteFile && opts.watchSiteFile !== false ? watchFile(opts.siteFile, () => void reload(), log) : undefined;
+  const subscriber = opts.siteFile && opts.reloadChannel ? subscribeReloads(opts.reloadChannel, site.id, () => void reload(), log) : undefined;
   // Relay commands share the buses (priority) and the spool (their events).
   let relay: RelayExecutor | undefined;
   if (opts.relay) {
@@ -184,27 +282,76 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     });
   }
 
-  let stopped = false;
   return {
     spool,
     forwarder,
     clocks,
-    health: () => ({ meters: pollers.map((p) => p.health()), spool: spool.stats(), forwarder: forwarder.stats(), buses: buses.all().map((b) => b.stats()), unconfigured }),
+    health: () => ({ meters: [...running.values()].map((r) => r.poller.health()), spool: spool.stats(), forwarder: forwarder.stats(), buses: buses.all().map((b) => b.stats()), unconfigured }),
     drained: (timeoutMs) => forwarder.drained(timeoutMs),
+    reload,
     async stop() {
       if (stopped) return;
       stopped = true;
+      watcher?.close();
+      subscriber?.close();
+      clearTimeout(addressTimer);
+      await chain;
       clearInterval(stateTimer);
       await clocks?.stop();
       await relay?.close();
-      await Promise.all(pollers.map((p) => p.stop()));
+      await Promise.all([...running.values()].map((r) => r.poller.stop()));
       await writeState();
       await forwarder.stop();
-      await Promise.all(inputs.map((i) => i.close()));
+      await Promise.all([...running.values()].map((r) => r.input.close()));
       await buses.closeAll();
       await tcp.close();
       await spool.close();
       log.info({ site: site.id, spool: spool.stats() }, 'collector stopped');
+    },
+  };
+}
+
+/**
+ * Calls `onReload` when this site's id is published on the reload channel. Never blocks
+ * or stops the collector: Redis down at start or later is logged once per outage, and
+ * ioredis reconnects and subscribes again by itself.
+ */
+function subscribeReloads(ch: { redisUrl: string; keyPrefix?: string }, siteId: string, onReload: () => void, log: Logger): { close(): void } {
+  const channel = siteReloadChannel(ch.keyPrefix);
+  // A single server or a Redis Cluster, as every process connects (lib/redis.ts).
+  const sub = createRedis(ch.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  let down = false;
+  sub.on('error', (err: Error) => {
+    if (!down) log.warn({ channel, err: err.message }, 'site reload channel unreachable: reloads come from the file and SIGHUP until it is back');
+    down = true;
+  });
+  sub.on('ready', () => {
+    if (down) log.info({ channel }, 'site reload channel back');
+    down = false;
+  });
+  sub.on('message', (_c: string, id: string) => {
+    if (id !== siteId) return;
+    log.info({ channel, site: id }, 'site reload announced');
+    onReload();
+  });
+  sub.subscribe(channel).catch((err: Error) => log.warn({ channel, err: err.message }, 'could not subscribe to the site reload channel'));
+  return { close: () => sub.disconnect() };
+}
+
+/** Calls `onChange` (debounced) when the file is written or replaced: the folder is watched, so an editor's rename is seen. */
+function watchFile(file: string, onChange: () => void, log: Logger): { close(): void } {
+  const abs = resolve(file);
+  let timer: NodeJS.Timeout | undefined;
+  const w = watch(dirname(abs), (_e, name) => {
+    if (name !== null && String(name) !== basename(abs)) return;
+    clearTimeout(timer);
+    timer = setTimeout(onChange, 300);
+  });
+  w.on('error', (err) => log.warn({ file, err: err.message }, 'site file watch error'));
+  return {
+    close() {
+      clearTimeout(timer);
+      w.close();
     },
   };
 }

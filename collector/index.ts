@@ -1,5 +1,5 @@
 /** The collector's public API: used by `submeter collect`, the demo and the benches. */
-export { startCollector, collectOnce, buildInputs, spoolSink } from './collector.ts';
+export { startCollector, collectOnce, buildInputs, spoolSink, siteMultiplier } from './collector.ts';
 export type { Collector, CollectorOptions, CollectorHealth } from './collector.ts';
 export { MeterPoller } from './poller.ts';
 export { Spool, SpoolFullError, Forwarder } from './spool/index.ts';

@@ -4,13 +4,16 @@ import type { Sample } from './sample.ts';
  * `submeter collect --test` for people (issue 16): one row per meter with energy in kWh,
  * power, voltage and current (per phase on three-phase meters) and the meter's own tariff
  * registers; the line protocol stays available with `--format lp`. Columns no meter has are
- * left out; a meter that could not be read gets a row with its error.
+ * left out; a meter that could not be read gets a row with its error. kWh is the register
+ * as the meter shows it (raw); `x` is the multiplier (CT x PT, billing.md section 11) the
+ * site file puts on it now, shown where it is not 1, so an installer checks both.
  */
-export function sampleTable(samples: readonly Sample[], errors: Readonly<Record<string, string>> = {}): string {
-  const head = ['meter', 'kWh', 'W', 'V', 'A', 'PF', 'Hz', 'L1 / L2 / L3 (V A W)', 'tariff registers (kWh)'];
+export function sampleTable(samples: readonly Sample[], errors: Readonly<Record<string, string>> = {}, multiplier: (meter: string, t: number) => number = () => 1): string {
+  const head = ['meter', 'kWh', 'x', 'W', 'V', 'A', 'PF', 'Hz', 'L1 / L2 / L3 (V A W)', 'tariff registers (kWh)'];
   const rows = samples.map((s) => [
     s.meter,
     (s.wh / 1000).toFixed(3),
+    multiplier(s.meter, s.time) === 1 ? '' : String(multiplier(s.meter, s.time)),
     num(s.w, 1),
     num(s.v, 1),
     num(s.a, 3),
@@ -22,7 +25,7 @@ export function sampleTable(samples: readonly Sample[], errors: Readonly<Record<
   const cols = head.map((_, i) => i).filter((i) => i < 2 || rows.some((r) => r[i] !== '' && r[i] !== '-'));
   const widths = cols.map((i) => Math.max(head[i].length, ...rows.map((r) => r[i].length)));
   // Text columns left-aligned, numbers right-aligned.
-  const left = (i: number) => i === 0 || i >= 7;
+  const left = (i: number) => i === 0 || i >= 8;
   const line = (cells: string[]) =>
     cols
       .map((i, k) => (left(i) ? cells[i].padEnd(widths[k]) : cells[i].padStart(widths[k])))

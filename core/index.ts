@@ -46,8 +46,8 @@ export type { TouBucket } from './split/split.ts';
 export { largestRemainder } from './settle/divide.ts';
 export { settleDay } from './settle/settle.ts';
 export { siteIndex } from './settle/site-index.ts';
-export { meterTargets } from './settle/attribution.ts';
-export type { MeterTarget } from './settle/attribution.ts';
+export { meterTargets, siteCuts, spanAt, occupancyPieces, CellSums } from './settle/attribution.ts';
+export type { MeterTarget, TenantSpan } from './settle/attribution.ts';
 export type { SiteIndex } from './settle/site-index.ts';
 
 export { dedupePayments, paymentContent } from './bill/payments.ts';
@@ -58,7 +58,7 @@ export type { ReadingSource, RangeSettlement, SettleRangeOptions } from './bill/
 export { accountBill, masterSummary, lossRate, compareLines } from './bill/assemble.ts';
 export type { ChargeInput } from './bill/assemble.ts';
 
-export { liveBalanceFen, hoursToZero, hoursText, liveStatus, costPerHour, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
+export { liveBalanceFen, hoursToZero, hoursText, liveStatus, costPerHour, hourAtLastPower, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
 export type { LastInterval, AlertState, AlertCheck, AlertDecision } from './live/balance.ts';
 export { settleMeterEnergy, chargesByAccount } from './live/provisional.ts';
 export type { MeterEnergy } from './live/provisional.ts';
@@ -73,7 +73,20 @@ export { reconcile } from './reconcile/reconcile.ts';
 export { utilityCellFen } from './reconcile/utility-charge.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
 export { verifiableStatement, statementNumber } from './statement/statement.ts';
-export type { StatementFacts, StatementCharge, VerifiableStatement, StatementLine, StatementMeter, StatementPool, StatementLoss, StatementShare, ShareCell } from './statement/statement.ts';
+export type { StatementFacts, StatementCharge, VerifiableStatement, StatementLine, StatementMeter, StatementMeterChange, StatementPool, StatementLoss, StatementShare, ShareCell, FinalBlock } from './statement/statement.ts';
+
+// Tenancy and meter changes (billing.md section 11).
+export type { MeterChange } from './site/model.ts';
+export { PAYMENT_KINDS, paymentKindProblem } from './readings/csv.ts';
+export type { PaymentKind } from './readings/csv.ts';
+export { acceptMeterSeries, multiplierAt } from './counters/meter-changes.ts';
+export { cutCalendar } from './tenancy/cuts.ts';
+export { meterTimeline, occupantAt, occupancyOf, occupiesAt, tenancyCuts, metersOf, metersOccupiedBy, uncovered } from './tenancy/occupancy.ts';
+export type { OccupancySpan } from './tenancy/occupancy.ts';
+export { finalStatement, finalStatementRange, computeFinalStatement, finalStatementJson } from './tenancy/final-statement.ts';
+export type { FinalStatement, LedgerEntry } from './tenancy/final-statement.ts';
+export { diffSites, daysToResettle, describeChanges } from './site/diff.ts';
+export type { SiteChange, SiteDiff } from './site/diff.ts';
 
 export {
   DEFAULT_ENFORCEMENT,

@@ -7,10 +7,10 @@ import type { Period } from './tou/schedule.ts';
  * output needs it), instants epoch milliseconds.
  */
 
-export type QualityKind = 'conflict' | 'spike' | 'rollover' | 'reset' | 'gap' | 'incomplete' | 'negative_loss' | 'payment_conflict';
+export type QualityKind = 'conflict' | 'spike' | 'rollover' | 'reset' | 'gap' | 'incomplete' | 'negative_loss' | 'payment_conflict' | 'meter_change' | 'estimated';
 
 /** Every data-quality flag kind (the API lists them as events). */
-export const QUALITY_KINDS: readonly QualityKind[] = ['conflict', 'spike', 'rollover', 'reset', 'gap', 'incomplete', 'negative_loss', 'payment_conflict'];
+export const QUALITY_KINDS: readonly QualityKind[] = ['conflict', 'spike', 'rollover', 'reset', 'gap', 'incomplete', 'negative_loss', 'payment_conflict', 'meter_change', 'estimated'];
 
 /** A data-quality flag (billing.md sections 2, 4, 6). `meter` is "" for site-level flags. */
 export interface QualityFlag {
@@ -71,6 +71,11 @@ export interface CellSummary {
   readonly lossWh: number;
   readonly lossAllocatedWh: number;
   readonly lossAbnormalWh: number;
+  /**
+   * The part of tenantWh metered on vacant units (billing.md section 11: the landlord's),
+   * present when the site names a landlord account.
+   */
+  readonly vacantWh?: number;
 }
 
 /** The settlement of one local day (billing.md section 4). */
@@ -84,6 +89,8 @@ export interface DaySettlement {
   readonly flags: readonly QualityFlag[];
   /** How each pool's energy and the allocatable loss were divided, per period (statements show it). */
   readonly shares?: readonly ShareBasis[];
+  /** Sites with move-ins or move-outs: accounts there for part of a cell only (section 11). */
+  readonly occupancy?: readonly PartialOccupancy[];
 }
 
 /** One division of section 4 (a pool's energy or the allocatable loss in a day-period cell). */
@@ -94,12 +101,29 @@ export interface ShareBasis {
   readonly period: Period;
   /** Energy divided, Wh (C_k, or the allocatable loss). */
   readonly wh: number;
-  /** The weights used: the method's, or `equal` when all weights were 0 (section 4 fallback). */
-  readonly basis: 'area' | 'consumption' | 'equal';
+  /**
+   * The weights used: the method's, `equal` when all weights were 0 (section 4 fallback),
+   * `landlord` when no member was there during the cell (section 11 rule 3: all to it).
+   */
+  readonly basis: 'area' | 'consumption' | 'equal' | 'landlord';
   /** Number of accounts sharing. */
   readonly members: number;
-  /** Sum of the weights used: area in 10^-4 m2, own energy in Wh, or one per member. */
+  /** Sum of the weights used: area in 10^-4 m2, own energy in Wh, or one per member (x seconds when prorated). */
   readonly weightTotal: number;
+  /**
+   * Present when area and equal weights were prorated by occupancy (billing.md section 11
+   * rule 3): the cell's length, s. Each weight is then x the seconds the account was there
+   * (the cell's length unless DaySettlement.occupancy says less).
+   */
+  readonly cellS?: number;
+}
+
+/** An account that occupied only part of a day-period cell (billing.md section 11). */
+export interface PartialOccupancy {
+  readonly account: string;
+  readonly period: Period;
+  /** Seconds of the cell it occupied (less than the cell's length; 0 = not there). */
+  readonly seconds: number;
 }
 
 /** Energy of one day-period cell as measured, the input of settlement. */
@@ -133,12 +157,16 @@ export interface AccountBill {
   readonly opening_balance: string;
   readonly payments: string;
   readonly closing_balance: string;
+  /** Deposits held at the end of the range (billing.md section 11): only for accounts with deposit rows. */
+  readonly deposit?: string;
 }
 
 export interface MasterSummary {
   readonly kwh: string;
   readonly tenant_kwh: string;
   readonly common_kwh: string;
+  /** Sites with a landlord account (billing.md section 11): tenant_kwh metered on vacant units. */
+  readonly vacant_kwh?: string;
   readonly loss_kwh: string;
   readonly loss_allocated_kwh: string;
   readonly loss_abnormal_kwh: string;

@@ -15,11 +15,15 @@ import { F, M, T } from './schema.ts';
  */
 
 /**
- * A `reading` line: energy as integer Wh (`wh=1234i`), instantaneous values as floats.
- * FastPoint (Point's output, faster): one per sample on the collector's hot path.
+ * A `reading` line: energy as integer Wh (`wh=1234i`), instantaneous values as floats, all
+ * raw as the meter reported them. `multiplier` (billing.md section 11: the CT x PT ratio the
+ * collector had in force) is recorded beside them when it is not 1; billing multiplies by
+ * the site file's effective-dated one. FastPoint (Point's output, faster): one per sample on
+ * the collector's hot path.
  */
-export function sampleLine(site: string, s: Sample): string {
+export function sampleLine(site: string, s: Sample, multiplier = 1): string {
   const p = new FastPoint(M.reading).tag(T.site, site).tag(T.meter, s.meter).intField(F.wh, s.wh);
+  if (multiplier !== 1) p.intField(F.multiplier, multiplier);
   if (s.w !== undefined) p.floatField(F.w, s.w);
   if (s.v !== undefined) p.floatField(F.v, s.v);
   if (s.a !== undefined) p.floatField(F.a, s.a);

@@ -21,9 +21,9 @@ export const M = {
   balance: 'balance',
   /** Events: alerts and data-quality flags. tags: site, kind, account, meter; fields: detail, value. */
   event: 'event',
-  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap), utility_fen (what the utility charges for the master's energy of the cell, integer fen, billing.md section 8; only for sites with a `utility` key). */
+  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap), vacant_wh (sites with a landlord account), utility_fen (what the utility charges for the master's energy of the cell, integer fen, billing.md section 8; only for sites with a `utility` key). */
   siteDay: 'site_day',
-  /** Recorded payments (workers/payments.ts), the durable ledger. tags: site, account, reference; fields: fen (integer). Time = the payment's instant. */
+  /** Recorded payments (workers/payments.ts), the durable ledger. tags: site, account, reference, kind (refund, deposit or transfer; absent for a plain payment, so older points are payments); fields: fen (integer). Time = the payment's instant. */
   payment: 'payment',
   /**
    * What a verifiable statement shows per meter and settled day, written by the settlement
@@ -35,18 +35,35 @@ export const M = {
    * meter's energy that day).
    */
   meterDay: 'meter_day',
+  /**
+   * A tenant meter at a move-in or move-out inside a settled day (billing.md section 11),
+   * written by the settlement. tags: site, meter; time = the move instant; fields:
+   * register_wh (the raw register then, Wh, interpolated by section 3), estimated (bool:
+   * across an interval longer than max_gap), wh_before (the meter's energy of that day
+   * before the instant, primary Wh: an occupant's part of the day is a difference of two).
+   */
+  meterMark: 'meter_mark',
   /** A meter's energy per settled day and period (issue 10). tags: site, meter, period; time = local midnight; fields: wh, gap_wh (the part spread over intervals longer than max_gap that cross a cell boundary: an estimate, billing.md amendment 11). */
   meterCell: 'meter_cell',
   /**
    * How a settled day-period cell divided a pool's energy or the allocatable loss
    * (issue 10, billing.md section 4). tags: site, kind (common | loss), pool (common only),
    * period; time = local midnight; fields: wh (energy divided), basis (string: area,
-   * consumption or equal, equal also when all weights were 0), members (integer),
-   * weight_total (integer: area in 10^-4 m2, Wh, or one per member).
+   * consumption or equal, equal also when all weights were 0; landlord when no member was
+   * there, billing.md section 11), members (integer), weight_total (integer: area in
+   * 10^-4 m2, Wh, or one per member; x seconds when prorated), cell_s (prorated divisions
+   * only: the cell's length in s).
    */
   shareBasis: 'share_basis',
   /** An account's weights on a settled day (issue 10). tags: site, account; time = local midnight; fields: area_weight (integer, area_m2 x 10^4), pools (string: the pools it shared, comma-separated). */
   accountDay: 'account_day',
+  /**
+   * An account there for only part of a settled day-period cell (billing.md section 11, a
+   * move-in or move-out that day). tags: site, account, period; time = local midnight;
+   * fields: occupied_s (integer seconds of the cell it occupied; its prorated weight is
+   * area x occupied_s, or occupied_s for equal). Cells without a point: the whole cell.
+   */
+  accountCell: 'account_cell',
   /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect; queue `settlement`: how long the oldest due day has waited past its due time, 0 when every due day is settled), waiting (integer jobs), failed (integer jobs). */
   worker: 'worker',
   /** Prepaid enforcement per account, every enforcement cycle (issue 13). tags: site, account; fields: wanted (integer 1 = power on, 0 = off: what the policy wants), state (integer 1 closed, 0 open as read back from the meters; absent while unknown), mismatch (integer 1 when the read-back disagrees with what was commanded past the read-back window), mode (string off|dry-run|on), decision (string: the policy's reason), deferred (string: why a due trip waits, or ""), restore_fen (integer fen to pay to get power back), warning (string none|warning|final), pending (integer relay commands queued or running). */
@@ -142,12 +159,22 @@ export const F = {
   endWh: 'end_wh',
   endMs: 'end_ms',
   endEstimated: 'end_estimated',
+  /** meter_mark: the raw register at the instant, Wh. */
+  registerWh: 'register_wh',
+  /** meter_mark: interpolated across an interval longer than max_gap. */
+  estimated: 'estimated',
+  /** meter_mark: the meter's energy of the day before the instant, Wh. */
+  whBefore: 'wh_before',
   /** meter_cell: Wh spread over intervals longer than max_gap. */
   gapWh: 'gap_wh',
   /** share_basis: the weights used (area, consumption, equal). */
   basis: 'basis',
   members: 'members',
   weightTotal: 'weight_total',
+  /** share_basis, prorated divisions (billing.md section 11): the cell's length, integer s (weights are x occupied seconds). */
+  cellS: 'cell_s',
+  /** account_cell: seconds of the cell the account occupied. */
+  occupiedS: 'occupied_s',
   /** account_day: area_m2 x 10^4 (the area weight). */
   areaWeight: 'area_weight',
   /** account_day: comma-separated pool ids. */
@@ -176,6 +203,10 @@ export const F = {
   lossWh: 'loss_wh',
   lossAllocatedWh: 'loss_allocated_wh',
   lossAbnormalWh: 'loss_abnormal_wh',
+  /** site_day, sites with a landlord account: tenant energy of vacant units (integer Wh, billing.md section 11). */
+  vacantWh: 'vacant_wh',
+  /** reading: the meter's multiplier (CT x PT) the collector had in force, integer, written when it is not 1; the raw registers stay raw (billing.md section 11). */
+  multiplier: 'multiplier',
   /** site_day: the utility's charge for the master's energy of the cell, integer fen (billing.md section 8). */
   utilityFen: 'utility_fen',
   /** balance: the account's name (string), for display beside the id. */

@@ -38,6 +38,8 @@ export interface SiteDayPoint {
   readonly lossWh: number;
   readonly lossAllocatedWh: number;
   readonly lossAbnormalWh: number;
+  /** Sites with a landlord account: tenant energy of vacant units (billing.md section 11). */
+  readonly vacantWh?: number;
   /** What the utility charges for the cell's master energy, fen (billing.md section 8; Grafana's recovery panel). */
   readonly utilityFen?: number;
 }
@@ -54,6 +56,7 @@ export function siteDayLine(site: string, day: number, c: SiteDayPoint, normalRa
     .intField(F.lossAllocatedWh, c.lossAllocatedWh)
     .intField(F.lossAbnormalWh, c.lossAbnormalWh)
     .floatField(F.lossNormalRate, Number(normalRate));
+  if (c.vacantWh !== undefined) p.intField(F.vacantWh, c.vacantWh);
   if (c.utilityFen !== undefined) p.intField(F.utilityFen, c.utilityFen);
   return p.timestamp(day).toLineProtocol()!;
 }
@@ -76,6 +79,15 @@ export function meterDayLine(site: string, day: number, m: MeterDayPoint): strin
   return p.timestamp(day).toLineProtocol()!;
 }
 
+/**
+ * A tenant meter's register at a move-in or move-out inside a settled day (billing.md
+ * section 11), time = that instant: the register (raw Wh), whether it was interpolated
+ * across a gap, and the meter's energy of the day before it (primary Wh).
+ */
+export function meterMarkLine(site: string, m: { meter: string; ms: number; wh: number; estimated: boolean; whBefore: number }): string {
+  return new Point(M.meterMark).tag(T.site, site).tag(T.meter, m.meter).intField(F.registerWh, m.wh).booleanField(F.estimated, m.estimated).intField(F.whBefore, m.whBefore).timestamp(m.ms).toLineProtocol()!;
+}
+
 export function meterCellLine(site: string, day: number, c: { meter: string; period: string; wh: number; gapWh: number }): string {
   return new Point(M.meterCell).tag(T.site, site).tag(T.meter, c.meter).tag(T.period, c.period).intField(F.wh, c.wh).intField(F.gapWh, c.gapWh).timestamp(day).toLineProtocol()!;
 }
@@ -88,12 +100,21 @@ export interface ShareBasisPoint {
   readonly basis: string;
   readonly members: number;
   readonly weightTotal: number;
+  /** Prorated divisions (billing.md section 11): the cell's length, s. */
+  readonly cellS?: number;
 }
 
 export function shareBasisLine(site: string, day: number, b: ShareBasisPoint): string {
   const p = new Point(M.shareBasis).tag(T.site, site).tag(T.kind, b.kind);
   if (b.pool) p.tag(T.pool, b.pool);
-  return p.tag(T.period, b.period).intField(F.wh, b.wh).stringField(F.basis, b.basis).intField(F.members, b.members).intField(F.weightTotal, b.weightTotal).timestamp(day).toLineProtocol()!;
+  p.tag(T.period, b.period).intField(F.wh, b.wh).stringField(F.basis, b.basis).intField(F.members, b.members).intField(F.weightTotal, b.weightTotal);
+  if (b.cellS !== undefined) p.intField(F.cellS, b.cellS);
+  return p.timestamp(day).toLineProtocol()!;
+}
+
+/** An account there for part of a settled day-period cell (billing.md section 11): the seconds it occupied. */
+export function accountCellLine(site: string, day: number, o: { account: string; period: string; seconds: number }): string {
+  return new Point(M.accountCell).tag(T.site, site).tag(T.account, o.account).tag(T.period, o.period).intField(F.occupiedS, o.seconds).timestamp(day).toLineProtocol()!;
 }
 
 export function accountDayLine(site: string, day: number, a: { account: string; areaWeight: number; pools: readonly string[] }): string {

@@ -27,6 +27,8 @@ const WHAT: Record<keyof typeof M, string> = {
   meterCell: "statement facts: each meter's energy and estimated part per settled day and period",
   shareBasis: 'statement facts: how each settled cell divided pools and the loss',
   accountDay: "statement facts: each account's weights per settled day",
+  meterMark: "statement facts: a tenant meter's register at a move-in or move-out",
+  accountCell: 'statement facts: the seconds of a cell an account occupied on a day with a move',
   relay: 'prepaid enforcement: wanted and read-back relay state per account',
 };
 for (const [k, measurement] of Object.entries(M)) registerMeasurement({ measurement, what: WHAT[k as keyof typeof M] ?? measurement });

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { billFromSettlement, billRunJson, computeBillRun, parseSiteYaml, ReadingsScanner, reconcile, settleRange } from '../core/index.ts';
+import { billFromSettlement, billRunJson, computeBillRun, computeFinalStatement, finalStatementJson, parseSiteYaml, ReadingsScanner, reconcile, settleRange } from '../core/index.ts';
 import { readPaymentsFile } from '../cli/commands/bill.ts';
 
 /**
@@ -17,10 +17,10 @@ const cases = readdirSync(root, { withFileTypes: true })
   .map((d) => d.name)
   .sort();
 
-function argsOf(dir: string): { from: string; to: string } {
+function argsOf(dir: string): { from: string; to: string; final?: string } {
   const words = readFileSync(join(dir, 'args'), 'utf8').trim().split(/\s+/);
-  const get = (k: string) => words[words.indexOf(k) + 1];
-  return { from: get('--from'), to: get('--to') };
+  const get = (k: string) => (words.includes(k) ? words[words.indexOf(k) + 1] : undefined);
+  return { from: get('--from')!, to: get('--to')!, final: get('--final') };
 }
 
 /** The reconciliation of a case (billing.md section 8) as `submeter reconcile` prints it. */
@@ -43,6 +43,15 @@ export async function billCase(dir: string): Promise<string> {
   return billRunJson(computeBillRun(site, store, payments, from, to));
 }
 
+/** `--final ACCOUNT` in args: that account's final statement (billing.md section 11), expected-final.json. */
+async function finalCase(dir: string, account: string): Promise<string> {
+  const site = parseSiteYaml(readFileSync(join(dir, 'site.yaml'), 'utf8'), 'site.yaml');
+  const scanner = new ReadingsScanner(site, 'readings.csv');
+  scanner.push(readFileSync(join(dir, 'readings.csv')));
+  const payments = existsSync(join(dir, 'payments.csv')) ? await readPaymentsFile(join(dir, 'payments.csv')) : [];
+  return finalStatementJson(computeFinalStatement(site, scanner.end(), payments, account));
+}
+
 describe('billing testcases', () => {
   it('has the cases the issue lists', () => {
     expect(cases.length).toBeGreaterThanOrEqual(18);
@@ -56,6 +65,8 @@ describe('billing testcases', () => {
         return;
       }
       expect(await billCase(dir)).toBe(readFileSync(join(dir, 'expected.json'), 'utf8'));
+      const final = argsOf(dir).final;
+      if (final !== undefined) expect(await finalCase(dir, final)).toBe(readFileSync(join(dir, 'expected-final.json'), 'utf8'));
       if (existsSync(join(dir, 'expected-reconcile.json'))) expect(await reconcileCase(dir)).toBe(readFileSync(join(dir, 'expected-reconcile.json'), 'utf8'));
     });
   }

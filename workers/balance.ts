@@ -1,4 +1,4 @@
-import { checkLowBalance, divRoundHalfUp, moneyText, priceAt } from '../core/index.ts';
+import { checkLowBalance, hourAtLastPower, moneyText, occupantAt, priceAt } from '../core/index.ts';
 import type { Account, Site } from '../core/index.ts';
 import { balanceLine } from '../influx/balance-lines.ts';
 import { quoteString } from '../influx/client.ts';
@@ -113,8 +113,10 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
     // The account's own power now (display): its meters' last intervals, W.
     let watts = 0;
     for (const m of meters) {
-      const iv = m.account === a ? live.inputs.lastInterval.get(m.id) : undefined;
-      if (iv && iv.ms > 0 && iv.wh > 0) watts += divRoundHalfUp(iv.wh * 3_600_000, iv.ms);
+      // The occupant now (billing.md section 11); raw register x the multiplier, not across a change.
+      const iv = occupantAt(site, m, now).account === a ? live.inputs.lastInterval.get(m.id) : undefined;
+      const wh = iv ? hourAtLastPower(m, iv, now) : undefined;
+      if (wh !== undefined) watts += wh; // Wh in an hour = mean W
     }
     const hours = figures.hoursLeft ?? undefined;
     const prev = states.get(a)!;

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { commandBudget, decideRelay, DEFAULT_ENFORCEMENT, nextWarning, policyFor, staleReasons, zoneOf } from '../core/index.ts';
+import { commandBudget, decideRelay, DEFAULT_ENFORCEMENT, metersOccupiedBy, nextWarning, policyFor, staleReasons, zoneOf } from '../core/index.ts';
 import type { Account, Meter, RelayDecision, Site, WarningLevel } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { RELAY_EVENT, relayEventLine, relayLine } from '../influx/relay.ts';
@@ -65,7 +65,8 @@ export function busOf(m: Meter): string {
   return c.protocol === 'modbus-tcp' ? `tcp:${c.host}:${c.port}` : `serial:${c.port}`;
 }
 
-const relayMetersOf = (site: Site, account: string): Meter[] => site.meters.filter((m) => m.account === account && m.relay !== undefined);
+/** The relay meters of the units an account occupies at t (billing.md section 11: never a unit it left, nor a vacant one). */
+const relayMetersOf = (site: Site, account: string, t: number): Meter[] => metersOccupiedBy(site, account, t).filter((m) => m.relay !== undefined);
 
 /** The account's read-back: closed/open when all its relay meters agree and were read, else undefined. */
 function accountState(meters: readonly Meter[], readbacks: ReadonlyMap<string, ReadbackRecord>): 'open' | 'closed' | undefined {
@@ -91,16 +92,16 @@ async function latestBy(ctx: WorkerContext, q: string, tag: string): Promise<Map
 export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob): Promise<EnforcementResult> {
   const site = siteOf(ctx, job.site);
   const cfg = site.enforcement ?? DEFAULT_ENFORCEMENT;
-  const accounts = site.accounts.filter((a) => relayMetersOf(site, a.id).length > 0);
+  const now = ctx.now();
+  const accounts = site.accounts.filter((a) => relayMetersOf(site, a.id, now).length > 0);
   if (accounts.length === 0) return { accounts: 0, enqueued: [], deferredByBudget: [], decisions: {} };
 
-  const now = ctx.now();
   const zone = zoneOf(site.timezone);
   const store = new RelayStore(ctx.redis, site.id, ctx.keyPrefix);
   const sq = quoteString(site.id);
   const since = now - 7 * 86_400_000;
   const ids = accounts.map((a) => a.id);
-  const meterIds = site.meters.filter((m) => m.account && ids.includes(m.account)).map((m) => m.id);
+  const meterIds = ids.flatMap((id) => metersOccupiedBy(site, id, now)).map((m) => m.id);
   const [balances, health, collectors, wanted, readbacks, overrides, warnings, commands] = await Promise.all([
     latestBy(ctx, `SELECT ${F.balanceFen}, ${F.hoursLeft} FROM ${M.balance} WHERE ${T.site} = ${sq} AND ${T.account} =~ ${idRegex(ids)} AND time >= ${since}ms AND time <= ${now}ms GROUP BY ${T.account} ORDER BY time DESC LIMIT 1`, T.account),
     latestBy(ctx, `SELECT ${F.lastSeen}, ${F.consecutiveErrors} FROM ${M.meterHealth} WHERE ${T.site} = ${sq} AND ${T.meter} =~ ${idRegex(meterIds)} AND time >= ${since}ms AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 1`, T.meter),
@@ -127,7 +128,7 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
 
   for (const a of accounts) {
     const policy = policyFor(cfg, a.id);
-    const meters = relayMetersOf(site, a.id);
+    const meters = relayMetersOf(site, a.id, now);
     const prev = wanted.get(a.id);
     const b = balances.get(a.id);
     const balance = b && typeof b[F.balanceFen] === 'number' ? { fen: b[F.balanceFen] as number, ...(typeof b[F.hoursLeft] === 'number' ? { hoursLeft: b[F.hoursLeft] as number } : {}) } : undefined;
@@ -136,8 +137,8 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
       maxAgeMs: cfg.maxDataAgeMs,
       maxSpoolSamples: cfg.maxSpoolSamples,
       ...(b ? { balanceTime: b.time as number } : {}),
-      meters: site.meters
-        .filter((m) => m.account === a.id && m.connection)
+      meters: metersOccupiedBy(site, a.id, now)
+        .filter((m) => m.connection)
         .map((m) => {
           const h = health.get(m.id);
           return { id: m.id, ...(typeof h?.[F.lastSeen] === 'number' ? { lastSeen: h[F.lastSeen] as number } : {}), ...(typeof h?.[F.consecutiveErrors] === 'number' ? { consecutiveErrors: h[F.consecutiveErrors] as number } : {}) };

@@ -1,4 +1,4 @@
-import { addDays, dateOfDayBucket, liveFigures, moneyFen, zoneOf } from '../core/index.ts';
+import { addDays, dateOfDayBucket, liveFigures, moneyFen, occupancyPieces, zoneOf } from '../core/index.ts';
 import type { DayEnergy, LastInterval, LiveFigures, LiveInputs, LocalDate, MeterEnergy, Period, Site } from '../core/index.ts';
 import type { InfluxV1, Row } from '../influx/client.ts';
 import { quoteString, rowsOf } from '../influx/client.ts';
@@ -34,17 +34,33 @@ export async function sumCharges(influx: InfluxV1, site: Site): Promise<Map<stri
   return new Map(rows.map((r) => [r.account as string, r.sum as number]));
 }
 
-/** Bucket sums per (local day, meter, period) as the core's DayEnergy, days in order. */
-function dayEnergy(site: Site, rows: readonly Row[]): DayEnergy[] {
+/**
+ * Bucket sums per (local day, meter, period) as the core's DayEnergy, days in order. Each
+ * piece's rows are from [from, to) of one occupancy piece (core occupancyPieces): their
+ * energy is attributed at the piece's first instant in the day (billing.md section 11).
+ */
+function dayEnergy(site: Site, pieces: readonly { from: number; rows: readonly Row[] }[]): DayEnergy[] {
+  const zone = zoneOf(site.timezone);
   const byDay = new Map<LocalDate, MeterEnergy[]>();
-  for (const r of rows) {
-    if (typeof r.sum !== 'number' || r.sum === 0) continue;
-    const date = dateOfDayBucket(site.timezone, r.time as number);
-    const list = byDay.get(date) ?? [];
-    list.push({ meter: r[T.meter] as string, period: r[T.period] as Period, wh: r.sum });
-    byDay.set(date, list);
+  for (const { from, rows } of pieces) {
+    for (const r of rows) {
+      if (typeof r.sum !== 'number' || r.sum === 0) continue;
+      const date = dateOfDayBucket(site.timezone, r.time as number);
+      const list = byDay.get(date) ?? [];
+      list.push({ meter: r[T.meter] as string, period: r[T.period] as Period, wh: r.sum, at: Math.max(from, zone.midnight(date)) });
+      byDay.set(date, list);
+    }
   }
   return [...byDay.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([date, energy]) => ({ date, energy }));
+}
+
+/** One bucket-sum statement per occupancy piece of [fromMs, toMs] (one piece unless someone moves in it). */
+function pieceQueries(site: Site, fromMs: number, toMs: number, group: string): { from: number; query: string }[] {
+  const sq = quoteString(site.id);
+  return occupancyPieces(site, fromMs, toMs + 1).map(([a, b]) => ({
+    from: a,
+    query: `SELECT sum(${F.wh}) FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND time >= ${a}ms AND time < ${b}ms ${group}`,
+  }));
 }
 
 export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInputs; paymentCount: Map<string, number>; settledThrough?: LocalDate }> {
@@ -56,7 +72,8 @@ export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInp
     await influx.queryRaw(
       [
         `SELECT last(${F.masterWh}) FROM ${M.siteDay} WHERE ${T.site} = ${sq}`,
-        `SELECT sum(${F.fen}), count(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.account}`,
+        // Deposits are held apart from the prepaid balance (billing.md section 11).
+        `SELECT sum(${F.fen}), count(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${sq} AND ${T.kind} != 'deposit' AND time <= ${now}ms GROUP BY ${T.account}`,
       ].join(';\n'),
     )
   ).map(rowsOf);
@@ -65,22 +82,27 @@ export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInp
   // Unsettled days: after the last settled one up to today (all history before any settlement).
   const fromMs = settledThrough ? zone.midnight(addDays(settledThrough, 1)) : 0;
   const group = `GROUP BY ${T.meter}, ${T.period}, time(1d) fill(none) tz(${tz})`;
-  const [unsettledRows, trailingRows, lastRows] = (
+  const unsettledQ = pieceQueries(site, fromMs, now, group);
+  const trailingQ = pieceQueries(site, now - 86_400_000, now, group);
+  const results = (
     await influx.queryRaw(
       [
-        `SELECT sum(${F.wh}) FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND time >= ${fromMs}ms AND time <= ${now}ms ${group}`,
-        `SELECT sum(${F.wh}) FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND time >= ${now - 86_400_000}ms AND time <= ${now}ms ${group}`,
+        ...unsettledQ.map((q) => q.query),
+        ...trailingQ.map((q) => q.query),
         // The last two readings of each meter (no meter regex: slow for 1,000 ids in InfluxDB 1.x).
         `SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND time > ${now - 25 * 3_600_000}ms AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 2`,
       ].join(';\n'),
     )
   ).map(rowsOf);
+  const unsettledPieces = unsettledQ.map((q, i) => ({ from: q.from, rows: results[i] }));
+  const trailingPieces = trailingQ.map((q, i) => ({ from: q.from, rows: results[unsettledQ.length + i] }));
+  const lastRows = results[unsettledQ.length + trailingQ.length];
   const charged = await (src.chargedSums ?? (() => sumCharges(influx, site)))();
   const paid = new Map(paidRows.map((r) => [r.account as string, r.sum as number]));
   const paymentCount = new Map(paidRows.map((r) => [r.account as string, r.count as number]));
   const closingFen = new Map(site.accounts.map((a) => [a.id, moneyFen(a.openingBalance) + (paid.get(a.id) ?? 0) - (charged.get(a.id) ?? 0)]));
 
-  const found = new Map(dayEnergy(site, unsettledRows).map((d) => [d.date, d]));
+  const found = new Map(dayEnergy(site, unsettledPieces).map((d) => [d.date, d]));
   const unsettled: DayEnergy[] = [];
   const first = settledThrough ? addDays(settledThrough, 1) : ([...found.keys()].sort()[0] ?? today);
   for (let d = first; d <= today; d = addDays(d, 1)) unsettled.push(found.get(d) ?? { date: d, energy: [] });
@@ -96,9 +118,9 @@ export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInp
     const [a, b] = [...rows].sort((x, y) => (y.time as number) - (x.time as number));
     if (!a || !b || typeof a[F.wh] !== 'number' || typeof b[F.wh] !== 'number') continue;
     if ((a.time as number) <= now - 3_600_000) continue; // silent for an hour: no power now
-    lastInterval.set(meter, { wh: (a[F.wh] as number) - (b[F.wh] as number), ms: (a.time as number) - (b.time as number) });
+    lastInterval.set(meter, { wh: (a[F.wh] as number) - (b[F.wh] as number), ms: (a.time as number) - (b.time as number), at: a.time as number });
   }
-  return { inputs: { now, closingFen, unsettled, trailing: dayEnergy(site, trailingRows), lastInterval }, paymentCount, ...(settledThrough ? { settledThrough } : {}) };
+  return { inputs: { now, closingFen, unsettled, trailing: dayEnergy(site, trailingPieces), lastInterval }, paymentCount, ...(settledThrough ? { settledThrough } : {}) };
 }
 
 /** The live figures of every account of a site at `now`, from InfluxDB through the core. */

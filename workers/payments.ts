@@ -1,6 +1,6 @@
 import type { RedisClient } from '../lib/redis.ts';
-import type { Site } from '../core/index.ts';
-import { moneyText, paymentContent, paymentTimeProblem } from '../core/index.ts';
+import type { PaymentKind, Site } from '../core/index.ts';
+import { moneyText, PAYMENT_KINDS, paymentContent, paymentKindProblem, paymentTimeProblem } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { InfluxError, quoteString } from '../influx/client.ts';
 import { eventLine } from '../influx/event-lines.ts';
@@ -24,8 +24,15 @@ import { MAX_TIME_MS, redisKeys } from './keys.ts';
 
 export interface PaymentInput {
   readonly account: string;
-  /** Integer fen; negative for a refund or correction, never 0. */
+  /**
+   * Integer fen, never 0; negative for a refund or correction. A transfer moves this many
+   * fen (> 0) from `account` to `to`.
+   */
   readonly fen: number;
+  /** billing.md section 11: payment (default), refund (< 0), deposit (held apart), transfer. */
+  readonly kind?: PaymentKind;
+  /** Transfers only: the receiving account. */
+  readonly to?: string;
   /** The payer's unique reference (bank or gateway transaction id). */
   readonly reference: string;
   /** Epoch ms of the payment's instant. */
@@ -59,22 +66,37 @@ export interface PaymentDeps {
 }
 
 /**
- * What the index stores per reference: the recorded payment, `instant|account|fen`. Only
- * (account, fen) decide whether a later call is the same payment (billing.md section 1,
- * amended by issue 11); the instant is kept so that a retry re-writes the very same point.
+ * What the index stores per reference: the recorded payment, `instant|account|fen`, plus
+ * `|kind` for other kinds than a plain payment (billing.md section 11; a transfer
+ * `|transfer>TO`), so references stored before kinds existed read as plain payments. Only
+ * (account, fen, kind, and a transfer's receiving account) decide whether a later call is
+ * the same payment (billing.md section 1, amended by issue 11); the instant is kept so that
+ * a retry re-writes the very same point.
  */
 function stored(p: PaymentInput): string {
-  return `${p.time}|${p.account}|${p.fen}`;
+  const kind = p.kind ?? 'payment';
+  if (kind === 'payment') return `${p.time}|${p.account}|${p.fen}`;
+  return `${p.time}|${p.account}|${p.fen}|${kind === 'transfer' ? `transfer>${p.to}` : kind}`;
 }
 
-function parseStored(text: string): { time: number; account: string; fen: number } {
-  const [time, account, fen] = text.split('|');
-  return { time: Number(time), account, fen: Number(fen) };
+function parseStored(text: string): { time: number; account: string; fen: number; kind?: PaymentKind; to?: string } {
+  const [time, account, fen, kind] = text.split('|');
+  const base = { time: Number(time), account, fen: Number(fen) };
+  if (!kind) return base;
+  if (kind.startsWith('transfer>')) return { ...base, kind: 'transfer', to: kind.slice('transfer>'.length) };
+  return { ...base, kind: kind as PaymentKind };
+}
+
+/** The content compared (billing.md section 1): a transfer's includes where it goes. */
+function contentOf(p: { account: string; fen: number; kind?: PaymentKind; to?: string }): string {
+  return `${paymentContent(p)}${p.kind === 'transfer' ? `>${p.to}` : ''}`;
 }
 
 function describe(text: string): string {
   const p = parseStored(text);
-  return `${moneyText(p.fen)} to ${p.account} at ${new Date(p.time).toISOString()}`;
+  const at = new Date(p.time).toISOString();
+  if (p.kind === 'transfer') return `a transfer of ${moneyText(p.fen)} from ${p.account} to ${p.to} at ${at}`;
+  return `${moneyText(p.fen)}${p.kind ? ` (${p.kind})` : ''} to ${p.account} at ${at}`;
 }
 
 // Returns {state, stored}: 'new' when this call reserved the reference, else what is stored.
@@ -93,14 +115,36 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL'
 return 0
 `;
 
+function ledgerPoint(site: string, account: string, reference: string, kind: PaymentKind, fen: number, time: number): string {
+  return ledgerLine(site, { account, reference, kind, fen, time });
+}
+
+/** The ledger points of a payment: one, or a transfer's two (out of `account`, into `to`) under one reference. */
+export function paymentLines(site: string, p: PaymentInput): string[] {
+  const kind = p.kind ?? 'payment';
+  if (kind === 'transfer') return [ledgerPoint(site, p.account, p.reference, kind, -p.fen, p.time), ledgerPoint(site, p.to!, p.reference, kind, p.fen, p.time)];
+  return [ledgerPoint(site, p.account, p.reference, kind, p.fen, p.time)];
+}
+
 export function paymentLine(site: string, p: PaymentInput): string {
-  return ledgerLine(site, p);
+  return paymentLines(site, p)[0];
 }
 
 function validate(site: Site, p: PaymentInput, now: number): void {
   const bad = (m: string) => new PaymentRejectedError('invalid', m);
   if (!site.accounts.some((a) => a.id === p.account)) throw bad(`unknown account ${JSON.stringify(p.account)} for site ${site.id}`);
   if (!Number.isSafeInteger(p.fen) || p.fen === 0) throw bad(`amount must be a non-zero whole number of fen, got ${p.fen}`);
+  const kind = p.kind ?? 'payment';
+  if (!(PAYMENT_KINDS as readonly string[]).includes(kind)) throw bad(`kind must be one of ${PAYMENT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+  if (kind === 'transfer') {
+    if (!(p.fen > 0)) throw bad('a transfer moves a positive amount from the account to `to`');
+    if (!p.to || !site.accounts.some((a) => a.id === p.to)) throw bad(`a transfer needs a known receiving account, got ${JSON.stringify(p.to)}`);
+    if (p.to === p.account) throw bad('a transfer needs two different accounts');
+  } else {
+    if (p.to !== undefined) throw bad('only a transfer has a receiving account');
+    const problem = paymentKindProblem(kind, p.fen);
+    if (problem) throw bad(problem);
+  }
   if (!p.reference || p.reference.length > 200 || /[\n\r]/.test(p.reference)) throw bad('reference must be 1..200 characters on one line');
   if (!Number.isSafeInteger(p.time)) throw bad(`payment time must be epoch milliseconds, got ${p.time}`);
   // Not in the future (it would be listed but never credited) nor before the site's first day.
@@ -111,10 +155,17 @@ function validate(site: Site, p: PaymentInput, now: number): void {
 /** The ledger's record of a reference, if any (survives a Redis that lost its last second). */
 async function ledgerContent(influx: InfluxV1, site: string, reference: string): Promise<string | undefined> {
   const rows = await influx.query(
-    `SELECT ${F.fen}, ${T.account} FROM ${M.payment} WHERE ${T.site} = ${quoteString(site)} AND ${T.reference} = ${quoteString(reference)} ORDER BY time ASC LIMIT 1`,
+    `SELECT ${F.fen} FROM ${M.payment} WHERE ${T.site} = ${quoteString(site)} AND ${T.reference} = ${quoteString(reference)} GROUP BY ${T.account}, ${T.kind}`,
   );
+  if (rows.length === 0) return undefined;
+  rows.sort((a, b) => (a.time as number) - (b.time as number) || (a.fen as number) - (b.fen as number));
   const r = rows[0];
-  return r ? `${r.time as number}|${r.account as string}|${r.fen as number}` : undefined;
+  const kind = ((r.kind as string) || 'payment') as PaymentKind;
+  if (kind === 'transfer') {
+    const into = rows.find((x) => x.kind === 'transfer' && x.time === r.time && (x.fen as number) === -(r.fen as number));
+    return stored({ time: r.time as number, account: r.account as string, fen: -(r.fen as number), reference, kind, to: (into?.account as string) ?? '?' });
+  }
+  return stored({ time: r.time as number, account: r.account as string, fen: r.fen as number, reference, kind });
 }
 
 /**
@@ -138,7 +189,7 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
   // The ledger is the truth when it has the reference (Redis may have lost its last second).
   const truth = ledger ?? current;
   const recorded = parseStored(truth);
-  if (paymentContent(recorded) !== paymentContent(input)) {
+  if (contentOf(recorded) !== contentOf(input)) {
     const message = `payment reference ${JSON.stringify(input.reference)} is already used by ${describe(truth)}; refusing ${describe(mine)} (payment_conflict)`;
     // The data-quality flag of billing.md section 1, as an event the managers see (never
     // shown to tenants: it names another payment); best effort, the refusal is the answer
@@ -149,9 +200,10 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
     throw new PaymentRejectedError('conflict', message);
   }
   // The payment as first recorded (a retry's own time is not it).
-  const payment: PaymentInput = { account: recorded.account, fen: recorded.fen, reference: input.reference, time: recorded.time };
+  const payment: PaymentInput = { account: recorded.account, fen: recorded.fen, reference: input.reference, time: recorded.time, ...(recorded.kind ? { kind: recorded.kind } : {}), ...(recorded.to ? { to: recorded.to } : {}) };
   try {
-    await influx.write(paymentLine(site.id, payment));
+    // A transfer's two sides go in one write request (one WAL entry): never one without the other.
+    await influx.write(paymentLines(site.id, payment));
   } catch (err) {
     // Free the reference only when the write certainly did not land (InfluxDB refused it,
     // or the connection never opened), so a corrected retry is not refused. After a timeout
@@ -169,14 +221,17 @@ export interface LedgerPayment {
   readonly reference: string;
   readonly fen: number;
   readonly time: number;
+  /** Absent for a plain payment. */
+  readonly kind?: PaymentKind;
 }
 
-/** Every payment of a site in [fromMs, toMs) from the ledger, sorted by time then reference. */
+/** Every ledger line of a site in [fromMs, toMs) (a transfer's two sides each), sorted by time then reference. */
 export async function loadPayments(influx: InfluxV1, site: string, fromMs = 0, toMs = MAX_TIME_MS): Promise<LedgerPayment[]> {
   const rows = await influx.query(
-    `SELECT ${F.fen} FROM ${M.payment} WHERE ${T.site} = ${quoteString(site)} AND time >= ${fromMs}ms AND time < ${toMs}ms GROUP BY ${T.account}, ${T.reference}`,
+    `SELECT ${F.fen} FROM ${M.payment} WHERE ${T.site} = ${quoteString(site)} AND time >= ${fromMs}ms AND time < ${toMs}ms GROUP BY ${T.account}, ${T.reference}, ${T.kind}`,
   );
   return rows
-    .map((r) => ({ account: r.account as string, reference: r.reference as string, fen: r.fen as number, time: r.time as number }))
+    // A plain payment has no kind (billing.md section 11: like every point written before kinds).
+    .map((r) => ({ account: r.account as string, reference: r.reference as string, fen: r.fen as number, time: r.time as number, ...(r.kind ? { kind: r.kind as PaymentKind } : {}) }))
     .sort((a, b) => a.time - b.time || (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
 }

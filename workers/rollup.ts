@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { acceptReadings, addDays, billableFlags, buildCalendar, counterState, dateOfDayBucket, resumeSeries, sortSeries, touBuckets, zoneOf } from '../core/index.ts';
+import { acceptMeterSeries, addDays, billableFlags, buildCalendar, counterState, cutCalendar, dateOfDayBucket, resumeSeries, siteCuts, sortSeries, touBuckets, zoneOf } from '../core/index.ts';
 import type { CounterState, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { InfluxV1 } from '../influx/client.ts';
@@ -8,6 +8,7 @@ import { eventLine, workerLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { idRegex, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
+import { bucketAccount } from './bucket-account.ts';
 import { redisKeys } from './keys.ts';
 import { batchMeters, JOB_OPTS } from './queues.ts';
 import { requestResettlement } from './settle-requests.ts';
@@ -105,6 +106,26 @@ async function loadNew(influx: InfluxV1, site: string, meters: readonly { id: st
   return { raw, seeds };
 }
 
+/**
+ * Makes the rollup of some meters start again at `fromMs` (a site change that moves their
+ * occupants, multipliers or meter changes: billing.md section 11): their buckets from then
+ * on are deleted and written again by the next runs, from the last reading before it, like
+ * after late readings. `fromMs` -Infinity: from each meter's first reading.
+ */
+export async function restartRollup(ctx: WorkerContext, site: Site, meterIds: readonly string[], fromMs: number): Promise<void> {
+  if (meterIds.length === 0) return;
+  const keys = redisKeys(ctx.keyPrefix, site.id);
+  const sq = quoteString(site.id);
+  const since = Number.isFinite(fromMs) ? ` AND time >= ${fromMs}ms` : '';
+  await ctx.influx.queryRaw(meterIds.map((id) => `DELETE FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(id)}${since}`).join(';\n'));
+  if (!Number.isFinite(fromMs)) {
+    await ctx.redis.hdel(keys.rollupState, ...meterIds);
+    return;
+  }
+  const reset = JSON.stringify({ w: fromMs - ctx.tuning.settleLookbackMs - 1, acc: [], pend: [], from: fromMs, seed: true } satisfies MeterState);
+  await ctx.redis.hset(keys.rollupState, Object.fromEntries(meterIds.map((id) => [id, reset])));
+}
+
 /** Start of the calendar segment holding instant t (segments are sorted). */
 function segmentStart(cal: TouCalendar, t: number): number {
   let lo = 0;
@@ -163,7 +184,9 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const cals = new Map<string, TouCalendar>();
   const calendar = (a: LocalDate, b: LocalDate) => {
     let cal = cals.get(`${a}|${b}`);
-    if (!cal) cals.set(`${a}|${b}`, (cal = buildCalendar(site, a, b, BUCKET_MINUTES)));
+    // Cut at moves and meter changes like the settlement's calendar (billing.md section 11):
+    // a bucket has one occupant and one register, and the carried state can start at a change.
+    if (!cal) cals.set(`${a}|${b}`, (cal = cutCalendar(buildCalendar(site, a, b, BUCKET_MINUTES), siteCuts(site))));
     return cal;
   };
   const spans: { meter: string; prev: number; next: number }[] = [];
@@ -174,7 +197,10 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     const seed = st?.seed ? seeds.get(meter.id) : undefined;
     const base: CounterState = st?.seed ? { accepted: seed ? [seed] : [], pending: [] } : { accepted: st?.acc ?? [], pending: st?.pend ?? [] };
     const window = resumeSeries(base, series);
-    const acc = acceptReadings(meter, window);
+    // A carried state starts where the history it stands for starts: a meter change at or
+    // before its first reading is already in it (billing.md section 11), later ones are framed
+    // once a reading after them has arrived (a change entered ahead of time waits for it).
+    const acc = acceptMeterSeries(meter, window, base.accepted.length ? base.accepted[0][0] : -Infinity, window.time[window.time.length - 1]);
     // The last accepted reading before this run: intervals after it are new.
     const prev = base.accepted.length ? base.accepted[base.accepted.length - 1][0] : undefined;
     const n = acc.time.length;
@@ -185,7 +211,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     // carried accepted readings); buckets before it are left alone.
     const cut = Math.max(prev === undefined ? -Infinity : segmentStart(cal, prev), st?.from ?? -Infinity);
     const bs = n > 1 ? touBuckets(acc, cal).filter((b) => b.start >= cut) : [];
-    for (const b of bs) lines.push(bucketLine(site.id, { meter: meter.id, role: meter.role, ...(meter.account ? { account: meter.account } : {}), period: b.period, start: b.start, wh: b.wh }));
+    for (const b of bs) lines.push(bucketLine(site.id, { meter: meter.id, role: meter.role, ...bucketAccount(site, meter, b.start), period: b.period, start: b.start, wh: b.wh }));
     const after = prev ?? -Infinity;
     // Gaps inside one settlement cell estimate nothing billed (billing.md section 2 rule 4,
     // amendment 11): not flagged, as the settlement does not flag them.

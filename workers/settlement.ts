@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { addDays, meterDayFacts, meterIndex, PERIODS, ReadingStore, settleRange, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
+import { addDays, meterDayFacts, meterIndex, meterTimeline, PERIODS, ReadingStore, settleRange, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
 import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, Site } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { BucketPoint } from '../influx/bucket-lines.ts';
 import { quoteString } from '../influx/client.ts';
 import { eventLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
-import { accountDayLine, chargeLine, meterCellLine, meterDayLine, shareBasisLine, siteDayLine } from '../influx/settlement-lines.ts';
+import { accountCellLine, accountDayLine, chargeLine, meterCellLine, meterDayLine, meterMarkLine, shareBasisLine, siteDayLine } from '../influx/settlement-lines.ts';
 import { loadWindow, siteOf, writeChunked } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
+import { announceFinalStatements } from './move-out.ts';
+import { bucketAccount } from './bucket-account.ts';
 import { parsePayload, QUEUE, SettlementJob } from './queues.ts';
 import { completeSettlement, pendingSettlements, requestResettlement, requestSiteSettlement, SETTLE_JOB } from './settle-requests.ts';
 
@@ -104,8 +106,11 @@ function factLines(site: Site, t: number, settlement: DaySettlement, meters: rea
       }),
     );
     for (const c of m.cells) out.push(meterCellLine(site.id, t, { meter: m.meter, period: c.period, wh: c.wh, gapWh: c.gapWh }));
+    for (const k of m.marks ?? []) out.push(meterMarkLine(site.id, { meter: m.meter, ms: k.ms, wh: k.wh, estimated: k.estimated, whBefore: k.whBefore }));
   }
   for (const b of settlement.shares ?? []) out.push(shareBasisLine(site.id, t, b));
+  // Accounts there for part of a cell (billing.md section 11): their prorated weights.
+  for (const o of settlement.occupancy ?? []) out.push(accountCellLine(site.id, t, o));
   const idx = siteIndex(site);
   idx.accountIds.forEach((id, i) => {
     const pools = idx.pools.filter((p) => p.members.includes(i)).map((p) => p.id);
@@ -171,13 +176,18 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   const facts: MeterDayFacts[] = [];
   const range = settleRange(site, store, day, addDays(day, 1), {
     gridMinutes: 15,
+    // The window's first instant: a meter change before a meter's first reading here is
+    // known only by its multiplier (billing.md section 11), as in the rollup's carried state.
+    historyFromMs: a - ctx.tuning.settleLookbackMs,
     onSegments: (mi, cal, seg, acc) => {
       const d = cal.days.indexOf(day);
       const meter = site.meters[mi];
       for (let k = 0; k < cal.segments; k++) {
-        if (cal.day[k] === d && seg[k] !== 0) buckets.push({ meter: meter.id, role: meter.role, ...(meter.account ? { account: meter.account } : {}), period: PERIODS[cal.period[k]], start: cal.start[k], wh: seg[k] });
+        if (cal.day[k] === d && seg[k] !== 0) buckets.push({ meter: meter.id, role: meter.role, ...bucketAccount(site, meter, cal.start[k]), period: PERIODS[cal.period[k]], start: cal.start[k], wh: seg[k] });
       }
-      facts.push(meterDayFacts(meter, acc, cal, seg, d));
+      // Registers at the moves on this meter that day (billing.md section 11): each occupant's part.
+      const marks = meter.role === 'tenant' ? meterTimeline(site, meter).map((x) => x.from).filter((t) => t > a && t < b) : [];
+      facts.push(meterDayFacts(meter, acc, cal, seg, d, marks));
     },
   });
   ctx.log.debug({ site: site.id, day, coreMs: Math.round(performance.now() - t0) }, 'settleRange');
@@ -238,7 +248,7 @@ async function bucketChanges(ctx: WorkerContext, site: Site, a: number, b: numbe
     if (wh === 0) continue;
     const [meter, period, start] = key.split('|');
     const m = byMeter.get(meter);
-    if (m) out.push(bucketLine(site.id, { meter, role: m.role, ...(m.account ? { account: m.account } : {}), period, start: Number(start), wh: 0 }));
+    if (m) out.push(bucketLine(site.id, { meter, role: m.role, ...bucketAccount(site, m, Number(start)), period, start: Number(start), wh: 0 }));
   }
   if (out.length) ctx.log.info({ site: site.id, day: zoneOf(site.timezone).dateOf(a), buckets: out.length }, 'settlement rewrote buckets of the day');
   return out;
@@ -328,6 +338,8 @@ export async function processSettlement(ctx: WorkerContext, job: SettlementJob, 
 
 async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, reason: string | undefined): Promise<SettleResult> {
   const r = await settleSiteDay(ctx, site, day, reason);
+  // Section 11: a move-out day settled for the first time makes its final statement final.
+  if (r.outcome === 'settled') await announceFinalStatements(ctx, site, day);
   // After the write, also for 'unchanged' (the retry of a run killed before this line).
   // A random token, not a counter: a Redis that lost its last second cannot bring back
   // a value a balance worker already cached for different charges.

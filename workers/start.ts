@@ -21,6 +21,8 @@ import type { QueueName, Queues, ScheduleOptions } from './queues.ts';
 import { processRollup } from './rollup.ts';
 import { runSettlementJob } from './settlement.ts';
 import { requestSiteSettlement } from './settle-requests.ts';
+import { siteReloadChannel, startSiteReloader } from './site-reload.ts';
+import type { ReloadResult } from './site-reload.ts';
 
 export interface StartWorkersOptions {
   /** Validated sites (lib/site-file.ts loadSiteFile). At least one. */
@@ -51,6 +53,14 @@ export interface StartWorkersOptions {
   readonly now?: () => number;
   readonly log?: Logger;
   /**
+   * The files `sites` were read from, in the same order: they are read again when they
+   * change on disk, on reloadSites() (SIGHUP in the CLI) and when the API's reload route
+   * publishes (billing.md section 11, rule 9; workers/site-reload.ts).
+   */
+  readonly siteFiles?: readonly string[];
+  /** Watch siteFiles for changes. @defaultValue true */
+  readonly watchSiteFiles?: boolean;
+  /**
    * Top-up provider adapters per site id (tests pass the simulators'). @defaultValue from
    * the credentials in the environment, for every site with a `topup` block
    */
@@ -61,6 +71,8 @@ export interface RunningWorkers {
   readonly ctx: WorkerContext;
   readonly queues: Queues;
   readonly workers: readonly Worker[];
+  /** Reads the site files again now (all, or one site's); nothing without siteFiles. */
+  reloadSites(siteId?: string): Promise<ReloadResult[]>;
   /** Graceful stop: finishes jobs in flight, then closes connections. */
   close(): Promise<void>;
 }
@@ -159,12 +171,26 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     // Catch up at once (missed midnights while no worker ran) rather than at the next cron.
     for (const s of opts.sites) await requestSiteSettlement(queues, s.id);
   }
+  // Site changes reach the running pipeline (billing.md section 11): file watch, reloadSites(), API publish.
+  if (opts.siteFiles && opts.siteFiles.length !== opts.sites.length) throw new Error('startWorkers: siteFiles must list one file per site, in the same order');
+  const reloader = opts.siteFiles
+    ? startSiteReloader(ctx, { files: new Map(opts.sites.map((s, i) => [s.id, opts.siteFiles![i]])), watch: opts.watchSiteFiles ?? true, schedule: (opts.schedulers ?? true) ? (opts.schedule ?? {}) : false })
+    : undefined;
+  const subscriber = reloader ? redis.duplicate() : undefined;
+  if (subscriber && reloader) {
+    subscriber.on('error', (err) => log.warn({ err: err.message }, 'redis subscriber error (retrying)'));
+    subscriber.on('message', (_channel, siteId: string) => void reloader.reload(siteId).catch((err: Error) => log.error({ site: siteId, err: err.message }, 'site reload failed')));
+    await subscriber.subscribe(siteReloadChannel(ctx.keyPrefix));
+  }
   log.info({ sites: [...ids], queues: which }, 'workers started');
   return {
     ctx,
     queues,
     workers,
+    reloadSites: async (siteId) => (reloader ? reloader.reload(siteId) : []),
     async close() {
+      await reloader?.close();
+      subscriber?.disconnect();
       await Promise.all(workers.map((w) => w.close()));
       await closeRelayQueues(ctx);
       await closeQueues(queues);

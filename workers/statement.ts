@@ -21,7 +21,7 @@ export async function liveBill(influx: InfluxV1, site: Site, from: LocalDate, to
     `SELECT ${F.wh}, ${F.fen}, ${F.price} FROM ${M.charge} WHERE ${T.site} = ${sq} AND time < ${toMs}ms GROUP BY ${T.account}, ${T.kind}, ${T.pool}, ${T.period}, ${T.rev}`,
   );
   const cells = await influx.query(
-    `SELECT ${F.masterWh}, ${F.tenantWh}, ${F.commonWh}, ${F.lossWh}, ${F.lossAllocatedWh}, ${F.lossAbnormalWh} FROM ${M.siteDay} WHERE ${T.site} = ${sq} AND time < ${toMs}ms GROUP BY ${T.period}`,
+    `SELECT ${F.masterWh}, ${F.tenantWh}, ${F.commonWh}, ${F.lossWh}, ${F.lossAllocatedWh}, ${F.lossAbnormalWh}, ${F.vacantWh} FROM ${M.siteDay} WHERE ${T.site} = ${sq} AND time < ${toMs}ms GROUP BY ${T.period}`,
   );
   const byDay = new Map<number, { lines: Map<string, ChargeLine & { wh: number; fen: number }>; cells: CellSummary[] }>();
   const dayOf = (t: number) => {
@@ -50,6 +50,7 @@ export async function liveBill(influx: InfluxV1, site: Site, from: LocalDate, to
       lossWh: r.loss_wh as number,
       lossAllocatedWh: r.loss_allocated_wh as number,
       lossAbnormalWh: r.loss_abnormal_wh as number,
+      ...(typeof r.vacant_wh === 'number' ? { vacantWh: r.vacant_wh } : {}),
     });
   }
   const times = [...byDay.keys()].sort((a, b) => a - b);
@@ -65,6 +66,6 @@ export async function liveBill(influx: InfluxV1, site: Site, from: LocalDate, to
   });
   let fromDay = days.findIndex((d) => d.date >= from);
   if (fromDay < 0) fromDay = days.length;
-  const payments = (await loadPayments(influx, site.id, 0, toMs)).map((p) => ({ time: p.time, account: p.account, fen: p.fen, reference: p.reference }));
+  const payments = (await loadPayments(influx, site.id, 0, toMs)).map((p) => ({ time: p.time, account: p.account, fen: p.fen, reference: p.reference, ...(p.kind ? { kind: p.kind } : {}) }));
   return billFromSettlement({ site, from, to, fromMs, toMs, days, fromDay, flags: [] }, payments);
 }

@@ -1,5 +1,5 @@
-import { accountBill, dateOfDayBucket, Dec, divRoundHalfUp, hoursText, liveStatus, lossRate, moneyFen, PERIODS, priceAt, priceText as microText, zoneOf } from '../../core/index.ts';
-import type { Account, AccountBill, AccountLive, BillLine, CellSummary, ChargeKind, Period, RegisterAt, ShareBasis, Site, StatementCharge } from '../../core/index.ts';
+import { accountBill, byteOrder, dateOfDayBucket, Dec, divRoundHalfUp, hourAtLastPower, hoursText, liveStatus, lossRate, metersOf, moneyFen, occupantAt, PERIODS, priceAt, priceText as microText, zoneOf } from '../../core/index.ts';
+import type { Account, AccountBill, AccountLive, BillLine, CellSummary, ChargeKind, Meter, PaymentKind, PaymentRow, Period, RegisterAt, ShareBasis, Site, StatementCharge } from '../../core/index.ts';
 import type { InfluxV1, Row } from '../../influx/client.ts';
 import { quoteIdent as qi, quoteString as qs, rowsOf } from '../../influx/client.ts';
 import { F, M, T } from '../../influx/schema.ts';
@@ -73,6 +73,8 @@ export interface PaymentOut {
   readonly account: string;
   readonly amount: string;
   readonly reference: string;
+  /** billing.md section 11: refund, deposit or transfer; absent for a plain payment. */
+  readonly kind?: PaymentKind;
 }
 
 export interface EventOut {
@@ -107,6 +109,8 @@ export interface MeterHealthOut {
   readonly last_reading: string | null;
 }
 
+/** Deposits are held apart from the prepaid balance (billing.md section 11); plain payments have no kind tag. */
+const NOT_DEPOSIT = `${qi(T.kind)} != 'deposit'`;
 const HOUR = 3_600_000;
 
 export interface ReadModelOptions {
@@ -120,12 +124,16 @@ export interface ReadModelOptions {
 /** The facts of the verifiable statement of one account and range, as stored by the settlement. */
 export interface StatementDetailFacts {
   readonly charges: readonly StatementCharge[];
-  readonly meterDays: readonly { date: string; meter: string; wh: number; start?: RegisterAt; end?: RegisterAt }[];
+  readonly meterDays: readonly { date: string; meter: string; wh: number; start?: RegisterAt; end?: RegisterAt; marks?: readonly (RegisterAt & { whBefore: number })[] }[];
   readonly gaps: readonly { date: string; meter: string; period: Period; gapWh: number }[];
   readonly bases: readonly (ShareBasis & { date: string })[];
   readonly accountDays: readonly { date: string; areaWeight: number; pools: readonly string[] }[];
   readonly cells: readonly (CellSummary & { date: string })[];
   readonly payments: readonly { time: string; fen: number; reference: string }[];
+  /** Cells of the range the account occupied only in part (billing.md section 11). */
+  readonly occupancy: readonly { date: string; period: Period; seconds: number }[];
+  /** Deposits held at the end of the range, when the account has any (section 11). */
+  readonly depositFen?: number;
 }
 
 export class ReadModel {
@@ -161,8 +169,8 @@ export class ReadModel {
     const [lines, chargesBefore, payBefore, payIn] = await this.multi([
       `SELECT ${qi(F.wh)}, ${qi(F.fen)}, ${qi(F.price)}, ${qi(F.reason)} FROM ${qi(M.charge)} WHERE ${w} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY ${qi(T.account)}, ${qi(T.kind)}, ${qi(T.pool)}, ${qi(T.period)}, ${qi(T.rev)}`,
       `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.charge)} WHERE ${w} AND time < ${t0}ms GROUP BY ${qi(T.account)}`,
-      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND time < ${t0}ms GROUP BY ${qi(T.account)}`,
-      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY ${qi(T.account)}`,
+      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND ${NOT_DEPOSIT} AND time < ${t0}ms GROUP BY ${qi(T.account)}`,
+      `SELECT sum(${qi(F.fen)}) AS fen FROM ${qi(M.payment)} WHERE ${w} AND ${NOT_DEPOSIT} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY ${qi(T.account)}`,
     ]);
     const sumBy = (rows: Row[]) => new Map(rows.map((r) => [String(r[T.account]), int(r.fen)]));
     const before = sumBy(chargesBefore);
@@ -176,26 +184,38 @@ export class ReadModel {
   }
 
   /** What the verifiable statement of one account shows beyond its bill (issue 10): the settlement's stored facts of the range. */
-  async statementFacts(site: Site, account: Account, from: string, to: string): Promise<StatementDetailFacts> {
-    return this.cache.get(`facts|${site.id}|${account.id}|${from}|${to}`, () => this.loadFacts(site, account, from, to));
+  /** @param paidUntilMs payments only before this instant (a final statement: the move-out, billing.md section 11 rule 8) */
+  async statementFacts(site: Site, account: Account, from: string, to: string, paidUntilMs?: number): Promise<StatementDetailFacts> {
+    return this.cache.get(`facts|${site.id}|${account.id}|${from}|${to}|${paidUntilMs ?? ''}`, () => this.loadFacts(site, account, from, to, paidUntilMs));
   }
 
-  private async loadFacts(site: Site, account: Account, from: string, to: string): Promise<StatementDetailFacts> {
+  private async loadFacts(site: Site, account: Account, from: string, to: string, paidUntilMs?: number): Promise<StatementDetailFacts> {
     const tz = site.timezone;
     const zone = zoneOf(tz);
     const range = `time >= ${localMidnight(from, tz)}ms AND time < ${localMidnight(to, tz)}ms`;
+    const payRange = paidUntilMs !== undefined ? `time >= ${localMidnight(from, tz)}ms AND time < ${Math.min(paidUntilMs, localMidnight(to, tz))}ms` : range;
     const w = `${qi(T.site)} = ${qs(site.id)}`;
     const aw = `${w} AND ${qi(T.account)} = ${qs(account.id)}`;
-    const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
-    const [charges, meterDays, gaps, bases, accountDays, cells, pays] = await this.multi([
+    // The meters the account occupied in the range (billing.md section 11).
+    const meters = metersOf(site, account.id, localMidnight(from, tz), localMidnight(to, tz)).map((m) => m.id);
+    const [charges, meterDays, gaps, bases, accountDays, cells, pays, partial, marks, deposits] = await this.multi([
       `SELECT ${qi(F.wh)}, ${qi(F.fen)}, ${qi(F.price)} FROM ${qi(M.charge)} WHERE ${aw} AND ${range} GROUP BY ${qi(T.kind)}, ${qi(T.pool)}, ${qi(T.period)}, ${qi(T.rev)}`,
       `SELECT * FROM ${qi(M.meterDay)} WHERE ${w} AND ${meterFilter(meters)} AND ${range} GROUP BY ${qi(T.meter)}`,
       `SELECT ${qi(F.gapWh)} FROM ${qi(M.meterCell)} WHERE ${w} AND ${qi(F.gapWh)} > 0 AND ${range} GROUP BY ${qi(T.meter)}, ${qi(T.period)}`,
       `SELECT * FROM ${qi(M.shareBasis)} WHERE ${w} AND ${range} GROUP BY ${qi(T.kind)}, ${qi(T.pool)}, ${qi(T.period)}`,
       `SELECT * FROM ${qi(M.accountDay)} WHERE ${aw} AND ${range}`,
       `SELECT ${[F.masterWh, F.tenantWh, F.commonWh, F.lossWh, F.lossAllocatedWh, F.lossAbnormalWh].map((f) => qi(f)).join(', ')} FROM ${qi(M.siteDay)} WHERE ${w} AND ${range} GROUP BY ${qi(T.period)}`,
-      `SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${aw} AND ${range} GROUP BY ${qi(T.reference)}`,
+      `SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${aw} AND ${NOT_DEPOSIT} AND ${payRange} GROUP BY ${qi(T.reference)}`,
+      `SELECT ${qi(F.occupiedS)} FROM ${qi(M.accountCell)} WHERE ${aw} AND ${range} GROUP BY ${qi(T.period)}`,
+      `SELECT * FROM ${qi(M.meterMark)} WHERE ${w} AND ${meterFilter(meters)} AND ${range} GROUP BY ${qi(T.meter)}`,
+      // Deposits held at the end of the range (at the move-out for a final statement): shown apart.
+      `SELECT sum(${qi(F.fen)}) AS fen, count(${qi(F.fen)}) AS n FROM ${qi(M.payment)} WHERE ${aw} AND ${qi(T.kind)} = 'deposit' AND time < ${paidUntilMs ?? localMidnight(to, tz)}ms`,
     ]);
+    const marksOf = new Map<string, (RegisterAt & { whBefore: number })[]>();
+    for (const r of marks) {
+      const k = `${zone.dateOf(Number(r.time))}|${r[T.meter]}`;
+      marksOf.set(k, [...(marksOf.get(k) ?? []), { wh: int(r[F.registerWh]), ms: Number(r.time), estimated: r[F.estimated] === true, whBefore: int(r[F.whBefore]) }]);
+    }
     // Points of a settled day are stamped at its local midnight.
     const date = (r: Row) => zone.dateOf(Number(r.time));
     const at = (r: Row, wh: string, ms: string, est: string): RegisterAt | undefined => (typeof r[wh] === 'number' && typeof r[ms] === 'number' ? { wh: int(r[wh]), ms: int(r[ms]), estimated: r[est] === true } : undefined);
@@ -208,7 +228,8 @@ export class ReadModel {
       meterDays: meterDays.map((r) => {
         const start = at(r, F.startWh, F.startMs, F.startEstimated);
         const end = at(r, F.endWh, F.endMs, F.endEstimated);
-        return { date: date(r), meter: String(r[T.meter]), wh: int(r[F.wh]), ...(start ? { start } : {}), ...(end ? { end } : {}) };
+        const m = marksOf.get(`${date(r)}|${r[T.meter]}`);
+        return { date: date(r), meter: String(r[T.meter]), wh: int(r[F.wh]), ...(start ? { start } : {}), ...(end ? { end } : {}), ...(m ? { marks: m } : {}) };
       }),
       gaps: gaps.map((r) => ({ date: date(r), meter: String(r[T.meter]), period: r[T.period] as Period, gapWh: int(r[F.gapWh]) })),
       bases: bases.map((r) => ({
@@ -220,7 +241,10 @@ export class ReadModel {
         basis: String(r[F.basis]) as ShareBasis['basis'],
         members: int(r[F.members]),
         weightTotal: int(r[F.weightTotal]),
+        ...(typeof r[F.cellS] === 'number' ? { cellS: int(r[F.cellS]) } : {}),
       })),
+      occupancy: partial.map((r) => ({ date: date(r), period: r[T.period] as Period, seconds: int(r[F.occupiedS]) })),
+      ...(int(deposits[0]?.n) > 0 ? { depositFen: int(deposits[0]?.fen) } : {}),
       accountDays: accountDays.map((r) => ({ date: date(r), areaWeight: int(r[F.areaWeight]), pools: String(r[F.pools] ?? '').split(',').filter(Boolean) })),
       cells: cells.map((r) => ({
         date: date(r),
@@ -253,11 +277,13 @@ export class ReadModel {
   private async loadLive(site: Site, account: Account, now: number): Promise<LiveStatus> {
     const tz = site.timezone;
     const midnight = localMidnight(localParts(now, tz).date, tz);
-    const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
+    // The meters the account occupies now (billing.md section 11), and today's buckets by
+    // the account they are tagged with (a meter's buckets carry their occupant).
+    const meters = site.meters.filter((m) => m.role === 'tenant' && occupantAt(site, m, now).account === account.id);
     const w = `${qi(T.site)} = ${qs(site.id)}`;
     const [bal, today] = await this.multi([
       `SELECT * FROM ${qi(M.balance)} WHERE ${w} AND ${qi(T.account)} = ${qs(account.id)} AND time <= ${now}ms ORDER BY time DESC LIMIT 1`,
-      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${w} AND ${meterFilter(meters)} AND time >= ${midnight}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
+      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${w} AND ${qi(T.account)} = ${qs(account.id)} AND ${qi(T.role)} = 'tenant' AND time >= ${midnight}ms AND time <= ${now}ms GROUP BY ${qi(T.period)}`,
     ]);
     const point = bal.length > 0 && Number(bal[0].time) > now - this.liveMaxAgeMs ? bal[0] : undefined;
     let balanceFen: number;
@@ -275,7 +301,7 @@ export class ReadModel {
       balanceFen = mine.balanceFen;
       hours = hoursText(mine.hoursLeft);
       costFen = mine.costPerHourFen;
-      powerW = ownPower(meters, figures);
+      powerW = ownPower(meters, figures, now);
     }
     const now_ = priceAt(site, account, now);
     const todayByPeriod = PERIODS.map((p) => ({ period: p, wh: int(today.find((r) => r[T.period] === p)?.wh) })).filter((x) => x.wh !== 0);
@@ -322,10 +348,10 @@ export class ReadModel {
     const tz = site.timezone;
     const t0 = localMidnight(from, tz);
     const t1 = localMidnight(to, tz);
-    const meters = site.meters.filter((m) => m.role === 'tenant' && m.account === account.id).map((m) => m.id);
-    // tz() aligns 1d groups on local midnight (InfluxDB 1.x), like settlement days.
+    // tz() aligns 1d groups on local midnight (InfluxDB 1.x), like settlement days. Buckets
+    // carry their occupant (billing.md section 11): the account's energy, whichever meter.
     const [rows] = await this.multi([
-      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${qi(T.site)} = ${qs(site.id)} AND ${meterFilter(meters)} AND time >= ${t0}ms AND time < ${t1}ms GROUP BY time(${interval}), ${qi(T.period)} fill(none) tz(${qs(tz)})`,
+      `SELECT sum(${qi(F.wh)}) AS wh FROM ${qi(M.touBucket)} WHERE ${qi(T.site)} = ${qs(site.id)} AND ${qi(T.account)} = ${qs(account.id)} AND ${qi(T.role)} = 'tenant' AND time >= ${t0}ms AND time < ${t1}ms GROUP BY time(${interval}), ${qi(T.period)} fill(none) tz(${qs(tz)})`,
     ]);
     return rows
       .map((r) => ({ t: Number(r.time), period: r[T.period] as Period, wh: int(r.wh) }))
@@ -353,11 +379,26 @@ export class ReadModel {
 
   async payments(site: Site, account: string | undefined, limit = 200): Promise<PaymentOut[]> {
     const where = `${qi(T.site)} = ${qs(site.id)}${account ? ` AND ${qi(T.account)} = ${qs(account)}` : ''}`;
-    const [rows] = await this.multi([`SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${where} GROUP BY ${qi(T.account)}, ${qi(T.reference)} ORDER BY time DESC LIMIT 1`]);
+    const [rows] = await this.multi([`SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${where} GROUP BY ${qi(T.account)}, ${qi(T.reference)}, ${qi(T.kind)} ORDER BY time DESC LIMIT 1`]);
     return rows
       .sort((a, b) => Number(b.time) - Number(a.time) || String(a[T.reference]).localeCompare(String(b[T.reference])))
       .slice(0, limit)
-      .map((r) => ({ time: formatLocal(Number(r.time), site.timezone), account: String(r[T.account]), amount: moneyText(int(r[F.fen])), reference: String(r[T.reference]) }));
+      .map((r) => {
+        // A plain payment is listed as before; other kinds say what they are (billing.md section 11).
+        const kind = (String(r[T.kind] ?? '') || 'payment') as PaymentKind;
+        return { time: formatLocal(Number(r.time), site.timezone), account: String(r[T.account]), amount: moneyText(int(r[F.fen])), reference: String(r[T.reference]), ...(kind !== 'payment' ? { kind } : {}) };
+      });
+  }
+
+  /** Every ledger line of one account (billing.md section 11: with its kind), oldest first, for the final statement. */
+  async ledger(site: Site, account: string): Promise<PaymentRow[]> {
+    const [rows] = await this.multi([`SELECT ${qi(F.fen)} FROM ${qi(M.payment)} WHERE ${qi(T.site)} = ${qs(site.id)} AND ${qi(T.account)} = ${qs(account)} GROUP BY ${qi(T.reference)}, ${qi(T.kind)}`]);
+    return rows
+      .map((r) => {
+        const kind = (String(r[T.kind] ?? '') || 'payment') as PaymentKind;
+        return { time: Number(r.time), account, fen: int(r[F.fen]), reference: String(r[T.reference]), ...(kind !== 'payment' ? { kind } : {}) };
+      })
+      .sort((a, b) => a.time - b.time || byteOrder(a.reference, b.reference));
   }
 
   /** Events (alerts and data-quality flags), newest first; filtered by account or kinds. */
@@ -460,11 +501,15 @@ export function masterDay(date: string, m: number, t: number, c: number, loss: n
 }
 
 /** The account's own power now (W): its meters' last intervals, as the balance worker computes it. */
-function ownPower(meters: readonly string[], figures: LoadedLive): number | undefined {
+/** The meters' power now, W: raw register x multiplier over each last interval (billing.md section 11), none across a meter change. */
+function ownPower(meters: readonly Meter[], figures: LoadedLive, now: number): number | undefined {
   let w: number | undefined;
   for (const m of meters) {
-    const iv = figures.inputs.lastInterval.get(m);
-    if (iv && iv.ms > 0 && iv.wh >= 0) w = (w ?? 0) + divRoundHalfUp(iv.wh * 3_600_000, iv.ms);
+    const iv = figures.inputs.lastInterval.get(m.id);
+    if (!iv) continue;
+    if (iv.wh === 0 && iv.ms > 0) w = w ?? 0;
+    const wh = hourAtLastPower(m, iv, now);
+    if (wh !== undefined) w = (w ?? 0) + wh;
   }
   return w;
 }

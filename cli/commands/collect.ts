@@ -30,7 +30,7 @@ export function registerCollect(program: Command): void {
     .option('--spool-max-mb <n>', 'bound of the spool: past it new samples are refused and spool_full is raised', '256')
     .option('--relay', "carry out the workers' relay commands (prepaid enforcement) on this collector's buses; needs SUBMETER_REDIS_URL and the control secrets (docs/enforcement.md)")
     .option('--queue-prefix <p>', 'BullMQ prefix of the workers (with --relay)', 'bull')
-    .option('--key-prefix <p>', 'Redis key prefix of the workers (with --relay)', 'submeter')
+    .option('--key-prefix <p>', "Redis key prefix of the workers: with --relay, and with SUBMETER_REDIS_URL set, the API's site reload (published there) reloads the collector too", 'submeter')
     .action(async (opts: CollectOpts) => {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const { createLogger } = await import('../../lib/logger.ts');
@@ -41,12 +41,14 @@ export function registerCollect(program: Command): void {
         if (opts.format !== 'table' && opts.format !== 'lp') throw Object.assign(new Error(`--format: expected table or lp, got ${JSON.stringify(opts.format)}`), { exitCode: 2 });
         const { collectOnce } = await import('../../collector/index.ts');
         const { samples, errors } = await collectOnce(site, { ...(opts.meter ? { meters: opts.meter } : {}), log });
+        const { siteMultiplier } = await import('../../collector/index.ts');
+        const multiplier = siteMultiplier(() => site);
         if (opts.format === 'lp') {
-          process.stdout.write(samples.map((s) => sampleLine(site.id, s) + '\n').join(''));
+          process.stdout.write(samples.map((s) => sampleLine(site.id, s, multiplier(s.meter, s.time)) + '\n').join(''));
           for (const [meter, err] of Object.entries(errors)) process.stderr.write(`submeter collect --test: ${meter}: ${err}\n`);
         } else {
           const { sampleTable } = await import('../../collector/index.ts');
-          process.stdout.write(sampleTable(samples, errors));
+          process.stdout.write(sampleTable(samples, errors, multiplier));
         }
         if (Object.keys(errors).length > 0) {
           process.stderr.write(`submeter collect --test: ${Object.keys(errors).length} of ${samples.length + Object.keys(errors).length} meters could not be read\n`);
@@ -67,6 +69,10 @@ export function registerCollect(program: Command): void {
       const env = readEnv();
       const collector = await startCollector({
         site,
+        // Edits reach the running collector (file watch, SIGHUP, and the API's reload when a
+        // Redis URL is configured): e.g. a replaced meter's new address.
+        siteFile: opts.site,
+        ...(process.env.SUBMETER_REDIS_URL ? { reloadChannel: { redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: opts.keyPrefix ?? 'submeter' } } : {}),
         spoolDir: opts.spool ?? `.run/spool/${site.id}`,
         influx: { url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, ...(env.SUBMETER_INFLUX_TOKEN ? { token: env.SUBMETER_INFLUX_TOKEN } : {}) },
         ...(opts.meter ? { meters: opts.meter } : {}),
@@ -76,6 +82,8 @@ export function registerCollect(program: Command): void {
         log,
         ...(opts.relay ? { relay: { redisUrl: env.SUBMETER_REDIS_URL, queuePrefix: opts.queuePrefix, keyPrefix: opts.keyPrefix } } : {}),
       });
+      const hup = () => void collector.reload();
+      process.on('SIGHUP', hup);
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           log.info({ signal: sig }, 'stopping');
@@ -84,6 +92,7 @@ export function registerCollect(program: Command): void {
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
+      process.off('SIGHUP', hup);
       await collector.stop();
     });
 }

@@ -58,6 +58,22 @@ describe('submeter pay (real Redis and InfluxDB)', () => {
     expect(rows.map((r) => r.fen)).toEqual([10_000]);
   }, 60_000);
 
+  it('records a refund (negative) and a transfer (two ledger lines, one reference); a positive refund exits 2', async () => {
+    const refund = await pay('--account', 'A101', '--amount', '-30.00', '--kind', 'refund', '--reference', 'RF-1', '--time', '2026-10-06T10:00:00+08:00');
+    expect(refund.code).toBe(0);
+    expect(JSON.parse(refund.stdout)).toMatchObject({ status: 'recorded', amount: '-30.00', kind: 'refund' });
+    const transfer = await pay('--account', 'A101', '--amount', '20.00', '--kind', 'transfer', '--to', 'A102', '--reference', 'TR-1', '--time', '2026-10-06T11:00:00+08:00');
+    expect(transfer.code).toBe(0);
+    const lines = await influx.query(`SELECT fen FROM payment WHERE reference = 'TR-1' GROUP BY account, kind`);
+    expect(lines.map((r) => [r.account, r.kind, r.fen])).toEqual([
+      ['A101', 'transfer', -2000],
+      ['A102', 'transfer', 2000],
+    ]);
+    const wrong = await pay('--account', 'A101', '--amount', '30.00', '--kind', 'refund', '--reference', 'RF-2');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/a refund is money paid back: a negative amount/);
+  }, 60_000);
+
   it('without --time, running the same payment again is a duplicate (issue 11), not a conflict', async () => {
     const args = ['--account', 'A102', '--amount', '20.00', '--reference', 'R-NOW'];
     const first = await pay(...args);

@@ -14,7 +14,9 @@ export function registerPay(program: Command): void {
     .requiredOption('--amount <money>', 'amount in CNY with at most 2 decimals, e.g. 100.00 (negative for a refund)')
     .requiredOption('--reference <ref>', "the payer's unique reference (bank or gateway transaction id)")
     .option('--time <rfc3339>', 'instant of the payment, RFC 3339 with an offset (default: now)')
-    .action(async (opts: { site: string; account: string; amount: string; reference: string; time?: string }) => {
+    .option('--kind <kind>', 'payment, refund (a negative amount), deposit (negative: returned) or transfer (with --to)', 'payment')
+    .option('--to <account>', 'transfer: the receiving account (the amount moves from --account to it)')
+    .action(async (opts: { site: string; account: string; amount: string; reference: string; time?: string; kind: string; to?: string }) => {
       const { loadSiteFile } = await import('../../lib/site-file.ts');
       const { parseFixed, moneyText, parseRfc3339 } = await import('../../core/index.ts');
       const { readEnv } = await import('../../lib/env.ts');
@@ -23,8 +25,11 @@ export function registerPay(program: Command): void {
       const { recordPayment, PaymentRejectedError } = await import('../../workers/index.ts');
       const { storeError } = await import('../store-errors.ts');
       const site = loadSiteFile(opts.site);
+      const { PAYMENT_KINDS } = await import('../../core/index.ts');
       const fen = parseFixed(opts.amount, 2);
       if (fen === undefined) throw Object.assign(new Error(`--amount must be a decimal with at most 2 places, got ${JSON.stringify(opts.amount)}`), { exitCode: 2 });
+      if (!(PAYMENT_KINDS as readonly string[]).includes(opts.kind)) throw Object.assign(new Error(`--kind must be one of ${PAYMENT_KINDS.join(', ')}, got ${JSON.stringify(opts.kind)}`), { exitCode: 2 });
+      const kind = opts.kind as (typeof PAYMENT_KINDS)[number];
       let time = Date.now();
       if (opts.time !== undefined) {
         const t = parseRfc3339(opts.time);
@@ -41,8 +46,8 @@ export function registerPay(program: Command): void {
         await influx.createDatabase();
         // Without --time the payment is stamped now; running the same command again is the
         // same payment (a duplicate, with the first run's time), never a conflict.
-        const r = await recordPayment({ site, influx, redis }, { account: opts.account, fen, reference: opts.reference, time });
-        process.stdout.write(`${JSON.stringify({ status: r.status, site: r.site, account: r.account, amount: moneyText(r.fen), reference: r.reference, time: new Date(r.time).toISOString() })}\n`);
+        const r = await recordPayment({ site, influx, redis }, { account: opts.account, fen, reference: opts.reference, time, ...(kind !== 'payment' ? { kind } : {}), ...(opts.to !== undefined ? { to: opts.to } : {}) });
+        process.stdout.write(`${JSON.stringify({ status: r.status, site: r.site, account: r.account, amount: moneyText(r.fen), reference: r.reference, time: new Date(r.time).toISOString(), ...(kind !== 'payment' ? { kind } : {}), ...(opts.to !== undefined ? { to: opts.to } : {}) })}\n`);
       } catch (err) {
         if (err instanceof PaymentRejectedError) throw Object.assign(err, { exitCode: err.code === 'conflict' ? 3 : 2 });
         throw storeError(err, 'the payment may or may not be recorded: run the same command again (the same reference, account and amount is recorded once)');

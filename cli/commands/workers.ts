@@ -39,6 +39,8 @@ export function registerWorkers(program: Command): void {
         .safeParse(process.env);
       const running = await startWorkers({
         sites,
+        // Edits reach the running workers (file watch, SIGHUP, the API's reload route).
+        siteFiles: opts.site,
         redisUrl: env.SUBMETER_REDIS_URL,
         influx: { url: env.SUBMETER_INFLUX_URL, db: env.SUBMETER_INFLUX_DB, token: env.SUBMETER_INFLUX_TOKEN },
         queues: queues as never,
@@ -55,11 +57,14 @@ export function registerWorkers(program: Command): void {
             }
           : {},
       });
+      const hup = () => void running.reloadSites().then((r) => process.stderr.write(r.map((x) => `submeter workers: ${x.file}: ${x.outcome}${x.reasons.length ? `: ${x.reasons.join('; ')}` : ''}\n`).join('')));
+      process.on('SIGHUP', hup);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      process.off('SIGHUP', hup);
       await running.close();
     });
 }

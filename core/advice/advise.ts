@@ -2,6 +2,7 @@ import { settleRange } from '../bill/run.ts';
 import type { ReadingSource } from '../bill/run.ts';
 import { Dec } from '../decimal.ts';
 import { BillingInputError } from '../errors.ts';
+import { occupantAt } from '../tenancy/occupancy.ts';
 import { siteIndex } from '../settle/site-index.ts';
 import type { Account, Site } from '../site/model.ts';
 import { minuteOfDay } from '../tou/instant.ts';
@@ -143,8 +144,14 @@ export function computeAdvice(site: Site, readings: ReadingSource, from: LocalDa
       for (let k = 0; k < cal.segments; k++) if (wh[k] !== 0 && cal.start[k] >= fromMs) hasData.add(cal.day[k]);
       const meter = site.meters[mi];
       if (meter.role !== 'tenant') return;
-      const m = nightByDay[idx.accountPos.get(meter.account!)!];
-      for (let k = 0; k < cal.segments; k++) if (night[k] === 1 && wh[k] !== 0) m.set(dayOf![k], (m.get(dayOf![k]) ?? 0) + wh[k]);
+      for (let k = 0; k < cal.segments; k++) {
+        if (night[k] !== 1 || wh[k] === 0) continue;
+        // The occupant of that piece (billing.md section 11), the landlord when vacant.
+        const a = idx.accountPos.get(occupantAt(site, meter, cal.start[k]).account);
+        if (a === undefined) continue;
+        const m = nightByDay[a];
+        m.set(dayOf![k], (m.get(dayOf![k]) ?? 0) + wh[k]);
+      }
     },
   });
   const calDays = settled.days.map((d) => d.date);

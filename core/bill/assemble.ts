@@ -80,13 +80,17 @@ export function lossRate(lossWh: number, masterWh: number): string {
   return r === '-0.0000' ? '0.0000' : r;
 }
 
-/** Section 6 `master`: range sums of the day-period cells. */
-export function masterSummary(cells: Iterable<CellSummary>): MasterSummary {
-  const s = { M: 0, T: 0, C: 0, L: 0, alloc: 0, abn: 0 };
+/**
+ * Section 6 `master`: range sums of the day-period cells.
+ * @param vacant the site names a landlord account: `vacant_kwh` (section 11) is reported
+ */
+export function masterSummary(cells: Iterable<CellSummary>, vacant = false): MasterSummary {
+  const s = { M: 0, T: 0, C: 0, V: 0, L: 0, alloc: 0, abn: 0 };
   for (const c of cells) {
     s.M += c.masterWh;
     s.T += c.tenantWh;
     s.C += c.commonWh;
+    s.V += c.vacantWh ?? 0;
     s.L += c.lossWh;
     s.alloc += c.lossAllocatedWh;
     s.abn += c.lossAbnormalWh;
@@ -95,6 +99,8 @@ export function masterSummary(cells: Iterable<CellSummary>): MasterSummary {
     kwh: kwhText(s.M),
     tenant_kwh: kwhText(s.T),
     common_kwh: kwhText(s.C),
+    // Section 11: the part of tenant_kwh metered on vacant units (the landlord's).
+    ...(vacant ? { vacant_kwh: kwhText(s.V) } : {}),
     loss_kwh: kwhText(s.L),
     loss_allocated_kwh: kwhText(s.alloc),
     loss_abnormal_kwh: kwhText(s.abn),

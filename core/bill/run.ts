@@ -1,11 +1,13 @@
-import { acceptReadings } from '../counters/accept.ts';
 import { billableFlags } from '../counters/gap-cells.ts';
+import { acceptMeterSeries } from '../counters/meter-changes.ts';
+import { cellOccupancy } from '../tenancy/cells.ts';
+import { cutCalendar } from '../tenancy/cuts.ts';
 import { BillingInputError } from '../errors.ts';
 import type { PaymentRow, ReadingRow } from '../readings/csv.ts';
 import { ReadingStore } from '../readings/store.ts';
 import { settleIndexed } from '../settle/settle.ts';
 import type { IndexedCell } from '../settle/settle.ts';
-import { meterTargets } from '../settle/attribution.ts';
+import { CellSums, siteCuts } from '../settle/attribution.ts';
 import { siteIndex } from '../settle/site-index.ts';
 import type { Site } from '../site/model.ts';
 import { splitSeries } from '../split/split.ts';
@@ -16,7 +18,7 @@ import type { LocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import { zoneOf } from '../tou/zone.ts';
 import type { AcceptedSeries, AccountBill, BillRun, CellSummary, ChargeLine, DaySettlement, QualityEntry, QualityFlag } from '../types.ts';
-import { byteOrder, moneyFen } from '../units.ts';
+import { byteOrder, moneyFen, moneyText } from '../units.ts';
 import { accountBill, masterSummary } from './assemble.ts';
 import { dedupePayments } from './payments.ts';
 
@@ -69,6 +71,13 @@ export interface SettleRangeOptions {
   /** Extra wall-clock cuts (e.g. 60 for hourly profiles); cells do not change. */
   readonly gridMinutes?: number;
   /**
+   * Where the readings start to be complete (the workers load a window): a meter change at
+   * or before it, or before the meter's first reading there, is not framed (billing.md
+   * section 11: the first reading is the baseline, at the multiplier then in force).
+   * @defaultValue -Infinity (all history: every change is framed)
+   */
+  readonly historyFromMs?: number;
+  /**
    * Sees each meter's energy per calendar segment (advice profiles, workers' buckets) and
    * its accepted readings (the statement's register readings and gap marks).
    */
@@ -94,23 +103,22 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
 
   // Settled days before `from` that the readings reach count for the opening balance.
   const firstDate = Number.isFinite(store.minTime) && store.minTime < fromMs ? zone.dateOf(store.minTime) : from;
-  const cal = buildCalendar(site, firstDate < from ? firstDate : from, to, opts.gridMinutes ?? 0);
+  // Moves and meter changes cut the calendar too (section 11): one occupant and one register per piece.
+  const cal = cutCalendar(buildCalendar(site, firstDate < from ? firstDate : from, to, opts.gridMinutes ?? 0), siteCuts(site));
   const nDays = cal.days.length;
   const fromDay = cal.days.indexOf(from);
   const nCells = nDays * NP;
 
-  // Energy per (day, period) cell: master, per account, per pool.
-  const master = new Float64Array(nCells);
-  const tenant = idx.accountIds.map(() => new Float64Array(nCells));
-  const targets = meterTargets(site);
-  const pool = idx.pools.map(() => new Float64Array(nCells));
+  // Energy per (day, period) cell: master, per account (the occupant's), per pool.
+  const sums = new CellSums(site, nCells);
+  const occupancy = cellOccupancy(site, idx, cal, nCells);
   const seg = new Float64Array(cal.segments);
   const flags: QualityFlag[] = [];
 
   site.meters.forEach((meter, mi) => {
     const raw = store.series(mi);
     store.release(mi);
-    const acc = acceptReadings(meter, raw);
+    const acc = acceptMeterSeries(meter, raw, opts.historyFromMs);
     for (const f of billableFlags(site, acc.flags)) {
       if (f.kind === 'gap' ? f.time < toMs && (f.until ?? f.time) > fromMs : f.time >= fromMs && f.time < toMs) flags.push(f);
     }
@@ -122,11 +130,7 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
     seg.fill(0);
     splitSeries(acc, cal, seg);
     opts.onSegments?.(mi, cal, seg, acc);
-    const to = targets[mi];
-    const target = to.kind === 'master' ? master : to.kind === 'tenant' ? tenant[to.account] : pool[to.pool];
-    for (let k = 0; k < cal.segments; k++) {
-      if (seg[k] !== 0) target[cal.day[k] * NP + cal.period[k]] += seg[k];
-    }
+    sums.addSegments(mi, cal, seg);
   });
 
   // The first instant and presence of each cell (a period may not occur on some day).
@@ -141,7 +145,15 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
     for (let p = 0; p < NP; p++) {
       const c = d * NP + p;
       if (Number.isNaN(firstInstant[c])) continue;
-      cells.push({ period: PERIODS[p], firstInstant: firstInstant[c], masterWh: master[c], tenantWh: tenant.map((t) => t[c]), poolWh: pool.map((q) => q[c]) });
+      cells.push({
+        period: PERIODS[p],
+        firstInstant: firstInstant[c],
+        masterWh: sums.master[c],
+        tenantWh: sums.tenant.map((t) => t[c]),
+        poolWh: sums.pool.map((q) => q[c]),
+        ...(occupancy ? { occupancy: occupancy(c) } : {}),
+        ...(sums.vacant ? { vacantWh: sums.vacant[c] } : {}),
+      });
     }
     const day = settleIndexed(idx, cal.days[d], cells);
     if (d >= fromDay) for (const f of day.flags) flags.push(f);
@@ -178,17 +190,24 @@ export function billFromSettlement(settled: RangeSettlement, payments: Iterable<
   const paid = dedupePayments(payments, (t) => zone.format(t));
   const paidBefore = new Array<number>(nAcc).fill(0);
   const paidIn = new Array<number>(nAcc).fill(0);
+  // Deposits are held apart from the prepaid balance (section 11): only reported.
+  const deposit = new Array<number | undefined>(nAcc).fill(undefined);
   for (const p of paid.payments) {
     const a = idx.accountPos.get(p.account);
     if (a === undefined) throw new BillingInputError(`unknown account '${p.account}' (payment ${p.reference})`, { field: 'account' });
-    if (p.time < fromMs) paidBefore[a] += p.fen;
+    if (p.kind === 'deposit') {
+      if (p.time < toMs) deposit[a] = (deposit[a] ?? 0) + p.fen;
+    } else if (p.time < fromMs) paidBefore[a] += p.fen;
     else if (p.time < toMs) paidIn[a] += p.fen;
   }
   for (const f of paid.flags) if (f.time >= fromMs && f.time < toMs) flags.push(f);
 
   const openingOf = new Map(site.accounts.map((a) => [a.id, moneyFen(a.openingBalance)]));
-  const accounts: AccountBill[] = idx.accountIds.map((id, a) => accountBill(id, charges[a], openingOf.get(id)! + paidBefore[a] - chargedBefore[a], paidIn[a]));
-  return { site: site.id, from, to, currency: site.currency, accounts, master: masterSummary(cells), quality: qualityEntries(flags, zone.format.bind(zone)) };
+  const accounts: AccountBill[] = idx.accountIds.map((id, a) => ({
+    ...accountBill(id, charges[a], openingOf.get(id)! + paidBefore[a] - chargedBefore[a], paidIn[a]),
+    ...(deposit[a] !== undefined ? { deposit: moneyText(deposit[a]) } : {}),
+  }));
+  return { site: site.id, from, to, currency: site.currency, accounts, master: masterSummary(cells, site.landlordAccount !== undefined), quality: qualityEntries(flags, zone.format.bind(zone)) };
 }
 
 /** Section 6 ordering: by instant, meter, kind, detail; times at the site's offset. */

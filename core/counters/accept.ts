@@ -21,8 +21,13 @@ export function overPower(deltaWh: number, dtMs: number, maxW: number): boolean 
 
 const seconds = (ms: number) => `${ms / 1000} s`;
 
-/** Applies the counter rules to a meter's sorted raw readings. */
-export function acceptReadings(meter: Meter, raw: RawSeries): AcceptedSeries {
+/**
+ * Applies the counter rules to a meter's sorted raw readings.
+ * @param multiplier CT x PT ratio in force over these readings (billing.md section 11):
+ *   each accepted delta is the raw register delta times it, in whole Wh; the spike rule
+ *   judges that primary energy against max_kw, rollover and reset the raw register.
+ */
+export function acceptReadings(meter: Meter, raw: RawSeries, multiplier = 1): AcceptedSeries {
   const n = raw.time.length;
   const time = new Float64Array(n);
   const wh = new Float64Array(n);
@@ -81,16 +86,16 @@ export function acceptReadings(meter: Meter, raw: RawSeries): AcceptedSeries {
     const e0 = wh[k - 1];
     if (w >= e0) {
       const d = w - e0;
-      if (!overPower(d, t - t0, maxW)) {
+      if (!overPower(d * multiplier, t - t0, maxW)) {
         run = 0; // a shorter run followed by an accepted reading stays dropped
-        accept(t, w, d);
+        accept(t, w, d * multiplier);
         continue;
       }
       flags.push({ meter: id, time: t, kind: 'spike', detail: `${kwhText(w)} kWh is ${kwhText(d)} kWh above the last accepted reading in ${seconds(t - t0)}, above max_kw ${meter.maxKw}: dropped` });
       // Rule 2: the run continues while not lower than the previous dropped reading and within max_kw from it.
       const prevT = run === 2 ? runT1 : runT0;
       const prevW = run === 2 ? runW1 : runW0;
-      if (run > 0 && w >= prevW && !overPower(w - prevW, t - prevT, maxW)) {
+      if (run > 0 && w >= prevW && !overPower((w - prevW) * multiplier, t - prevT, maxW)) {
         if (run === 1) {
           run = 2;
           runT1 = t;
@@ -101,8 +106,8 @@ export function acceptReadings(meter: Meter, raw: RawSeries): AcceptedSeries {
         run = 0;
         flags.push({ meter: id, time: runT0, kind: 'reset', detail: `3 consecutive readings above max_kw from ${kwhText(e0)} kWh: ${kwhText(runW0)} kWh is the new baseline, no energy billed before it` });
         accept(runT0, runW0, 0);
-        accept(runT1, runW1, runW1 - runW0);
-        accept(t, w, w - runW1);
+        accept(runT1, runW1, (runW1 - runW0) * multiplier);
+        accept(t, w, (w - runW1) * multiplier);
         continue;
       }
       run = 1;
@@ -113,8 +118,8 @@ export function acceptReadings(meter: Meter, raw: RawSeries): AcceptedSeries {
     // Rule 3: the register went down.
     run = 0;
     if (e0 * 10 >= 9 * mod && w * 10 < mod) {
-      const d = mod - e0 + w;
-      flags.push({ meter: id, time: t, kind: 'rollover', detail: `register ${kwhText(e0)} -> ${kwhText(w)} kWh past modulus ${kwhText(mod)} kWh: ${kwhText(d)} kWh` });
+      const d = (mod - e0 + w) * multiplier;
+      flags.push({ meter: id, time: t, kind: 'rollover', detail: `register ${kwhText(e0)} -> ${kwhText(w)} kWh past modulus ${kwhText(mod)} kWh: ${kwhText(d)} kWh${multiplier !== 1 ? ` (register x ${multiplier})` : ''}` });
       accept(t, w, d);
     } else {
       flags.push({ meter: id, time: t, kind: 'reset', detail: `register ${kwhText(e0)} -> ${kwhText(w)} kWh: reset or replacement, new baseline, no energy billed` });

@@ -1,8 +1,9 @@
 import { Dec } from '../decimal.ts';
-import type { Account, Site } from '../site/model.ts';
+import type { Account, Meter, Site } from '../site/model.ts';
 import { periodAt } from '../tou/instant.ts';
 import { zoneOf } from '../tou/zone.ts';
 import { divRoundHalfUp, moneyFen, moneyText } from '../units.ts';
+import { multiplierAt } from '../counters/meter-changes.ts';
 import { chargesByAccount, settleMeterEnergy } from './provisional.ts';
 
 /**
@@ -45,10 +46,28 @@ export function liveStatus(balanceFen: number, lowBalanceFen: number | undefined
   return lowBalanceFen !== undefined && balanceFen < lowBalanceFen ? 'low' : 'ok';
 }
 
-/** The last interval of a meter's raw readings: energy (Wh) over time (ms). */
+/** The last interval of a meter's raw readings: raw register delta (Wh) over time (ms). */
 export interface LastInterval {
   readonly wh: number;
   readonly ms: number;
+  /**
+   * Epoch ms of the interval's later reading: the multiplier in force then applies, and an
+   * interval across a meter change counts 0 (billing.md section 11). Absent: multiplier of `now`.
+   */
+  readonly at?: number;
+}
+
+/**
+ * A meter's primary energy in one hour at its mean power over its last interval, Wh
+ * (Wh x 3,600,000 / ms, rounded half-up), the raw register delta times the multiplier in
+ * force (billing.md section 11 rule 6); undefined for no interval, a negative one (a
+ * reset), or one across a meter change (two registers' readings are no interval).
+ */
+export function hourAtLastPower(meter: Meter, iv: LastInterval, now: number): number | undefined {
+  if (!(iv.ms > 0) || !(iv.wh > 0)) return undefined;
+  const end = iv.at ?? now;
+  if ((meter.changes ?? []).some((c) => c.at > end - iv.ms && c.at <= end)) return undefined;
+  return divRoundHalfUp(iv.wh * multiplierAt(meter, end) * 3_600_000, iv.ms);
 }
 
 /**
@@ -61,9 +80,12 @@ export interface LastInterval {
 export function costPerHour(site: Site, now: number, lastInterval: ReadonlyMap<string, LastInterval>): Map<string, number> {
   const period = periodAt(site, now);
   const energy = [];
+  const byId = new Map(site.meters.map((m) => [m.id, m]));
   for (const [meter, iv] of lastInterval) {
-    if (!(iv.ms > 0) || !(iv.wh > 0)) continue;
-    energy.push({ meter, period, wh: divRoundHalfUp(iv.wh * 3_600_000, iv.ms) });
+    const m = byId.get(meter);
+    const wh = m ? hourAtLastPower(m, iv, now) : undefined;
+    // The occupant now pays for it (section 11).
+    if (wh !== undefined) energy.push({ meter, period, wh, at: now });
   }
   return chargesByAccount(site, [settleMeterEnergy(site, zoneOf(site.timezone).dateOf(now), energy)]);
 }

@@ -1,6 +1,7 @@
 import { settleRange, storeReadings } from '../bill/run.ts';
 import { dedupePayments } from '../bill/payments.ts';
 import type { PaymentRow, ReadingRow } from '../readings/csv.ts';
+import { occupancyPieces } from '../settle/attribution.ts';
 import type { Site } from '../site/model.ts';
 import { addDays } from '../tou/local-date.ts';
 import type { LocalDate } from '../tou/local-date.ts';
@@ -31,6 +32,13 @@ export function liveInputsFromReadings(site: Site, readings: Iterable<ReadingRow
   const meters = site.meters.map((m) => m.id);
   const perDay = new Map<LocalDate, Map<string, number>>(); // date -> "meter|period" -> Wh (unsettled days)
   const trailing = new Map<LocalDate, Map<string, number>>();
+  // Energy is summed per occupancy piece (as the workers' loader sums buckets), keyed by its first instant.
+  const pieceStarts = occupancyPieces(site, -Infinity, Infinity).map((p) => p[0]);
+  const pieceOf = (t: number) => {
+    let i = pieceStarts.length - 1;
+    while (i > 0 && pieceStarts[i] > t) i--;
+    return pieceStarts[i];
+  };
   const add = (m: Map<LocalDate, Map<string, number>>, date: LocalDate, key: string, wh: number) => {
     let d = m.get(date);
     if (!d) m.set(date, (d = new Map()));
@@ -42,7 +50,8 @@ export function liveInputsFromReadings(site: Site, readings: Iterable<ReadingRow
       for (let k = 0; k < cal.segments; k++) {
         if (wh[k] === 0 || cal.start[k] > now) continue;
         const date = cal.days[cal.day[k]];
-        const key = `${meters[mi]}|${PERIODS[cal.period[k]]}`;
+        const at = Math.max(pieceOf(cal.start[k]), zone.midnight(date));
+        const key = `${meters[mi]}|${PERIODS[cal.period[k]]}|${at}`;
         if (!settledThrough || date > settledThrough) add(perDay, date, key, wh[k]);
         if (cal.start[k] >= trailingFrom) add(trailing, date, key, wh[k]);
       }
@@ -64,8 +73,8 @@ export function liveInputsFromReadings(site: Site, readings: Iterable<ReadingRow
       .map(([date, e]) => ({
         date,
         energy: [...e.entries()].map(([key, wh]): MeterEnergy => {
-          const [meter, period] = key.split('|');
-          return { meter, period: period as MeterEnergy['period'], wh };
+          const [meter, period, at] = key.split('|');
+          return { meter, period: period as MeterEnergy['period'], wh, at: Number(at) };
         }),
       }));
   const unsettled: DayEnergy[] = [];
@@ -87,7 +96,7 @@ export function liveInputsFromReadings(site: Site, readings: Iterable<ReadingRow
     const t1 = times[times.length - 1];
     const t0 = times[times.length - 2];
     if (t1 <= now - 3_600_000) continue; // not reported within the hour: no current power
-    lastInterval.set(meter, { wh: byTime.get(t1)! - byTime.get(t0)!, ms: t1 - t0 });
+    lastInterval.set(meter, { wh: byTime.get(t1)! - byTime.get(t0)!, ms: t1 - t0, at: t1 });
   }
   return { now, closingFen, unsettled, trailing: days(trailing), lastInterval };
 }

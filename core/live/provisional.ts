@@ -1,8 +1,11 @@
-import { meterTargets } from '../settle/attribution.ts';
+import { BillingInputError } from '../errors.ts';
+import { CellSums, meterTargets, siteCuts } from '../settle/attribution.ts';
 import { settleIndexed } from '../settle/settle.ts';
 import type { IndexedCell } from '../settle/settle.ts';
 import { siteIndex } from '../settle/site-index.ts';
 import type { Site } from '../site/model.ts';
+import { cellOccupancy } from '../tenancy/cells.ts';
+import { cutCalendar } from '../tenancy/cuts.ts';
 import { buildCalendar } from '../tou/calendar.ts';
 import { addDays } from '../tou/local-date.ts';
 import type { LocalDate } from '../tou/local-date.ts';
@@ -25,6 +28,13 @@ export interface MeterEnergy {
   readonly meter: string;
   readonly period: Period;
   readonly wh: number;
+  /**
+   * An instant of the stretch the energy is from (e.g. the start of its first bucket),
+   * between two cuts of siteCuts: a tenant meter's energy is its occupant's then (billing.md
+   * section 11). Required for a tenant meter whose occupant changes that day; otherwise the
+   * day's occupant is meant.
+   */
+  readonly at?: number;
 }
 
 const NP = PERIODS.length;
@@ -39,25 +49,40 @@ export function settleMeterEnergy(site: Site, date: LocalDate, energy: Iterable<
   const idx = siteIndex(site);
   const targets = meterTargets(site);
   const meterPos = meterPositions(site);
-  const cal = buildCalendar(site, date, addDays(date, 1));
+  // Cut like settleRange's calendar, so each account's occupied share of a cell is the same.
+  const cal = cutCalendar(buildCalendar(site, date, addDays(date, 1)), siteCuts(site));
+  const dayStart = cal.start[0];
+  const dayEnd = cal.start[cal.segments];
   const firstInstant = new Float64Array(NP).fill(NaN);
   for (let k = 0; k < cal.segments; k++) if (Number.isNaN(firstInstant[cal.period[k]])) firstInstant[cal.period[k]] = cal.start[k];
-  const master = new Float64Array(NP);
-  const tenant = idx.accountIds.map(() => new Float64Array(NP));
-  const pool = idx.pools.map(() => new Float64Array(NP));
+  const sums = new CellSums(site, NP);
+  const occupancy = cellOccupancy(site, idx, cal, NP);
   for (const e of energy) {
     const m = meterPos.get(e.meter);
     const p = PERIODS.indexOf(e.period);
     if (m === undefined || p < 0 || e.wh === 0) continue;
     const to = targets[m];
-    if (to.kind === 'master') master[p] += e.wh;
-    else if (to.kind === 'tenant') tenant[to.account][p] += e.wh;
-    else pool[to.pool][p] += e.wh;
+    let at = e.at;
+    if (at === undefined) {
+      if (to.kind === 'tenant' && to.spans.some((s) => s.from > dayStart && s.from < dayEnd)) {
+        throw new BillingInputError(`meter ${e.meter} changes occupant on ${date}: its energy must say when it was used (MeterEnergy.at)`);
+      }
+      at = dayStart;
+    }
+    sums.add(m, p, at, e.wh);
   }
   const cells: IndexedCell[] = [];
   for (let p = 0; p < NP; p++) {
     if (Number.isNaN(firstInstant[p])) continue;
-    cells.push({ period: PERIODS[p], firstInstant: firstInstant[p], masterWh: master[p], tenantWh: tenant.map((t) => t[p]), poolWh: pool.map((q) => q[p]) });
+    cells.push({
+      period: PERIODS[p],
+      firstInstant: firstInstant[p],
+      masterWh: sums.master[p],
+      tenantWh: sums.tenant.map((t) => t[p]),
+      poolWh: sums.pool.map((q) => q[p]),
+      ...(occupancy ? { occupancy: occupancy(p) } : {}),
+      ...(sums.vacant ? { vacantWh: sums.vacant[p] } : {}),
+    });
   }
   return settleIndexed(idx, date, cells);
 }

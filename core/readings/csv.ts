@@ -16,6 +16,15 @@ export interface ReadingRow {
   readonly wh: number;
 }
 
+/**
+ * What a ledger line is (billing.md section 11): a top-up (`payment`, the default), money
+ * paid back (`refund`, negative), a `deposit` held apart from the prepaid balance (negative
+ * when returned), or one side of a balance `transfer` between two accounts (two rows, one
+ * reference, opposite amounts).
+ */
+export const PAYMENT_KINDS = ['payment', 'refund', 'deposit', 'transfer'] as const;
+export type PaymentKind = (typeof PAYMENT_KINDS)[number];
+
 /** One payment (billing.md section 1); `reference` is unique per payment. */
 export interface PaymentRow {
   readonly time: number;
@@ -23,6 +32,15 @@ export interface PaymentRow {
   /** Amount in fen (2 decimals; may be negative for a refund or correction). */
   readonly fen: number;
   readonly reference: string;
+  /** @defaultValue 'payment' */
+  readonly kind?: PaymentKind;
+}
+
+/** The sign each kind allows (billing.md section 11), or a reason the amount does not fit it. */
+export function paymentKindProblem(kind: PaymentKind, fen: number): string | undefined {
+  if (kind === 'refund' && !(fen < 0)) return 'a refund is money paid back: a negative amount';
+  if ((kind === 'deposit' || kind === 'transfer') && fen === 0) return `a ${kind} needs a non-zero amount`;
+  return undefined;
 }
 
 /** What is wrong with one line; the caller adds the file and line number. */
@@ -134,5 +152,12 @@ export function parsePaymentLine(line: string, header: CsvHeader): CsvResult<Pay
   if (fen === undefined) return { ok: false, error: { field: 'amount', message: `must be a decimal amount with at most 2 decimals, got ${JSON.stringify(amountText)}` } };
   const reference = get('reference');
   if (reference === '') return { ok: false, error: { field: 'reference', message: 'is empty (every payment needs a unique reference)' } };
-  return { ok: true, value: { time, account, fen, reference } };
+  // The optional kind column (billing.md section 11); empty or absent is a payment.
+  const kindText = header.index.kind !== undefined ? get('kind').toLowerCase() : '';
+  if (kindText === '' || kindText === 'payment') return { ok: true, value: { time, account, fen, reference } };
+  if (!(PAYMENT_KINDS as readonly string[]).includes(kindText)) return { ok: false, error: { field: 'kind', message: `must be one of ${PAYMENT_KINDS.join(', ')}, got ${JSON.stringify(kindText)}` } };
+  const kind = kindText as PaymentKind;
+  const problem = paymentKindProblem(kind, fen);
+  if (problem) return { ok: false, error: { field: 'amount', message: problem } };
+  return { ok: true, value: { time, account, fen, reference, kind } };
 }

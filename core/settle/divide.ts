@@ -9,7 +9,13 @@ import { byteOrder } from '../units.ts';
  * Weights are non-negative integers (Wh, area in 10^-4 m2, or 1 for equal). Number
  * arithmetic while E * w stays safe, BigInt otherwise.
  */
-export function largestRemainder(total: number, weights: readonly number[], ids: readonly string[]): number[] {
+export function largestRemainder(total: number, weights: readonly (number | bigint)[], ids: readonly string[]): number[] {
+  // Occupancy-prorated weights (area x occupied ms, billing.md section 11) may pass 2^53.
+  if (weights.some((x) => typeof x === 'bigint')) return largestRemainderBig(total, weights.map((x) => BigInt(x)), ids);
+  return largestRemainderNumber(total, weights as readonly number[], ids);
+}
+
+function largestRemainderNumber(total: number, weights: readonly number[], ids: readonly string[]): number[] {
   const n = weights.length;
   if (n === 0) {
     if (total !== 0) throw new RangeError('cannot divide energy among no accounts');
@@ -63,6 +69,41 @@ export function largestRemainder(total: number, weights: readonly number[], ids:
       const rb = rem[b];
       if (ra !== rb) return ra > rb ? -1 : 1;
       if (w[a] !== w[b]) return w[b] - w[a];
+      return byteOrder(ids[a], ids[b]);
+    });
+    for (let k = 0; left > 0; k++, left--) shares[order[k]]++;
+  }
+  return shares;
+}
+
+/** The same rule with BigInt weights (each share still a safe integer: it is at most total). */
+function largestRemainderBig(total: number, weights: readonly bigint[], ids: readonly string[]): number[] {
+  const n = weights.length;
+  if (n === 0) {
+    if (total !== 0) throw new RangeError('cannot divide energy among no accounts');
+    return [];
+  }
+  let w = weights;
+  let sum = w.reduce((a, x) => a + x, 0n);
+  if (sum === 0n) {
+    w = weights.map(() => 1n);
+    sum = BigInt(n);
+  }
+  const E = BigInt(total);
+  const shares = new Array<number>(n);
+  const rem = new Array<bigint>(n);
+  let given = 0;
+  for (let i = 0; i < n; i++) {
+    const p = E * w[i];
+    shares[i] = Number(p / sum);
+    rem[i] = p % sum;
+    given += shares[i];
+  }
+  let left = total - given;
+  if (left > 0) {
+    const order = [...Array(n).keys()].sort((a, b) => {
+      if (rem[a] !== rem[b]) return rem[a] > rem[b] ? -1 : 1;
+      if (w[a] !== w[b]) return w[b] > w[a] ? 1 : -1;
       return byteOrder(ids[a], ids[b]);
     });
     for (let k = 0; left > 0; k++, left--) shares[order[k]]++;

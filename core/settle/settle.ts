@@ -3,10 +3,11 @@ import type { Site } from '../site/model.ts';
 import type { LocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import type { Period } from '../tou/schedule.ts';
-import type { CellEnergy, CellSummary, ChargeKind, ChargeLine, DaySettlement, QualityFlag, ShareBasis } from '../types.ts';
-import type { ShareMethod } from '../site/model.ts';
+import type { CellEnergy, CellSummary, ChargeKind, ChargeLine, DaySettlement, PartialOccupancy, QualityFlag, ShareBasis } from '../types.ts';
 import { byteOrder, chargeFen, kwhText, moneyText, mulDivFloor, priceText } from '../units.ts';
-import { largestRemainder } from './divide.ts';
+import type { CellOccupancy } from '../tenancy/cells.ts';
+import { divideAmong } from '../tenancy/shares.ts';
+import type { Division } from '../tenancy/shares.ts';
 import { siteIndex } from './site-index.ts';
 import type { SiteIndex } from './site-index.ts';
 
@@ -24,6 +25,13 @@ export interface IndexedCell {
   readonly tenantWh: ArrayLike<number>;
   /** Per pool, SiteIndex.pools order. */
   readonly poolWh: ArrayLike<number>;
+  /**
+   * How long each account was there (billing.md section 11). Absent on a site without
+   * move-ins or move-outs: section 4 weights as they are.
+   */
+  readonly occupancy?: CellOccupancy;
+  /** Tenant-meter energy of vacant units in the cell (part of the landlord's tenantWh), when the site names a landlord. */
+  readonly vacantWh?: number;
 }
 
 const KIND_ORDER: Record<ChargeKind, number> = { own: 0, common: 1, loss: 2 };
@@ -42,17 +50,12 @@ export function settleDay(site: Site, date: LocalDate, cells: readonly CellEnerg
   return settleIndexed(idx, date, indexed);
 }
 
-function weightsFor(idx: SiteIndex, method: Site['loss']['method'], members: readonly number[], tenantWh: ArrayLike<number>): number[] {
-  if (method === 'area') return members.map((m) => idx.area[m]);
-  if (method === 'consumption') return members.map((m) => tenantWh[m]);
-  return members.map(() => 1);
-}
-
 export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly IndexedCell[]): DaySettlement {
   const lines: ChargeLine[] = [];
   const summaries: CellSummary[] = [];
   const flags: QualityFlag[] = [];
   const bases: ShareBasis[] = [];
+  const partial: PartialOccupancy[] = [];
   const ids = idx.accountIds;
   const allMembers = ids.map((_, i) => i);
 
@@ -70,6 +73,8 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
   for (const cell of [...cells].sort((a, b) => PERIOD_ORDER[a.period] - PERIOD_ORDER[b.period])) {
     const p = cell.period;
     const M = cell.masterWh;
+    const occupancy = cell.occupancy;
+    if (occupancy) occupancy.occupiedS.forEach((s, a) => s < occupancy.cellS && partial.push({ account: ids[a], period: p, seconds: s }));
     let T = 0;
     for (let i = 0; i < ids.length; i++) {
       T += cell.tenantWh[i];
@@ -80,10 +85,9 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
       const ck = cell.poolWh[k];
       C += ck;
       if (ck === 0 || pool.members.length === 0) return;
-      const weights = weightsFor(idx, pool.method, pool.members, cell.tenantWh);
-      const shares = largestRemainder(ck, weights, pool.members.map((m) => ids[m]));
-      pool.members.forEach((m, j) => charge(m, 'common', pool.id, p, shares[j]));
-      bases.push(basisOf('common', pool.id, p, ck, pool.method, weights));
+      const d = divideAmong(idx, pool.method, pool.members, cell.tenantWh, ck, occupancy);
+      for (const [m, share] of d.shares) charge(m, 'common', pool.id, p, share);
+      bases.push(basisOf('common', pool.id, p, ck, d, occupancy));
     });
     const L = M - T - C;
     let allocated = 0;
@@ -95,13 +99,12 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
       allocated = ids.length > 0 ? Math.min(L, cap) : 0;
       abnormal = L - allocated;
       if (allocated > 0) {
-        const weights = weightsFor(idx, idx.site.loss.method, allMembers, cell.tenantWh);
-        const shares = largestRemainder(allocated, weights, ids);
-        shares.forEach((s, i) => charge(i, 'loss', undefined, p, s));
-        bases.push(basisOf('loss', undefined, p, allocated, idx.site.loss.method, weights));
+        const d = divideAmong(idx, idx.site.loss.method, allMembers, cell.tenantWh, allocated, occupancy);
+        for (const [i, share] of d.shares) charge(i, 'loss', undefined, p, share);
+        bases.push(basisOf('loss', undefined, p, allocated, d, occupancy));
       }
     }
-    summaries.push({ period: p, masterWh: M, tenantWh: T, commonWh: C, lossWh: L, lossAllocatedWh: allocated, lossAbnormalWh: abnormal });
+    summaries.push({ period: p, masterWh: M, tenantWh: T, commonWh: C, lossWh: L, lossAllocatedWh: allocated, lossAbnormalWh: abnormal, ...(cell.vacantWh !== undefined ? { vacantWh: cell.vacantWh } : {}) });
   }
   lines.sort(
     (a, b) =>
@@ -110,11 +113,25 @@ export function settleIndexed(idx: SiteIndex, date: LocalDate, cells: readonly I
       byteOrder(a.pool ?? '', b.pool ?? '') ||
       PERIOD_ORDER[a.period] - PERIOD_ORDER[b.period],
   );
-  return { date, lines, cells: summaries, flags, shares: bases };
+  return { date, lines, cells: summaries, flags, shares: bases, ...(cells.some((c) => c.occupancy) ? { occupancy: partial } : {}) };
 }
 
-/** What a division used (statements show it): all weights 0 means the equal split of section 4. */
-function basisOf(kind: 'common' | 'loss', pool: string | undefined, period: Period, wh: number, method: ShareMethod, weights: readonly number[]): ShareBasis {
-  const total = weights.reduce((a, w) => a + w, 0);
-  return { kind, ...(pool !== undefined ? { pool } : {}), period, wh, basis: total === 0 ? 'equal' : method, members: weights.length, weightTotal: total === 0 ? weights.length : total };
+/**
+ * What a division used (statements show it): all weights 0 means the equal split of
+ * section 4 (one per member); prorated divisions (section 11) record the cell's length.
+ */
+function basisOf(kind: 'common' | 'loss', pool: string | undefined, period: Period, wh: number, d: Division, occupancy: CellOccupancy | undefined): ShareBasis {
+  let total = 0n;
+  for (const w of d.weights) total += BigInt(w);
+  const weightTotal = total === 0n ? d.weights.length : Number(total);
+  return {
+    kind,
+    ...(pool !== undefined ? { pool } : {}),
+    period,
+    wh,
+    basis: d.basis,
+    members: d.weights.length,
+    weightTotal,
+    ...(d.prorated && occupancy ? { cellS: occupancy.cellS } : {}),
+  };
 }

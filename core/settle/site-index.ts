@@ -22,6 +22,8 @@ export interface SiteIndex {
   readonly tariffOf: readonly string[];
   /** Pools sorted by id, with their account positions. */
   readonly pools: readonly { readonly id: string; readonly method: Site['loss']['method']; readonly members: readonly number[] }[];
+  /** Position of site.landlordAccount (billing.md section 11), if the site names one. */
+  readonly landlord?: number;
   /** Micro-CNY/kWh price of a tariff's version in force on a date, or undefined. */
   price(tariff: string, date: LocalDate, period: Period): number | undefined;
 }
@@ -49,6 +51,7 @@ export function siteIndex(site: Site): SiteIndex {
     normalRatePpm,
     tariffOf: accounts.map((a) => a.tariff),
     pools,
+    ...(site.landlordAccount !== undefined ? { landlord: accountPos.get(site.landlordAccount) } : {}),
     price(tariff, date, period) {
       const key = `${tariff}\u0000${date}`;
       let prices = priceCache.get(key);

@@ -1,4 +1,4 @@
-import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Node } from 'yaml';
 import type { SiteIssue } from './errors.ts';
 import { formatPath, SiteFileError } from './errors.ts';
@@ -29,6 +29,7 @@ export function parseSiteYaml(text: string, source = 'site.yaml'): Site {
     }
     return undefined;
   };
+  exactRegisters(doc);
   let data: unknown;
   try {
     // A few aliases are fine; a "billion laughs" document expands exponentially.
@@ -65,4 +66,22 @@ function nodeAt(root: Node | null, path: readonly PropertyKey[]): Node | undefin
     else return undefined;
   }
   return (node ?? undefined) as Node | undefined;
+}
+
+/** Keys whose numbers are register readings, read exactly from their text (billing.md section 11). */
+const EXACT_KEYS = new Set(['final_kwh', 'initial_kwh']);
+
+/**
+ * A YAML number becomes a binary float in toJS; a register of 10 digits and 3 decimals
+ * may not survive that. These keys get the number's source text instead, which the
+ * schema reads as a decimal.
+ */
+function exactRegisters(doc: ReturnType<typeof parseDocument>): void {
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && EXACT_KEYS.has(String(pair.key.value)) && isScalar(pair.value) && typeof pair.value.value === 'number' && pair.value.source !== undefined) {
+        pair.value.value = pair.value.source;
+      }
+    },
+  });
 }

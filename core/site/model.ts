@@ -26,10 +26,29 @@ export interface Site {
   readonly tariffs: readonly Tariff[];
   /** The utility's tariff for the master meter and the resale markup cap (reconciliation). */
   readonly utility?: { readonly tariff: string; readonly markupCap: string };
+  /** The account that bears vacant units' energy (billing.md section 11). */
+  readonly landlordAccount?: string;
   /** Prepaid enforcement policy (issue 13); absent on sites built by hand: DEFAULT_ENFORCEMENT. */
   readonly enforcement?: EnforcementConfig;
   /** Online top-up settings (docs/topup.md); absent: tenants cannot top up online. */
   readonly topup?: TopupConfig;
+}
+
+/** A meter replaced in place, or its CT swapped (billing.md section 11). */
+export interface MeterChange {
+  /** Epoch ms of the change. */
+  readonly at: number;
+  /** The old register at `at`, Wh (raw, before the multiplier). */
+  readonly finalWh: number;
+  /** The new register at `at`, Wh (raw). */
+  readonly initialWh: number;
+  /** The multiplier in force from `at` on (resolved: the previous one when the file gives none). */
+  readonly multiplier: number;
+  readonly serial?: string;
+  /** The collector's new address: DL/T 645 12 digits, or a Modbus unit id. */
+  readonly address?: string | number;
+  /** final_kwh was not read off the old meter. */
+  readonly estimated: boolean;
 }
 
 export type TopupProviderName = 'wechat' | 'alipay' | 'stripe';
@@ -51,8 +70,18 @@ export interface Meter {
   readonly id: string;
   readonly name: string;
   readonly role: MeterRole;
-  /** Tenant meters: the account they bill. */
+  /**
+   * Tenant meters with one listed occupant: that account. Billing never reads this alone:
+   * who a meter's energy belongs to at an instant is `occupantAt` (core/tenancy), which
+   * knows move-ins, move-outs and the landlord account.
+   */
   readonly account?: string;
+  /** Tenant meters: the listed occupants in file order (`account: X` is `[X]`). */
+  readonly accounts?: readonly string[];
+  /** CT ratio x PT ratio before the first change. @defaultValue 1 */
+  readonly multiplier?: number;
+  /** Replacements in place, sorted by `at`. @defaultValue [] */
+  readonly changes?: readonly MeterChange[];
   /** Common meters: the pool they feed. */
   readonly pool?: string;
   /** max_kw as decimal text (billing.md section 2, spike rule). */
@@ -78,6 +107,10 @@ export interface Account {
   readonly openingBalance: string;
   readonly lowBalance?: string;
   readonly lowBalanceHours?: number;
+  /** Epoch ms of the move-in (occupancy starts); absent = always occupied before move_out. */
+  readonly moveIn?: number;
+  /** Epoch ms of the move-out (occupancy ends, exclusive); absent = still occupied. */
+  readonly moveOut?: number;
   readonly contact?: { readonly email?: string; readonly webhook?: string };
 }
 

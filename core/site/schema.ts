@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { decimalFrom } from '../decimal.ts';
+import { parseRfc3339 } from '../readings/rfc3339.ts';
+import { isLocalDate } from '../tou/local-date.ts';
 import { dateProblem } from '../date-range.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import { durationMs } from './duration.ts';
@@ -107,11 +109,66 @@ export const connectionSchema = z.discriminatedUnion('protocol', [modbusTcp, mod
   error: (iss) => (iss.code === 'invalid_union' ? 'protocol must be one of modbus-tcp, modbus-rtu, dlt645' : undefined),
 });
 
+/**
+ * An instant of the site's life (billing.md section 11): RFC 3339 with an offset, or a
+ * local date YYYY-MM-DD meaning local midnight starting that date. Checked here for shape;
+ * turned into epoch ms in validate.ts, which knows the site's time zone.
+ */
+export const instantText = z
+  .string({ error: 'must be an RFC 3339 time with an offset (2026-10-15T14:37:00+08:00) or a local date YYYY-MM-DD (quote it)' })
+  .superRefine((v, ctx) => {
+    if (!(isLocalDate(v) || typeof parseRfc3339(v) === 'number')) {
+      ctx.addIssue({ code: 'custom', message: 'must be an RFC 3339 time with an offset (2026-10-15T14:37:00+08:00) or a local date YYYY-MM-DD' });
+      return;
+    }
+    // Only dates of the supported range (core/date-range.ts), like every other date of the file.
+    const problem = dateProblem(v.slice(0, 10));
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/**
+ * A register value in kWh read exactly to the Wh from the YAML text (load.ts hands these
+ * keys over as the text written, so `1234.56` is never a binary float): integer Wh.
+ */
+const registerKwh = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const text = String(v).trim();
+  const m = /^(\d{1,10})(?:\.(\d{1,3}))?$/.exec(text);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `must be a non-negative kWh register value with at most 3 decimals (whole Wh), got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return Number(m[1]) * 1000 + Number((m[2] ?? '').padEnd(3, '0'));
+});
+
+/** CT ratio x PT ratio (倍率): every register and power figure of the meter is multiplied by it. */
+const multiplier = z.number().int('must be a whole number (CT ratio x PT ratio, e.g. 200/5 = 40)').min(1).max(1_000_000);
+
+/** A meter replaced in place (or its CT swapped) at `at` (billing.md section 11). */
+export const meterChangeSchema = z.strictObject({
+  at: instantText,
+  /** The old register at `at` (read off the old meter, or estimated: then `estimated: true`). */
+  final_kwh: registerKwh,
+  /** The new register at `at`. */
+  initial_kwh: registerKwh,
+  /** The new meter's serial number (recorded in the quality entry and statements). */
+  serial: z.string().min(1).max(64).optional(),
+  /** The new meter's address for the collector: DL/T 645 12 digits (quoted), or a Modbus unit id. */
+  address: z.union([z.string().regex(/^\d{12}$/, 'must be the 12-digit DL/T 645 address as a quoted string'), z.number().int().min(0).max(255)]).optional(),
+  /** The multiplier from `at` on (a CT swap); unchanged when absent. */
+  multiplier: multiplier.optional(),
+  /** final_kwh was typed by hand because the old meter could not be read. */
+  estimated: z.boolean().default(false),
+});
+
 export const meterSchema = z.strictObject({
   id,
   role: z.enum(['master', 'tenant', 'common']),
   name: z.string().optional(),
   account: id.optional(),
+  /** Tenant meters: successive occupants (billing.md section 11), instead of `account`. */
+  accounts: z.array(id).min(1).optional(),
+  multiplier: multiplier.default(1),
+  meter_changes: z.array(meterChangeSchema).default([]),
   pool: id.optional(),
   max_kw: decimalText(3, { min: 0.001 }).default('2000'),
   register_modulus_kwh: z.number().int().min(1).max(9_000_000_000).default(1_000_000),
@@ -134,6 +191,9 @@ export const accountSchema = z.strictObject({
   area_m2: decimalText(4, { min: 0 }).default('0'),
   tariff: id,
   opening_balance: decimalText(2).default('0'),
+  /** Occupancy [move_in, move_out) (billing.md section 11); absent = always. */
+  move_in: instantText.optional(),
+  move_out: instantText.optional(),
   low_balance: decimalText(2).optional(),
   low_balance_hours: z.number().positive().optional(),
   /** Where the workers' notifier tells the tenant directly (issue 4). */
@@ -198,6 +258,8 @@ export const siteFileSchema = z.strictObject({
     timezone: z.string().refine(isTimeZone, { message: 'must be an IANA time zone such as Asia/Shanghai' }),
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as CNY').default('CNY'),
     holidays: z.array(localDate).default([]),
+    /** Who bears the energy of vacant units (billing.md section 11): an ordinary account. */
+    landlord_account: id.optional(),
     /**
      * The first local day the site bills (issue 11): payments dated before it are refused.
      * Default: the earliest effective_from of any tariff version.

@@ -7,6 +7,8 @@ import { FIRST_DATE } from '../date-range.ts';
 import type { Account, Meter, Pool, Site, TopupConfig } from './model.ts';
 import { moneyFen } from '../units.ts';
 import type { SiteFile } from './schema.ts';
+import { zoneOf } from '../tou/zone.ts';
+import { instantMs, meterChanges, tenancyIssues } from './validate-tenancy.ts';
 import { MODBUS_RELAY_MAPS } from './schema.ts';
 import { resolveEnforcement } from '../enforcement/resolve.ts';
 
@@ -48,15 +50,22 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
 
   file.meters.forEach((m, i) => {
     if (m.role === 'tenant') {
-      if (!m.account) add(['meters', i, 'account'], `tenant meter '${m.id}' needs an account`);
-      else if (!accountIds.has(m.account)) add(['meters', i, 'account'], `unknown account '${m.account}'`);
+      if (!m.account && !m.accounts) add(['meters', i, 'account'], `tenant meter '${m.id}' needs an account (or a list of successive accounts)`);
+      else if (m.account && m.accounts) add(['meters', i, 'accounts'], "give either 'account' or 'accounts', not both");
+      else if (m.account && !accountIds.has(m.account)) add(['meters', i, 'account'], `unknown account '${m.account}'`);
+      m.accounts?.forEach((a, j) => {
+        if (!accountIds.has(a)) add(['meters', i, 'accounts', j], `unknown account '${a}'`);
+        else if (m.accounts!.indexOf(a) !== j) add(['meters', i, 'accounts', j], `account '${a}' listed twice`);
+      });
       if (m.pool) add(['meters', i, 'pool'], 'only common meters feed a pool');
     } else if (m.role === 'common') {
       if (!m.pool) add(['meters', i, 'pool'], `common meter '${m.id}' needs a pool`);
       else if (!poolIds.has(m.pool)) add(['meters', i, 'pool'], `unknown pool '${m.pool}'`);
       if (m.account) add(['meters', i, 'account'], 'only tenant meters bill an account');
+      if (m.accounts) add(['meters', i, 'accounts'], 'only tenant meters bill an account');
     } else {
       if (m.account) add(['meters', i, 'account'], 'a master meter bills no account');
+      if (m.accounts) add(['meters', i, 'accounts'], 'a master meter bills no account');
       if (m.pool) add(['meters', i, 'pool'], 'a master meter feeds no pool');
     }
   });
@@ -105,11 +114,15 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
   if (issues.length === 0) checkSiteWideLayout(tariffs, holidays, add);
   if (issues.length > 0) return { issues };
 
-  const meters: Meter[] = file.meters.map((m) => ({
+  const zone = zoneOf(file.site.timezone);
+  const meters: Meter[] = file.meters.map((m, i) => ({
     id: m.id,
     name: m.name ?? m.id,
     role: m.role,
-    ...(m.account ? { account: m.account } : {}),
+    ...(m.account ? { account: m.account } : m.accounts?.length === 1 ? { account: m.accounts[0] } : {}),
+    ...(m.role === 'tenant' ? { accounts: m.accounts ?? [m.account!] } : {}),
+    multiplier: m.multiplier,
+    changes: meterChanges(m, i, zone, add),
     ...(m.pool ? { pool: m.pool } : {}),
     maxKw: m.max_kw,
     maxW: new Dec(m.max_kw).mul(1000).toNumber(),
@@ -128,6 +141,8 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
     ...(a.low_balance !== undefined ? { lowBalance: new Dec(a.low_balance).toFixed(2) } : {}),
     ...(a.low_balance_hours !== undefined ? { lowBalanceHours: a.low_balance_hours } : {}),
     ...(a.contact ? { contact: a.contact } : {}),
+    ...(a.move_in !== undefined ? { moveIn: instantMs(a.move_in, zone) } : {}),
+    ...(a.move_out !== undefined ? { moveOut: instantMs(a.move_out, zone) } : {}),
   }));
   const allAccounts = accounts.map((a) => a.id).sort(byteOrder);
   const pools: Pool[] = file.pools.map((p) => ({
@@ -150,9 +165,13 @@ export function buildSite(file: SiteFile, opts: BuildOptions = {}): { site?: Sit
     loss: { normalRate: file.loss.normal_rate, method: file.loss.method },
     tariffs,
     ...(file.utility ? { utility: { tariff: file.utility.tariff, markupCap: file.utility.markup_cap } } : {}),
+    ...(file.site.landlord_account !== undefined ? { landlordAccount: file.site.landlord_account } : {}),
     enforcement: enforcement.config,
     ...(topup ? { topup } : {}),
   };
+  // Section 11: move instants in order, no overlapping occupants, no unit without one.
+  tenancyIssues(file, site, add);
+  if (issues.length > 0) return { issues };
   return { site, issues };
 }
 

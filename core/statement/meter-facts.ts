@@ -1,4 +1,5 @@
 import { spansCellsIn } from '../counters/gap-cells.ts';
+import { multiplierAt } from '../counters/meter-changes.ts';
 import type { Meter } from '../site/model.ts';
 import { energyAt, splitSeries } from '../split/split.ts';
 import type { TouCalendar } from '../tou/calendar.ts';
@@ -31,10 +32,20 @@ export interface MeterDayFacts {
   readonly end?: RegisterAt;
   /** Per period that has energy: Wh and the part spread over a gap. */
   readonly cells: readonly { readonly period: Period; readonly wh: number; readonly gapWh: number }[];
+  /**
+   * At each instant asked for inside the day (a move-in or move-out on this meter, billing.md
+   * section 11): the register then and the meter's energy of the day before it, Wh, so an
+   * occupant's part of the day is the difference of two of them.
+   */
+  readonly marks?: readonly (RegisterAt & { readonly whBefore: number })[];
 }
 
-/** Register at instant t, when an accepted interval covers it (t0 < t <= t1), else undefined. */
-function registerAt(meter: Meter, acc: AcceptedSeries, t: number): RegisterAt | undefined {
+/**
+ * Register at instant t, when an accepted interval covers it (t0 < t <= t1), else undefined.
+ * At a meter change both registers have a reading at t: `start` gives the new meter's
+ * initial one, `end` the old meter's final one (billing.md section 11).
+ */
+function registerAt(meter: Meter, acc: AcceptedSeries, t: number, side: 'start' | 'end' = 'end'): RegisterAt | undefined {
   const n = acc.time.length;
   if (n === 0 || t < acc.time[0] || t > acc.time[n - 1]) return undefined;
   let lo = 0;
@@ -44,18 +55,25 @@ function registerAt(meter: Meter, acc: AcceptedSeries, t: number): RegisterAt | 
     if (acc.time[mid] < t) lo = mid + 1;
     else hi = mid;
   }
-  if (acc.time[lo] === t) return { wh: acc.wh[lo], ms: t, estimated: false };
+  if (acc.time[lo] === t) {
+    if (side === 'start') while (lo + 1 < n && acc.time[lo + 1] === t) lo++;
+    return { wh: acc.wh[lo], ms: t, estimated: false };
+  }
   const t0 = acc.time[lo - 1];
   const t1 = acc.time[lo];
-  const wh = (acc.wh[lo - 1] + energyAt(acc.delta[lo], t0, t1, t)) % meter.registerModulusWh;
+  // The register is raw: the accepted delta is primary (raw x the multiplier of the piece
+  // the interval starts in, billing.md section 11), so divide it back, exactly.
+  const raw = acc.delta[lo] / multiplierAt(meter, t0);
+  const wh = (acc.wh[lo - 1] + energyAt(raw, t0, t1, t)) % meter.registerModulusWh;
   return { wh, ms: t, estimated: t1 - t0 > meter.maxGapMs };
 }
 
 /**
  * @param seg the meter's energy per calendar segment (settleRange's onSegments)
  * @param day index of the day in cal.days
+ * @param marks instants inside the day to record the register at (the calendar is cut there)
  */
-export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalendar, seg: Float64Array, day: number): MeterDayFacts {
+export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalendar, seg: Float64Array, day: number, marks: readonly number[] = []): MeterDayFacts {
   let a = NaN;
   let b = NaN;
   const wh = new Float64Array(PERIODS.length);
@@ -86,7 +104,7 @@ export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalenda
   }
   const cells = PERIODS.map((period, p) => ({ period, wh: wh[p], gapWh: gap[p] })).filter((c) => c.wh !== 0 || c.gapWh !== 0);
   if (Number.isNaN(a)) return { meter: meter.id, wh: 0, cells: [] };
-  let start = registerAt(meter, acc, a);
+  let start = registerAt(meter, acc, a, 'start');
   let end = registerAt(meter, acc, b);
   // Readings that start or end inside the day: the first / last reading in it.
   if (!start || !end) {
@@ -100,5 +118,13 @@ export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalenda
     if (!start && first >= 0) start = { wh: acc.wh[first], ms: acc.time[first], estimated: false };
     if (!end && last >= 0) end = { wh: acc.wh[last], ms: acc.time[last], estimated: false };
   }
-  return { meter: meter.id, wh: cells.reduce((s, c) => s + c.wh, 0), ...(start ? { start } : {}), ...(end ? { end } : {}), cells };
+  const out: (RegisterAt & { whBefore: number })[] = [];
+  for (const t of marks) {
+    if (!(t > a && t < b)) continue;
+    let before = 0;
+    for (let k = 0; k < cal.segments; k++) if (cal.day[k] === day && cal.start[k] < t) before += seg[k];
+    const r = registerAt(meter, acc, t);
+    if (r) out.push({ ...r, whBefore: before });
+  }
+  return { meter: meter.id, wh: cells.reduce((s, c) => s + c.wh, 0), ...(start ? { start } : {}), ...(end ? { end } : {}), cells, ...(out.length ? { marks: out } : {}) };
 }
