@@ -43,7 +43,7 @@ export const M = {
    * before the instant, primary Wh: an occupant's part of the day is a difference of two).
    */
   meterMark: 'meter_mark',
-  /** A meter's energy per settled day and period (issue 10). tags: site, meter, period; time = local midnight; fields: wh, gap_wh (the part spread over intervals longer than max_gap that cross a cell boundary: an estimate, billing.md amendment 11). */
+  /** A meter's energy per settled day and period (issue 10). tags: site, meter, period; time = local midnight; fields: wh, gap_wh (the part spread over intervals longer than max_gap that cross a cell boundary or a move of the meter's occupant: an estimate, billing.md amendment 11). */
   meterCell: 'meter_cell',
   /**
    * How a settled day-period cell divided a pool's energy or the allocatable loss

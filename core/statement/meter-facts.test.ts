@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { settleRange } from '../bill/run.ts';
 import { ReadingStore } from '../readings/store.ts';
 import { parseSiteYaml } from '../site/index.ts';
+import type { Site } from '../site/index.ts';
+import { meterTimeline } from '../tenancy/occupancy.ts';
 import type { MeterDayFacts } from './meter-facts.ts';
 import { meterDayFacts } from './meter-facts.ts';
 
@@ -15,10 +17,14 @@ import { meterDayFacts } from './meter-facts.ts';
  * 08-20): every interval is longer than 3 h, only the last one crosses a cell boundary
  * (midnight), and 2 of its 4 kWh fall on 2026-10-01.
  */
-const dir = new URL('../../testcases/gap-within-one-cell/', import.meta.url);
-const site = parseSiteYaml(readFileSync(new URL('site.yaml', dir), 'utf8'), 'site.yaml');
+const caseSite = (name: string) => {
+  const dir = new URL(`../../testcases/${name}/`, import.meta.url);
+  return { dir, site: parseSiteYaml(readFileSync(new URL('site.yaml', dir), 'utf8'), 'site.yaml') };
+};
+const { dir, site } = caseSite('gap-within-one-cell');
 
-function factsOf(meter: string, day: string): MeterDayFacts {
+function factsOf(meter: string, day: string, c: { dir: URL; site: Site } = { dir, site }): MeterDayFacts {
+  const { dir, site } = c;
   const store = new ReadingStore(site.meters.length);
   const index = new Map(site.meters.map((m, i) => [m.id, i]));
   const rows = readFileSync(new URL('readings.csv', dir), 'utf8').trim().split('\n').slice(1);
@@ -30,7 +36,12 @@ function factsOf(meter: string, day: string): MeterDayFacts {
   let out: MeterDayFacts | undefined;
   settleRange(site, store, day, '2026-10-02', {
     onSegments: (mi, cal, seg, acc) => {
-      if (site.meters[mi].id === meter) out = meterDayFacts(site.meters[mi], acc, cal, seg, cal.days.indexOf(day));
+      const m = site.meters[mi];
+      if (m.id !== meter) return;
+      // As the settlement calls it: the tenant meter's occupant changes inside the day are marks.
+      const a = cal.start[cal.day.indexOf(cal.days.indexOf(day))];
+      const marks = m.role === 'tenant' ? meterTimeline(site, m).map((x) => x.from).filter((t) => t > a && t < a + 86_400_000) : [];
+      out = meterDayFacts(m, acc, cal, seg, cal.days.indexOf(day), marks);
     },
   });
   return out!;
@@ -54,5 +65,13 @@ describe('meterDayFacts: estimated energy (billing.md amendment 11)', () => {
     const f = factsOf('M', '2026-10-01');
     expect(f.cells.every((c) => c.gapWh === 0)).toBe(true);
     expect(f.end?.estimated).toBe(false);
+  });
+
+  it('on a tenant meter, a long interval across a move of its occupant is an estimate though inside one cell (testcases/gap-across-move-out)', () => {
+    const moved = caseSite('gap-across-move-out');
+    // T1: 08:00-20:00 (12 kWh) spans A1's move-out at 14:00; 00-08 and 20-24 do not.
+    expect(factsOf('T1', '2026-10-01', moved).cells).toEqual([{ period: 'flat', wh: 24_000, gapWh: 12_000 }]);
+    // T2: the same long intervals, one occupant all day: nothing estimated.
+    expect(factsOf('T2', '2026-10-01', moved).cells).toEqual([{ period: 'flat', wh: 12_000, gapWh: 0 }]);
   });
 });

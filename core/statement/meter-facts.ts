@@ -84,14 +84,15 @@ export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalenda
     wh[cal.period[k]] += seg[k];
   }
   // Energy of the intervals longer than max_gap only: the estimated part. An interval inside
-  // one cell is not an estimate (billing.md amendment 11: its energy is that cell's whole,
-  // e.g. between two of a DL/T 645 meter's daily frozen registers on a one-period tariff).
+  // one cell, with no move of the meter's occupant in it (`marks`), is not an estimate
+  // (billing.md amendment 11: its energy is that cell's and that occupant's whole, e.g.
+  // between two of a DL/T 645 meter's daily frozen registers on a one-period tariff).
   const gapDelta = new Float64Array(acc.delta.length);
   let anyGap = false;
   for (let i = 1; i < acc.time.length; i++) {
     const t0 = acc.time[i - 1];
     const t1 = acc.time[i];
-    if (t1 - t0 > meter.maxGapMs && t1 > a && t0 < b && spansCellsIn(cal, t0, t1)) {
+    if (t1 - t0 > meter.maxGapMs && t1 > a && t0 < b && spansCellsIn(cal, t0, t1, marks)) {
       gapDelta[i] = acc.delta[i];
       anyGap = true;
     }
