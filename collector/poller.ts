@@ -1,6 +1,7 @@
 import type { Logger } from '../lib/logger.ts';
 import type { MeterHealth } from '../influx/lines.ts';
 import { sampleProblem } from '../influx/lines.ts';
+import { lastChangeAtOrBefore } from './meter-config.ts';
 import type { MeterInput } from './input.ts';
 import { MeterReadError } from './input.ts';
 import type { Sample } from './sample.ts';
@@ -129,7 +130,11 @@ export class MeterPoller {
       s.ok = true;
       s.consecutiveErrors = 0;
       s.latencyMs = Math.round((performance.now() - started) * 100) / 100;
-      const since = s.lastSeen ?? this.opts.lastSeen;
+      const seen = s.lastSeen ?? this.opts.lastSeen;
+      // Nothing from before the meter's last change (billing.md section 11 rule 5): the
+      // freezes of a replaced meter's position before its change are not this register's.
+      const change = seen === undefined ? undefined : lastChangeAtOrBefore(input.meter, result.time);
+      const since = seen !== undefined && change !== undefined && change > seen ? change : seen;
       s.lastSeen = result.time;
       // A gap longer than the meter's max_gap (the collector was down, the bus cut): what
       // the meter kept of it goes into the sink before the live sample, in time order.

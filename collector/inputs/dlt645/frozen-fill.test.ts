@@ -56,7 +56,7 @@ tariffs:
  * load), polled hourly at the given instants; the collector is "down" between `down[0]`
  * and `down[1]` (no requests reach the meters, which keep counting and freezing).
  */
-async function run(name: string, polls: number[], down?: [number, number]): Promise<{ samples: Sample[]; influx: InfluxV1 }> {
+async function run(name: string, polls: number[], down?: [number, number], changes?: Record<string, number>): Promise<{ samples: Sample[]; influx: InfluxV1 }> {
   const pty = await openPtyPair();
   let now = polls[0];
   const site = siteOn(pty.a);
@@ -68,7 +68,10 @@ async function run(name: string, polls: number[], down?: [number, number]): Prom
     let store = new LastSeenStore(dir);
     const pollers = () =>
       site.meters.map((m) => {
-        const input = createInput(m, { buses, tcp: undefined as never, timezone: site.timezone }, () => now);
+        // A meter change (billing.md section 11 rule 5) at the given instant, as the site file would declare it.
+        const at = changes?.[m.id];
+        const meter = at === undefined ? m : { ...m, changes: [{ at, finalWh: 0, initialWh: 0, multiplier: 1, estimated: false }] };
+        const input = createInput(meter, { buses, tcp: undefined as never, timezone: site.timezone }, () => now);
         const sink = { sample: async (s: Sample) => void (samples.push(s), store.note(s.meter, s.time)), health: async () => undefined };
         return new MeterPoller({ input, intervalMs: HOUR, sink, now: () => now, lastSeen: store.get(m.id) });
       });
@@ -161,5 +164,17 @@ describe('DL/T 645 daily freezes fill an outage', () => {
     const blind = gap.samples.filter((s) => s.source !== 'frozen');
     const interpolated = JSON.parse(billRunJson(computeBillRun(site, blind, [], '2026-03-03', '2026-03-07'))) as { quality: { kind: string }[] };
     expect(interpolated.quality.map((q) => q.kind)).toContain('gap');
+  }, 120_000);
+
+  it('a meter change inside the outage: only the freezes after it are stored for that meter', async () => {
+    const hours = (from: number, to: number) => Array.from({ length: (to - from) / HOUR + 1 }, (_, i) => from + i * HOUR);
+    const stop = DAY0 + 34 * HOUR; // 03-03 10:00
+    const back = stop + 3 * 24 * HOUR; // 03-06 10:00
+    const change = DAY0 + 2 * 24 * HOUR + 12 * HOUR; // 03-04 12:00 (a CT swap or a replacement)
+    const run1 = await run('change', hours(DAY0, back + HOUR), [stop, back], { T102: change });
+    const frozen = (meter: string) => run1.samples.filter((s) => s.source === 'frozen' && s.meter === meter).map((s) => s.time);
+    // M0 as before; T102 only from the change on: its 03-04 freeze may be another register's.
+    expect(frozen('M0')).toEqual([2, 3, 4].map((d) => DAY0 + d * 24 * HOUR));
+    expect(frozen('T102')).toEqual([3, 4].map((d) => DAY0 + d * 24 * HOUR));
   }, 120_000);
 });
