@@ -139,6 +139,8 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
         w: watts,
         priceMicro: priceAt(site, account, now).micro ?? 0,
         periodNow: live.periodNow,
+        // Grafana has no site file: the name travels with the balance, shown beside the id.
+        accountName: account.name,
       }),
     );
     out.push({

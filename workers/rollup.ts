@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { acceptMeterSeries, addDays, buildCalendar, counterState, cutCalendar, dateOfDayBucket, resumeSeries, siteCuts, sortSeries, touBuckets, zoneOf } from '../core/index.ts';
+import { acceptMeterSeries, addDays, billableFlags, buildCalendar, counterState, cutCalendar, dateOfDayBucket, resumeSeries, siteCuts, sortSeries, touBuckets, zoneOf } from '../core/index.ts';
 import type { CounterState, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { InfluxV1 } from '../influx/client.ts';
@@ -213,7 +213,9 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     const bs = n > 1 ? touBuckets(acc, cal).filter((b) => b.start >= cut) : [];
     for (const b of bs) lines.push(bucketLine(site.id, { meter: meter.id, role: meter.role, ...bucketAccount(site, meter, b.start), period: b.period, start: b.start, wh: b.wh }));
     const after = prev ?? -Infinity;
-    for (const f of acc.flags) {
+    // Gaps inside one settlement cell estimate nothing billed (billing.md section 2 rule 4,
+    // amendment 11): not flagged, as the settlement does not flag them.
+    for (const f of billableFlags(site, acc.flags)) {
       const fresh = f.kind === 'gap' ? (f.until ?? f.time) > after : f.time > after;
       if (fresh && f.time >= (st?.from ?? -Infinity)) lines.push(eventLine(site.id, { kind: f.kind, meter: f.meter, detail: f.detail, time: f.time }));
     }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { addDays, meterDayFacts, meterIndex, meterTimeline, PERIODS, ReadingStore, settleRange, siteIndex, zoneOf } from '../core/index.ts';
+import { addDays, meterDayFacts, meterIndex, meterTimeline, PERIODS, ReadingStore, settleRange, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
 import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, Site } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { BucketPoint } from '../influx/bucket-lines.ts';
@@ -70,7 +70,18 @@ function chargePoint(site: string, t: number, l: { account: string; kind: string
 }
 
 function summaryLines(site: Site, t: number, day: DaySettlement): string[] {
-  return day.cells.map((c) => siteDayLine(site.id, t, c, site.loss.normalRate));
+  return day.cells.map((c) => {
+    // What the utility charges for the cell (billing.md section 8), for the recovery panel.
+    // A utility tariff without a price for the period is reconcile's error to report; it
+    // must not keep a day from settling.
+    let utilityFen: number | undefined;
+    try {
+      utilityFen = utilityCellFen(site, day.date, c.period, c.masterWh);
+    } catch {
+      utilityFen = undefined;
+    }
+    return siteDayLine(site.id, t, { ...c, ...(utilityFen !== undefined ? { utilityFen } : {}) }, site.loss.normalRate);
+  });
 }
 
 /** Quality flags of the settled day as events (deterministic keys: a re-run overwrites them). */

@@ -88,10 +88,11 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
   const event = (kind: (typeof RELAY_EVENT)[keyof typeof RELAY_EVENT], account: string, meter: string, detail: string, balanceFen?: number) =>
     opts.writeLines([relayEventLine({ site: site.id, kind, account, meter, time: now(), detail, ...(balanceFen !== undefined ? { balanceFen } : {}) })]).catch((err: Error) => log.error({ err: err.message }, 'relay event not stored'));
 
-  async function progress(id: string, meter: string, p: MeterCommandProgress, status?: CommandStatus): Promise<CommandRecord> {
+  /** Records a meter's progress; with `step`, its audit entry in the same transaction. */
+  async function progress(id: string, meter: string, p: MeterCommandProgress, status?: CommandStatus, step?: Omit<RelayAuditEntry, 'time'>): Promise<CommandRecord> {
     const rec = (await store.command(id))!;
     const next: CommandRecord = { ...rec, meters: { ...rec.meters, [meter]: p }, ...(status ? { status } : {}), updatedAt: now() };
-    await store.putCommand(next);
+    await store.putCommand(next, step ? { time: now(), ...step } : undefined);
     return next;
   }
 
@@ -118,22 +119,23 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
       await audit({ kind: 'readback', ...base, command, before: p.before, after: beforeReg, detail: `${p.sentAt ? 'in the target state after the earlier send' : 'already in the target state: nothing sent'}: ${before.text}` });
       return;
     }
-    if (p.reply !== 'accepted') {
+    // A command the meter accepted before a crash is not sent again, only read back.
+    const resumed = p.reply === 'accepted';
+    if (!resumed) {
       p = { ...p, status: 'sent', sentAt: now(), sends: (p.sends ?? 0) + 1 };
-      await progress(id, m.id, p, 'running');
-      await audit({ kind: 'send', ...base, command, before: beforeReg, detail: `${command} (v${job.version}, send ${p.sends})` });
+      await progress(id, m.id, p, 'running', { kind: 'send', ...base, command, before: beforeReg, detail: `${command} (v${job.version}, send ${p.sends})` });
       let outcome;
       try {
         outcome = await driver.send(command);
       } catch (err) {
         p = { ...p, reply: 'no-reply', replyText: (err as Error).message };
-        await progress(id, m.id, p);
-        await audit({ kind: 'reply', ...base, command, detail: `no reply: ${(err as Error).message}` });
+        await progress(id, m.id, p, undefined, { kind: 'reply', ...base, command, detail: `no reply: ${(err as Error).message}` });
         throw err;
       }
       p = { ...p, reply: outcome.accepted ? 'accepted' : 'refused', replyText: outcome.text };
-      await progress(id, m.id, p);
-      await audit({ kind: 'reply', ...base, command, detail: outcome.text });
+      // The reply and its audit entry together: a crash right after the meter answered must
+      // not lose the entry (the restarted executor reads back, it does not send again).
+      await progress(id, m.id, p, undefined, { kind: 'reply', ...base, command, detail: outcome.text });
       if (!outcome.accepted) {
         await progress(id, m.id, { ...p, status: 'refused' });
         await audit({ kind: 'refused', ...base, command, before: beforeReg, detail: `${outcome.text}: not retried` });
@@ -159,7 +161,10 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
     const afterReg = { state: after.state, raw: after.raw };
     if (after.state === job.target || (command === 'close-permit' && after.commandTrip === false)) {
       await progress(id, m.id, { ...p, status: 'done', after: afterReg });
-      await audit({ kind: 'readback', ...base, command, before: p.before, after: afterReg, detail: `${command === 'close-permit' && after.state !== 'closed' ? 'close permitted: waiting for the tenant to press the meter button; ' : ''}${after.text}` });
+      // Resumed after a crash: the relay may have moved before the restart (the early return
+      // above) or while this read-back waited; the trail says the same in both cases.
+      const prefix = `${resumed ? 'in the target state after the earlier send: ' : ''}${command === 'close-permit' && after.state !== 'closed' ? 'close permitted: waiting for the tenant to press the meter button; ' : ''}`;
+      await audit({ kind: 'readback', ...base, command, before: p.before, after: afterReg, detail: `${prefix}${after.text}` });
       return;
     }
     const text = `${command} accepted but the relay reads ${after.state} ${Math.round(job.readbackMs / 1000)} s later (${after.text}): stuck relay or wiring`;
