@@ -125,6 +125,8 @@ describe('the settlement lock lasts as long as the run', () => {
       await env.redis.set(key, 'another-run', 'PX', 60_000);
       await expect(first).rejects.toBeInstanceOf(SettlementLockLostError);
       expect(await chargeRows(ctx)).toEqual([]);
+      // Nor the day's statement facts and buckets: its view may be older than the holder's.
+      expect(await ctx.influx.query(`SELECT count(wh) FROM meter_day, tou_bucket WHERE site = ${quoteString(site.id)}`)).toEqual([]);
       expect(await env.redis.get(key)).toBe('another-run'); // not released by the run that lost it
       // Once the other run is done, the next settles every day once.
       await env.redis.del(key);

@@ -185,7 +185,9 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   const settlement = range.days[range.fromDay];
   const flags = range.flags;
   // Facts and buckets first: a crash before the charges leaves the day unsettled, so the
-  // next run writes them again; after it, they are there.
+  // next run writes them again; after it, they are there. Not by a run that lost its lock
+  // meanwhile: its readings may be older than those of the run that holds it now.
+  await lock?.assertHeld();
   await writeChunked(ctx.influx, [...factLines(site, a, settlement, facts), ...(await bucketChanges(ctx, site, a, b, buckets))]);
   const stored = await storedLines(ctx, site, a);
   // The diff below is right only if no other run wrote charges since we read them.
