@@ -199,6 +199,18 @@ export class RelayStore {
     return (await this.redis.hsetnx(this.keys.commands, c.id, JSON.stringify(c))) === 1;
   }
 
+  /**
+   * A command's progress and the audit entry of that step in one MULTI (the site's keys
+   * share a slot): a process killed between two separate writes left a step recorded and
+   * never audited (the relay crash test saw a trail without the meter's reply, and the
+   * restarted executor, finding the reply recorded, rightly did not repeat it).
+   */
+  async putCommandAudited(c: CommandRecord, entry: RelayAuditEntry): Promise<void> {
+    const res = await this.redis.multi().hset(this.keys.commands, c.id, JSON.stringify(c)).xadd(this.keys.audit, 'MAXLEN', '~', AUDIT_MAX, '*', 'entry', JSON.stringify(entry)).exec();
+    const failed = (res ?? []).find(([err]) => err);
+    if (!res || failed) throw failed?.[0] ?? new Error('relay command and audit entry not written (transaction aborted)');
+  }
+
   /** Appends to the audit trail (XADD only: entries are never rewritten). */
   async audit(entry: RelayAuditEntry): Promise<string> {
     return (await this.redis.xadd(this.keys.audit, 'MAXLEN', '~', AUDIT_MAX, '*', 'entry', JSON.stringify(entry))) as string;

@@ -152,6 +152,10 @@ async function tripThenKill(account: string, meter: string) {
   expect(mid.status).toBe('running');
   expect(mid.meters[meter]).toMatchObject({ status: 'sent', reply: 'accepted', sends: 1 });
   expect(relay.controlFrames).toBe(1);
+  // Every step recorded so far is audited, wherever the kill landed (the reply's record and
+  // its entry used to be two writes: a kill between them lost the entry for good).
+  const trail = (await store.auditTrail(100, account)).reverse().filter((e) => e.time >= since);
+  expect(trail.map((e) => e.kind)).toEqual(['decision', 'command', 'send', 'reply']);
   // Accepted, and the contacts have not moved: the command state is trip, power still on.
   expect(relay.state()).toMatchObject({ closed: true, commandTrip: true });
   return { yaml, site, ctx, store, relay, id, fresh, since };
