@@ -1,7 +1,8 @@
 # One image for the collector, the workers and the API: `docker run submeter:local <cmd>`
 # runs `npx submeter <cmd>` (collect, workers, api, bill, ...). Sources are TypeScript run
-# through tsx (a runtime dependency), so there is no build step.
-FROM node:20-bookworm-slim
+# through tsx (a runtime dependency), so there is no build step. Node 24 is the maintained
+# LTS line (Node 20 reached end of life in April 2026); the code runs on 20.19+ as well.
+FROM node:24-bookworm-slim
 
 WORKDIR /app
 ENV NODE_ENV=production \

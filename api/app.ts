@@ -3,7 +3,6 @@ import express from 'express';
 import QRCode from 'qrcode';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { RedisClient } from '../lib/redis.ts';
-import { siteTag } from '../lib/redis.ts';
 import { addDays, BillingInputError, parseRfc3339, QUALITY_KINDS, reconcile, SiteFileError } from '../core/index.ts';
 import type { Account, Site } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
@@ -45,6 +44,7 @@ import type { HandlerCtx, RouteHandler } from './handler.ts';
 import type { TopupProviders } from '../lib/topup/index.ts';
 import { topupRoutes } from './topup-routes.ts';
 import type { TopupRouteDeps } from './topup-routes.ts';
+import { apiKeys } from './redis-keys.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -104,8 +104,8 @@ export function buildApp(deps: ApiDeps): Express {
   const doc = openapiDocument();
   const validator = new OpenApiValidator(doc);
   // The site's hash tag in the key (Redis Cluster: one slot per site).
-  const limiter = new AuthFailureLimiter(deps.redis, `${prefix}${siteTag(deps.site.current.id)}:`, deps.authFailures, refreshMs);
-  const sessions = new DeviceSessions(deps.redis, `${prefix}${siteTag(deps.site.current.id)}:`, now, () => credentials(deps.site.current.id), () => versions.invalidate());
+  const limiter = new AuthFailureLimiter(deps.redis, apiKeys(prefix).tagged(deps.site.current.id), deps.authFailures, refreshMs);
+  const sessions = new DeviceSessions(deps.redis, apiKeys(prefix).tagged(deps.site.current.id), now, () => credentials(deps.site.current.id), () => versions.invalidate());
   /** The session cookie's attributes: HttpOnly, SameSite=Strict, Secure when the request came over TLS (req.secure, through `trust proxy` behind a proxy). */
   const sessionCookie = (req: Request) => ({ httpOnly: true, sameSite: 'strict' as const, secure: req.secure, path: '/' });
   const site = () => deps.site.current;

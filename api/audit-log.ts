@@ -1,5 +1,5 @@
 import type { RedisClient } from '../lib/redis.ts';
-import { siteTag } from '../lib/redis.ts';
+import { apiKeys } from './redis-keys.ts';
 
 /** One manager action: who (token id and role, never the token), what, on what, when. */
 export interface AuditEntry {
@@ -28,7 +28,7 @@ export class RedisAuditLog implements AuditLog {
   ) {}
 
   private key(site: string): string {
-    return `${this.prefix}${siteTag(site)}:audit`;
+    return apiKeys(this.prefix).audit(site);
   }
 
   async append(entry: AuditEntry): Promise<void> {

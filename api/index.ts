@@ -1,4 +1,6 @@
 /** The API's public surface: the demo, the CLI and embedding code import from here. */
+// Durable state for `submeter backup` registers itself (lib/backup/registry.ts).
+import './backup-sections.ts';
 export { buildApp } from './app.ts';
 export type { ApiDeps } from './app.ts';
 export { startApi, createDemoTokens } from './server.ts';

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../lib/redis.ts';
-import { siteTag } from '../lib/redis.ts';
+import { apiKeys } from './redis-keys.ts';
 import type { AccountStatement } from './data/read-model.ts';
 
 /** A closed month: the statements as they were at closing, never rewritten. */
@@ -31,7 +31,7 @@ export class RedisMonthStore implements MonthStore {
   ) {}
 
   private key(site: string): string {
-    return `${this.prefix}${siteTag(site)}:closed`;
+    return apiKeys(this.prefix).closed(site);
   }
 
   async close(site: string, closed: ClosedMonth): Promise<boolean> {

@@ -25,7 +25,7 @@ export interface StartApiOptions {
   readonly redisUrl?: string;
   readonly keyPrefix?: string;
   readonly workersKeyPrefix?: string;
-  /** Express `trust proxy`, when a reverse proxy sits in front. @defaultValue false */
+  /** Express `trust proxy`, when a reverse proxy sits in front. @defaultValue SUBMETER_TRUST_PROXY, else false */
   readonly trustProxy?: boolean | number | string;
   /** Top-up provider adapters. @defaultValue from the credentials in the environment when the site has a topup block */
   readonly topupProviders?: TopupProviders;
@@ -54,7 +54,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   watchRedis(redis, log);
   const database = keepInfluxDatabase(influx, log, { token: env.SUBMETER_INFLUX_TOKEN });
   await database.first;
-  const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, trustProxy: opts.trustProxy, logger: log, topupProviders });
+  const app = buildApp({ site: new SiteRef(site, opts.siteFile), influx, redis, keyPrefix: opts.keyPrefix, workersKeyPrefix: opts.workersKeyPrefix, trustProxy: opts.trustProxy ?? env.SUBMETER_TRUST_PROXY, logger: log, topupProviders });
   const host = opts.host ?? '127.0.0.1';
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(opts.port ?? 8080, host, (err?: Error) => (err ? reject(err) : resolve(s)));

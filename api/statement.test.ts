@@ -17,14 +17,21 @@ import { SiteRef } from './site-ref.ts';
  * The statement a tenant can verify (issue 10), on what the real workers stored: the meter
  * readings are the registers at the month's bounds, each pool's cells add up to the pool
  * line with the weights shown, the loss section is the bill's master summary, lines resting
- * on a gap are marked estimated, payments are listed; in JSON, CSV and both HTML languages.
+ * on a gap are marked estimated (a gap inside one cell is not an estimate, billing.md
+ * amendment 11), payments are listed; in JSON, CSV and both HTML languages.
  */
 const site = testSite();
 const zone = zoneOf(site.timezone);
-// T101 silent 03:00-06:30 on 2026-10-02: longer than its max_gap (1 h), valley hours.
-const gapA = zone.midnight('2026-10-02') + 3 * 3_600_000;
-const gapB = zone.midnight('2026-10-02') + 6.5 * 3_600_000;
-const rows = syntheticReadings(site, '2026-10-01', 3).filter((r) => !(r.meter === 'T101' && r.time > gapA && r.time < gapB));
+// T101 silent twice on 2026-10-02, each time longer than its max_gap (1 h): 06:30-09:00
+// across the valley -> peak boundary at 08:00 (its spread divides energy between cells: an
+// estimate), and 12:00-15:30 inside the flat period (one cell: its energy is exact whatever
+// the spread, billing.md amendment 11).
+const day2 = zone.midnight('2026-10-02');
+const silent = [
+  [day2 + 6.5 * 3_600_000, day2 + 9 * 3_600_000],
+  [day2 + 12 * 3_600_000, day2 + 15.5 * 3_600_000],
+];
+const rows = syntheticReadings(site, '2026-10-01', 3).filter((r) => !(r.meter === 'T101' && silent.some(([a, b]) => r.time > a && r.time < b)));
 const payments: PaymentRow[] = [{ time: zone.midnight('2026-10-02') + 10 * 3_600_000, account: 'A101', fen: 300_00, reference: 'WX-42' }];
 
 describe('verifiable statement (real Redis and InfluxDB)', () => {
@@ -111,9 +118,10 @@ describe('verifiable statement (real Redis and InfluxDB)', () => {
       basis: 'consumption',
       your_kwh: mine.kwh.loss,
     });
-    // Estimated: own valley (the gap's hours) and every loss line; no own peak or flat energy from the gap.
+    // Estimated: own valley and peak (the gap across 08:00) and the loss lines of those
+    // periods; not the flat lines, whose only gap lies inside one cell (amendment 11).
     const est = (kind: string, period: string) => st.lines.find((l: any) => l.kind === kind && l.period === period)?.estimated;
-    expect([est('own', 'valley'), est('own', 'peak'), est('own', 'flat'), est('loss', 'valley')]).toEqual([true, false, false, true]);
+    expect([est('own', 'valley'), est('own', 'peak'), est('own', 'flat'), est('loss', 'valley'), est('loss', 'peak'), est('loss', 'flat')]).toEqual([true, true, false, true, true, false]);
     expect(JSON.stringify(st.explain.pools)).not.toContain('A102');
   });
 

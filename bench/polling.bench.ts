@@ -13,7 +13,7 @@ import { MODBUS_REGISTER_MAPS } from '../collector/inputs/modbus/maps.ts';
  * Polling (issue 2 benchmarks): Modbus TCP reads/s of the collector's input against the
  * simulator, versus Debian's `mbpoll` doing the same requests in the same run: 20
  * SDM630 meters (unit ids 1..20) behind one simulator port, every meter read with the
- * map's read plan (2 requests: 0x0000+12 and 0x0034+22, function 04), one request in
+ * map's read plan (2 requests: 0x0000+18 (phase V, A, W) and 0x0034+22, function 04), one request in
  * flight on one connection for both. mbpoll gets a repeated address list per block, so
  * its process start is spread over ROUNDS x 20 requests. The simulator runs in its own process.
  * CPU: this process's user+sys (collector) and mbpoll's (bash `time`, to the ms).

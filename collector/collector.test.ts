@@ -29,25 +29,40 @@ const meters = (port: number, interval = '1s') => [
 ];
 
 describe('submeter collect --test', () => {
-  it('prints one line of line protocol per meter and writes nowhere', async () => {
+  it('--format lp prints one line of line protocol per meter and writes nowhere', async () => {
     const { path } = writeSite(tempDir('site'), siteYaml('t1', meters(server.port!)));
-    const r = await runCli(['collect', '--site', path, '--test']);
+    const r = await runCli(['collect', '--site', path, '--test', '--format', 'lp']);
     expect(r.stderr).not.toMatch(/could not be read/);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^reading,meter=M1,site=t1 a=0,hz=0,pf=0,v=230,w=1000,wh=12345670i \d{13}$/);
-    expect(lines[1]).toMatch(/^reading,meter=M2,site=t1 .*w=500,wh=42500i \d{13}$/);
+    expect(lines[0]).toMatch(/^reading,meter=M1,site=t1 a=0,a_l1=0,a_l2=0,a_l3=0,hz=0,pf=0,v=230,v_l1=230,v_l2=230,v_l3=230,w=1000,w_l1=0,w_l2=0,w_l3=0,wh=12345670i \d{13}$/);
+    expect(lines[1]).toMatch(/^reading,meter=M2,site=t1 .*w=500,.*wh=42500i \d{13}$/);
+  });
+
+  it('prints a readable table by default: kWh, power, volts per meter', async () => {
+    const { path } = writeSite(tempDir('site'), siteYaml('t1', meters(server.port!)));
+    const r = await runCli(['collect', '--site', path, '--test']);
+    expect(r.code, r.stderr).toBe(0);
+    const [head, m1, m2] = r.stdout.trim().split('\n');
+    expect(head).toMatch(/^meter +kWh +W +V +A/);
+    expect(m1).toMatch(/^M1 +12345\.670 +1000\.0 +230\.0 /);
+    expect(m2).toMatch(/^M2 +42\.500 +500\.0 +230\.0 /);
+    expect(r.stdout).not.toMatch(/^reading,/m);
   });
 
   it('exits non-zero naming the meter that could not be read', async () => {
     const dead = await freePort();
     const { path } = writeSite(tempDir('site'), siteYaml('t2', [...meters(server.port!).slice(0, 1), `{ id: GONE, role: common, pool: p, connection: { protocol: modbus-tcp, host: 127.0.0.1, port: ${dead}, unit: 1, map: sdm630, timeout_ms: 300 } }`]));
-    const r = await runCli(['collect', '--site', path, '--test']);
-    expect(r.code).toBe(1);
-    expect(r.stdout.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/GONE: connection: .*ECONNREFUSED/);
-    expect(r.stderr).toMatch(/1 of 2 meters could not be read/);
+    const lp = await runCli(['collect', '--site', path, '--test', '--format', 'lp']);
+    expect(lp.code).toBe(1);
+    expect(lp.stdout.trim().split('\n')).toHaveLength(1);
+    expect(lp.stderr).toMatch(/GONE: connection: .*ECONNREFUSED/);
+    expect(lp.stderr).toMatch(/1 of 2 meters could not be read/);
+    const table = await runCli(['collect', '--site', path, '--test']);
+    expect(table.code).toBe(1);
+    expect(table.stdout).toMatch(/^GONE +NOT READ: connection: .*ECONNREFUSED/m);
+    expect(table.stderr).toMatch(/1 of 2 meters could not be read/);
   });
 });
 

@@ -22,6 +22,9 @@ import { MeterReadError } from './input.ts';
 import { createInput } from './inputs/index.ts';
 import { ModbusTcpPool } from './inputs/modbus-tcp/index.ts';
 import { MeterPoller } from './poller.ts';
+import { ClockKeeper } from './clock-keeper.ts';
+import { LastSeenStore } from './last-seen.ts';
+import { meterClockLine } from '../influx/meter-clock.ts';
 import type { PollerSink } from './poller.ts';
 import type { Sample, SampleSink } from './sample.ts';
 import { Forwarder, Spool, SpoolFullError } from './spool/index.ts';
@@ -67,6 +70,11 @@ export interface CollectorOptions {
   readonly bus?: SerialBusOptions;
   /** Clock of sample times. @defaultValue Date.now */
   readonly now?: () => number;
+  /**
+   * DL/T 645 clocks: local HH:MM of the daily clock check and broadcast time sync, or false
+   * for neither (the start-up check included). @defaultValue '03:30'
+   */
+  readonly timeSyncAt?: string | false;
   readonly log?: Logger;
   /**
    * Carry out the workers' relay commands on this collector's buses (issue 13, collector
@@ -88,6 +96,8 @@ export interface CollectorHealth {
 export interface Collector {
   readonly spool: Spool;
   readonly forwarder: Forwarder;
+  /** DL/T 645 clock checks and time sync (undefined with `timeSyncAt: false`). */
+  readonly clocks: ClockKeeper | undefined;
   health(): CollectorHealth;
   /** Waits until the spool is empty (everything acknowledged); false on timeout. */
   drained(timeoutMs?: number): Promise<boolean>;
@@ -123,8 +133,9 @@ export function buildInputs(site: Site, resources: { buses: BusRegistry; tcp: Mo
   for (const m of site.meters) {
     if (!m.connection || (only && !only.includes(m.id))) continue;
     try {
-      // The address in force now (a replaced meter answers at its new address).
-      inputs.push(createInput(meterAt(m, now()), resources, now));
+      // The address in force now (a replaced meter answers at its new address); the site's
+      // zone for a DL/T 645 meter's daily freezes.
+      inputs.push(createInput(meterAt(m, now()), { timezone: site.timezone, ...resources }, now));
     } catch (err) {
       unconfigured[m.id] = (err as Error).message;
     }
@@ -156,8 +167,12 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const tcp = new ModbusTcpPool();
   let current = site;
   const samples = spoolSink(spool, site.id, siteMultiplier(() => current));
+  const lastSeen = new LastSeenStore(opts.spoolDir);
   const sink: PollerSink = {
-    sample: async (s: Sample) => samples.add(s),
+    sample: async (s: Sample) => {
+      await samples.add(s);
+      lastSeen.note(s.meter, s.time);
+    },
     health: (h: MeterHealth) =>
       spool.append([healthLine(site.id, h)]).catch((err: unknown) => {
         // Health lines are not worth an alarm of their own when the spool is full; the
@@ -193,7 +208,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     if (opts.meters) for (const id of opts.meters) if (!next.meters.some((m) => m.id === id && m.connection)) unconfigured[id] = `${id}: no such meter with a connection in site ${next.id}`;
     for (const [id, reason] of Object.entries(built.unconfigured)) log.error({ meter: id, reason }, 'meter not collected');
     for (const input of built.inputs) {
-      const poller = new MeterPoller({ input, intervalMs: opts.pollIntervalMs ?? input.meter.pollIntervalMs, sink, now, log });
+      const poller = new MeterPoller({ input, intervalMs: opts.pollIntervalMs ?? input.meter.pollIntervalMs, sink, now, log, lastSeen: lastSeen.get(input.meter.id) });
       running.set(input.meter.id, { key: wanted.get(input.meter.id)!, input, poller });
       if (!stopped) poller.start();
     }
@@ -203,17 +218,29 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     if (upcoming.length && !stopped) addressTimer = setTimeout(() => void sync(current).catch((err: Error) => log.error({ err: err.message }, 'address change failed')), Math.min(Math.max(0, Math.min(...upcoming) - now()), 2 ** 31 - 1));
   };
   await sync(site);
+  const clocks =
+    opts.timeSyncAt === false
+      ? undefined
+      : new ClockKeeper({ site, inputs: () => [...running.values()].map((r) => r.input), buses, now, log, ...(opts.timeSyncAt ? { syncAt: opts.timeSyncAt } : {}), report: (c) => spool.append([meterClockLine(site.id, c)]).catch(() => undefined) });
 
   const stateLine = () => {
     const st = spool.stats();
     return collectorLine(site.id, { host, time: now(), spoolBytes: st.bytes, spoolSamples: st.lines, spoolFull: st.full, written: forwarder.stats().written, refused: st.refused });
   };
-  const writeState = () => spool.append([stateLine()]).catch(() => {});
+  const writeState = () => {
+    try {
+      lastSeen.flush();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not save the meters\' last-seen times');
+    }
+    return spool.append([stateLine()]).catch(() => {});
+  };
   const stateTimer = setInterval(() => void writeState(), opts.stateIntervalMs ?? 10_000);
   // One at start too: after a restart the spool depth left over is visible at once.
   void writeState();
 
   log.info({ site: site.id, meters: running.size, unconfigured: Object.keys(unconfigured).length, spool: opts.spoolDir, influx: influx.url, db: influx.db }, 'collector started');
+  clocks?.start();
 
   // One reload at a time; the file is validated before anything changes.
   let chain: Promise<unknown> = Promise.resolve();
@@ -264,6 +291,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   return {
     spool,
     forwarder,
+    clocks,
     health: () => ({ meters: [...running.values()].map((r) => r.poller.health()), spool: spool.stats(), forwarder: forwarder.stats(), buses: buses.all().map((b) => b.stats()), unconfigured }),
     drained: (timeoutMs) => forwarder.drained(timeoutMs),
     reload,
@@ -275,6 +303,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       clearTimeout(addressTimer);
       await chain;
       clearInterval(stateTimer);
+      await clocks?.stop();
       await relay?.close();
       await Promise.all([...running.values()].map((r) => r.poller.stop()));
       await writeState();

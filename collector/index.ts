@@ -12,3 +12,7 @@ export { importReadings } from './import/readings-import.ts';
 export { createRelayDriver, relayUnsupported, loadRelaySecrets, RelaySecretsError } from './relay/index.ts';
 export type { RelayDriver, RelayCommand, RelayReadback, CommandOutcome, RelayResources, RelaySecrets } from './relay/index.ts';
 export { ModbusTcpPool } from './inputs/modbus-tcp/index.ts';
+export { probeBus, parseUnits } from './probe/bus-probe.ts';
+export type { ProbeFinding, ProbeOptions, ProbeResult } from './probe/bus-probe.ts';
+export { siteSnippet } from './probe/site-snippet.ts';
+export { sampleTable } from './sample-table.ts';

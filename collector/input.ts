@@ -13,6 +13,14 @@ export interface MeterInput {
   /** Reads the meter once. Inputs on a serial bus take the bus through the bus scheduler. */
   read(): Promise<Sample>;
   close(): Promise<void>;
+  /**
+   * Optional: readings the meter itself kept for (since, until), oldest first, each marked
+   * with its `source` (DL/T 645 daily freezes). The poller calls it after a gap longer than
+   * the meter's max_gap, so the days of an outage bill from the meter's own registers.
+   */
+  backfill?(since: number, until: number): Promise<Sample[]>;
+  /** Optional: the meter's clock (DL/T 645). `errorMs` = meter clock minus our clock. */
+  readClock?(): Promise<{ readonly errorMs: number; readonly at: number }>;
 }
 
 export class MeterReadError extends Error {

@@ -28,3 +28,17 @@ export function meterAt(meter: Meter, t: number): Meter {
 export function nextAddressChange(meter: Meter, t: number): number | undefined {
   return (meter.changes ?? []).find((c) => c.at > t && c.address !== undefined)?.at;
 }
+
+/**
+ * The last meter change at or before t (any change: a replacement or a CT swap), or
+ * undefined. A gap is filled from the meter's daily freezes only after it: an older freeze
+ * may be another meter's register (a replacement in place) or under another multiplier.
+ */
+export function lastChangeAtOrBefore(meter: Meter, t: number): number | undefined {
+  let at: number | undefined;
+  for (const c of meter.changes ?? []) {
+    if (c.at > t) break;
+    at = c.at;
+  }
+  return at;
+}

@@ -1,6 +1,7 @@
 import type { Logger } from '../lib/logger.ts';
 import type { MeterHealth } from '../influx/lines.ts';
 import { sampleProblem } from '../influx/lines.ts';
+import { lastChangeAtOrBefore } from './meter-config.ts';
 import type { MeterInput } from './input.ts';
 import { MeterReadError } from './input.ts';
 import type { Sample } from './sample.ts';
@@ -23,8 +24,16 @@ export interface PollerOptions {
    * on every tick and starve the live meters. @defaultValue 300000
    */
   readonly backoffMaxMs?: number;
+  /**
+   * When the meter was last read before this poller started (the collector keeps it beside
+   * the spool), so a gap across a collector restart is seen too. @defaultValue unknown
+   */
+  readonly lastSeen?: number;
   readonly log?: Logger;
 }
+
+/** Attempts at reading back a gap from the meter's memory before giving it up. */
+const BACKFILL_ATTEMPTS = 3;
 
 /** Mutable per-meter health, as MeterHealth without the time. */
 interface HealthState {
@@ -52,6 +61,10 @@ export class MeterPoller {
   private loop: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  /** A gap to fill from the meter's own memory (input.backfill), retried on the next polls. */
+  private pendingBackfill: { since: number; until: number; attempts: number } | undefined;
+  /** Samples read back from the meter's memory since start. */
+  backfilled = 0;
 
   constructor(opts: PollerOptions) {
     if (!(opts.intervalMs > 0)) throw new Error(`meter ${opts.input.meter.id}: poll interval must be > 0 ms`);
@@ -117,11 +130,45 @@ export class MeterPoller {
       s.ok = true;
       s.consecutiveErrors = 0;
       s.latencyMs = Math.round((performance.now() - started) * 100) / 100;
+      const seen = s.lastSeen ?? this.opts.lastSeen;
+      // Nothing from before the meter's last change (billing.md section 11 rule 5): the
+      // freezes of a replaced meter's position before its change are not this register's.
+      const change = seen === undefined ? undefined : lastChangeAtOrBefore(input.meter, result.time);
+      const since = seen !== undefined && change !== undefined && change > seen ? change : seen;
       s.lastSeen = result.time;
+      // A gap longer than the meter's max_gap (the collector was down, the bus cut): what
+      // the meter kept of it goes into the sink before the live sample, in time order.
+      if (input.backfill && since !== undefined && result.time - since > input.meter.maxGapMs && !this.pendingBackfill) this.pendingBackfill = { since, until: result.time, attempts: 0 };
+      if (this.pendingBackfill) await this.fillGap();
       await sink.sample(result);
     }
     await sink.health({ ...this.health(), time: result instanceof MeterReadError ? now() : result.time });
     return result;
+  }
+
+  private async fillGap(): Promise<void> {
+    const { input, sink, log } = this.opts;
+    const gap = this.pendingBackfill!;
+    let kept: Sample[];
+    try {
+      kept = await input.backfill!(gap.since, gap.until);
+    } catch (err) {
+      gap.attempts++;
+      const give = gap.attempts >= BACKFILL_ATTEMPTS;
+      log?.[give ? 'error' : 'warn']({ meter: this.meter, err: (err as Error).message, attempts: gap.attempts, since: new Date(gap.since).toISOString() }, give ? 'could not read the gap back from the meter; its days stay interpolated' : 'reading the gap back from the meter failed; trying again next poll');
+      if (give) this.pendingBackfill = undefined;
+      return;
+    }
+    this.pendingBackfill = undefined;
+    for (const k of kept) {
+      const problem = sampleProblem(k);
+      if (problem) {
+        log?.warn({ meter: this.meter, problem }, 'frozen reading kept out');
+        continue;
+      }
+      await sink.sample(k);
+      this.backfilled++;
+    }
   }
 
   private async run(): Promise<void> {

@@ -37,6 +37,7 @@ export type { MeterRowsData } from './readings/store.ts';
 export { ReadingsScanner } from './readings/scan.ts';
 
 export { acceptReadings, overPower } from './counters/accept.ts';
+export { billableFlags, spansCells } from './counters/gap-cells.ts';
 export { counterState, resumeSeries } from './counters/resume.ts';
 export type { CounterState } from './counters/resume.ts';
 export { rollupStep, bucketCalendars, segmentStart, BUCKET_MINUTES } from './counters/rollup-step.ts';
@@ -73,6 +74,7 @@ export type { Advice, AccountAdvice, AdviceOptions, AdviceTotals } from './advic
 export { meterDayFacts } from './statement/meter-facts.ts';
 export type { MeterDayFacts, RegisterAt } from './statement/meter-facts.ts';
 export { reconcile } from './reconcile/reconcile.ts';
+export { utilityCellFen } from './reconcile/utility-charge.ts';
 export type { Reconciliation } from './reconcile/reconcile.ts';
 export { verifiableStatement, statementNumber } from './statement/statement.ts';
 export type { StatementFacts, StatementCharge, VerifiableStatement, StatementLine, StatementMeter, StatementMeterChange, StatementPool, StatementLoss, StatementShare, ShareCell, FinalBlock } from './statement/statement.ts';

@@ -120,25 +120,107 @@ function balanceRule(o: { title: string; uid: string; value: string; threshold: 
     .annotations({ summary: o.summary, description: balanceDescription, tenant_page: tenantLink });
 }
 
-/** A meter that failed this many polls in a row is offline (each poll retries with backoff first). */
-export const OFFLINE_CONSECUTIVE_ERRORS = 5;
+/**
+ * A meter that failed this many polls in a row is "not answering" (the collector reaches
+ * its bus or gateway, the meter does not reply; each poll already retried). Not the same
+ * as the workers' `meter_offline` event, which says no reading was stored for longer than
+ * the meter's max_gap (docs/grafana.md, "Two ways a meter goes quiet"): a collector that is
+ * down raises that one and no failed polls at all.
+ */
+export const NOT_ANSWERING_CONSECUTIVE_ERRORS = 5;
 
-export function meterOfflineRule(): RuleBuilder {
+export function meterNotAnsweringRule(): RuleBuilder {
   const w = { from: 900, to: 0 };
-  return new RuleBuilder('Meter offline')
-    .uid('submeter-meter-offline')
+  return new RuleBuilder('Meter not answering')
+    .uid('submeter-meter-not-answering')
     .condition('C')
     .withQuery(influxStep('A', `SELECT last(${id(F.consecutiveErrors)}) AS "consecutive_errors" FROM ${id(M.meterHealth)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.meter)}`, ['time', 'consecutive_errors'], [T.site, T.meter], w))
     .withQuery(reduceStep('B', 'A'))
-    .withQuery(thresholdStep('C', 'B', 'gt', OFFLINE_CONSECUTIVE_ERRORS - 1))
+    .withQuery(thresholdStep('C', 'B', 'gt', NOT_ANSWERING_CONSECUTIVE_ERRORS - 1))
     .forDuration('5m')
     // No health points at all for 15 minutes means the collector itself is down.
     .noDataState('Alerting')
     .execErrState('Error')
-    .labels({ severity: 'critical', submeter: 'meter_offline' })
+    .labels({ severity: 'critical', submeter: 'meter_not_answering' })
     .annotations({
-      summary: 'Meter {{ $labels.meter }} ({{ $labels.site }}) is not answering',
-      description: 'Meter {{ $labels.meter }} failed {{ with $values.B }}{{ printf "%.0f" .Value }}{{ end }} polls in a row. Its energy is not lost (registers are cumulative) but balances lag until it answers.',
+      summary: 'Meter {{ $labels.meter }} ({{ $labels.site }}) is not answering the collector',
+      description: 'Meter {{ $labels.meter }} failed {{ with $values.B }}{{ printf "%.0f" .Value }}{{ end }} polls in a row. Its energy is not lost (registers are cumulative; DL/T 645 meters are read back from their daily freezes) but balances lag until it answers. No data at all: the collector is not reporting.',
+      dashboard: dashboardLink(DASHBOARD_UID.health),
+    });
+}
+
+/**
+ * A DL/T 645 meter whose clock is further off than its own max_clock_drift (the collector's
+ * daily clock check writes the drift and the bound side by side in meter_health). Its
+ * freezes and tariff registers then run on the wrong time; the daily broadcast corrects up
+ * to +-5 min, beyond that someone sets it on site. Checks are daily: a 26 h window.
+ */
+export function meterClockOffRule(): RuleBuilder {
+  const w = { from: 26 * 3600, to: 0 };
+  return new RuleBuilder('Meter clock off')
+    .uid('submeter-meter-clock-off')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT abs(last(${id(F.clockDriftS)})) - last(${id(F.clockMaxDriftS)}) AS "clock_excess_s" FROM ${id(M.meterHealth)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.meter)}`, ['time', 'clock_excess_s'], [T.site, T.meter], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'gt', 0))
+    .forDuration('0s')
+    .noDataState('OK')
+    .execErrState('Error')
+    .labels({ severity: 'warning', submeter: 'meter_clock_off' })
+    .annotations({
+      summary: 'Meter {{ $labels.meter }} ({{ $labels.site }}): clock off by more than its max_clock_drift',
+      description: 'The clock of meter {{ $labels.meter }} is {{ with $values.B }}{{ printf "%.0f" .Value }}{{ end }} s beyond its bound. Its daily freezes and tariff registers run on that time. The nightly broadcast corrects up to 5 minutes; beyond that set the clock on site.',
+      dashboard: dashboardLink(DASHBOARD_UID.health),
+    });
+}
+
+/**
+ * Worker jobs that failed for good (bad data or config: kept in the queue for inspection,
+ * docs/workers.md) in the last hour, per queue. The workers report each queue's failed
+ * count every minute (worker measurement); a rise is a new failure.
+ */
+export function workerJobsFailedRule(): RuleBuilder {
+  const w = { from: 3600, to: 0 };
+  return new RuleBuilder('Worker jobs failed')
+    .uid('submeter-worker-jobs-failed')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT last(${id(F.failed)}) - first(${id(F.failed)}) AS "new_failed" FROM ${id(M.worker)} WHERE $timeFilter GROUP BY ${id(T.site)}, ${id(T.queue)}`, ['time', 'new_failed'], [T.site, T.queue], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'gt', 0))
+    .forDuration('0s')
+    .noDataState('OK')
+    .execErrState('Error')
+    .labels({ severity: 'warning', submeter: 'worker_jobs_failed' })
+    .annotations({
+      summary: 'Queue {{ $labels.queue }} ({{ $labels.site }}): jobs failed for good',
+      description: '{{ with $values.B }}{{ printf "%.0f" .Value }}{{ end }} job(s) of queue {{ $labels.queue }} failed in the last hour and will not be retried (bad data or configuration). `submeter workers` logs say why; fix the cause, then retry or remove them.',
+      dashboard: dashboardLink(DASHBOARD_UID.health),
+    });
+}
+
+/** A due day (local midnight + grace passed) not settled for this many hours raises the alarm. */
+export const SETTLEMENT_LATE_HOURS = 1;
+
+/**
+ * A settlement that did not happen: the workers report, per site, how long the oldest due
+ * day has waited past its due time (worker measurement, queue `settlement`, lag_ms). No
+ * report for two hours means the workers are not running at all: also alerting.
+ */
+export function settlementMissedRule(): RuleBuilder {
+  const w = { from: 7200, to: 0 };
+  return new RuleBuilder('Settlement missed')
+    .uid('submeter-settlement-missed')
+    .condition('C')
+    .withQuery(influxStep('A', `SELECT last(${id(F.lagMs)}) / 3600000 AS "settlement_late_h" FROM ${id(M.worker)} WHERE $timeFilter AND ${id(T.queue)} = 'settlement' GROUP BY ${id(T.site)}`, ['time', 'settlement_late_h'], [T.site], w))
+    .withQuery(reduceStep('B', 'A'))
+    .withQuery(thresholdStep('C', 'B', 'gt', SETTLEMENT_LATE_HOURS))
+    .forDuration('0s')
+    .noDataState('Alerting')
+    .execErrState('Error')
+    .labels({ severity: 'critical', submeter: 'settlement_missed' })
+    .annotations({
+      summary: 'Site {{ $labels.site }}: a day is not settled',
+      description: 'The oldest day due for settlement has waited {{ with $values.B }}{{ printf "%.1f" .Value }}{{ end }} h past local midnight + grace: balances do not include it and no statement can close. Check that the workers run (Worker jobs failed, the workers log). No data: the workers are not reporting at all.',
       dashboard: dashboardLink(DASHBOARD_UID.health),
     });
 }
@@ -215,7 +297,7 @@ export interface RuleGroupSpec {
 export function ruleGroups(): RuleGroupSpec[] {
   return [
     { name: 'balances', interval: '1m', rules: [lowBalanceRule(), lowHoursRule()] },
-    { name: 'health', interval: '1m', rules: [meterOfflineRule(), spoolGrowingRule(), relayMismatchRule()] },
+    { name: 'health', interval: '1m', rules: [meterNotAnsweringRule(), meterClockOffRule(), spoolGrowingRule(), workerJobsFailedRule(), settlementMissedRule(), relayMismatchRule()] },
     { name: 'site', interval: '5m', rules: [abnormalLossRule()] },
   ];
 }
@@ -236,9 +318,17 @@ function fileRule(r: Rule) {
   };
 }
 
+/**
+ * Rules an earlier version provisioned under another uid: Grafana keeps a provisioned rule
+ * that disappears from the file, so the file deletes it. `submeter-meter-offline` became
+ * "Meter not answering" (issue 16: one name per definition of a quiet meter).
+ */
+export const RETIRED_RULE_UIDS = ['submeter-meter-offline'] as const;
+
 export function rulesFile() {
   return {
     apiVersion: 1,
+    deleteRules: RETIRED_RULE_UIDS.map((uid) => ({ orgId: ORG_ID, uid })),
     groups: ruleGroups().map((g) => ({
       orgId: ORG_ID,
       name: g.name,

@@ -12,7 +12,7 @@ import { rulesFile } from './alerting.ts';
 import { EXPR_UID } from './datasource.ts';
 import { expandInfluxQL, panelInterval } from './expand.ts';
 import { queryShapes } from './influxql.ts';
-import { GROWING_SPOOL_HOST, OFFLINE_METER, RELAY_MISMATCH_ACCOUNT, SITE, THRESHOLD_FEN, driveBelowThreshold, driveHoursBelow, writeFixture } from './fixture.ts';
+import { CLOCK_OFF_METER, FAILING_QUEUE, GROWING_SPOOL_HOST, NOT_ANSWERING_METER, RELAY_MISMATCH_ACCOUNT, SITE, THRESHOLD_FEN, driveBelowThreshold, driveHoursBelow, driveSettlementLate, writeFixture } from './fixture.ts';
 
 const url = process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096';
 const influx = new InfluxV1({ url, db: `t_grafana_alert_${randomBytes(4).toString('hex')}` });
@@ -139,8 +139,34 @@ describe('alert rules against the real InfluxDB', () => {
     expect(await firing(ruleByUid('submeter-low-balance'), NOW + 30_000)).not.toContainEqual({ site: SITE, account: 'A101' });
   });
 
-  it('meter offline fires for exactly the failing meter', async () => {
-    expect(await firing(ruleByUid('submeter-meter-offline'), NOW)).toEqual([{ site: SITE, meter: OFFLINE_METER }]);
+  it('meter not answering fires for exactly the meter failing its polls', async () => {
+    expect(await firing(ruleByUid('submeter-meter-not-answering'), NOW)).toEqual([{ site: SITE, meter: NOT_ANSWERING_METER }]);
+    // One name per definition: the rule and the workers' no-reading-past-max_gap event differ.
+    const rule = ruleByUid('submeter-meter-not-answering');
+    expect(rule.title).toBe('Meter not answering');
+    expect(rule.labels.submeter).toBe('meter_not_answering');
+    expect(allRules.map((r) => r.labels.submeter)).not.toContain('meter_offline');
+  });
+
+  it('meter clock off fires for exactly the meter beyond its own max_clock_drift', async () => {
+    expect(await firing(ruleByUid('submeter-meter-clock-off'), NOW)).toEqual([{ site: SITE, meter: CLOCK_OFF_METER }]);
+  });
+
+  it('worker jobs failed fires for exactly the queue whose jobs failed for good in the last hour', async () => {
+    expect(await firing(ruleByUid('submeter-worker-jobs-failed'), NOW)).toEqual([{ site: SITE, queue: FAILING_QUEUE }]);
+    // An hour later without new failures it is quiet again (the count stays, no rise).
+    expect(await firing(ruleByUid('submeter-worker-jobs-failed'), NOW + 2 * 3_600_000)).toEqual([]);
+  });
+
+  it('settlement missed: quiet while every due day is settled, fires when one is over an hour late', async () => {
+    const rule = ruleByUid('submeter-settlement-missed');
+    expect(await firing(rule, NOW)).toEqual([]);
+    await driveSettlementLate(influx, 0.5, NOW + 10_000);
+    expect(await firing(rule, NOW + 20_000)).toEqual([]);
+    await driveSettlementLate(influx, 2, NOW + 30_000);
+    expect(await firing(rule, NOW + 40_000)).toEqual([{ site: SITE }]);
+    // No report at all (workers down) is alerting too.
+    expect(rule.noDataState).toBe('Alerting');
   });
 
   it('collector spool growing fires for exactly the collector that cannot write', async () => {

@@ -87,7 +87,7 @@ describe('generated Grafana files', () => {
     const boardUids = new Set(boards.map((b) => b.uid));
     const ruleUids = allRules.map((r) => r.uid);
     expect(new Set(ruleUids).size).toBe(ruleUids.length);
-    expect(ruleUids).toEqual(expect.arrayContaining(['submeter-low-balance', 'submeter-meter-offline', 'submeter-abnormal-loss', 'submeter-spool-growing']));
+    expect(ruleUids).toEqual(expect.arrayContaining(['submeter-low-balance', 'submeter-meter-not-answering', 'submeter-worker-jobs-failed', 'submeter-settlement-missed', 'submeter-abnormal-loss', 'submeter-spool-growing']));
     for (const r of allRules) {
       const refIds = new Set<string>(r.data.map((d: Json) => d.refId));
       expect(refIds.has(r.condition), `${r.uid} condition`).toBe(true);

@@ -47,8 +47,10 @@ function interpolate(text: string, env: Record<string, string>): string {
 }
 
 type Json = any;
+/** .env.example as an operator fills it in: only the required password is added. */
+const filledIn = { ...readEnvFile(envExample), GRAFANA_ADMIN_PASSWORD: 'a-long-random-test-password' };
 // merge: compose.yaml shares the app settings through YAML merge keys (<<: *anchor).
-const compose: Json = parse(interpolate(composeText, readEnvFile(envExample)), { merge: true });
+const compose: Json = parse(interpolate(composeText, filledIn), { merge: true });
 
 /**
  * The package's schema still carries draft-04 habits Ajv refuses: `id` (now `$id`) on
@@ -86,18 +88,33 @@ describe('compose.yaml', () => {
     expect(validate({ ...compose, services: { ...compose.services, api: { ...compose.services.api, ports: ['80:80:80:80'] } } })).toBe(false);
   });
 
-  const hasDockerCompose = spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0;
-  it.runIf(hasDockerCompose)('docker-compose config accepts it with .env.example', () => {
+  it('refuses to start with .env.example as it is: the admin password must be set, a placeholder does not pass', () => {
+    expect(readEnvFile(envExample).GRAFANA_ADMIN_PASSWORD).toBe('');
+    expect(envExample).not.toMatch(/change-me/);
+    expect(() => interpolate(composeText, readEnvFile(envExample))).toThrow(/requires GRAFANA_ADMIN_PASSWORD/);
+  });
+
+  // Not skipped when docker-compose is missing (make test installs it, scripts/test-deps.sh):
+  // a check that silently does not run proves nothing.
+  it('docker-compose config accepts it with .env.example once the password is set, and refuses it before', () => {
+    expect(spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status, 'docker-compose is not installed: scripts/test-deps.sh installs it').toBe(0);
+    const env = { ...process.env };
+    delete env.GRAFANA_ADMIN_PASSWORD;
+    const args = ['-f', 'compose.yaml', '--env-file', '.env.example', 'config', '-q'];
+    // The shell's environment overrides the env file, as an operator's .env would.
     // execFileSync throws with docker-compose's own message when it exits non-zero.
-    execFileSync('docker-compose', ['-f', 'compose.yaml', '--env-file', '.env.example', 'config', '-q'], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync('docker-compose', args, { cwd: ROOT, stdio: 'pipe', env: { ...env, GRAFANA_ADMIN_PASSWORD: 'a-long-random-test-password' } });
+    const refused = spawnSync('docker-compose', args, { cwd: ROOT, encoding: 'utf8', env });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/GRAFANA_ADMIN_PASSWORD/);
     // docker-compose is a Python program: allow for its start-up on a busy machine.
   }, 60_000);
 
   it('runs every service of the stack with a restart policy, and healthchecks where a port answers', () => {
     const services = compose.services;
-    for (const name of ['influxdb', 'redis', 'grafana', 'collector', 'workers', 'api', 'mailpit']) expect(services[name], name).toBeDefined();
+    for (const name of ['influxdb', 'redis', 'grafana', 'collector', 'workers', 'api', 'proxy', 'mailpit']) expect(services[name], name).toBeDefined();
     for (const [name, s] of Object.entries<Json>(services)) expect(s.restart, name).toBe('unless-stopped');
-    for (const name of ['influxdb', 'redis', 'grafana', 'api', 'mailpit']) expect(services[name].healthcheck?.test, name).toBeDefined();
+    for (const name of ['influxdb', 'redis', 'grafana', 'api', 'proxy', 'mailpit']) expect(services[name].healthcheck?.test, name).toBeDefined();
     expect(services.redis.command.join(' ')).toContain('--appendonly yes');
     expect(services.workers.deploy.replicas).toBeGreaterThanOrEqual(1);
   });
@@ -123,6 +140,29 @@ describe('compose.yaml', () => {
     const used = new Set(files.flatMap((f) => [...readFileSync(join(prov, f), 'utf8').matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1])));
     expect(used.size).toBeGreaterThan(0);
     for (const v of used) expect(Object.keys(g.environment), `grafana needs ${v}`).toContain(v);
+  });
+
+  it('serves the API and Grafana over HTTPS through the proxy; their own ports stay on loopback; the API trusts one hop', () => {
+    const proxy = compose.services.proxy;
+    expect(proxy.image).toMatch(/^caddy:2/);
+    expect(proxy.ports).toEqual(expect.arrayContaining(['80:80', '443:443']));
+    expect(proxy.volumes).toContain('./Caddyfile:/etc/caddy/Caddyfile:ro');
+    const caddyfile = readFileSync(join(ROOT, 'Caddyfile'), 'utf8');
+    // A site block per host name from the environment, each proxying to its service.
+    expect(caddyfile).toMatch(/\{\$SUBMETER_API_HOST[^}]*\} \{[^}]*reverse_proxy api:8080/);
+    expect(caddyfile).toMatch(/\{\$GRAFANA_HOST[^}]*\} \{[^}]*reverse_proxy grafana:3000/);
+    for (const v of ['SUBMETER_API_HOST', 'GRAFANA_HOST']) expect(Object.keys(proxy.environment), v).toContain(v);
+    expect(compose.services.api.ports).toEqual(['127.0.0.1:8080:8080']);
+    expect(compose.services.grafana.ports).toEqual(['127.0.0.1:3000:3000']);
+    expect(compose.services.api.environment.SUBMETER_TRUST_PROXY).toBe('1');
+    // The merge kept the shared app settings too.
+    expect(compose.services.api.environment.SUBMETER_REDIS_URL).toBe('redis://redis:6379');
+  });
+
+  it('builds on a maintained Node LTS (Node 20 is end of life)', () => {
+    const from = /^FROM node:(\d+)/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+    expect(Number(from?.[1])).toBeGreaterThanOrEqual(22);
+    expect(Number(from?.[1]) % 2).toBe(0); // even majors are the LTS lines
   });
 
   it('keeps secrets out of the file: passwords and tokens come from .env', () => {

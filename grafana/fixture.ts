@@ -6,7 +6,8 @@
  *
  * Site tj-plaza (Asia/Shanghai, settled days start at 16:00 UTC): master M0, tenants
  * T101..T103 (accounts A101..A103), common C-ELEV. Planted anomalies, one per alert rule:
- * meter T103 failing, collector gw2's spool growing, abnormal loss on the latest day.
+ * meter T103 failing, meter T102's clock 90 s off, the notify queue's jobs failing, A102's
+ * relay stuck, collector gw2's spool growing, abnormal loss on the latest day.
  * Every balance is above its threshold until `driveBelowThreshold` writes one below.
  */
 import { readFileSync } from 'node:fs';
@@ -18,13 +19,22 @@ import { bucketLine } from '../influx/bucket-lines.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { eventLine, workerLine } from '../influx/event-lines.ts';
 import { collectorLine, healthLine, sampleLine } from '../influx/lines.ts';
+import { meterClockLine } from '../influx/meter-clock.ts';
+import { paymentLine } from '../influx/payment-lines.ts';
 import { chargeLine, siteDayLine } from '../influx/settlement-lines.ts';
 import { relayLine } from '../influx/relay.ts';
 
 export const SITE = 'tj-plaza';
 export const ACCOUNTS = ['A101', 'A102', 'A103'] as const;
 export const TENANT_METERS: Record<string, string> = { T101: 'A101', T102: 'A102', T103: 'A103' };
-export const OFFLINE_METER = 'T103';
+/** The meter that stopped answering the collector (failed polls). */
+export const NOT_ANSWERING_METER = 'T103';
+/** The DL/T 645 meter whose clock is 90 s off (bound 60 s). */
+export const CLOCK_OFF_METER = 'T102';
+/** The queue with jobs failing for good in the last hour. */
+export const FAILING_QUEUE = 'notify';
+/** Account names, as the balance worker writes them beside the ids. */
+export const ACCOUNT_NAMES: Record<string, string> = { A101: 'Cafe Lin', A102: 'Books & Tea', A103: 'Gym North' };
 export const GROWING_SPOOL_HOST = 'gw2';
 /** The account whose relay reads back on while the policy wants it off (a stuck relay). */
 export const RELAY_MISMATCH_ACCOUNT = 'A102';
@@ -32,6 +42,8 @@ export const RELAY_MISMATCH_ACCOUNT = 'A102';
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
+/** The utility's flat price of the fixture, micro-CNY/kWh (0.62 CNY/kWh). */
+const UTILITY_MICRO = 620_000;
 
 /** The example site (its zone, TOU layout and prices are the fixture's): periods and prices come from the core. */
 const EXAMPLE = parseSiteYaml(readFileSync(new URL('../examples/site.example.yaml', import.meta.url), 'utf8'), 'site.example.yaml');
@@ -55,7 +67,7 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   for (const meter of meters) {
     const w = meter === 'M0' ? masterW : POWER_W[meter];
     // The offline meter stopped answering 40 minutes ago: its last reading is older.
-    const last = meter === OFFLINE_METER ? nowMs - 40 * MIN : nowMs;
+    const last = meter === NOT_ANSWERING_METER ? nowMs - 40 * MIN : nowMs;
     for (let t = nowMs - DAY; t <= last; t += 5 * MIN) {
       const wh = Math.round(1_000_000 + (w * (t - (nowMs - DAY))) / HOUR);
       lines.push(sampleLine(SITE, { meter, time: t, wh, w, v: 229.5, a: w / 229.5 }));
@@ -67,7 +79,7 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
     let errors = meter === 'T102' ? 3 : 0;
     for (let i = 60; i >= 0; i--) {
       const t = nowMs - i * MIN;
-      const failing = meter === OFFLINE_METER && i <= 40;
+      const failing = meter === NOT_ANSWERING_METER && i <= 40;
       if (failing) errors++;
       const consecutive = failing ? 41 - i : 0;
       // As the collector writes it: latency only from successful reads.
@@ -83,6 +95,10 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
       );
     }
   }
+
+  // meter_health clock checks (DL/T 645 meters, daily): T102 is 90 s ahead, T101 within bounds.
+  lines.push(meterClockLine(SITE, { meter: 'T101', time: nowMs - 5 * HOUR, errorMs: -2_500, ok: true, boundMs: 60_000 }));
+  lines.push(meterClockLine(SITE, { meter: CLOCK_OFF_METER, time: nowMs - 5 * HOUR, errorMs: 90_000, ok: false, boundMs: 60_000 }));
 
   // collector: gw1 drains to 0; gw2 cannot reach InfluxDB and its spool grows.
   for (let i = 60; i >= 0; i--) {
@@ -131,11 +147,13 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
       // The latest day carries a loss above the cap: the abnormal-loss rule must see it.
       const lossWh = d === 1 && period === 'peak' ? loss + 2 * cap : loss;
       const allocated = Math.min(lossWh, cap);
+      const masterWh = d === 1 && period === 'peak' ? master + 2 * cap : master;
       lines.push(
         siteDayLine(
           SITE,
           day,
-          { period, masterWh: d === 1 && period === 'peak' ? master + 2 * cap : master, tenantWh, commonWh: common, lossWh, lossAllocatedWh: allocated, lossAbnormalWh: lossWh - allocated },
+          // What the utility charges for the master's energy (billing.md section 8): 0.62 CNY/kWh flat, rounded as a charge.
+          { period, masterWh, tenantWh, commonWh: common, lossWh, lossAllocatedWh: allocated, lossAbnormalWh: lossWh - allocated, utilityFen: chargeFen(masterWh, UTILITY_MICRO) },
           '0.03',
         ),
       );
@@ -154,7 +172,8 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   const events: [string, { meter?: string; account?: string }, string, number][] = [
     ['spike', { meter: 'T101' }, 'implied 5400 kW above max_kw 2000', 5400],
     ['gap', { meter: 'T102' }, 'no reading for 2h10m', 7800],
-    ['meter_offline', { meter: OFFLINE_METER }, 'timeout after 3 tries', 40],
+    // The workers' definition: no reading stored for longer than max_gap (not failed polls).
+    ['meter_offline', { meter: NOT_ANSWERING_METER }, 'no reading since 2026-11-15 09:50:00+08:00 (max_gap 1800 s)', 2400],
     ['negative_loss', {}, 'tenants exceed master by 0.8 %', -0.008],
     ['low_balance', { account: 'A102' }, 'balance 45.00 below 50.00', 4500],
   ];
@@ -173,11 +192,24 @@ export async function writeFixture(influx: InfluxV1, nowMs: number): Promise<voi
   }
 
   // worker: queue state every minute over the last hour.
-  for (const queue of ['rollup', 'settlement', 'balance']) {
+  for (const queue of ['rollup', 'settlement', 'balance', FAILING_QUEUE]) {
     for (let i = 60; i >= 0; i--) {
-      lines.push(workerLine(SITE, { queue, lagMs: 1_500 + (i % 7) * 100, waiting: i % 3, failed: 0, time: nowMs - i * MIN }));
+      // The failing queue gained two failed-for-good jobs half an hour ago.
+      const failed = queue === FAILING_QUEUE && i < 30 ? 2 : 0;
+      // Settlement lag: every due day settled (0).
+      const lagMs = queue === 'settlement' ? 0 : 1_500 + (i % 7) * 100;
+      lines.push(workerLine(SITE, { queue, lagMs, waiting: i % 3, failed, time: nowMs - i * MIN }));
     }
   }
+
+  // payment: top-ups of the last days (workers/payments.ts writes them so).
+  const topUps: [string, string, number, number][] = [
+    ['A101', 'BANK-0101', 50_000, 3],
+    ['A102', 'WX-7731', 20_000, 2],
+    ['A103', 'BANK-0102', 100_000, 1],
+    ['A102', 'WX-7790', 5_000, 0.5],
+  ];
+  for (const [account, reference, fen, daysAgo] of topUps) lines.push(paymentLine(SITE, { account, reference, fen, time: Math.round(nowMs - daysAgo * DAY) }));
 
   for (let i = 0; i < lines.length; i += 5_000) await influx.write(lines.slice(i, i + 5_000), 'ms');
 }
@@ -198,6 +230,7 @@ function balancePoint(account: string, balanceFen: number, w: number, t: number,
     priceMicro: micro,
     periodNow: period,
     costTodayFen: 1_234,
+    accountName: ACCOUNT_NAMES[account],
     ...(THRESHOLD_HOURS[account] !== undefined ? { lowBalanceHours: THRESHOLD_HOURS[account] } : {}),
   };
   return balanceLine(SITE, b);
@@ -208,6 +241,11 @@ export async function driveHoursBelow(influx: InfluxV1, account: string, atMs: n
   const balance = THRESHOLD_FEN[account] + 2_000;
   const hours = THRESHOLD_HOURS[account] / 2;
   await influx.write([balancePoint(account, balance, 30_000, atMs, Math.round(balance / hours))], 'ms');
+}
+
+/** The settlement of the site's oldest due day is `hours` late (the workers' report). */
+export async function driveSettlementLate(influx: InfluxV1, hours: number, atMs: number): Promise<void> {
+  await influx.write([workerLine(SITE, { queue: 'settlement', lagMs: Math.round(hours * HOUR), time: atMs })], 'ms');
 }
 
 /** One new balance point that puts `account` below its own threshold (by 1 fen less than it). */

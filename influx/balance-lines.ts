@@ -19,6 +19,8 @@ export interface BalancePoint {
   /** The account's price now, micro-CNY/kWh; written as a float CNY/kWh for display only. */
   readonly priceMicro: number;
   readonly periodNow: string;
+  /** The account's name from the site file: Grafana has no site file, so it travels with the balance. */
+  readonly accountName?: string;
 }
 
 export function balanceLine(site: string, b: BalancePoint): string {
@@ -31,6 +33,7 @@ export function balanceLine(site: string, b: BalancePoint): string {
     .floatField(F.w, b.w)
     .floatField(F.price, b.priceMicro / 1e6) // display only
     .stringField(F.periodNow, b.periodNow);
+  if (b.accountName !== undefined) p.stringField(F.accountName, b.accountName);
   if (b.provisionalFen !== undefined) p.intField(F.provisionalFen, b.provisionalFen);
   if (b.spent24hFen !== undefined) p.intField(F.spent24hFen, b.spent24hFen);
   if (b.hoursLeft !== undefined) p.floatField(F.hoursLeft, b.hoursLeft);

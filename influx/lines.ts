@@ -35,6 +35,14 @@ export function sampleLine(site: string, s: Sample, multiplier = 1): string {
       if (wh !== undefined) p.intField(F.whTariff(n), wh);
     }
   }
+  s.phases?.forEach((ph, i) => {
+    const n = (i + 1) as 1 | 2 | 3;
+    if (n > 3) return;
+    if (ph.v !== undefined) p.floatField(F.vPhase(n), ph.v);
+    if (ph.a !== undefined) p.floatField(F.aPhase(n), ph.a);
+    if (ph.w !== undefined) p.floatField(F.wPhase(n), ph.w);
+  });
+  if (s.source) p.stringField(F.source, s.source);
   return p.timestamp(s.time).toLineProtocol()!;
 }
 
@@ -46,6 +54,12 @@ export function sampleProblem(s: Sample): string | undefined {
   for (const k of ['w', 'v', 'a', 'pf', 'hz'] as const) {
     const v = s[k];
     if (v !== undefined && !Number.isFinite(v)) return `${k} ${v} is not a finite number`;
+  }
+  for (const [i, ph] of (s.phases ?? []).entries()) {
+    for (const k of ['v', 'a', 'w'] as const) {
+      const v = ph[k];
+      if (v !== undefined && !Number.isFinite(v)) return `${k}_l${i + 1} ${v} is not a finite number`;
+    }
   }
   return undefined;
 }

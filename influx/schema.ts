@@ -7,9 +7,9 @@
  * (`wh=1234i`), money integer fen; a tag and a field never share a name (InfluxDB 3).
  */
 export const M = {
-  /** Raw meter samples from the collector or an import. tags: site, meter; fields: wh (cumulative import register, Wh, integer), w, v, a, pf, hz, and per-tariff registers wh_t1..wh_t4. */
+  /** Raw meter samples from the collector or an import. tags: site, meter; fields: wh (cumulative import register, Wh, integer), w, v, a, pf, hz, per-tariff registers wh_t1..wh_t4, per-phase v_l1..v_l3, a_l1..a_l3, w_l1..w_l3 (three-phase meters, floats), source (string, `frozen` for a meter's daily frozen register read back after a gap; absent on live reads). */
   reading: 'reading',
-  /** Per-meter health from the collector. tags: site, meter; fields: ok (bool), errors, consecutive_errors, latency_ms, last_seen, last_error. */
+  /** Per-meter health from the collector. tags: site, meter; fields: ok (bool), errors, consecutive_errors, latency_ms, last_seen, last_error; DL/T 645 meters also clock_drift_s (float s, meter clock minus the collector's), clock_ok (bool, within the meter's max_clock_drift) and clock_max_drift_s (float s), on their own points. */
   meterHealth: 'meter_health',
   /** Collector process state. tags: site, host; fields: spool_bytes, spool_samples, spool_full (bool), spool_refused, written. */
   collector: 'collector',
@@ -17,11 +17,11 @@ export const M = {
   touBucket: 'tou_bucket',
   /** Settlement charge lines per day. tags: site, account, kind, pool, period; fields: wh, fen, price. */
   charge: 'charge',
-  /** Live balance per account (billing.md section 5, shares included). tags: site, account; fields: balance_fen (live balance, integer fen), cost_rate_fen_h (cost per hour incl. shares, integer fen), hours_left (float h, rounded down to 0.1; absent when nothing was spent in 24 h), low_balance_fen, provisional_fen (provisional charges of all unsettled days, integer fen), spent_24h_fen (charges of the trailing 24 h cells, integer fen), and for the dashboards w (account's power now, W, float), price (account's price now, CNY/kWh, float: display only), period_now (TOU period now, string), cost_today_fen (provisional charges of the current local day, own + shares, integer fen), low_balance_hours (the account's low_balance_hours, float h; absent when the account has none). */
+  /** Live balance per account (billing.md section 5, shares included). tags: site, account; fields: account_name (the account's name from the site file, string, so Grafana can show it beside the id), balance_fen (live balance, integer fen), cost_rate_fen_h (cost per hour incl. shares, integer fen), hours_left (float h, rounded down to 0.1; absent when nothing was spent in 24 h), low_balance_fen, provisional_fen (provisional charges of all unsettled days, integer fen), spent_24h_fen (charges of the trailing 24 h cells, integer fen), and for the dashboards w (account's power now, W, float), price (account's price now, CNY/kWh, float: display only), period_now (TOU period now, string), cost_today_fen (provisional charges of the current local day, own + shares, integer fen), low_balance_hours (the account's low_balance_hours, float h; absent when the account has none). */
   balance: 'balance',
   /** Events: alerts and data-quality flags. tags: site, kind, account, meter; fields: detail, value. */
   event: 'event',
-  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap), vacant_wh (sites with a landlord account). */
+  /** Daily site summary. tags: site, period; fields: master_wh, tenant_wh, common_wh, loss_wh, loss_allocated_wh, loss_abnormal_wh, loss_normal_rate (the site's loss.normal_rate, float, so Grafana can draw the cap), vacant_wh (sites with a landlord account), utility_fen (what the utility charges for the master's energy of the cell, integer fen, billing.md section 8; only for sites with a `utility` key). */
   siteDay: 'site_day',
   /** Recorded payments (workers/payments.ts), the durable ledger. tags: site, account, reference, kind (refund, deposit or transfer; absent for a plain payment, so older points are payments); fields: fen (integer). Time = the payment's instant. */
   payment: 'payment',
@@ -43,7 +43,7 @@ export const M = {
    * before the instant, primary Wh: an occupant's part of the day is a difference of two).
    */
   meterMark: 'meter_mark',
-  /** A meter's energy per settled day and period (issue 10). tags: site, meter, period; time = local midnight; fields: wh, gap_wh (the part spread over intervals longer than max_gap: an estimate). */
+  /** A meter's energy per settled day and period (issue 10). tags: site, meter, period; time = local midnight; fields: wh, gap_wh (the part spread over intervals longer than max_gap that cross a cell boundary or a move of the meter's occupant: an estimate, billing.md amendment 11). */
   meterCell: 'meter_cell',
   /**
    * How a settled day-period cell divided a pool's energy or the allocatable loss
@@ -64,7 +64,7 @@ export const M = {
    * area x occupied_s, or occupied_s for equal). Cells without a point: the whole cell.
    */
   accountCell: 'account_cell',
-  /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect), waiting (integer jobs), failed (integer jobs). */
+  /** Worker queue state, per queue, written by the workers every minute. tags: site, queue; fields: lag_ms (integer ms from the newest input to its effect; queue `settlement`: how long the oldest due day has waited past its due time, 0 when every due day is settled), waiting (integer jobs), failed (integer jobs). */
   worker: 'worker',
   /** Prepaid enforcement per account, every enforcement cycle (issue 13). tags: site, account; fields: wanted (integer 1 = power on, 0 = off: what the policy wants), state (integer 1 closed, 0 open as read back from the meters; absent while unknown), mismatch (integer 1 when the read-back disagrees with what was commanded past the read-back window), mode (string off|dry-run|on), decision (string: the policy's reason), deferred (string: why a due trip waits, or ""), restore_fen (integer fen to pay to get power back), warning (string none|warning|final), pending (integer relay commands queued or running). */
   relay: 'relay',
@@ -97,6 +97,14 @@ export const F = {
   hz: 'hz',
   /** DL/T 645 meters' own per-tariff registers 1..4 (Wh), kept beside our computed buckets. */
   whTariff: (n: 1 | 2 | 3 | 4) => `wh_t${n}` as const,
+  /** reading: phase n's voltage (V, float), three-phase meters. `v` is the mean of the live phases. */
+  vPhase: (n: 1 | 2 | 3) => `v_l${n}` as const,
+  /** reading: phase n's current (A, float). `a` is the sum over the live phases. */
+  aPhase: (n: 1 | 2 | 3) => `a_l${n}` as const,
+  /** reading: phase n's active power (W, float), where the meter reports it. */
+  wPhase: (n: 1 | 2 | 3) => `w_l${n}` as const,
+  /** reading: `frozen` on a meter's daily frozen register read back after a gap (string); absent on live reads. */
+  source: 'source',
   ok: 'ok',
   errors: 'errors',
   consecutiveErrors: 'consecutive_errors',
@@ -104,6 +112,12 @@ export const F = {
   lastError: 'last_error',
   /** meter_health: epoch ms of the meter's last successful read (integer). */
   lastSeen: 'last_seen',
+  /** meter_health: the meter's clock minus the collector's, seconds (float), from the daily clock check (DL/T 645). */
+  clockDriftS: 'clock_drift_s',
+  /** meter_health: the meter's clock is within its max_clock_drift (bool); false raises the clock alarm. */
+  clockOk: 'clock_ok',
+  /** meter_health: the meter's max_clock_drift, seconds (float), beside each clock check. */
+  clockMaxDriftS: 'clock_max_drift_s',
   spoolBytes: 'spool_bytes',
   spoolSamples: 'spool_samples',
   spoolFull: 'spool_full',
@@ -193,4 +207,8 @@ export const F = {
   vacantWh: 'vacant_wh',
   /** reading: the meter's multiplier (CT x PT) the collector had in force, integer, written when it is not 1; the raw registers stay raw (billing.md section 11). */
   multiplier: 'multiplier',
+  /** site_day: the utility's charge for the master's energy of the cell, integer fen (billing.md section 8). */
+  utilityFen: 'utility_fen',
+  /** balance: the account's name (string), for display beside the id. */
+  accountName: 'account_name',
 } as const;

@@ -40,6 +40,8 @@ export interface SiteDayPoint {
   readonly lossAbnormalWh: number;
   /** Sites with a landlord account: tenant energy of vacant units (billing.md section 11). */
   readonly vacantWh?: number;
+  /** What the utility charges for the cell's master energy, fen (billing.md section 8; Grafana's recovery panel). */
+  readonly utilityFen?: number;
 }
 
 /** @param normalRate the site's loss.normal_rate as decimal text; written as a float for Grafana's cap line (display only). */
@@ -55,6 +57,7 @@ export function siteDayLine(site: string, day: number, c: SiteDayPoint, normalRa
     .intField(F.lossAbnormalWh, c.lossAbnormalWh)
     .floatField(F.lossNormalRate, Number(normalRate));
   if (c.vacantWh !== undefined) p.intField(F.vacantWh, c.vacantWh);
+  if (c.utilityFen !== undefined) p.intField(F.utilityFen, c.utilityFen);
   return p.timestamp(day).toLineProtocol()!;
 }
 

@@ -190,8 +190,19 @@ export class RelayStore {
     return parse<CommandRecord>(await this.redis.hget(this.keys.commands, id));
   }
 
-  async putCommand(c: CommandRecord): Promise<void> {
-    await this.redis.hset(this.keys.commands, c.id, JSON.stringify(c));
+  /**
+   * Stores a command's record; with `audit`, the record and its audit entry in one
+   * transaction, so a crash between them cannot leave a step recorded but not audited
+   * (a SIGKILL right after the meter's reply lost the 'reply' entry).
+   */
+  async putCommand(c: CommandRecord, audit?: RelayAuditEntry): Promise<void> {
+    if (!audit) {
+      await this.redis.hset(this.keys.commands, c.id, JSON.stringify(c));
+      return;
+    }
+    const res = await this.redis.multi().hset(this.keys.commands, c.id, JSON.stringify(c)).xadd(this.keys.audit, 'MAXLEN', '~', AUDIT_MAX, '*', 'entry', JSON.stringify(audit)).exec();
+    const failed = res?.find(([err]) => err);
+    if (!res || failed) throw failed?.[0] ?? new Error(`relay command ${c.id}: transaction aborted`);
   }
 
   /** Creates the record only if it does not exist yet (a retried enqueue keeps the first). */

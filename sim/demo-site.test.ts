@@ -14,7 +14,9 @@ describe('demo site', () => {
     expect(site.accounts).toHaveLength(43);
     // The example's meters and tariffs are there unchanged.
     for (const id of ['M0', 'T101', 'T102', 'T103', 'C-ELEV', 'C-LOBBY']) expect(site.meters.some((m) => m.id === id)).toBe(true);
-    expect(site.tariffs.map((t) => t.id)).toEqual(['commercial']);
+    // Plus the grid's tariff as the utility's (issue 16: reconcile and Grafana's recovery panel on the demo).
+    expect(site.tariffs.map((t) => t.id)).toEqual(['commercial', 'grid']);
+    expect(site.utility).toEqual({ tariff: 'grid', markupCap: '0.2' });
     const maps = new Set(site.meters.map((m) => (m.connection && 'map' in m.connection ? m.connection.map : undefined)));
     for (const map of MODBUS_MAPS) expect(maps.has(map)).toBe(true);
     const rtu = site.meters.filter((m) => m.connection?.protocol === 'modbus-rtu');

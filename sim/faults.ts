@@ -12,6 +12,9 @@
  * - `reset`: the energy register restarts from 0 (meter replaced or cleared). A state change.
  * - `spike`: the next `count` energy reads show the register plus `wh` (a corrupt read),
  *   then the true value again.
+ * - `phase-loss`: a three-phase meter loses `phases` (default L2 and L3: a single-phase
+ *   load on a three-phase meter, or blown fuses): they read 0 V and 0 A and the load moves
+ *   to the phases left. A state change, until cleared with `clearFaults`.
  * - `relay-stuck`: the load relay's contacts no longer move: commands are accepted and the
  *   command state changes, the power does not (issue 13's mismatch alarm). Cleared by
  *   clearing the meter's faults.
@@ -26,10 +29,11 @@ export type Fault =
   | { readonly kind: 'rollover'; readonly marginWh?: number }
   | { readonly kind: 'reset' }
   | { readonly kind: 'spike'; readonly wh?: number; readonly count?: number }
+  | { readonly kind: 'phase-loss'; readonly phases?: readonly (1 | 2 | 3)[] }
   | { readonly kind: 'relay-stuck' };
 
 export type FaultKind = Fault['kind'];
-export const FAULT_KINDS: readonly FaultKind[] = ['no-answer', 'crc', 'exception', 'rollover', 'reset', 'spike', 'relay-stuck'];
+export const FAULT_KINDS: readonly FaultKind[] = ['no-answer', 'crc', 'exception', 'rollover', 'reset', 'spike', 'phase-loss', 'relay-stuck'];
 
 /** A request-level fault in force for the next request (what a server must do instead of answering normally). */
 export type RequestFault = { readonly kind: 'no-answer' } | { readonly kind: 'crc' } | { readonly kind: 'exception'; readonly code: number };
@@ -39,12 +43,12 @@ export const DEFAULT_ROLLOVER_MARGIN_WH = 2_000;
 /** @defaultValue 1 MWh: far above any plausible interval, so billing.md's spike rule fires. */
 export const DEFAULT_SPIKE_WH = 1_000_000;
 
-/** Parses the CLI/env form `kind[:arg][xcount]`, e.g. `no-answer`, `exception:2`, `spike:500000x3`, `rollover:100`. */
+/** Parses the CLI/env form `kind[:arg][xcount]`, e.g. `no-answer`, `exception:2`, `spike:500000x3`, `rollover:100`, `phase-loss:23` (the phases lost). */
 export function parseFault(text: string): Fault {
   const m = /^([a-z-]+)(?::(\d+))?(?:x(\d+))?$/.exec(text.trim());
   const kind = m?.[1] as FaultKind | undefined;
   if (!m || !kind || !FAULT_KINDS.includes(kind)) {
-    throw new Error(`bad fault '${text}': expected one of ${FAULT_KINDS.join(', ')}, optionally ':N' (exception code, spike Wh, rollover margin Wh) and 'xCOUNT'`);
+    throw new Error(`bad fault '${text}': expected one of ${FAULT_KINDS.join(', ')}, optionally ':N' (exception code, spike Wh, rollover margin Wh, lost phases) and 'xCOUNT'`);
   }
   const arg = m[2] === undefined ? undefined : Number(m[2]);
   const count = m[3] === undefined ? undefined : Number(m[3]);
@@ -61,6 +65,8 @@ export function parseFault(text: string): Fault {
       return { kind };
     case 'spike':
       return { kind, ...(arg !== undefined && { wh: arg }), ...(count !== undefined && { count }) };
+    case 'phase-loss':
+      return m[2] === undefined ? { kind } : { kind, phases: [...m[2]].map((d) => Number(d) as 1 | 2 | 3) };
   }
 }
 
@@ -72,5 +78,6 @@ export function validateFault(meter: string, f: Fault): void {
   if ('count' in f && f.count !== undefined && !(Number.isInteger(f.count) && f.count > 0)) bad(`count must be a positive integer, got ${f.count}`);
   if (f.kind === 'exception' && f.code !== undefined && !(Number.isInteger(f.code) && f.code >= 1 && f.code <= 0x7f)) bad(`exception code must be 1..127, got ${f.code}`);
   if (f.kind === 'spike' && f.wh !== undefined && !(Number.isInteger(f.wh) && f.wh > 0)) bad(`spike wh must be a positive integer, got ${f.wh}`);
+  if (f.kind === 'phase-loss' && f.phases !== undefined && !(f.phases.length > 0 && f.phases.length < 3 && f.phases.every((p) => p === 1 || p === 2 || p === 3))) bad(`phase-loss phases must be one or two of 1, 2, 3, got ${JSON.stringify(f.phases)}`);
   if (f.kind === 'rollover' && f.marginWh !== undefined && !(Number.isInteger(f.marginWh) && f.marginWh > 0)) bad(`rollover marginWh must be a positive integer, got ${f.marginWh}`);
 }

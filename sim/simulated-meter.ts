@@ -41,6 +41,8 @@ export class SimulatedMeter {
   private offsetWh = 0;
   private transient: { fault: RequestFault; remaining: number }[] = [];
   private spikes: { wh: number; remaining: number }[] = [];
+  /** Phases lost by a phase-loss fault (1-based). */
+  private lostPhases = new Set<number>();
   private readonly energyAddress: number | undefined;
   /** The meter's load relay (issue 13): open contacts stop the load. */
   readonly relay: SimRelay;
@@ -83,6 +85,9 @@ export class SimulatedMeter {
       case 'spike':
         this.spikes.push({ wh: f.wh ?? DEFAULT_SPIKE_WH, remaining: f.count ?? 1 });
         break;
+      case 'phase-loss':
+        this.lostPhases = new Set(f.phases ?? [2, 3]);
+        break;
       case 'relay-stuck':
         this.relay.stuck = true;
         break;
@@ -93,6 +98,7 @@ export class SimulatedMeter {
   clearFaults(): void {
     this.transient = [];
     this.spikes = [];
+    this.lostPhases.clear();
     this.relay.stuck = false;
   }
 
@@ -127,8 +133,16 @@ export class SimulatedMeter {
       wh = (wh + spike.wh) % modulus;
       if (--spike.remaining <= 0) this.spikes.shift();
     }
-    if (!this.relay.closedAt(t)) return { meter: this.meter.id, time: t, wh, w: 0, v: s.v, a: s.a.map(() => 0), pf: s.pf, hz: s.hz };
-    return { meter: this.meter.id, time: t, wh, w: s.w, v: s.v, a: s.a, pf: s.pf, hz: s.hz };
+    let { v, a } = s;
+    if (this.lostPhases.size > 0 && v.length === 3) {
+      // The lost phases read 0 V and 0 A; the load is carried by the phases left, in equal shares.
+      const live = [0, 1, 2].filter((i) => !this.lostPhases.has(i + 1));
+      v = v.map((x, i) => (live.includes(i) ? x : 0));
+      a = v.map((x, i) => (live.includes(i) ? Math.round((s.w / live.length / (x * s.pf)) * 1000) / 1000 : 0));
+    }
+    // Open contacts (issue 13): the voltage stays on the meter's terminals, no current flows.
+    if (!this.relay.closedAt(t)) return { meter: this.meter.id, time: t, wh, w: 0, v, a: a.map(() => 0), pf: s.pf, hz: s.hz };
+    return { meter: this.meter.id, time: t, wh, w: s.w, v, a, pf: s.pf, hz: s.hz };
   }
 
   /** The Modbus register image now (no fault consumed). */

@@ -1,4 +1,5 @@
-import { dateOfDayBucket, kwhText, zoneOf } from '../core/index.ts';
+import { addDays, dateOfDayBucket, kwhText, zoneOf } from '../core/index.ts';
+import { dueDays } from './settlement.ts';
 import { quoteString } from '../influx/client.ts';
 import { eventLine, workerLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
@@ -62,6 +63,11 @@ export async function processAlerts(ctx: WorkerContext, job: AlertsJob): Promise
     const c = await queue.getJobCounts('waiting', 'delayed', 'failed');
     lines.push(workerLine(site.id, { queue: name, waiting: (c.waiting ?? 0) + (c.delayed ?? 0), failed: c.failed ?? 0, time: now }));
   }
+  // Settlement lag (Grafana's "Settlement missed" rule): how long the oldest day that is due
+  // has waited past its due time (local midnight + grace); 0 when every due day is settled.
+  const due = await dueDays(ctx, site);
+  const settlementLag = due.length ? Math.max(0, now - (zone.midnight(addDays(due[0], 1)) + ctx.tuning.settlementGraceMs)) : 0;
+  lines.push(workerLine(site.id, { queue: 'settlement', lagMs: settlementLag, time: now }));
   await ctx.influx.write(lines);
   if (offline.length) ctx.log.warn({ site: site.id, offline }, 'meters offline');
   return { offline, abnormalDays };

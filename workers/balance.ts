@@ -157,6 +157,8 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
       w: watts,
       priceMicro: priceAt(site, account, now).micro ?? 0,
       periodNow: live.periodNow,
+      // Grafana has no site file: the name travels with the balance, shown beside the id.
+      accountName: account.name,
     };
     const own = today ? PERIODS.flatMap((p): [Period, number][] => (ownToday.get(a)?.get(p) ? [[p, ownToday.get(a)!.get(p)!]] : [])) : undefined;
     results.push({ account: a, figures: point, ...(own ? { today: own } : {}) });

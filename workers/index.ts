@@ -1,4 +1,6 @@
 /** The workers' public surface: the demo, the API and the CLI import from here. */
+// Durable state for `submeter backup` registers itself (lib/backup/registry.ts).
+import './backup-sections.ts';
 export { startWorkers } from './start.ts';
 export type { StartWorkersOptions, RunningWorkers } from './start.ts';
 export { recordPayment, loadPayments, PaymentRejectedError } from './payments.ts';

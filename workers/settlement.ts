@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { addDays, meterIndex, PERIODS, ReadingStore, settleDayMixed, siteIndex, zoneOf } from '../core/index.ts';
+import { addDays, meterIndex, PERIODS, ReadingStore, settleDayMixed, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
 import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, RawSeries, Site } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { BucketPoint } from '../influx/bucket-lines.ts';
@@ -16,6 +16,10 @@ import { announceFinalStatements } from './move-out.ts';
 import { bucketAccount } from './bucket-account.ts';
 import { parsePayload, QUEUE, SettlementJob } from './queues.ts';
 import { completeSettlement, pendingSettlements, requestResettlement, requestSiteSettlement, SETTLE_JOB } from './settle-requests.ts';
+import { acquireSettleLock } from './settle-lock.ts';
+import type { SettleLock } from './settle-lock.ts';
+
+export { SettlementBusyError, SettlementLockLostError } from './settle-lock.ts';
 
 /**
  * Settlement (billing.md section 4): the day's 15-minute buckets where they are exact and
@@ -58,6 +62,14 @@ async function storedLines(ctx: WorkerContext, site: Site, t: number): Promise<S
   const rows = await ctx.influx.query(
     `SELECT ${F.wh}, ${F.fen}, ${F.price} FROM ${M.charge} WHERE ${T.site} = ${quoteString(site.id)} AND time = ${t}ms GROUP BY ${T.account}, ${T.kind}, ${T.pool}, ${T.period}, ${T.rev}`,
   );
+  for (const r of rows) {
+    // Every charge point is written with all three fields in one request; a row without
+    // one of them is another run's write still landing (InfluxDB shows a write field by
+    // field). Diffing against it would charge its other half again: retry instead.
+    if (typeof r.wh !== 'number' || typeof r.fen !== 'number' || typeof r.price !== 'string') {
+      throw new SettlementInFlightError(`charges of ${site.id} at ${new Date(t).toISOString()} are being written by another run (a point of rev ${String(r.rev)} shows only part of its fields); retrying later`);
+    }
+  }
   return rows.map((r) => ({
     account: r.account as string,
     kind: r.kind as string,
@@ -75,7 +87,18 @@ function chargePoint(site: string, t: number, l: { account: string; kind: string
 }
 
 function summaryLines(site: Site, t: number, day: DaySettlement): string[] {
-  return day.cells.map((c) => siteDayLine(site.id, t, c, site.loss.normalRate));
+  return day.cells.map((c) => {
+    // What the utility charges for the cell (billing.md section 8), for the recovery panel.
+    // A utility tariff without a price for the period is reconcile's error to report; it
+    // must not keep a day from settling.
+    let utilityFen: number | undefined;
+    try {
+      utilityFen = utilityCellFen(site, day.date, c.period, c.masterWh);
+    } catch {
+      utilityFen = undefined;
+    }
+    return siteDayLine(site.id, t, { ...c, ...(utilityFen !== undefined ? { utilityFen } : {}) }, site.loss.normalRate);
+  });
 }
 
 /** Quality flags of the settled day as events (deterministic keys: a re-run overwrites them). */
@@ -151,7 +174,7 @@ export function adjustmentLines(next: readonly ChargeLine[], stored: readonly St
  *   on request (late or imported readings, a site change, a meter back after silence) is
  *   settled from raw readings, since what changed may be older than the rollup looks back
  */
-export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDate, reason = 'recomputed', fromBuckets = true): Promise<SettleResult> {
+export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDate, reason = 'recomputed', fromBuckets = true, lock?: Pick<SettleLock, 'assertHeld'>): Promise<SettleResult> {
   const zone = zoneOf(site.timezone);
   const a = zone.midnight(day);
   const b = zone.midnight(addDays(day, 1));
@@ -199,9 +222,13 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   const flags = mixed.flags;
   const facts = mixed.facts;
   // Facts and buckets first: a crash before the charges leaves the day unsettled, so the
-  // next run writes them again; after it, they are there.
+  // next run writes them again; after it, they are there. Not by a run that lost its lock
+  // meanwhile: its readings may be older than those of the run that holds it now.
+  await lock?.assertHeld();
   await writeChunked(ctx.influx, [...factLines(site, a, settlement, facts), ...(await bucketChanges(ctx, site, a, b, buckets, rawSet))]);
   const stored = await storedLines(ctx, site, a);
+  // The diff below is right only if no other run wrote charges since we read them.
+  await lock?.assertHeld();
   const summary = [...summaryLines(site, a, settlement), ...flagLines(site, { flags })];
   if (stored.length === 0) {
     // First settlement: revision 0 and the summary in one request (one shard, one WAL entry).
@@ -288,11 +315,9 @@ export async function dueDays(ctx: WorkerContext, site: Site): Promise<LocalDate
   return out;
 }
 
-// Releases the lock only if we still hold it.
-const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
-export class SettlementBusyError extends Error {
-  override name = 'SettlementBusyError';
+/** A stored charge point shows only some of its fields: another run's write is landing (retryable). */
+export class SettlementInFlightError extends Error {
+  override name = 'SettlementInFlightError';
 }
 
 type Progress = (p: { day: LocalDate; done: number; of: number }) => Promise<void>;
@@ -321,30 +346,28 @@ export async function runSettlementJob(ctx: WorkerContext, job: { name: string; 
  * Settles a site: the day asked for, or (no day) every due day not yet settled and every
  * requested day that is due, in day order, until none is left (drainSite). One site at a
  * time across all processes: the site's job is deduplicated (settle-requests.ts), and a
- * Redis lock with an expiry guards against jobs added by hand and against a SIGKILLed
- * holder's job being handed on before its lock expired. Busy -> a retryable error.
+ * Redis lock held for the whole run (settle-lock.ts) guards against jobs added by hand
+ * and against a job handed on while it still runs. Busy or lost -> a retryable error.
  */
 export async function processSettlement(ctx: WorkerContext, job: SettlementJob, progress?: Progress): Promise<SettleResult[]> {
   const site = siteOf(ctx, job.site);
-  const key = redisKeys(ctx.keyPrefix, site.id).settleLock;
-  const token = randomBytes(8).toString('hex');
-  const ok = await ctx.redis.set(key, token, 'PX', ctx.tuning.settleLockMs, 'NX');
-  if (ok !== 'OK') throw new SettlementBusyError(`settlement of site ${site.id} is running in another worker; retrying later`);
+  const lock = await acquireSettleLock(ctx.redis, redisKeys(ctx.keyPrefix, site.id).settleLock, ctx.tuning.settleLockMs, `site ${site.id}`);
   try {
     if (job.day) {
-      await ctx.redis.pexpire(key, ctx.tuning.settleLockMs);
-      const r = await settleAndMark(ctx, site, job.day, job.reason, false);
+      await lock.assertHeld();
+      // A day asked for by name is settled again on request: from raw readings (settleSiteDay).
+      const r = await settleAndMark(ctx, site, job.day, job.reason, false, lock);
       await progress?.({ day: job.day, done: 1, of: 1 });
       return [r];
     }
-    return await drainSite(ctx, site, key, job.reason, progress);
+    return await drainSite(ctx, site, lock, job.reason, progress);
   } finally {
-    await ctx.redis.eval(UNLOCK, 1, key, token).catch(() => undefined);
+    await lock.release();
   }
 }
 
-async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, reason: string | undefined, fromBuckets: boolean): Promise<SettleResult> {
-  const r = await settleSiteDay(ctx, site, day, reason, fromBuckets);
+async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, reason: string | undefined, fromBuckets: boolean, lock: SettleLock): Promise<SettleResult> {
+  const r = await settleSiteDay(ctx, site, day, reason, fromBuckets, lock);
   // Section 11: a move-out day settled for the first time makes its final statement final.
   if (r.outcome === 'settled') await announceFinalStatements(ctx, site, day);
   // After the write, also for 'unchanged' (the retry of a run killed before this line).
@@ -361,7 +384,7 @@ async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, rea
  * settled before its last readings are in. A request is removed after its day was
  * settled, unless it was made again meanwhile (then that day goes round once more).
  */
-async function drainSite(ctx: WorkerContext, site: Site, lockKey: string, reason: string | undefined, progress?: Progress): Promise<SettleResult[]> {
+async function drainSite(ctx: WorkerContext, site: Site, lock: SettleLock, reason: string | undefined, progress?: Progress): Promise<SettleResult[]> {
   const zone = zoneOf(site.timezone);
   const isDue = (d: LocalDate) => zone.midnight(addDays(d, 1)) + ctx.tuning.settlementGraceMs <= ctx.now();
   const out: SettleResult[] = [];
@@ -372,9 +395,9 @@ async function drainSite(ctx: WorkerContext, site: Site, lockKey: string, reason
     if (days.length === 0) return out;
     const of = out.length + days.length;
     for (const day of days) {
-      await ctx.redis.pexpire(lockKey, ctx.tuning.settleLockMs);
+      await lock.assertHeld();
       const req = requested.get(day);
-      const r = await settleAndMark(ctx, site, day, req?.reason ?? reason, req === undefined);
+      const r = await settleAndMark(ctx, site, day, req?.reason ?? reason, req === undefined, lock);
       if (req) await completeSettlement(ctx, site.id, req);
       out.push(r);
       ctx.log.info({ site: site.id, ...r, done: out.length, of }, 'settlement');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../../lib/redis.ts';
 import { CredentialCache } from './credential-cache.ts';
+import { sessionKeys } from '../redis-keys.ts';
 import { hashToken } from './token-store.ts';
 import type { TokenRecord } from './token-store.ts';
 
@@ -62,13 +63,13 @@ export class DeviceSessions {
   ) {}
 
   private linkKey(hash: string): string {
-    return `${this.prefix}login-link:${hash}`;
+    return sessionKeys(this.prefix).link(hash);
   }
   private sessionKey(hash: string): string {
-    return `${this.prefix}device:${hash}`;
+    return sessionKeys(this.prefix).session(hash);
   }
   private indexKey(): string {
-    return `${this.prefix}devices`;
+    return sessionKeys(this.prefix).index;
   }
 
   /** A new single-use login link for one account; the code is returned once. */

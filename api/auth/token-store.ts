@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RedisClient } from '../../lib/redis.ts';
-import { siteTag } from '../../lib/redis.ts';
 import { credentialsVersionKey } from '../data/site-versions.ts';
+import { apiKeys } from '../redis-keys.ts';
 
 export const ROLES = ['manager', 'tenant', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -79,10 +79,10 @@ export class RedisTokenStore implements TokenStore {
   ) {}
 
   private tokenKey(site: string, hash: string): string {
-    return `${this.prefix}${siteTag(site)}:token:${hash}`;
+    return apiKeys(this.prefix).token(site, hash);
   }
   private siteKey(site: string): string {
-    return `${this.prefix}${siteTag(site)}:tokens`;
+    return apiKeys(this.prefix).tokens(site);
   }
 
   async create(input: NewToken): Promise<{ token: string; record: TokenRecord }> {

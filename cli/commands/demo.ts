@@ -25,8 +25,11 @@ interface DemoOptions {
  * 6. the bills of the backfilled days, live from the API and offline from `submeter bill`
  *    on the same readings and payments, compared.
  *
- * Everything lives in its own InfluxDB database and Redis key prefixes, reset at start, so
- * a demo can be run again and never touches a production database.
+ * Everything lives in its own InfluxDB database, Redis key prefixes and working directory
+ * (.run/demo/<db>), all named by `--db` and reset at start, so a demo can be run again,
+ * two demos with different `--db` never share a site file, readings or spool (the demo
+ * test of `make test` beside a running `make demo`), and it never touches a production
+ * database. Logs go to <dir>/demo.log: the terminal is for people.
  */
 export function registerDemo(program: Command): void {
   program
@@ -39,7 +42,7 @@ export function registerDemo(program: Command): void {
     .option('--tcp-port <n>', 'Modbus TCP port of the simulated meters (0: any free port)', '5020')
     .option('--poll <seconds>', 'collector poll interval', '5')
     .option('--seed <n>', 'load model seed', '1')
-    .option('--db <name>', 'InfluxDB database of the demo (reset at start); also names its Redis key prefixes', 'submeter_demo')
+    .option('--db <name>', 'InfluxDB database of the demo (reset at start); also names its Redis key prefixes and its directory .run/demo/<name>', 'submeter_demo')
     .option('--enforcement <mode>', "prepaid relay control: off | dry-run | on (default: the example site's dry-run)")
     .action(async (opts: DemoOptions) => {
       await runDemo(opts);
@@ -58,6 +61,14 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const { join } = await import('node:path');
   const { createRedis, deleteMatching } = await import('../../lib/redis.ts');
   const { readEnv } = await import('../../lib/env.ts');
+  const { checkDemoDb, demoDir, demoPrefixes } = await import('./demo-prefixes.ts');
+  // Logs (the demo's and every part's it starts) go to a file in the demo's directory,
+  // set before any logger exists: JSON lines would break the human output.
+  checkDemoDb(opts.db);
+  const dir = demoDir(process.cwd(), opts.db);
+  mkdirSync(dir, { recursive: true });
+  const logFile = join(dir, 'demo.log');
+  process.env.SUBMETER_LOG_FILE = logFile;
   const { createLogger } = await import('../../lib/logger.ts');
   const { InfluxV1 } = await import('../../influx/client.ts');
   const { parseSiteYaml, zoneOf, fixed, moneyFen } = await import('../../core/index.ts');
@@ -78,13 +89,10 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const interactive = process.stdin.isTTY === true;
   const minutes = opts.minutes !== undefined ? positiveInt('--minutes', opts.minutes, 0) : interactive ? undefined : 1;
 
-  if (!/^[A-Za-z0-9_]{1,64}$/.test(opts.db)) throw Object.assign(new Error(`--db: expected letters, digits and _, got '${opts.db}'`), { exitCode: 2 });
   const DB = opts.db;
-  const PREFIX = { workers: DB, queues: `${DB}-bull`, api: `${DB}-api` } as const;
+  const PREFIX = demoPrefixes(DB);
   const env = readEnv();
-  const log = createLogger('demo', process.env.SUBMETER_LOG_LEVEL ?? 'warn');
-  const dir = join(process.cwd(), '.run', 'demo');
-  mkdirSync(dir, { recursive: true });
+  const log = createLogger('demo', process.env.SUBMETER_LOG_LEVEL ?? 'info');
 
   const stops: (() => Promise<unknown>)[] = [];
   const stopAll = async () => {
@@ -104,6 +112,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     // Every demo key starts with one of its prefixes (the API's has no ':' of its own).
     for (const prefix of Object.values(PREFIX)) await deleteMatching(redis, `${prefix}*`);
     rmSync(join(dir, 'spool'), { recursive: true, force: true });
+    say(`demo ${DB}: directory ${dir}, InfluxDB database ${DB}, logs ${logFile}`);
 
     // --- the site: TCP meters, and one RS485 bus on a PTY pair ----------------------------
     const tcpPort = await freePort(positiveInt('--tcp-port', opts.tcpPort, 0));
@@ -133,18 +142,29 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const rows = await backfill(site, influx, { from, to, seed, epoch: MODEL_EPOCH, csv: readingsCsv });
     say(`backfilled ${rows.toLocaleString('en')} readings (${fromDate} .. now, 1-minute) into InfluxDB ${DB}, also as ${readingsCsv}`);
 
-    // A top-up for most accounts at the start of the history; a few get a small one so
-    // that balances run low during the demo and alerts fire.
+    // A top-up for most accounts at the start of the history. A few (every 7th from the
+    // 4th) are to run low during the demo so their alert fires: their top-up is worked out
+    // from the history just written, with the core's own bill, so that they end it 5 CNY
+    // below their threshold whatever the time of day (a fixed small top-up left them above
+    // it on some runs: the Grafana "below threshold" panel then had no data).
     const paymentsCsv = join(dir, 'payments.csv');
     const payLines = ['time,account,amount,reference'];
+    const lowAccounts = site.accounts.filter((_, i) => i % 7 === 3);
+    const history = await historyBill(site, readingsCsv, fromDate, zone.dateOf(to));
     for (const [i, a] of site.accounts.entries()) {
-      const fen = i % 7 === 3 ? 5_000 : 300_000 + (i % 5) * 100_000;
+      let fen = 300_000 + (i % 5) * 100_000;
+      if (lowAccounts.includes(a)) {
+        const threshold = a.lowBalance !== undefined ? moneyFen(a.lowBalance) : 0;
+        const closing = history.get(a.id) ?? moneyFen(a.openingBalance);
+        fen = threshold - 500 - closing;
+        if (fen <= 0) continue; // already below its threshold without a top-up
+      }
       const payment = { account: a.id, fen, reference: `demo-topup-${a.id}`, time: from + 3_600_000 };
       await recordPayment({ site, influx, redis, keyPrefix: PREFIX.workers }, payment);
       payLines.push(`${new Date(payment.time).toISOString()},${a.id},${fixed(fen, 2)},${payment.reference}`);
     }
     writeFileSync(paymentsCsv, `${payLines.join('\n')}\n`);
-    say(`recorded ${site.accounts.length} top-up payments (also as ${paymentsCsv})`);
+    say(`recorded ${payLines.length - 1} top-up payments (also as ${paymentsCsv}); ${lowAccounts.map((a) => a.id).join(', ') || 'no account'} left to run low`);
 
     // --- live: simulator, collector, workers, API ---------------------------------------
     const sim = await startSimulator({
@@ -185,12 +205,15 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     };
     const started = Date.now();
     let settled = 0;
+    const lowIds = lowAccounts.map((a) => a.id);
     process.stderr.write('waiting for the workers to settle the backfilled days ');
     while (Date.now() - started < 240_000) {
       settled = await settledDays();
       // site_day has one point per day and period; a day is settled once any period is.
       const stats = await get(`/api/v1/stats/bills?from=${fromDate}&to=${lastDay}`).catch(() => undefined);
-      if (stats && Number(stats.totals?.total_amount ?? 0) > 0 && settled >= days * 3) break;
+      // ... and the live balances follow the settled charges: the low accounts show as low.
+      const lowNow = await Promise.all(lowIds.map((id) => get(`/api/v1/accounts/${id}/live`).then((l) => l.status !== 'ok' && l.balance_source === 'live', () => false)));
+      if (stats && Number(stats.totals?.total_amount ?? 0) > 0 && settled >= days * 3 && lowNow.every(Boolean)) break;
       process.stderr.write('.');
       await sleep(2000);
     }
@@ -199,7 +222,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     // --- bills: live (API) and offline (core on the same readings and payments) ----------
     const stats = await get(`/api/v1/stats/bills?from=${fromDate}&to=${lastDay}`);
     say(`\nbills ${fromDate} .. ${lastDay} (exclusive), from the live pipeline (GET /api/v1/stats/bills):`);
-    say(table(['account', 'own kWh', 'common kWh', 'loss kWh', 'amount', 'payments', 'closing'], stats.accounts.slice(0, 8).map((a: any) => [a.account, a.kwh.own, a.kwh.common, a.kwh.loss, a.total_amount, a.payments, a.closing_balance])));
+    say(table(['account', 'own kWh', 'common kWh', 'loss kWh', 'opening', 'amount', 'payments', 'closing'], stats.accounts.slice(0, 8).map((a: any) => [a.account, a.kwh.own, a.kwh.common, a.kwh.loss, a.opening_balance, a.total_amount, a.payments, a.closing_balance])));
     if (stats.accounts.length > 8) say(`  ... and ${stats.accounts.length - 8} more accounts; totals: ${stats.totals.kwh.own} kWh own, ${stats.totals.total_amount} CNY`);
     const offline = await offlineBill(sitePath, readingsCsv, paymentsCsv, fromDate, lastDay);
     const liveTotal = String(stats.totals.total_amount);
@@ -228,6 +251,10 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     say(`  InfluxDB       ${env.SUBMETER_INFLUX_URL} database ${DB}; Grafana: see docs/grafana.md (compose.yaml runs it)`);
     for (const line of relaySummary(await get('/api/v1/relay'))) say(line);
     say(`  offline bill   npx submeter bill --site ${sitePath} --readings ${readingsCsv} --payments ${paymentsCsv} --from ${fromDate} --to ${lastDay}`);
+    say(`  recovery       npx submeter reconcile --site ${sitePath} --readings ${readingsCsv} --from ${fromDate} --to ${lastDay}`);
+    say(`  more tokens    npx submeter token create --db ${DB} --role viewer   (the demo's site and key prefixes)`);
+    say(`  backup         npx submeter backup --db ${DB} --site ${sitePath}`);
+    say(`  logs           ${logFile}`);
 
     // --- live ---------------------------------------------------------------------------
     say(minutes === undefined ? '\nlive (Ctrl-C to stop):' : `\nlive for ${minutes} minute(s):`);
@@ -348,6 +375,16 @@ async function backfill(
   bar.stop();
   await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
   return n;
+}
+
+/** Each account's closing balance in fen over [from, to) of the history, without payments (the core's bill rules). */
+async function historyBill(site: import('../../core/index.ts').Site, readingsCsv: string, from: string, to: string): Promise<Map<string, number>> {
+  const { createReadStream } = await import('node:fs');
+  const { ReadingsScanner, computeBillRun, moneyFen } = await import('../../core/index.ts');
+  const scanner = new ReadingsScanner(site, readingsCsv);
+  for await (const chunk of createReadStream(readingsCsv)) scanner.push(chunk as Buffer);
+  const run = computeBillRun(site, scanner.end(), [], from, to);
+  return new Map(run.accounts.map((a) => [a.account, moneyFen(a.closing_balance)]));
 }
 
 /** The offline bill (billing.md section 6) of the same readings and payments, through the CLI's own code path. */

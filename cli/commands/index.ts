@@ -13,6 +13,8 @@ import { registerImport } from './import.ts';
 import { registerDemo } from './demo.ts';
 import { registerRelay } from './relay.ts';
 import { registerFinalStatement } from './final-statement.ts';
+import { registerProbe } from './probe.ts';
+import { registerBackup } from './backup.ts';
 
 /** Every subcommand's register function. Add one line per command file. */
-export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken, registerCollect, registerImport, registerDemo, registerRelay, registerFinalStatement];
+export const commands: ((program: Command) => void)[] = [registerCheckSite, registerBill, registerAdvise, registerReconcile, registerWorkers, registerPay, registerSim, registerApi, registerToken, registerCollect, registerImport, registerDemo, registerRelay, registerFinalStatement, registerProbe, registerBackup];

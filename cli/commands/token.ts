@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 
 interface SiteOpt {
-  site: string;
+  site?: string;
+  /** A demo run's state (`submeter demo --db`): its site file and the API's key prefix. */
+  db?: string;
 }
 
 /**
@@ -12,31 +14,39 @@ interface SiteOpt {
 export function registerToken(program: Command): void {
   const token = program.command('token').description('API bearer tokens (stored hashed; the secret is shown once)');
 
-  const open = async (siteFile: string) => {
+  const open = async (opts: SiteOpt) => {
     const { loadSiteFile } = await import('../../lib/site-file.ts');
     const { readEnv } = await import('../../lib/env.ts');
     const { createRedis } = await import('../../lib/redis.ts');
     const { RedisTokenStore } = await import('../../api/index.ts');
     const { RedisAuditLog } = await import('../../api/index.ts');
     const { userInfo } = await import('node:os');
+    const { checkDemoDb, demoDir, demoPrefixes } = await import('./demo-prefixes.ts');
+    let siteFile = opts.site;
+    let prefix: string | undefined;
+    if (opts.db) {
+      // The demo's API keeps its tokens under its own prefix: a token made here works there.
+      checkDemoDb(opts.db);
+      prefix = demoPrefixes(opts.db).api;
+      siteFile ??= `${demoDir(process.cwd(), opts.db)}/site.yaml`;
+    }
+    if (!siteFile) throw Object.assign(new Error('give --site <file> (or --db <name> for a demo run)'), { exitCode: 2 });
     const site = loadSiteFile(siteFile);
     const redis = createRedis(readEnv().SUBMETER_REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: true });
     await redis.connect();
-    const audit = new RedisAuditLog(redis);
+    const audit = new RedisAuditLog(redis, prefix);
     const actor = `cli:${userInfo().username}`;
-    return { site, redis, store: new RedisTokenStore(redis), log: (action: string, target: string, detail: Record<string, unknown>) => audit.append({ time: new Date().toISOString(), site: site.id, actor, action, target, detail }) };
+    return { site, redis, store: new RedisTokenStore(redis, prefix), log: (action: string, target: string, detail: Record<string, unknown>) => audit.append({ time: new Date().toISOString(), site: site.id, actor, action, target, detail }) };
   };
+  const siteOptions = (c: Command) => c.option('--site <file>', 'site file (YAML)').option('--db <name>', "a demo run (`submeter demo --db`): its site file and the demo API's tokens");
 
-  token
-    .command('create')
-    .description('create a token and print it once on stdout')
-    .requiredOption('--site <file>', 'site file (YAML)')
+  siteOptions(token.command('create').description('create a token and print it once on stdout'))
     .requiredOption('--role <role>', 'manager | viewer | tenant')
     .option('--account <id>', 'tenant tokens: the one account it may read')
     .option('--label <text>', 'a note for the token list (who holds it)')
     .action(async (opts: SiteOpt & { role: string; account?: string; label?: string }) => {
       const { validateNewToken } = await import('../../api/index.ts');
-      const { site, redis, store, log } = await open(opts.site);
+      const { site, redis, store, log } = await open(opts);
       try {
         const input = { site: site.id, role: opts.role as 'manager', account: opts.account, label: opts.label };
         const problem = validateNewToken(input);
@@ -51,12 +61,9 @@ export function registerToken(program: Command): void {
       }
     });
 
-  token
-    .command('list')
-    .description('list tokens of the site (ids, roles, accounts; never the secrets)')
-    .requiredOption('--site <file>', 'site file (YAML)')
+  siteOptions(token.command('list').description('list tokens of the site (ids, roles, accounts; never the secrets)'))
     .action(async (opts: SiteOpt) => {
-      const { site, redis, store } = await open(opts.site);
+      const { site, redis, store } = await open(opts);
       try {
         for (const r of await store.list(site.id)) process.stdout.write(`${JSON.stringify(r)}\n`);
       } finally {
@@ -64,13 +71,10 @@ export function registerToken(program: Command): void {
       }
     });
 
-  token
-    .command('revoke')
-    .description('revoke a token by id')
-    .requiredOption('--site <file>', 'site file (YAML)')
+  siteOptions(token.command('revoke').description('revoke a token by id'))
     .requiredOption('--id <id>', 'token id (from create or list)')
     .action(async (opts: SiteOpt & { id: string }) => {
-      const { site, redis, store, log } = await open(opts.site);
+      const { site, redis, store, log } = await open(opts);
       try {
         if (!(await store.revoke(site.id, opts.id))) throw Object.assign(new Error(`no token ${opts.id} on site ${site.id}`), { exitCode: 3 });
         await log('token.revoke', opts.id, {});

@@ -19,6 +19,7 @@ export function modbusSample(meter: Meter, mapName: string, blocks: readonly Reg
   const s: { -readonly [K in keyof Sample]: Sample[K] } = { meter: meter.id, time, wh: d.wh, w: d.w, v: d.v, a: d.a };
   if (d.pf !== undefined) s.pf = d.pf;
   if (d.hz !== undefined) s.hz = d.hz;
+  if (d.phases) s.phases = d.phases;
   return s;
 }
 

@@ -13,6 +13,8 @@ export interface InputResources {
   /** Per host:port Modbus TCP connections (collector/inputs/modbus-tcp). */
   readonly tcp: import('./modbus-tcp/tcp-pool.ts').ModbusTcpPool;
   readonly log?: Logger;
+  /** The site's IANA time zone: meters that report local wall time (DL/T 645 clocks and freeze times) are read in it. */
+  readonly timezone?: string;
 }
 
 export type CollectorInputContext = InputContext & InputResources;

@@ -88,10 +88,11 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
   const event = (kind: (typeof RELAY_EVENT)[keyof typeof RELAY_EVENT], account: string, meter: string, detail: string, balanceFen?: number) =>
     opts.writeLines([relayEventLine({ site: site.id, kind, account, meter, time: now(), detail, ...(balanceFen !== undefined ? { balanceFen } : {}) })]).catch((err: Error) => log.error({ err: err.message }, 'relay event not stored'));
 
-  async function progress(id: string, meter: string, p: MeterCommandProgress, status?: CommandStatus): Promise<CommandRecord> {
+  /** Records a meter's progress; with `step`, its audit entry in the same transaction. */
+  async function progress(id: string, meter: string, p: MeterCommandProgress, status?: CommandStatus, step?: Omit<RelayAuditEntry, 'time'>): Promise<CommandRecord> {
     const rec = (await store.command(id))!;
     const next: CommandRecord = { ...rec, meters: { ...rec.meters, [meter]: p }, ...(status ? { status } : {}), updatedAt: now() };
-    await store.putCommand(next);
+    await store.putCommand(next, step ? { time: now(), ...step } : undefined);
     return next;
   }
 
@@ -102,8 +103,7 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
     const base = { account: job.account, meter: m.id, ...(job.balanceFen !== undefined ? { balanceFen: job.balanceFen } : {}), reason: job.reason, by: job.by };
     const why = relayUnsupported(m, opts.secrets);
     if (why) {
-      await progress(id, m.id, { ...p, status: 'unsupported', replyText: why });
-      await audit({ kind: 'unsupported', ...base, detail: why });
+      await progress(id, m.id, { ...p, status: 'unsupported', replyText: why }, undefined, { kind: 'unsupported', ...base, detail: why });
       await event(RELAY_EVENT.unsupported, job.account, m.id, why, job.balanceFen);
       return;
     }
@@ -114,29 +114,28 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
     if (!p.before) p = { ...p, before: beforeReg };
     if (before.state === job.target) {
       // Already there: the earlier attempt's command worked, or nothing needed doing.
-      await progress(id, m.id, { ...p, status: 'done', after: beforeReg });
-      await audit({ kind: 'readback', ...base, command, before: p.before, after: beforeReg, detail: `${p.sentAt ? 'in the target state after the earlier send' : 'already in the target state: nothing sent'}: ${before.text}` });
+      await progress(id, m.id, { ...p, status: 'done', after: beforeReg }, undefined, { kind: 'readback', ...base, command, before: p.before, after: beforeReg, detail: `${p.sentAt ? 'in the target state after the earlier send' : 'already in the target state: nothing sent'}: ${before.text}` });
       return;
     }
-    if (p.reply !== 'accepted') {
+    // A command the meter accepted before a crash is not sent again, only read back.
+    const resumed = p.reply === 'accepted';
+    if (!resumed) {
       p = { ...p, status: 'sent', sentAt: now(), sends: (p.sends ?? 0) + 1 };
-      await progress(id, m.id, p, 'running');
-      await audit({ kind: 'send', ...base, command, before: beforeReg, detail: `${command} (v${job.version}, send ${p.sends})` });
+      await progress(id, m.id, p, 'running', { kind: 'send', ...base, command, before: beforeReg, detail: `${command} (v${job.version}, send ${p.sends})` });
       let outcome;
       try {
         outcome = await driver.send(command);
       } catch (err) {
         p = { ...p, reply: 'no-reply', replyText: (err as Error).message };
-        await progress(id, m.id, p);
-        await audit({ kind: 'reply', ...base, command, detail: `no reply: ${(err as Error).message}` });
+        await progress(id, m.id, p, undefined, { kind: 'reply', ...base, command, detail: `no reply: ${(err as Error).message}` });
         throw err;
       }
       p = { ...p, reply: outcome.accepted ? 'accepted' : 'refused', replyText: outcome.text };
-      await progress(id, m.id, p);
-      await audit({ kind: 'reply', ...base, command, detail: outcome.text });
+      // The reply and its audit entry together: a crash right after the meter answered must
+      // not lose the entry (the restarted executor reads back, it does not send again).
+      await progress(id, m.id, p, undefined, { kind: 'reply', ...base, command, detail: outcome.text });
       if (!outcome.accepted) {
-        await progress(id, m.id, { ...p, status: 'refused' });
-        await audit({ kind: 'refused', ...base, command, before: beforeReg, detail: `${outcome.text}: not retried` });
+        await progress(id, m.id, { ...p, status: 'refused' }, undefined, { kind: 'refused', ...base, command, before: beforeReg, detail: `${outcome.text}: not retried` });
         await event(RELAY_EVENT.refused, job.account, m.id, outcome.text, job.balanceFen);
         log.warn({ meter: m.id, command, reply: outcome.text }, 'relay command refused');
         return;
@@ -159,12 +158,14 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
     const afterReg = { state: after.state, raw: after.raw };
     if (after.state === job.target || (command === 'close-permit' && after.commandTrip === false)) {
       await progress(id, m.id, { ...p, status: 'done', after: afterReg });
-      await audit({ kind: 'readback', ...base, command, before: p.before, after: afterReg, detail: `${command === 'close-permit' && after.state !== 'closed' ? 'close permitted: waiting for the tenant to press the meter button; ' : ''}${after.text}` });
+      // Resumed after a crash: the relay may have moved before the restart (the early return
+      // above) or while this read-back waited; the trail says the same in both cases.
+      const prefix = `${resumed ? 'in the target state after the earlier send: ' : ''}${command === 'close-permit' && after.state !== 'closed' ? 'close permitted: waiting for the tenant to press the meter button; ' : ''}`;
+      await audit({ kind: 'readback', ...base, command, before: p.before, after: afterReg, detail: `${prefix}${after.text}` });
       return;
     }
     const text = `${command} accepted but the relay reads ${after.state} ${Math.round(job.readbackMs / 1000)} s later (${after.text}): stuck relay or wiring`;
-    await progress(id, m.id, { ...p, status: 'mismatch', after: afterReg });
-    await audit({ kind: 'mismatch', ...base, command, before: p.before, after: afterReg, detail: text });
+    await progress(id, m.id, { ...p, status: 'mismatch', after: afterReg }, undefined, { kind: 'mismatch', ...base, command, before: p.before, after: afterReg, detail: text });
     await event(RELAY_EVENT.mismatch, job.account, m.id, text, job.balanceFen);
     log.error({ meter: m.id, command, after: after.text }, 'relay mismatch');
   }
@@ -180,7 +181,8 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
     for (const mid of data.meters) {
       const m = meters.get(mid);
       if (!m) {
-        await progress(id, mid, { status: 'unsupported', replyText: `no meter ${mid} in this collector's site file` });
+        const why = `no meter ${mid} in this collector's site file`;
+        await progress(id, mid, { status: 'unsupported', replyText: why }, undefined, { kind: 'unsupported', account: data.account, meter: mid, reason: data.reason, by: data.by, detail: why });
         continue;
       }
       await switchMeter(data, id, m);
@@ -202,9 +204,10 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
         log.warn({ job: job.id, attempt: job.attemptsMade + 1, last, err: (err as Error).message }, last ? 'relay command failed for good' : 'relay command failed; will retry');
         if (last && job.id) {
           const rec = await store.command(job.id);
-          if (rec) await store.putCommand({ ...rec, status: 'failed', updatedAt: now() });
           const data = job.data as RelayJob;
-          await audit({ kind: 'failed', account: data.account, reason: data.reason, detail: `gave up after ${job.attemptsMade + 1} attempts: ${(err as Error).message}` });
+          const entry = { kind: 'failed', account: data.account, reason: data.reason, detail: `gave up after ${job.attemptsMade + 1} attempts: ${(err as Error).message}` } as const;
+          if (rec) await store.putCommand({ ...rec, status: 'failed', updatedAt: now() }, { time: now(), ...entry });
+          else await audit(entry);
           for (const mid of data.meters ?? []) await event(RELAY_EVENT.failed, data.account, mid, `relay command failed: ${(err as Error).message}`, data.balanceFen);
         }
         if (err instanceof MeterReadError && !err.retryable) throw new UnrecoverableError(err.message);

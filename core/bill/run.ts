@@ -1,3 +1,4 @@
+import { billableFlags } from '../counters/gap-cells.ts';
 import { acceptMeterSeries } from '../counters/meter-changes.ts';
 import { cellOccupancy } from '../tenancy/cells.ts';
 import { cutCalendar } from '../tenancy/cuts.ts';
@@ -118,7 +119,7 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
     const raw = store.series(mi);
     store.release(mi);
     const acc = acceptMeterSeries(meter, raw, opts.historyFromMs);
-    for (const f of acc.flags) {
+    for (const f of billableFlags(site, acc.flags)) {
       if (f.kind === 'gap' ? f.time < toMs && (f.until ?? f.time) > fromMs : f.time >= fromMs && f.time < toMs) flags.push(f);
     }
     const n = acc.time.length;

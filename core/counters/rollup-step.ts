@@ -9,6 +9,7 @@ import { addDays } from '../tou/local-date.ts';
 import type { LocalDate } from '../tou/local-date.ts';
 import { zoneOf } from '../tou/zone.ts';
 import type { QualityFlag, RawSeries } from '../types.ts';
+import { billableFlags } from './gap-cells.ts';
 import { acceptMeterSeries } from './meter-changes.ts';
 import { counterState, resumeSeries } from './resume.ts';
 import type { CounterState } from './resume.ts';
@@ -86,7 +87,9 @@ export function rollupStep(site: Site, meter: Meter, state: CounterState, series
   const cut = Math.max(prev === undefined ? -Infinity : segmentStart(cal, prev), fromMs);
   const buckets = n > 1 ? touBuckets(acc, cal).filter((b) => b.start >= cut) : [];
   const after = prev ?? -Infinity;
-  const flags = acc.flags.filter((f) => (f.kind === 'gap' ? (f.until ?? f.time) > after : f.time > after) && f.time >= fromMs);
+  // Gaps inside one settlement cell estimate nothing billed (billing.md section 2 rule 4,
+  // amendment 11): not flagged, as the settlement does not flag them.
+  const flags = billableFlags(site, acc.flags).filter((f) => (f.kind === 'gap' ? (f.until ?? f.time) > after : f.time > after) && f.time >= fromMs);
   const last = n ? acc.time[n - 1] : undefined;
   const next = last === undefined ? { accepted: [], pending: counterState(acc, window, Infinity).pending } : counterState(acc, window, segmentStart(cal, last));
   return { buckets, flags, next, ...(prev !== undefined ? { prev } : {}), ...(last !== undefined ? { last } : {}), keepFrom: Number.isFinite(fromMs) && (last === undefined || segmentStart(cal, last) <= fromMs) };

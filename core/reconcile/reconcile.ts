@@ -8,6 +8,7 @@ import { PERIODS } from '../tou/schedule.ts';
 import type { Period } from '../tou/schedule.ts';
 import type { BillRun } from '../types.ts';
 import { chargeFen, kwhText, moneyFen, moneyText, parseFixed, priceText } from '../units.ts';
+import { utilityCellFen } from './utility-charge.ts';
 
 /**
  * Recovery reconciliation (issue 3): what the utility charges for the master meter,
@@ -69,10 +70,9 @@ export function reconcile(settled: RangeSettlement, bill: BillRun): Reconciliati
   for (const day of settled.days.slice(settled.fromDay)) {
     for (const cell of day.cells) {
       if (cell.masterWh === 0) continue;
-      const micro = idx.price(tariff, day.date, cell.period);
-      if (micro === undefined) throw new BillingInputError(`utility tariff '${tariff}' has no ${cell.period} price in force on ${day.date}`, { field: 'utility.tariff' });
       // Charged like a tenant line: per day and period, round_half_up(kWh x price, 2).
-      const fen = chargeFen(Math.max(0, cell.masterWh), micro);
+      const fen = utilityCellFen(site, day.date, cell.period, cell.masterWh)!;
+      const micro = idx.price(tariff, day.date, cell.period)!;
       const key = `${cell.period}\u0000${micro}`;
       const l = byLine.get(key) ?? { period: cell.period, micro, wh: 0, fen: 0 };
       l.wh += cell.masterWh;

@@ -99,6 +99,10 @@ const dlt645 = z.strictObject({
   tariffs: z
     .strictObject({ sharp: z.number().int().min(1).max(63).optional(), peak: z.number().int().min(1).max(63).optional(), flat: z.number().int().min(1).max(63).optional(), valley: z.number().int().min(1).max(63).optional() })
     .optional(),
+  /** The collector's daily broadcast time sync reaches this meter (docs/dlt645.md, "Clock"). */
+  time_sync: z.boolean().default(true),
+  /** A meter clock further off than this raises the clock alarm (meter_health clock_ok = false). */
+  max_clock_drift: durationMs.default(60_000),
 });
 
 export const connectionSchema = z.discriminatedUnion('protocol', [modbusTcp, modbusRtu, dlt645], {

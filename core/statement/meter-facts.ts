@@ -1,3 +1,4 @@
+import { spansCellsIn } from '../counters/gap-cells.ts';
 import { multiplierAt } from '../counters/meter-changes.ts';
 import type { Meter } from '../site/model.ts';
 import { energyAt, splitSeries } from '../split/split.ts';
@@ -10,8 +11,8 @@ import type { AcceptedSeries } from '../types.ts';
  * What a verifiable statement shows of one meter on one settled day (issue 10): its
  * register at the day's start and end (起码 / 止码, interpolated by billing.md section 3
  * where the day's bound falls between readings), its energy per period, and how much of
- * that energy was spread over an interval longer than max_gap (an estimate, marked on the
- * statement). Computed by the settlement from the same accepted readings it settles.
+ * that energy was spread over an interval longer than max_gap across a cell boundary (an
+ * estimate, marked on the statement). Computed by the settlement from the same accepted readings it settles.
  */
 
 export interface RegisterAt {
@@ -128,11 +129,16 @@ export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalenda
     b = cal.start[k + 1];
     wh[cal.period[k]] += seg[k];
   }
-  // Energy of the intervals longer than max_gap only: the estimated part.
+  // Energy of the intervals longer than max_gap only: the estimated part. An interval inside
+  // one cell, with no move of the meter's occupant in it (`marks`), is not an estimate
+  // (billing.md amendment 11: its energy is that cell's and that occupant's whole, e.g.
+  // between two of a DL/T 645 meter's daily frozen registers on a one-period tariff).
   const gapDelta = new Float64Array(acc.delta.length);
   let anyGap = false;
   for (let i = 1; i < acc.time.length; i++) {
-    if (acc.time[i] - acc.time[i - 1] > meter.maxGapMs && acc.time[i] > a && acc.time[i - 1] < b) {
+    const t0 = acc.time[i - 1];
+    const t1 = acc.time[i];
+    if (t1 - t0 > meter.maxGapMs && t1 > a && t0 < b && spansCellsIn(cal, t0, t1, marks)) {
       gapDelta[i] = acc.delta[i];
       anyGap = true;
     }

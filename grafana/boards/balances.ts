@@ -2,21 +2,24 @@
  * Balances: every account's live balance against its own low-balance threshold, hours
  * left at the current spending rate, and a status column (LOW below the threshold).
  */
-import { MappingType } from '@grafana/grafana-foundation-sdk/dashboard';
-import { BigValueGraphMode, TableCellDisplayMode } from '@grafana/grafana-foundation-sdk/common';
+import { MappingType, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { BigValueGraphMode, BigValueTextMode, GraphDrawStyle, TableCellDisplayMode } from '@grafana/grafana-foundation-sdk/common';
 import { PanelBuilder as TimeSeries } from '@grafana/grafana-foundation-sdk/timeseries';
 import { PanelBuilder as Stat } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as Table } from '@grafana/grafana-foundation-sdk/table';
 import { F, M, T } from '../../influx/schema.ts';
 import { DASHBOARD_UID } from '../datasource.ts';
 import { InfluxQLBuilder, id, matchVar, siteFilter } from '../influxql.ts';
-import { accountVariable, board, lastValue, legendTable, siteVariable, steps, UNIT } from './common.ts';
+import { accountVariable, board, lastValue, legend, legendTable, siteVariable, steps, UNIT } from './common.ts';
+
+/** Top-ups are a few a month per account: the panels look back 30 days. */
+export const TOP_UP_WINDOW = '30d';
 
 export function balances() {
   const where = `$timeFilter AND ${siteFilter} AND ${matchVar(T.account, 'account')}`;
   const table = new InfluxQLBuilder(
-    `SELECT last(${id(F.balanceFen)}) / 100 AS "balance", last(${id(F.lowBalanceFen)}) / 100 AS "threshold", last(${id(F.balanceFen)}) - last(${id(F.lowBalanceFen)}) AS "status", last(${id(F.hoursLeft)}) AS "hours_left", last(${id(F.costRateFenH)}) / 100 AS "cost_per_hour", last(${id(F.periodNow)}) AS "period" FROM ${id(M.balance)} WHERE ${where} GROUP BY ${id(T.account)}`,
-    { columns: ['time', 'balance', 'threshold', 'status', 'hours_left', 'cost_per_hour', 'period'], groupBy: [T.account] },
+    `SELECT last(${id(F.accountName)}) AS "name", last(${id(F.balanceFen)}) / 100 AS "balance", last(${id(F.lowBalanceFen)}) / 100 AS "threshold", last(${id(F.balanceFen)}) - last(${id(F.lowBalanceFen)}) AS "status", last(${id(F.hoursLeft)}) AS "hours_left", last(${id(F.costRateFenH)}) / 100 AS "cost_per_hour", last(${id(F.periodNow)}) AS "period" FROM ${id(M.balance)} WHERE ${where} GROUP BY ${id(T.account)}`,
+    { columns: ['time', 'name', 'balance', 'threshold', 'status', 'hours_left', 'cost_per_hour', 'period'], groupBy: [T.account] },
     'table',
   ).refId('A');
 
@@ -28,6 +31,22 @@ export function balances() {
   const total = new InfluxQLBuilder(
     `SELECT sum("b") / 100 AS "cny" FROM (SELECT last(${id(F.balanceFen)}) AS "b" FROM ${id(M.balance)} WHERE ${where} GROUP BY ${id(T.account)})`,
     { columns: ['time', 'cny'], groupBy: [] },
+  ).refId('A');
+
+  // Top-ups: the payment ledger (workers/payments.ts), per account and reference.
+  const payFilter = `$timeFilter AND ${siteFilter} AND ${matchVar(T.account, 'account')}`;
+  const topUps = new InfluxQLBuilder(
+    `SELECT sum(${id(F.fen)}) / 100 AS "cny" FROM ${id(M.payment)} WHERE ${payFilter} GROUP BY time($__interval) fill(none)`,
+    { columns: ['time', 'cny'], groupBy: [] },
+  ).refId('A');
+  const topUpTotal = new InfluxQLBuilder(
+    `SELECT sum(${id(F.fen)}) / 100 AS "cny", count(${id(F.fen)}) AS "payments" FROM ${id(M.payment)} WHERE ${payFilter}`,
+    { columns: ['time', 'cny', 'payments'], groupBy: [] },
+  ).refId('A');
+  const recentTopUps = new InfluxQLBuilder(
+    `SELECT ${id(T.account)}, ${id(T.reference)}, ${id(F.fen)} / 100 AS "amount" FROM ${id(M.payment)} WHERE ${payFilter} ORDER BY time DESC LIMIT 200`,
+    { columns: ['time', T.account, T.reference, 'amount'], groupBy: [] },
+    'table',
   ).refId('A');
 
   const history = new InfluxQLBuilder(
@@ -50,7 +69,7 @@ export function balances() {
     { type: MappingType.ValueToText, options: { '1': { text: 'ON', color: 'green', index: 0 }, '0': { text: 'OFF', color: 'red', index: 1 } } },
   ];
 
-  return board(DASHBOARD_UID.balances, 'submeter / Balances', 'All accounts: live balance, own low-balance threshold, hours left, status; relays (prepaid cut-off).')
+  return board(DASHBOARD_UID.balances, 'submeter / Balances', 'All accounts by id and name: live balance, own low-balance threshold, hours left, status; relays (prepaid cut-off); top-ups.')
     .withVariable(siteVariable())
     // Several accounts or All; All is the regex .* so a 1,000-account site is not a 1,000-way alternation.
     .withVariable(accountVariable().multi(true).includeAll(true).allValue('.*').current({ text: 'All', value: '$__all' }))
@@ -96,5 +115,9 @@ export function balances() {
         .overrideByName('Time', [{ id: 'custom.hidden', value: true }])
         .span(18)
         .height(10),
-    );
+    )
+    .withRow(new RowBuilder('Top-ups'))
+    .withPanel(new Stat().title('Top-ups (30 days)').description('Payments recorded in the last 30 days (the payment ledger), and how many.').withTarget(topUpTotal).timeFrom(TOP_UP_WINDOW).unit(UNIT.cny).decimals(2).overrideByName('payments', [{ id: 'unit', value: UNIT.short }, { id: 'decimals', value: 0 }]).textMode(BigValueTextMode.ValueAndName).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(6).span(6))
+    .withPanel(new TimeSeries().title('Top-ups over time (30 days)').withTarget(topUps).timeFrom(TOP_UP_WINDOW).interval('1h').unit(UNIT.cny).drawStyle(GraphDrawStyle.Bars).fillOpacity(70).legend(legend()).height(6).span(18))
+    .withPanel(new Table().title('Recent top-ups (30 days)').withTarget(recentTopUps).timeFrom(TOP_UP_WINDOW).overrideByName('amount', [{ id: 'unit', value: UNIT.cny }, { id: 'decimals', value: 2 }]).span(24).height(10));
 }

@@ -12,6 +12,7 @@ import { F, M, T } from '../../influx/schema.ts';
 import { DASHBOARD_UID } from '../datasource.ts';
 import { InfluxQLBuilder, id, siteFilter } from '../influxql.ts';
 import { board, lastValue, legend, siteVariable, steps, UNIT } from './common.ts';
+import { NOT_ANSWERING_CONSECUTIVE_ERRORS } from '../alerting.ts';
 
 export function health() {
   const where = `$timeFilter AND ${siteFilter}`;
@@ -23,8 +24,8 @@ export function health() {
   ).refId('A');
 
   const meterErrors = new InfluxQLBuilder(
-    `SELECT last(${id(F.ok)}) AS "ok", last(${id(F.lastSeen)}) AS "last_seen", last(${id(F.errors)}) AS "errors", last(${id(F.consecutiveErrors)}) AS "consecutive_errors", last(${id(F.latencyMs)}) AS "latency_ms" FROM ${id(M.meterHealth)} WHERE ${where} GROUP BY ${id(T.meter)}`,
-    { columns: ['time', 'ok', 'last_seen', 'errors', 'consecutive_errors', 'latency_ms'], groupBy: [T.meter] },
+    `SELECT last(${id(F.ok)}) AS "ok", last(${id(F.lastSeen)}) AS "last_seen", last(${id(F.errors)}) AS "errors", last(${id(F.consecutiveErrors)}) AS "consecutive_errors", last(${id(F.latencyMs)}) AS "latency_ms", last(${id(F.clockDriftS)}) AS "clock_drift_s" FROM ${id(M.meterHealth)} WHERE ${where} GROUP BY ${id(T.meter)}`,
+    { columns: ['time', 'ok', 'last_seen', 'errors', 'consecutive_errors', 'latency_ms', 'clock_drift_s'], groupBy: [T.meter] },
     'table',
   ).refId('A');
 
@@ -82,8 +83,8 @@ export function health() {
     .withVariable(siteVariable())
     .withRow(new RowBuilder('Meters'))
     .withPanel(new Table().title('Meters: last reading').description('time = when the meter was last read; wh = its register then.').withTarget(lastSeen).overrideByName('Time', [{ id: 'displayName', value: 'last seen' }]).overrideByName('wh', [{ id: 'unit', value: UNIT.wh }]).span(12).height(10))
-    .withPanel(new Table().title('Meters: health').description('last_seen = the last successful read (from the collector).').withTarget(meterErrors).overrideByName('ok', [{ id: 'mappings', value: okMapping }]).overrideByName('last_seen', [{ id: 'unit', value: UNIT.time }]).overrideByName('latency_ms', [{ id: 'unit', value: UNIT.ms }]).overrideByName('Time', [{ id: 'custom.hidden', value: true }]).span(12).height(10))
-    .withPanel(new TimeSeries().title('Consecutive errors per meter').withTarget(consecutive).thresholds(steps(5)).legend(legend()).span(24))
+    .withPanel(new Table().title('Meters: health').description('last_seen = the last successful read (from the collector); clock_drift_s = a DL/T 645 meter\'s clock minus the collector\'s at the last daily check (empty for Modbus meters).').withTarget(meterErrors).overrideByName('ok', [{ id: 'mappings', value: okMapping }]).overrideByName('last_seen', [{ id: 'unit', value: UNIT.time }]).overrideByName('latency_ms', [{ id: 'unit', value: UNIT.ms }]).overrideByName('clock_drift_s', [{ id: 'unit', value: 's' }]).overrideByName('Time', [{ id: 'custom.hidden', value: true }]).span(12).height(10))
+    .withPanel(new TimeSeries().title('Consecutive failed polls per meter').description(`Not answering (the "Meter not answering" alert) from ${NOT_ANSWERING_CONSECUTIVE_ERRORS} failed polls in a row. Not the workers' meter_offline event (no reading stored for longer than max_gap, in the events below), which a stopped collector raises too.`).withTarget(consecutive).thresholds(steps(NOT_ANSWERING_CONSECUTIVE_ERRORS)).legend(legend()).span(24))
     .withRow(new RowBuilder('Pipeline'))
     .withPanel(new TimeSeries().title('Collector spool depth').description('Samples waiting for InfluxDB to acknowledge them; it should drain to 0.').withTarget(spool).unit(UNIT.short).legend(legend()).span(12))
     .withPanel(new Table().title('Collector spool').description('refused = samples turned away since start because the spool was full (they are lost).').withTarget(spoolFull).overrideByName('Time', [{ id: 'custom.hidden', value: true }]).overrideByName('spool_bytes', [{ id: 'unit', value: UNIT.bytes }]).overrideByName('spool_full', [{ id: 'mappings', value: [{ type: MappingType.ValueToText, options: { true: { text: 'FULL', color: 'red', index: 0 }, false: { text: 'ok', color: 'green', index: 1 } } }] }]).span(12))

@@ -68,6 +68,26 @@ export function siteOverview() {
     'table',
   ).refId('A');
 
+  // Recovery (billing.md section 8): what the utility charges for the master meter against
+  // what the tenants are charged, per settled day. The utility side exists for sites with a
+  // `utility` key; the exact recovery rate and per-account caps: `submeter reconcile`.
+  const utilityDaily = new InfluxQLBuilder(
+    `SELECT sum(${id(F.utilityFen)}) / 100 AS "utility" FROM ${id(M.siteDay)} WHERE ${where} GROUP BY ${DAY_BUCKETS} fill(none)`,
+    { columns: ['time', 'utility'], groupBy: [] },
+  ).refId('A');
+  const tenantDaily = new InfluxQLBuilder(
+    `SELECT sum(${id(F.fen)}) / 100 AS "tenants" FROM ${id(M.charge)} WHERE ${where} GROUP BY ${DAY_BUCKETS} fill(none)`,
+    { columns: ['time', 'tenants'], groupBy: [] },
+  ).refId('B');
+  const utilityRange = new InfluxQLBuilder(
+    `SELECT sum(${id(F.utilityFen)}) / 100 AS "utility" FROM ${id(M.siteDay)} WHERE ${where}`,
+    { columns: ['time', 'utility'], groupBy: [] },
+  ).refId('A');
+  const tenantRange = new InfluxQLBuilder(
+    `SELECT sum(${id(F.fen)}) / 100 AS "tenants" FROM ${id(M.charge)} WHERE ${where}`,
+    { columns: ['time', 'tenants'], groupBy: [] },
+  ).refId('B');
+
   const priceNow = new InfluxQLBuilder(
     `SELECT last(${id(F.price)}) AS "price", last(${id(F.periodNow)}) AS "period" FROM ${id(M.balance)} WHERE ${where}`,
     { columns: ['time', 'price', 'period'], groupBy: [] },
@@ -86,6 +106,9 @@ export function siteOverview() {
     .withPanel(new TimeSeries().title('Energy by role').description('15-minute TOU buckets summed per meter role.').withTarget(todayByRole).interval('15m').unit(UNIT.wh).drawStyle(GraphDrawStyle.Bars).fillOpacity(60).legend(legend()).span(12))
     .withPanel(new TimeSeries().title('Site energy by TOU period (stacked)').withTarget(byPeriod).interval('15m').unit(UNIT.wh).drawStyle(GraphDrawStyle.Bars).fillOpacity(80).stacking(new StackingConfigBuilder().mode(StackingMode.Normal)).legend(legend()).span(12))
     .withPanel(new TimeSeries().title('Loss rate vs normal cap (per settled day)').withTarget(lossRate).timeFrom(SETTLED_WINDOW).unit(UNIT.percent).thresholds(steps(0.05)).legend(legend()).span(12))
+    .withRow(new RowBuilder('Recovery'))
+    .withPanel(new Stat().title('Utility cost vs tenant charges (30 days)').description('What the utility charges for the master meter (site file `utility` tariff) and what the tenants are charged, over the settled days of the last 30 days. The rate and per-account caps: submeter reconcile.').withTarget(utilityRange).withTarget(tenantRange).timeFrom(SETTLED_WINDOW).unit(UNIT.cny).decimals(2).textMode(BigValueTextMode.ValueAndName).reduceOptions(lastValue()).graphMode(BigValueGraphMode.None).height(8).span(6))
+    .withPanel(new TimeSeries().title('Utility cost vs tenant charges (per settled day)').description('Charges include every revision (later corrections on their day).').withTarget(utilityDaily).withTarget(tenantDaily).timeFrom(SETTLED_WINDOW).unit(UNIT.cny).drawStyle(GraphDrawStyle.Bars).fillOpacity(60).legend(legend()).height(8).span(18))
     .withRow(new RowBuilder('Tenants'))
     .withPanel(new BarGauge().title('Top consumers').withTarget(top).unit(UNIT.wh).displayMode(BarGaugeDisplayMode.Gradient).reduceOptions(allValues('/^wh$/')).span(24).height(10));
 }

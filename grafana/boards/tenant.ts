@@ -13,7 +13,7 @@ import { Dec, DEFAULT_SHIFT_SHARE } from '../../core/index.ts';
 import { F, M, T } from '../../influx/schema.ts';
 import { DASHBOARD_UID } from '../datasource.ts';
 import { InfluxQLBuilder, id, matchVar, siteFilter } from '../influxql.ts';
-import { accountVariable, board, lastValue, legend, siteVariable, steps, UNIT } from './common.ts';
+import { accountVariable, allValues, board, lastValue, legend, siteVariable, steps, UNIT } from './common.ts';
 import { DAY_BUCKETS, SETTLED_WINDOW } from './site-overview.ts';
 
 /** The share of peak energy the advice assumes can move: the core's default (billing.md section 9), one value everywhere. */
@@ -37,6 +37,13 @@ export function tenant() {
     `SELECT last(${id(F.balanceFen)}) / 100 AS "balance", last(${id(F.lowBalanceFen)}) / 100 AS "threshold" FROM ${id(M.balance)} WHERE ${where} GROUP BY time($__interval), ${id(T.account)} fill(none)`,
     { columns: ['time', 'balance', 'threshold'], groupBy: [T.account] },
   ).refId('A').alias('$tag_account $col');
+
+  // The tenant's name from the site file, written by the balance worker beside the id.
+  const name = new InfluxQLBuilder(
+    `SELECT last(${id(F.accountName)}) AS "name" FROM ${id(M.balance)} WHERE ${where}`,
+    { columns: ['time', 'name'], groupBy: [] },
+    'table',
+  ).refId('A');
 
   const now = new InfluxQLBuilder(
     `SELECT last(${id(F.balanceFen)}) / 100 AS "balance", last(${id(F.hoursLeft)}) AS "hours_left", last(${id(F.costRateFenH)}) / 100 AS "cost_per_hour" FROM ${id(M.balance)} WHERE ${where}`,
@@ -81,6 +88,7 @@ export function tenant() {
     .withVariable(siteVariable())
     .withVariable(accountVariable().multi(false))
     .withRow(new RowBuilder('Balance'))
+    .withPanel(new Stat().title('Tenant').description('The account name in the site file.').withTarget(name).textMode(BigValueTextMode.Value).graphMode(BigValueGraphMode.None).reduceOptions(allValues('/^name$/')).height(5).span(6))
     .withPanel(
       new Stat()
         .title('Balance, hours left, cost per hour')
@@ -92,7 +100,7 @@ export function tenant() {
         .graphMode(BigValueGraphMode.None)
         .reduceOptions(lastValue())
         .height(5)
-        .span(24),
+        .span(18),
     )
     .withPanel(new TimeSeries().title('Balance vs low-balance threshold').withTarget(balance).unit(UNIT.cny).legend(legend()).span(12))
     .withPanel(new TimeSeries().title('Power').withTarget(power).unit(UNIT.w).legend(legend()).span(12))

@@ -115,10 +115,11 @@ describe('simulated DL/T 645 meter', () => {
     const a = reply(meter, readAddressRequest());
     expect(a?.frame.ok && parseReadAddressReply(a.frame.value)).toEqual({ ok: true, value: '000000001102' });
     expect(reply(meter, readRequest('000000001103', DI.forwardActiveTotal))).toBeUndefined();
-    expect(reply(meter, timeSyncBroadcast({ year: 2026, month: 3, day: 2, hour: 13, minute: 0, second: 0 }))).toBeUndefined();
+    // Within the standard's +-5 min of the meter's clock (12:00 local), so the meter takes it.
+    expect(reply(meter, timeSyncBroadcast({ year: 2026, month: 3, day: 2, hour: 12, minute: 3, second: 0 }))).toBeUndefined();
     const t = reply(meter, readRequest('000000001102', DI.time));
     const p = t?.frame.ok ? parseReadReply(t.frame.value, '000000001102', DI.time) : undefined;
-    expect(p?.ok && decodeValue(DI.time, p.value.payload)).toEqual({ ok: true, value: { kind: 'time', hour: 13, minute: 0, second: 0 } });
+    expect(p?.ok && decodeValue(DI.time, p.value.payload)).toEqual({ ok: true, value: { kind: 'time', hour: 12, minute: 3, second: 0 } });
   });
 
   it('faults: slow, corrupt, silent', () => {

@@ -19,6 +19,7 @@ import {
 } from '../../collector/wire.ts';
 import type { DataId, Frame, MeterDateTime } from '../../collector/wire.ts';
 import {
+  DAILY_FREEZE_DEPTH,
   compareMeterTime,
   controlErrorReply,
   controlReply,
@@ -90,6 +91,26 @@ export interface SimDlt645MeterOptions {
   readonly quirks?: { readonly noBlock?: boolean; readonly silentUnknown?: boolean };
   /** The load relay and how the meter guards it (issue 13). Without it the meter refuses control commands. */
   readonly control?: SimControlOptions;
+  /**
+   * The meter's clock: `offsetMs` ahead of true time at start, gaining `driftPpm` parts per
+   * million from then on (a quartz clock off by 11.6 ppm gains a second a day). A
+   * broadcast time sync resets both to the time it carries. @defaultValue exact
+   */
+  readonly clock?: { readonly offsetMs?: number; readonly driftPpm?: number };
+  /**
+   * A broadcast time sync further than this from the meter's own clock is ignored, as the
+   * standard requires (DL/T 645-2007, broadcast time sync: applied only within +-5 min).
+   * @defaultValue 300000
+   */
+  readonly timeSyncWindowMs?: number;
+}
+
+/** One daily freeze the meter keeps (DL/T 645-2007 05 06 xx NN). */
+interface DailyFreeze {
+  /** The freeze instant on the meter's own clock, as it reports it. */
+  readonly at: { readonly year: number; readonly month: number; readonly day: number; readonly hour: number; readonly minute: number };
+  readonly totalWh: number;
+  readonly tariffWh: readonly number[];
 }
 
 /** How a simulated meter takes remote control commands (1CH). */
@@ -137,8 +158,16 @@ export class SimDlt645Meter {
   requests = 0;
   private readonly registers: TariffRegisters;
   private readonly opts: SimDlt645MeterOptions;
-  /** Meter clock minus true time, ms (set by a time-sync broadcast). */
+  /** Meter clock minus true time at `clockBase`, ms (set by a time-sync broadcast). */
   private clockOffsetMs = 0;
+  private driftPpm = 0;
+  private clockBase: number;
+  /** Daily freezes, newest first, at most DAILY_FREEZE_DEPTH. */
+  private readonly freezes: DailyFreeze[] = [];
+  /** Wall-clock ms (meter's clock, site zone) of the next midnight freeze. */
+  private nextFreezeWall: number;
+  /** Broadcast time syncs ignored for being outside the window. */
+  refusedTimeSyncs = 0;
 
   constructor(opts: SimDlt645MeterOptions) {
     if (!isAddress(opts.address) || opts.address.includes('A')) throw new Error(`simulated DL/T 645 meter: address must be 12 digits, got ${JSON.stringify(opts.address)}`);
@@ -146,6 +175,10 @@ export class SimDlt645Meter {
     this.address = opts.address;
     this.faults = { ...opts.faults };
     const start = opts.now();
+    this.clockBase = start;
+    this.clockOffsetMs = opts.clock?.offsetMs ?? 0;
+    this.driftPpm = opts.clock?.driftPpm ?? 0;
+    this.nextFreezeWall = this.freezeWallAfter(start);
     this.registers = opts.initial
       ? new TariffRegisters(opts.site, opts.tariffs, start, opts.initial)
       : TariffRegisters.seeded(opts.site, opts.tariffs, start, opts.source(start, { energyRead: false }).totalWh);
@@ -154,6 +187,7 @@ export class SimDlt645Meter {
   /** The registers now (advancing them from the load model first). */
   readRegisters(): RegisterSnapshot {
     const now = this.opts.now();
+    this.takeFreezes(now);
     this.registers.advance(now, this.opts.source(now, { energyRead: false }).totalWh);
     return this.registers.snapshot();
   }
@@ -226,6 +260,8 @@ export class SimDlt645Meter {
     const d0 = di & 0xff;
     // Reads of the forward total (alone or in the block) are the simulator's energy reads.
     const energyRead = di >>> 24 === 0 && d2 === 0x01 && (d1 === 0 || d1 === 0xff);
+    this.takeFreezes(now);
+    if (di >>> 16 === 0x0506) return this.frozenValue(di);
     const state = this.opts.source(now, { energyRead });
     this.registers.advance(now, state.totalWh);
     const regs = this.registers.snapshot();
@@ -258,9 +294,62 @@ export class SimDlt645Meter {
     return undefined;
   }
 
+  /** Sets the meter's clock at run time (tests: a meter that drifts, or was set wrong). */
+  setClock(clock: { readonly offsetMs?: number; readonly driftPpm?: number }, now: number = this.opts.now()): void {
+    this.takeFreezes(now);
+    this.clockOffsetMs = clock.offsetMs ?? this.clockErrorMs(now);
+    this.driftPpm = clock.driftPpm ?? 0;
+    this.clockBase = now;
+    this.nextFreezeWall = this.freezeWallAfter(now);
+  }
+
+  /** The meter's clock minus true time at `now`, ms (its offset plus what it has drifted since). */
+  clockErrorMs(now: number = this.opts.now()): number {
+    return this.clockOffsetMs + ((now - this.clockBase) * this.driftPpm) / 1e6;
+  }
+
+  /**
+   * Daily freezes (DL/T 645-2007 05 06 xx NN): at every midnight of the meter's own clock
+   * the meter keeps its forward active registers. The registers only move when asked, so
+   * freezes passed since the last request are taken now, in order, each at its instant
+   * (the registers advanced to that instant from the load model first).
+   */
+  private takeFreezes(now: number): void {
+    const zone = this.opts.site ? zoneOf(this.opts.site.timezone) : undefined;
+    for (;;) {
+      // The true instant at which the meter's clock shows the next midnight:
+      // t + clockError(t) = M, with clockError linear in t.
+      const meterUtc = zone ? zone.firstInstantAtOrAfter(this.nextFreezeWall) : this.nextFreezeWall - 8 * 3_600_000;
+      const k = this.driftPpm / 1e6;
+      const at = Math.round((meterUtc - this.clockOffsetMs + this.clockBase * k) / (1 + k));
+      if (at > now) return;
+      this.registers.advance(at, this.opts.source(at, { energyRead: false }).totalWh);
+      const regs = this.registers.snapshot();
+      const d = new Date(this.nextFreezeWall);
+      this.freezes.unshift({ at: { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: 0, minute: 0 }, totalWh: regs.totalWh, tariffWh: regs.tariffWh });
+      if (this.freezes.length > DAILY_FREEZE_DEPTH) this.freezes.length = DAILY_FREEZE_DEPTH;
+      this.nextFreezeWall += 86_400_000;
+    }
+  }
+
+  /** Wall ms of the first midnight on the meter's clock after `now` (after a clock change). */
+  private freezeWallAfter(now: number): number {
+    const utc = now + this.clockErrorMs(now);
+    const wall = this.opts.site ? zoneOf(this.opts.site.timezone).wall(utc) : utc + 8 * 3_600_000;
+    return (Math.floor(wall / 86_400_000) + 1) * 86_400_000;
+  }
+
+  private frozenValue(di: DataId): Uint8Array | undefined {
+    const n = di & 0xff;
+    const f = this.freezes[n - 1];
+    if (!f) return undefined; // fewer freezes kept than asked for: "no such data"
+    if (((di >>> 8) & 0xff) === 0x00) return encodeValue(di, { kind: 'datetime', ...f.at });
+    return encodeValue(di, { kind: 'block', items: [f.totalWh, ...f.tariffWh].map(register) });
+  }
+
   /** The meter's wall clock (site time zone, UTC+8 when no site is given). */
   private clock(now: number): MeterDateTime {
-    const utc = now + this.clockOffsetMs;
+    const utc = now + this.clockErrorMs(now);
     const wall = this.opts.site ? zoneOf(this.opts.site.timezone).wall(utc) : utc + 8 * 3_600_000;
     const d = new Date(wall);
     return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds() };
@@ -273,7 +362,17 @@ export class SimDlt645Meter {
     const wallNow = this.opts.site ? zoneOf(this.opts.site.timezone).wall(now) : now + 8 * 3_600_000;
     const wanted = Date.UTC(t.value.year, t.value.month - 1, t.value.day, t.value.hour, t.value.minute, t.value.second);
     // Offsets within a DST-free day are enough for a test clock; the wall offset is applied as is.
-    this.clockOffsetMs = wanted - wallNow;
+    const error = wanted - wallNow;
+    const meterError = this.clockErrorMs(now);
+    if (Math.abs(meterError - error) > (this.opts.timeSyncWindowMs ?? 300_000)) {
+      this.refusedTimeSyncs++;
+      return;
+    }
+    this.takeFreezes(now);
+    // Set to the time sent; the quartz keeps its rate, so it drifts on from there.
+    this.clockOffsetMs = error;
+    this.clockBase = now;
+    this.nextFreezeWall = this.freezeWallAfter(now);
   }
 
   /** Status word 3 as this meter would report it: relay state bit 4, command bit 6, protect bit 12. */

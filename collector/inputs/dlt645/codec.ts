@@ -5,7 +5,7 @@
  * caller decides retries from the kind). Encoders throw `RangeError` only on programmer
  * errors (an address that is not 12 BCD digits, a value that does not fit its format).
  *
- * Facts and test vectors: shared/spec/protocols.md, section "DL/T 645-2007".
+ * Facts and test vectors: docs/protocols.md, section "DL/T 645-2007".
  */
 
 // ---------------------------------------------------------------------------------------
@@ -384,7 +384,23 @@ export const DI = {
   date: 0x04000101,
   /** Time, hhmmss: 04 00 01 02. */
   time: 0x04000102,
+  /**
+   * Daily frozen data, n = 1 (the last freeze) .. 62 (0x3E) (DL/T 645-2007 appendix A,
+   * table A.6 "freeze data identifiers", 日冻结 05 06 xx NN): the freeze time, YYMMDDhhmm,
+   * 5 bytes: 05 06 00 NN.
+   */
+  dailyFreezeTime: (n: number): DataId => freezeDi(0x00, n),
+  /** Forward active energy at the n-th last daily freeze, total then tariffs 1..k (as the 00 01 FF 00 block): 05 06 01 NN. */
+  dailyFreezeForward: (n: number): DataId => freezeDi(0x01, n),
 } as const;
+
+/** Daily freezes a meter keeps (NN = 01..3E): 62 days. */
+export const DAILY_FREEZE_DEPTH = 0x3e;
+
+function freezeDi(item: number, n: number): DataId {
+  if (!Number.isInteger(n) || n < 1 || n > DAILY_FREEZE_DEPTH) throw new RangeError(`daily freeze number must be 1..${DAILY_FREEZE_DEPTH}, got ${n}`);
+  return (0x0506 << 16) | (item << 8) | n;
+}
 
 function tariffDi(kind: number, n: number): DataId {
   if (!Number.isInteger(n) || n < 1 || n > 0x3f) throw new RangeError(`tariff number must be 1..63, got ${n}`);
@@ -416,7 +432,9 @@ export type ValueFormat =
   | { readonly kind: 'fixed'; readonly bytes: number; readonly decimals: number; readonly signed: boolean; readonly unit: string }
   | { readonly kind: 'block'; readonly item: { readonly bytes: number; readonly decimals: number; readonly signed: boolean; readonly unit: string } }
   | { readonly kind: 'date' }
-  | { readonly kind: 'time' };
+  | { readonly kind: 'time' }
+  /** YYMMDDhhmm (freeze times), 5 bytes sent mm hh DD MM YY. */
+  | { readonly kind: 'datetime' };
 
 const ENERGY = { kind: 'fixed', bytes: 4, decimals: 2, signed: false, unit: 'kWh' } as const; // XXXXXX.XX
 const VOLTAGE = { kind: 'fixed', bytes: 2, decimals: 1, signed: false, unit: 'V' } as const; // XXX.X
@@ -440,6 +458,10 @@ export function formatOf(di: DataId): ValueFormat | undefined {
   if (di === DI.activePowerTotal) return POWER;
   if (di === DI.date) return { kind: 'date' };
   if (di === DI.time) return { kind: 'time' };
+  if (d3 === 0x05 && d2 === 0x06 && d0 >= 1 && d0 <= DAILY_FREEZE_DEPTH) {
+    if (d1 === 0x00) return { kind: 'datetime' };
+    if (d1 === 0x01) return { kind: 'block', item: ENERGY };
+  }
   return undefined;
 }
 
@@ -459,7 +481,8 @@ export type Value =
   | FixedValue
   | { readonly kind: 'block'; readonly items: readonly FixedValue[] }
   | { readonly kind: 'date'; readonly year: number; readonly month: number; readonly day: number; readonly weekday: number }
-  | { readonly kind: 'time'; readonly hour: number; readonly minute: number; readonly second: number };
+  | { readonly kind: 'time'; readonly hour: number; readonly minute: number; readonly second: number }
+  | { readonly kind: 'datetime'; readonly year: number; readonly month: number; readonly day: number; readonly hour: number; readonly minute: number };
 
 function isBcdByte(b: number): boolean {
   return (b & 0x0f) <= 9 && b >> 4 <= 9;
@@ -541,6 +564,16 @@ export function decodeValue(di: DataId, payload: Uint8Array): Result<Value> {
       if (v.hour > 23 || v.minute > 59 || v.second > 59) return fail('unexpected-reply', `${diText(di)}: not a time: ${hexBytes(payload)}`);
       return ok(v);
     }
+    case 'datetime': {
+      if (payload.length !== 5) return fail('unexpected-reply', `${diText(di)}: expected 5 data bytes, got ${payload.length}`);
+      // Sent low byte first: mm hh DD MM YY.
+      const parts = [0, 1, 2, 3, 4].map((k) => decodeBcd(payload, k, 1));
+      for (const x of parts) if (!x.ok) return x;
+      const [mi, hh, dd, mm, yy] = parts.map(val);
+      const v = { kind: 'datetime', year: 2000 + yy, month: mm, day: dd, hour: hh, minute: mi } as const;
+      if (mm < 1 || mm > 12 || dd < 1 || dd > 31 || hh > 23 || mi > 59) return fail('unexpected-reply', `${diText(di)}: not a date and time: ${hexBytes(payload)}`);
+      return ok(v);
+    }
   }
 }
 
@@ -558,6 +591,7 @@ export function encodeValue(di: DataId, value: Value): Uint8Array {
   }
   if (f.kind === 'date' && value.kind === 'date') return new Uint8Array([bcd(value.weekday), bcd(value.day), bcd(value.month), bcd(value.year % 100)]);
   if (f.kind === 'time' && value.kind === 'time') return new Uint8Array([bcd(value.second), bcd(value.minute), bcd(value.hour)]);
+  if (f.kind === 'datetime' && value.kind === 'datetime') return new Uint8Array([bcd(value.minute), bcd(value.hour), bcd(value.day), bcd(value.month), bcd(value.year % 100)]);
   throw new RangeError(`a ${value.kind} value does not fit identifier ${diText(di)} (${f.kind})`);
 }
 

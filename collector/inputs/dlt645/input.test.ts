@@ -136,7 +136,7 @@ describe('DL/T 645 input over a PTY', () => {
     now = T0 + 12 * HOUR;
     load = { ...load, totalWh: 5_024_000 };
     const s = await input.read();
-    expect(s).toEqual({ meter: 'T102', time: now, wh: 5_024_000, tariffWh: { 1: 0, 2: 6000, 3: 4000, 4: 14_000 }, w: 2000, v: 230.3, a: 8.75 });
+    expect(s).toEqual({ meter: 'T102', time: now, wh: 5_024_000, tariffWh: { 1: 0, 2: 6000, 3: 4000, 4: 14_000 }, w: 2000, v: 230.3, a: 8.75, phases: [{ v: 230.1, a: 3 }, { v: 229.9, a: 2.5 }, { v: 231, a: 3.25 }] });
     expect(buses.get(pty.a).stats()).toMatchObject({ transactions: 1, failures: 0 });
     await buses.closeAll();
   });

@@ -7,9 +7,12 @@ import type { MeterInput } from '../../input.ts';
 import { MeterReadError } from '../../input.ts';
 import type { Sample } from '../../sample.ts';
 import type { CollectorInputContext } from '../registry.ts';
-import { DI, decodeFrame, decodeValue, diText, energyWh, frameCheck, isAddress, parseReadReply, readRequest } from './codec.ts';
+import { DAILY_FREEZE_DEPTH, DI, decodeFrame, decodeValue, diText, energyWh, frameCheck, isAddress, parseReadReply, readRequest } from './codec.ts';
+import { zoneOf } from '../../../core/index.ts';
+import type { Zone } from '../../../core/index.ts';
 import type { CodecError, DataId, FixedValue, Value } from './codec.ts';
 import { periodsByRegister } from './tariffs.ts';
+import { summarisePhases } from '../phases.ts';
 
 /**
  * Reply timeout when the site file gives no `timeout_ms`. DL/T 645-2007 clause 5.3 lets a
@@ -57,6 +60,10 @@ export class Dlt645Input implements MeterInput {
   /** Optional identifiers that timed out, and how many times in a row. */
   private readonly silent = new Map<DataId, number>();
   private useBlock = true;
+  /** The site's zone: the meter's clock and freeze times are local wall time. */
+  private readonly zone: Zone | undefined;
+  /** The meter answered "no such data" to its daily freezes: it keeps none. */
+  private noFreezes = false;
 
   constructor(ctx: CollectorInputContext, opts: { retries?: number } = {}) {
     const conn = ctx.meter.connection;
@@ -78,6 +85,80 @@ export class Dlt645Input implements MeterInput {
       this.log.warn({ registers: beyond }, 'tariff registers above 4 are not collected');
     }
     this.tariffRegisters = regs.filter((n): n is 1 | 2 | 3 | 4 => n >= 1 && n <= 4);
+    this.zone = ctx.timezone ? zoneOf(ctx.timezone) : undefined;
+  }
+
+  /**
+   * The meter's daily freezes (DL/T 645-2007 05 06 00 NN freeze time, 05 06 01 NN forward
+   * active total and tariffs) that fall in (since, until), oldest first, each a sample at
+   * its freeze instant marked `source: 'frozen'`: the meter's own register at midnight, so
+   * the days of an outage bill from real registers. NN = 1 is the latest freeze; the walk
+   * goes back until a freeze at or before `since` (or the meter's depth, 62 days). One bus
+   * transaction per freeze, so a long walk does not hold the bus from other meters.
+   */
+  async backfill(since: number, until: number): Promise<Sample[]> {
+    if (this.noFreezes || !this.zone) return [];
+    const zone = this.zone;
+    const out: Sample[] = [];
+    for (let n = 1; n <= DAILY_FREEZE_DEPTH; n++) {
+      const got = await this.bus.transact(this.meter.id, this.settings, async (t) => {
+        const at = await this.request(t, DI.dailyFreezeTime(n));
+        if (!at.ok) return at;
+        if (at.value.kind !== 'datetime') return { ok: false as const, error: { kind: 'unexpected-reply' as const, message: 'freeze time is not a date and time' } };
+        const v = at.value;
+        const time = zone.firstInstantAtOrAfter(Date.UTC(v.year, v.month - 1, v.day, v.hour, v.minute));
+        if (time <= since || time >= until) return { ok: true as const, value: { time } };
+        const regs = await this.request(t, DI.dailyFreezeForward(n));
+        if (!regs.ok) return regs;
+        if (regs.value.kind !== 'block') return { ok: false as const, error: { kind: 'unexpected-reply' as const, message: 'frozen energy is not a block' } };
+        return { ok: true as const, value: { time, items: regs.value.items } };
+      });
+      if (!got.ok) {
+        if (got.error.meterError?.noData) {
+          // Fewer freezes kept than asked for (or none at all: remember that).
+          if (n === 1) {
+            this.noFreezes = true;
+            this.log.info('meter keeps no daily freezes (05 06 00 01: no such data); outages cannot be filled from it');
+          }
+          break;
+        }
+        throw this.toReadError(got.error);
+      }
+      const { time, items } = got.value as { time: number; items?: readonly FixedValue[] };
+      if (time <= since) break;
+      if (!items) continue; // a freeze at or after the live read (the meter's clock ahead of ours)
+      const [total, ...regs] = items;
+      const tariffWh: Partial<Record<1 | 2 | 3 | 4, number>> = {};
+      for (const k of this.tariffRegisters) if (regs[k - 1] !== undefined) tariffWh[k] = energyWh(regs[k - 1]);
+      out.push({ meter: this.meter.id, time, wh: energyWh(total), ...(Object.keys(tariffWh).length ? { tariffWh } : {}), source: 'frozen' });
+    }
+    if (out.length) this.log.info({ freezes: out.length, from: new Date(out.at(-1)!.time).toISOString(), to: new Date(out[0].time).toISOString() }, 'read back daily freezes after a gap');
+    return out.reverse();
+  }
+
+  /**
+   * The meter's clock (04 00 01 01 date, 04 00 01 02 time, local wall time) against ours:
+   * `errorMs` = meter minus collector, taken at the middle of the transaction. The meter
+   * shows whole seconds, so the error is known to about a second: enough for a bound of a
+   * minute.
+   */
+  async readClock(): Promise<{ errorMs: number; at: number }> {
+    if (!this.zone) throw new MeterReadError(this.meter.id, 'config', 'no site time zone to read the meter clock in', false);
+    const zone = this.zone;
+    return this.bus.transact(this.meter.id, this.settings, async (t) => {
+      const t0 = this.now();
+      const date = await this.request(t, DI.date);
+      const time = await this.request(t, DI.time);
+      const t1 = this.now();
+      if (!date.ok) throw this.toReadError(date.error);
+      if (!time.ok) throw this.toReadError(time.error);
+      if (date.value.kind !== 'date' || time.value.kind !== 'time') throw new MeterReadError(this.meter.id, 'protocol', 'clock reply is not a date and a time');
+      const d = date.value;
+      const h = time.value;
+      const meterUtc = zone.firstInstantAtOrAfter(Date.UTC(d.year, d.month - 1, d.day, h.hour, h.minute, h.second));
+      const at = Math.round((t0 + t1) / 2);
+      return { errorMs: meterUtc - at, at };
+    });
   }
 
   async read(): Promise<Sample> {
@@ -89,23 +170,27 @@ export class Dlt645Input implements MeterInput {
       const energy = await this.readEnergy(t);
       const time = this.now();
       const w = await this.optional(t, DI.activePowerTotal);
-      const volts: number[] = [];
-      const amps: number[] = [];
+      const phases: { v?: number; a?: number }[] = [{}, {}, {}];
       for (const phase of [1, 2, 3] as const) {
         const v = await this.optional(t, DI.voltage(phase));
-        if (v !== undefined) volts.push(v);
+        if (v !== undefined) phases[phase - 1].v = v;
       }
       for (const phase of [1, 2, 3] as const) {
         const a = await this.optional(t, DI.current(phase));
-        if (a !== undefined) amps.push(a);
+        if (a !== undefined) phases[phase - 1].a = a;
       }
       const sample: { -readonly [K in keyof Sample]: Sample[K] } = { meter: this.meter.id, time, wh: energy.totalWh };
       if (Object.keys(energy.tariffWh).length) sample.tariffWh = energy.tariffWh;
       // Sample.w is W; the meter says kW with 4 decimals.
       if (w !== undefined) sample.w = Math.round(w * 10_000) / 10;
-      // Sample.v: phase A, or the mean of the phases present; Sample.a: the sum over phases.
-      if (volts.length) sample.v = Math.round((volts.reduce((s, x) => s + x, 0) / volts.length) * 10) / 10;
-      if (amps.length) sample.a = Math.round(amps.reduce((s, x) => s + x, 0) * 1000) / 1000;
+      // Sample.v: the mean voltage of the live phases; Sample.a: the sum of their currents
+      // (inputs/phases.ts). A single-phase meter refuses phases B and C: its one phase is the summary.
+      const present = phases.filter((p) => p.v !== undefined || p.a !== undefined);
+      const sum = summarisePhases(present);
+      if (sum.v !== undefined) sample.v = Math.round(sum.v * 10) / 10;
+      if (sum.a !== undefined) sample.a = Math.round(sum.a * 1000) / 1000;
+      // A three-phase meter (it answered for B or C) keeps each phase as read.
+      if (present.length > 1) sample.phases = phases;
       return sample;
     });
   }

@@ -1,5 +1,7 @@
 import { Dec } from '../../../core/index.ts';
 import type { ModbusMapName } from '../../../core/index.ts';
+import type { PhaseValues } from '../phases.ts';
+import { summarisePhases } from '../phases.ts';
 
 /**
  * Modbus register maps of the meters a site file can name (`connection.map`), as pure
@@ -163,6 +165,11 @@ const sdm630 = defineMap({
     f32('current', 0x0008, 'A', 1, 2),
     f32('current', 0x000a, 'A', 1, 3),
     f32('power', 0x0034, 'W'),
+    // Per-phase active power (mbmd sdm.go; Eastron's SDM630 protocol table, input
+    // registers 30013/15/17).
+    f32('power', 0x000c, 'W', 1, 1),
+    f32('power', 0x000e, 'W', 1, 2),
+    f32('power', 0x0010, 'W', 1, 3),
     f32('pf', 0x003e, ''),
     f32('frequency', 0x0046, 'Hz'),
     f32('energy_import', 0x0048, 'kWh'),
@@ -221,6 +228,11 @@ const dtsu666 = defineMap({
     f32('current', 0x200e, 'A', 0.001, 2),
     f32('current', 0x2010, 'A', 0.001, 3),
     f32('power', 0x2012, 'W', 0.1),
+    // Per-phase active power Pa, Pb, Pc (gerontec/dtsu666 README: 8212/8214/8216; the
+    // same x0.1 W scale as the total, mbmd dtsu666.go).
+    f32('power', 0x2014, 'W', 0.1, 1),
+    f32('power', 0x2016, 'W', 0.1, 2),
+    f32('power', 0x2018, 'W', 0.1, 3),
     f32('pf', 0x202a, '', 0.001),
     f32('frequency', 0x2044, 'Hz', 0.01),
     f32('energy_import', 0x401e, 'kWh'),
@@ -283,6 +295,12 @@ const adw300 = defineMap({
     { quantity: 'current', phase: 2, address: 27, type: 'uint16', scale: 0.01, unit: 'A' },
     { quantity: 'current', phase: 3, address: 28, type: 'uint16', scale: 0.01, unit: 'A' },
     { quantity: 'power', address: 36, type: 'int32', scale: 1, unit: 'W' },
+    // Per-phase active power Pa, Pb, Pc: the int32 pairs before the total (30, 32, 34),
+    // as Acrel's ADW300 manual lays them out. Not in the evcc template (total only): see
+    // docs/protocols.md for the confidence of this source.
+    { quantity: 'power', phase: 1, address: 30, type: 'int32', scale: 1, unit: 'W' },
+    { quantity: 'power', phase: 2, address: 32, type: 'int32', scale: 1, unit: 'W' },
+    { quantity: 'power', phase: 3, address: 34, type: 'int32', scale: 1, unit: 'W' },
     { quantity: 'energy_import', address: 62, type: 'int32', scale: 0.01, unit: 'kWh' },
   ],
   readable: [[0, 99]],
@@ -353,6 +371,11 @@ export interface MeterValues {
   readonly v: number | readonly number[];
   /** Phase currents, A. */
   readonly a: number | readonly number[];
+  /**
+   * Per-phase active power, W. @defaultValue v x a x pf of each phase (pf 1 when absent),
+   * which is how the load model splits its total.
+   */
+  readonly wPhase?: readonly number[];
   readonly pf?: number;
   readonly hz?: number;
 }
@@ -363,12 +386,14 @@ export interface DecodedReading {
   readonly wh: number;
   /** Total active power, W. */
   readonly w: number;
-  /** Phase voltage: phase A on single-phase meters, mean of the phases on three-phase ones. */
+  /** Phase voltage: phase A on single-phase meters, the mean of the live phases on three-phase ones (phases.ts). */
   readonly v: number;
-  /** Current: sum over phases. */
+  /** Current: the sum over live phases. */
   readonly a: number;
   readonly pf?: number;
   readonly hz?: number;
+  /** Three-phase maps: L1, L2, L3 as read (voltage, current and, where the map has it, power). */
+  readonly phases?: readonly [PhaseValues, PhaseValues, PhaseValues];
 }
 
 /** Registers of one block as read: `registers[i]` is the register at `start + i`. */
@@ -460,8 +485,7 @@ export function decodeReading(mapName: string, blocks: readonly RegisterBlock[],
   let w = 0;
   let pf: number | undefined;
   let hz: number | undefined;
-  const volts: number[] = [];
-  let amps = 0;
+  const phases: { v?: number; a?: number; w?: number }[] = [{}, {}, {}];
   for (const f of map.fields) {
     const raw = readRaw(wordsAt(blocks, f.address, fieldWords(f), mapName), f.type, map.wordOrder);
     if (f.quantity === 'energy_import') {
@@ -471,17 +495,23 @@ export function decodeReading(mapName: string, blocks: readonly RegisterBlock[],
     // Instantaneous values: plain doubles, rounded to what the meter resolves (6 significant
     // digits is below every map's resolution) so 229.899993896 prints as 229.9.
     const value = Number((raw * f.scale * UNIT_FACTOR[f.unit]).toPrecision(7));
-    if (f.quantity === 'power') w = value;
-    else if (f.quantity === 'voltage') volts.push(value);
-    else if (f.quantity === 'current') amps += value;
+    const ph = f.phase !== undefined ? phases[f.phase - 1] : undefined;
+    if (f.quantity === 'power') {
+      if (ph) ph.w = value;
+      else w = value;
+    } else if (f.quantity === 'voltage') phases[(f.phase ?? 1) - 1].v = value;
+    else if (f.quantity === 'current') phases[(f.phase ?? 1) - 1].a = value;
     else if (f.quantity === 'pf') pf = value;
     else if (f.quantity === 'frequency') hz = value;
   }
   if (wh === undefined) throw new Error(`${mapName}: map has no import energy register`);
-  const v = volts.length === 0 ? 0 : Number((volts.reduce((s, x) => s + x, 0) / volts.length).toPrecision(7));
-  const out: { wh: number; w: number; v: number; a: number; pf?: number; hz?: number } = { wh, w, v, a: Number(amps.toPrecision(7)) };
+  // Single-phase meters: their one phase is the summary. Three-phase: the live phases only.
+  const used = map.phases === 3 ? phases : phases.slice(0, 1);
+  const sum = summarisePhases(used);
+  const out: { wh: number; w: number; v: number; a: number; pf?: number; hz?: number; phases?: [PhaseValues, PhaseValues, PhaseValues] } = { wh, w, v: sum.v ?? 0, a: sum.a ?? 0 };
   if (pf !== undefined) out.pf = pf;
   if (hz !== undefined) out.hz = hz;
+  if (map.phases === 3) out.phases = [phases[0], phases[1], phases[2]];
   return out;
 }
 
@@ -509,7 +539,7 @@ export function encodeRegisters(mapName: string, values: MeterValues, opts: MapO
       raw = f.type === 'float32' ? values.wh / per : Number.isInteger(per) ? Math.floor(values.wh / per) : new Dec(values.wh).div(per).floor().toNumber();
     } else {
       const physical =
-        f.quantity === 'power' ? values.w : f.quantity === 'voltage' ? phaseValue(values.v, f.phase) : f.quantity === 'current' ? phaseValue(values.a, f.phase) : f.quantity === 'pf' ? (values.pf ?? 1) : (values.hz ?? 50);
+        f.quantity === 'power' && f.phase !== undefined ? phasePower(values, f.phase) : f.quantity === 'power' ? values.w : f.quantity === 'voltage' ? phaseValue(values.v, f.phase) : f.quantity === 'current' ? phaseValue(values.a, f.phase) : f.quantity === 'pf' ? (values.pf ?? 1) : (values.hz ?? 50);
       raw = physical / (f.scale * UNIT_FACTOR[f.unit]);
       if (f.type !== 'float32') raw = Math.round(raw);
     }
@@ -518,6 +548,14 @@ export function encodeRegisters(mapName: string, values: MeterValues, opts: MapO
     for (const alias of map.aliases ?? []) if (alias.quantity === f.quantity && alias.address !== f.address) put(alias.address, f, raw);
   }
   return out;
+}
+
+/** A phase's active power for the register image: the given one, or v x a x pf of that phase. */
+function phasePower(values: MeterValues, phase: 1 | 2 | 3): number {
+  const given = values.wPhase?.[phase - 1];
+  if (given !== undefined) return given;
+  const at = (x: number | readonly number[]) => (typeof x === 'number' ? x : (x[phase - 1] ?? 0));
+  return at(values.v) * at(values.a) * (values.pf ?? 1);
 }
 
 function clampInt(raw: number, type: RegisterType): number {

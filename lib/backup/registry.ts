@@ -1,0 +1,75 @@
+import type { RedisClient } from '../redis.ts';
+import { scanKeys } from '../redis.ts';
+
+/**
+ * What `submeter backup` saves of a site, as a registry (issue 16): each feature that keeps
+ * durable state in Redis or InfluxDB registers it next to its own code (api/backup-sections.ts,
+ * workers/backup-sections.ts, influx/site-export.ts), so a feature landing later (top-up
+ * orders, relay audit) adds its keys in one place and backup and restore follow.
+ */
+
+export interface BackupContext {
+  readonly site: string;
+  /** Key prefix of each prefix kind in this deployment (`api`, `workers`, ...). */
+  readonly prefixes: Readonly<Record<string, string>>;
+}
+
+export interface RedisSection {
+  /** Stable name in archives, e.g. `api.tokens`. */
+  readonly id: string;
+  /** One line for the manifest and docs/deploy.md. */
+  readonly what: string;
+  /** Which prefix its keys start with; archives keep keys relative to it, so a restore may use other prefixes. */
+  readonly prefixKind: string;
+  /** The section's keys of a site that exist now (may read Redis: an index names the rest). */
+  keys(redis: RedisClient, ctx: BackupContext): Promise<string[]>;
+}
+
+export interface MeasurementSection {
+  readonly measurement: string;
+  readonly what: string;
+}
+
+const redisSections = new Map<string, RedisSection>();
+const measurements = new Map<string, MeasurementSection>();
+const defaultPrefixes = new Map<string, string>();
+
+export function registerRedisSection(s: RedisSection): void {
+  if (redisSections.has(s.id)) throw new Error(`backup: Redis section '${s.id}' is already registered`);
+  redisSections.set(s.id, s);
+}
+
+export function registerMeasurement(s: MeasurementSection): void {
+  if (!measurements.has(s.measurement)) measurements.set(s.measurement, s);
+}
+
+/** The prefix a kind has unless the deployment says otherwise (e.g. `api` -> `submeter:api:`). */
+export function registerPrefixKind(kind: string, prefix: string): void {
+  if (!defaultPrefixes.has(kind)) defaultPrefixes.set(kind, prefix);
+}
+
+export function redisSectionsRegistered(): RedisSection[] {
+  return [...redisSections.values()];
+}
+
+export function measurementsRegistered(): MeasurementSection[] {
+  return [...measurements.values()];
+}
+
+export function prefixesWith(overrides: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return { ...Object.fromEntries(defaultPrefixes), ...overrides };
+}
+
+/** Keys matching a glob, by SCAN on every primary of a cluster (lib/redis.ts; never KEYS, which blocks a busy Redis). */
+export { scanKeys };
+
+/** The given keys that exist (in order). */
+export async function existingKeys(redis: RedisClient, keys: readonly string[]): Promise<string[]> {
+  const flags = await Promise.all(keys.map((k) => redis.exists(k)));
+  return keys.filter((_, i) => flags[i] === 1);
+}
+
+/** A literal string as a SCAN glob (escapes * ? [ ] \\). */
+export function globLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,75 @@
+import { existingKeys, globLiteral, registerPrefixKind, registerRedisSection, scanKeys } from '../lib/backup/registry.ts';
+import { relayKeys } from '../lib/relay-store.ts';
+import { redisKeys } from './keys.ts';
+import { topupKeys } from './topup/order-store.ts';
+
+/**
+ * The workers' durable Redis state, for `submeter backup` (lib/backup/registry.ts). Money
+ * is re-derived from InfluxDB, but these decide what happens next: the payments'
+ * idempotency index (a reference seen once is never credited twice), the rollup's carried
+ * counter state, watermarks and late-data fingerprints, the charges version and the alert
+ * state (an alert fired is not fired again), the relay state and audit trail (prepaid
+ * enforcement, issue 13) and the top-up orders (issue 14: an order paid at the provider must
+ * be found again). Locks, the relay's per-bus rate window and budget waits are transient and
+ * left out; BullMQ queues are rebuilt by the schedulers at start.
+ */
+registerPrefixKind('workers', 'submeter');
+
+registerRedisSection({
+  id: 'workers.payments',
+  what: 'payment idempotency index: reference -> time|account|fen (a reference is credited once)',
+  prefixKind: 'workers',
+  keys: (redis, ctx) => existingKeys(redis, [redisKeys(ctx.prefixes.workers, ctx.site).payments]),
+});
+
+registerRedisSection({
+  id: 'workers.rollup',
+  what: "rollup state per meter (position and carried counter state: the buckets resume exactly), watermarks per meter and the late-data fingerprints per meter and day",
+  prefixKind: 'workers',
+  async keys(redis, ctx) {
+    const k = redisKeys(ctx.prefixes.workers, ctx.site);
+    return [...(await existingKeys(redis, [k.rollupState, k.watermarks])), ...(await scanKeys(redis, `${globLiteral(k.fingerprints)}*`))].sort();
+  },
+});
+
+registerRedisSection({
+  id: 'workers.settle-requests',
+  what: 'days asked to be settled again (late readings, a meter back after silence) and their counter: work the settlement job has not done yet',
+  prefixKind: 'workers',
+  keys: (redis, ctx) => {
+    const k = redisKeys(ctx.prefixes.workers, ctx.site);
+    return existingKeys(redis, [k.settleRequests, k.settleRequestSeq]);
+  },
+});
+
+registerRedisSection({
+  id: 'workers.alerts',
+  what: 'alert state per account (armed or fired) and the charges version the balances follow',
+  prefixKind: 'workers',
+  keys: (redis, ctx) => {
+    const k = redisKeys(ctx.prefixes.workers, ctx.site);
+    return existingKeys(redis, [k.alertState, k.chargesVersion]);
+  },
+});
+
+registerRedisSection({
+  id: 'workers.relay',
+  what: 'prepaid enforcement (lib/relay-store.ts): wanted state per account, read-back per meter, manual overrides, warning levels sent, relay commands and the audit trail',
+  prefixKind: 'workers',
+  keys: (redis, ctx) => {
+    const k = relayKeys(ctx.prefixes.workers, ctx.site);
+    return existingKeys(redis, [k.wanted, k.readback, k.override, k.warning, k.commands, k.audit]);
+  },
+});
+
+registerRedisSection({
+  id: 'workers.topup',
+  what: 'online top-up orders (one hash each), the order indexes, refunds and reconciliation reports',
+  prefixKind: 'workers',
+  async keys(redis, ctx) {
+    const k = topupKeys(ctx.prefixes.workers, ctx.site);
+    // Every order is in the `orders` index; a SCAN also finds one whose index entry a crash lost.
+    const orders = await scanKeys(redis, `${globLiteral(k.order(''))}*`);
+    return [...(await existingKeys(redis, [k.orders, k.open, k.refunds, k.reports])), ...orders.sort()];
+  },
+});
