@@ -1,4 +1,5 @@
-import { existingKeys, registerPrefixKind, registerRedisSection } from '../lib/backup/registry.ts';
+import { existingKeys, globLiteral, registerDerivedKeys, registerPrefixKind, registerRedisSection } from '../lib/backup/registry.ts';
+import { credentialsVersionKey } from './data/site-versions.ts';
 import { API_DEFAULT_PREFIX, apiKeys, sessionKeys } from './redis-keys.ts';
 
 /**
@@ -42,5 +43,23 @@ registerRedisSection({
     const k = sessionKeys(apiKeys(ctx.prefixes.api).tagged(ctx.site));
     const hashes = Object.values(await redis.hgetall(k.index));
     return existingKeys(redis, [k.index, ...hashes.map((h) => k.session(h))]);
+  },
+});
+
+// Left out on purpose (registerDerivedKeys): version stamps and transient keys.
+registerDerivedKeys({
+  id: 'api.credentials-version',
+  what: "counter bumped by every token or device-session revocation: the API processes drop their cached token and session lookups when it changes (api/data/site-versions.ts); a restored API starts with none cached",
+  prefixKind: 'api',
+  patterns: (ctx) => [globLiteral(credentialsVersionKey(ctx.prefixes.api, ctx.site))],
+});
+
+registerDerivedKeys({
+  id: 'api.transient',
+  what: 'single-use login links (30 minutes) and the failed-login counters per client address (api/auth/auth.ts)',
+  prefixKind: 'api',
+  patterns: (ctx) => {
+    const tagged = globLiteral(apiKeys(ctx.prefixes.api).tagged(ctx.site));
+    return [`${tagged}login-link:*`, `${tagged}auth-failures:*`];
   },
 });

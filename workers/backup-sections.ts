@@ -1,4 +1,4 @@
-import { existingKeys, globLiteral, registerPrefixKind, registerRedisSection, scanKeys } from '../lib/backup/registry.ts';
+import { existingKeys, globLiteral, registerDerivedKeys, registerPrefixKind, registerRedisSection, scanKeys } from '../lib/backup/registry.ts';
 import { relayKeys } from '../lib/relay-store.ts';
 import { redisKeys } from './keys.ts';
 import { topupKeys } from './topup/order-store.ts';
@@ -71,5 +71,40 @@ registerRedisSection({
     // Every order is in the `orders` index; a SCAN also finds one whose index entry a crash lost.
     const orders = await scanKeys(redis, `${globLiteral(k.order(''))}*`);
     return [...(await existingKeys(redis, [k.orders, k.open, k.refunds, k.reports])), ...orders.sort()];
+  },
+});
+
+// Left out on purpose (registerDerivedKeys): rebuilt by the workers, or transient.
+registerDerivedKeys({
+  id: 'workers.live',
+  what: "the balance job's last figures per account and its last run (workers/live-snapshot.ts): the next balance run writes them again; until then the API computes the live figures itself",
+  prefixKind: 'workers',
+  patterns: (ctx) => [globLiteral(redisKeys(ctx.prefixes.workers, ctx.site).live)],
+});
+
+registerDerivedKeys({
+  id: 'workers.ledger-versions',
+  what: "per account a counter bumped after each ledger write: a version stamp of the API's stored statements (api/data/site-versions.ts); a restore that resets it only makes the API compute them again",
+  prefixKind: 'workers',
+  patterns: (ctx) => [globLiteral(redisKeys(ctx.prefixes.workers, ctx.site).ledgerVersions)],
+});
+
+registerDerivedKeys({
+  id: 'workers.locks',
+  what: 'the settlement lock and the rollup batch locks (expiring; held only while a job runs)',
+  prefixKind: 'workers',
+  patterns: (ctx) => {
+    const k = redisKeys(ctx.prefixes.workers, ctx.site);
+    return [globLiteral(k.settleLock), `${globLiteral(k.rollupLock)}*`];
+  },
+});
+
+registerDerivedKeys({
+  id: 'workers.relay-transient',
+  what: "the relay queue's per-bus rate windows and budget waits (lib/relay-store.ts): seconds-long pacing",
+  prefixKind: 'workers',
+  patterns: (ctx) => {
+    const k = relayKeys(ctx.prefixes.workers, ctx.site);
+    return [globLiteral(k.budgetWait), `${globLiteral(k.rate(''))}*`];
   },
 });

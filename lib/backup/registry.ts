@@ -30,13 +30,40 @@ export interface MeasurementSection {
   readonly what: string;
 }
 
+/**
+ * Keys of a site that a backup leaves out on purpose, declared beside the code that owns
+ * them so that every key is accounted for (site-backup.test.ts checks that each key of the
+ * site is either in a section or here): derived state the code rebuilds from InfluxDB or
+ * from the backed-up keys (the balance job's live snapshot, version stamps of the API's
+ * stored results), and transient state (locks, rate windows, single-use login links).
+ */
+export interface DerivedKeys {
+  /** Stable name, e.g. `workers.live`. */
+  readonly id: string;
+  /** What the keys hold and why losing them costs nothing but a recomputation. */
+  readonly what: string;
+  readonly prefixKind: string;
+  /** SCAN globs of the site's keys in this declaration. */
+  patterns(ctx: BackupContext): string[];
+}
+
 const redisSections = new Map<string, RedisSection>();
+const derivedKeys = new Map<string, DerivedKeys>();
 const measurements = new Map<string, MeasurementSection>();
 const defaultPrefixes = new Map<string, string>();
 
 export function registerRedisSection(s: RedisSection): void {
   if (redisSections.has(s.id)) throw new Error(`backup: Redis section '${s.id}' is already registered`);
   redisSections.set(s.id, s);
+}
+
+export function registerDerivedKeys(d: DerivedKeys): void {
+  if (derivedKeys.has(d.id) || redisSections.has(d.id)) throw new Error(`backup: '${d.id}' is already registered`);
+  derivedKeys.set(d.id, d);
+}
+
+export function derivedKeysRegistered(): DerivedKeys[] {
+  return [...derivedKeys.values()];
 }
 
 export function registerMeasurement(s: MeasurementSection): void {

@@ -20,6 +20,7 @@ import { RelayStore } from '../relay-store.ts';
 import { WechatPay } from '../topup/index.ts';
 import { deliver, WechatSim } from '../../sim/providers/index.ts';
 import { closeQueues } from '../../workers/queues.ts';
+import { processBalance } from '../../workers/balance.ts';
 import { rollupAll, testContext } from '../../workers/testing/env.ts';
 import { localMidnight } from '../../api/local-time.ts';
 import { runCli } from '../../collector/test-support/site.ts';
@@ -28,7 +29,7 @@ import type { PrivateCluster, PrivateServer } from '../../test/private-servers.t
 import { createRedis } from '../redis.ts';
 import type { RedisClient } from '../redis.ts';
 import { backupSite, restoreSite } from './site-backup.ts';
-import { measurementsRegistered, redisSectionsRegistered } from './registry.ts';
+import { derivedKeysRegistered, globLiteral, measurementsRegistered, redisSectionsRegistered, scanKeys } from './registry.ts';
 
 /**
  * Issue 16: `submeter backup` writes a site's durable state to one archive and
@@ -349,4 +350,32 @@ describe('backup and restore', () => {
     }
     expect(existsSync(`${archive}.tmp`)).toBe(false);
   }, 120_000);
+
+  it("every Redis key of the site is backed up or declared derived, issue 15's live snapshot and version stamps included", async () => {
+    // The keys issue 15 adds: the balance job's live snapshot, the ledger versions (the
+    // fixture's payments) and the credentials version (a revocation).
+    const ctx = testContext({ influx: fx.influx, redis: fx.redis, prefix: fx.workersPrefix, cleanup: async () => undefined }, [site], { now: NOW });
+    try {
+      await processBalance(ctx, { site: site.id });
+    } finally {
+      await closeQueues(ctx.queues);
+    }
+    const store = new RedisTokenStore(fx.redis, fx.prefix);
+    const spare = await store.create({ site: site.id, role: 'viewer', label: 'spare' });
+    expect(await store.revoke(site.id, spare.record.id)).toBe(true);
+    const prefixes = { api: fx.prefix, workers: fx.workersPrefix };
+    const c = { site: site.id, prefixes };
+    const backedUp = new Set((await Promise.all(redisSectionsRegistered().map((s) => s.keys(fx.redis, c)))).flat());
+    const derived = new Map<string, string>();
+    for (const d of derivedKeysRegistered()) for (const p of d.patterns(c)) for (const k of await scanKeys(fx.redis, p)) derived.set(k, d.id);
+    // Every key of the site (its hash tag under each prefix; the shared BullMQ queues are rebuilt at start).
+    const all = [...(await scanKeys(fx.redis, `${globLiteral(`${fx.prefix}{${site.id}}`)}*`)), ...(await scanKeys(fx.redis, `${globLiteral(`${fx.workersPrefix}:{${site.id}}`)}*`))].sort();
+    expect(all.length).toBeGreaterThan(10);
+    expect(all.filter((k) => !backedUp.has(k) && !derived.has(k))).toEqual([]);
+    expect(all.filter((k) => backedUp.has(k) && derived.has(k))).toEqual([]);
+    const byId = (id: string) => [...derived].filter(([, d]) => d === id).map(([k]) => k);
+    expect(byId('workers.live')).toEqual([`${fx.workersPrefix}:{${site.id}}:live`]);
+    expect(byId('workers.ledger-versions')).toEqual([`${fx.workersPrefix}:{${site.id}}:ledger-versions`]);
+    expect(byId('api.credentials-version')).toEqual([`${fx.prefix}{${site.id}}:credentials-version`]);
+  }, 60_000);
 });
