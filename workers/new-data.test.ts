@@ -72,6 +72,12 @@ describe('the workers run on announced data (real Redis, InfluxDB and BullMQ)', 
     await recordPayment({ site, influx: env.influx, redis: env.redis, keyPrefix: env.prefix }, { account: 'A102', fen: 5_000, reference: `R-${randomBytes(3).toString('hex')}`, time: Date.now() - 1000 });
     await until('a new point for A102', async () => (await points('A102')) > before);
   });
+
+  it("a balance job keeps a summary as its return value, not every account's figures (Redis holds it in the job and the events stream)", async () => {
+    const done = (await running.queues.balance.getCompleted()).filter((j) => j.name !== 'balance-tick');
+    expect(done.length).toBeGreaterThan(0);
+    for (const j of done) expect(j.returnvalue).toEqual({ accounts: site.accounts.length, written: expect.any(Number) });
+  });
 });
 
 describe('the collector announces what InfluxDB acknowledged', () => {
