@@ -1,11 +1,12 @@
 /**
  * The site of the workers' benchmarks: one master, one common meter in an area pool and
- * `tenants` tenant meters (T0001..) each with its account (A0001..), one TOU tariff.
+ * `tenants` tenant meters (T0001..) each with its account (A0001..), one TOU tariff; `id`
+ * names the site (the soak benchmark runs many).
  */
-export function benchSiteYaml(tenants: number): string {
+export function benchSiteYaml(tenants: number, id = 'bench'): string {
   const ids = Array.from({ length: tenants }, (_, i) => String(i + 1).padStart(4, '0'));
   return `
-site: { id: bench, name: Bench, timezone: Asia/Shanghai, currency: CNY }
+site: { id: ${id}, name: Bench ${id}, timezone: Asia/Shanghai, currency: CNY }
 meters:
   - { id: M0, role: master }
   - { id: C1, role: common, pool: lifts }
