@@ -184,7 +184,11 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     stops.push(() => collector.stop());
     const topup = await startDemoTopup();
     stops.push(topup.stop);
-    const workers = await startWorkers({ sites: [site], redisUrl: env.SUBMETER_REDIS_URL, influx, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers, log, topupProviders: new Map([[site.id, topup.providers]]) });
+    // No settlement grace: the backfill already holds every reading up to now, and with the
+    // default 15 minutes a demo started in the first quarter hour after the site's local
+    // midnight waited for yesterday's settlement until it gave up (its test failed every day
+    // between 16:00 and 16:15 UTC for Asia/Shanghai).
+    const workers = await startWorkers({ sites: [site], redisUrl: env.SUBMETER_REDIS_URL, influx, queuePrefix: PREFIX.queues, keyPrefix: PREFIX.workers, log, topupProviders: new Map([[site.id, topup.providers]]), schedule: { settlementGraceMinutes: 0 } });
     stops.push(() => workers.close());
     const api = await startApi({ siteFile: sitePath, port: positiveInt('--api-port', opts.apiPort, 0), influxDb: DB, redisUrl: env.SUBMETER_REDIS_URL, keyPrefix: PREFIX.api, workersKeyPrefix: PREFIX.workers, topupProviders: topup.providers });
     stops.push(() => api.close());
