@@ -35,6 +35,10 @@ export { parseRfc3339, daysFromCivil } from './readings/rfc3339.ts';
 export { ReadingStore, sortSeries } from './readings/store.ts';
 export type { MeterRowsData } from './readings/store.ts';
 export { ReadingsScanner } from './readings/scan.ts';
+export { READING_TARIFF_COLUMNS } from './readings/csv.ts';
+export { registersAt } from './readings/tariff-rows.ts';
+export { DEFAULT_TARIFF_MAPPING, periodsByRegister, tariffMappingOf } from './site/tariff-mapping.ts';
+export type { TariffMapping } from './site/tariff-mapping.ts';
 
 export { acceptReadings, overPower } from './counters/accept.ts';
 export { billableFlags, spansCells } from './counters/gap-cells.ts';

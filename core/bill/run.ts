@@ -45,6 +45,8 @@ export function storeReadings(site: Site, rows: Iterable<ReadingRow>): ReadingSt
     const m = index.get(r.meter);
     if (m === undefined) throw new BillingInputError(`unknown meter '${r.meter}' (not in the site file)`, { field: 'meter' });
     store.add(m, r.time, r.wh);
+    const tw = r.tariffWh;
+    if (tw) store.addTariff(m, r.time, r.wh, tw[1] ?? NaN, tw[2] ?? NaN, tw[3] ?? NaN, tw[4] ?? NaN);
   }
   return store;
 }
