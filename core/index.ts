@@ -41,9 +41,11 @@ export { DEFAULT_TARIFF_MAPPING, periodsByRegister, tariffMappingOf } from './si
 export type { TariffMapping } from './site/tariff-mapping.ts';
 
 export { acceptReadings, overPower } from './counters/accept.ts';
-export { billableFlags, spansCells } from './counters/gap-cells.ts';
+export { spansCells } from './counters/gap-cells.ts';
+export { spreadByRegisters, REGISTER_RESOLUTION_WH } from './counters/register-spread.ts';
+export type { SpreadSeries } from './counters/register-spread.ts';
 export { counterState, resumeSeries } from './counters/resume.ts';
-export type { CounterState } from './counters/resume.ts';
+export type { CounterState, StateReading } from './counters/resume.ts';
 export { splitSeries, touBuckets, energyAt } from './split/split.ts';
 export type { TouBucket } from './split/split.ts';
 

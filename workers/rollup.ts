@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { acceptMeterSeries, addDays, billableFlags, buildCalendar, counterState, cutCalendar, dateOfDayBucket, resumeSeries, siteCuts, sortSeries, touBuckets, zoneOf } from '../core/index.ts';
-import type { CounterState, LocalDate, Meter, RawSeries, Site, TouCalendar } from '../core/index.ts';
+import { acceptMeterSeries, addDays, buildCalendar, counterState, cutCalendar, dateOfDayBucket, resumeSeries, siteCuts, spreadByRegisters, touBuckets, zoneOf } from '../core/index.ts';
+import type { CounterState, LocalDate, Meter, RawSeries, Site, StateReading, TouCalendar } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { quoteString, rowsOf } from '../influx/client.ts';
@@ -11,6 +11,7 @@ import type { WorkerContext } from './context.ts';
 import { bucketAccount } from './bucket-account.ts';
 import { redisKeys } from './keys.ts';
 import { batchMeters, JOB_OPTS } from './queues.ts';
+import { READING_FIELDS, seriesOfRows } from './reading-series.ts';
 import { requestResettlement } from './settle-requests.ts';
 import type { RollupJob } from './queues.ts';
 import { settledDays } from './settlement.ts';
@@ -51,8 +52,9 @@ export interface RollupResult {
 interface MeterState {
   /** Readings after this instant (ms) are new. */
   readonly w: number;
-  readonly acc: readonly (readonly [number, number])[];
-  readonly pend: readonly (readonly [number, number])[];
+  /** Accepted and pending readings, each with the tariff registers read with it (core StateReading). */
+  readonly acc: readonly StateReading[];
+  readonly pend: readonly StateReading[];
   /** Buckets are written only from this instant (set when the state was reset to a day). */
   readonly from?: number;
   /** Reset: the last reading at or before `w` is the baseline (as the settlement's window starts). */
@@ -70,38 +72,34 @@ function parseState(text: string | null): MeterState | undefined {
 }
 
 /** One statement per meter (equality on the meter tag is an index lookup; a regex over 1,000 ids is slow in InfluxDB 1.x). */
-async function loadNew(influx: InfluxV1, site: string, meters: readonly { id: string; state?: MeterState }[], limit: number): Promise<{ raw: Map<string, RawSeries>; seeds: Map<string, [number, number]> }> {
+async function loadNew(influx: InfluxV1, site: string, meters: readonly { id: string; state?: MeterState }[], limit: number): Promise<{ raw: Map<string, RawSeries>; seeds: Map<string, StateReading> }> {
   const sq = quoteString(site);
   const statements: string[] = [];
   const who: { meter: string; seed: boolean }[] = [];
   for (const m of meters) {
     const after = m.state ? ` AND time > ${m.state.w}ms` : '';
-    statements.push(`SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)}${after} ORDER BY time ASC LIMIT ${limit}`);
+    // With the tariff registers: a gap is spread by them (billing.md section 2 rule 5).
+    statements.push(`SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)}${after} ORDER BY time ASC LIMIT ${limit}`);
     who.push({ meter: m.id, seed: false });
     if (m.state?.seed) {
-      statements.push(`SELECT last(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)} AND time <= ${m.state.w}ms`);
+      statements.push(`SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)} AND time <= ${m.state.w}ms ORDER BY time DESC LIMIT 1`);
       who.push({ meter: m.id, seed: true });
     }
   }
   const raw = new Map<string, RawSeries>();
-  const seeds = new Map<string, [number, number]>();
+  const seeds = new Map<string, StateReading>();
   if (statements.length === 0) return { raw, seeds };
   const res = await influx.queryRaw(statements.join(';\n'));
   who.forEach((w, i) => {
-    const rows = rowsOf(res[i] ?? []);
+    const s = res[i]?.[0];
+    const series = s ? seriesOfRows(s.columns, s.values) : { time: new Float64Array(0), wh: new Float64Array(0) };
     if (w.seed) {
-      const r = rows[0];
-      if (r && typeof r.last === 'number') seeds.set(w.meter, [r.time as number, r.last]);
+      // The baseline with the registers read with it (the state's reading form).
+      const seed = counterState(series, series, Infinity).accepted[0];
+      if (seed) seeds.set(w.meter, seed);
       return;
     }
-    const time: number[] = [];
-    const wh: number[] = [];
-    for (const r of rows) {
-      if (typeof r[F.wh] !== 'number') continue;
-      time.push(r.time as number);
-      wh.push(r[F.wh] as number);
-    }
-    raw.set(w.meter, sortSeries(Float64Array.from(time), Float64Array.from(wh)));
+    raw.set(w.meter, series);
   });
   return { raw, seeds };
 }
@@ -200,7 +198,10 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     // A carried state starts where the history it stands for starts: a meter change at or
     // before its first reading is already in it (billing.md section 11), later ones are framed
     // once a reading after them has arrived (a change entered ahead of time waits for it).
-    const acc = acceptMeterSeries(meter, window, base.accepted.length ? base.accepted[0][0] : -Infinity, window.time[window.time.length - 1]);
+    const accepted = acceptMeterSeries(meter, window, base.accepted.length ? base.accepted[0][0] : -Infinity, window.time[window.time.length - 1]);
+    // Gaps spread by tariff registers where both ends carry them (billing.md section 2 rule
+    // 5), the gap flags that estimate something: the settlement's own series.
+    const acc = spreadByRegisters(site, meter, accepted, window.tariff);
     // The last accepted reading before this run: intervals after it are new.
     const prev = base.accepted.length ? base.accepted[base.accepted.length - 1][0] : undefined;
     const n = acc.time.length;
@@ -213,16 +214,16 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     const bs = n > 1 ? touBuckets(acc, cal).filter((b) => b.start >= cut) : [];
     for (const b of bs) lines.push(bucketLine(site.id, { meter: meter.id, role: meter.role, ...bucketAccount(site, meter, b.start), period: b.period, start: b.start, wh: b.wh }));
     const after = prev ?? -Infinity;
-    // Gaps inside one settlement cell estimate nothing billed (billing.md section 2 rule 4,
-    // amendment 11): not flagged, as the settlement does not flag them.
-    for (const f of billableFlags(site, acc.flags)) {
+    // Gaps that estimate nothing billed (billing.md section 2 rules 4-5, amendments 11-12)
+    // are not flagged, as the settlement does not flag them.
+    for (const f of acc.flags) {
       const fresh = f.kind === 'gap' ? (f.until ?? f.time) > after : f.time > after;
       if (fresh && f.time >= (st?.from ?? -Infinity)) lines.push(eventLine(site.id, { kind: f.kind, meter: f.meter, detail: f.detail, time: f.time }));
     }
     // A meter back after silence: the first new interval may reach over midnights into days settled without it.
     if (prev !== undefined && !st?.seed && zone.dateOf(prev) < zone.dateOf(series.time[0])) spans.push({ meter: meter.id, prev, next: series.time[0] });
     const last = n ? acc.time[n - 1] : undefined;
-    const next = last === undefined ? { accepted: [], pending: counterState(acc, window, Infinity).pending } : counterState(acc, window, segmentStart(cal, last));
+    const next = last === undefined ? { accepted: [], pending: counterState(accepted, window, Infinity).pending } : counterState(accepted, window, segmentStart(cal, last));
     newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: next.accepted, pend: next.pending, ...(st?.from !== undefined && (last === undefined || segmentStart(cal, last) <= st.from) ? { from: st.from } : {}) } satisfies MeterState);
     // The newest raw reading seen (the late-data bound): never moved back by a state reset.
     newW[meter.id] = String(Math.max(series.time[series.time.length - 1], seen.get(meter.id)!));
