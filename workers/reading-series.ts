@@ -1,5 +1,5 @@
-import { sortSeries, TARIFF_REGISTERS } from '../core/index.ts';
-import type { RawSeries } from '../core/index.ts';
+import { meterIndex, ReadingStore, sortSeries, TARIFF_REGISTERS } from '../core/index.ts';
+import type { RawSeries, Site } from '../core/index.ts';
 import { F } from '../influx/schema.ts';
 
 /**
@@ -70,4 +70,17 @@ function sortTariff(time: Float64Array, wh: Float64Array, reg: Float64Array): No
   const r = new Float64Array(reg.length);
   order.forEach((src, i) => r.set(reg.subarray(src * 4, src * 4 + 4), i * 4));
   return { time: Float64Array.from(order, (i) => time[i]), wh: Float64Array.from(order, (i) => wh[i]), reg: r };
+}
+
+/** Loaded series by meter id as the core's ReadingStore (unknown meters left out), tariff registers included. */
+export function readingStoreOf(site: Site, raw: ReadonlyMap<string, RawSeries>): ReadingStore {
+  const store = new ReadingStore(site.meters.length);
+  for (const [meter, i] of meterIndex(site)) {
+    const s = raw.get(meter);
+    if (!s) continue;
+    for (let k = 0; k < s.time.length; k++) store.add(i, s.time[k], s.wh[k]);
+    const t = s.tariff;
+    if (t) for (let k = 0; k < t.time.length; k++) store.addTariff(i, t.time[k], t.wh[k], t.reg[k * 4], t.reg[k * 4 + 1], t.reg[k * 4 + 2], t.reg[k * 4 + 3]);
+  }
+  return store;
 }

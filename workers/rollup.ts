@@ -187,7 +187,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     if (!cal) cals.set(`${a}|${b}`, (cal = cutCalendar(buildCalendar(site, a, b, BUCKET_MINUTES), siteCuts(site))));
     return cal;
   };
-  const spans: { meter: string; prev: number; next: number }[] = [];
+  const spans: Span[] = [];
   for (const meter of meters) {
     const series = raw.get(meter.id);
     if (!series || series.time.length === 0) continue;
@@ -220,8 +220,13 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
       const fresh = f.kind === 'gap' ? (f.until ?? f.time) > after : f.time > after;
       if (fresh && f.time >= (st?.from ?? -Infinity)) lines.push(eventLine(site.id, { kind: f.kind, meter: f.meter, detail: f.detail, time: f.time }));
     }
-    // A meter back after silence: the first new interval may reach over midnights into days settled without it.
-    if (prev !== undefined && !st?.seed && zone.dateOf(prev) < zone.dateOf(series.time[0])) spans.push({ meter: meter.id, prev, next: series.time[0] });
+    // A meter back after silence: the first new interval may reach over midnights into days
+    // settled without it; and readings never seen before (past the watermark) may be of past
+    // days, like a DL/T 645 meter's freezes read back after an outage.
+    if (prev !== undefined && !st?.seed) {
+      const span = spanOf(zone, meter.id, prev, series, seen.get(meter.id)!, now);
+      if (span) spans.push(span);
+    }
     const last = n ? acc.time[n - 1] : undefined;
     const next = last === undefined ? { accepted: [], pending: counterState(accepted, window, Infinity).pending } : counterState(accepted, window, segmentStart(cal, last));
     newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: next.accepted, pend: next.pending, ...(st?.from !== undefined && (last === undefined || segmentStart(cal, last) <= st.from) ? { from: st.from } : {}) } satisfies MeterState);
@@ -254,20 +259,46 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   return { meters: Object.keys(newStates).length, readings, buckets, lateDays, more };
 }
 
+/** New readings of a meter that may reach into settled days (resettleSpans). */
+interface Span {
+  readonly meter: string;
+  /** The last accepted reading before the run, and the run's first reading. */
+  readonly prev: number;
+  readonly next: number;
+  /** Readings of past days never seen before: from the one before the first of them to the last. */
+  readonly fresh?: readonly [number, number];
+}
+
 /**
- * New readings whose interval reaches back over local midnights into settled days (the
- * meter was silent past the settlement): those days are settled again, which writes the
- * missing energy as adjustment lines with the reason.
+ * Whether a run's readings may reach settled days: the first interval crosses a midnight
+ * (silence), or readings past the watermark `seen` are of a day before today's (their
+ * intervals start at the reading before the first of them).
  */
-async function resettleSpans(ctx: WorkerContext, site: Site, spans: readonly { meter: string; prev: number; next: number }[]): Promise<void> {
+function spanOf(zone: ReturnType<typeof zoneOf>, meter: string, prev: number, series: RawSeries, seen: number, now: number): Span | undefined {
+  const next = series.time[0];
+  let i = 0;
+  while (i < series.time.length && series.time[i] <= seen) i++;
+  const fresh = i < series.time.length && zone.dateOf(series.time[i]) < zone.dateOf(now) ? ([i > 0 ? series.time[i - 1] : prev, series.time[series.time.length - 1]] as const) : undefined;
+  if (zone.dateOf(prev) >= zone.dateOf(next) && !fresh) return undefined;
+  return { meter, prev, next, ...(fresh ? { fresh } : {}) };
+}
+
+/**
+ * New readings whose intervals reach back over local midnights into settled days (the
+ * meter was silent past the settlement, or readings of those days arrive after it, like a
+ * DL/T 645 meter's freezes read back after an outage): those days are settled again, which
+ * writes the missing energy as adjustment lines with the reason.
+ */
+async function resettleSpans(ctx: WorkerContext, site: Site, spans: readonly Span[]): Promise<void> {
   const zone = zoneOf(site.timezone);
   const settled = await settledDays(ctx, site, zone.midnight(zone.dateOf(Math.min(...spans.map((s) => s.prev)))));
   const toSettle = new Map<LocalDate, string[]>();
   for (const s of spans) {
-    for (let d = zone.dateOf(s.prev); d < zone.dateOf(s.next); d = addDays(d, 1)) {
-      if (!settled.has(d)) continue;
-      toSettle.set(d, [...(toSettle.get(d) ?? []), `${s.meter} (silent ${zone.format(s.prev)} to ${zone.format(s.next)})`]);
-    }
+    const why = new Map<LocalDate, string>();
+    for (let d = zone.dateOf(s.prev); d < zone.dateOf(s.next); d = addDays(d, 1)) why.set(d, `silent ${zone.format(s.prev)} to ${zone.format(s.next)}`);
+    // Fresh readings' intervals hold energy of [from, to): the days from from's to to's.
+    if (s.fresh) for (let d = zone.dateOf(s.fresh[0]); d <= zone.dateOf(s.fresh[1] - 1); d = addDays(d, 1)) if (!why.has(d)) why.set(d, `readings of the day arrived ${zone.format(s.fresh[0])} to ${zone.format(s.fresh[1])}`);
+    for (const [d, text] of why) if (settled.has(d)) toSettle.set(d, [...(toSettle.get(d) ?? []), `${s.meter} (${text})`]);
   }
   for (const [day, why] of toSettle) {
     const reason = `readings after the day was settled: ${why.sort().join(', ')}`;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { addDays, meterDayFacts, meterIndex, meterTimeline, PERIODS, ReadingStore, settleRange, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
+import { addDays, meterDayFacts, meterTimeline, PERIODS, settleRange, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
 import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, Site } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { BucketPoint } from '../influx/bucket-lines.ts';
@@ -8,6 +8,7 @@ import { eventLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { accountCellLine, accountDayLine, chargeLine, meterCellLine, meterDayLine, meterMarkLine, shareBasisLine, siteDayLine } from '../influx/settlement-lines.ts';
 import { loadWindow, siteOf, writeChunked } from './context.ts';
+import { readingStoreOf } from './reading-series.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
 import { announceFinalStatements } from './move-out.ts';
@@ -163,11 +164,7 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   // added so a meter silent longer than either still spreads that interval (billing.md
   // section 3), as the offline bill and the rollup do.
   const raw = await loadWindow(ctx.influx, site.id, a - ctx.tuning.settleLookbackMs, b + ctx.tuning.settleLookaheadMs);
-  const store = new ReadingStore(site.meters.length);
-  for (const [meter, i] of meterIndex(site)) {
-    const s = raw.get(meter);
-    if (s) for (let k = 0; k < s.time.length; k++) store.add(i, s.time[k], s.wh[k]);
-  }
+  const store = readingStoreOf(site, raw);
   // The core settles the range [day, day+1) with the window's readings as history (days
   // before are settled too, and ignored): counter rules, split, pools, loss, charges. The
   // 15-minute grid does not change a cell (pieces telescope); it gives the day's buckets.

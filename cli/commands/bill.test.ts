@@ -62,6 +62,15 @@ describe('submeter bill', () => {
     expect(bad.stderr).toContain(`halves-bad.csv:${lines.length + 2}: kwh:`);
   });
 
+  it('tariff registers (kwh_t1..kwh_t4) reach the bill, in one pass and in two halves on two threads (billing.md amendment 12)', async () => {
+    const g = join(repo, 'testcases/gap-tariff-registers');
+    const gargs = ['--site', join(g, 'site.yaml'), '--readings', join(g, 'readings.csv'), '--from', '2026-10-01', '--to', '2026-10-04'];
+    const split = { SUBMETER_BILL_THREADS: '2', SUBMETER_BILL_SPLIT_BYTES: '1' };
+    const [one, two] = await Promise.all([bill(gargs), bill(gargs, split)]);
+    expect(one.stdout).toBe(readFileSync(join(g, 'expected.json'), 'utf8'));
+    expect(two.stdout).toBe(one.stdout);
+  });
+
   it('dates: the supported range at its edges (issue 11), exit 2 outside it', async () => {
     const site = ['--site', join(c, 'site.yaml'), '--readings', join(c, 'readings.csv')];
     const [before, first, after] = await Promise.all([
