@@ -27,8 +27,9 @@ import { occupantChanges, spansCells } from './gap-cells.ts';
  *
  * Rule 4: a gap is flagged, and its energy marked estimated, only where the spread divides
  * energy between settlement cells or occupants by time: the linear spread across a cell
- * boundary or a move (amendment 11); the register split where one period's time in the gap
- * lies on two local days or on both sides of a move.
+ * boundary or a move (amendment 11); the register split where the time in the gap of one
+ * period with energy lies on two local days or on both sides of a move; never a gap without
+ * energy (amendment 12).
  */
 
 /** The accepted series to split: points implied by tariff registers inserted into gaps. */
@@ -77,6 +78,11 @@ export function spreadByRegisters(site: Site, meter: Meter, acc: AcceptedSeries,
       continue;
     }
     const i = intervalIndex(acc, f.time, f.until);
+    // Rule 4 (amendment 12): a gap over which the total register did not move (E1 = E0,
+    // accepted by rule 2) has 0 Wh in every cell and for every occupant, exactly, whichever
+    // spread: nothing billed from it is an estimate, so it is not flagged. (A reset or a
+    // spike run's new baseline also bills 0, but the energy there is unknown: they keep it.)
+    if (i > 0 && acc.wh[i] === acc.wh[i - 1] && acc.delta[i] === 0) continue;
     const split = i > 0 ? registerSplit(site, meter, acc, i, tariff, cuts) : undefined;
     let estimated: boolean;
     if (split) {
@@ -152,13 +158,14 @@ function registerSplit(site: Site, meter: Meter, acc: AcceptedSeries, i: number,
   const t1 = acc.time[i];
   const e0 = acc.wh[i - 1];
   const e1 = acc.wh[i];
-  // (a) accepted by rule 2 with energy: a rollover (the raw register went down), a reset or
-  // a spike run's new baseline (delta 0) keep the linear rule.
+  // Accepted by rule 2 with energy: a rollover or a reset (the raw register went down)
+  // and a spike run's new baseline (no energy billed into it) keep the linear rule; so does
+  // a gap without energy (D = 0), which is 0 Wh in every cell whichever spread (rule 4).
   const d = e1 - e0;
   if (!(d > 0) || acc.delta[i] === 0) return undefined;
   const mult = acc.delta[i] / d;
   if (!Number.isInteger(mult)) return undefined;
-  // (b) a declared final register of a meter change (section 11 rule 5) carries no tariff
+  // (d) a declared final register of a meter change (section 11 rule 5) carries no tariff
   // registers, whatever was read at that instant by the new meter.
   if ((meter.changes ?? []).some((c) => c.at === t1)) return undefined;
   const r0 = registersAt(tariff, t0, e0);
@@ -186,7 +193,7 @@ function registerSplit(site: Site, meter: Meter, acc: AcceptedSeries, i: number,
     else if (place[p] !== where) spread[p] = 1;
   }
 
-  // (c) every period there has its own register, read at both ends, not gone down.
+  // (a) every period there has its own register, read at both ends; (b) none went down.
   const mapping = tariffMappingOf(meter);
   const periods: number[] = [];
   const weights: number[] = [];
@@ -202,8 +209,9 @@ function registerSplit(site: Site, meter: Meter, acc: AcceptedSeries, i: number,
     periods.push(p);
     weights.push(b - a);
   }
-  // (d) they account for the total within their resolution: each of the k + 1 registers is
+  // (c) they account for the total within their resolution: each of the k + 1 registers is
   // truncated to 0.01 kWh at both ends, so honest registers differ by less than 10 Wh each.
+  // (R = 0 with D > 0, e.g. 10 Wh of total and no register digit moved: nothing to divide by.)
   let sum = 0;
   for (const w of weights) sum += w;
   if (sum <= 0 || Math.abs(d - sum) > REGISTER_RESOLUTION_WH * (periods.length + 1)) return undefined;
@@ -213,6 +221,9 @@ function registerSplit(site: Site, meter: Meter, acc: AcceptedSeries, i: number,
   const share = largestRemainder(d, weights, periods.map((p) => String(p)));
   const shareOf = new Float64Array(NP);
   periods.forEach((p, j) => (shareOf[p] = share[j]));
+  // Rule 4: only a period with energy (D_p > 0) can have it divided between days or
+  // occupants; a period whose share is 0 Wh is 0 in each of its cells, exactly.
+  for (let p = 0; p < NP; p++) if (shareOf[p] === 0) spread[p] = 0;
 
   // The register where the period changes: E0 + each period's share of its energy so far,
   // linear in that period's elapsed time (round half up, as section 3).
