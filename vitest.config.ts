@@ -18,5 +18,7 @@ export default defineConfig({
     retry: process.env.CI ? 1 : 0,
     hookTimeout: 60_000,
     globalSetup: ['test/global-setup.ts'],
+    // A test that asserts nothing passes whatever the code does: each must call expect.
+    expect: { requireAssertions: true },
   },
 });

@@ -42,6 +42,22 @@ describe('SimRelay', () => {
     r.command('trip', 6);
     expect(r.state()).toMatchObject({ closed: true, commandTrip: true });
   });
+
+  it('a trip delay: the command state at once, the contacts after delayMs or when a test lets them move', () => {
+    let now = 10 * HOUR;
+    const r = new SimRelay(() => 0, () => now);
+    r.delayMs = 3_600_000; // held: only finishMove moves them in this test
+    expect(r.finishMove()).toBe(false);
+    r.command('trip', now);
+    expect(r.state()).toMatchObject({ closed: true, commandTrip: true });
+    now += 1000;
+    expect(r.finishMove()).toBe(true);
+    expect(r.state()).toMatchObject({ closed: false, commandTrip: true });
+    expect(r.closedAt(now - 1)).toBe(true);
+    expect(r.closedAt(now)).toBe(false);
+    expect(r.finishMove()).toBe(false);
+    expect(r.switches).toBe(1);
+  });
 });
 
 describe('simulated DL/T 645 meter: remote control as a State Grid meter answers it', () => {

@@ -54,7 +54,7 @@ export class SimRelay {
   private readonly totalAt: (t: number) => number;
   /** Simulated clock, for moves that happen after `delayMs`. */
   private readonly now: () => number;
-  private pending: NodeJS.Timeout | undefined;
+  private pending: { timer: NodeJS.Timeout; close: boolean } | undefined;
 
   constructor(totalAt: (t: number) => number = () => 0, now: () => number = Date.now) {
     this.totalAt = totalAt;
@@ -124,17 +124,32 @@ export class SimRelay {
     return wh;
   }
 
+  /**
+   * Moves the contacts now if a command's delayed move is pending; false if none was. A
+   * test holds the contacts with a long `delayMs` and lets them move at the moment it
+   * chooses (before or after a process that reads them back is killed).
+   */
+  finishMove(): boolean {
+    const p = this.pending;
+    if (!p) return false;
+    clearTimeout(p.timer);
+    this.pending = undefined;
+    this.moveNow(p.close, this.now());
+    return true;
+  }
+
   private move(close: boolean, t: number): void {
     if (this.pending) {
-      clearTimeout(this.pending);
+      clearTimeout(this.pending.timer);
       this.pending = undefined;
     }
     if (this.delayMs > 0) {
-      this.pending = setTimeout(() => {
+      const timer = setTimeout(() => {
         this.pending = undefined;
         this.moveNow(close, this.now());
       }, this.delayMs);
-      this.pending.unref?.();
+      timer.unref?.();
+      this.pending = { timer, close };
       return;
     }
     this.moveNow(close, t);

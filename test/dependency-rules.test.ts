@@ -39,7 +39,11 @@ function write(path: string, text: string): void {
 async function depcruise(): Promise<{ code: number; out: string }> {
   const bin = join(repo, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
   try {
-    const r = await run(process.execPath, [bin, '--config', '.dependency-cruiser.cjs', 'core', 'workers', 'collector', 'api', 'influx'], { cwd: dir });
+    const r = await run(process.execPath, [bin, '--config', '.dependency-cruiser.cjs', 'core', 'workers', 'collector', 'api', 'influx'], {
+      cwd: dir,
+      // CI forces colour (FORCE_COLOR): the rule names must be matched in plain text.
+      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+    });
     return { code: 0, out: r.stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string };

@@ -12,6 +12,12 @@ export interface FaultProxy {
   readonly url: string;
   /** Writes from now on wait until release(). */
   holdWrites(): void;
+  /**
+   * Writes wait until release() from the one after the first whose body `match`es on: a
+   * process is stopped at an exact point of its work (e.g. after its first settled day),
+   * whatever the machine's load.
+   */
+  holdWritesAfter(match: (body: string) => boolean): void;
   /** Sends every held write on (the clients may long have given up) and stops holding; resolves when InfluxDB answered them all. */
   release(): Promise<void>;
   /** Number of writes held right now. */
@@ -22,6 +28,7 @@ export interface FaultProxy {
 export async function faultProxy(upstream: string): Promise<FaultProxy> {
   const target = new URL(upstream);
   let holding = false;
+  let holdAfter: ((body: string) => boolean) | undefined;
   const queue: (() => Promise<void>)[] = [];
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse | undefined) =>
@@ -49,8 +56,15 @@ export async function faultProxy(upstream: string): Promise<FaultProxy> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      if (holding && req.method === 'POST' && req.url?.startsWith('/write')) queue.push(() => forward(req, body, res));
-      else void forward(req, body, res);
+      const write = req.method === 'POST' && req.url?.startsWith('/write');
+      if (holding && write) queue.push(() => forward(req, body, res));
+      else {
+        if (write && holdAfter?.(body.toString('utf8'))) {
+          holdAfter = undefined;
+          holding = true;
+        }
+        void forward(req, body, res);
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -59,8 +73,12 @@ export async function faultProxy(upstream: string): Promise<FaultProxy> {
     holdWrites() {
       holding = true;
     },
+    holdWritesAfter(match) {
+      holdAfter = match;
+    },
     async release() {
       holding = false;
+      holdAfter = undefined;
       const all = queue.splice(0);
       await Promise.all(all.map((f) => f()));
     },

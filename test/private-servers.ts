@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -20,15 +20,43 @@ export function tmpDir(tag: string): string {
   return d;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether nothing listens on 127.0.0.1:port right now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/** The kernel's ephemeral port range (local ports of outgoing connections). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo > 0 && hi >= lo) return [lo, hi];
+  } catch {
+    // not Linux: the IANA dynamic range
+  }
+  return [49152, 65535];
+}
+
+/**
+ * A free loopback port for a server that another process binds later (redis-server,
+ * influxd, python, an API process), and binds again on restart. Not from the ephemeral
+ * range (what listen(0) hands out): a port there is free when checked and can become the
+ * local port of some outgoing connection before the server binds it, which a loaded
+ * machine full of test connections did ("bind: address already in use" from a private
+ * influxd). Random below the range, checked free.
+ */
+export async function freePort(): Promise<number> {
+  const [lo] = ephemeralRange();
+  const min = 10_000;
+  const max = Math.max(min, lo - 11_000); // room for a cluster node's bus port (+10000)
+  for (let i = 0; i < 200; i++) {
+    const p = min + Math.floor(Math.random() * (max - min + 1));
+    if (await isFree(p)) return p;
+  }
+  throw new Error(`no free port in ${min}-${max}`);
 }
 
 /** Polls `check` until true; a check that throws `Fatal` (the server exited) stops at once. */
@@ -179,15 +207,9 @@ bind-address = "127.0.0.1:${rpc}"
 /** A port whose cluster bus port (port + 10000) is free too. */
 async function clusterPort(taken: Set<number>): Promise<number> {
   for (let i = 0; i < 200; i++) {
-    const p = 20_000 + Math.floor(Math.random() * 25_000);
+    const p = await freePort();
     if (taken.has(p) || taken.has(p + 10_000)) continue;
-    const free = async (port: number) =>
-      new Promise<boolean>((resolve) => {
-        const s = createServer();
-        s.once('error', () => resolve(false));
-        s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-      });
-    if ((await free(p)) && (await free(p + 10_000))) {
+    if (await isFree(p + 10_000)) {
       taken.add(p);
       taken.add(p + 10_000);
       return p;

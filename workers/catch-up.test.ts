@@ -51,7 +51,10 @@ describe('catch-up of an imported month (real BullMQ workers, Redis, InfluxDB)',
     try {
       // The month without T101 is settled first (the workers were running all along).
       await requestResettlements(running.ctx, site.id, [FROM], 'start');
-      await until(async () => (await settledCount()) === DAYS, 60_000, 'first settlement of the month');
+      // Until its job has ended, not just its last day's points landed: the job reports that
+      // day's progress after writing it, and a listener added in between saw 10-30 first.
+      const idle = async () => Object.values(await running.queues.settlement.getJobCounts('active', 'waiting', 'delayed', 'prioritized')).every((n) => n === 0);
+      await until(async () => (await settledCount()) === DAYS && (await idle()), 60_000, 'first settlement of the month');
       running.workers[0].on('progress', (_job, p) => settledInOrder.push((p as { day: string }).day));
 
       // `submeter import` of T101's month: its rows are written, then every affected day is asked for.

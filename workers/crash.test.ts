@@ -17,6 +17,7 @@ import { liveBill } from './statement.ts';
 import { SITE_YAML, testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
 import { readingLines, syntheticReadings } from './testing/month.ts';
+import { faultProxy } from '../test/fault-proxy.ts';
 import { privateInflux, privateRedis } from '../test/private-servers.ts';
 import type { PrivateServer } from '../test/private-servers.ts';
 
@@ -103,13 +104,13 @@ async function tick(queues: Queues, id: string): Promise<void> {
   await queues.settlement.add('settle', { site: site.id }, { ...JOB_OPTS, attempts: 200, backoff: { type: 'fixed', delay: 1000 }, jobId: id });
 }
 
-function spawnWorker(env: TestEnv, redisUrl: string): { proc: ChildProcess; ready: Promise<void> } {
+function spawnWorker(env: TestEnv, redisUrl: string, influxUrl = env.influx.url): { proc: ChildProcess; ready: Promise<void> } {
   const file = fileURLToPath(new URL('./testing/worker-proc.ts', import.meta.url));
   // node --import tsx: one process, so SIGKILL hits the worker itself (npx tsx would fork).
   const proc = spawn(process.execPath, ['--import', 'tsx', file], {
     env: {
       ...process.env,
-      SUBMETER_TEST_WORKER: JSON.stringify({ siteYaml: SITE_YAML, redisUrl, influxUrl: env.influx.url, db: env.influx.db, queuePrefix: env.prefix, keyPrefix: env.prefix, now: NOW, ...FAST }),
+      SUBMETER_TEST_WORKER: JSON.stringify({ siteYaml: SITE_YAML, redisUrl, influxUrl, db: env.influx.db, queuePrefix: env.prefix, keyPrefix: env.prefix, now: NOW, ...FAST }),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -129,13 +130,24 @@ describe('exactly-once effect under crashes (real servers; killed ones private)'
     const queues = openQueues(env.redis, env.prefix);
     cleanups.push(() => closeQueues(queues));
 
-    const w1 = spawnWorker(env, process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389');
+    // The first worker reaches InfluxDB through a proxy that holds every write after its
+    // first day's charges: it is stuck in its second day when it is killed, however fast
+    // it runs and however late this process looks (it once could settle the whole month
+    // before a starved test noticed the first day).
+    const proxy = await faultProxy(env.influx.url);
+    cleanups.push(() => proxy.close());
+    proxy.holdWritesAfter((body) => body.includes('charge,'));
+    const w1 = spawnWorker(env, process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389', proxy.url);
     cleanups.push(async () => w1.proc.kill('SIGKILL'));
     await w1.ready;
     await tick(queues, 'tick-1');
-    const atKill = await until(() => settledCount(env.influx), (n) => n >= 1, 60_000, 'settlement started');
+    await until(async () => proxy.held(), (n) => n >= 1, 60_000, 'the second day held');
+    const gone = new Promise((r) => w1.proc.once('exit', r));
     w1.proc.kill('SIGKILL');
-    expect(atKill).toBeLessThan(DAYS); // it really died mid-month
+    await gone;
+    expect(await settledCount(env.influx)).toBe(1); // it really died mid-month
+    // What it had sent lands after its death, like writes in flight when a process dies.
+    await proxy.release();
 
     const w2 = spawnWorker(env, process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389');
     cleanups.push(async () => w2.proc.kill('SIGKILL'));

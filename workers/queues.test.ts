@@ -72,8 +72,13 @@ describe('startWorkers with its schedulers (real BullMQ, Redis, InfluxDB)', () =
           q(`SELECT count(wh) FROM tou_bucket WHERE site = ${sq}`),
           q(`SELECT count(balance_fen) FROM balance WHERE site = ${sq}`),
         ]);
-        if (days.length === 2 && ((buckets[0]?.count as number) ?? 0) > 0 && ((balances[0]?.count as number) ?? 0) >= 3) break;
-        if (Date.now() > end) throw new Error(`pipeline did not run: ${days.length} days, ${JSON.stringify(buckets)}, ${JSON.stringify(balances)}`);
+        const done = { days: days.length, buckets: (buckets[0]?.count as number) ?? 0, balances: (balances[0]?.count as number) ?? 0 };
+        if ((done.days === 2 && done.buckets > 0 && done.balances >= 3) || Date.now() > end) {
+          expect(done.days, 'settled days').toBe(2);
+          expect(done.buckets, 'rolled-up buckets').toBeGreaterThan(0);
+          expect(done.balances, 'balance points').toBeGreaterThanOrEqual(3);
+          break;
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
     } finally {

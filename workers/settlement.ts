@@ -15,6 +15,10 @@ import { announceFinalStatements } from './move-out.ts';
 import { bucketAccount } from './bucket-account.ts';
 import { parsePayload, QUEUE, SettlementJob } from './queues.ts';
 import { completeSettlement, pendingSettlements, requestResettlement, requestSiteSettlement, SETTLE_JOB } from './settle-requests.ts';
+import { acquireSettleLock } from './settle-lock.ts';
+import type { SettleLock } from './settle-lock.ts';
+
+export { SettlementBusyError, SettlementLockLostError } from './settle-lock.ts';
 
 /**
  * Settlement (billing.md section 4): load the day's raw readings -> core settleDay ->
@@ -54,6 +58,14 @@ async function storedLines(ctx: WorkerContext, site: Site, t: number): Promise<S
   const rows = await ctx.influx.query(
     `SELECT ${F.wh}, ${F.fen}, ${F.price} FROM ${M.charge} WHERE ${T.site} = ${quoteString(site.id)} AND time = ${t}ms GROUP BY ${T.account}, ${T.kind}, ${T.pool}, ${T.period}, ${T.rev}`,
   );
+  for (const r of rows) {
+    // Every charge point is written with all three fields in one request; a row without
+    // one of them is another run's write still landing (InfluxDB shows a write field by
+    // field). Diffing against it would charge its other half again: retry instead.
+    if (typeof r.wh !== 'number' || typeof r.fen !== 'number' || typeof r.price !== 'string') {
+      throw new SettlementInFlightError(`charges of ${site.id} at ${new Date(t).toISOString()} are being written by another run (a point of rev ${String(r.rev)} shows only part of its fields); retrying later`);
+    }
+  }
   return rows.map((r) => ({
     account: r.account as string,
     kind: r.kind as string,
@@ -155,7 +167,7 @@ export function adjustmentLines(next: readonly ChargeLine[], stored: readonly St
  * Settles (or re-settles) one day of a site. Idempotent: see the file comment.
  * @param reason why a settled day is recomputed (written on adjustment lines)
  */
-export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDate, reason = 'recomputed'): Promise<SettleResult> {
+export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDate, reason = 'recomputed', lock?: Pick<SettleLock, 'assertHeld'>): Promise<SettleResult> {
   const zone = zoneOf(site.timezone);
   const a = zone.midnight(day);
   const b = zone.midnight(addDays(day, 1));
@@ -191,9 +203,13 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   const settlement = range.days[range.fromDay];
   const flags = range.flags;
   // Facts and buckets first: a crash before the charges leaves the day unsettled, so the
-  // next run writes them again; after it, they are there.
+  // next run writes them again; after it, they are there. Not by a run that lost its lock
+  // meanwhile: its readings may be older than those of the run that holds it now.
+  await lock?.assertHeld();
   await writeChunked(ctx.influx, [...factLines(site, a, settlement, facts), ...(await bucketChanges(ctx, site, a, b, buckets))]);
   const stored = await storedLines(ctx, site, a);
+  // The diff below is right only if no other run wrote charges since we read them.
+  await lock?.assertHeld();
   const summary = [...summaryLines(site, a, settlement), ...flagLines(site, { flags })];
   if (stored.length === 0) {
     // First settlement: revision 0 and the summary in one request (one shard, one WAL entry).
@@ -278,11 +294,9 @@ export async function dueDays(ctx: WorkerContext, site: Site): Promise<LocalDate
   return out;
 }
 
-// Releases the lock only if we still hold it.
-const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
-export class SettlementBusyError extends Error {
-  override name = 'SettlementBusyError';
+/** A stored charge point shows only some of its fields: another run's write is landing (retryable). */
+export class SettlementInFlightError extends Error {
+  override name = 'SettlementInFlightError';
 }
 
 type Progress = (p: { day: LocalDate; done: number; of: number }) => Promise<void>;
@@ -311,30 +325,27 @@ export async function runSettlementJob(ctx: WorkerContext, job: { name: string; 
  * Settles a site: the day asked for, or (no day) every due day not yet settled and every
  * requested day that is due, in day order, until none is left (drainSite). One site at a
  * time across all processes: the site's job is deduplicated (settle-requests.ts), and a
- * Redis lock with an expiry guards against jobs added by hand and against a SIGKILLed
- * holder's job being handed on before its lock expired. Busy -> a retryable error.
+ * Redis lock held for the whole run (settle-lock.ts) guards against jobs added by hand
+ * and against a job handed on while it still runs. Busy or lost -> a retryable error.
  */
 export async function processSettlement(ctx: WorkerContext, job: SettlementJob, progress?: Progress): Promise<SettleResult[]> {
   const site = siteOf(ctx, job.site);
-  const key = redisKeys(ctx.keyPrefix, site.id).settleLock;
-  const token = randomBytes(8).toString('hex');
-  const ok = await ctx.redis.set(key, token, 'PX', ctx.tuning.settleLockMs, 'NX');
-  if (ok !== 'OK') throw new SettlementBusyError(`settlement of site ${site.id} is running in another worker; retrying later`);
+  const lock = await acquireSettleLock(ctx.redis, redisKeys(ctx.keyPrefix, site.id).settleLock, ctx.tuning.settleLockMs, `site ${site.id}`);
   try {
     if (job.day) {
-      await ctx.redis.pexpire(key, ctx.tuning.settleLockMs);
-      const r = await settleAndMark(ctx, site, job.day, job.reason);
+      await lock.assertHeld();
+      const r = await settleAndMark(ctx, site, job.day, job.reason, lock);
       await progress?.({ day: job.day, done: 1, of: 1 });
       return [r];
     }
-    return await drainSite(ctx, site, key, job.reason, progress);
+    return await drainSite(ctx, site, lock, job.reason, progress);
   } finally {
-    await ctx.redis.eval(UNLOCK, 1, key, token).catch(() => undefined);
+    await lock.release();
   }
 }
 
-async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, reason: string | undefined): Promise<SettleResult> {
-  const r = await settleSiteDay(ctx, site, day, reason);
+async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, reason: string | undefined, lock: SettleLock): Promise<SettleResult> {
+  const r = await settleSiteDay(ctx, site, day, reason, lock);
   // Section 11: a move-out day settled for the first time makes its final statement final.
   if (r.outcome === 'settled') await announceFinalStatements(ctx, site, day);
   // After the write, also for 'unchanged' (the retry of a run killed before this line).
@@ -351,7 +362,7 @@ async function settleAndMark(ctx: WorkerContext, site: Site, day: LocalDate, rea
  * settled before its last readings are in. A request is removed after its day was
  * settled, unless it was made again meanwhile (then that day goes round once more).
  */
-async function drainSite(ctx: WorkerContext, site: Site, lockKey: string, reason: string | undefined, progress?: Progress): Promise<SettleResult[]> {
+async function drainSite(ctx: WorkerContext, site: Site, lock: SettleLock, reason: string | undefined, progress?: Progress): Promise<SettleResult[]> {
   const zone = zoneOf(site.timezone);
   const isDue = (d: LocalDate) => zone.midnight(addDays(d, 1)) + ctx.tuning.settlementGraceMs <= ctx.now();
   const out: SettleResult[] = [];
@@ -362,9 +373,9 @@ async function drainSite(ctx: WorkerContext, site: Site, lockKey: string, reason
     if (days.length === 0) return out;
     const of = out.length + days.length;
     for (const day of days) {
-      await ctx.redis.pexpire(lockKey, ctx.tuning.settleLockMs);
+      await lock.assertHeld();
       const req = requested.get(day);
-      const r = await settleAndMark(ctx, site, day, req?.reason ?? reason);
+      const r = await settleAndMark(ctx, site, day, req?.reason ?? reason, lock);
       if (req) await completeSettlement(ctx, site.id, req);
       out.push(r);
       ctx.log.info({ site: site.id, ...r, done: out.length, of }, 'settlement');

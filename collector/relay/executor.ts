@@ -103,8 +103,7 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
     const base = { account: job.account, meter: m.id, ...(job.balanceFen !== undefined ? { balanceFen: job.balanceFen } : {}), reason: job.reason, by: job.by };
     const why = relayUnsupported(m, opts.secrets);
     if (why) {
-      await progress(id, m.id, { ...p, status: 'unsupported', replyText: why });
-      await audit({ kind: 'unsupported', ...base, detail: why });
+      await progress(id, m.id, { ...p, status: 'unsupported', replyText: why }, undefined, { kind: 'unsupported', ...base, detail: why });
       await event(RELAY_EVENT.unsupported, job.account, m.id, why, job.balanceFen);
       return;
     }
@@ -115,8 +114,7 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
     if (!p.before) p = { ...p, before: beforeReg };
     if (before.state === job.target) {
       // Already there: the earlier attempt's command worked, or nothing needed doing.
-      await progress(id, m.id, { ...p, status: 'done', after: beforeReg });
-      await audit({ kind: 'readback', ...base, command, before: p.before, after: beforeReg, detail: `${p.sentAt ? 'in the target state after the earlier send' : 'already in the target state: nothing sent'}: ${before.text}` });
+      await progress(id, m.id, { ...p, status: 'done', after: beforeReg }, undefined, { kind: 'readback', ...base, command, before: p.before, after: beforeReg, detail: `${p.sentAt ? 'in the target state after the earlier send' : 'already in the target state: nothing sent'}: ${before.text}` });
       return;
     }
     // A command the meter accepted before a crash is not sent again, only read back.
@@ -137,8 +135,7 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
       // not lose the entry (the restarted executor reads back, it does not send again).
       await progress(id, m.id, p, undefined, { kind: 'reply', ...base, command, detail: outcome.text });
       if (!outcome.accepted) {
-        await progress(id, m.id, { ...p, status: 'refused' });
-        await audit({ kind: 'refused', ...base, command, before: beforeReg, detail: `${outcome.text}: not retried` });
+        await progress(id, m.id, { ...p, status: 'refused' }, undefined, { kind: 'refused', ...base, command, before: beforeReg, detail: `${outcome.text}: not retried` });
         await event(RELAY_EVENT.refused, job.account, m.id, outcome.text, job.balanceFen);
         log.warn({ meter: m.id, command, reply: outcome.text }, 'relay command refused');
         return;
@@ -168,8 +165,7 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
       return;
     }
     const text = `${command} accepted but the relay reads ${after.state} ${Math.round(job.readbackMs / 1000)} s later (${after.text}): stuck relay or wiring`;
-    await progress(id, m.id, { ...p, status: 'mismatch', after: afterReg });
-    await audit({ kind: 'mismatch', ...base, command, before: p.before, after: afterReg, detail: text });
+    await progress(id, m.id, { ...p, status: 'mismatch', after: afterReg }, undefined, { kind: 'mismatch', ...base, command, before: p.before, after: afterReg, detail: text });
     await event(RELAY_EVENT.mismatch, job.account, m.id, text, job.balanceFen);
     log.error({ meter: m.id, command, after: after.text }, 'relay mismatch');
   }
@@ -185,7 +181,8 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
     for (const mid of data.meters) {
       const m = meters.get(mid);
       if (!m) {
-        await progress(id, mid, { status: 'unsupported', replyText: `no meter ${mid} in this collector's site file` });
+        const why = `no meter ${mid} in this collector's site file`;
+        await progress(id, mid, { status: 'unsupported', replyText: why }, undefined, { kind: 'unsupported', account: data.account, meter: mid, reason: data.reason, by: data.by, detail: why });
         continue;
       }
       await switchMeter(data, id, m);
@@ -207,9 +204,10 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
         log.warn({ job: job.id, attempt: job.attemptsMade + 1, last, err: (err as Error).message }, last ? 'relay command failed for good' : 'relay command failed; will retry');
         if (last && job.id) {
           const rec = await store.command(job.id);
-          if (rec) await store.putCommand({ ...rec, status: 'failed', updatedAt: now() });
           const data = job.data as RelayJob;
-          await audit({ kind: 'failed', account: data.account, reason: data.reason, detail: `gave up after ${job.attemptsMade + 1} attempts: ${(err as Error).message}` });
+          const entry = { kind: 'failed', account: data.account, reason: data.reason, detail: `gave up after ${job.attemptsMade + 1} attempts: ${(err as Error).message}` } as const;
+          if (rec) await store.putCommand({ ...rec, status: 'failed', updatedAt: now() }, { time: now(), ...entry });
+          else await audit(entry);
           for (const mid of data.meters ?? []) await event(RELAY_EVENT.failed, data.account, mid, `relay command failed: ${(err as Error).message}`, data.balanceFen);
         }
         if (err instanceof MeterReadError && !err.retryable) throw new UnrecoverableError(err.message);

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/private-servers.ts';
 import { tempDir } from './socat.ts';
 
 const SCRIPT = fileURLToPath(new URL('../testcases/pymodbus/server.py', import.meta.url));
@@ -17,17 +18,8 @@ export interface PymodbusServer {
   stop(): Promise<void>;
 }
 
-/** A free TCP port on loopback (bound on port 0 by the OS, then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free loopback port for the python server to bind (test/private-servers.ts says why not listen(0)). */
+export { freePort };
 
 async function waitReady(proc: ChildProcess, what: string): Promise<void> {
   let err = '';

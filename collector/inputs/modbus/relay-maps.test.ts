@@ -17,6 +17,7 @@ describe('relay entries of the Modbus maps (issue 13)', () => {
   });
 
   it('a holding-register relay reads back inside the readable ranges, with distinct trip and close values', () => {
+    let checked = 0;
     for (const name of relayMaps()) {
       const m = MODBUS_REGISTER_MAPS[name];
       const r = m.relay;
@@ -24,6 +25,9 @@ describe('relay entries of the Modbus maps (issue 13)', () => {
       expect(r.trip).not.toBe(r.close);
       expect(r.status.open).not.toBe(r.status.closed);
       expect(isReadable(m, r.status.address, 1)).toBe(true);
+      checked++;
     }
+    // Not vacuous: at least one map (the DDS238) has a holding-register relay.
+    expect(checked).toBeGreaterThan(0);
   });
 });
