@@ -391,7 +391,8 @@ export interface SimulateReadingsOptions extends LoadModelOptions {
  * Readings from the same model the simulator serves, without any wire: for backfilling
  * history fast (the demo), and for other tests and benchmarks. Yields, for each time in
  * [from, to) stepping by stepMs, one row per meter in site order. Energy is the model's
- * exact integer Wh (a float32 meter on the wire shows it rounded to its resolution).
+ * exact integer Wh (a float32 meter on the wire shows it rounded to its resolution); a
+ * DL/T 645 meter's is its total register as it shows it, in whole 0.01 kWh.
  */
 export function* simulateReadings(site: Site, opts: SimulateReadingsOptions): Generator<ReadingRow> {
   const step = opts.stepMs ?? 60_000;
@@ -405,8 +406,12 @@ export function* simulateReadings(site: Site, opts: SimulateReadingsOptions): Ge
     for (const r of registers) r.advance(t);
     for (const id of ids) {
       const s = model.snapshot(id, t);
-      const tw = registers.find((r) => r.id === id)?.tariffWh();
-      yield tw ? { time: t, meter: id, wh: s.wh, w: s.w, tariffWh: tw } : { time: t, meter: id, wh: s.wh, w: s.w };
+      const regs = registers.find((r) => r.id === id);
+      // A DL/T 645 meter's total as it shows it (whole 0.01 kWh, the sum of its tariff
+      // registers: sim/dlt645/meter.ts answers the same), so the history agrees with what the
+      // collector reads from the simulator, and a gap in it bills by rule 5 as the
+      // uninterrupted history does (billing.md section 2).
+      yield regs ? { time: t, meter: id, wh: regs.totalWh(), w: s.w, tariffWh: regs.tariffWh() } : { time: t, meter: id, wh: s.wh, w: s.w };
     }
   }
 }
@@ -435,6 +440,10 @@ function dlt645Registers(site: Site, model: SiteLoadModel, ids: readonly string[
         tariffWh(): TariffRegisterWh {
           const r = regs.snapshot().tariffWh;
           return { 1: r[0], 2: r[1], 3: r[2], 4: r[3] };
+        },
+        /** The total register as the meter answers it (XXXXXX.XX kWh wraps at 1,000,000 kWh, as meter.ts). */
+        totalWh(): number {
+          return regs.snapshot().totalWh % 1_000_000_000;
         },
       };
     });
