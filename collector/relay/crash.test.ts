@@ -216,6 +216,6 @@ describe('relay command across a SIGKILL of its executor', () => {
     } finally {
       t.relay.state = state;
     }
-    expect(await expectConverged(t, 'A2', 'T2')).toMatch(/^relay open/);
+    expect(await expectConverged(t, 'A2', 'T2')).toMatch(/^in the target state after the earlier send: relay open/);
   }, 90_000);
 });
