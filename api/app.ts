@@ -420,7 +420,7 @@ export function buildApp(deps: ApiDeps): Express {
     },
 
     async getMeterHealth(ctx) {
-      return { meters: await read.meterHealth(ctx.site) };
+      return { meters: await read.meterHealth(ctx.site, now()) };
     },
 
     async getQuality(ctx) {

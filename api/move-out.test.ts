@@ -35,6 +35,7 @@ let env: TestEnv;
 let ctx: WorkerContext;
 let server: Server;
 let base = '';
+const clock = { now: 0 };
 const tok: Record<string, string> = {};
 
 beforeAll(async () => {
@@ -57,13 +58,14 @@ beforeAll(async () => {
     }
     await recordPayment(deps, { account: p.account, fen: p.fen, reference: p.reference, time: p.time, ...(p.kind ? { kind: p.kind } : {}) });
   }
-  const clock = { now: zone.midnight('2026-10-04') + 20 * 60_000 };
+  clock.now = zone.midnight('2026-10-04') + 20 * 60_000;
   // The hand-worked readings are days apart: the settlement window must hold them.
   ctx = testContext(env, [site], clock, { lateWindowDays: 14, settleLookbackMs: 4 * 86_400_000, settleLookaheadMs: 4 * 86_400_000 });
   await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
   await processSettlement(ctx, { site: site.id });
   const store2 = new RedisTokenStore(env.redis, `${env.prefix}:api:`);
   for (const a of ['A1', 'A2']) tok[a] = (await store2.create({ site: site.id, role: 'tenant', account: a })).token;
+  tok.manager = (await store2.create({ site: site.id, role: 'manager' })).token;
   const app = buildApp({ site: new SiteRef(site), influx: env.influx, redis: env.redis, keyPrefix: `${env.prefix}:api:`, workersKeyPrefix: env.prefix, now: () => clock.now, cacheMs: 0 });
   server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -84,6 +86,28 @@ const get = async (path: string, who: string) => {
 };
 
 describe('a mid-month move-out through the live pipeline and the API', () => {
+  it("meter health names each unit's occupant now: A2 after its move-in, the landlord while vacant (not the first account listed)", async () => {
+    const health = async () => {
+      const r = await fetch(`${base}/api/v1/meters/health`, { headers: { authorization: `Bearer ${tok.manager}` } });
+      expect(r.status).toBe(200);
+      return ((await r.json()) as { meters: { meter: string; account: string | null; vacant: boolean | null }[] }).meters;
+    };
+    const row = (ms: Awaited<ReturnType<typeof health>>, id: string) => ms.find((m) => m.meter === id);
+    const now = clock.now;
+    try {
+      const after = await health();
+      expect(row(after, 'T101')).toMatchObject({ account: 'A2', vacant: false });
+      expect(row(after, 'T102')).toMatchObject({ account: 'B', vacant: false });
+      expect(row(after, 'C1')).toMatchObject({ account: null, vacant: null });
+      clock.now = zone.midnight('2026-10-02') + 20 * 3_600_000;
+      expect(row(await health(), 'T101')).toMatchObject({ account: 'L', vacant: true });
+      clock.now = zone.midnight('2026-10-02') + 10 * 3_600_000;
+      expect(row(await health(), 'T101')).toMatchObject({ account: 'A1', vacant: false });
+    } finally {
+      clock.now = now;
+    }
+  });
+
   it('the settled days are the hand-worked bill: occupant cut at 14:00, vacancy to the landlord, prorated pool shares', async () => {
     const expected = JSON.parse(readFileSync(new URL('expected.json', dir), 'utf8')) as Record<string, unknown>;
     expect(JSON.parse(JSON.stringify(await liveBill(env.influx, site, '2026-10-01', '2026-10-04')))).toEqual({ ...expected, quality: [] });

@@ -289,7 +289,8 @@ const schemas = {
       obj({
         meter: str(),
         role: str({ enum: ['master', 'tenant', 'common'] }),
-        account: nullable(str()),
+        account: { ...nullable(str()), description: "a tenant meter's occupant now (the landlord account while the unit is vacant)" },
+        vacant: nullable(s('boolean')),
         ok: nullable(s('boolean')),
         errors: nullable(s('number')),
         consecutive_errors: nullable(s('number')),

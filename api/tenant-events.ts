@@ -30,7 +30,50 @@ const lowBalance: Wording = (e, account, lang) => {
   return `Low balance: ${parts.join('; ') || 'your balance is low'}. Please top up soon.`;
 };
 
-const TENANT_EVENTS: Readonly<Record<string, Wording>> = { low_balance: lowBalance };
+/** The balance a relay decision quotes ("balance -1.00 with grace ..."), if any. */
+const quotedBalance = (detail: string) => /\bbalance (-?\d+\.\d{2})\b/.exec(detail)?.[1];
+/** A decision taken by the property's manager (force on/off), not by the balance: said without the manager's name. */
+const byManager = (detail: string) => /^manager \S+ forced/.test(detail);
+
+/**
+ * relay_warning / relay_final_warning (workers/enforcement.ts warningText): the power will be
+ * cut when the prepaid balance is used up; a protected window defers the cut to a local
+ * time the warning names ("power will be cut at 2026-11-02 08:00 unless ...").
+ */
+const relayWarning =
+  (final: boolean): Wording =>
+  (e, _account, lang) => {
+    const at = /power will be cut at (.+?) unless/.exec(e.detail)?.[1];
+    if (lang === 'zh') {
+      if (at) return `预付费电量已用完，将于 ${at} 断电，请在此之前充值。`;
+      return final ? '最后提醒：预付费电量即将用完，用完后将断电。请立即充值。' : '预付费电量即将用完，用完后将断电。请及时充值。';
+    }
+    if (at) return `Your prepaid electricity is used up: power will be cut at ${at} unless you top up before then.`;
+    return final ? 'Final warning: your prepaid electricity is about to run out and power will then be cut. Please top up now.' : 'Your prepaid electricity runs out soon; power is cut when it is used up. Please top up.';
+  };
+
+/** relay_trip (workers/enforcement.ts): the account's power was switched off. */
+const relayTrip: Wording = (e, _account, lang) => {
+  const balance = quotedBalance(e.detail);
+  if (byManager(e.detail)) return lang === 'zh' ? '物业已暂停供电。如有疑问请联系物业。' : 'Power was switched off by the property management. Please contact them with any question.';
+  if (lang === 'zh') return `已断电：预付费余额已用完${balance !== undefined ? `（余额 ${yuan(balance)}）` : ''}。充值后自动恢复供电。`;
+  return `Power cut: your prepaid balance is used up${balance !== undefined ? ` (balance ${yuan(balance)})` : ''}. Power comes back after you top up.`;
+};
+
+/** relay_close (workers/enforcement.ts): power restored after a payment or by the manager. */
+const relayClose: Wording = (e, _account, lang) => {
+  const balance = quotedBalance(e.detail);
+  if (lang === 'zh') return `已恢复供电${balance !== undefined ? `（余额 ${yuan(balance)}）` : ''}。`;
+  return `Power restored${balance !== undefined ? ` (balance ${yuan(balance)})` : ''}.`;
+};
+
+const TENANT_EVENTS: Readonly<Record<string, Wording>> = {
+  low_balance: lowBalance,
+  relay_warning: relayWarning(false),
+  relay_final_warning: relayWarning(true),
+  relay_trip: relayTrip,
+  relay_close: relayClose,
+};
 
 /** The event kinds a tenant may see. */
 export const TENANT_EVENT_KINDS: readonly string[] = Object.keys(TENANT_EVENTS);

@@ -262,6 +262,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       }
       current = next;
       await sync(next);
+      relay?.setSite(next);
       log.info({ file: opts.siteFile, meters: running.size }, 'site file reloaded');
       return { outcome: 'applied' as const, reasons: [] };
     };

@@ -23,10 +23,34 @@ export interface QualityFlag {
   readonly until?: number;
 }
 
+/**
+ * A meter's per-tariff forward-active registers as read, register number -> Wh (billing.md
+ * section 1, `kwh_t1`..`kwh_t4`; DL/T 645 `00 01 0n 00`). Which period each holds is the
+ * meter's mapping (core/site/tariff-mapping.ts).
+ */
+export type TariffRegisterWh = Readonly<Partial<Record<1 | 2 | 3 | 4, number>>>;
+
+/** The register numbers a reading can carry. */
+export const TARIFF_REGISTERS = [1, 2, 3, 4] as const;
+
+/**
+ * The tariff registers of those readings of one meter that carry any, sorted by time:
+ * row i is the reading (time[i], wh[i]) with registers reg[4i .. 4i+3] (1..4; NaN = not
+ * read). Kept beside the compact (time, wh) series, since only a gap's two ends use them
+ * (billing.md section 2 rule 5).
+ */
+export interface TariffRows {
+  readonly time: Float64Array;
+  readonly wh: Float64Array;
+  readonly reg: Float64Array;
+}
+
 /** Raw readings of one meter sorted by time (equal times adjacent), compact. */
 export interface RawSeries {
   readonly time: Float64Array;
   readonly wh: Float64Array;
+  /** Tariff registers of the readings that carry them (absent: none does). */
+  readonly tariff?: TariffRows;
 }
 
 /**

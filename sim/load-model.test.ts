@@ -4,6 +4,7 @@ import { parseSiteYaml } from '../core/index.ts';
 import { SiteLoadModel, simulateReadings, SLOT_MS } from './load-model.ts';
 import type { ReadingRow } from './load-model.ts';
 import { startSimulator } from './simulator.ts';
+import { SimDlt645Meter } from './dlt645/meter.ts';
 import { testSite } from './test-support.ts';
 
 const site = parseSiteYaml(readFileSync(new URL('../examples/site.example.yaml', import.meta.url), 'utf8'), 'examples/site.example.yaml');
@@ -136,6 +137,28 @@ describe('load model', () => {
       }
     } finally {
       await sim.stop();
+    }
+  });
+
+  it('a DL/T 645 meter\'s history carries the tariff registers the simulated meter shows (counted from the epoch)', () => {
+    // T102 of the example is a DL/T 645 meter (default mapping); July has sharp hours.
+    const backfill = rows(['T102', 'T101'], JUL1, JUL1 + 30 * HOUR, HOUR, 5, APR6);
+    const model = new SiteLoadModel(site, { seed: 5, epoch: APR6 });
+    let t = JUL1;
+    const meter = new SimDlt645Meter({ address: '000000001102', site, source: (ms) => ({ totalWh: model.snapshot('T102', ms).wh }), now: () => t, epoch: APR6 });
+    for (const r of backfill) {
+      if (r.meter !== 'T102') {
+        expect(r.tariffWh).toBeUndefined(); // a Modbus meter has none
+        continue;
+      }
+      t = r.time;
+      const regs = meter.readRegisters().tariffWh;
+      expect(r.tariffWh).toEqual({ 1: regs[0], 2: regs[1], 3: regs[2], 4: regs[3] });
+      // Whole 0.01 kWh that add up to the total register, which the history shows as the
+      // meter does (the model's Wh truncated to 0.01 kWh), not the model's Wh.
+      const sum = regs.reduce((a, b) => a + b, 0);
+      expect(r.wh).toBe(sum);
+      expect(r.wh).toBe(Math.floor(model.snapshot('T102', r.time).wh / 10) * 10);
     }
   });
 

@@ -1,6 +1,7 @@
 import { registerMap } from '../collector/wire.ts';
 import { dayTypeOf, fromEpochDay, zoneOf } from '../core/index.ts';
-import type { Meter, Site, Zone } from '../core/index.ts';
+import type { Meter, Site, TariffRegisterWh, Zone } from '../core/index.ts';
+import { TariffRegisters } from './dlt645/tariff-registers.ts';
 import { hashString, range3 } from './prng.ts';
 
 /**
@@ -368,6 +369,11 @@ export interface ReadingRow {
   readonly wh: number;
   /** Total active power, W. */
   readonly w: number;
+  /**
+   * DL/T 645 meters: the tariff registers read with it (register number -> Wh), as the
+   * simulated meter keeps them (sim/dlt645/tariff-registers.ts, counted from the epoch).
+   */
+  readonly tariffWh?: TariffRegisterWh;
 }
 
 export interface SimulateReadingsOptions extends LoadModelOptions {
@@ -385,7 +391,8 @@ export interface SimulateReadingsOptions extends LoadModelOptions {
  * Readings from the same model the simulator serves, without any wire: for backfilling
  * history fast (the demo), and for other tests and benchmarks. Yields, for each time in
  * [from, to) stepping by stepMs, one row per meter in site order. Energy is the model's
- * exact integer Wh (a float32 meter on the wire shows it rounded to its resolution).
+ * exact integer Wh (a float32 meter on the wire shows it rounded to its resolution); a
+ * DL/T 645 meter's is its total register as it shows it, in whole 0.01 kWh.
  */
 export function* simulateReadings(site: Site, opts: SimulateReadingsOptions): Generator<ReadingRow> {
   const step = opts.stepMs ?? 60_000;
@@ -394,11 +401,51 @@ export function* simulateReadings(site: Site, opts: SimulateReadingsOptions): Ge
   const ids = opts.meters ?? site.meters.map((m) => m.id);
   for (const id of ids) if (!site.meters.some((m) => m.id === id)) throw new Error(`simulateReadings: no meter '${id}' in site ${site.id}`);
   const model = new SiteLoadModel(site, opts);
+  const registers = dlt645Registers(site, model, ids);
   for (let t = opts.from; t < opts.to; t += step) {
+    for (const r of registers) r.advance(t);
     for (const id of ids) {
       const s = model.snapshot(id, t);
-      yield { time: t, meter: id, wh: s.wh, w: s.w };
+      const regs = registers.find((r) => r.id === id);
+      // A DL/T 645 meter's total as it shows it (whole 0.01 kWh, the sum of its tariff
+      // registers: sim/dlt645/meter.ts answers the same), so the history agrees with what the
+      // collector reads from the simulator, and a gap in it bills by rule 5 as the
+      // uninterrupted history does (billing.md section 2).
+      yield regs ? { time: t, meter: id, wh: regs.totalWh(), w: s.w, tariffWh: regs.tariffWh() } : { time: t, meter: id, wh: s.wh, w: s.w };
     }
   }
+}
+
+/**
+ * The tariff registers of the site's DL/T 645 meters as the simulated meter keeps them:
+ * seeded at the model's epoch from the register then, advanced through every period change
+ * by the model's energy (sim/dlt645/meter.ts does the same, so a simulator started after
+ * this history continues its registers).
+ */
+function dlt645Registers(site: Site, model: SiteLoadModel, ids: readonly string[]) {
+  return site.meters
+    .filter((m) => ids.includes(m.id) && m.connection?.protocol === 'dlt645')
+    .map((m) => {
+      const conn = m.connection?.protocol === 'dlt645' ? m.connection : undefined;
+      const first = model.snapshot(m.id, model.epoch);
+      const regs = TariffRegisters.seeded(site, conn?.tariffs, model.epoch, first.wh);
+      // The meter counts on from its register at the epoch, by the model's (unwrapped) energy.
+      const totalAt = (t: number) => first.wh + model.snapshot(m.id, t).totalWh - first.totalWh;
+      return {
+        id: m.id,
+        advance(t: number) {
+          for (const c of regs.changesUntil(t)) regs.advance(c, totalAt(c));
+          regs.advance(t, totalAt(t));
+        },
+        tariffWh(): TariffRegisterWh {
+          const r = regs.snapshot().tariffWh;
+          return { 1: r[0], 2: r[1], 3: r[2], 4: r[3] };
+        },
+        /** The total register as the meter answers it (XXXXXX.XX kWh wraps at 1,000,000 kWh, as meter.ts). */
+        totalWh(): number {
+          return regs.snapshot().totalWh % 1_000_000_000;
+        },
+      };
+    });
 }
 

@@ -5,12 +5,14 @@ import type { ReadingRow, SimulateReadingsOptions } from './load-model.ts';
 
 /**
  * Simulated history as a readings CSV in billing.md's format (section 1, "Readings"):
- * header `time,meter,kwh,kw`, RFC 3339 UTC times, `kwh` the cumulative register with
- * exactly 3 decimals (integer Wh, so no rounding happens on import), `kw` an extra column
- * billing ignores. What the demo imports to have history before the collector starts.
+ * header `time,meter,kwh,kw,kwh_t1..kwh_t4`, RFC 3339 UTC times, `kwh` the cumulative
+ * register with exactly 3 decimals (integer Wh, so no rounding happens on import), `kw` an
+ * extra column billing ignores, and a DL/T 645 meter's tariff registers 1..4 (empty for
+ * other meters), which bill a gap (billing.md section 2 rule 5). What the demo imports to
+ * have history before the collector starts.
  */
 
-export const READINGS_CSV_HEADER = 'time,meter,kwh,kw';
+export const READINGS_CSV_HEADER = 'time,meter,kwh,kw,kwh_t1,kwh_t2,kwh_t3,kwh_t4';
 
 /** Integer Wh as kWh text with exactly 3 decimals, by integer arithmetic (no float formatting). */
 export function whToKwhText(wh: number): string {
@@ -19,7 +21,9 @@ export function whToKwhText(wh: number): string {
 }
 
 export function readingCsvLine(r: ReadingRow): string {
-  return `${new Date(r.time).toISOString()},${r.meter},${whToKwhText(r.wh)},${whToKwhText(r.w)}`;
+  const t = r.tariffWh;
+  const regs = ([1, 2, 3, 4] as const).map((n) => (t?.[n] === undefined ? '' : whToKwhText(t[n]))).join(',');
+  return `${new Date(r.time).toISOString()},${r.meter},${whToKwhText(r.wh)},${whToKwhText(r.w)},${regs}`;
 }
 
 /** Writes simulateReadings(site, opts) to a CSV file; resolves with the number of rows. */

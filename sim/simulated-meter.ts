@@ -61,6 +61,11 @@ export class SimulatedMeter {
     return this.meter.id;
   }
 
+  /** The load model's epoch: the meter's counters start there (a DL/T 645 meter's tariff registers too). */
+  get epoch(): number {
+    return this.model.epoch;
+  }
+
   /** Injects a fault now (see faults.ts for what each does on the wire). */
   inject(f: Fault): void {
     validateFault(this.meter.id, f);

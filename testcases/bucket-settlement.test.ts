@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addDays, parseSiteYaml, ReadingsScanner, zoneOf } from '../core/index.ts';
-import type { LocalDate, ReadingRow } from '../core/index.ts';
+import type { LocalDate, ReadingRow, TariffRegisterWh } from '../core/index.ts';
 import { proveBucketSettlement } from '../core/settle/bucket-proof.ts';
 import { expectSameDay } from '../test/bucket-proof.ts';
 
@@ -30,7 +30,20 @@ function load(dir: string): { site: ReturnType<typeof parseSiteYaml>; rows: Read
   const rows: ReadingRow[] = [];
   site.meters.forEach((m, i) => {
     const s = store.series(i);
-    for (let k = 0; k < s.time.length; k++) rows.push({ time: s.time[k], meter: m.id, wh: s.wh[k] });
+    // The tariff registers read with a reading (billing.md section 2 rule 5), by instant and total.
+    const regs = new Map<string, TariffRegisterWh>();
+    const t = s.tariff;
+    if (t) {
+      for (let k = 0; k < t.time.length; k++) {
+        const r: Partial<Record<1 | 2 | 3 | 4, number>> = {};
+        for (const n of [1, 2, 3, 4] as const) if (!Number.isNaN(t.reg[k * 4 + n - 1])) r[n] = t.reg[k * 4 + n - 1];
+        regs.set(`${t.time[k]}|${t.wh[k]}`, r);
+      }
+    }
+    for (let k = 0; k < s.time.length; k++) {
+      const tw = regs.get(`${s.time[k]}|${s.wh[k]}`);
+      rows.push({ time: s.time[k], meter: m.id, wh: s.wh[k], ...(tw ? { tariffWh: tw } : {}) });
+    }
   });
   return { site, rows };
 }

@@ -1,4 +1,3 @@
-import { sortSeries } from '../core/index.ts';
 import type { RawSeries, Site } from '../core/index.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { quoteString } from '../influx/client.ts';
@@ -6,6 +5,7 @@ import { F, M, T } from '../influx/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { RedisClient } from '../lib/redis.ts';
 import type { Queues } from './queues.ts';
+import { joinSeries, READING_FIELDS, seriesOfRows } from './reading-series.ts';
 
 /**
  * What every processor gets: the validated sites, the InfluxDB adapter, Redis for the
@@ -88,7 +88,8 @@ export function idRegex(ids: readonly string[]): string {
 
 /**
  * Raw readings of some meters in [fromMs, toMs), sorted per meter (equal instants kept:
- * the counter rules decide about them). Integer Wh as the collector wrote them.
+ * the counter rules decide about them). Integer Wh as the collector wrote them, with the
+ * tariff registers read with them (billing.md section 2 rule 5).
  */
 export async function loadRaw(influx: InfluxV1, site: string, meters: readonly string[] | 'all', fromMs: number, toMs: number): Promise<Map<string, RawSeries>> {
   const out = new Map<string, RawSeries>();
@@ -96,22 +97,12 @@ export async function loadRaw(influx: InfluxV1, site: string, meters: readonly s
   // 'all' (settlement): no meter regex, which InfluxDB 1.x evaluates slowly for 1,000 ids.
   const which = meters === 'all' ? '' : ` AND ${T.meter} =~ ${idRegex(meters)}`;
   const [series = []] = await influx.queryRaw(
-    `SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${quoteString(site)}${which} AND time >= ${fromMs}ms AND time < ${toMs}ms GROUP BY ${T.meter}`,
+    `SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${quoteString(site)}${which} AND time >= ${fromMs}ms AND time < ${toMs}ms GROUP BY ${T.meter}`,
   );
   for (const s of series) {
     const meter = s.tags?.meter;
     if (!meter) continue;
-    const n = s.values.length;
-    const time = new Float64Array(n);
-    const wh = new Float64Array(n);
-    let k = 0;
-    for (const v of s.values) {
-      if (typeof v[1] !== 'number') continue; // a row of another field only
-      time[k] = v[0] as number;
-      wh[k] = v[1];
-      k++;
-    }
-    out.set(meter, sortSeries(time.subarray(0, k), wh.subarray(0, k)));
+    out.set(meter, seriesOfRows(s.columns, s.values));
   }
   return out;
 }
@@ -126,24 +117,18 @@ export async function loadWindow(influx: InfluxV1, site: string, fromMs: number,
   const out = await loadRaw(influx, site, meters, fromMs, toMs);
   const wanted = meters === 'all' ? undefined : new Set(meters);
   const sq = quoteString(site);
+  // The edge readings as whole rows (not last()/first() of one field): a gap reaching into
+  // the window is spread by the tariff registers read at its ends (billing.md section 2 rule 5).
   const [before = [], after = []] = await influx.queryRaw(
     [
-      `SELECT last(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${sq} AND time < ${fromMs}ms AND time >= ${fromMs - edgeMs}ms GROUP BY ${T.meter}`,
-      `SELECT first(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${sq} AND time >= ${toMs}ms AND time < ${toMs + edgeMs}ms GROUP BY ${T.meter}`,
+      `SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${sq} AND time < ${fromMs}ms AND time >= ${fromMs - edgeMs}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 1`,
+      `SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${sq} AND time >= ${toMs}ms AND time < ${toMs + edgeMs}ms GROUP BY ${T.meter} LIMIT 1`,
     ].join(';\n'),
   );
-  const edges = new Map<string, [number, number][]>();
   for (const s of [...before, ...after]) {
     const meter = s.tags?.meter;
-    const v = s.values[0];
-    if (!meter || !v || typeof v[1] !== 'number' || (wanted && !wanted.has(meter))) continue;
-    edges.set(meter, [...(edges.get(meter) ?? []), [v[0] as number, v[1]]]);
-  }
-  for (const [meter, extra] of edges) {
-    const s = out.get(meter) ?? EMPTY_SERIES;
-    const time = Float64Array.from([...s.time, ...extra.map((e) => e[0])]);
-    const wh = Float64Array.from([...s.wh, ...extra.map((e) => e[1])]);
-    out.set(meter, sortSeries(time, wh));
+    if (!meter || (wanted && !wanted.has(meter))) continue;
+    out.set(meter, joinSeries(out.get(meter) ?? EMPTY_SERIES, seriesOfRows(s.columns, s.values)));
   }
   return out;
 }

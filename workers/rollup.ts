@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { addDays, bucketCalendars, dateOfDayBucket, rollupStep, sortSeries, zoneOf } from '../core/index.ts';
-import type { CounterState, LocalDate, Meter, RawSeries, Site } from '../core/index.ts';
+import { addDays, bucketCalendars, counterState, dateOfDayBucket, rollupStep, zoneOf } from '../core/index.ts';
+import type { CounterState, LocalDate, Meter, RawSeries, Site, StateReading } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { InfluxV1 } from '../influx/client.ts';
 import { quoteString, rowsOf } from '../influx/client.ts';
@@ -11,6 +11,7 @@ import type { WorkerContext } from './context.ts';
 import { bucketAccount } from './bucket-account.ts';
 import { redisKeys } from './keys.ts';
 import { batchMeters, requestBalance, requestRollup } from './queues.ts';
+import { READING_FIELDS, seriesOfRows } from './reading-series.ts';
 import { requestResettlement } from './settle-requests.ts';
 import type { RollupJob } from './queues.ts';
 import { settledDays } from './settlement.ts';
@@ -49,8 +50,9 @@ export interface RollupResult {
 interface MeterState {
   /** Readings after this instant (ms) are new. */
   readonly w: number;
-  readonly acc: readonly (readonly [number, number])[];
-  readonly pend: readonly (readonly [number, number])[];
+  /** Accepted and pending readings, each with the tariff registers read with it (core StateReading). */
+  readonly acc: readonly StateReading[];
+  readonly pend: readonly StateReading[];
   /** Buckets are written only from this instant (set when the state was reset to a day). */
   readonly from?: number;
   /** Reset: the last reading at or before `w` is the baseline (as the settlement's window starts). */
@@ -75,38 +77,34 @@ function parseState(text: string | null): MeterState | undefined {
 }
 
 /** One statement per meter (equality on the meter tag is an index lookup; a regex over 1,000 ids is slow in InfluxDB 1.x). */
-async function loadNew(influx: InfluxV1, site: string, meters: readonly { id: string; state?: MeterState }[], limit: number): Promise<{ raw: Map<string, RawSeries>; seeds: Map<string, [number, number]> }> {
+async function loadNew(influx: InfluxV1, site: string, meters: readonly { id: string; state?: MeterState }[], limit: number): Promise<{ raw: Map<string, RawSeries>; seeds: Map<string, StateReading> }> {
   const sq = quoteString(site);
   const statements: string[] = [];
   const who: { meter: string; seed: boolean }[] = [];
   for (const m of meters) {
     const after = m.state ? ` AND time > ${m.state.w}ms` : '';
-    statements.push(`SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)}${after} ORDER BY time ASC LIMIT ${limit}`);
+    // With the tariff registers: a gap is spread by them (billing.md section 2 rule 5).
+    statements.push(`SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)}${after} ORDER BY time ASC LIMIT ${limit}`);
     who.push({ meter: m.id, seed: false });
     if (m.state?.seed) {
-      statements.push(`SELECT last(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)} AND time <= ${m.state.w}ms`);
+      statements.push(`SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(m.id)} AND time <= ${m.state.w}ms ORDER BY time DESC LIMIT 1`);
       who.push({ meter: m.id, seed: true });
     }
   }
   const raw = new Map<string, RawSeries>();
-  const seeds = new Map<string, [number, number]>();
+  const seeds = new Map<string, StateReading>();
   if (statements.length === 0) return { raw, seeds };
   const res = await influx.queryRaw(statements.join(';\n'));
   who.forEach((w, i) => {
-    const rows = rowsOf(res[i] ?? []);
+    const s = res[i]?.[0];
+    const series = s ? seriesOfRows(s.columns, s.values) : { time: new Float64Array(0), wh: new Float64Array(0) };
     if (w.seed) {
-      const r = rows[0];
-      if (r && typeof r.last === 'number') seeds.set(w.meter, [r.time as number, r.last]);
+      // The baseline with the registers read with it (the state's reading form).
+      const seed = counterState(series, series, Infinity).accepted[0];
+      if (seed) seeds.set(w.meter, seed);
       return;
     }
-    const time: number[] = [];
-    const wh: number[] = [];
-    for (const r of rows) {
-      if (typeof r[F.wh] !== 'number') continue;
-      time.push(r.time as number);
-      wh.push(r[F.wh] as number);
-    }
-    raw.set(w.meter, sortSeries(Float64Array.from(time), Float64Array.from(wh)));
+    raw.set(w.meter, series);
   });
   return { raw, seeds };
 }
@@ -182,7 +180,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   let more = false;
   let newest = -Infinity;
   const calendar = bucketCalendars(site);
-  const spans: { meter: string; prev: number; next: number }[] = [];
+  const spans: Span[] = [];
   for (const meter of meters) {
     const series = raw.get(meter.id);
     if (!series || series.time.length === 0) continue;
@@ -192,8 +190,13 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     const step = rollupStep(site, meter, base, series, calendar, st?.from);
     for (const b of step.buckets) lines.push(bucketLine(site.id, { meter: meter.id, role: meter.role, ...bucketAccount(site, meter, b.start), period: b.period, start: b.start, wh: b.wh }));
     for (const f of step.flags) lines.push(eventLine(site.id, { kind: f.kind, meter: f.meter, detail: f.detail, time: f.time }));
-    // A meter back after silence: the first new interval may reach over midnights into days settled without it.
-    if (step.prev !== undefined && !st?.seed && zone.dateOf(step.prev) < zone.dateOf(series.time[0])) spans.push({ meter: meter.id, prev: step.prev, next: series.time[0] });
+    // A meter back after silence: the first new interval may reach over midnights into days
+    // settled without it; and readings never seen before (past the watermark) may be of past
+    // days, like a DL/T 645 meter's freezes read back after an outage.
+    if (step.prev !== undefined && !st?.seed) {
+      const span = spanOf(zone, meter.id, step.prev, series, seen.get(meter.id)!, now);
+      if (span) spans.push(span);
+    }
     const h = st === undefined ? series.time[0] : st.seed ? (st.h ?? st.from ?? st.w) : st.h;
     newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}), ...(h !== undefined ? { h } : {}) } satisfies MeterState);
     // The newest raw reading seen (the late-data bound): never moved back by a state reset.
@@ -224,20 +227,46 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   return { meters: Object.keys(newStates).length, readings, buckets, lateDays, more };
 }
 
+/** New readings of a meter that may reach into settled days (resettleSpans). */
+interface Span {
+  readonly meter: string;
+  /** The last accepted reading before the run, and the run's first reading. */
+  readonly prev: number;
+  readonly next: number;
+  /** Readings of past days never seen before: from the one before the first of them to the last. */
+  readonly fresh?: readonly [number, number];
+}
+
 /**
- * New readings whose interval reaches back over local midnights into settled days (the
- * meter was silent past the settlement): those days are settled again, which writes the
- * missing energy as adjustment lines with the reason.
+ * Whether a run's readings may reach settled days: the first interval crosses a midnight
+ * (silence), or readings past the watermark `seen` are of a day before today's (their
+ * intervals start at the reading before the first of them).
  */
-async function resettleSpans(ctx: WorkerContext, site: Site, spans: readonly { meter: string; prev: number; next: number }[]): Promise<void> {
+function spanOf(zone: ReturnType<typeof zoneOf>, meter: string, prev: number, series: RawSeries, seen: number, now: number): Span | undefined {
+  const next = series.time[0];
+  let i = 0;
+  while (i < series.time.length && series.time[i] <= seen) i++;
+  const fresh = i < series.time.length && zone.dateOf(series.time[i]) < zone.dateOf(now) ? ([i > 0 ? series.time[i - 1] : prev, series.time[series.time.length - 1]] as const) : undefined;
+  if (zone.dateOf(prev) >= zone.dateOf(next) && !fresh) return undefined;
+  return { meter, prev, next, ...(fresh ? { fresh } : {}) };
+}
+
+/**
+ * New readings whose intervals reach back over local midnights into settled days (the
+ * meter was silent past the settlement, or readings of those days arrive after it, like a
+ * DL/T 645 meter's freezes read back after an outage): those days are settled again, which
+ * writes the missing energy as adjustment lines with the reason.
+ */
+async function resettleSpans(ctx: WorkerContext, site: Site, spans: readonly Span[]): Promise<void> {
   const zone = zoneOf(site.timezone);
   const settled = await settledDays(ctx, site, zone.midnight(zone.dateOf(Math.min(...spans.map((s) => s.prev)))));
   const toSettle = new Map<LocalDate, string[]>();
   for (const s of spans) {
-    for (let d = zone.dateOf(s.prev); d < zone.dateOf(s.next); d = addDays(d, 1)) {
-      if (!settled.has(d)) continue;
-      toSettle.set(d, [...(toSettle.get(d) ?? []), `${s.meter} (silent ${zone.format(s.prev)} to ${zone.format(s.next)})`]);
-    }
+    const why = new Map<LocalDate, string>();
+    for (let d = zone.dateOf(s.prev); d < zone.dateOf(s.next); d = addDays(d, 1)) why.set(d, `silent ${zone.format(s.prev)} to ${zone.format(s.next)}`);
+    // Fresh readings' intervals hold energy of [from, to): the days from from's to to's.
+    if (s.fresh) for (let d = zone.dateOf(s.fresh[0]); d <= zone.dateOf(s.fresh[1] - 1); d = addDays(d, 1)) if (!why.has(d)) why.set(d, `readings of the day arrived ${zone.format(s.fresh[0])} to ${zone.format(s.fresh[1])}`);
+    for (const [d, text] of why) if (settled.has(d)) toSettle.set(d, [...(toSettle.get(d) ?? []), `${s.meter} (${text})`]);
   }
   for (const [day, why] of toSettle) {
     const reason = `readings after the day was settled: ${why.sort().join(', ')}`;

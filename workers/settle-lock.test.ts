@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, computeBillRun, zoneOf } from '../core/index.ts';
 import { InfluxV1, quoteString } from '../influx/client.ts';
 import { chargeLine } from '../influx/settlement-lines.ts';
+import { M } from '../influx/schema.ts';
 import { redisKeys } from './keys.ts';
+import { READING_FIELDS } from './reading-series.ts';
 import { closeQueues } from './queues.ts';
 import { processSettlement, settleSiteDay, SettlementBusyError, SettlementInFlightError, SettlementLockLostError } from './settlement.ts';
 import { liveBill } from './statement.ts';
@@ -40,7 +42,9 @@ class SlowInflux extends InfluxV1 {
   private firstRead?: () => void;
   readonly reading = new Promise<void>((r) => (this.firstRead = r));
   override async queryRaw(q: string, opts?: Parameters<InfluxV1['queryRaw']>[1]): Promise<Awaited<ReturnType<InfluxV1['queryRaw']>>> {
-    if (q.startsWith('SELECT wh FROM reading')) {
+    // The day's window of readings (with the tariff registers since billing amendment 12),
+    // not the single readings at its edges (LIMIT 1).
+    if (q.startsWith(`SELECT ${READING_FIELDS} FROM ${M.reading}`) && !q.includes('LIMIT')) {
       this.reads++;
       this.firstRead?.();
       await new Promise((r) => setTimeout(r, this.delayMs));

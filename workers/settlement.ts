@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { addDays, meterIndex, PERIODS, ReadingStore, settleDayMixed, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
+import { addDays, PERIODS, settleDayMixed, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
 import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, RawSeries, Site } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
 import type { BucketPoint } from '../influx/bucket-lines.ts';
@@ -10,6 +10,7 @@ import { accountCellLine, accountDayLine, chargeLine, meterCellLine, meterDayLin
 import { loadWindow, siteOf, writeChunked } from './context.ts';
 import { planBucketDay } from './bucket-evidence.ts';
 import type { BucketPlan } from './bucket-evidence.ts';
+import { readingStoreOf } from './reading-series.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
 import { announceFinalStatements } from './move-out.ts';
@@ -191,11 +192,8 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   // A regex over many ids is slow in InfluxDB 1.x: past half the meters, read all and keep these.
   const raw = rawIds.length === 0 ? new Map<string, RawSeries>() : await loadWindow(ctx.influx, site.id, a - ctx.tuning.settleLookbackMs, b + ctx.tuning.settleLookaheadMs, undefined, rawIds.length > site.meters.length / 2 ? 'all' : rawIds);
   const rawSet = new Set(rawIds);
-  const store = new ReadingStore(site.meters.length);
-  for (const [meter, i] of meterIndex(site)) {
-    const s = rawSet.has(meter) ? raw.get(meter) : undefined;
-    if (s) for (let k = 0; k < s.time.length; k++) store.add(i, s.time[k], s.wh[k]);
-  }
+  // With the tariff registers read with each reading (a gap spread by them, billing.md section 2 rule 5).
+  const store = readingStoreOf(site, new Map([...raw].filter(([m]) => rawSet.has(m))));
   // The core settles the day: bucket meters from their energy, raw meters through the
   // counter rules and the split of their window (their 15-minute pieces give their buckets,
   // compared with the rollup's below), then section 4 on all of it.

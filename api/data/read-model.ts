@@ -101,7 +101,10 @@ export interface MasterDay {
 export interface MeterHealthOut {
   readonly meter: string;
   readonly role: string;
+  /** A tenant meter's occupant now (the landlord account while vacant; section 11); a common meter's null. */
   readonly account: string | null;
+  /** A tenant meter's unit is vacant now (no occupant: its energy goes to the landlord); null for other roles. */
+  readonly vacant: boolean | null;
   readonly ok: boolean | null;
   readonly errors: number | null;
   readonly consecutive_errors: number | null;
@@ -490,7 +493,7 @@ export class ReadModel {
     return int(rows[0]?.n) > 0;
   }
 
-  async meterHealth(site: Site): Promise<MeterHealthOut[]> {
+  async meterHealth(site: Site, now: number): Promise<MeterHealthOut[]> {
     const w = `${qi(T.site)} = ${qs(site.id)}`;
     const [health, last] = await this.multi([
       `SELECT * FROM ${qi(M.meterHealth)} WHERE ${w} GROUP BY ${qi(T.meter)} ORDER BY time DESC LIMIT 1`,
@@ -500,10 +503,13 @@ export class ReadModel {
       const h = health.find((r) => r[T.meter] === m.id);
       const l = last.find((r) => r[T.meter] === m.id);
       const num = (v: unknown) => (typeof v === 'number' ? v : null);
+      // Who the meter bills now, not the first account the site file lists for the unit.
+      const occ = m.role === 'tenant' ? occupantAt(site, m, now) : undefined;
       return {
         meter: m.id,
         role: m.role,
-        account: m.account ?? null,
+        account: occ ? occ.account || null : (m.account ?? null),
+        vacant: occ ? occ.vacant : null,
         ok: h ? h[F.ok] === true : null,
         errors: h ? num(h[F.errors]) : null,
         consecutive_errors: h ? num(h[F.consecutiveErrors]) : null,

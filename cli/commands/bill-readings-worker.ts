@@ -41,6 +41,7 @@ try {
   for (const m of meters) {
     for (const c of m.chunks) transfer.push(c.dt.buffer as ArrayBuffer, c.dw.buffer as ArrayBuffer);
     if (m.wideT && m.wideW) transfer.push(m.wideT.buffer as ArrayBuffer, m.wideW.buffer as ArrayBuffer);
+    if (m.tar) transfer.push(m.tar.buffer as ArrayBuffer);
   }
   parentPort!.postMessage({ ok: true, meters, minTime: store.minTime, maxTime: store.maxTime }, transfer);
 } catch (err) {

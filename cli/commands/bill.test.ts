@@ -62,6 +62,85 @@ describe('submeter bill', () => {
     expect(bad.stderr).toContain(`halves-bad.csv:${lines.length + 2}: kwh:`);
   });
 
+  it('tariff registers (kwh_t1..kwh_t4) reach the bill, in one pass and in two halves on two threads (billing.md amendment 12)', async () => {
+    const g = join(repo, 'testcases/gap-tariff-registers');
+    const gargs = ['--site', join(g, 'site.yaml'), '--readings', join(g, 'readings.csv'), '--from', '2026-10-01', '--to', '2026-10-04'];
+    const split = { SUBMETER_BILL_THREADS: '2', SUBMETER_BILL_SPLIT_BYTES: '1' };
+    const [one, two] = await Promise.all([bill(gargs), bill(gargs, split)]);
+    expect(one.stdout).toBe(readFileSync(join(g, 'expected.json'), 'utf8'));
+    expect(two.stdout).toBe(one.stdout);
+  });
+
+  it('after an outage, a readings CSV with the daily freezes (kwh_t1..kwh_t4) bills as the uninterrupted run, to the fen (issue 16, amendment 12)', async () => {
+    // Three DL/T 645 meters on a TOU tariff, one programmed with another register order.
+    // `submeter sim --backfill-csv` writes what the simulated meters show hourly: the total
+    // and the tariff registers, in whole 0.01 kWh (the total their sum, as the simulated
+    // meter answers on the wire). The outage file is what the collector stores when it was
+    // down 03-03 10:00 -> 03-06 10:00: the live reads before and after, and the meters'
+    // daily freezes at each local midnight in between (the registers at that instant:
+    // collector/inputs/dlt645/frozen-fill-tou.test.ts proves the freezes read back equal them).
+    const yaml = `site: { id: frozen-tou, timezone: Asia/Shanghai }
+meters:
+  - { id: M0, role: master, max_gap: 2h, connection: { protocol: dlt645, port: /dev/ttyUSB0, address: "000000000001" } }
+  - { id: T102, role: tenant, account: A102, max_gap: 2h, connection: { protocol: dlt645, port: /dev/ttyUSB0, address: "000000001102" } }
+  - { id: T103, role: tenant, account: A103, max_gap: 2h, connection: { protocol: dlt645, port: /dev/ttyUSB0, address: "000000001103", tariffs: { valley: 1, flat: 2, peak: 3, sharp: 4 } } }
+accounts:
+  - { id: A102, tariff: tou, opening_balance: "500.00" }
+  - { id: A103, tariff: tou, opening_balance: "300.00" }
+loss: { normal_rate: 0.05, method: consumption }
+tariffs:
+  - id: tou
+    versions:
+      - effective_from: 2026-01-01
+        prices: { sharp: "1.350000", peak: "1.100000", flat: "0.720000", valley: "0.350000" }
+        schedule:
+          - periods:
+              - { from: "00:00", to: "07:00", period: valley }
+              - { from: "07:00", to: "08:00", period: flat }
+              - { from: "08:00", to: "11:00", period: peak }
+              - { from: "11:00", to: "18:00", period: flat }
+              - { from: "18:00", to: "20:00", period: sharp }
+              - { from: "20:00", to: "22:00", period: peak }
+              - { from: "22:00", to: "23:00", period: flat }
+              - { from: "23:00", to: "24:00", period: valley }
+`;
+    const siteFile = join(tmp, 'frozen-tou.yaml');
+    writeFileSync(siteFile, yaml);
+    const full = join(tmp, 'uninterrupted.csv');
+    const sim = await run(process.execPath, [bin, 'sim', '--site', siteFile, '--backfill-csv', full, '--from', '2026-03-02T00:00:00+08:00', '--to', '2026-03-07T02:00:00+08:00', '--step', '1h'], { cwd: repo });
+    expect(sim.stdout).toContain('366 readings of 3 meters');
+    const [header, ...rows] = readFileSync(full, 'utf8').trim().split('\n');
+    expect(header).toBe('time,meter,kwh,kw,kwh_t1,kwh_t2,kwh_t3,kwh_t4');
+    const STOP = Date.parse('2026-03-03T10:00:00+08:00');
+    const BACK = Date.parse('2026-03-06T10:00:00+08:00');
+    const at = (row: string) => Date.parse(row.slice(0, row.indexOf(',')));
+    const midnight = (t: number) => (t + 8 * 3_600_000) % 86_400_000 === 0;
+    const kept = rows.filter((r) => !(at(r) > STOP && at(r) < BACK) || midnight(at(r)));
+    expect(kept.filter((r) => at(r) > STOP && at(r) < BACK)).toHaveLength(3 * 3); // 3 freezes x 3 meters
+    const outage = join(tmp, 'outage.csv');
+    writeFileSync(outage, `${[header, ...kept].join('\n')}\n`);
+    // The same freezes without their tariff registers: what billing had before amendment 12.
+    const blindFile = join(tmp, 'outage-without-registers.csv');
+    writeFileSync(blindFile, `${[header, ...kept.map((r) => (at(r) > STOP && at(r) < BACK ? r.replace(/(,[^,]*){4}$/, ',,,,') : r))].join('\n')}\n`);
+
+    const range = ['--site', siteFile, '--from', '2026-03-02', '--to', '2026-03-07'];
+    const [ref, gap, blind] = await Promise.all([bill([...range, '--readings', full]), bill([...range, '--readings', outage]), bill([...range, '--readings', blindFile])]);
+    expect([ref.code, gap.code, blind.code]).toEqual([0, 0, 0]);
+    type Bill = { accounts: { account: string; total_amount: string; lines: { period: string; kwh: string; amount: string }[] }[]; quality: { kind: string }[] };
+    const refBill = JSON.parse(ref.stdout) as Bill;
+    const gapBill = JSON.parse(gap.stdout) as Bill;
+    // Every line to the Wh and the fen, every total, nothing flagged: the same bytes.
+    expect(gapBill.accounts.map((a) => [a.account, a.total_amount, a.lines])).toEqual(refBill.accounts.map((a) => [a.account, a.total_amount, a.lines]));
+    expect(gapBill.quality).toEqual([]);
+    expect(gap.stdout).toBe(ref.stdout);
+    // A real TOU bill: all four periods on each account.
+    for (const a of gapBill.accounts) expect(new Set(a.lines.map((l) => l.period))).toEqual(new Set(['sharp', 'peak', 'flat', 'valley']));
+    // Without the registers the outage days are split linearly: other figures, flagged.
+    const blindBill = JSON.parse(blind.stdout) as Bill;
+    expect(blindBill.quality.filter((q) => q.kind === 'gap').length).toBe(3 * 4);
+    expect(blindBill.accounts.map((a) => a.lines)).not.toEqual(refBill.accounts.map((a) => a.lines));
+  }, 60_000);
+
   it('dates: the supported range at its edges (issue 11), exit 2 outside it', async () => {
     const site = ['--site', join(c, 'site.yaml'), '--readings', join(c, 'readings.csv')];
     const [before, first, after] = await Promise.all([

@@ -370,7 +370,7 @@ async function backfill(
     bar.update(n);
   };
   for (const r of simulateReadings(site, { from: o.from, to: o.to, stepMs: 60_000, seed: o.seed, epoch: o.epoch })) {
-    lines.push(sampleLine(site.id, { meter: r.meter, time: r.time, wh: r.wh, w: r.w }));
+    lines.push(sampleLine(site.id, { meter: r.meter, time: r.time, wh: r.wh, w: r.w, ...(r.tariffWh ? { tariffWh: r.tariffWh } : {}) }));
     csv += `${readingCsvLine(r)}\n`;
     n++;
     if (lines.length >= 20_000) await flush();

@@ -116,7 +116,9 @@ export async function importReadings(site: Site, file: string, influx: InfluxV1,
         continue;
       }
       if (batch.length === 0) batchFirstLine = lineNo;
-      batch.push(sampleLine(site.id, { meter: r.value.meter, time: r.value.time, wh: r.value.wh }));
+      // The tariff registers too (billing.md section 2 rule 5): the stored readings bill as the file does.
+      const { meter, time, wh, tariffWh } = r.value;
+      batch.push(sampleLine(site.id, { meter, time, wh, ...(tariffWh ? { tariffWh } : {}) }));
       batchDays.add(dayOf(r.value.time));
       if (batch.length >= batchRows) await flush();
     }

@@ -11,6 +11,7 @@ import { parsePayload, RELAY_QUEUE, RelayJob, relayQueuePrefix, UnrecoverableErr
 import type { BusRegistry } from '../bus/index.ts';
 import { MeterReadError } from '../input.ts';
 import type { ModbusTcpPool } from '../inputs/modbus-tcp/tcp-pool.ts';
+import { meterAt } from '../meter-config.ts';
 import { createRelayDriver, relayUnsupported } from './driver.ts';
 import type { RelayCommand, RelayDriver, RelayReadback } from './driver.ts';
 import type { RelaySecrets } from './secrets.ts';
@@ -61,23 +62,30 @@ export interface RelayExecutorOptions {
 export interface RelayExecutor {
   /** Reads every relay meter's state now (also done every statusEveryMs). */
   pollStates(): Promise<void>;
+  /**
+   * The site file in force after a reload (same site id): commands from now on reach the
+   * meters it lists, at the address each has at the command's time (a replacement in place
+   * names a new address, billing.md section 11), and the status poll covers its relays.
+   */
+  setSite(next: Site): void;
   close(): Promise<void>;
 }
 
 const FINAL: readonly string[] = ['done', 'refused', 'mismatch', 'unsupported', 'failed'];
 
 export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<RelayExecutor> {
-  const { site } = opts;
+  let site = opts.site;
   const log = (opts.log ?? createLogger('collector')).child({ part: 'relay' });
   const now = opts.now ?? Date.now;
   const redis = createRedis(opts.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error (retrying)'));
   const store = new RelayStore(redis, site.id, opts.keyPrefix ?? 'submeter');
   const pollMs = opts.readbackPollMs ?? 2000;
-  const meters = new Map(site.meters.map((m) => [m.id, m]));
+  let meters = new Map(site.meters.map((m) => [m.id, m]));
 
   const driverOf = (m: Meter, validityMs: number): RelayDriver =>
-    createRelayDriver(m, { site, buses: opts.buses, tcp: opts.tcp, secrets: opts.secrets, now, commandValiditySeconds: Math.round(validityMs / 1000) });
+    // The address in force now: a meter replaced in place is switched at its new address.
+    createRelayDriver(meterAt(m, now()), { site, buses: opts.buses, tcp: opts.tcp, secrets: opts.secrets, now, commandValiditySeconds: Math.round(validityMs / 1000) });
 
   const readback = async (m: Meter, d: RelayDriver): Promise<RelayReadback> => {
     const r = await d.readState();
@@ -227,7 +235,7 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
   );
   worker.on('error', (err) => log.warn({ err: err.message }, 'relay worker error'));
 
-  const relayMeters = site.meters.filter((m) => m.relay && !relayUnsupported(m));
+  let relayMeters = site.meters.filter((m) => m.relay && !relayUnsupported(m));
   let polling = false;
   const pollStates = async () => {
     if (polling) return;
@@ -252,6 +260,13 @@ export async function startRelayExecutor(opts: RelayExecutorOptions): Promise<Re
 
   return {
     pollStates,
+    setSite(next) {
+      if (next.id !== site.id) throw new Error(`relay executor of site ${site.id} cannot take site ${next.id}`);
+      site = next;
+      meters = new Map(site.meters.map((m) => [m.id, m]));
+      relayMeters = site.meters.filter((m) => m.relay && !relayUnsupported(m));
+      log.info({ site: site.id, relayMeters: relayMeters.map((m) => m.id) }, 'relay executor follows the reloaded site file');
+    },
     async close() {
       clearInterval(timer);
       await worker.close();

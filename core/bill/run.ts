@@ -1,5 +1,6 @@
-import { billableFlags } from '../counters/gap-cells.ts';
 import { acceptMeterSeries } from '../counters/meter-changes.ts';
+import { spreadByRegisters } from '../counters/register-spread.ts';
+import type { SpreadSeries } from '../counters/register-spread.ts';
 import { cellOccupancy } from '../tenancy/cells.ts';
 import { cutCalendar } from '../tenancy/cuts.ts';
 import { BillingInputError } from '../errors.ts';
@@ -17,7 +18,7 @@ import { dateRangeProblem } from '../date-range.ts';
 import type { LocalDate } from '../tou/local-date.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import { zoneOf } from '../tou/zone.ts';
-import type { AcceptedSeries, AccountBill, BillRun, CellSummary, ChargeLine, DaySettlement, QualityEntry, QualityFlag } from '../types.ts';
+import type { AccountBill, BillRun, CellSummary, ChargeLine, DaySettlement, QualityEntry, QualityFlag } from '../types.ts';
 import { byteOrder, moneyFen, moneyText } from '../units.ts';
 import { accountBill, masterSummary } from './assemble.ts';
 import { dedupePayments } from './payments.ts';
@@ -45,6 +46,8 @@ export function storeReadings(site: Site, rows: Iterable<ReadingRow>): ReadingSt
     const m = index.get(r.meter);
     if (m === undefined) throw new BillingInputError(`unknown meter '${r.meter}' (not in the site file)`, { field: 'meter' });
     store.add(m, r.time, r.wh);
+    const tw = r.tariffWh;
+    if (tw) store.addTariff(m, r.time, r.wh, tw[1] ?? NaN, tw[2] ?? NaN, tw[3] ?? NaN, tw[4] ?? NaN);
   }
   return store;
 }
@@ -79,9 +82,11 @@ export interface SettleRangeOptions {
   readonly historyFromMs?: number;
   /**
    * Sees each meter's energy per calendar segment (advice profiles, workers' buckets) and
-   * its accepted readings (the statement's register readings and gap marks).
+   * the series it was split from: its accepted readings with the registers tariff registers
+   * imply inside gaps (section 2 rule 5) and which intervals are estimates (the statement's
+   * register readings and gap marks).
    */
-  readonly onSegments?: (meterIndex: number, cal: TouCalendar, wh: Float64Array, accepted: AcceptedSeries) => void;
+  readonly onSegments?: (meterIndex: number, cal: TouCalendar, wh: Float64Array, accepted: SpreadSeries) => void;
 }
 
 function checkRange(from: LocalDate, to: LocalDate): void {
@@ -118,8 +123,10 @@ export function settleRange(site: Site, readings: ReadingSource, from: LocalDate
   site.meters.forEach((meter, mi) => {
     const raw = store.series(mi);
     store.release(mi);
-    const acc = acceptMeterSeries(meter, raw, opts.historyFromMs);
-    for (const f of billableFlags(site, acc.flags)) {
+    // Section 2: the counter rules, then how each gap is spread (rule 5: by the meter's
+    // tariff registers where its readings carry them) and which gaps estimate something.
+    const acc = spreadByRegisters(site, meter, acceptMeterSeries(meter, raw, opts.historyFromMs), raw.tariff);
+    for (const f of acc.flags) {
       if (f.kind === 'gap' ? f.time < toMs && (f.until ?? f.time) > fromMs : f.time >= fromMs && f.time < toMs) flags.push(f);
     }
     const n = acc.time.length;

@@ -1,6 +1,5 @@
 import type { Meter, Site } from '../site/model.ts';
 import { meterTimeline } from '../tenancy/occupancy.ts';
-import type { QualityFlag } from '../types.ts';
 import { buildCalendar } from '../tou/calendar.ts';
 import type { TouCalendar } from '../tou/calendar.ts';
 import { addDays } from '../tou/local-date.ts';
@@ -21,6 +20,8 @@ export function spansCells(site: Site, t0: number, t1: number, meter?: Meter): b
   if (zone.dateOf(t1 - 1) !== day) return true;
   return spansCellsIn(buildCalendar(site, day, addDays(day, 1)), t0, t1, meter ? occupantChanges(site, meter) : []);
 }
+// A gap spread by its tariff registers (section 2 rule 5) is judged per period instead:
+// counters/register-spread.ts.
 
 /**
  * The same rule on a calendar already built (the settlement's): a cell boundary, or one of
@@ -44,10 +45,4 @@ export function occupantChanges(site: Site, meter: Meter): number[] {
   return meterTimeline(site, meter)
     .map((s) => s.from)
     .filter((t) => Number.isFinite(t));
-}
-
-/** The flags without `gap` flags whose interval lies inside one cell and one occupancy (nothing billed was estimated). */
-export function billableFlags(site: Site, flags: readonly QualityFlag[]): QualityFlag[] {
-  const meters = new Map(site.meters.map((m) => [m.id, m]));
-  return flags.filter((f) => f.kind !== 'gap' || f.until === undefined || spansCells(site, f.time, f.until, meters.get(f.meter)));
 }

@@ -9,8 +9,8 @@ import { addDays } from '../tou/local-date.ts';
 import type { LocalDate } from '../tou/local-date.ts';
 import { zoneOf } from '../tou/zone.ts';
 import type { QualityFlag, RawSeries } from '../types.ts';
-import { billableFlags } from './gap-cells.ts';
 import { acceptMeterSeries } from './meter-changes.ts';
+import { spreadByRegisters } from './register-spread.ts';
 import { counterState, resumeSeries } from './resume.ts';
 import type { CounterState } from './resume.ts';
 
@@ -78,7 +78,10 @@ export function rollupStep(site: Site, meter: Meter, state: CounterState, series
   // before its first reading is already in it (billing.md section 11), later ones are framed
   // once a reading after them has arrived (a change entered ahead of time waits for it).
   const lastT = window.time[window.time.length - 1];
-  const acc = acceptMeterSeries(meter, window, state.accepted.length ? state.accepted[0][0] : -Infinity, lastT);
+  const accepted = acceptMeterSeries(meter, window, state.accepted.length ? state.accepted[0][0] : -Infinity, lastT);
+  // Gaps spread by tariff registers where both ends carry them (billing.md section 2 rule
+  // 5), with the gap flags that estimate something: the settlement's own series.
+  const acc = spreadByRegisters(site, meter, accepted, window.tariff);
   const prev = state.accepted.length ? state.accepted[state.accepted.length - 1][0] : undefined;
   const n = acc.time.length;
   const cal = calendar(zone.dateOf(window.time[0]), addDays(zone.dateOf(Math.max(lastT, acc.time[n - 1] ?? lastT)), 1));
@@ -87,10 +90,12 @@ export function rollupStep(site: Site, meter: Meter, state: CounterState, series
   const cut = Math.max(prev === undefined ? -Infinity : segmentStart(cal, prev), fromMs);
   const buckets = n > 1 ? touBuckets(acc, cal).filter((b) => b.start >= cut) : [];
   const after = prev ?? -Infinity;
-  // Gaps inside one settlement cell estimate nothing billed (billing.md section 2 rule 4,
-  // amendment 11): not flagged, as the settlement does not flag them.
-  const flags = billableFlags(site, acc.flags).filter((f) => (f.kind === 'gap' ? (f.until ?? f.time) > after : f.time > after) && f.time >= fromMs);
+  // Gaps that estimate nothing billed (billing.md section 2 rules 4-5, amendments 11-12)
+  // are not flagged (spreadByRegisters left them out), as the settlement does not flag them.
+  const flags = acc.flags.filter((f) => (f.kind === 'gap' ? (f.until ?? f.time) > after : f.time > after) && f.time >= fromMs);
   const last = n ? acc.time[n - 1] : undefined;
-  const next = last === undefined ? { accepted: [], pending: counterState(acc, window, Infinity).pending } : counterState(acc, window, segmentStart(cal, last));
+  // The state carries the accepted readings (with their registers), not the points the
+  // register spread implied inside gaps: the next run spreads its gaps again from them.
+  const next = last === undefined ? { accepted: [], pending: counterState(accepted, window, Infinity).pending } : counterState(accepted, window, segmentStart(cal, last));
   return { buckets, flags, next, ...(prev !== undefined ? { prev } : {}), ...(last !== undefined ? { last } : {}), keepFrom: Number.isFinite(fromMs) && (last === undefined || segmentStart(cal, last) <= fromMs) };
 }

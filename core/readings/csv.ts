@@ -1,3 +1,5 @@
+import { TARIFF_REGISTERS } from '../types.ts';
+import type { TariffRegisterWh } from '../types.ts';
 import { parseFixed } from '../units.ts';
 import { parseRfc3339 } from './rfc3339.ts';
 
@@ -14,6 +16,11 @@ export interface ReadingRow {
   readonly meter: string;
   /** Cumulative import register in Wh (kwh rounded half-up to whole Wh). */
   readonly wh: number;
+  /**
+   * The meter's tariff registers read with it (optional columns `kwh_t1`..`kwh_t4`, Wh like
+   * `wh`); absent when the row has none. They bill a gap (billing.md section 2 rule 5).
+   */
+  readonly tariffWh?: TariffRegisterWh;
 }
 
 /**
@@ -59,6 +66,8 @@ export interface CsvHeader {
 }
 
 export const READING_COLUMNS = ['time', 'meter', 'kwh'] as const;
+/** Optional readings columns: the meter's tariff registers 1..4 in kWh (billing.md section 1). */
+export const READING_TARIFF_COLUMNS = ['kwh_t1', 'kwh_t2', 'kwh_t3', 'kwh_t4'] as const;
 export const PAYMENT_COLUMNS = ['time', 'account', 'amount', 'reference'] as const;
 
 /** Splits one CSV line (RFC 4180 quoting: "a,b" and "" inside quotes). */
@@ -133,7 +142,18 @@ export function parseReadingLine(line: string, header: CsvHeader): CsvResult<Rea
   if (meter === '') return { ok: false, error: { field: 'meter', message: 'is empty' } };
   const wh = kwhToWh(kwhText);
   if (typeof wh === 'string') return { ok: false, error: { field: 'kwh', message: wh } };
-  return { ok: true, value: { time, meter, wh } };
+  // The optional tariff registers: an empty field is a register not read.
+  let tariffWh: Partial<Record<1 | 2 | 3 | 4, number>> | undefined;
+  for (const n of TARIFF_REGISTERS) {
+    const col = READING_TARIFF_COLUMNS[n - 1];
+    const at = header.index[col];
+    const text = at === undefined ? '' : (f[at] ?? '').trim();
+    if (text === '') continue;
+    const r = kwhToWh(text);
+    if (typeof r === 'string') return { ok: false, error: { field: col, message: r } };
+    (tariffWh ??= {})[n] = r;
+  }
+  return { ok: true, value: tariffWh ? { time, meter, wh, tariffWh } : { time, meter, wh } };
 }
 
 /** One payments line against its header. Amounts have at most 2 decimals (fen). */

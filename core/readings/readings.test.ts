@@ -5,6 +5,7 @@ import { kwhToWh, parsePaymentLine, parsePaymentsHeader, parseReadingLine, parse
 import { parseRfc3339 } from './rfc3339.ts';
 import { ReadingsScanner } from './scan.ts';
 import { ReadingStore } from './store.ts';
+import { registersAt } from './tariff-rows.ts';
 
 const header = (line: string) => {
   const h = parseReadingsHeader(line);
@@ -97,6 +98,40 @@ tariffs:
     );
   });
 
+  // Issue 16 follow-up: the tariff registers (billing.md section 1, `kwh_t1`..`kwh_t4`), in
+  // any column order, some empty (a register not read): fast and slow path agree.
+  const reg = fc.oneof(fc.constant(''), kwh);
+  const tariffLine = fc.tuple(timeText, fc.constantFrom(...ids), kwh, reg, reg, reg, reg, fc.boolean()).map(([t, m, k, a, b, c, d, quote]) => `${quote ? `"${t}"` : t},${a},${m},${b},${k},${c},${d}`);
+  it('reads the tariff register columns exactly as parseReadingLine, in any chunking', () => {
+    const cols = 'time,kwh_t2,meter,kwh_t1,kwh,kwh_t4,kwh_t3';
+    fc.assert(
+      fc.property(fc.array(tariffLine, { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 64 }), (lines, chunk) => {
+        const h = header(cols);
+        const expected = new ReadingStore(3);
+        for (const l of lines) {
+          const r = parseReadingLine(l, h);
+          if (!r.ok) throw new Error(`${l}: ${r.error.field} ${r.error.message}`);
+          const m = ids.indexOf(r.value.meter);
+          expected.add(m, r.value.time, r.value.wh);
+          const tw = r.value.tariffWh;
+          if (tw) expected.addTariff(m, r.value.time, r.value.wh, tw[1] ?? NaN, tw[2] ?? NaN, tw[3] ?? NaN, tw[4] ?? NaN);
+        }
+        const bytes = new TextEncoder().encode(`${cols}\n${lines.join('\n')}`);
+        const scanner = new ReadingsScanner(site, 'r.csv');
+        for (let i = 0; i < bytes.length; i += chunk) scanner.push(bytes.subarray(i, i + chunk));
+        const got = scanner.end();
+        for (let m = 0; m < 3; m++) expect(got.series(m)).toEqual(expected.series(m));
+      }),
+      { numRuns: 200, seed: 13 },
+    );
+    // Columns kwh_t2 and kwh_t1 swapped in the header: each value goes to its register.
+    const r = parseReadingLine('2026-10-01T00:00:00Z,2.5,T-1,1.25,10,,4', header(cols));
+    expect(r).toEqual({ ok: true, value: { time: Date.parse('2026-10-01T00:00:00Z'), meter: 'T-1', wh: 10_000, tariffWh: { 1: 1250, 2: 2500, 3: 4000 } } });
+    expect(parseReadingLine('2026-10-01T00:00:00Z,x,T-1,1,10,,', header(cols))).toMatchObject({ ok: false, error: { field: 'kwh_t2' } });
+    // Without register columns (or with all empty) a row carries none.
+    expect(parseReadingLine('2026-10-01T00:00:00Z,,T-1,,10,,', header(cols))).toEqual({ ok: true, value: { time: Date.parse('2026-10-01T00:00:00Z'), meter: 'T-1', wh: 10_000 } });
+  });
+
   it('names file, line and field of a bad line', () => {
     const scan = (text: string) => {
       const s = new ReadingsScanner(site, 'r.csv');
@@ -107,6 +142,7 @@ tariffs:
     expect(() => scan('time,meter,kwh\n2026-13-01T00:00:00Z,M,1\n')).toThrow('r.csv:2: time:');
     expect(() => scan('meter,kwh\n')).toThrow('r.csv:1: time:');
     expect(() => scan('')).toThrow('r.csv:1: empty file');
+    expect(() => scan('time,meter,kwh,kwh_t3\n2026-10-01T00:00:00Z,M,1,0.5\n2026-10-01T01:00:00Z,M,2,-1\n')).toThrow('r.csv:3: kwh_t3: must be a non-negative decimal');
   });
 });
 
@@ -157,3 +193,30 @@ describe('ReadingStore', () => {
   });
 });
 
+describe('tariff registers beside the readings (billing.md section 2 rule 5)', () => {
+  it('keeps them sorted apart from the rows; at one instant each register is the largest read with the kept total', () => {
+    const store = new ReadingStore(1);
+    const rows: [number, number, number, number, number, number][] = [
+      [3000, 120, 10, 20, NaN, 40],
+      [1000, 100, 5, 15, 25, 35],
+      [3000, 120, 11, NaN, 30, 39],
+      [3000, 119, 99, 99, 99, 99],
+    ];
+    for (const [t, w, ...r] of rows) {
+      store.add(0, t, w);
+      store.addTariff(0, t, w, r[0], r[1], r[2], r[3]);
+    }
+    store.add(0, 2000, 110); // a reading without registers
+    const s = store.series(0);
+    expect([...s.time]).toEqual([1000, 2000, 3000, 3000, 3000]);
+    expect([...s.tariff!.time]).toEqual([1000, 3000, 3000, 3000]);
+    // Rule 1 keeps 120 at 3000: registers of the rows with 120, per register the largest.
+    expect([...registersAt(s.tariff, 3000, 120)!]).toEqual([11, 20, 30, 40]);
+    expect(registersAt(s.tariff, 2000, 110)).toBeUndefined();
+    expect([...registersAt(s.tariff, 1000, 100)!]).toEqual([5, 15, 25, 35]);
+    // Exported and imported (the CLI's second thread): the same rows.
+    const other = new ReadingStore(1);
+    other.importMeter(0, store.exportMeter(0), 1000, 3000);
+    expect(other.series(0).tariff).toEqual(s.tariff);
+  });
+});

@@ -1,6 +1,6 @@
 import { BillingInputError } from '../errors.ts';
 import type { Site } from '../site/model.ts';
-import { parseReadingLine, parseReadingsHeader } from './csv.ts';
+import { parseReadingLine, parseReadingsHeader, READING_TARIFF_COLUMNS } from './csv.ts';
 import type { CsvHeader } from './csv.ts';
 import { FIRST_YEAR, LAST_YEAR } from '../date-range.ts';
 import { daysFromCivil, daysInMonth } from './rfc3339.ts';
@@ -39,6 +39,10 @@ export class ReadingsScanner {
   private ti = 0;
   private mi = 0;
   private ki = 0;
+  /** Columns of the tariff registers 1..4 (billing.md section 1), -1 when absent; any: some is there. */
+  private readonly tc = new Int32Array([-1, -1, -1, -1]);
+  private anyTariff = false;
+  private readonly regs = new Float64Array(4);
   private need = 0;
   private readonly starts = new Int32Array(64);
   private readonly ends = new Int32Array(64);
@@ -76,11 +80,20 @@ export class ReadingsScanner {
     this.ti = r.value.index.time;
     this.mi = r.value.index.meter;
     this.ki = r.value.index.kwh;
+    let read = 3;
     this.need = Math.max(this.ti, this.mi, this.ki) + 1;
+    READING_TARIFF_COLUMNS.forEach((c, k) => {
+      const at = r.value.index[c];
+      this.tc[k] = at ?? -1;
+      if (at === undefined) return;
+      this.anyTariff = true;
+      read++;
+      this.need = Math.max(this.need, at + 1);
+    });
     if (this.need > this.starts.length) this.need = -1; // unusual layout: slow path only
     // Columns the fast path skips before the last one it reads (e.g. meter,note,time,kwh):
     // their bytes are checked for UTF-8 validity (any non-ASCII line goes the slow way).
-    this.skipped = this.need > 3;
+    this.skipped = this.need > read;
   }
 
   /** Feeds the next chunk of the file. */
@@ -149,6 +162,8 @@ export class ReadingsScanner {
     const m = this.meterIndex.get(r.value.meter);
     if (m === undefined) throw new BillingInputError(`unknown meter '${r.value.meter}' (not in the site file)`, { file: this.source, line: this.line, field: 'meter' });
     this.store.add(m, r.value.time, r.value.wh);
+    const tw = r.value.tariffWh;
+    if (tw) this.store.addTariff(m, r.value.time, r.value.wh, tw[1] ?? NaN, tw[2] ?? NaN, tw[3] ?? NaN, tw[4] ?? NaN);
   }
 
   /** The canonical line; false sends it to the slow path (which also reports errors). */
@@ -197,12 +212,32 @@ export class ReadingsScanner {
           }
         }
         if (same) {
+          if (this.anyTariff && !this.tariffs(buf, m, time, wh)) return false;
           this.store.add(m, time, wh);
           return true;
         }
       }
       h = (h + 1) & this.mask;
     }
+  }
+
+  /**
+   * The line's tariff registers (kWh like `kwh`; an empty field is a register not read) into
+   * the store; false when one is not canonical (the slow path reads it or names the field).
+   */
+  private tariffs(buf: Uint8Array, m: number, time: number, wh: number): boolean {
+    const r = this.regs.fill(NaN);
+    let any = false;
+    for (let k = 0; k < 4; k++) {
+      const c = this.tc[k];
+      if (c < 0 || this.starts[c] === this.ends[c]) continue;
+      const v = kwhBytes(buf, this.starts[c], this.ends[c]);
+      if (v < 0) return false;
+      r[k] = v;
+      any = true;
+    }
+    if (any) this.store.addTariff(m, time, wh, r[0], r[1], r[2], r[3]);
+    return true;
   }
 
   private time(b: Uint8Array, s: number, e: number): number | undefined {

@@ -1,4 +1,4 @@
-import type { RawSeries } from '../types.ts';
+import type { RawSeries, TariffRows } from '../types.ts';
 
 /**
  * Readings of many meters in any order, held compactly until billing (issue 3: a month of
@@ -35,6 +35,9 @@ export interface MeterRowsData {
   readonly wideW: Float64Array | undefined;
   readonly wideN: number;
   readonly count: number;
+  /** Tariff rows (6 numbers each: time, wh, registers 1..4 with NaN for not read) and their count. */
+  readonly tar: Float64Array | undefined;
+  readonly tarN: number;
 }
 
 class MeterRows {
@@ -46,7 +49,17 @@ class MeterRows {
   count = 0;
   /** Consecutive rows that did not fit the current chunk. */
   misses = 0;
+  /**
+   * Readings that carry tariff registers (billing.md section 2 rule 5), 6 numbers a row:
+   * time, wh, registers 1..4 (NaN: not read). Apart from the chunks, so a file without
+   * register columns costs nothing here.
+   */
+  tar: Float64Array | undefined;
+  tarN = 0;
 }
+
+/** Numbers per tariff row in MeterRows.tar. */
+const TAR = 6;
 
 export class ReadingStore {
   private readonly meters: MeterRows[];
@@ -91,6 +104,27 @@ export class ReadingStore {
     m.misses = 0;
   }
 
+  /**
+   * Records the tariff registers read with a reading (add() records the reading itself):
+   * r1..r4 in Wh, NaN where a register was not read.
+   */
+  addTariff(meter: number, time: number, wh: number, r1: number, r2: number, r3: number, r4: number): void {
+    const m = this.meters[meter];
+    if (m.tar === undefined || (m.tarN + 1) * TAR > m.tar.length) {
+      const next = new Float64Array(m.tar ? m.tar.length * 2 : TAR * 64);
+      if (m.tar) next.set(m.tar);
+      m.tar = next;
+    }
+    const o = m.tarN * TAR;
+    m.tar[o] = time;
+    m.tar[o + 1] = wh;
+    m.tar[o + 2] = r1;
+    m.tar[o + 3] = r2;
+    m.tar[o + 4] = r3;
+    m.tar[o + 5] = r4;
+    m.tarN++;
+  }
+
   private addWide(m: MeterRows, time: number, wh: number): void {
     if (m.wideT === undefined || m.wideN === m.wideT.length) {
       const size = m.wideT ? m.wideT.length * 2 : 64;
@@ -129,14 +163,15 @@ export class ReadingStore {
       time[k] = m.wideT![i];
       wh[k] = m.wideW![i];
     }
-    return sortSeries(time, wh);
+    const sorted = sortSeries(time, wh);
+    return m.tarN === 0 ? sorted : { ...sorted, tariff: tariffRows(m.tar!, m.tarN) };
   }
 
   /** Hands over a meter's rows (and forgets them here). */
   exportMeter(meter: number): MeterRowsData {
     const m = this.meters[meter];
     this.meters[meter] = new MeterRows();
-    return { chunks: m.chunks.map((c) => ({ baseT: c.baseT, baseW: c.baseW, n: c.n, dt: c.dt, dw: c.dw })), wideT: m.wideT, wideW: m.wideW, wideN: m.wideN, count: m.count };
+    return { chunks: m.chunks.map((c) => ({ baseT: c.baseT, baseW: c.baseW, n: c.n, dt: c.dt, dw: c.dw })), wideT: m.wideT, wideW: m.wideW, wideN: m.wideN, count: m.count, tar: m.tar, tarN: m.tarN };
   }
 
   /** Adds rows exported from another store (any order is fine: series() sorts). */
@@ -150,6 +185,11 @@ export class ReadingStore {
       else m.chunks.push(chunk);
     }
     for (let i = 0; i < data.wideN; i++) this.addWide(m, data.wideT![i], data.wideW![i]);
+    for (let i = 0; i < data.tarN; i++) {
+      const o = i * TAR;
+      const t = data.tar!;
+      this.addTariff(meter, t[o], t[o + 1], t[o + 2], t[o + 3], t[o + 4], t[o + 5]);
+    }
     m.count += data.count;
     if (minTime < this.minTime) this.minTime = minTime;
     if (maxTime > this.maxTime) this.maxTime = maxTime;
@@ -159,6 +199,24 @@ export class ReadingStore {
   release(meter: number): void {
     this.meters[meter] = new MeterRows();
   }
+}
+
+/** A meter's tariff rows (MeterRows.tar) as TariffRows sorted by time. */
+function tariffRows(tar: Float64Array, n: number): TariffRows {
+  const order = Array.from({ length: n }, (_, i) => i);
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) if (tar[i * TAR] < tar[(i - 1) * TAR]) sorted = false;
+  if (!sorted) order.sort((a, b) => tar[a * TAR] - tar[b * TAR] || a - b);
+  const time = new Float64Array(n);
+  const wh = new Float64Array(n);
+  const reg = new Float64Array(n * 4);
+  order.forEach((src, i) => {
+    const o = src * TAR;
+    time[i] = tar[o];
+    wh[i] = tar[o + 1];
+    reg.set(tar.subarray(o + 2, o + 6), i * 4);
+  });
+  return { time, wh, reg };
 }
 
 /**

@@ -86,6 +86,14 @@ export function bucketSettlementProblem(site: Site, meter: Meter, day: LocalDate
   // Registers at a move on the meter need the readings around it (the statement's marks).
   if (meter.role === 'tenant' && meterTimeline(site, meter).some((s) => s.from > a && s.from < b)) return 'a move on the meter that day';
   for (let i = 1; i < ev.edges.length; i++) if (ev.edges[i][1] < ev.edges[i - 1][1] || ev.edges[i][0] <= ev.edges[i - 1][0]) return 'raw readings around the bounds go down';
+  // A gap across a midnight: its register there is the one section 2 rule 5 implies from the
+  // tariff registers where the readings carry them (not the linear interpolation of the
+  // edges), and only the raw path sees those registers.
+  for (let i = 1; i < ev.edges.length; i++) {
+    const [t0] = ev.edges[i - 1];
+    const [t1] = ev.edges[i];
+    if (t1 - t0 > meter.maxGapMs && ((t0 < a && t1 > a) || (t0 < b && t1 > b))) return 'a gap across the day\'s bound';
+  }
   return undefined;
 }
 

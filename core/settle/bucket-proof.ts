@@ -3,7 +3,7 @@ import { bucketCalendars, rollupStep } from '../counters/rollup-step.ts';
 import type { CounterState } from '../counters/resume.ts';
 import type { MeterEnergy } from '../live/provisional.ts';
 import type { ReadingRow } from '../readings/csv.ts';
-import { sortSeries } from '../readings/store.ts';
+import { ReadingStore } from '../readings/store.ts';
 import type { Site } from '../site/model.ts';
 import type { MeterDayFacts } from '../statement/meter-facts.ts';
 import { addDays } from '../tou/local-date.ts';
@@ -95,7 +95,15 @@ export function proveBucketSettlement(site: Site, rows: readonly ReadingRow[], o
     for (const [id, list] of fresh) {
       const meter = meters.get(id)!;
       const st = state.get(id) ?? { counter: { accepted: [], pending: [] } };
-      const series = sortSeries(Float64Array.from(list.map((r) => r.time)), Float64Array.from(list.map((r) => r.wh)));
+      // With the tariff registers read with the readings (billing.md section 2 rule 5), as the
+      // workers' rollup selects them (workers/reading-series.ts).
+      const one = new ReadingStore(1);
+      for (const r of list) {
+        one.add(0, r.time, r.wh);
+        const tw = r.tariffWh;
+        if (tw) one.addTariff(0, r.time, r.wh, tw[1] ?? NaN, tw[2] ?? NaN, tw[3] ?? NaN, tw[4] ?? NaN);
+      }
+      const series = one.series(0);
       const step = rollupStep(site, meter, st.counter, series, calendar);
       const mine = buckets.get(id) ?? new Map();
       buckets.set(id, mine);

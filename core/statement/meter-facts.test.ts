@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { settleRange } from '../bill/run.ts';
-import { ReadingStore } from '../readings/store.ts';
+import { ReadingsScanner } from '../readings/scan.ts';
+import { addDays } from '../tou/local-date.ts';
 import { parseSiteYaml } from '../site/index.ts';
 import type { Site } from '../site/index.ts';
 import { meterTimeline } from '../tenancy/occupancy.ts';
@@ -25,16 +26,10 @@ const { dir, site } = caseSite('gap-within-one-cell');
 
 function factsOf(meter: string, day: string, c: { dir: URL; site: Site } = { dir, site }): MeterDayFacts {
   const { dir, site } = c;
-  const store = new ReadingStore(site.meters.length);
-  const index = new Map(site.meters.map((m, i) => [m.id, i]));
-  const rows = readFileSync(new URL('readings.csv', dir), 'utf8').trim().split('\n').slice(1);
-  for (const row of rows) {
-    const [time, id, kwh] = row.split(',');
-    // Whole Wh in the file (3 decimals of kWh): integer arithmetic on the digits.
-    store.add(index.get(id)!, Date.parse(time), Number(kwh.replace('.', '')));
-  }
+  const scanner = new ReadingsScanner(site, 'readings.csv');
+  scanner.push(readFileSync(new URL('readings.csv', dir)));
   let out: MeterDayFacts | undefined;
-  settleRange(site, store, day, '2026-10-02', {
+  settleRange(site, scanner.end(), day, addDays(day, 1), {
     onSegments: (mi, cal, seg, acc) => {
       const m = site.meters[mi];
       if (m.id !== meter) return;
@@ -73,5 +68,35 @@ describe('meterDayFacts: estimated energy (billing.md amendment 11)', () => {
     expect(factsOf('T1', '2026-10-01', moved).cells).toEqual([{ period: 'flat', wh: 24_000, gapWh: 12_000 }]);
     // T2: the same long intervals, one occupant all day: nothing estimated.
     expect(factsOf('T2', '2026-10-01', moved).cells).toEqual([{ period: 'flat', wh: 12_000, gapWh: 0 }]);
+  });
+});
+
+describe('meterDayFacts: gaps split by tariff registers (billing.md amendment 12)', () => {
+  it('a day between two frozen readings with registers: nothing estimated, the registers at midnight are the freezes', () => {
+    const c = caseSite('gap-tariff-registers');
+    const f = factsOf('T1', '2026-10-02', c);
+    expect(f.cells).toEqual([
+      { period: 'sharp', wh: 3001, gapWh: 0 },
+      { period: 'peak', wh: 6003, gapWh: 0 },
+      { period: 'flat', wh: 5002, gapWh: 0 },
+      { period: 'valley', wh: 10_004, gapWh: 0 },
+    ]);
+    expect(f.start).toEqual({ wh: 124_500, ms: Date.parse('2026-10-02T00:00:00+08:00'), estimated: false });
+    expect(f.end).toEqual({ wh: 148_510, ms: Date.parse('2026-10-03T00:00:00+08:00'), estimated: false });
+    // The first day: a live read at 01:00, the freeze at midnight: no estimate either.
+    expect(factsOf('T1', '2026-10-01', c).cells.every((x) => x.gapWh === 0)).toBe(true);
+  });
+
+  it('a gap of several days: each period is spread over its days, an estimate; the register at midnight too', () => {
+    const c = caseSite('gap-tariff-registers-several-days');
+    const f = factsOf('T1', '2026-10-01', c);
+    expect(f.cells).toEqual([
+      { period: 'sharp', wh: 2000, gapWh: 2000 },
+      { period: 'peak', wh: 4000, gapWh: 4000 },
+      { period: 'flat', wh: 3000, gapWh: 3000 },
+      { period: 'valley', wh: 6000, gapWh: 6000 },
+    ]);
+    // 100.000 kWh + the 15 kWh of 10-01 by the register split (not 24/60 of 38 kWh).
+    expect(f.end).toEqual({ wh: 115_000, ms: Date.parse('2026-10-02T00:00:00+08:00'), estimated: true });
   });
 });

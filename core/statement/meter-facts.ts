@@ -1,11 +1,10 @@
-import { spansCellsIn } from '../counters/gap-cells.ts';
 import { multiplierAt } from '../counters/meter-changes.ts';
+import type { SpreadSeries } from '../counters/register-spread.ts';
 import type { Meter } from '../site/model.ts';
 import { energyAt, splitSeries } from '../split/split.ts';
 import type { TouCalendar } from '../tou/calendar.ts';
 import { PERIODS } from '../tou/schedule.ts';
 import type { Period } from '../tou/schedule.ts';
-import type { AcceptedSeries } from '../types.ts';
 
 /**
  * What a verifiable statement shows of one meter on one settled day (issue 10): its
@@ -20,7 +19,7 @@ export interface RegisterAt {
   readonly wh: number;
   /** The instant, epoch ms: the day's bound when the readings cover it, else the first/last reading in the day. */
   readonly ms: number;
-  /** Interpolated across an interval longer than max_gap. */
+  /** Interpolated across a gap whose spread is an estimate there (billing.md section 2 rules 4-5). */
   readonly estimated: boolean;
 }
 
@@ -40,12 +39,15 @@ export interface MeterDayFacts {
   readonly marks?: readonly (RegisterAt & { readonly whBefore: number })[];
 }
 
+/** What the registers are read from: the split series, or a bucket day's edge readings (no estimate). */
+type RegisterSeries = Pick<SpreadSeries, 'time' | 'wh' | 'delta' | 'estimated'>;
+
 /**
  * Register at instant t, when an accepted interval covers it (t0 < t <= t1), else undefined.
  * At a meter change both registers have a reading at t: `start` gives the new meter's
  * initial one, `end` the old meter's final one (billing.md section 11).
  */
-function registerAt(meter: Meter, acc: Pick<AcceptedSeries, 'time' | 'wh' | 'delta'>, t: number, side: 'start' | 'end' = 'end'): RegisterAt | undefined {
+function registerAt(meter: Meter, acc: RegisterSeries, t: number, side: 'start' | 'end' = 'end'): RegisterAt | undefined {
   const n = acc.time.length;
   if (n === 0 || t < acc.time[0] || t > acc.time[n - 1]) return undefined;
   let lo = 0;
@@ -65,14 +67,14 @@ function registerAt(meter: Meter, acc: Pick<AcceptedSeries, 'time' | 'wh' | 'del
   // the interval starts in, billing.md section 11), so divide it back, exactly.
   const raw = acc.delta[lo] / multiplierAt(meter, t0);
   const wh = (acc.wh[lo - 1] + energyAt(raw, t0, t1, t)) % meter.registerModulusWh;
-  return { wh, ms: t, estimated: t1 - t0 > meter.maxGapMs };
+  return { wh, ms: t, estimated: acc.estimated?.[lo] === 1 };
 }
 
 /**
  * The registers at a day's start and end [a, b): interpolated where an accepted interval
  * covers the bound, else the first / last accepted reading inside the day.
  */
-function dayRegisters(meter: Meter, acc: Pick<AcceptedSeries, 'time' | 'wh' | 'delta'>, a: number, b: number): { start?: RegisterAt; end?: RegisterAt } {
+function dayRegisters(meter: Meter, acc: RegisterSeries, a: number, b: number): { start?: RegisterAt; end?: RegisterAt } {
   let start = registerAt(meter, acc, a, 'start');
   let end = registerAt(meter, acc, b);
   // Readings that start or end inside the day: the first / last reading in it.
@@ -115,11 +117,13 @@ export function meterDayFactsFromBuckets(meter: Meter, whByPeriod: ReadonlyMap<P
 }
 
 /**
+ * @param acc the series settleRange split (its onSegments): accepted readings, registers
+ *   implied inside gaps by tariff registers, and which intervals are estimates
  * @param seg the meter's energy per calendar segment (settleRange's onSegments)
  * @param day index of the day in cal.days
  * @param marks instants inside the day to record the register at (the calendar is cut there)
  */
-export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalendar, seg: Float64Array, day: number, marks: readonly number[] = []): MeterDayFacts {
+export function meterDayFacts(meter: Meter, acc: SpreadSeries, cal: TouCalendar, seg: Float64Array, day: number, marks: readonly number[] = []): MeterDayFacts {
   let a = NaN;
   let b = NaN;
   const wh = new Float64Array(PERIODS.length);
@@ -129,18 +133,19 @@ export function meterDayFacts(meter: Meter, acc: AcceptedSeries, cal: TouCalenda
     b = cal.start[k + 1];
     wh[cal.period[k]] += seg[k];
   }
-  // Energy of the intervals longer than max_gap only: the estimated part. An interval inside
-  // one cell, with no move of the meter's occupant in it (`marks`), is not an estimate
-  // (billing.md amendment 11: its energy is that cell's and that occupant's whole, e.g.
-  // between two of a DL/T 645 meter's daily frozen registers on a one-period tariff).
+  // The estimated part: energy of gaps whose spread divides it between cells or occupants
+  // by time (billing.md section 2 rules 4-5, amendments 11-12). A gap inside one cell and
+  // one occupancy is not one, nor a period's energy between two of a DL/T 645 meter's
+  // daily frozen tariff registers: spreadByRegisters marked which are.
   const gapDelta = new Float64Array(acc.delta.length);
   let anyGap = false;
-  for (let i = 1; i < acc.time.length; i++) {
-    const t0 = acc.time[i - 1];
-    const t1 = acc.time[i];
-    if (t1 - t0 > meter.maxGapMs && t1 > a && t0 < b && spansCellsIn(cal, t0, t1, marks)) {
-      gapDelta[i] = acc.delta[i];
-      anyGap = true;
+  const est = acc.estimated;
+  if (est) {
+    for (let i = 1; i < acc.time.length; i++) {
+      if (est[i] === 1 && acc.time[i] > a && acc.time[i - 1] < b) {
+        gapDelta[i] = acc.delta[i];
+        anyGap = true;
+      }
     }
   }
   const gap = new Float64Array(PERIODS.length);

@@ -98,6 +98,9 @@ export class Dlt645SerialHandler implements SerialFrameHandler {
       tariffs: conn.tariffs,
       now: () => sm.read().time,
       source: monotoneSource(sm),
+      // Counted from the model's epoch: the registers at an instant are the same whenever the
+      // simulator started (the history `simulateReadings` writes agrees with them).
+      epoch: sm.epoch,
       turnaroundMs: this.opts.turnaroundMs,
       control: {
         relay: sm.relay,

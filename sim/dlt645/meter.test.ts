@@ -49,14 +49,33 @@ describe('tariff registers', () => {
     regs.advance(jul1 + 24 * HOUR, 24_000);
     expect(regs.snapshot().tariffWh).toEqual([8000, 8000, 6000, 2000]);
   });
-  it('never run backwards and keep whole Wh that add up to the total', () => {
+  it('never run backwards and count whole 0.01 kWh that add up to the total', () => {
     const regs = new TariffRegisters(site, undefined, MAR2);
-    regs.advance(MAR2 + 7.5 * HOUR, 1001);
+    regs.advance(MAR2 + 7.5 * HOUR, 1009);
     regs.advance(MAR2 + 8 * HOUR, 900);
     const s = regs.snapshot();
-    expect(s.totalWh).toBe(1001);
-    expect(s.tariffWh.reduce((a, b) => a + b, 0)).toBe(1001);
-    expect(s.tariffWh[3]).toBe(934); // 7 of 7.5 h in valley
+    // The registers show XXXXXX.XX kWh: 1009 Wh is 100 steps of 10 Wh, so 1000 Wh.
+    expect(s.totalWh).toBe(1000);
+    expect(s.tariffWh.reduce((a, b) => a + b, 0)).toBe(1000);
+    expect(s.tariffWh[3]).toBe(930); // 7 of 7.5 h in valley: 93.3 of 100 steps
+  });
+
+  it('do not depend on when they are read: a walk through the period changes equals hourly reads', () => {
+    // A load that is not constant: what each period gets depends on when energy was drawn.
+    const uneven = (ms: number) => 1_000_000 + Math.floor(((ms - MAR2) / HOUR) ** 2 * 137);
+    const hourly = new TariffRegisters(site, undefined, MAR2, { totalWh: 1_000_000, tariffWh: [0, 0, 0, 0] });
+    for (let t = MAR2 + HOUR; t <= MAR2 + 48 * HOUR; t += HOUR) hourly.advance(t, uneven(t));
+    // Read once, two days later, walking the changes first (what the simulated meter does).
+    const once = new TariffRegisters(site, undefined, MAR2, { totalWh: 1_000_000, tariffWh: [0, 0, 0, 0] });
+    const changes = once.changesUntil(MAR2 + 48 * HOUR);
+    expect(changes.length).toBeGreaterThan(4);
+    for (const c of changes) once.advance(c, uneven(c));
+    once.advance(MAR2 + 48 * HOUR, uneven(MAR2 + 48 * HOUR));
+    expect(once.snapshot()).toEqual(hourly.snapshot());
+    // Without the walk, the two days' energy would be spread by time alone.
+    const blind = new TariffRegisters(site, undefined, MAR2, { totalWh: 1_000_000, tariffWh: [0, 0, 0, 0] });
+    blind.advance(MAR2 + 48 * HOUR, uneven(MAR2 + 48 * HOUR));
+    expect(blind.snapshot()).not.toEqual(hourly.snapshot());
   });
 });
 
@@ -66,9 +85,20 @@ describe('simulated DL/T 645 meter', () => {
     const r = m.readRegisters();
     expect(r.totalWh).toBe(1_000_000);
     expect(r.tariffWh.reduce((a, b) => a + b, 0)).toBe(1_000_000);
-    // March layout: 8 h each of valley, flat and peak, no sharp.
+    // March layout: 8 h each of valley, flat and peak, no sharp; whole 0.01 kWh each.
     expect(r.tariffWh[0]).toBe(0);
-    for (const t of r.tariffWh.slice(1)) expect(Math.abs(t - 333_333)).toBeLessThanOrEqual(1);
+    for (const t of r.tariffWh.slice(1)) expect(Math.abs(t - 333_333)).toBeLessThanOrEqual(10);
+    expect(r.tariffWh.every((t) => t % 10 === 0)).toBe(true);
+  });
+
+  it('counted from an epoch: created later, it shows the registers one created at the epoch shows', () => {
+    const uneven = (ms: number) => ({ totalWh: 2_000_000 + Math.floor(((ms - MAR2) / HOUR) ** 2 * 59) });
+    let t = MAR2;
+    const early = new SimDlt645Meter({ address: '000000001104', site, source: uneven, now: () => t });
+    for (; t <= MAR2 + 30 * HOUR; t += 15 * 60_000) early.readRegisters();
+    t = MAR2 + 30 * HOUR;
+    const late = new SimDlt645Meter({ address: '000000001105', site, source: uneven, now: () => t, epoch: MAR2 });
+    expect(late.readRegisters()).toEqual(early.readRegisters());
   });
 
   let now = MAR2;

@@ -80,6 +80,13 @@ export interface SimDlt645MeterOptions {
   readonly tariffs?: TariffMapping;
   /** Register values at start. @defaultValue the load model's total, spread over the tariffs by the day's TOU layout */
   readonly initial?: RegisterSnapshot;
+  /**
+   * Where the tariff registers start counting (the load model's epoch): seeded there and
+   * advanced to the start, so the registers at an instant do not depend on when the meter
+   * was created (a restarted simulator, or the history `simulateReadings` writes, agree).
+   * Ignored with `initial`. @defaultValue the start
+   */
+  readonly epoch?: number;
   /** Meter turnaround before a reply, ms (real meters take 5-45 ms, protocols.md). @defaultValue 0 */
   readonly turnaroundMs?: number;
   readonly faults?: Dlt645Faults;
@@ -179,16 +186,30 @@ export class SimDlt645Meter {
     this.clockOffsetMs = opts.clock?.offsetMs ?? 0;
     this.driftPpm = opts.clock?.driftPpm ?? 0;
     this.nextFreezeWall = this.freezeWallAfter(start);
+    const seedAt = opts.initial === undefined && opts.epoch !== undefined && opts.epoch < start ? opts.epoch : start;
     this.registers = opts.initial
       ? new TariffRegisters(opts.site, opts.tariffs, start, opts.initial)
-      : TariffRegisters.seeded(opts.site, opts.tariffs, start, opts.source(start, { energyRead: false }).totalWh);
+      : TariffRegisters.seeded(opts.site, opts.tariffs, seedAt, opts.source(seedAt, { energyRead: false }).totalWh);
+    if (seedAt < start) this.advanceRegisters(start, opts.source);
+  }
+
+  /**
+   * Advances the registers to `t` through every period change before it (each step then
+   * lies in one period: the registers do not depend on when they are read), with `totalAt`
+   * the load model (its last call is at t).
+   */
+  private advanceRegisters(t: number, totalAt: SimDlt645MeterOptions['source'], energyRead = false): MeterState {
+    for (const c of this.registers.changesUntil(t)) this.registers.advance(c, totalAt(c, { energyRead: false }).totalWh);
+    const state = totalAt(t, { energyRead });
+    this.registers.advance(t, state.totalWh);
+    return state;
   }
 
   /** The registers now (advancing them from the load model first). */
   readRegisters(): RegisterSnapshot {
     const now = this.opts.now();
     this.takeFreezes(now);
-    this.registers.advance(now, this.opts.source(now, { energyRead: false }).totalWh);
+    this.advanceRegisters(now, this.opts.source);
     return this.registers.snapshot();
   }
 
@@ -262,8 +283,7 @@ export class SimDlt645Meter {
     const energyRead = di >>> 24 === 0 && d2 === 0x01 && (d1 === 0 || d1 === 0xff);
     this.takeFreezes(now);
     if (di >>> 16 === 0x0506) return this.frozenValue(di);
-    const state = this.opts.source(now, { energyRead });
-    this.registers.advance(now, state.totalWh);
+    const state = this.advanceRegisters(now, this.opts.source, energyRead);
     const regs = this.registers.snapshot();
     if (di >>> 24 === 0 && d0 === 0) {
       // Only the current registers (DI0 = 00); previous settlement periods are not kept.
@@ -312,7 +332,8 @@ export class SimDlt645Meter {
    * Daily freezes (DL/T 645-2007 05 06 xx NN): at every midnight of the meter's own clock
    * the meter keeps its forward active registers. The registers only move when asked, so
    * freezes passed since the last request are taken now, in order, each at its instant
-   * (the registers advanced to that instant from the load model first).
+   * (the registers advanced to that instant from the load model first, through every period
+   * change: what a meter that was polled all along would have counted).
    */
   private takeFreezes(now: number): void {
     const zone = this.opts.site ? zoneOf(this.opts.site.timezone) : undefined;
@@ -323,7 +344,7 @@ export class SimDlt645Meter {
       const k = this.driftPpm / 1e6;
       const at = Math.round((meterUtc - this.clockOffsetMs + this.clockBase * k) / (1 + k));
       if (at > now) return;
-      this.registers.advance(at, this.opts.source(at, { energyRead: false }).totalWh);
+      this.advanceRegisters(at, this.opts.source);
       const regs = this.registers.snapshot();
       const d = new Date(this.nextFreezeWall);
       this.freezes.unshift({ at: { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: 0, minute: 0 }, totalWh: regs.totalWh, tariffWh: regs.tariffWh });

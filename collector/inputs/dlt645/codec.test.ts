@@ -65,6 +65,19 @@ describe('protocols.md test vectors', () => {
     expect(hexBytes(encodeFrame(f))).toBe(VECTORS.readTotal161);
   });
 
+  it('tariff register requests (protocols.md, "Tariff registers as billing reads them"): the block and tariffs 1 and 4', () => {
+    const tariffs = {
+      block: ['68 61 01 00 00 00 00 68 11 04 33 32 34 33 13 16', DI.forwardActiveBlock, [0x00, 0xff, 0x01, 0x00]],
+      t1: ['68 61 01 00 00 00 00 68 11 04 33 34 34 33 15 16', DI.forwardActiveTariff(1), [0x00, 0x01, 0x01, 0x00]],
+      t4: ['68 61 01 00 00 00 00 68 11 04 33 37 34 33 18 16', DI.forwardActiveTariff(4), [0x00, 0x04, 0x01, 0x00]],
+    } as const;
+    for (const [vector, di, data] of Object.values(tariffs)) {
+      // DI0 first: DI0 = 00, DI1 = FF (block) or the tariff number, DI2 = 01 forward active, DI3 = 00.
+      expect(Array.from(decoded(vector).data)).toEqual(data);
+      expect(hexBytes(readRequest('000000000161', di, { wakeup: 0 }))).toBe(vector);
+    }
+  });
+
   it('reply of 0.06 kWh from 218231000114 is 60 Wh', () => {
     const f = decoded(VECTORS.reply006kWh);
     expect(f.address).toBe('218231000114');

@@ -5,15 +5,8 @@ import type { Site } from '../../../core/site/index.ts';
 import { InfluxV1 } from '../../../influx/client.ts';
 import { sampleLine } from '../../../influx/lines.ts';
 import { F, M, T } from '../../../influx/schema.ts';
-import { dlt645Handler } from '../../../sim/dlt645/handler.ts';
-import { startSimulator } from '../../../sim/simulator.ts';
-import { openPtyPair } from '../../../sim/test-support.ts';
-import { BusRegistry } from '../../bus/index.ts';
-import { LastSeenStore } from '../../last-seen.ts';
-import { MeterPoller } from '../../poller.ts';
 import type { Sample } from '../../sample.ts';
-import { tempDir } from '../../test-support/socat.ts';
-import { createInput } from '../index.ts';
+import { outageRun } from '../../test-support/outage-run.ts';
 import { DI, decodeValue, encodeValue, hexBytes, readRequest } from './codec.ts';
 
 /**
@@ -52,56 +45,12 @@ tariffs:
 }
 
 /**
- * One run of the two meters against a fresh simulator (same seed and epoch, so the same
- * load), polled hourly at the given instants; the collector is "down" between `down[0]`
- * and `down[1]` (no requests reach the meters, which keep counting and freezing).
+ * One run of the two meters against a fresh simulator (collector/test-support/outage-run.ts),
+ * polled hourly at the given instants, stored as the collector stores them: line protocol
+ * into InfluxDB.
  */
 async function run(name: string, polls: number[], down?: [number, number], changes?: Record<string, number>): Promise<{ samples: Sample[]; influx: InfluxV1 }> {
-  const pty = await openPtyPair();
-  let now = polls[0];
-  const site = siteOn(pty.a);
-  const sim = await startSimulator({ site, now: () => now, epoch: DAY0 - HOUR, serial: pty.b, tcp: false, serialProtocols: [dlt645Handler({ site })] });
-  const dir = tempDir(`frozen-${name}`);
-  const samples: Sample[] = [];
-  try {
-    let buses = new BusRegistry({ backoffBaseMs: 0, backoffMaxMs: 0 });
-    let store = new LastSeenStore(dir);
-    const pollers = () =>
-      site.meters.map((m) => {
-        // A meter change (billing.md section 11 rule 5) at the given instant, as the site file would declare it.
-        const at = changes?.[m.id];
-        const meter = at === undefined ? m : { ...m, changes: [{ at, finalWh: 0, initialWh: 0, multiplier: 1, estimated: false }] };
-        const input = createInput(meter, { buses, tcp: undefined as never, timezone: site.timezone }, () => now);
-        const sink = { sample: async (s: Sample) => void (samples.push(s), store.note(s.meter, s.time)), health: async () => undefined };
-        return new MeterPoller({ input, intervalMs: HOUR, sink, now: () => now, lastSeen: store.get(m.id) });
-      });
-    let ps = pollers();
-    for (const t of polls) {
-      if (down && t > down[0] && ps.length) {
-        // The collector stops: its state is saved, its bus closed.
-        store.flush();
-        await buses.closeAll();
-        ps = [];
-      }
-      if (down && t >= down[1] && ps.length === 0) {
-        // ... and starts again, three days later, from what it saved.
-        buses = new BusRegistry({ backoffBaseMs: 0, backoffMaxMs: 0 });
-        store = new LastSeenStore(dir);
-        ps = pollers();
-      }
-      if (ps.length === 0) continue;
-      now = t;
-      for (const p of ps) {
-        const r = await p.pollOnce();
-        expect(r, `${name} ${p.meter} at ${new Date(t).toISOString()}`).not.toBeInstanceOf(Error);
-      }
-    }
-    await buses.closeAll();
-  } finally {
-    await sim.stop();
-    await pty.close();
-  }
-  // Stored as the collector stores them: line protocol into InfluxDB.
+  const samples = await outageRun(name, siteOn, polls, { down, changes, epoch: DAY0 - HOUR, intervalMs: HOUR });
   const influx = new InfluxV1({ url: influxUrl, db: `t_frozen_${name}_${randomBytes(3).toString('hex')}` });
   dbs.push(influx);
   await influx.createDatabase();

@@ -41,8 +41,12 @@ const lineOf = (m: SimDlt645Meter) => {
 beforeAll(async () => {
   pty = await openPtyPair();
   const site = dlt645TestSite({ port: pty.a });
-  // Tariff registers from zero, so the test can state their split exactly.
-  meter = new SimDlt645Meter({ address: '000000001102', site, source: () => load, now: () => now, initial: { totalWh: load.totalWh, tariffWh: [0, 0, 0, 0] } });
+  // Tariff registers from zero, so the test can state their split exactly. The meter's
+  // energy is a function of time, 2000 W from T0 (a meter counts continuously: its
+  // registers advance through every period change, whenever it is read), and agrees with
+  // `load.totalWh` at each `now` the tests set.
+  const energyAt = (ms: number) => 5_000_000 + Math.floor((2000 * Math.max(0, ms - T0)) / HOUR);
+  meter = new SimDlt645Meter({ address: '000000001102', site, source: (ms) => ({ ...load, totalWh: energyAt(ms) }), now: () => now, initial: { totalWh: load.totalWh, tariffWh: [0, 0, 0, 0] } });
   const line = lineOf(meter);
   port = new SerialPort({ path: pty.b, baudRate: 2400, autoOpen: false });
   await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res())));
