@@ -7,7 +7,7 @@ import { InfluxV1 } from '../influx/client.ts';
 import { createRedis, createSubscriber } from '../lib/redis.ts';
 import { siteReloadChannel } from '../lib/site-reload-channel.ts';
 import { announceNewData } from '../lib/new-data-channel.ts';
-import { M } from '../influx/schema.ts';
+import { M, T } from '../influx/schema.ts';
 import type { InfluxOptions } from '../influx/client.ts';
 import type { MeterHealth } from '../influx/lines.ts';
 import { collectorLine, healthLine, sampleLine } from '../influx/lines.ts';
@@ -319,21 +319,41 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   };
 }
 
-const READING_HEAD = Buffer.from(`${M.reading},`);
-const READING_LINE = Buffer.from(`\n${M.reading},`);
+/**
+ * The meter tag of each `reading` line of a forwarded batch (line protocol as influx/lines.ts
+ * writes it: `reading,meter=<id>,site=<site> ...`, tags sorted). A meter id never needs
+ * escaping (letters, digits, `_ . : -`, core/site/schema.ts); a value that does, or a
+ * reading line without the tag, makes the batch announce the whole site (undefined).
+ */
+export function readingMeters(body: string): Set<string> | undefined {
+  const meters = new Set<string>();
+  const head = `${M.reading},`;
+  const tag = `${T.meter}=`;
+  for (const line of body.split('\n')) {
+    if (!line.startsWith(head)) continue;
+    const tags = line.slice(head.length, line.indexOf(' '));
+    const kv = tags.split(',').find((t) => t.startsWith(tag));
+    const id = kv?.slice(tag.length);
+    if (!id || !/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/.test(id)) return undefined;
+    meters.add(id);
+  }
+  return meters;
+}
 
 /**
  * Announces acknowledged readings on the workers' new-data channel (one publish per
- * forwarded batch that holds readings; health and state lines alone announce nothing).
- * Best effort: a publish that fails is dropped (the workers' safety tick is the net).
+ * forwarded batch that holds readings, naming the batch's meters so the workers roll up
+ * only those; health and state lines alone announce nothing). Best effort: a publish that
+ * fails is dropped (the workers' safety tick is the net).
  */
 function readingsAnnouncer(ch: { redisUrl: string; keyPrefix?: string }, siteId: string): { written(body: string | Buffer): void; close(): void } {
   const pub = createRedis(ch.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   pub.on('error', () => undefined);
   return {
     written(body) {
-      const b = typeof body === 'string' ? Buffer.from(body) : body;
-      if (b.subarray(0, READING_HEAD.length).equals(READING_HEAD) || b.includes(READING_LINE)) void announceNewData(pub, ch.keyPrefix, siteId, 'readings');
+      const meters = readingMeters(typeof body === 'string' ? body : body.toString('utf8'));
+      // undefined: a reading whose meter could not be told, so the whole site.
+      if (meters === undefined || meters.size > 0) void announceNewData(pub, ch.keyPrefix, siteId, 'readings', meters);
     },
     close: () => pub.disconnect(),
   };

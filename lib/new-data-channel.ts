@@ -14,22 +14,41 @@ export function newDataChannel(keyPrefix = 'submeter'): string {
 
 export type NewDataKind = 'readings' | 'payment';
 
-/** `<site>|<kind>` (a site id cannot hold `|`, core/site/schema.ts). */
-export function newDataMessage(site: string, kind: NewDataKind): string {
-  return `${site}|${kind}`;
+/**
+ * Separates the meter ids of a readings message. A meter id is letters, digits and
+ * `_ . : -` (core/site/schema.ts), so neither `,` nor `|` can occur inside one.
+ */
+const METER_SEP = ',';
+
+/**
+ * `<site>|<kind>` (a site id cannot hold `|`, core/site/schema.ts), or for readings
+ * `<site>|readings|<meter>,<meter>,...`: only those meters got readings, so the workers roll
+ * up only them. Without meter ids (or with none) the message means the whole site, as
+ * before meter ids existed (older writers, `submeter import`).
+ */
+export function newDataMessage(site: string, kind: NewDataKind, meters?: Iterable<string>): string {
+  const ids = kind === 'readings' && meters ? [...meters] : [];
+  return ids.length > 0 ? `${site}|${kind}|${ids.join(METER_SEP)}` : `${site}|${kind}`;
 }
 
-export function parseNewDataMessage(text: string): { site: string; kind: NewDataKind } | undefined {
-  const i = text.lastIndexOf('|');
-  if (i <= 0) return undefined;
-  const kind = text.slice(i + 1);
-  return kind === 'readings' || kind === 'payment' ? { site: text.slice(0, i), kind } : undefined;
+export interface NewDataMessage {
+  readonly site: string;
+  readonly kind: NewDataKind;
+  /** The meters that got readings; absent: the whole site. */
+  readonly meters?: readonly string[];
+}
+
+export function parseNewDataMessage(text: string): NewDataMessage | undefined {
+  const [site, kind, ids, ...rest] = text.split('|');
+  if (!site || rest.length > 0 || (kind !== 'readings' && kind !== 'payment')) return undefined;
+  const meters = kind === 'readings' && ids ? ids.split(METER_SEP).filter((m) => m.length > 0) : [];
+  return meters.length > 0 ? { site, kind, meters } : { site, kind };
 }
 
 /** Publishes the announcement; never throws (the safety tick picks the data up if Redis is away). */
-export async function announceNewData(redis: Pick<RedisClient, 'publish'>, keyPrefix: string | undefined, site: string, kind: NewDataKind): Promise<boolean> {
+export async function announceNewData(redis: Pick<RedisClient, 'publish'>, keyPrefix: string | undefined, site: string, kind: NewDataKind, meters?: Iterable<string>): Promise<boolean> {
   try {
-    await redis.publish(newDataChannel(keyPrefix), newDataMessage(site, kind));
+    await redis.publish(newDataChannel(keyPrefix), newDataMessage(site, kind, meters));
     return true;
   } catch {
     return false;
