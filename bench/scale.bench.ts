@@ -52,7 +52,8 @@ import { cpuSeconds, influxPid, influxPointsWritten, memory, processName, redisI
  *
  * Run: `set -a; . .run/services.env; set +a; npx tsx bench/scale.bench.ts`
  * (SCALE_N=1000,10000,100000 meters, SCALE_SECONDS per N, default 50; SCALE_SETTLE=0 skips the settlement site;
- * SCALE_CONCURRENCY jobs in flight per queue in the workers' process, default the workers' own, 2)
+ * SCALE_CONCURRENCY jobs in flight per queue in the workers' process, default the workers' own, 2;
+ * SCALE_BATCH meters per rollup batch, default the workers' own)
  */
 
 const NS = (process.env.SCALE_N ?? '1000,10000').split(',').map(Number);
@@ -90,7 +91,7 @@ if (role === 'workers') {
   process.env.SUBMETER_LOG_LEVEL ??= 'warn';
   const { startWorkers } = await import('../workers/start.ts');
   const prefix = process.env.SCALE_PREFIX!;
-  const running = await startWorkers({ sites: soakSites(Number(process.env.SCALE_METERS)), influx: { url: INFLUX_URL, db: process.env.SCALE_DB! }, queuePrefix: prefix, keyPrefix: prefix, ...(process.env.SCALE_CONCURRENCY ? { concurrency: Number(process.env.SCALE_CONCURRENCY) } : {}) });
+  const running = await startWorkers({ sites: soakSites(Number(process.env.SCALE_METERS)), influx: { url: INFLUX_URL, db: process.env.SCALE_DB! }, queuePrefix: prefix, keyPrefix: prefix, ...(process.env.SCALE_CONCURRENCY ? { concurrency: Number(process.env.SCALE_CONCURRENCY) } : {}), ...(process.env.SCALE_BATCH ? { schedule: { metersPerBatch: Number(process.env.SCALE_BATCH) } } : {}) });
   process.send!({ ready: true });
   process.on('message', async () => {
     await running.close();
@@ -331,13 +332,17 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
         }
       }
       const lines: string[] = [];
+      const written = new Map<string, string[]>();
       for (const st of sites) {
+        const ids: string[] = [];
+        written.set(st.id, ids);
         st.meters.forEach((m, i) => {
           if (m.role === 'master' || i % 60 !== s % 60) return;
           const d = BASE_WH + (st === site && m === mark ? MARK_WH : 0);
           reg.set(`${st.id}/${m.id}`, reg.get(`${st.id}/${m.id}`)! + d);
           unmastered.set(st.id, (unmastered.get(st.id) ?? 0) + d);
           lines.push(sampleLine(st.id, { meter: m.id, time: t, wh: reg.get(`${st.id}/${m.id}`)! }));
+          ids.push(m.id);
         });
         // The master once a minute too (meter 0, slot 0): what the others used since its last reading plus 2 % loss.
         if (s % 60 === 0) {
@@ -345,12 +350,13 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
           reg.set(key, reg.get(key)! + Math.round((unmastered.get(st.id) ?? 0) * 1.02));
           unmastered.set(st.id, 0);
           lines.push(sampleLine(st.id, { meter: st.meters[0].id, time: t, wh: reg.get(key)! }));
+          ids.push(st.meters[0].id);
         }
       }
       await env.influx.write(lines);
       readings += s >= WARM_S ? lines.length : 0;
-      // As the collector does after each acknowledged batch.
-      await Promise.all(sites.map((st) => announceNewData(env.redis, env.prefix, st.id, 'readings')));
+      // As the collector does after each acknowledged batch: the site and the meters written.
+      await Promise.all(sites.map((st) => announceNewData(env.redis, env.prefix, st.id, 'readings', written.get(st.id))));
       await new Promise((r) => setTimeout(r, Math.max(0, t + 1000 - Date.now())));
     }
     writing = false;

@@ -100,6 +100,16 @@ registerDerivedKeys({
 });
 
 registerDerivedKeys({
+  id: 'workers.rollup-dirty',
+  what: 'meters announced with new readings and not yet rolled up (workers/rollup-dirty.ts): whom the next runs ask first; the rollup state says what is new, and the safety tick rolls up every meter',
+  prefixKind: 'workers',
+  patterns: (ctx) => {
+    const k = redisKeys(ctx.prefixes.workers, ctx.site);
+    return [globLiteral(k.rollupDirty), `${globLiteral(k.rollupTaken)}*`];
+  },
+});
+
+registerDerivedKeys({
   id: 'workers.relay-transient',
   what: "the relay queue's per-bus rate windows and budget waits (lib/relay-store.ts): seconds-long pacing",
   prefixKind: 'workers',

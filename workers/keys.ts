@@ -29,6 +29,10 @@ export function redisKeys(prefix = 'submeter', site: string) {
     rollupState: `${base}:rollup-state`,
     /** prefix of the per-batch rollup lock (one run of a batch at a time) */
     rollupLock: `${base}:rollup-lock`,
+    /** set of meters announced with new readings, not yet taken by their batch's rollup run (workers/rollup-dirty.ts) */
+    rollupDirty: `${base}:rollup-dirty`,
+    /** prefix of the per-batch set of meters a rollup run took and has not finished */
+    rollupTaken: `${base}:rollup-taken`,
     /** hash "meter|day" -> fingerprint of that day's raw readings (late-data detection) */
     fingerprints: `${base}:fingerprints`,
     /** token replaced after every settlement write: balances re-read charge sums when it changes */

@@ -38,6 +38,12 @@ export const RollupJob = z.object({
   /** This job's batch of the site's meters (meters sorted by id, round-robin into `batches`). */
   batch: z.number().int().min(0),
   batches: z.number().int().min(1),
+  /**
+   * Roll up only the batch's meters marked for it (workers/rollup-dirty.ts: announced
+   * meters, `*` for all). Absent (a job added by hand, one queued by an older worker):
+   * every meter of the batch, as before.
+   */
+  marked: z.boolean().optional(),
 });
 export type RollupJob = z.infer<typeof RollupJob>;
 
@@ -214,9 +220,12 @@ export const DEFAULTS = {
  */
 export const TICK = { rollup: 'rollup-tick', balance: 'balance-tick', enforcement: 'enforcement-tick' } as const;
 
-/** Asks for a rollup run of one batch of a site (deduplicated; runs after `delayMs`). */
-export async function requestRollup(queues: Pick<Queues, 'rollup'>, site: string, batch: number, batches: number, delayMs = 0): Promise<void> {
-  const data: RollupJob = { site, batch, batches };
+/**
+ * Asks for a rollup run of one batch of a site (deduplicated; runs after `delayMs`).
+ * `marked`: the run takes only the meters marked for it (markRollup, workers/rollup-dirty.ts).
+ */
+export async function requestRollup(queues: Pick<Queues, 'rollup'>, site: string, batch: number, batches: number, delayMs = 0, marked = false): Promise<void> {
+  const data: RollupJob = { site, batch, batches, ...(marked ? { marked } : {}) };
   await queues.rollup.add('rollup', data, { ...JOB_OPTS, ...(delayMs > 0 ? { delay: delayMs } : {}), deduplication: { id: `rollup|${site}|${batch}/${batches}`, keepLastIfActive: true } });
 }
 

@@ -12,6 +12,7 @@ import { bucketAccount } from './bucket-account.ts';
 import { redisKeys } from './keys.ts';
 import { batchMeters, requestBalance, requestRollup } from './queues.ts';
 import { READING_FIELDS, seriesOfRows } from './reading-series.ts';
+import { doneRollup, markRollup, takeRollup } from './rollup-dirty.ts';
 import { requestResettlement } from './settle-requests.ts';
 import type { RollupJob } from './queues.ts';
 import { settledDays } from './settlement.ts';
@@ -109,6 +110,33 @@ async function loadNew(influx: InfluxV1, site: string, meters: readonly { id: st
   return { raw, seeds };
 }
 
+/** Positions at most this old are asked for by the batch's one probe; older ones (a silent meter) by their own statement. */
+const PROBE_WINDOW_MS = 3_600_000;
+
+/**
+ * A whole-batch run (the safety tick, a whole-site announcement) at 100,000 meters was one
+ * statement per meter, ~3,300 a second for a 30 s tick, almost all of them empty. One
+ * statement instead asks which meters of the site have a reading after the oldest recent
+ * position (a short time range: the readings of the last minutes); only those, and the
+ * meters without a recent plain position (first run, reset, silent), get their own
+ * statement. Exact: a meter's new readings are after its position, so after the oldest one.
+ */
+async function withNewReadings(ctx: WorkerContext, site: Site, meters: readonly { id: string; state?: MeterState }[]): Promise<Set<string>> {
+  const recent = ctx.now() - PROBE_WINDOW_MS;
+  const probed = meters.filter((m) => m.state && !m.state.seed && m.state.w >= recent);
+  const inProbe = new Set(probed);
+  const out = new Set(meters.filter((m) => !inProbe.has(m)).map((m) => m.id));
+  if (probed.length === 0) return out;
+  const oldest = Math.min(...probed.map((m) => m.state!.w));
+  const [series = []] = await ctx.influx.queryRaw(`SELECT last(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${quoteString(site.id)} AND time > ${oldest}ms GROUP BY ${T.meter}`);
+  const last = new Map(series.map((s) => [s.tags?.[T.meter], s.values[0]?.[0] as number]));
+  for (const m of probed) {
+    const t = last.get(m.id);
+    if (t !== undefined && t > m.state!.w) out.add(m.id);
+  }
+  return out;
+}
+
 /**
  * Makes the rollup of some meters start again at `fromMs` (a site change that moves their
  * occupants, multipliers or meter changes: billing.md section 11): their buckets from then
@@ -127,6 +155,8 @@ export async function restartRollup(ctx: WorkerContext, site: Site, meterIds: re
   }
   const reset = JSON.stringify({ w: fromMs - ctx.tuning.settleLookbackMs - 1, acc: [], pend: [], from: fromMs, seed: true, h: fromMs } satisfies MeterState);
   await ctx.redis.hset(keys.rollupState, Object.fromEntries(meterIds.map((id) => [id, reset])));
+  // Their batches' next runs (an announcement or the tick) take them even if they are silent.
+  await markRollup(ctx.redis, ctx.keyPrefix, site.id, meterIds);
 }
 
 /** The rollup job of one meter batch. */
@@ -139,7 +169,7 @@ export async function processRollup(ctx: WorkerContext, job: RollupJob): Promise
   if ((await ctx.redis.set(lock, token, 'PX', 120_000, 'NX')) !== 'OK') {
     // Another run of the batch (a job added by hand, a killed worker's lock): ask again, so
     // data announced for this run is not left to the safety tick.
-    await requestRollup(ctx.queues, site.id, job.batch, job.batches, 2000);
+    await requestRollup(ctx.queues, site.id, job.batch, job.batches, 2000, job.marked);
     return { meters: 0, readings: 0, buckets: 0, lateDays: 0, more: false };
   }
   try {
@@ -157,8 +187,13 @@ const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call(
 
 async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Promise<RollupResult> {
   const keys = redisKeys(ctx.keyPrefix, site.id);
-  const ids = batchMeters(site, job.batch, job.batches);
-  const meters = site.meters.filter((m) => ids.includes(m.id));
+  const batch = batchMeters(site, job.batch, job.batches);
+  // A marked run queries only the meters announced (or left by a killed run); the others'
+  // positions stay where they are until their own announcement or the safety tick.
+  const taken = await takeRollup(ctx.redis, ctx.keyPrefix, site.id, job.batch, job.batches, batch);
+  const ids = job.marked && !taken.all ? taken.meters : batch;
+  const wanted = new Set(ids);
+  const meters = site.meters.filter((m) => wanted.has(m.id));
   const now = ctx.now();
   const zone = zoneOf(site.timezone);
   const stored = ids.length ? await ctx.redis.hmget(keys.rollupState, ...ids) : [];
@@ -166,12 +201,12 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const marks = ids.length ? await ctx.redis.hmget(keys.watermarks, ...ids) : [];
   const seen = new Map(ids.map((id, i) => [id, marks[i] === null ? -Infinity : Number(marks[i])]));
   const limit = ctx.tuning.rollupMaxReadings;
-  const { raw, seeds } = await loadNew(
-    ctx.influx,
-    site.id,
-    meters.map((m) => ({ id: m.id, state: states.get(m.id) })),
-    limit,
-  );
+  let asked = meters.map((m) => ({ id: m.id, state: states.get(m.id) }));
+  if (meters.length === batch.length && meters.length > 1) {
+    const fresh = await withNewReadings(ctx, site, asked);
+    asked = asked.filter((m) => fresh.has(m.id));
+  }
+  const { raw, seeds } = await loadNew(ctx.influx, site.id, asked, limit);
   const lines: string[] = [];
   const newStates: Record<string, string> = {};
   const newW: Record<string, string> = {};
@@ -181,6 +216,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   let newest = -Infinity;
   const calendar = bucketCalendars(site);
   const spans: Span[] = [];
+  const left: string[] = [];
   for (const meter of meters) {
     const series = raw.get(meter.id);
     if (!series || series.time.length === 0) continue;
@@ -203,7 +239,10 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     newW[meter.id] = String(Math.max(series.time[series.time.length - 1], seen.get(meter.id)!));
     readings += series.time.length;
     buckets += step.buckets.length;
-    if (series.time.length >= limit) more = true;
+    if (series.time.length >= limit) {
+      more = true;
+      left.push(meter.id);
+    }
     newest = Math.max(newest, series.time[series.time.length - 1]);
   }
   // Points first, state after: a crash in between only repeats the same writes.
@@ -212,6 +251,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     await ctx.redis.hset(keys.rollupState, newStates);
     await ctx.redis.hset(keys.watermarks, newW);
   }
+  await doneRollup(ctx.redis, ctx.keyPrefix, site.id, job.batch, job.batches);
   if (Number.isFinite(newest)) await ctx.influx.write(workerLine(site.id, { queue: 'rollup', lagMs: Math.max(0, now - newest), time: now }));
   if (spans.length) await resettleSpans(ctx, site, spans);
   if (readings > 0) {
@@ -220,10 +260,13 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     await requestBalance(ctx.queues, site.id, BALANCE_AFTER_ROLLUP_MS);
   }
   if (more) {
-    // History left (first start, a state reset): the next chunk now, not at the next tick.
-    await requestRollup(ctx.queues, site.id, job.batch, job.batches);
+    // History left (first start, a state reset): the next chunk of those meters now, not at the next tick.
+    await markRollup(ctx.redis, ctx.keyPrefix, site.id, left);
+    await requestRollup(ctx.queues, site.id, job.batch, job.batches, 0, true);
   }
-  const lateDays = await checkLate(ctx, site, meters, job);
+  // The whole batch: late readings may be of meters not announced now.
+  const inBatch = new Set(batch);
+  const lateDays = await checkLate(ctx, site, site.meters.filter((m) => inBatch.has(m.id)), job);
   return { meters: Object.keys(newStates).length, readings, buckets, lateDays, more };
 }
 
@@ -278,11 +321,15 @@ async function resettleSpans(ctx: WorkerContext, site: Site, spans: readonly Spa
 type Fingerprints = Map<string, string>; // "meter|day" -> "count:sum"
 
 async function fingerprints(ctx: WorkerContext, site: Site, ids: readonly string[], from: number, bound: number): Promise<Fingerprints> {
+  // A batch of the whole site (one batch) needs no meter filter: a regex over 1,000 ids is
+  // slow in InfluxDB 1.x; other meters' series (ids not in the site file) are dropped below.
+  const wanted = new Set(ids);
+  const whole = site.meters.every((m) => wanted.has(m.id));
   const [series = []] = await ctx.influx.queryRaw(
-    `SELECT count(${F.wh}), sum(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${quoteString(site.id)} AND ${T.meter} =~ ${idRegex(ids)} AND time >= ${from}ms AND time <= ${bound}ms GROUP BY ${T.meter}, time(1d) fill(none) tz(${quoteString(site.timezone)})`,
+    `SELECT count(${F.wh}), sum(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${quoteString(site.id)}${whole ? '' : ` AND ${T.meter} =~ ${idRegex(ids)}`} AND time >= ${from}ms AND time <= ${bound}ms GROUP BY ${T.meter}, time(1d) fill(none) tz(${quoteString(site.timezone)})`,
   );
   const out: Fingerprints = new Map();
-  for (const s of series) for (const v of s.values) out.set(`${s.tags?.meter}|${dateOfDayBucket(site.timezone, v[0] as number)}`, `${v[1]}:${v[2]}`);
+  for (const s of series) if (wanted.has(s.tags?.meter ?? '')) for (const v of s.values) out.set(`${s.tags?.meter}|${dateOfDayBucket(site.timezone, v[0] as number)}`, `${v[1]}:${v[2]}`);
   return out;
 }
 
@@ -350,7 +397,8 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
     }
   }
   await ctx.redis.hset(keys.rollupState, resets);
-  await requestRollup(ctx.queues, site.id, job.batch, job.batches);
+  await markRollup(ctx.redis, ctx.keyPrefix, site.id, Object.keys(resets));
+  await requestRollup(ctx.queues, site.id, job.batch, job.batches, 0, true);
   for (const [day, ms] of toSettle) {
     const reason = `late or corrected readings of ${[...new Set(ms)].sort().join(', ')} found ${new Date(now).toISOString()}`;
     await requestResettlement(ctx, site.id, day, reason);

@@ -20,6 +20,7 @@ import type { TopupProviders } from '../lib/topup/index.ts';
 import { processTopup, topupServices } from './topup/job.ts';
 import type { QueueName, Queues, ScheduleOptions } from './queues.ts';
 import { processRollup } from './rollup.ts';
+import { allMember, announcedMarks, markRollup } from './rollup-dirty.ts';
 import { runSettlementJob } from './settlement.ts';
 import { requestSiteSettlement } from './settle-requests.ts';
 import { siteReloadChannel, startSiteReloader } from './site-reload.ts';
@@ -140,7 +141,11 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     // A scheduler tick only asks for the site's deduplicated job (queues.ts, TICK).
     rollup: run('rollup', async (job): Promise<unknown> => {
       const data = parsePayload(RollupJob, QUEUE.rollup, job.data);
-      return job.name === TICK.rollup ? requestRollup(queues, siteOf(ctx, data.site).id, data.batch, data.batches) : processRollup(ctx, data);
+      if (job.name !== TICK.rollup) return processRollup(ctx, data);
+      // The tick rolls up every meter of the batch (rollup-dirty.ts: the net under announcements).
+      const id = siteOf(ctx, data.site).id;
+      await markRollup(ctx.redis, ctx.keyPrefix, id, [allMember(data.batch, data.batches)]);
+      return requestRollup(queues, id, data.batch, data.batches, 0, true);
     }),
     settlement: run('settlement', (job) => runSettlementJob(ctx, job)),
     balance: run('balance', async (job) => {
@@ -212,7 +217,10 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<RunningWo
     if (!m || !site) return;
     if (m.kind === 'payment') return requestBalance(queues, site.id);
     const batches = batchCount(site, metersPerBatch);
-    for (let b = 0; b < batches; b++) await requestRollup(queues, site.id, b, batches, coalesceMs);
+    // Only the batches of the meters named (a message without meter ids: every batch, every meter).
+    const marks = announcedMarks(site, batches, m.meters);
+    await markRollup(ctx.redis, ctx.keyPrefix, site.id, [...marks.values()].flat());
+    for (const b of marks.keys()) await requestRollup(queues, site.id, b, batches, coalesceMs, true);
   };
   const subscriber = createSubscriber(redisUrl, { maxRetriesPerRequest: null });
   subscriber.on('error', (err) => log.warn({ err: err.message }, 'redis subscriber error (retrying)'));
