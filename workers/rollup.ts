@@ -110,29 +110,33 @@ async function loadNew(influx: InfluxV1, site: string, meters: readonly { id: st
   return { raw, seeds };
 }
 
-/** Positions at most this old are asked for by the batch's one probe; older ones (a silent meter) by their own statement. */
-const PROBE_WINDOW_MS = 3_600_000;
+/** Positions at most this old are read by the batch's one statement; older ones (a silent meter) by their own. */
+const RECENT_MS = 3_600_000;
 
 /**
- * A whole-batch run (the safety tick, a whole-site announcement) at 100,000 meters was one
- * statement per meter, ~3,300 a second for a 30 s tick, almost all of them empty. One
- * statement instead asks which meters of the site have a reading after the oldest recent
- * position (a short time range: the readings of the last minutes); only those, and the
- * meters without a recent plain position (first run, reset, silent), get their own
- * statement. Exact: a meter's new readings are after its position, so after the oldest one.
+ * The new readings of meters whose positions are recent, in one statement: the site's
+ * readings after the oldest of those positions, per meter (GROUP BY: LIMIT counts per
+ * series), each meter keeping those after its own position. At 100,000 meters one
+ * statement per meter was ~100,000 statements a round (and ~3,300/s for a 30 s tick), almost
+ * all of them empty; the time range here is the last minutes. Exact: a meter's new readings
+ * are after its position, so after the oldest one, in time order; a meter with `limit` rows
+ * in the answer may have more than it got and is left to its own statement (not in the
+ * result), like the meters without a recent plain position (first run, reset, silent).
  */
-async function withNewReadings(ctx: WorkerContext, site: Site, meters: readonly { id: string; state?: MeterState }[]): Promise<Set<string>> {
-  const recent = ctx.now() - PROBE_WINDOW_MS;
-  const probed = meters.filter((m) => m.state && !m.state.seed && m.state.w >= recent);
-  const inProbe = new Set(probed);
-  const out = new Set(meters.filter((m) => !inProbe.has(m)).map((m) => m.id));
-  if (probed.length === 0) return out;
-  const oldest = Math.min(...probed.map((m) => m.state!.w));
-  const [series = []] = await ctx.influx.queryRaw(`SELECT last(${F.wh}) FROM ${M.reading} WHERE ${T.site} = ${quoteString(site.id)} AND time > ${oldest}ms GROUP BY ${T.meter}`);
-  const last = new Map(series.map((s) => [s.tags?.[T.meter], s.values[0]?.[0] as number]));
-  for (const m of probed) {
-    const t = last.get(m.id);
-    if (t !== undefined && t > m.state!.w) out.add(m.id);
+async function loadRecent(influx: InfluxV1, site: string, meters: readonly { id: string; state?: MeterState }[], limit: number): Promise<Map<string, RawSeries>> {
+  const out = new Map<string, RawSeries>();
+  const oldest = Math.min(...meters.map((m) => m.state!.w));
+  const [series = []] = await influx.queryRaw(`SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${quoteString(site)} AND time > ${oldest}ms GROUP BY ${T.meter} ORDER BY time ASC LIMIT ${limit}`);
+  const of = new Map(series.map((s) => [s.tags?.[T.meter], s]));
+  for (const m of meters) {
+    const s = of.get(m.id);
+    if (!s) {
+      out.set(m.id, { time: new Float64Array(0), wh: new Float64Array(0) });
+      continue;
+    }
+    if (s.values.length >= limit) continue;
+    const ti = s.columns.indexOf('time');
+    out.set(m.id, seriesOfRows(s.columns, s.values.filter((v) => (v[ti] as number) > m.state!.w)));
   }
   return out;
 }
@@ -201,12 +205,17 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const marks = ids.length ? await ctx.redis.hmget(keys.watermarks, ...ids) : [];
   const seen = new Map(ids.map((id, i) => [id, marks[i] === null ? -Infinity : Number(marks[i])]));
   const limit = ctx.tuning.rollupMaxReadings;
-  let asked = meters.map((m) => ({ id: m.id, state: states.get(m.id) }));
-  if (meters.length === batch.length && meters.length > 1) {
-    const fresh = await withNewReadings(ctx, site, asked);
-    asked = asked.filter((m) => fresh.has(m.id));
-  }
-  const { raw, seeds } = await loadNew(ctx.influx, site.id, asked, limit);
+  const asked = meters.map((m) => ({ id: m.id, state: states.get(m.id) }));
+  const recent = ctx.now() - RECENT_MS;
+  const grouped = asked.filter((m) => m.state && !m.state.seed && m.state.w >= recent);
+  const early = grouped.length > 1 ? await loadRecent(ctx.influx, site.id, grouped, limit) : new Map<string, RawSeries>();
+  const { raw, seeds } = await loadNew(
+    ctx.influx,
+    site.id,
+    asked.filter((m) => !early.has(m.id)),
+    limit,
+  );
+  for (const [id, series] of early) raw.set(id, series);
   const lines: string[] = [];
   const newStates: Record<string, string> = {};
   const newW: Record<string, string> = {};
