@@ -123,7 +123,7 @@ try {
     `| of which the core (liveFigures) | ${(median(coreMs) / 1000).toFixed(3)} s | - | ${(median(coreMs) / job).toFixed(2)} of the job |`,
     `| InfluxDB queries alone | ${(q / 1000).toFixed(2)} s | - | job = ${(job / q).toFixed(2)}x the queries |`,
     '',
-    `Freshness for this site is bounded by the rollup cadence (${DEFAULTS.rollupEveryMs / 1000} s) plus one balance job: about ${((DEFAULTS.rollupEveryMs + job) / 1000).toFixed(1)} s against the 10 s goal (bench/freshness.bench.ts measures it end to end on a small site).`,
+    `Freshness for this site: the rollup runs on each announcement of new data (gathered for ${DEFAULTS.rollupCoalesceMs / 1000} s; its ${DEFAULTS.rollupEveryMs / 1000} s tick is only a safety net) and the balance job right after it, so about ${((DEFAULTS.rollupCoalesceMs + job) / 1000).toFixed(1)} s plus the rollup itself against the 10 s goal (bench/freshness.bench.ts and bench/scale.bench.ts measure it end to end).`,
   ];
 } finally {
   await env.cleanup();

@@ -485,6 +485,8 @@ async function main(): Promise<void> {
       '',
       `Largest N kept up with in this run: ${largest ? largest.toLocaleString('en') : 'none'} meters.`,
       '',
+      'Wider runs by hand (N = 100,000, larger rollup batches, more concurrency), with their commands and load: docs/scaling.md, "The scale soak".',
+      '',
     ].join('\n'),
   );
 }
