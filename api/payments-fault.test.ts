@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseSiteYaml } from '../core/index.ts';
+import { Dec, parseSiteYaml } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
 import { faultProxy } from '../test/fault-proxy.ts';
 import { privateInflux } from '../test/private-servers.ts';
@@ -137,7 +137,7 @@ describe('payments under faults (real InfluxDB, real Redis)', () => {
           expected.set(reference, fen);
           // Retry until the API says it is recorded, as a payment terminal would.
           for (let n = 0; n < 60; n++) {
-            const r = await attempt(api, account, (fen / 100).toFixed(2), reference, 800);
+            const r = await attempt(api, account, new Dec(fen).div(100).toFixed(2), reference, 800);
             statuses.push(r.status);
             if (r.status === 200 || r.status === 201) break;
             await new Promise((res) => setTimeout(res, 100));

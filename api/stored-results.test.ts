@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Dec } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
 import { processBalance } from '../workers/balance.ts';
 import { closeQueues } from '../workers/queues.ts';
@@ -110,7 +111,7 @@ describe('tenant routes from stored results (real Redis and InfluxDB)', () => {
     await new Promise((r) => setTimeout(r, 1100));
     const after = await get('A102', '/bills/2026-11');
     expect(after.text).not.toBe(first.text);
-    expect(JSON.parse(after.text).payments).toBe((Number(JSON.parse(first.text).payments) + 42).toFixed(2));
+    expect(JSON.parse(after.text).payments).toBe(new Dec(JSON.parse(first.text).payments).plus(42).toFixed(2));
     // Another account's stored statement was kept (its ledger did not change).
     const q = influx.queries;
     expect((await get('A101', '/bills/2026-11')).text).toBe(other.text);
