@@ -11,6 +11,7 @@ import { processBalance } from '../workers/balance.ts';
 import { closeQueues } from '../workers/queues.ts';
 import { testContext } from '../workers/testing/env.ts';
 import { RedisTokenStore } from '../api/auth/token-store.ts';
+import { BENCH_PRICES, benchSiteYaml } from './bench-site.ts';
 
 /**
  * The API benchmark's many-accounts world (issue 15): a site of `accounts` tenants, each
@@ -21,7 +22,7 @@ import { RedisTokenStore } from '../api/auth/token-store.ts';
  * account. Its own InfluxDB database and Redis prefixes on the real servers.
  */
 export const NOW = Date.parse('2026-11-15T10:30:00+08:00');
-const PRICES = { peak: '1.053200', flat: '0.702100', valley: '0.351100' } as const;
+const PRICES = BENCH_PRICES;
 
 export interface ApiWorld {
   readonly site: Site;
@@ -35,36 +36,7 @@ export interface ApiWorld {
 }
 
 export function manyAccountsSite(n: number): Site {
-  const ids = Array.from({ length: n }, (_, i) => String(i + 1).padStart(4, '0'));
-  return parseSiteYaml(
-    `
-site: { id: many, name: Many Tenants, timezone: Asia/Shanghai, currency: CNY }
-meters:
-  - { id: M0, role: master }
-  - { id: C1, role: common, pool: lifts }
-  - { id: C2, role: common, pool: hall }
-${ids.map((i) => `  - { id: T${i}, role: tenant, account: A${i} }`).join('\n')}
-accounts:
-${ids.map((i, k) => `  - { id: A${i}, name: Unit ${i}, area_m2: ${20 + (k % 50)}, tariff: c, opening_balance: "300.00", low_balance: "50.00" }`).join('\n')}
-pools:
-  - { id: lifts, method: area }
-  - { id: hall, method: consumption }
-loss: { normal_rate: 0.03, method: consumption }
-tariffs:
-  - id: c
-    versions:
-      - effective_from: 2026-01-01
-        prices: { peak: "${PRICES.peak}", flat: "${PRICES.flat}", valley: "${PRICES.valley}" }
-        schedule:
-          - periods:
-              - { from: "00:00", to: "08:00", period: valley }
-              - { from: "08:00", to: "11:00", period: peak }
-              - { from: "11:00", to: "18:00", period: flat }
-              - { from: "18:00", to: "23:00", period: peak }
-              - { from: "23:00", to: "24:00", period: valley }
-`,
-    'many.yaml',
-  );
+  return parseSiteYaml(benchSiteYaml(n, 'many', { name: 'Many Tenants', hall: true, opening: '300.00', lowBalance: '50.00' }), 'many.yaml');
 }
 
 export async function createApiWorld(accounts: number, log: (s: string) => void = () => undefined): Promise<ApiWorld> {

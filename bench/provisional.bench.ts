@@ -5,6 +5,7 @@ import { loadLiveInputs } from '../workers/live-figures.ts';
 import { batchCount, closeQueues, DEFAULTS } from '../workers/queues.ts';
 import { rollupAll, testContext, testEnv } from '../workers/testing/env.ts';
 import { readingLines, syntheticReadings } from '../workers/testing/month.ts';
+import { benchSiteYaml } from './bench-site.ts';
 
 /**
  * Provisional settlement (issue 10, billing.md section 5) of a 1,000-account site with
@@ -21,36 +22,7 @@ const N = Number(process.env.SUBMETER_BENCH_ACCOUNTS ?? 1000);
 const HOURS = 12;
 const RUNS = 5;
 
-const ids = Array.from({ length: N }, (_, i) => String(i + 1).padStart(4, '0'));
-const site = parseSiteYaml(
-  `
-site: { id: prov, name: Provisional, timezone: Asia/Shanghai, currency: CNY }
-meters:
-  - { id: M0, role: master }
-  - { id: C1, role: common, pool: lifts }
-  - { id: C2, role: common, pool: hall }
-${ids.map((i) => `  - { id: T${i}, role: tenant, account: A${i} }`).join('\n')}
-accounts:
-${ids.map((i, k) => `  - { id: A${i}, name: Unit ${i}, area_m2: ${20 + (k % 50)}, tariff: c, opening_balance: "100.00" }`).join('\n')}
-pools:
-  - { id: lifts, method: area }
-  - { id: hall, method: consumption }
-loss: { normal_rate: 0.03, method: consumption }
-tariffs:
-  - id: c
-    versions:
-      - effective_from: 2026-01-01
-        prices: { peak: "1.053200", flat: "0.702100", valley: "0.351100" }
-        schedule:
-          - periods:
-              - { from: "00:00", to: "08:00", period: valley }
-              - { from: "08:00", to: "11:00", period: peak }
-              - { from: "11:00", to: "18:00", period: flat }
-              - { from: "18:00", to: "23:00", period: peak }
-              - { from: "23:00", to: "24:00", period: valley }
-`,
-  'prov.yaml',
-);
+const site = parseSiteYaml(benchSiteYaml(N, 'prov', { name: 'Provisional', hall: true }), 'prov.yaml');
 const zone = zoneOf(site.timezone);
 const DAY = '2026-10-01';
 const now = zone.midnight(DAY) + HOURS * 3_600_000 + 30_000;

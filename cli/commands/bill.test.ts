@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { frozenTouSiteYaml } from '../../collector/test-support/frozen-tou-site.ts';
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, '../..');
@@ -79,31 +80,7 @@ describe('submeter bill', () => {
     // down 03-03 10:00 -> 03-06 10:00: the live reads before and after, and the meters'
     // daily freezes at each local midnight in between (the registers at that instant:
     // collector/inputs/dlt645/frozen-fill-tou.test.ts proves the freezes read back equal them).
-    const yaml = `site: { id: frozen-tou, timezone: Asia/Shanghai }
-meters:
-  - { id: M0, role: master, max_gap: 2h, connection: { protocol: dlt645, port: /dev/ttyUSB0, address: "000000000001" } }
-  - { id: T102, role: tenant, account: A102, max_gap: 2h, connection: { protocol: dlt645, port: /dev/ttyUSB0, address: "000000001102" } }
-  - { id: T103, role: tenant, account: A103, max_gap: 2h, connection: { protocol: dlt645, port: /dev/ttyUSB0, address: "000000001103", tariffs: { valley: 1, flat: 2, peak: 3, sharp: 4 } } }
-accounts:
-  - { id: A102, tariff: tou, opening_balance: "500.00" }
-  - { id: A103, tariff: tou, opening_balance: "300.00" }
-loss: { normal_rate: 0.05, method: consumption }
-tariffs:
-  - id: tou
-    versions:
-      - effective_from: 2026-01-01
-        prices: { sharp: "1.350000", peak: "1.100000", flat: "0.720000", valley: "0.350000" }
-        schedule:
-          - periods:
-              - { from: "00:00", to: "07:00", period: valley }
-              - { from: "07:00", to: "08:00", period: flat }
-              - { from: "08:00", to: "11:00", period: peak }
-              - { from: "11:00", to: "18:00", period: flat }
-              - { from: "18:00", to: "20:00", period: sharp }
-              - { from: "20:00", to: "22:00", period: peak }
-              - { from: "22:00", to: "23:00", period: flat }
-              - { from: "23:00", to: "24:00", period: valley }
-`;
+    const yaml = frozenTouSiteYaml('/dev/ttyUSB0');
     const siteFile = join(tmp, 'frozen-tou.yaml');
     writeFileSync(siteFile, yaml);
     const full = join(tmp, 'uninterrupted.csv');
