@@ -40,6 +40,13 @@ export interface Tuning {
    * after late data) continues in the next run, queued at once. @defaultValue 2000
    */
   readonly rollupMaxReadings: number;
+  /**
+   * Raw readings one rollup run takes over all its meters (their first runs, a catch-up after
+   * downtime): each meter's share is this / the run's meters, at least 100 and at most
+   * rollupMaxReadings, so a batch of 2,000 meters does not parse millions of readings at once.
+   * @defaultValue 400,000
+   */
+  readonly rollupRunReadings: number;
   /** Days back that the rollup re-checks for late readings (fingerprints). @defaultValue 3 */
   readonly lateWindowDays: number;
   /** How often the late-data fingerprints are compared. @defaultValue 60 s */
@@ -63,6 +70,7 @@ export const DEFAULT_TUNING: Tuning = {
   settleLookbackMs: 24 * 3_600_000,
   settleLookaheadMs: 6 * 3_600_000,
   rollupMaxReadings: 2000,
+  rollupRunReadings: 400_000,
   lateWindowDays: 3,
   lateCheckEveryMs: 60_000,
   settlementGraceMs: 15 * 60_000,

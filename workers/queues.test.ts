@@ -24,12 +24,14 @@ describe('queues module', () => {
   });
 
   it('partitions meters into even batches that cover each meter once', () => {
-    const many = { id: 's', timezone: 'UTC', meters: Array.from({ length: 450 }, (_, i) => ({ id: `T${i}` })) };
+    // One job for a site of up to 2,000 meters (the benchmark site: 1,002), then even batches.
+    expect(batchCount({ id: 's', timezone: 'UTC', meters: Array.from({ length: 2000 }, (_, i) => ({ id: `T${i}` })) })).toBe(1);
+    const many = { id: 's', timezone: 'UTC', meters: Array.from({ length: 4500 }, (_, i) => ({ id: `T${i}` })) };
     const n = batchCount(many);
     expect(n).toBe(3);
     const all = Array.from({ length: n }, (_, b) => batchMeters(many, b, n));
-    expect(all.map((b) => b.length)).toEqual([150, 150, 150]);
-    expect(new Set(all.flat()).size).toBe(450);
+    expect(all.map((b) => b.length)).toEqual([1500, 1500, 1500]);
+    expect(new Set(all.flat()).size).toBe(4500);
   });
 
   it('upsertSchedulers is idempotent across processes (stable ids) and follows the site timezone', async () => {

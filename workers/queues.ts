@@ -195,7 +195,12 @@ export interface ScheduleOptions {
    * @defaultValue 15
    */
   readonly settlementGraceMinutes?: number;
-  /** Meters per rollup job. @defaultValue 200 */
+  /**
+   * Meters per rollup job. A run reads its site's recent readings in one statement, which
+   * InfluxDB 1.x costs per series of the site whatever the batch, so fewer batches a site is
+   * less work: at 200 a batch, 100,000 meters were 500 jobs a round and the queue never
+   * caught up (docs/scaling.md). A site of up to 2,000 meters is one job. @defaultValue 2000
+   */
   readonly metersPerBatch?: number;
   /** Prepaid enforcement tick (issue 13); it also runs after every balance run of a site with relays. @defaultValue balanceEveryMs */
   readonly enforcementEveryMs?: number;
@@ -207,7 +212,7 @@ export const DEFAULTS = {
   rollupCoalesceMs: 1000,
   alertsEveryMs: 60_000,
   settlementGraceMinutes: 15,
-  metersPerBatch: 200,
+  metersPerBatch: 2000,
 } as const;
 
 /**

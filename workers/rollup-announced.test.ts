@@ -125,6 +125,36 @@ describe('a rollup run takes only the announced meters (real Redis and InfluxDB)
   });
 });
 
+describe("a run's readings are bounded over all its meters (one batch a site)", () => {
+  let env: TestEnv;
+  afterAll(async () => env?.cleanup());
+
+  it('each meter takes rollupRunReadings / meters (at least 100, at most rollupMaxReadings) and the rest follows in the next runs', async () => {
+    env = await testEnv('budget');
+    const clock = { now: T0 + 10 * 3_600_000 };
+    // 5 meters x 250 readings; a run may take 500 in all: 100 a meter (the floor).
+    const ctx = testContext(env, [site], clock, { rollupMaxReadings: 2000, rollupRunReadings: 500, lateCheckEveryMs: 1e12 });
+    try {
+      await env.influx.write(readingLines(site.id, ids.flatMap((meter, i) => Array.from({ length: 250 }, (_, k) => ({ meter, time: T0 + k * 60_000, wh: 1_000_000 + i * 100_000 + k * 100 })))));
+      const first = await processRollup(ctx, { site: site.id, batch: 0, batches: 1 });
+      expect(first).toMatchObject({ meters: 5, readings: 500, more: true });
+      const second = await processRollup(ctx, { site: site.id, batch: 0, batches: 1, marked: true });
+      expect(second).toMatchObject({ readings: 500, more: true });
+      const third = await processRollup(ctx, { site: site.id, batch: 0, batches: 1, marked: true });
+      expect(third).toMatchObject({ readings: 250, more: false });
+      // rollupMaxReadings still caps a meter when the share would be larger.
+      await closeQueues(ctx.queues);
+      const capped = testContext(env, [site], clock, { rollupMaxReadings: 7, rollupRunReadings: 400_000, lateCheckEveryMs: 1e12 });
+      await env.influx.write(readingLines(site.id, [{ meter: 'T101', time: T0 + 300 * 60_000, wh: 2_000_000 }, ...Array.from({ length: 9 }, (_, k) => ({ meter: 'T101', time: T0 + (301 + k) * 60_000, wh: 2_000_000 + k }))]));
+      await markRollup(env.redis, env.prefix, site.id, ['T101']);
+      expect(await processRollup(capped, { site: site.id, batch: 0, batches: 1, marked: true })).toMatchObject({ readings: 7, more: true });
+      await closeQueues(capped.queues);
+    } finally {
+      await closeQueues(ctx.queues).catch(() => undefined);
+    }
+  });
+});
+
 describe('the safety tick rolls up what no announcement named (real BullMQ workers)', () => {
   let env: TestEnv;
   afterAll(async () => env?.cleanup());

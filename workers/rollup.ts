@@ -204,7 +204,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const states = new Map(ids.map((id, i) => [id, parseState(stored[i])]));
   const marks = ids.length ? await ctx.redis.hmget(keys.watermarks, ...ids) : [];
   const seen = new Map(ids.map((id, i) => [id, marks[i] === null ? -Infinity : Number(marks[i])]));
-  const limit = ctx.tuning.rollupMaxReadings;
+  const limit = Math.min(ctx.tuning.rollupMaxReadings, Math.max(100, Math.floor(ctx.tuning.rollupRunReadings / Math.max(1, meters.length))));
   const asked = meters.map((m) => ({ id: m.id, state: states.get(m.id) }));
   const recent = ctx.now() - RECENT_MS;
   const grouped = asked.filter((m) => m.state && !m.state.seed && m.state.w >= recent);
