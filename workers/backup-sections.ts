@@ -24,11 +24,11 @@ registerRedisSection({
 
 registerRedisSection({
   id: 'workers.rollup',
-  what: "rollup state per meter (position and carried counter state: the buckets resume exactly), watermarks per meter and the late-data fingerprints per meter and day",
+  what: "rollup state per meter (position and carried counter state: the buckets resume exactly), watermarks and last two raw readings per meter and the late-data fingerprints per meter and day",
   prefixKind: 'workers',
   async keys(redis, ctx) {
     const k = redisKeys(ctx.prefixes.workers, ctx.site);
-    return [...(await existingKeys(redis, [k.rollupState, k.watermarks])), ...(await scanKeys(redis, `${globLiteral(k.fingerprints)}*`))].sort();
+    return [...(await existingKeys(redis, [k.rollupState, k.watermarks, k.lastReadings])), ...(await scanKeys(redis, `${globLiteral(k.fingerprints)}*`))].sort();
   },
 });
 

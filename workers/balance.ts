@@ -7,6 +7,8 @@ import { F, M, T } from '../influx/schema.ts';
 import { idRegex, siteOf } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
+import { parseLastTwo } from './last-readings.ts';
+import type { LastTwo } from './last-readings.ts';
 import { loadLiveFigures, sumCharges } from './live-figures.ts';
 import { balanceWrites, readLiveSnapshot } from './live-snapshot.ts';
 import type { AccountResult, PointFigures } from './live-snapshot.ts';
@@ -57,6 +59,17 @@ async function chargedSums(ctx: WorkerContext, site: Site): Promise<Map<string, 
   return sums;
 }
 
+/** The rollup's last two raw readings per meter (workers/last-readings.ts). */
+async function storedLastReadings(ctx: WorkerContext, site: string): Promise<Map<string, LastTwo>> {
+  const all = await ctx.redis.hgetall(redisKeys(ctx.keyPrefix, site).lastReadings);
+  const out = new Map<string, LastTwo>();
+  for (const [meter, text] of Object.entries(all)) {
+    const p = parseLastTwo(text);
+    if (p) out.set(meter, p);
+  }
+  return out;
+}
+
 interface StoredAlert {
   armed: boolean;
   /** Ledger payments of the account at the last check: a change means "paid since". */
@@ -102,7 +115,7 @@ async function alertStates(ctx: WorkerContext, site: Site, paymentCount: Readonl
 export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promise<AccountBalance[]> {
   const site = siteOf(ctx, job.site);
   const now = ctx.now();
-  const live = await loadLiveFigures({ influx: ctx.influx, site, now, chargedSums: () => chargedSums(ctx, site) });
+  const live = await loadLiveFigures({ influx: ctx.influx, site, now, chargedSums: () => chargedSums(ctx, site), lastReadings: () => storedLastReadings(ctx, site.id) });
   for (const p of live.problems) ctx.log.error({ site: site.id, problem: p }, 'provisional settlement left a day out (the nightly settlement will refuse it too)');
   const [states, snapshot] = await Promise.all([alertStates(ctx, site, live.paymentCount), readLiveSnapshot(ctx.redis, ctx.keyPrefix, site.id)]);
   const key = redisKeys(ctx.keyPrefix, site.id).alertState;

@@ -27,6 +27,12 @@ export function redisKeys(prefix = 'submeter', site: string) {
     watermarks: `${base}:watermarks`,
     /** hash meter -> rollup state JSON (position and carried counter state, workers/rollup.ts) */
     rollupState: `${base}:rollup-state`,
+    /**
+     * hash meter -> its last two raw readings the rollup has read, "t0,wh0,t1,wh1" (ms, Wh,
+     * oldest first): the balance's last interval (power now, cost per hour) without a
+     * statement over the site's reading series (workers/last-readings.ts).
+     */
+    lastReadings: `${base}:last-readings`,
     /** prefix of the per-batch rollup lock (one run of a batch at a time) */
     rollupLock: `${base}:rollup-lock`,
     /** set of meters announced with new readings, not yet taken by their batch's rollup run (workers/rollup-dirty.ts) */

@@ -12,6 +12,7 @@ import { bucketAccount } from './bucket-account.ts';
 import { redisKeys } from './keys.ts';
 import { batchMeters, requestBalance, requestRollup } from './queues.ts';
 import { READING_FIELDS, seriesOfRows } from './reading-series.ts';
+import { lastTwoText, nextLastTwo, parseLastTwo } from './last-readings.ts';
 import { doneRollup, markRollup, takeRollup } from './rollup-dirty.ts';
 import { requestResettlement } from './settle-requests.ts';
 import type { RollupJob } from './queues.ts';
@@ -203,6 +204,8 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const stored = ids.length ? await ctx.redis.hmget(keys.rollupState, ...ids) : [];
   const states = new Map(ids.map((id, i) => [id, parseState(stored[i])]));
   const marks = ids.length ? await ctx.redis.hmget(keys.watermarks, ...ids) : [];
+  const pairs = ids.length ? await ctx.redis.hmget(keys.lastReadings, ...ids) : [];
+  const lastTwo = new Map(ids.map((id, i) => [id, parseLastTwo(pairs[i])]));
   const seen = new Map(ids.map((id, i) => [id, marks[i] === null ? -Infinity : Number(marks[i])]));
   const limit = Math.min(ctx.tuning.rollupMaxReadings, Math.max(100, Math.floor(ctx.tuning.rollupRunReadings / Math.max(1, meters.length))));
   const asked = meters.map((m) => ({ id: m.id, state: states.get(m.id) }));
@@ -219,6 +222,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const lines: string[] = [];
   const newStates: Record<string, string> = {};
   const newW: Record<string, string> = {};
+  const newLast: Record<string, string> = {};
   let readings = 0;
   let buckets = 0;
   let more = false;
@@ -246,6 +250,8 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}), ...(h !== undefined ? { h } : {}) } satisfies MeterState);
     // The newest raw reading seen (the late-data bound): never moved back by a state reset.
     newW[meter.id] = String(Math.max(series.time[series.time.length - 1], seen.get(meter.id)!));
+    const pair = nextLastTwo(lastTwo.get(meter.id), series);
+    if (pair) newLast[meter.id] = lastTwoText(pair);
     readings += series.time.length;
     buckets += step.buckets.length;
     if (series.time.length >= limit) {
@@ -260,6 +266,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     await ctx.redis.hset(keys.rollupState, newStates);
     await ctx.redis.hset(keys.watermarks, newW);
   }
+  if (Object.keys(newLast).length) await ctx.redis.hset(keys.lastReadings, newLast);
   await doneRollup(ctx.redis, ctx.keyPrefix, site.id, job.batch, job.batches);
   if (Number.isFinite(newest)) await ctx.influx.write(workerLine(site.id, { queue: 'rollup', lagMs: Math.max(0, now - newest), time: now }));
   if (spans.length) await resettleSpans(ctx, site, spans);

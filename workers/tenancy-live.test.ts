@@ -125,6 +125,15 @@ describe('a day with a move-out, a vacancy, a move-in, a replacement and a CT sw
     const known = rows.filter((r) => r.time <= clock.now);
     const live = await loadLiveFigures({ influx: env.influx, site, now: clock.now });
     expect(live.problems).toEqual([]);
+    // The unsettled day lies inside the trailing 24 h: one statement serves both, with the
+    // same inputs and figures as a statement each (moves inside the window included).
+    const separate = await loadLiveFigures({ influx: env.influx, site, now: clock.now, shareWindow: false });
+    expect(live.inputs.unsettled.map((d) => d.date)).toEqual([DAY]);
+    expect(live.inputs.unsettled[0]).toBe(live.inputs.trailing.find((d) => d.date === DAY));
+    expect(separate.inputs.unsettled[0]).not.toBe(separate.inputs.trailing.find((d) => d.date === DAY));
+    expect(live.inputs).toEqual(separate.inputs);
+    expect({ ...live, inputs: undefined }).toEqual({ ...separate, inputs: undefined });
+    expect(live.accounts.some((a) => a.spent24Fen > 0 && a.spent24Fen !== a.todayFen)).toBe(true);
     const day = live.provisional.find((d) => d.date === DAY)!;
     expect(day.lines.map(key).sort()).toEqual(settledLines(known, DAY));
     // Every account that was there has lines; the vacancy's energy is the landlord's own.

@@ -67,13 +67,24 @@ export interface LiveFigures {
 
 export function liveFigures(site: Site, inputs: LiveInputs): LiveFigures {
   const problems: string[] = [];
+  // A day given as the same object in `unsettled` and `trailing` (the workers read both from
+  // one statement when the trailing 24 h hold every unsettled day) is settled once.
+  const done = new Map<DayEnergy, DaySettlement | undefined>();
   const settle = (days: readonly DayEnergy[]): DaySettlement[] => {
     const out: DaySettlement[] = [];
     for (const d of days) {
+      if (done.has(d)) {
+        const s = done.get(d);
+        if (s) out.push(s);
+        continue;
+      }
       try {
-        out.push(settleMeterEnergy(site, d.date, d.energy));
+        const s = settleMeterEnergy(site, d.date, d.energy);
+        done.set(d, s);
+        out.push(s);
       } catch (err) {
         if (!(err instanceof BillingInputError)) throw err;
+        done.set(d, undefined);
         problems.push(`${d.date}: ${err.message}`);
       }
     }
