@@ -8,11 +8,12 @@ import { processAlerts } from './alerts.ts';
 import { processBalance } from './balance.ts';
 import type { WorkerContext } from './context.ts';
 import { recordPayment } from './payments.ts';
+import { redisKeys } from './keys.ts';
 import { closeQueues } from './queues.ts';
 import { processSettlement } from './settlement.ts';
 import { startWorkers } from './start.ts';
 import type { RunningWorkers } from './start.ts';
-import { SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
+import { rollupAll, SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
 import { readingLines, syntheticReadings } from './testing/month.ts';
 
@@ -139,17 +140,34 @@ describe('alerts and tenant notifications (real SMTP server, webhook, Redis, Inf
   });
 
   it('a lost alert state is re-derived from the events: no repeat after a Redis loss', async () => {
-    await env.redis.del(`${env.prefix}:site:${site.id}:alert-state`);
+    const key = redisKeys(env.prefix, site.id).alertState;
+    expect(await env.redis.hexists(key, 'A101')).toBe(1);
+    await env.redis.del(key);
     clock.now += 3000;
     expect((await processBalance(ctx, { site: site.id })).find((b) => b.account === 'A101')!.fired).toBe(false);
+    // The re-derived states are kept: the next runs do not ask InfluxDB again.
+    expect(Object.keys(await env.redis.hgetall(key)).sort()).toEqual(site.accounts.map((a) => a.id).sort());
   });
 
   it('meter offline and abnormal loss become events', async () => {
     const r = await processAlerts(ctx, { site: site.id });
     expect(r.offline).toEqual([]);
+    // With the rollup's watermarks (it has read every meter's last reading): the same answer
+    // without asking InfluxDB; a watermark after now (a reading stamped ahead) is asked.
+    await rollupAll(ctx, site.id);
+    const marks = redisKeys(env.prefix, site.id).watermarks;
+    expect(Object.keys(await env.redis.hgetall(marks)).sort()).toEqual(site.meters.map((m) => m.id).sort());
+    expect((await processAlerts(ctx, { site: site.id })).offline).toEqual([]);
+    const lastT101 = Number(await env.redis.hget(marks, 'T101'));
+    await env.redis.hset(marks, 'T101', String(clock.now + 3_600_000));
+    expect((await processAlerts(ctx, { site: site.id })).offline).toEqual([]);
+    await env.redis.hset(marks, 'T101', String(lastT101));
     clock.now += 2 * 3_600_000; // past every meter's max_gap (1 h)
     const r2 = await processAlerts(ctx, { site: site.id });
     expect(r2.offline.sort()).toEqual(site.meters.map((m) => m.id).sort());
+    // The outage's start is the last reading InfluxDB holds, not the watermark.
+    const [off] = await env.influx.query(`SELECT detail FROM event WHERE site = ${quoteString(site.id)} AND kind = 'meter_offline' AND meter = 'T101' ORDER BY time DESC LIMIT 1`);
+    expect(off.time).toBe(lastT101 + site.meters.find((m) => m.id === 'T101')!.maxGapMs);
     expect(r2.abnormalDays).toBeGreaterThan(0);
     const ev = await env.influx.query(`SELECT count(detail) FROM event WHERE site = ${quoteString(site.id)} GROUP BY kind`);
     expect(ev.map((e) => e.kind).sort()).toEqual(expect.arrayContaining(['abnormal_loss', 'low_balance', 'meter_offline']));

@@ -3,7 +3,9 @@ import { dueDays } from './settlement.ts';
 import { quoteString } from '../influx/client.ts';
 import { eventLine, workerLine } from '../influx/event-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
+import type { Site } from '../core/index.ts';
 import { siteOf } from './context.ts';
+import { redisKeys } from './keys.ts';
 import type { WorkerContext } from './context.ts';
 import type { AlertsJob } from './queues.ts';
 
@@ -21,16 +23,41 @@ export interface AlertsResult {
   readonly abnormalDays: number;
 }
 
+/**
+ * Each meter's last reading at or before `now`, for the meters that may be offline. The
+ * rollup's watermark (the newest raw reading it has read, workers/keys.ts) within max_gap
+ * before now proves a recent reading, so only the others (no watermark, an old one, one
+ * after now) are asked from InfluxDB, by name when few: a statement over every reading
+ * series of the site costs InfluxDB 1.x per series (~0.4 s for 1,000 meters under load,
+ * every minute per site), which at 100 sites was a core by itself (issue 15).
+ */
+async function lastReadingTimes(ctx: WorkerContext, site: Site, now: number): Promise<Map<string, number>> {
+  const marks = await ctx.redis.hmget(redisKeys(ctx.keyPrefix, site.id).watermarks, ...site.meters.map((m) => m.id));
+  const out = new Map<string, number>();
+  const suspects: string[] = [];
+  site.meters.forEach((m, i) => {
+    const w = marks[i] === null ? NaN : Number(marks[i]);
+    if (w <= now && now - w <= m.maxGapMs) out.set(m.id, w);
+    else suspects.push(m.id);
+  });
+  if (suspects.length === 0) return out;
+  const sq = quoteString(site.id);
+  const byName = suspects.length <= 50 ? ` AND (${suspects.map((id) => `${T.meter} = ${quoteString(id)}`).join(' OR ')})` : '';
+  // One point per meter read from the end of its series (a raw selection with LIMIT 1; last()
+  // would reduce over the whole history).
+  const last = await ctx.influx.query(`SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq}${byName} AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 1`);
+  const wanted = new Set(suspects);
+  for (const r of last) if (wanted.has(r.meter as string)) out.set(r.meter as string, r.time as number);
+  return out;
+}
+
 export async function processAlerts(ctx: WorkerContext, job: AlertsJob): Promise<AlertsResult> {
   const site = siteOf(ctx, job.site);
   const now = ctx.now();
   const sq = quoteString(site.id);
   const lines: string[] = [];
   const offline: string[] = [];
-  // One point per meter read from the end of its series (a raw selection with LIMIT 1; last()
-  // would reduce over the site's whole history every minute).
-  const last = await ctx.influx.query(`SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq} AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 1`);
-  const lastBy = new Map(last.map((r) => [r.meter as string, r.time as number]));
+  const lastBy = await lastReadingTimes(ctx, site, now);
   const zone = zoneOf(site.timezone);
   for (const m of site.meters) {
     const t = lastBy.get(m.id);
@@ -65,7 +92,7 @@ export async function processAlerts(ctx: WorkerContext, job: AlertsJob): Promise
   }
   // Settlement lag (Grafana's "Settlement missed" rule): how long the oldest day that is due
   // has waited past its due time (local midnight + grace); 0 when every due day is settled.
-  const due = await dueDays(ctx, site);
+  const due = await dueDays(ctx, site, { firstDayMaxAgeMs: 600_000 });
   const settlementLag = due.length ? Math.max(0, now - (zone.midnight(addDays(due[0], 1)) + ctx.tuning.settlementGraceMs)) : 0;
   lines.push(workerLine(site.id, { queue: 'settlement', lagMs: settlementLag, time: now }));
   await ctx.influx.write(lines);

@@ -299,10 +299,27 @@ async function firstReadingDay(ctx: WorkerContext, site: Site): Promise<LocalDat
   return rows[0] ? zoneOf(site.timezone).dateOf(rows[0].time as number) : undefined;
 }
 
-/** Days that are due (local midnight after them + grace has passed) and not yet settled, oldest first. */
-export async function dueDays(ctx: WorkerContext, site: Site): Promise<LocalDate[]> {
+const firstDays = new WeakMap<WorkerContext, Map<string, { at: number; day: LocalDate | undefined }>>();
+
+/**
+ * Days that are due (local midnight after them + grace has passed) and not yet settled,
+ * oldest first. `firstDayMaxAgeMs`: the site's first reading day may come from this
+ * process's memory if read at most that long ago (the alerts job's settlement lag, every
+ * minute per site: `first()` over every reading series of the site costs InfluxDB per
+ * series); the settlement itself always reads it.
+ */
+export async function dueDays(ctx: WorkerContext, site: Site, opts: { firstDayMaxAgeMs?: number } = {}): Promise<LocalDate[]> {
   const zone = zoneOf(site.timezone);
-  const first = await firstReadingDay(ctx, site);
+  const bySite = firstDays.get(ctx) ?? new Map<string, { at: number; day: LocalDate | undefined }>();
+  firstDays.set(ctx, bySite);
+  const t = Date.now();
+  const hit = bySite.get(site.id);
+  let first: LocalDate | undefined;
+  if (hit && hit.day !== undefined && t - hit.at <= (opts.firstDayMaxAgeMs ?? -1)) first = hit.day;
+  else {
+    first = await firstReadingDay(ctx, site);
+    bySite.set(site.id, { at: t, day: first });
+  }
   if (!first) return [];
   const done = await settledDays(ctx, site, zone.midnight(first));
   const out: LocalDate[] = [];
