@@ -38,7 +38,7 @@ describe('live pipeline = offline bill (real Redis and InfluxDB)', () => {
   const beforeSettlement = new Map<string, number>();
   beforeAll(async () => {
     env = await testEnv('pipe');
-    ctx = testContext(env, [site], clock, { lateWindowDays: 14 });
+    ctx = testContext(env, [site], clock, { lateWindowDays: 14, lateCheckEveryMs: 60_000 });
     await env.influx.write(readingLines(site.id, onTime));
     for (const p of payments) await recordPayment({ site, influx: env.influx, redis: env.redis, keyPrefix: env.prefix }, p);
   });
@@ -152,7 +152,7 @@ describe('a meter silent past the settlement (real Redis and InfluxDB)', () => {
   it('its next readings re-settle the days they reach: adjustment lines, bill = offline', async () => {
     const env = await testEnv('gap');
     const clock = { now: zone.midnight('2026-10-03') + 20 * 60_000 };
-    const ctx = testContext(env, [site], clock, { lateWindowDays: 14 });
+    const ctx = testContext(env, [site], clock, { lateWindowDays: 14, lateCheckEveryMs: 60_000 });
     try {
       const rows = syntheticReadings(site, FROM, 3);
       // T102 is silent from 2026-10-02 21:00 until 2026-10-03 01:00.
