@@ -111,6 +111,9 @@ async function loadNew(influx: InfluxV1, site: string, meters: readonly { id: st
   return { raw, seeds };
 }
 
+/** Meters a statement names one by one at most; more are read by the site's statement. */
+const NAMED_MAX = 200;
+
 /** Positions at most this old are read by the batch's one statement; older ones (a silent meter) by their own. */
 const RECENT_MS = 3_600_000;
 
@@ -127,7 +130,10 @@ const RECENT_MS = 3_600_000;
 async function loadRecent(influx: InfluxV1, site: string, meters: readonly { id: string; state?: MeterState }[], limit: number): Promise<Map<string, RawSeries>> {
   const out = new Map<string, RawSeries>();
   const oldest = Math.min(...meters.map((m) => m.state!.w));
-  const [series = []] = await influx.queryRaw(`SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${quoteString(site)} AND time > ${oldest}ms GROUP BY ${T.meter} ORDER BY time ASC LIMIT ${limit}`);
+  // A few meters (an announced run) by name: InfluxDB 1.x then opens only their series
+  // (~4 ms for 30 meters against ~30 ms for a site of 1,000, quiet machine); many, the site's.
+  const byName = meters.length <= NAMED_MAX ? ` AND (${meters.map((m) => `${T.meter} = ${quoteString(m.id)}`).join(' OR ')})` : '';
+  const [series = []] = await influx.queryRaw(`SELECT ${READING_FIELDS} FROM ${M.reading} WHERE ${T.site} = ${quoteString(site)}${byName} AND time > ${oldest}ms GROUP BY ${T.meter} ORDER BY time ASC LIMIT ${limit}`);
   const of = new Map(series.map((s) => [s.tags?.[T.meter], s]));
   for (const m of meters) {
     const s = of.get(m.id);
