@@ -83,6 +83,13 @@ registerDerivedKeys({
 });
 
 registerDerivedKeys({
+  id: 'workers.bucket-log',
+  what: "the meters whose buckets were written lately (workers/bucket-log.ts): the balance's cache reads again only those; a restore without it makes each process read whole sites once",
+  prefixKind: 'workers',
+  patterns: (ctx) => [globLiteral(redisKeys(ctx.prefixes.workers, ctx.site).bucketLog)],
+});
+
+registerDerivedKeys({
   id: 'workers.ledger-versions',
   what: "per account a counter bumped after each ledger write: a version stamp of the API's stored statements (api/data/site-versions.ts); a restore that resets it only makes the API compute them again",
   prefixKind: 'workers',

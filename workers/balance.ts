@@ -7,6 +7,7 @@ import { F, M, T } from '../influx/schema.ts';
 import { idRegex, siteOf } from './context.ts';
 import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
+import { TrailingBucketCache } from './bucket-log.ts';
 import { parseLastTwo } from './last-readings.ts';
 import type { LastTwo } from './last-readings.ts';
 import { loadLiveFigures, sumCharges } from './live-figures.ts';
@@ -58,6 +59,17 @@ async function chargedSums(ctx: WorkerContext, site: Site): Promise<Map<string, 
   const sums = await sumCharges(ctx.influx, site);
   bySite.set(site.id, { version, at: t, sums });
   return sums;
+}
+
+/** The process's trailing-window bucket cache (workers/bucket-log.ts), one per context. */
+const trailingCaches = new WeakMap<WorkerContext, TrailingBucketCache>();
+function trailingCacheOf(ctx: WorkerContext): TrailingBucketCache {
+  let c = trailingCaches.get(ctx);
+  if (!c) {
+    c = new TrailingBucketCache(ctx.redis, ctx.keyPrefix);
+    trailingCaches.set(ctx, c);
+  }
+  return c;
 }
 
 /** The rollup's last two raw readings per meter (workers/last-readings.ts). */
@@ -119,7 +131,7 @@ async function alertStates(ctx: WorkerContext, site: Site, paymentCount: Readonl
 export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promise<AccountBalance[]> {
   const site = siteOf(ctx, job.site);
   const now = ctx.now();
-  const live = await loadLiveFigures({ influx: ctx.influx, site, now, chargedSums: () => chargedSums(ctx, site), lastReadings: () => storedLastReadings(ctx, site.id) });
+  const live = await loadLiveFigures({ influx: ctx.influx, site, now, chargedSums: () => chargedSums(ctx, site), lastReadings: () => storedLastReadings(ctx, site.id), trailingCache: trailingCacheOf(ctx) });
   for (const p of live.problems) ctx.log.error({ site: site.id, problem: p }, 'provisional settlement left a day out (the nightly settlement will refuse it too)');
   const [states, snapshot] = await Promise.all([alertStates(ctx, site, live.paymentCount), readLiveSnapshot(ctx.redis, ctx.keyPrefix, site.id)]);
   const key = redisKeys(ctx.keyPrefix, site.id).alertState;

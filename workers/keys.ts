@@ -33,6 +33,12 @@ export function redisKeys(prefix = 'submeter', site: string) {
      * statement over the site's reading series (workers/last-readings.ts).
      */
     lastReadings: `${base}:last-readings`,
+    /**
+     * stream of the meters whose buckets were written (rollup, settlement rewrite, restart),
+     * appended after each write: the balance's trailing-window cache reads again only those
+     * (workers/bucket-log.ts). Transient: a process that misses entries reads the whole site.
+     */
+    bucketLog: `${base}:bucket-log`,
     /** prefix of the per-batch rollup lock (one run of a batch at a time) */
     rollupLock: `${base}:rollup-lock`,
     /** set of meters announced with new readings, not yet taken by their batch's rollup run (workers/rollup-dirty.ts) */

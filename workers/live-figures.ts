@@ -3,6 +3,7 @@ import type { DayEnergy, LastInterval, LiveFigures, LiveInputs, LocalDate, Meter
 import type { InfluxV1, Row } from '../influx/client.ts';
 import { quoteString, rowsOf } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
+import type { TrailingBucketCache } from './bucket-log.ts';
 import { lastIntervalAt } from './last-readings.ts';
 import type { LastTwo } from './last-readings.ts';
 
@@ -31,6 +32,8 @@ export interface LiveSource {
    * the meters found there are not read from InfluxDB. Default: every meter from InfluxDB.
    */
   readonly lastReadings?: () => Promise<ReadonlyMap<string, LastTwo>>;
+  /** The worker process's trailing-window cache (workers/bucket-log.ts); default: the site's statement every time. */
+  readonly trailingCache?: TrailingBucketCache;
 }
 
 export interface LoadedLive extends LiveFigures {
@@ -64,7 +67,9 @@ function dayEnergy(site: Site, pieces: readonly { from: number; rows: readonly R
       byDay.set(date, list);
     }
   }
-  return [...byDay.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([date, energy]) => ({ date, energy }));
+  // In one order whatever the source (a statement, or the cache of workers/bucket-log.ts).
+  const order = (x: MeterEnergy, y: MeterEnergy) => (x.meter < y.meter ? -1 : x.meter > y.meter ? 1 : x.period < y.period ? -1 : x.period > y.period ? 1 : (x.at ?? 0) - (y.at ?? 0));
+  return [...byDay.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([date, energy]) => ({ date, energy: energy.sort(order) }));
 }
 
 /** One bucket-sum statement per occupancy piece of [fromMs, toMs] (one piece unless someone moves in it). */
@@ -121,7 +126,11 @@ export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInp
   // a site of 1,000 meters however short its range), so this is a third of the job's reads.
   const shared = src.shareWindow !== false && settledThrough !== undefined && fromMs >= now - 86_400_000;
   const unsettledQ = shared ? [] : pieceQueries(site, fromMs, now, group);
-  const trailingQ = pieceQueries(site, now - 86_400_000, now, group);
+  // The trailing window from the process's cache when given (workers/bucket-log.ts: only the
+  // meters whose buckets changed are read again), else by the site's statement.
+  const cached = src.trailingCache ? occupancyPieces(site, now - 86_400_000, now + 1).map(([a, b]) => ({ a, b })) : undefined;
+  const trailingRowsP = cached ? src.trailingCache!.pieces(influx, site, cached).then((r) => r.map(rowsOf)) : undefined;
+  const trailingQ = cached ? [] : pieceQueries(site, now - 86_400_000, now, group);
   // Last intervals: from the rollup's pairs; the meters it cannot tell (none kept, or a
   // reading after now) from InfluxDB, a few by name, many by the site's statement.
   const pairs = (await pairsP) ?? new Map<string, LastTwo>();
@@ -135,18 +144,15 @@ export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInp
   }
   const byName = ask.length > 0 && ask.length <= 20 ? ` AND (${ask.map((id) => `${T.meter} = ${quoteString(id)}`).join(' OR ')})` : '';
   const lastQ = ask.length ? [`SELECT ${F.wh} FROM ${M.reading} WHERE ${T.site} = ${sq}${byName} AND time > ${now - 25 * 3_600_000}ms AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 2`] : [];
-  const results = (
-    await influx.queryRaw(
-      [
-        ...unsettledQ.map((q) => q.query),
-        ...trailingQ.map((q) => q.query),
-        // The last two readings of the meters asked (no meter regex: slow for 1,000 ids in InfluxDB 1.x).
-        ...lastQ,
-      ].join(';\n'),
-    )
-  ).map(rowsOf);
+  const statements = [
+    ...unsettledQ.map((q) => q.query),
+    ...trailingQ.map((q) => q.query),
+    // The last two readings of the meters asked (no meter regex: slow for 1,000 ids in InfluxDB 1.x).
+    ...lastQ,
+  ];
+  const results = statements.length ? (await influx.queryRaw(statements.join(';\n'))).map(rowsOf) : [];
   const unsettledPieces = unsettledQ.map((q, i) => ({ from: q.from, rows: results[i] }));
-  const trailingPieces = trailingQ.map((q, i) => ({ from: q.from, rows: results[unsettledQ.length + i] }));
+  const trailingPieces = cached ? (await trailingRowsP!).map((rows, i) => ({ from: cached[i].a, rows })) : trailingQ.map((q, i) => ({ from: q.from, rows: results[unsettledQ.length + i] }));
   const lastRows = lastQ.length ? results[unsettledQ.length + trailingQ.length] : [];
   const asked = new Set(ask);
   const charged = await (src.chargedSums ?? (() => sumCharges(influx, site)))();

@@ -12,6 +12,7 @@ import { bucketAccount } from './bucket-account.ts';
 import { redisKeys } from './keys.ts';
 import { batchMeters, requestBalance, requestRollup } from './queues.ts';
 import { READING_FIELDS, seriesOfRows } from './reading-series.ts';
+import { logBucketWrites } from './bucket-log.ts';
 import { lastTwoText, nextLastTwo, parseLastTwo } from './last-readings.ts';
 import { doneRollup, markRollup, takeRollup } from './rollup-dirty.ts';
 import { requestResettlement } from './settle-requests.ts';
@@ -160,6 +161,7 @@ export async function restartRollup(ctx: WorkerContext, site: Site, meterIds: re
   const sq = quoteString(site.id);
   const since = Number.isFinite(fromMs) ? ` AND time >= ${fromMs}ms` : '';
   await ctx.influx.queryRaw(meterIds.map((id) => `DELETE FROM ${M.touBucket} WHERE ${T.site} = ${sq} AND ${T.meter} = ${quoteString(id)}${since}`).join(';\n'));
+  await logBucketWrites(ctx.redis, ctx.keyPrefix, site.id, meterIds);
   if (!Number.isFinite(fromMs)) {
     await ctx.redis.hdel(keys.rollupState, ...meterIds);
     return;
@@ -229,6 +231,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const newStates: Record<string, string> = {};
   const newW: Record<string, string> = {};
   const newLast: Record<string, string> = {};
+  const bucketMeters: string[] = [];
   let readings = 0;
   let buckets = 0;
   let more = false;
@@ -244,6 +247,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     const base: CounterState = st?.seed ? { accepted: seed ? [seed] : [], pending: [] } : { accepted: st?.acc ?? [], pending: st?.pend ?? [] };
     const step = rollupStep(site, meter, base, series, calendar, st?.from);
     for (const b of step.buckets) lines.push(bucketLine(site.id, { meter: meter.id, role: meter.role, ...bucketAccount(site, meter, b.start), period: b.period, start: b.start, wh: b.wh }));
+    if (step.buckets.length) bucketMeters.push(meter.id);
     for (const f of step.flags) lines.push(eventLine(site.id, { kind: f.kind, meter: f.meter, detail: f.detail, time: f.time }));
     // A meter back after silence: the first new interval may reach over midnights into days
     // settled without it; and readings never seen before (past the watermark) may be of past
@@ -268,6 +272,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   }
   // Points first, state after: a crash in between only repeats the same writes.
   await writeChunked(ctx.influx, lines);
+  await logBucketWrites(ctx.redis, ctx.keyPrefix, site.id, bucketMeters);
   if (Object.keys(newStates).length) {
     await ctx.redis.hset(keys.rollupState, newStates);
     await ctx.redis.hset(keys.watermarks, newW);

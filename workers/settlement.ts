@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { addDays, PERIODS, settleDayMixed, siteIndex, utilityCellFen, zoneOf } from '../core/index.ts';
 import type { ChargeLine, DaySettlement, LocalDate, MeterDayFacts, RawSeries, Site } from '../core/index.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
+import { logBucketWrites } from './bucket-log.ts';
 import type { BucketPoint } from '../influx/bucket-lines.ts';
 import { quoteString } from '../influx/client.ts';
 import { eventLine } from '../influx/event-lines.ts';
@@ -223,7 +224,9 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   // next run writes them again; after it, they are there. Not by a run that lost its lock
   // meanwhile: its readings may be older than those of the run that holds it now.
   await lock?.assertHeld();
-  await writeChunked(ctx.influx, [...factLines(site, a, settlement, facts), ...(await bucketChanges(ctx, site, a, b, buckets, rawSet))]);
+  const rewritten = await bucketChanges(ctx, site, a, b, buckets, rawSet);
+  await writeChunked(ctx.influx, [...factLines(site, a, settlement, facts), ...rewritten.lines]);
+  await logBucketWrites(ctx.redis, ctx.keyPrefix, site.id, rewritten.meters);
   const stored = await storedLines(ctx, site, a);
   // The diff below is right only if no other run wrote charges since we read them.
   await lock?.assertHeld();
@@ -264,26 +267,33 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
  * Normally nothing differs (workers/bucket-cells.test.ts); where the settlement's window
  * saw other history than the rollup, the settled day is the truth, usage included.
  */
-async function bucketChanges(ctx: WorkerContext, site: Site, a: number, b: number, buckets: readonly BucketPoint[], meters: ReadonlySet<string>): Promise<string[]> {
+async function bucketChanges(ctx: WorkerContext, site: Site, a: number, b: number, buckets: readonly BucketPoint[], meters: ReadonlySet<string>): Promise<{ lines: string[]; meters: string[] }> {
   // Only the meters settled from raw readings: the others' buckets are what was settled.
-  if (meters.size === 0) return [];
+  if (meters.size === 0) return { lines: [], meters: [] };
   const rows = (await ctx.influx.query(`SELECT ${F.wh} FROM ${M.touBucket} WHERE ${T.site} = ${quoteString(site.id)} AND time >= ${a}ms AND time < ${b}ms GROUP BY ${T.meter}, ${T.period}`)).filter((r) => meters.has(r.meter as string));
   const stored = new Map(rows.map((r) => [`${r.meter}|${r.period}|${r.time}`, r.wh as number]));
   const out: string[] = [];
+  const touched = new Set<string>();
   const byMeter = new Map(site.meters.map((m) => [m.id, m]));
   for (const bk of buckets) {
     const key = `${bk.meter}|${bk.period}|${bk.start}`;
-    if (stored.get(key) !== bk.wh) out.push(bucketLine(site.id, bk));
+    if (stored.get(key) !== bk.wh) {
+      out.push(bucketLine(site.id, bk));
+      touched.add(bk.meter);
+    }
     stored.delete(key);
   }
   for (const [key, wh] of stored) {
     if (wh === 0) continue;
     const [meter, period, start] = key.split('|');
     const m = byMeter.get(meter);
-    if (m) out.push(bucketLine(site.id, { meter, role: m.role, ...bucketAccount(site, m, Number(start)), period, start: Number(start), wh: 0 }));
+    if (m) {
+      out.push(bucketLine(site.id, { meter, role: m.role, ...bucketAccount(site, m, Number(start)), period, start: Number(start), wh: 0 }));
+      touched.add(meter);
+    }
   }
   if (out.length) ctx.log.info({ site: site.id, day: zoneOf(site.timezone).dateOf(a), buckets: out.length }, 'settlement rewrote buckets of the day');
-  return out;
+  return { lines: out, meters: [...touched] };
 }
 
 /** Local dates already settled (they have site_day points), from InfluxDB, the only truth. */
