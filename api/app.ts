@@ -331,7 +331,11 @@ export function buildApp(deps: ApiDeps): Express {
     },
 
     async listPayments(ctx) {
-      return { payments: await read.payments(ctx.site, accountOf(ctx).id) };
+      const a = accountOf(ctx);
+      // A stored result (issue 15): the ledger changes only through recordPayment, which bumps the account's ledger stamp.
+      const v = await versionsOf(ctx);
+      ctx.res.type('application/json; charset=utf-8');
+      return stored.get(`payments|${ctx.site.id}|${a.id}`, `${v.ledger.get(a.id) ?? ''}|${siteStamp(ctx.site)}`, async () => JSON.stringify({ payments: await read.payments(ctx.site, a.id) }));
     },
 
     async recordPayment(ctx) {

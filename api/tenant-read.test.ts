@@ -66,9 +66,9 @@ describe('a tenant GET reads Redis once (cache off; real Redis and InfluxDB)', (
     return { status: r.status, text: await r.text(), headers: r.headers };
   };
 
-  it('live, bill, bill list and me: one command each, once the statement is stored', async () => {
+  it('live, bill, bill list, payments and me: one command each, once the result is stored', async () => {
     const t = tokens.get('A101')!;
-    for (const path of ['/api/v1/accounts/A101/live', '/api/v1/accounts/A101/bills/2026-11', '/api/v1/accounts/A101/bills', '/api/v1/me']) {
+    for (const path of ['/api/v1/accounts/A101/live', '/api/v1/accounts/A101/bills/2026-11', '/api/v1/accounts/A101/bills', '/api/v1/accounts/A101/payments', '/api/v1/me']) {
       expect((await get(path, t)).status, path).toBe(200); // computes and stores the statement
       sent.length = 0;
       const r = await get(path, t);
@@ -80,21 +80,35 @@ describe('a tenant GET reads Redis once (cache off; real Redis and InfluxDB)', (
     expect(live.balance_source).toBe('live');
   });
 
+  it("relay: the account's entry and its meters' read-backs, never the site's whole hashes", async () => {
+    const t = tokens.get('A101')!;
+    sent.length = 0;
+    expect((await get('/api/v1/accounts/A101/relay', t)).status).toBe(200);
+    expect(sent[0]).toBe('evalsha');
+    expect(sent).toContain('hget');
+    expect(sent).not.toContain('hgetall');
+  });
+
   it('a payment recorded elsewhere is in the very next answer (the ledger stamp is read with the request)', async () => {
     const t = tokens.get('A102')!;
     const first = await get('/api/v1/accounts/A102/bills/2026-11', t);
     expect((await get('/api/v1/accounts/A102/bills/2026-11', t)).text).toBe(first.text); // stored
+    const pays = await get('/api/v1/accounts/A102/payments', t);
+    expect((await get('/api/v1/accounts/A102/payments', t)).text).toBe(pays.text); // stored
+    expect(pays.text).not.toContain('ONEREAD-1');
     await recordPayment({ site: fx.site, influx: fx.influx, redis: fx.redis, keyPrefix: fx.workersPrefix }, { account: 'A102', fen: 1_234, reference: 'ONEREAD-1', time: Date.parse('2026-11-14T09:00:00+08:00') });
     const after = await get('/api/v1/accounts/A102/bills/2026-11', t);
     expect(JSON.parse(after.text).payments).toBe(new Dec(JSON.parse(first.text).payments).plus('12.34').toFixed(2));
+    const listed = JSON.parse((await get('/api/v1/accounts/A102/payments', t)).text) as { payments: { reference: string; amount: string }[] };
+    expect(listed.payments.find((p) => p.reference === 'ONEREAD-1')).toMatchObject({ amount: '12.34' });
   });
 
   it("refuses another account's token (404, no figure of it) and a revoked token at once", async () => {
     const mine = tokens.get('A101')!;
-    for (const path of ['/api/v1/accounts/A102/live', '/api/v1/accounts/A102/bills/2026-11', '/api/v1/accounts/A102/bills']) {
+    for (const path of ['/api/v1/accounts/A102/live', '/api/v1/accounts/A102/bills/2026-11', '/api/v1/accounts/A102/bills', '/api/v1/accounts/A102/payments']) {
       const r = await get(path, mine);
       expect(r.status, path).toBe(404);
-      expect(r.text, path).not.toMatch(/balance|total_amount/);
+      expect(r.text, path).not.toMatch(/balance|total_amount|amount|reference/);
     }
     const store = new RedisTokenStore(fx.redis, fx.prefix);
     const created = await store.create({ site: fx.site.id, role: 'tenant', account: 'A103' });
