@@ -150,8 +150,10 @@ export function relayHandlers(deps: RelayApiDeps): Record<string, Handler> {
     async getRelay(ctx) {
       const a = deps.accountOf(ctx);
       const store = storeOf(ctx.site);
-      const [wanted, readbacks] = await Promise.all([store.wanted(), store.readbacks()]);
-      return tenantView(ctx.site, a, wanted.get(a.id), readbacks, (ctx.query.lang as Lang) ?? 'zh', deps.now());
+      const now = deps.now();
+      // The account's entry and its relay meters' read-backs only: O(1) in the site's size.
+      const [wanted, readbacks] = await Promise.all([store.wantedOf(a.id), store.readbacksOf(relayMeters(ctx.site, a.id, now).map((m) => m.id))]);
+      return tenantView(ctx.site, a, wanted, readbacks, (ctx.query.lang as Lang) ?? 'zh', now);
     },
 
     async listRelays(ctx) {
