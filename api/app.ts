@@ -628,7 +628,7 @@ export function buildApp(deps: ApiDeps): Express {
         if (v.body && !v.body(body)) throw badRequest(`bad body: ${formatErrors(v.body.errors).join('; ')}`, `${req.path}#${firstPath(v.body.errors)}`);
         const out = await handler({ req, res, site: site(), auth, params, query, body });
         if (res.statusCode === 204) res.end();
-        else if (typeof out === 'string') res.send(out);
+        else if (typeof out === 'string' || Buffer.isBuffer(out)) res.send(out);
         else res.json(out);
       } catch (err) {
         next(err);
