@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { RedisClient } from '../../lib/redis.ts';
 import { readLiveEntry, redisKeys } from '../../workers/index.ts';
 import type { LiveSnapshot } from '../../workers/index.ts';
@@ -38,7 +37,9 @@ if ARGV[2] == '1' then
 end
 return {n, ttl, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4]), redis.call('HLEN', KEYS[5]), ledger, checked, entry}
 `;
-const SHA = createHash('sha1').update(SCRIPT).digest('hex');
+/** The script as a command of the client (ioredis loads it with EVAL once per connection, then EVALSHA: no NOSCRIPT round trips). */
+const COMMAND = 'submeterTenantRead';
+type WithScript = { [COMMAND](...keysAndArgs: string[]): Promise<unknown[]> };
 
 /** The live hash's field holding the site's last balance run (workers/live-snapshot.ts CHECKED_FIELD; tenant-read.test.ts holds the two equal). */
 const CHECKED_FIELD = '@checked';
@@ -71,20 +72,15 @@ export class TenantReader {
     private readonly redis: RedisClient,
     private readonly apiPrefix: string,
     private readonly workersPrefix: string,
-  ) {}
+  ) {
+    if (typeof (redis as unknown as Partial<WithScript>)[COMMAND] !== 'function') redis.defineCommand(COMMAND, { numberOfKeys: 7, lua: SCRIPT });
+  }
 
   async read(q: TenantReadInput): Promise<TenantRead> {
     const w = redisKeys(this.workersPrefix, q.site);
     const keys = [q.failuresKey, apiKeys(this.apiPrefix).token(q.site, q.tokenHash), credentialsVersionKey(this.apiPrefix, q.site), w.chargesVersion, apiKeys(this.apiPrefix).closed(q.site), w.ledgerVersions, w.live];
     const args = [q.account ?? '', q.live && q.account ? '1' : '0', CHECKED_FIELD];
-    let r: unknown[];
-    try {
-      r = (await this.redis.evalsha(SHA, keys.length, ...keys, ...args)) as unknown[];
-    } catch (err) {
-      // A restarted or flushed Redis has forgotten the script: send it once more.
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      r = (await this.redis.eval(SCRIPT, keys.length, ...keys, ...args)) as unknown[];
-    }
+    const r = await (this.redis as unknown as WithScript)[COMMAND](...keys, ...args);
     const [count, ttl, token, credentials, charges, months, ledger, checked, entry] = r as [string | null, number, string | null, string | null, string | null, number, string | null, string | null, string | null];
     const live = q.live && q.account ? await readLiveEntry(answered(checked, entry), this.workersPrefix, q.site, q.account) : undefined;
     return {
