@@ -13,10 +13,11 @@ import express from 'express';
  * two weeks, today's buckets, one run of the real balance job, a tenant token per account
  * (bench/api-world.ts), on the real InfluxDB and Redis.
  *
- * Rows: one account (the 1 s cache can serve it), 1,000 different accounts (the
- * many-tenants case: each request names another account, so the 1 s cache cannot), and
- * the same with the cache off (cacheMs 0: the version stamps and the live results are
- * read from Redis on every request). Each target: a warm-up (for the 1,000-account rows,
+ * Rows: one account (the 1 s cache can serve it), every GET route a tenant token may use
+ * over 1,000 different accounts (the many-tenants case: each request names another
+ * account, so the 1 s cache cannot), and the same with the cache off (cacheMs 0: the
+ * token, the version stamps and the live entry are read from Redis on every request, in
+ * one round trip). Each target: a warm-up (for the 1,000-account rows,
  * one request per account: the first request after a change computes the stored result),
  * then as fast as it goes (10 connections) and at a fixed 500 req/s (p99, coordinated
  * omission corrected). Goals: p99 <= 20 ms at 500 req/s and >= 0.7 of bare Express.
@@ -51,6 +52,7 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
   const { tenantStatement } = await import('../api/tenant-view.ts');
   const { RedisMonthStore } = await import('../api/month-store.ts');
   const { siteTag } = await import('../lib/redis.ts');
+  const { TenantReader } = await import('../api/data/tenant-read.ts');
   const w = await createApiWorld(ACCOUNTS, (s) => process.stderr.write(`[bench] ${s}\n`));
   const deps = { site: new SiteRef(w.site), influx: w.influx, redis: w.redis, keyPrefix: w.apiPrefix, workersKeyPrefix: w.workersPrefix, now: () => NOW };
   const app = buildApp(deps); // production settings: 1 s cache and version refresh
@@ -75,6 +77,7 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
   const ids = [...w.tokens.keys()];
   const tokens = [...w.tokens.values()];
   const store = new RedisTokenStore(w.redis, w.apiPrefix);
+  const reader = new TenantReader(w.redis, w.apiPrefix, w.workersPrefix);
   const limiter = new AuthFailureLimiter(w.redis, `${w.apiPrefix}${siteTag(w.site.id)}:`, undefined, 0);
   const validator = new OpenApiValidator(openapiDocument());
   const v = validator.request('/api/v1/accounts/{account}/bills/{month}', 'get');
@@ -86,6 +89,9 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
   const profile: Profile[] = [
     await time('token lookup in Redis (every request before issue 15)', 2000, (i) => store.lookup(tokens[i % tokens.length], w.site.id)),
     await time('auth-failure check in Redis (every request before issue 15)', 2000, () => limiter.blocked('127.0.0.1')),
+    await time('one round trip with the cache off: failure counter, token, version stamps, live entry (one Lua script)', 2000, (i) =>
+      reader.read({ site: w.site.id, failuresKey: limiter.key('127.0.0.1'), tokenHash: hashToken(tokens[i % tokens.length]), account: ids[i % ids.length], live: true }),
+    ),
     await time('token hash (sha256) for the cached lookup', 20_000, (i) => hashToken(tokens[i % tokens.length])),
     await time('request validation (path and query, OpenAPI/ajv)', 20_000, (i) => v.params({ account: ids[i % ids.length], month: '2026-11' }) && v.query({})),
     await time(`statement JSON.stringify (${(text.length / 1024).toFixed(1)} KiB; stored results send the stored text)`, 2000, () => JSON.stringify(st)),
@@ -207,7 +213,7 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
     [
       '## API: tenant routes under autocannon, beside bare Express (one and 1,000 accounts)',
       '',
-      `Server in one process, autocannon (10 connections, ${SECONDS} s per run, after a warm-up) in another; a tenant bearer token per account; a site of ${accounts.length} accounts settled for two weeks with one run of the real balance job (bench/api-world.ts) on InfluxDB and Redis. "One account": every request the same account (the 1 s cache can serve it); "${accounts.length} accounts": each request the next account with its own token (the many-tenants case); "cache off": cacheMs 0, so each request also reads the version stamps and the live results from Redis. Goals: p99 <= ${GOAL_P99} ms at ${RATE} req/s and max throughput >= ${GOAL_RATIO} of bare Express in the same run. Load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${cpus().length} cores during the run (other work on the machine moves every figure, the baseline's too).`,
+      `Server in one process, autocannon (10 connections, ${SECONDS} s per run, after a warm-up) in another; a tenant bearer token per account; a site of ${accounts.length} accounts settled for two weeks with one run of the real balance job (bench/api-world.ts) on InfluxDB and Redis. "One account": every request the same account (the 1 s cache can serve it); "${accounts.length} accounts": each request the next account with its own token (the many-tenants case); "cache off": cacheMs 0, so each request also reads the token, the version stamps and the live entry from Redis (one round trip, api/data/tenant-read.ts); usage, alerts and advice query InfluxDB on every request either way. Goals: p99 <= ${GOAL_P99} ms at ${RATE} req/s and max throughput >= ${GOAL_RATIO} of bare Express in the same run. Load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${cpus().length} cores during the run (other work on the machine moves every figure, the baseline's too).`,
       'Reproduce: `set -a; . .run/services.env; set +a; npx tsx bench/api.bench.ts` (SUBMETER_BENCH_SECONDS, SUBMETER_BENCH_ACCOUNTS, SUBMETER_BENCH_ONLY=<regexp of rows>, SUBMETER_BENCH_CPU_PROF=<dir>)',
       '',
       `| route | max req/s | ratio to bare | req/s at fixed ${RATE} | p50 ms | p99 ms | meets goals |`,
