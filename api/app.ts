@@ -45,6 +45,9 @@ import type { TopupProviders } from '../lib/topup/index.ts';
 import { topupRoutes } from './topup-routes.ts';
 import type { TopupRouteDeps } from './topup-routes.ts';
 import { apiKeys } from './redis-keys.ts';
+import { TenantReader } from './data/tenant-read.ts';
+import { tenantLane } from './tenant-lane.ts';
+import { hashToken } from './auth/token-store.ts';
 
 export interface ApiDeps {
   /** The site served; a manager's reload swaps it. */
@@ -147,6 +150,31 @@ export function buildApp(deps: ApiDeps): Express {
   const topup = topupRoutes({ site, influx: deps.influx, redis: deps.redis, workersKeyPrefix: deps.workersKeyPrefix, providers: deps.topupProviders, now, log, onStage: deps.topupOnStage, audit: (c, a, t, x) => writeAudit(c, a, t, x), changed: () => read.cache.clear() });
   topup.mountNotify(app);
 
+  // GET routes with a bearer token: matched in one step, authenticated in one round trip at
+  // most (issue 15); anything else falls through to the chain below (api/tenant-lane.ts).
+  const reader = new TenantReader(deps.redis, prefix, workersPrefix);
+  app.use(
+    tenantLane({
+      operations: operations().filter((o) => o.method === 'get' && !o.public),
+      routeOf: (op) => routeOf(op),
+      authenticate: async (req, res, token, op, params) => {
+        const address = req.ip ?? 'unknown';
+        const siteId = site().id;
+        if (refreshMs <= 0 && !deps.tokens) {
+          // Cache off: the counter, the token, the version stamps and the live entry, together.
+          const r = await reader.read({ site: siteId, failuresKey: limiter.key(address), tokenHash: hashToken(token), account: params.account, live: op.operationId === 'getLive' });
+          if (limiter.blockedBy(address, r.failures.count, r.failures.ttlMs) !== undefined || !r.token || r.token.site !== siteId) return undefined;
+          res.locals.tenantRead = r;
+          return r.token;
+        }
+        // The process's caches (a read at most once a second per address and per site).
+        if ((await limiter.blocked(address)) !== undefined) return undefined;
+        const record = await tokens.lookup(token, siteId);
+        return record?.site === siteId ? record : undefined;
+      },
+    }),
+  );
+
   app.use('/api', (_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     next();
@@ -183,6 +211,9 @@ export function buildApp(deps: ApiDeps): Express {
     return a;
   };
 
+  /** The site's version stamps: as the request's one round trip read them, else the process's (at most refreshMs old). */
+  const versionsOf = (ctx: Ctx) => ctx.res.locals.tenantRead?.versions ?? versions.get(ctx.site.id);
+
   const range = (ctx: Ctx) => {
     const { from, to } = ctx.query;
     if (!(from < to)) throw badRequest('from must be before to', `${ctx.req.path}?from`);
@@ -218,7 +249,7 @@ export function buildApp(deps: ApiDeps): Express {
     },
 
     async getLive(ctx) {
-      return read.live(ctx.site, accountOf(ctx), now());
+      return read.live(ctx.site, accountOf(ctx), now(), ctx.res.locals.tenantRead?.live);
     },
 
     async getUsage(ctx) {
@@ -235,7 +266,7 @@ export function buildApp(deps: ApiDeps): Express {
       const a = accountOf(ctx);
       const t = now();
       // A stored result: the monthly totals change with the charges and the closed months (and the day).
-      const v = await versions.get(ctx.site.id);
+      const v = await versionsOf(ctx);
       ctx.res.type('application/json; charset=utf-8');
       return stored.get(`bills|${ctx.site.id}|${a.id}`, `${v.charges}|${v.months}|${localParts(t, ctx.site.timezone).date}|${siteStamp(ctx.site)}`, async () => JSON.stringify(await listBillsOf(ctx.site, a, t)));
     },
@@ -282,7 +313,7 @@ export function buildApp(deps: ApiDeps): Express {
       if (format !== 'html') {
         // A stored result (issue 15): computed once while the site's charges, the account's
         // ledger and the closed months are unchanged, then served as it is.
-        const v = await versions.get(ctx.site.id);
+        const v = await versionsOf(ctx);
         const body = await stored.get(`bill|${ctx.site.id}|${a.id}|${ctx.params.month}|${format ?? 'json'}|${ctx.auth.role === 'tenant'}`, `${v.charges}|${v.ledger.get(a.id) ?? ''}|${v.months}|${siteStamp(ctx.site)}`, async () => {
           const st = await view();
           return format === 'csv' ? statementCsv(st) : JSON.stringify(st);
@@ -300,7 +331,11 @@ export function buildApp(deps: ApiDeps): Express {
     },
 
     async listPayments(ctx) {
-      return { payments: await read.payments(ctx.site, accountOf(ctx).id) };
+      const a = accountOf(ctx);
+      // A stored result (issue 15): the ledger changes only through recordPayment, which bumps the account's ledger stamp.
+      const v = await versionsOf(ctx);
+      ctx.res.type('application/json; charset=utf-8');
+      return stored.get(`payments|${ctx.site.id}|${a.id}`, `${v.ledger.get(a.id) ?? ''}|${siteStamp(ctx.site)}`, async () => JSON.stringify({ payments: await read.payments(ctx.site, a.id) }));
     },
 
     async recordPayment(ctx) {
@@ -593,7 +628,7 @@ export function buildApp(deps: ApiDeps): Express {
         if (v.body && !v.body(body)) throw badRequest(`bad body: ${formatErrors(v.body.errors).join('; ')}`, `${req.path}#${firstPath(v.body.errors)}`);
         const out = await handler({ req, res, site: site(), auth, params, query, body });
         if (res.statusCode === 204) res.end();
-        else if (typeof out === 'string') res.send(out);
+        else if (typeof out === 'string' || Buffer.isBuffer(out)) res.send(out);
         else res.json(out);
       } catch (err) {
         next(err);

@@ -13,5 +13,5 @@ export interface HandlerCtx {
   readonly body: Record<string, unknown>;
 }
 
-/** A route handler: the JSON (or text) to answer, or undefined for 204. */
+/** A route handler: the JSON (or text, or a stored result's bytes) to answer, or undefined for 204. */
 export type RouteHandler = (ctx: HandlerCtx) => Promise<unknown>;

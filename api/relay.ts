@@ -35,7 +35,22 @@ export interface RelayApiDeps {
 }
 
 /** The relay meters of the units the account occupies at t (billing.md section 11), as the enforcement worker takes them. */
-const relayMeters = (site: Site, account: string, t: number) => metersOccupiedBy(site, account, t).filter((m) => m.relay !== undefined);
+const relayMeters = (site: Site, account: string, t: number) => metersOccupiedBy(listing(site, account), account, t).filter((m) => m.relay !== undefined);
+
+/**
+ * The site with only the meters whose site-file entry lists the account (`account` or
+ * `accounts`): the only ones it can ever occupy, so the core's metersOccupiedBy decides
+ * among one or two meters instead of the site's thousand on every tenant request (issue
+ * 15). One per site object and account; a reloaded site is another object.
+ */
+const listings = new WeakMap<Site, Map<string, Site>>();
+function listing(site: Site, account: string): Site {
+  let bySite = listings.get(site);
+  if (!bySite) listings.set(site, (bySite = new Map()));
+  let narrowed = bySite.get(account);
+  if (!narrowed) bySite.set(account, (narrowed = { ...site, meters: site.meters.filter((m) => (m.accounts ?? (m.account ? [m.account] : [])).includes(account)) }));
+  return narrowed;
+}
 
 /** The account's power as read back: on when every relay meter reads closed, off when every one reads open. */
 function power(site: Site, account: string, readbacks: ReadonlyMap<string, ReadbackRecord>, t: number): { power: 'on' | 'off' | 'unknown'; at: number | undefined } {
@@ -150,8 +165,10 @@ export function relayHandlers(deps: RelayApiDeps): Record<string, Handler> {
     async getRelay(ctx) {
       const a = deps.accountOf(ctx);
       const store = storeOf(ctx.site);
-      const [wanted, readbacks] = await Promise.all([store.wanted(), store.readbacks()]);
-      return tenantView(ctx.site, a, wanted.get(a.id), readbacks, (ctx.query.lang as Lang) ?? 'zh', deps.now());
+      const now = deps.now();
+      // The account's entry and its relay meters' read-backs only: O(1) in the site's size.
+      const [wanted, readbacks] = await Promise.all([store.wantedOf(a.id), store.readbacksOf(relayMeters(ctx.site, a.id, now).map((m) => m.id))]);
+      return tenantView(ctx.site, a, wanted, readbacks, (ctx.query.lang as Lang) ?? 'zh', now);
     },
 
     async listRelays(ctx) {

@@ -3,6 +3,8 @@ import { chargeFen, parseSiteYaml, priceMicro, zoneOf } from '../core/index.ts';
 import type { Site } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
 import { bucketLine } from '../influx/bucket-lines.ts';
+import { eventLine } from '../influx/event-lines.ts';
+import { paymentLine } from '../influx/payment-lines.ts';
 import { sampleLine } from '../influx/lines.ts';
 import { accountDayLine, chargeLine, meterCellLine, meterDayLine, shareBasisLine, siteDayLine } from '../influx/settlement-lines.ts';
 import { createRedis, deleteMatching } from '../lib/redis.ts';
@@ -17,7 +19,8 @@ import { BENCH_PRICES, benchSiteYaml } from './bench-site.ts';
  * The API benchmark's many-accounts world (issue 15): a site of `accounts` tenants, each
  * with a meter, two pools and the loss, settled for 2026-11-01..14 (charge lines, site
  * summaries and the statement's facts in the shapes the settlement writes), today's
- * 15-minute buckets and each meter's last two readings, then one run of the real balance
+ * 15-minute buckets and each meter's last two readings, a payment and a low-balance alert
+ * per account, then one run of the real balance
  * job at NOW (its points and the site's last results in Redis), and a tenant token per
  * account. Its own InfluxDB database and Redis prefixes on the real servers.
  */
@@ -87,6 +90,11 @@ export async function createApiWorld(accounts: number, log: (s: string) => void 
     }
     lines.push(sampleLine(site.id, { meter: m.id, time: NOW - 90_000, wh: 2_000_000 }), sampleLine(site.id, { meter: m.id, time: NOW - 30_000, wh: 2_000_020 }));
     await flush();
+  }
+  // A payment and a low-balance alert per account: the payments and alerts routes have rows to answer.
+  for (const x of tenants) {
+    lines.push(paymentLine(site.id, { account: x.account, reference: `BENCH-${x.account}`, fen: 20_000, time: zone.midnight('2026-11-05') + 36_000_000 }));
+    lines.push(eventLine(site.id, { kind: 'low_balance', time: zone.midnight('2026-11-12') + 30_000_000, account: x.account, detail: 'balance 48.00 is below 50.00, about 40 h left', value: 48 }));
   }
   await flush(true);
   // The real balance job at NOW: points, and the site's last results in Redis.

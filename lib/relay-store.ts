@@ -148,6 +148,23 @@ export class RelayStore {
     return parseAll<WantedRecord>(await this.redis.hgetall(this.keys.wanted));
   }
 
+  /** One account's wanted state (a tenant's page: not the site's whole hash, issue 15). */
+  async wantedOf(account: string): Promise<WantedRecord | undefined> {
+    return parse<WantedRecord>(await this.redis.hget(this.keys.wanted, account));
+  }
+
+  /** The read-backs of some meters only (a tenant's relay meters). */
+  async readbacksOf(meters: readonly string[]): Promise<Map<string, ReadbackRecord>> {
+    const out = new Map<string, ReadbackRecord>();
+    if (meters.length === 0) return out;
+    const texts = await this.redis.hmget(this.keys.readback, ...meters);
+    meters.forEach((m, i) => {
+      const r = parse<ReadbackRecord>(texts[i]);
+      if (r !== undefined) out.set(m, r);
+    });
+    return out;
+  }
+
   async setWanted(account: string, w: WantedRecord): Promise<void> {
     await this.redis.hset(this.keys.wanted, account, JSON.stringify(w));
   }

@@ -49,7 +49,8 @@ export class AuthFailureLimiter {
     this.opts = opts;
   }
 
-  private key(address: string): string {
+  /** The address's failure counter (the one-round-trip tenant read reads it too: api/data/tenant-read.ts). */
+  key(address: string): string {
     return `${this.prefix}auth-failures:${address}`;
   }
 
@@ -59,7 +60,12 @@ export class AuthFailureLimiter {
     const hit = this.seen.get(address);
     if (hit && this.refreshMs > 0 && now - hit.at < this.refreshMs) return hit.until > now ? hit.until - now : undefined;
     const [n, ttl] = await this.redis.multi().get(this.key(address)).pttl(this.key(address)).exec().then((r) => (r ?? []).map((x) => x[1]) as [string | null, number]);
-    const wait = Number(n ?? 0) >= this.opts.limit ? Math.max(ttl, 1000) : undefined;
+    return this.blockedBy(address, n, ttl, now);
+  }
+
+  /** `blocked` from the counter and its PTTL as read elsewhere (in the same round trip as the token). */
+  blockedBy(address: string, count: string | null, ttlMs: number, now = Date.now()): number | undefined {
+    const wait = Number(count ?? 0) >= this.opts.limit ? Math.max(ttlMs, 1000) : undefined;
     this.remember(address, now, wait);
     return wait;
   }

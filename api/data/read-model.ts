@@ -299,9 +299,10 @@ export class ReadModel {
    * Live status of one account (billing.md section 5: live balance with provisional
    * shares, cost per hour, hours left). Cached for the cache lifetime per account: many
    * open tabs cost InfluxDB one query per second per account instead of one per poll.
+   * `snapshot`: the account's live entry as the request already read it (api/data/tenant-read.ts).
    */
-  async live(site: Site, account: Account, now: number): Promise<LiveStatus> {
-    return this.cache.get(`live|${site.id}|${account.id}|${Math.floor(now / 1000)}`, () => this.loadLive(site, account, now));
+  async live(site: Site, account: Account, now: number, snapshot?: LiveSnapshot): Promise<LiveStatus> {
+    return this.cache.get(`live|${site.id}|${account.id}|${Math.floor(now / 1000)}`, () => this.loadLive(site, account, now, snapshot));
   }
 
   /** The core's live figures computed here (workers/live-figures.ts), for when the balance worker has not written lately. */
@@ -309,11 +310,11 @@ export class ReadModel {
     return this.cache.get(`computed|${site.id}|${Math.floor(now / 1000)}`, () => loadLiveFigures({ influx: this.influx, site, now }));
   }
 
-  private async loadLive(site: Site, account: Account, now: number): Promise<LiveStatus> {
+  private async loadLive(site: Site, account: Account, now: number, snapshot?: LiveSnapshot): Promise<LiveStatus> {
     const tz = site.timezone;
     // The common path (issue 15): the balance job's last figures, checked within liveMaxAgeMs
     // (it runs at least every balance tick), from memory: no InfluxDB query.
-    const snap = await this.liveSnapshot(site, account.id)?.catch(() => undefined);
+    const snap = snapshot ?? (await this.liveSnapshot(site, account.id)?.catch(() => undefined));
     const entry = snap?.checked !== undefined && snap.checked <= now && snap.checked > now - this.liveMaxAgeMs ? snap.accounts.get(account.id) : undefined;
     if (entry?.today) {
       const f = entry.figures;

@@ -77,16 +77,17 @@ export async function bumpCredentials(redis: RedisClient, apiPrefix: string, sit
 /**
  * Results computed once per version stamp (a statement of a month: immutable until its
  * charges, its account's ledger or the closed months change), bounded in number; the
- * computation is shared by concurrent requests.
+ * computation is shared by concurrent requests. Kept as the response's bytes (UTF-8,
+ * encoded once), sent as they are: an 8 KiB statement is not encoded again per request.
  */
 export class StoredResults {
-  private readonly entries = new Map<string, { version: string; value: Promise<string> }>();
+  private readonly entries = new Map<string, { version: string; value: Promise<Buffer> }>();
   constructor(private readonly maxEntries = 20_000) {}
 
-  get(key: string, version: string, compute: () => Promise<string>): Promise<string> {
+  get(key: string, version: string, compute: () => Promise<string>): Promise<Buffer> {
     const hit = this.entries.get(key);
     if (hit && hit.version === version) return hit.value;
-    const value = compute();
+    const value = compute().then((text) => Buffer.from(text, 'utf8'));
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, { version, value });
     value.catch(() => {
