@@ -148,10 +148,15 @@ describe('trailing-window cache = the site statement (real Redis and InfluxDB)',
     expect(reads).toContain('site');
   }, 240_000);
 
-  it('a log trimmed past a process position, or lost, reads the whole site again', async () => {
+  it('a log trimmed past a process position, or lost, reads the whole site again; an empty one is read from', async () => {
     const cache = new TrailingBucketCache(env.redis, env.prefix);
+    // Empty at the first read: the process marks its position, and later entries are read by name.
+    await env.redis.del(redisKeys(env.prefix, site.id).bucketLog);
     await cachedRows(cache, site);
     expect(cache.lastRead).toBe('site');
+    await env.redis.xadd(redisKeys(env.prefix, site.id).bucketLog, '*', 'm', 'T101');
+    expect(await cachedRows(cache, site)).toEqual(await statementRows(site));
+    expect(cache.lastRead).toBe('named');
     await cachedRows(cache, site);
     expect(cache.lastRead).toBe('none');
     await env.redis.del(redisKeys(env.prefix, site.id).bucketLog);

@@ -81,13 +81,13 @@ export class TrailingBucketCache {
     if (hit && hit.key === key && hit.site === site) {
       const [oldest, after] = await Promise.all([this.redis.xrange(logKey, '-', '+', 'COUNT', 1), this.redis.xrange(logKey, `(${hit.pos}`, '+')]);
       // Trimmed past our position (or the log lost with Redis): entries may be missing.
-      const trimmed = hit.pos === '0-0' ? oldest.length > 0 : oldest.length === 0 || streamIdLess(hit.pos, oldest[0][0]);
+      const trimmed = oldest.length === 0 || streamIdLess(hit.pos, oldest[0][0]);
       if (!trimmed) {
         changed = new Set();
         for (const [id, fields] of after) {
           pos = id;
           const m = fields[fields.indexOf('m') + 1];
-          for (const meter of m?.split('\n') ?? []) changed.add(meter);
+          for (const meter of m ? m.split('\n') : []) changed.add(meter);
         }
         if (changed.size > NAMED_MAX) changed = undefined;
       }
@@ -112,10 +112,12 @@ export class TrailingBucketCache {
     }
     // The whole site: the log's position first, so a write logged during the read is read again next time.
     this.lastRead = 'site';
+    // An empty log gets an empty entry: a position to read from, whose trimming can be seen.
     const last = await this.redis.xrevrange(logKey, '+', '-', 'COUNT', 1);
+    const mark = last[0]?.[0] ?? ((await this.redis.xadd(logKey, 'MAXLEN', '~', LOG_MAX, '*', 'm', '')) as string);
     const res = await influx.queryRaw(pieces.map((p) => statement(p)).join(';\n'));
     const series = pieces.map((_, i) => new Map((res[i] ?? []).map((s) => [seriesKey(s), s])));
-    this.sites.set(site.id, { site, key, pos: last[0]?.[0] ?? '0-0', series });
+    this.sites.set(site.id, { site, key, pos: mark, series });
     return series.map((m) => [...m.values()]);
   }
 }

@@ -23,6 +23,9 @@ const series = (pts: [number, number][]) => ({ time: Float64Array.from(pts.map((
 describe('the pair the rollup keeps', () => {
   it('takes the two newest readings of the stored pair and the run, and leaves a newer pair alone', () => {
     expect(nextLastTwo(undefined, series([[1000, 5]]))).toBeUndefined();
+    // A meter read once a run: the reading read before (the watermark, from the carried state) makes the pair.
+    expect(nextLastTwo(undefined, series([[2000, 7]]), [1000, 5])).toEqual([1000, 5, 2000, 7]);
+    expect(nextLastTwo([500, 1, 1000, 5], series([[2000, 7]]), [900, 4])).toEqual([1000, 5, 2000, 7]);
     expect(nextLastTwo(undefined, series([[1000, 5], [2000, 7], [3000, 9]]))).toEqual([2000, 7, 3000, 9]);
     const stored: LastTwo = [2000, 7, 3000, 9];
     expect(nextLastTwo(stored, series([[4000, 12]]))).toEqual([3000, 9, 4000, 12]);
@@ -113,5 +116,32 @@ describe("the balance's last intervals from the rollup's pairs = the statement's
     const statement = await loadLiveFigures({ influx: env.influx, site, now: clock.now });
     expect(job.map((b) => [b.account, b.costRateFenH])).toEqual(statement.accounts.map((a) => [a.account, a.costPerHourFen]));
     expect(job.some((b) => b.costRateFenH > 0)).toBe(true);
+  });
+});
+
+describe('a meter read once a run gets its pair (real Redis and InfluxDB)', () => {
+  it('the second run pairs its reading with the one the first run read (from the carried state)', async () => {
+    const site = testSite();
+    const env = await testEnv('lastread1');
+    const T0 = Date.UTC(2026, 9, 10, 2, 0);
+    const clock = { now: T0 + 1000 };
+    const ctx = testContext(env, [site], clock, { lateCheckEveryMs: 1e12 });
+    try {
+      await env.influx.write(readingLines(site.id, site.meters.map((m) => ({ meter: m.id, time: T0, wh: 1_000_000 }))));
+      await rollupAll(ctx, site.id);
+      clock.now = T0 + 61_000;
+      await env.influx.write(readingLines(site.id, site.meters.map((m) => ({ meter: m.id, time: T0 + 60_000, wh: 1_000_010 }))));
+      await rollupAll(ctx, site.id);
+      const all = await env.redis.hgetall(redisKeys(env.prefix, site.id).lastReadings);
+      expect(Object.fromEntries(Object.entries(all).map(([k, v]) => [k, parseLastTwo(v)]))).toEqual(Object.fromEntries(site.meters.map((m) => [m.id, [T0, 1_000_000, T0 + 60_000, 1_000_010]])));
+      // And the balance then asks InfluxDB for no meter: its intervals equal the statement's.
+      const fromPairs = await loadLiveInputs({ influx: env.influx, site, now: clock.now, lastReadings: async () => new Map(Object.entries(all).map(([k, v]) => [k, parseLastTwo(v)!])) });
+      const fromInflux = await loadLiveInputs({ influx: env.influx, site, now: clock.now });
+      expect(fromPairs.inputs.lastInterval).toEqual(fromInflux.inputs.lastInterval);
+      expect(fromInflux.inputs.lastInterval.size).toBe(site.meters.length);
+    } finally {
+      await closeQueues(ctx.queues);
+      await env.cleanup();
+    }
   });
 });

@@ -23,14 +23,16 @@ export function parseLastTwo(text: string | null | undefined): LastTwo | undefin
  * two newest of both (the series' reading wins at an equal instant), undefined when that is
  * the stored pair or fewer than two readings are known. A reset re-reading older history
  * leaves a newer stored pair as it is, and a late reading between the stored two takes the
- * older one's place when it is read.
+ * older one's place when it is read. `prev`: with no stored pair, the newest raw reading
+ * read before this run when the caller knows it (a meter that read once a run would never
+ * make a pair from its runs alone).
  */
-export function nextLastTwo(stored: LastTwo | undefined, series: RawSeries): LastTwo | undefined {
+export function nextLastTwo(stored: LastTwo | undefined, series: RawSeries, prev?: readonly [number, number]): LastTwo | undefined {
   const at = new Map<number, number>();
   if (stored) {
     at.set(stored[0], stored[1]);
     at.set(stored[2], stored[3]);
-  }
+  } else if (prev) at.set(prev[0], prev[1]);
   // The series' two newest instants (InfluxDB keeps one point per instant; kept general).
   const own = new Map<number, number>();
   for (let k = series.time.length - 1; k >= 0 && (own.size < 2 || own.has(series.time[k])); k--) if (!own.has(series.time[k])) own.set(series.time[k], series.wh[k]);

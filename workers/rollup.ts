@@ -260,7 +260,9 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}), ...(h !== undefined ? { h } : {}) } satisfies MeterState);
     // The newest raw reading seen (the late-data bound): never moved back by a state reset.
     newW[meter.id] = String(Math.max(series.time[series.time.length - 1], seen.get(meter.id)!));
-    const pair = nextLastTwo(lastTwo.get(meter.id), series);
+    // No pair yet: the newest raw reading read before (the watermark), if the carried state holds it.
+    const before = lastTwo.get(meter.id) ? undefined : [...(st?.seed ? [] : (st?.acc ?? [])), ...(st?.pend ?? [])].find((r) => r[0] === seen.get(meter.id));
+    const pair = nextLastTwo(lastTwo.get(meter.id), series, before ? [before[0], before[1]] : undefined);
     if (pair) newLast[meter.id] = lastTwoText(pair);
     readings += series.time.length;
     buckets += step.buckets.length;
