@@ -8,7 +8,8 @@ import type { WorkerContext } from './context.ts';
 import { redisKeys } from './keys.ts';
 import { loadLiveInputs } from './live-figures.ts';
 import { closeQueues } from './queues.ts';
-import { restartRollup } from './rollup.ts';
+import { processRollup, restartRollup } from './rollup.ts';
+import { markRollup } from './rollup-dirty.ts';
 import { rollupAll, SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
 import { readingLines } from './testing/month.ts';
@@ -163,5 +164,47 @@ describe('trailing-window cache = the site statement (real Redis and InfluxDB)',
     await env.redis.xadd(redisKeys(env.prefix, site.id).bucketLog, '*', 'm', 'T101');
     expect(await cachedRows(cache, site)).toEqual(await statementRows(site));
     expect(cache.lastRead).toBe('site');
+  });
+});
+
+describe('many changed meters: names in statements of 100 (real Redis and InfluxDB)', () => {
+  it('a rollup of 250 announced meters and the cache after it read them by name in three statements each, equal to the site statement', async () => {
+    const tenants = Array.from({ length: 260 }, (_, i) => `T${String(i).padStart(3, '0')}`);
+    const big = testSite(
+      SITE_YAML.replace('site: { id: wk-plaza,', 'site: { id: wk-many,')
+        .replace(/ {2}- \{ id: T10\d, role: tenant, account: A10\d \}\n/g, '')
+        .replace('  - { id: C-ELEV, role: common, pool: elevators }', ['  - { id: C-ELEV, role: common, pool: elevators }', ...tenants.map((t) => `  - { id: ${t}, role: tenant, account: A101 }`)].join('\n')),
+    );
+    expect(big.meters.length).toBe(262);
+    const env = await testEnv('bucketmany');
+    const T0 = Date.UTC(2026, 9, 10, 2, 0);
+    const clock = { now: T0 + 1000 };
+    const ctx = testContext(env, [big], clock, { lateCheckEveryMs: 1e12 });
+    try {
+      await env.influx.write(readingLines(big.id, big.meters.map((m) => ({ meter: m.id, time: T0, wh: 1_000_000 }))));
+      await rollupAll(ctx, big.id);
+      const cache = new TrailingBucketCache(env.redis, env.prefix);
+      const pieces = () => occupancyPieces(big, clock.now - 86_400_000, clock.now + 1).map(([a, b]) => ({ a, b }));
+      const site = async () => {
+        const tz = quoteString(big.timezone);
+        const res = await env.influx.queryRaw(pieces().map((p) => `SELECT sum(wh) FROM tou_bucket WHERE site = ${quoteString(big.id)} AND time >= ${p.a}ms AND time < ${p.b}ms GROUP BY meter, period, time(1d) fill(none) tz(${tz})`).join(';\n'));
+        return pieces().map((_, i) => rowsOf(res[i] ?? []).map((r) => `${r.meter}|${r.period}|${r.time}|${r.sum}`).sort());
+      };
+      const cached = async () => (await cache.pieces(env.influx, big, pieces())).map((s) => rowsOf(s).map((r) => `${r.meter}|${r.period}|${r.time}|${r.sum}`).sort());
+      expect(await cached()).toEqual(await site());
+      // 250 meters read a minute later, announced together: the rollup names them (3 statements), the cache too.
+      clock.now = T0 + 61_000;
+      const some = tenants.slice(0, 250);
+      await env.influx.write(readingLines(big.id, some.map((id, i) => ({ meter: id, time: T0 + 60_000, wh: 1_000_000 + 10 + i }))));
+      await markRollup(env.redis, env.prefix, big.id, some);
+      const r = await processRollup(ctx, { site: big.id, batch: 0, batches: 1, marked: true });
+      expect(r).toMatchObject({ meters: 250, readings: 250 });
+      expect(await cached()).toEqual(await site());
+      expect(cache.lastRead).toBe('named');
+      expect((await site()).flat().length).toBe(250);
+    } finally {
+      await closeQueues(ctx.queues);
+      await env.cleanup();
+    }
   });
 });

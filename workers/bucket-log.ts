@@ -19,14 +19,15 @@ import { redisKeys } from './keys.ts';
  *
  * The whole site is read again when the window's 15-minute slot moves (the buckets leaving
  * its start, and a bucket stamped ahead of the clock entering its end, are in no log), when
- * the pieces of the window change (a move, a reload), when more than NAMED_MAX meters
+ * the pieces of the window change (a move, a reload), when more than NAMED_MAX (500) meters
  * changed, or when the log was trimmed past the process's position.
  */
 
 /** Entries kept per site (XADD MAXLEN ~): minutes of rollup runs at 100 a minute. */
 const LOG_MAX = 5000;
-/** Meters read again by name at most; more: the site's statement. */
-const NAMED_MAX = 200;
+/** Meters read again by name at most, in statements of NAMED_CHUNK (naming costs InfluxDB more than linearly: workers/rollup.ts); more: the site's statement. */
+const NAMED_MAX = 500;
+const NAMED_CHUNK = 100;
 const SLOT_MS = 15 * 60_000;
 
 /** Appends the meters whose buckets were written (or deleted); after the write, so a reader that missed the log entry reads the data at its next run. */
@@ -100,11 +101,13 @@ export class TrailingBucketCache {
       this.lastRead = changed.size ? 'named' : 'none';
       if (changed.size) {
         const names = [...changed];
-        const res = await influx.queryRaw(pieces.map((p) => statement(p, names)).join(';\n'));
+        const groups: string[][] = [];
+        for (let i = 0; i < names.length; i += NAMED_CHUNK) groups.push(names.slice(i, i + NAMED_CHUNK));
+        const res = await influx.queryRaw(pieces.flatMap((p) => groups.map((g) => statement(p, g))).join(';\n'));
         pieces.forEach((_, i) => {
           const bySeries = hit.series[i];
           for (const [k, s] of bySeries) if (changed!.has(s.tags?.[T.meter] ?? '')) bySeries.delete(k);
-          for (const s of res[i] ?? []) bySeries.set(seriesKey(s), s);
+          for (let g = 0; g < groups.length; g++) for (const s of res[i * groups.length + g] ?? []) bySeries.set(seriesKey(s), s);
         });
       }
       hit.pos = pos!;
