@@ -54,7 +54,7 @@ import { cpuSeconds, influxPid, influxPointsWritten, memory, processName, redisI
  * Run: `set -a; . .run/services.env; set +a; npx tsx bench/scale.bench.ts`
  * (SCALE_N=1000,10000,100000 meters, SCALE_SECONDS per N, default 50; SCALE_SETTLE=0 skips the settlement site;
  * SCALE_CONCURRENCY jobs in flight per queue in the workers' process, default the workers' own, 2;
- * SCALE_BATCH meters per rollup batch, default the workers' own; SCALE_LATE_CHECK_MS the rollup's
+ * SCALE_BATCH meters per rollup batch, default the workers' own; SCALE_TICK_MS the rollup's safety tick, default the workers' own; SCALE_LATE_CHECK_MS the rollup's
  * late-data check interval, default the workers' own, 60 s)
  */
 
@@ -93,7 +93,7 @@ if (role === 'workers') {
   process.env.SUBMETER_LOG_LEVEL ??= 'warn';
   const { startWorkers } = await import('../workers/start.ts');
   const prefix = process.env.SCALE_PREFIX!;
-  const running = await startWorkers({ sites: soakSites(Number(process.env.SCALE_METERS)), influx: { url: INFLUX_URL, db: process.env.SCALE_DB! }, queuePrefix: prefix, keyPrefix: prefix, ...(process.env.SCALE_CONCURRENCY ? { concurrency: Number(process.env.SCALE_CONCURRENCY) } : {}), ...(process.env.SCALE_BATCH ? { schedule: { metersPerBatch: Number(process.env.SCALE_BATCH) } } : {}), ...(process.env.SCALE_LATE_CHECK_MS ? { tuning: { lateCheckEveryMs: Number(process.env.SCALE_LATE_CHECK_MS) } } : {}) });
+  const running = await startWorkers({ sites: soakSites(Number(process.env.SCALE_METERS)), influx: { url: INFLUX_URL, db: process.env.SCALE_DB! }, queuePrefix: prefix, keyPrefix: prefix, ...(process.env.SCALE_CONCURRENCY ? { concurrency: Number(process.env.SCALE_CONCURRENCY) } : {}), ...(process.env.SCALE_BATCH || process.env.SCALE_TICK_MS ? { schedule: { ...(process.env.SCALE_BATCH ? { metersPerBatch: Number(process.env.SCALE_BATCH) } : {}), ...(process.env.SCALE_TICK_MS ? { rollupEveryMs: Number(process.env.SCALE_TICK_MS) } : {}) } } : {}), ...(process.env.SCALE_LATE_CHECK_MS ? { tuning: { lateCheckEveryMs: Number(process.env.SCALE_LATE_CHECK_MS) } } : {}) });
   process.send!({ ready: true });
   process.on('message', async () => {
     await running.close();
