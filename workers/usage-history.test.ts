@@ -6,6 +6,7 @@ import { addDays, computeBillRun, zoneOf } from '../core/index.ts';
 import type { WorkerContext } from './context.ts';
 import { closeQueues } from './queues.ts';
 import { requestResettlements } from './settle-requests.ts';
+import { redisKeys } from './keys.ts';
 import { processSettlement } from './settlement.ts';
 import { rollupAll, testContext, testEnv, testSite } from './testing/env.ts';
 import type { TestEnv } from './testing/env.ts';
@@ -74,7 +75,12 @@ describe('usage covers every day with readings (real Redis and InfluxDB)', () =>
     await env.influx.write(readingLines(site.id, imported));
     // What `submeter import` does for the days its rows touch (workers/settle-requests.ts), then the site's one settlement job.
     await requestResettlements(ctx, site.id, ['2026-09-19', '2026-09-20', '2026-09-21'], 'import of old.csv');
+    const log = redisKeys(env.prefix, site.id).bucketLog;
+    const before = (await env.redis.xrevrange(log, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
     await processSettlement(ctx, { site: site.id });
+    // The buckets it wrote are in the site's bucket log (the balance's cache reads those meters again).
+    const logged = (await env.redis.xrange(log, `(${before}`, '+')).flatMap(([, f]) => f[f.indexOf('m') + 1].split('\n'));
+    expect(logged).toContain('T101');
     const day = await usage('2026-09-20', '2026-09-21');
     expect(day).toEqual(billed(imported, '2026-09-20', 1));
     expect(day.get('2026-09-20')).toBeGreaterThan(0);
