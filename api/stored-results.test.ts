@@ -1,5 +1,4 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveApp } from './testing/harness.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dec } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
@@ -30,27 +29,13 @@ class CountingInflux extends InfluxV1 {
   }
 }
 
-async function serve(app: ReturnType<typeof buildApp>): Promise<{ base: string; close(): Promise<void> }> {
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  return {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
 describe('tenant routes from stored results (real Redis and InfluxDB)', () => {
   let fx: Fixture;
   let influx: CountingInflux;
   const clock = { now: NOW };
   const balances = new Map<string, number>();
   const tokens = new Map<string, string>();
-  let api: Awaited<ReturnType<typeof serve>>;
+  let api: Awaited<ReturnType<typeof serveApp>>;
 
   beforeAll(async () => {
     fx = await createFixture('stored');
@@ -61,7 +46,7 @@ describe('tenant routes from stored results (real Redis and InfluxDB)', () => {
     await closeQueues(ctx.queues);
     const store = new RedisTokenStore(fx.redis, fx.prefix);
     for (const a of fx.site.accounts) tokens.set(a.id, (await store.create({ site: fx.site.id, role: 'tenant', account: a.id })).token);
-    api = await serve(buildApp({ site: new SiteRef(fx.site), influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => clock.now }));
+    api = await serveApp(buildApp({ site: new SiteRef(fx.site), influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => clock.now }));
   }, 60_000);
   afterAll(async () => {
     await api?.close();
@@ -119,7 +104,7 @@ describe('tenant routes from stored results (real Redis and InfluxDB)', () => {
   });
 
   it('a token revoked through one API process stops working there at once and in another within a second', async () => {
-    const other = await serve(buildApp({ site: new SiteRef(fx.site), influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => clock.now }));
+    const other = await serveApp(buildApp({ site: new SiteRef(fx.site), influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => clock.now }));
     try {
       const store = new RedisTokenStore(fx.redis, fx.prefix);
       const created = await store.create({ site: fx.site.id, role: 'tenant', account: 'A103' });

@@ -1,5 +1,4 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveApp } from './testing/harness.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dec } from '../core/index.ts';
 import { processBalance } from '../workers/balance.ts';
@@ -21,25 +20,11 @@ import type { Fixture } from './testing/fixture.ts';
  * are counted at the app's Redis connection (the real server answers them).
  */
 
-async function serve(app: ReturnType<typeof buildApp>): Promise<{ base: string; close(): Promise<void> }> {
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  return {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
 describe('a tenant GET reads Redis once (cache off; real Redis and InfluxDB)', () => {
   let fx: Fixture;
   const tokens = new Map<string, string>();
   const sent: string[] = [];
-  let api: Awaited<ReturnType<typeof serve>>;
+  let api: Awaited<ReturnType<typeof serveApp>>;
 
   beforeAll(async () => {
     fx = await createFixture('oneread');
@@ -54,7 +39,7 @@ describe('a tenant GET reads Redis once (cache off; real Redis and InfluxDB)', (
       if (c.name !== 'multi' && c.name !== 'exec') sent.push(c.name);
       return (send as (...a: unknown[]) => unknown)(c, ...rest);
     };
-    api = await serve(buildApp({ site: new SiteRef(fx.site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => NOW + 5_000, cacheMs: 0 }));
+    api = await serveApp(buildApp({ site: new SiteRef(fx.site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => NOW + 5_000, cacheMs: 0 }));
   }, 60_000);
   afterAll(async () => {
     await api?.close();

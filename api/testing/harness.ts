@@ -33,6 +33,21 @@ function templateOf(method: string, path: string): string | undefined {
   return undefined;
 }
 
+/** An app on a free port of 127.0.0.1 (tests that build the app with their own deps). */
+export async function serveApp(app: ReturnType<typeof buildApp>): Promise<{ base: string; close(): Promise<void> }> {
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
 export async function startHarness(fx: Fixture, extra: Partial<ApiDeps> = {}): Promise<Harness> {
   const app = buildApp({ site: new SiteRef(fx.site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => NOW, cacheMs: 0, ...extra });
   const server = await new Promise<Server>((resolve) => {
