@@ -24,7 +24,8 @@ export function allMember(batch: number, batches: number): string {
   return `*${batch}/${batches}`;
 }
 
-function takenKey(keyPrefix: string | undefined, site: string, batch: number, batches: number): string {
+/** The batch's taken set (deleted in the same round trip as its run's meter states: workers/rollup.ts). */
+export function takenKey(keyPrefix: string | undefined, site: string, batch: number, batches: number): string {
   return `${redisKeys(keyPrefix, site).rollupTaken}:${batch}/${batches}`;
 }
 
@@ -59,10 +60,6 @@ export async function takeRollup(redis: Pick<RedisClient, 'eval'>, keyPrefix: st
   return { all: false, meters: ids.filter((id) => set.has(id)) };
 }
 
-/** After the taken meters' state is written: they are done. */
-export async function doneRollup(redis: Pick<RedisClient, 'del'>, keyPrefix: string | undefined, site: string, batch: number, batches: number): Promise<void> {
-  await redis.del(takenKey(keyPrefix, site, batch, batches));
-}
 
 const batchIndex = new WeakMap<object, { batches: number; of: Map<string, number> }>();
 
