@@ -90,6 +90,16 @@ registerDerivedKeys({
 });
 
 registerDerivedKeys({
+  id: 'workers.readings-log',
+  what: "the readings the collectors logged after InfluxDB took them, and each rollup batch's position in that log (lib/readings-log.ts, workers/readings-cursor.ts): a restore without them makes each batch's next run read its meters from InfluxDB once",
+  prefixKind: 'workers',
+  patterns: (ctx) => {
+    const k = redisKeys(ctx.prefixes.workers, ctx.site);
+    return [globLiteral(k.readingsLog), globLiteral(k.rollupLogPosition)];
+  },
+});
+
+registerDerivedKeys({
   id: 'workers.ledger-versions',
   what: "per account a counter bumped after each ledger write: a version stamp of the API's stored statements (api/data/site-versions.ts); a restore that resets it only makes the API compute them again",
   prefixKind: 'workers',

@@ -1,3 +1,4 @@
+import { readingsLogKey } from '../lib/readings-log.ts';
 import { siteTag } from '../lib/redis.ts';
 
 /**
@@ -27,6 +28,10 @@ export function redisKeys(prefix = 'submeter', site: string) {
     watermarks: `${base}:watermarks`,
     /** hash meter -> rollup state JSON (position and carried counter state, workers/rollup.ts) */
     rollupState: `${base}:rollup-state`,
+    /** hash rollup batch "b/n" -> its position in the readings log, and "b/n@" -> the position's epoch (workers/readings-cursor.ts) */
+    rollupLogPosition: `${base}:rollup-log-position`,
+    /** stream: the readings every collector logged after InfluxDB acknowledged them (lib/readings-log.ts) */
+    readingsLog: readingsLogKey(prefix, site),
     /**
      * hash meter -> its last two raw readings the rollup has read, "t0,wh0,t1,wh1" (ms, Wh,
      * oldest first): the balance's last interval (power now, cost per hour) without a

@@ -15,6 +15,7 @@ import { READING_FIELDS, seriesOfRows } from './reading-series.ts';
 import { logBucketWrites } from './bucket-log.ts';
 import { lastTwoText, nextLastTwo, parseLastTwo } from './last-readings.ts';
 import { markRollup, takeRollup, takenKey } from './rollup-dirty.ts';
+import { batchKey, logPosition, NO_POSITION, readReadingsLog, syncTag } from './readings-cursor.ts';
 import { requestResettlement } from './settle-requests.ts';
 import type { RollupJob } from './queues.ts';
 import { settledDays } from './settlement.ts';
@@ -67,6 +68,32 @@ interface MeterState {
    * (workers/bucket-evidence.ts).
    */
   readonly h?: number;
+  /**
+   * The rollup batch and its log position's epoch ("b/n@id") the meter is synced to: every
+   * reading of it written after `w` is in the site's readings log after the batch's position
+   * (workers/readings-cursor.ts). Absent: its new readings come from InfluxDB.
+   */
+  readonly s?: string;
+}
+
+/** Every reading written after the meter's position is in the batch's log entries after the batch's position. */
+function isSynced(st: MeterState | undefined, tag: string): boolean {
+  return st !== undefined && st.s === tag && !st.seed;
+}
+
+/** The readings after `w` (ms). */
+function after(series: RawSeries, w: number): RawSeries {
+  let i = 0;
+  while (i < series.time.length && series.time[i] <= w) i++;
+  if (i === 0) return series;
+  const tariff = series.tariff;
+  let k = 0;
+  while (tariff && k < tariff.time.length && tariff.time[k] <= w) k++;
+  return {
+    time: series.time.subarray(i),
+    wh: series.wh.subarray(i),
+    ...(tariff ? { tariff: { time: tariff.time.subarray(k), wh: tariff.wh.subarray(k), reg: tariff.reg.subarray(k * 4) } } : {}),
+  };
 }
 
 function parseState(text: string | null): MeterState | undefined {
@@ -217,10 +244,19 @@ const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call(
 async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Promise<RollupResult> {
   const keys = redisKeys(ctx.keyPrefix, site.id);
   const batch = batchMeters(site, job.batch, job.batches);
-  // A marked run queries only the meters announced (or left by a killed run); the others'
-  // positions stay where they are until their own announcement or the safety tick.
+  const bk = batchKey(job.batch, job.batches);
+  // The readings log first (workers/readings-cursor.ts): every entry up to the position it
+  // returns was written to InfluxDB before any statement below reads it.
+  const log = await readReadingsLog(ctx.redis, ctx.keyPrefix, site.id, bk);
+  // A marked run queries only the meters announced (or left by a killed run) and those the
+  // log has readings of; the others' positions stay where they are until their own
+  // announcement or the safety tick. A run the log cannot vouch for reads every meter.
   const taken = await takeRollup(ctx.redis, ctx.keyPrefix, site.id, job.batch, job.batches, batch);
-  const ids = job.marked && !taken.all ? taken.meters : batch;
+  const full = !job.marked || taken.all || (log.gap !== undefined && log.gap !== NO_POSITION);
+  const tag = syncTag(bk, log);
+  if (log.gap !== undefined) ctx.log.debug({ site: site.id, batch: bk, why: log.gap }, 'rollup: readings log cannot vouch; reading the batch from InfluxDB');
+  const inBatch = new Set(batch);
+  const ids = full ? batch : [...new Set([...taken.meters, ...[...log.readings.keys()].filter((id) => inBatch.has(id))])];
   const wanted = new Set(ids);
   const meters = site.meters.filter((m) => wanted.has(m.id));
   const now = ctx.now();
@@ -230,8 +266,11 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const states = new Map(ids.map((id, i) => [id, parseState(stored[i])]));
   const lastTwo = new Map(ids.map((id, i) => [id, parseLastTwo(pairs[i])]));
   const seen = new Map(ids.map((id, i) => [id, marks[i] === null ? -Infinity : Number(marks[i])]));
-  const limit = Math.min(ctx.tuning.rollupMaxReadings, Math.max(100, Math.floor(ctx.tuning.rollupRunReadings / Math.max(1, meters.length))));
-  const asked = meters.map((m) => ({ id: m.id, state: states.get(m.id) }));
+  // From the log: synced meters it has readings of (the rest of the run's meters from InfluxDB).
+  const viaLog = new Set(log.gap === undefined ? meters.filter((m) => isSynced(states.get(m.id), tag) && log.readings.has(m.id)).map((m) => m.id) : []);
+  const fromInflux = meters.filter((m) => !viaLog.has(m.id));
+  const limit = Math.min(ctx.tuning.rollupMaxReadings, Math.max(100, Math.floor(ctx.tuning.rollupRunReadings / Math.max(1, fromInflux.length))));
+  const asked = fromInflux.map((m) => ({ id: m.id, state: states.get(m.id) }));
   const recent = ctx.now() - RECENT_MS;
   const grouped = asked.filter((m) => m.state && !m.state.seed && m.state.w >= recent);
   const early = grouped.length > 1 ? await loadRecent(ctx.influx, site.id, grouped, limit) : new Map<string, RawSeries>();
@@ -242,6 +281,8 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     limit,
   );
   for (const [id, series] of early) raw.set(id, series);
+  // A log reading at or before the meter's position is one InfluxDB's `time > w` would not return either.
+  for (const id of viaLog) raw.set(id, after(log.readings.get(id)!, states.get(id)!.w));
   const lines: string[] = [];
   const newStates: Record<string, string> = {};
   const newW: Record<string, string> = {};
@@ -256,8 +297,12 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const left: string[] = [];
   for (const meter of meters) {
     const series = raw.get(meter.id);
-    if (!series || series.time.length === 0) continue;
     const st = states.get(meter.id);
+    if (!series || series.time.length === 0) {
+      // Read in full from InfluxDB with nothing new: synced from now on (its next readings are in the log).
+      if (series && st && !st.seed && !isSynced(st, tag)) newStates[meter.id] = JSON.stringify({ ...st, s: tag } satisfies MeterState);
+      continue;
+    }
     const seed = st?.seed ? seeds.get(meter.id) : undefined;
     const base: CounterState = st?.seed ? { accepted: seed ? [seed] : [], pending: [] } : { accepted: st?.acc ?? [], pending: st?.pend ?? [] };
     const step = rollupStep(site, meter, base, series, calendar, st?.from);
@@ -272,7 +317,9 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
       if (span) spans.push(span);
     }
     const h = st === undefined ? series.time[0] : st.seed ? (st.h ?? st.from ?? st.w) : st.h;
-    newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}), ...(h !== undefined ? { h } : {}) } satisfies MeterState);
+    // Synced unless InfluxDB's answer was cut at the limit (readings of it are then in entries before the log position).
+    const synced = viaLog.has(meter.id) || series.time.length < limit;
+    newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}), ...(h !== undefined ? { h } : {}), ...(synced ? { s: tag } : {}) } satisfies MeterState);
     // The newest raw reading seen (the late-data bound): never moved back by a state reset.
     newW[meter.id] = String(Math.max(series.time[series.time.length - 1], seen.get(meter.id)!));
     // No pair yet: the newest raw reading read before (the watermark), if the carried state holds it.
@@ -281,7 +328,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     if (pair) newLast[meter.id] = lastTwoText(pair);
     readings += series.time.length;
     buckets += step.buckets.length;
-    if (series.time.length >= limit) {
+    if (!viaLog.has(meter.id) && series.time.length >= limit) {
       more = true;
       left.push(meter.id);
     }
@@ -292,10 +339,13 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   // Points first, state after: a crash in between only repeats the same writes.
   await writeChunked(ctx.influx, lines);
   await logBucketWrites(ctx.redis, ctx.keyPrefix, site.id, bucketMeters);
-  // The state in one round trip, in the order a crash may cut it: meters' state, then "done".
-  const save = ctx.redis.pipeline();
-  if (Object.keys(newStates).length) save.hset(keys.rollupState, newStates).hset(keys.watermarks, newW);
+  // The state in one round trip, all or nothing (MULTI: the keys share the site's slot): the
+  // meters' states with the log position they are synced to, then "done".
+  const save = ctx.redis.multi();
+  if (Object.keys(newStates).length) save.hset(keys.rollupState, newStates);
+  if (Object.keys(newW).length) save.hset(keys.watermarks, newW);
   if (Object.keys(newLast).length) save.hset(keys.lastReadings, newLast);
+  save.hset(...logPosition(ctx.keyPrefix, site.id, bk, log));
   save.del(takenKey(ctx.keyPrefix, site.id, job.batch, job.batches));
   throwFirst(await save.exec());
   if (spans.length) await resettleSpans(ctx, site, spans);
@@ -304,13 +354,13 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     // waiting for its own tick; one run for the batches that finish together (deduplicated).
     await requestBalance(ctx.queues, site.id, BALANCE_AFTER_ROLLUP_MS);
   }
+  if (log.more && !more) await requestRollup(ctx.queues, site.id, job.batch, job.batches, 0, true);
   if (more) {
     // History left (first start, a state reset): the next chunk of those meters now, not at the next tick.
     await markRollup(ctx.redis, ctx.keyPrefix, site.id, left);
     await requestRollup(ctx.queues, site.id, job.batch, job.batches, 0, true);
   }
   // The whole batch: late readings may be of meters not announced now.
-  const inBatch = new Set(batch);
   const lateDays = await checkLate(ctx, site, site.meters.filter((m) => inBatch.has(m.id)), job);
   return { meters: Object.keys(newStates).length, readings, buckets, lateDays, more };
 }
