@@ -9,6 +9,7 @@ import { InfluxV1 } from '../influx/client.ts';
 import { sampleLine } from '../influx/lines.ts';
 import { siteDayLine } from '../influx/settlement-lines.ts';
 import { announceNewData } from '../lib/new-data-channel.ts';
+import { ReadingsLogWriter } from '../lib/readings-log.ts';
 import { createRedis, scanKeys } from '../lib/redis.ts';
 import { redisKeys } from '../workers/keys.ts';
 import { batchCount, closeQueues, DEFAULTS, openQueues } from '../workers/queues.ts';
@@ -230,6 +231,7 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
     // Each meter's reading a minute ago (the rollup's starting point), then the workers and the API.
     const t0 = Date.now() - 60_000;
     const reg = new Map<string, number>();
+    const readingsLog = new ReadingsLogWriter(env.redis, env.prefix);
     const seed: string[] = [];
     for (const s of sites)
       for (const m of s.meters) {
@@ -377,7 +379,9 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
       }
       await env.influx.write(lines);
       readings += s >= WARM_S ? lines.length : 0;
-      // As the collector does after each acknowledged batch: the site and the meters written.
+      // As the collector does after each acknowledged batch: the readings to each site's log
+      // (lib/readings-log.ts), then the site and the meters written on the new-data channel.
+      await readingsLog.written(sites[0].id, lines.join('\n'));
       await Promise.all(sites.map((st) => announceNewData(env.redis, env.prefix, st.id, 'readings', written.get(st.id))));
       await new Promise((r) => setTimeout(r, Math.max(0, t + 1000 - Date.now())));
     }

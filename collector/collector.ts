@@ -7,6 +7,7 @@ import { InfluxV1 } from '../influx/client.ts';
 import { createRedis, createSubscriber } from '../lib/redis.ts';
 import { siteReloadChannel } from '../lib/site-reload-channel.ts';
 import { announceNewData } from '../lib/new-data-channel.ts';
+import { ReadingsLogWriter } from '../lib/readings-log.ts';
 import { M, T } from '../influx/schema.ts';
 import type { InfluxOptions } from '../influx/client.ts';
 import type { MeterHealth } from '../influx/lines.ts';
@@ -158,7 +159,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const influx = opts.influx instanceof InfluxV1 ? opts.influx : new InfluxV1(opts.influx);
   const spool = await Spool.open(opts.spoolDir, { ...opts.spool, log });
   const announcer = opts.reloadChannel ? readingsAnnouncer(opts.reloadChannel, site.id) : undefined;
-  const forwarder = new Forwarder(spool, influx, { ...opts.forwarder, log, ...(announcer ? { onWritten: announcer.written } : {}) });
+  const forwarder = new Forwarder(spool, influx, { ...opts.forwarder, log, ...(announcer ? { onWritten: announcer.written, onRejected: announcer.rejected } : {}) });
   // A missing database is created up front; if InfluxDB is away, the forwarder creates it on its 404.
   await influx.createDatabase().catch((err: Error) => log.warn({ err: err.message }, 'influxdb not reachable at start; collecting into the spool'));
   forwarder.start();
@@ -341,20 +342,26 @@ export function readingMeters(body: string): Set<string> | undefined {
 }
 
 /**
- * Announces acknowledged readings on the workers' new-data channel (one publish per
- * forwarded batch that holds readings, naming the batch's meters so the workers roll up
- * only those; health and state lines alone announce nothing). Best effort: a publish that
- * fails is dropped (the workers' safety tick is the net).
+ * Logs acknowledged readings in the site's readings log (lib/readings-log.ts: the rollup
+ * takes them from there instead of asking InfluxDB again) and then announces them on the
+ * workers' new-data channel (one publish per forwarded batch that holds readings, naming the
+ * batch's meters so the workers roll up only those; health and state lines alone announce
+ * nothing). Best effort: an append or a publish that fails is dropped (the log's chain then
+ * sends the rollup to InfluxDB; the workers' safety tick is the net for a lost publish).
  */
-function readingsAnnouncer(ch: { redisUrl: string; keyPrefix?: string }, siteId: string): { written(body: string | Buffer): void; close(): void } {
+function readingsAnnouncer(ch: { redisUrl: string; keyPrefix?: string }, siteId: string): { written(body: string | Buffer): void; rejected(): void; close(): void } {
   const pub = createRedis(ch.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   pub.on('error', () => undefined);
+  const log = new ReadingsLogWriter(pub, ch.keyPrefix);
   return {
     written(body) {
-      const meters = readingMeters(typeof body === 'string' ? body : body.toString('utf8'));
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      const meters = readingMeters(text);
       // undefined: a reading whose meter could not be told, so the whole site.
-      if (meters === undefined || meters.size > 0) void announceNewData(pub, ch.keyPrefix, siteId, 'readings', meters);
+      if (meters === undefined || meters.size > 0) void log.written(siteId, text).then(() => announceNewData(pub, ch.keyPrefix, siteId, 'readings', meters));
     },
+    // InfluxDB may have kept part of a refused batch: the rollup must not trust the log past it.
+    rejected: () => void log.broken(siteId),
     close: () => pub.disconnect(),
   };
 }

@@ -1,3 +1,4 @@
+import { breakReadingsLog } from './readings-log.ts';
 import type { RedisClient } from './redis.ts';
 
 /**
@@ -45,9 +46,15 @@ export function parseNewDataMessage(text: string): NewDataMessage | undefined {
   return meters.length > 0 ? { site, kind, meters } : { site, kind };
 }
 
-/** Publishes the announcement; never throws (the safety tick picks the data up if Redis is away). */
-export async function announceNewData(redis: Pick<RedisClient, 'publish'>, keyPrefix: string | undefined, site: string, kind: NewDataKind, meters?: Iterable<string>): Promise<boolean> {
+/**
+ * Publishes the announcement; never throws (the safety tick picks the data up if Redis is away).
+ * Readings of the whole site (no meter ids: `submeter import`, a writer that does not log
+ * what it wrote) also break the site's readings log (lib/readings-log.ts), so the rollup reads
+ * every meter from InfluxDB once instead of trusting the log.
+ */
+export async function announceNewData(redis: Pick<RedisClient, 'publish' | 'xadd'>, keyPrefix: string | undefined, site: string, kind: NewDataKind, meters?: Iterable<string>): Promise<boolean> {
   try {
+    if (kind === 'readings' && meters === undefined) await breakReadingsLog(redis, keyPrefix, site);
     await redis.publish(newDataChannel(keyPrefix), newDataMessage(site, kind, meters));
     return true;
   } catch {

@@ -24,6 +24,8 @@ export interface ForwarderOptions {
   readonly log?: Logger;
   /** Called after InfluxDB acknowledged a batch (the collector announces new readings with it). */
   readonly onWritten?: (body: Buffer, lines: number) => void;
+  /** Called when InfluxDB refused a batch as bad data (it may have kept part of it: a partial write). */
+  readonly onRejected?: (lines: number) => void;
 }
 
 export interface ForwarderStats {
@@ -55,6 +57,7 @@ export class Forwarder {
   private readonly lingerMs: number;
   private readonly log?: Logger;
   private readonly onWritten?: (body: Buffer, lines: number) => void;
+  private readonly onRejected?: (lines: number) => void;
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -73,6 +76,7 @@ export class Forwarder {
     this.lingerMs = opts.lingerMs ?? 50;
     this.log = opts.log;
     this.onWritten = opts.onWritten;
+    this.onRejected = opts.onRejected;
     if (!(this.batchLines >= 1)) throw new Error('forwarder batchLines must be >= 1');
   }
 
@@ -140,6 +144,7 @@ export class Forwarder {
       } catch (err) {
         if (err instanceof InfluxError && !err.retryable) {
           await this.reject(batch.lines, err);
+          this.onRejected?.(batch.lineCount);
           await this.spool.ack(batch.end);
           continue;
         }
