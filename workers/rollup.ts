@@ -463,11 +463,14 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
   const from = zone.midnight(addDays(zone.dateOf(now), -ctx.tuning.lateWindowDays));
   const before = await ctx.redis.hgetall(fpKey);
   const oldBound = before.__bound ? Number(before.__bound) : undefined;
+  const skipped = new Set(before.__skip ? before.__skip.split('\n') : []);
   const changed = new Map<string, Set<LocalDate>>(); // meter -> days
   if (oldBound !== undefined) {
     const again = await fingerprints(ctx, site, ids, from, oldBound);
     for (const [k, v] of again) {
       const [meter, day] = k.split('|');
+      // Its readings up to the old bound were new then, not late (below).
+      if (skipped.has(meter)) continue;
       // A day first seen inside the window was imported late too (nothing older than the bound was there before).
       if (before[k] !== v && zone.midnight(day) >= from) {
         if (!changed.has(meter)) changed.set(meter, new Set());
@@ -476,11 +479,18 @@ async function checkLate(ctx: WorkerContext, site: Site, meters: readonly Meter[
     }
   }
   // Everything at or before the lowest watermark has been seen by the rollup: the next bound.
+  // A meter without a watermark, or with one before the window (silent for days, never
+  // read), has no reading in the window at or before its position: all of them are new, none
+  // late. It is left out of the bound, which it used to hold at the window's start (so one
+  // dead meter turned late detection off for its whole batch, a whole site since one batch
+  // holds 2,000 meters), and its changes until the next check are not late.
   const w = await ctx.redis.hmget(keys.watermarks, ...ids);
-  const bound = Math.min(...w.map((x) => (x === null ? from : Number(x))));
+  const skip = ids.filter((_, i) => w[i] === null || Number(w[i]) < from);
+  const inside = w.filter((x): x is string => x !== null && Number(x) >= from).map(Number);
+  const bound = inside.length ? Math.min(...inside) : from;
   const fresh = await fingerprints(ctx, site, ids, from, bound);
   await ctx.redis.del(fpKey);
-  await ctx.redis.hset(fpKey, { ...Object.fromEntries(fresh), __bound: String(bound) });
+  await ctx.redis.hset(fpKey, { ...Object.fromEntries(fresh), __bound: String(bound), ...(skip.length ? { __skip: skip.join('\n') } : {}) });
   if (changed.size === 0) return 0;
 
   let n = 0;
