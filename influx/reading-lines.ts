@@ -24,13 +24,28 @@ export interface ReadingRow {
   readonly reg: readonly (number | undefined)[];
 }
 
+const DIGITS = /^\d+$/;
 const REG_FIELDS = [F.whTariff(1), F.whTariff(2), F.whTariff(3), F.whTariff(4)];
 
 /** Integer field value `-?digits i` within int64's safe range, else undefined. */
+const INT = /^-?\d+i$/;
 function intValue(v: string): number | undefined {
-  if (!/^-?\d+i$/.test(v)) return undefined;
+  if (!INT.test(v)) return undefined;
   const n = Number(v.slice(0, -1));
   return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** name=value pairs separated by commas, no empty name or value (plain: no escapes, no quotes). */
+const PLAIN_FIELDS = /^[^,=]+=[^,=]+(,[^,=]+=[^,=]+)*$/;
+
+/** The integer value of field `name` in plain field text, if it is there and an integer. */
+function plainField(text: string, name: string): number | undefined {
+  let at = text.startsWith(`${name}=`) ? 0 : text.indexOf(`,${name}=`);
+  if (at < 0) return undefined;
+  if (at > 0) at++;
+  const from = at + name.length + 1;
+  const end = text.indexOf(',', from);
+  return intValue(text.slice(from, end < 0 ? text.length : end));
 }
 
 /** Splits on `sep` outside escapes (and, for fields, outside quoted strings), unescaping names. */
@@ -55,6 +70,13 @@ function split(text: string, sep: string, quotes: boolean): string[] | undefined
   if (inQuote) return undefined;
   out.push(cur);
   return out;
+}
+
+function plainSections(line: string): [string, string, string] | undefined {
+  const a = line.indexOf(' ');
+  const b = line.indexOf(' ', a + 1);
+  if (a < 0 || b < 0 || line.indexOf(' ', b + 1) >= 0) return undefined;
+  return [line.slice(0, a), line.slice(a + 1, b), line.slice(b + 1)];
 }
 
 /** The three sections of a line: key (measurement and tags), fields, timestamp. */
@@ -85,10 +107,11 @@ export function parseReadingLines(body: string): ReadingRow[] | undefined {
   for (const raw of body.split('\n')) {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (!line.startsWith(head)) continue;
-    const parts = sections(line);
+    // Without escapes or quoted strings (almost every line) the sections are at the spaces.
+    const parts = line.indexOf('\\') < 0 && line.indexOf('"') < 0 ? plainSections(line) : sections(line);
     if (!parts) return undefined;
     const [key, fieldText, timeText] = parts;
-    const tags = split(key, ',', false);
+    const tags = key.indexOf('\\') < 0 ? key.split(',') : split(key, ',', false);
     if (!tags || tags[0] !== M.reading) return undefined;
     let site: string | undefined;
     let meter: string | undefined;
@@ -99,16 +122,26 @@ export function parseReadingLines(body: string): ReadingRow[] | undefined {
       if (k === T.site) site = t.slice(eq + 1);
       else if (k === T.meter) meter = t.slice(eq + 1);
     }
-    if (!/^\d+$/.test(timeText)) return undefined;
+    if (!DIGITS.test(timeText)) return undefined;
     const time = Number(timeText);
     if (!site || !meter || !Number.isSafeInteger(time)) return undefined;
-    const fields = split(fieldText, ',', true);
-    if (!fields) return undefined;
     let wh: number | undefined;
     const reg: (number | undefined)[] = [undefined, undefined, undefined, undefined];
+    if (fieldText.indexOf('\\') < 0 && fieldText.indexOf('"') < 0) {
+      // Plain fields: look the five names up instead of splitting every field.
+      if (!PLAIN_FIELDS.test(fieldText)) return undefined;
+      wh = plainField(fieldText, F.wh);
+      for (let r = 0; r < 4; r++) reg[r] = plainField(fieldText, REG_FIELDS[r]);
+      out.push({ site, meter, time, ...(wh !== undefined ? { wh } : {}), reg });
+      continue;
+    }
+    const fields = split(fieldText, ',', true);
+    if (!fields) return undefined;
     for (const f of fields) {
       const eq = f.indexOf('=');
       if (eq <= 0) return undefined;
+      // Only `wh` and `wh_t<n>` are read: the other fields are not looked at.
+      if (f.charCodeAt(0) !== 119 /* w */ || f.charCodeAt(1) !== 104 /* h */) continue;
       const k = f.slice(0, eq);
       if (k === F.wh) wh = intValue(f.slice(eq + 1));
       else {
