@@ -57,6 +57,14 @@ export interface Tuning {
    * @defaultValue 5 min
    */
   readonly lateCheckEveryMs: number;
+  /**
+   * How often the safety tick reads a batch's synced meters from InfluxDB although the
+   * readings log had nothing for them (workers/readings-cursor.ts): the net for a writer
+   * that writes readings without logging them. Between, the tick reads only meters the log
+   * cannot vouch for; at 100 sites a read of every site's meters on every 30 s tick kept
+   * the rollup queue a tick behind. @defaultValue 5 min
+   */
+  readonly rollupResyncEveryMs: number;
   /** Settlement grace after local midnight (a day is due once midnight + grace has passed). @defaultValue 15 min */
   readonly settlementGraceMs: number;
   /**
@@ -79,6 +87,7 @@ export const DEFAULT_TUNING: Tuning = {
   rollupRunReadings: 400_000,
   lateWindowDays: 3,
   lateCheckEveryMs: 300_000,
+  rollupResyncEveryMs: 300_000,
   settlementGraceMs: 15 * 60_000,
   settleLockMs: 120_000,
   settleFromBuckets: true,

@@ -28,7 +28,7 @@ export function redisKeys(prefix = 'submeter', site: string) {
     watermarks: `${base}:watermarks`,
     /** hash meter -> rollup state JSON (position and carried counter state, workers/rollup.ts) */
     rollupState: `${base}:rollup-state`,
-    /** hash rollup batch "b/n" -> its position in the readings log, and "b/n@" -> the position's epoch (workers/readings-cursor.ts) */
+    /** hash rollup batch "b/n" -> its position in the readings log, "b/n@" -> the position's epoch (workers/readings-cursor.ts), "b/n#resync" -> the tick's last InfluxDB read of its synced meters (ms) */
     rollupLogPosition: `${base}:rollup-log-position`,
     /** stream: the readings every collector logged after InfluxDB acknowledged them (lib/readings-log.ts) */
     readingsLog: readingsLogKey(prefix, site),

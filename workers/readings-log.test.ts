@@ -53,7 +53,8 @@ describe('rollup from the readings log = rollup from InfluxDB (real Redis and In
     [logged, plain] = await Promise.all([testEnv('rlog'), testEnv('rplain')]);
     const tuning = { rollupMaxReadings: 5, lateCheckEveryMs: 0, lateWindowDays: 3 };
     ctxLog = testContext(logged, [site], clock, tuning);
-    ctxPlain = testContext(plain, [site], clock, tuning);
+    // Without a log, every tick reads every meter from InfluxDB (as before the log).
+    ctxPlain = testContext(plain, [site], clock, { ...tuning, rollupResyncEveryMs: 0 });
     // Count the rollup's reading statements of the logged pipeline (its loads select READING_FIELDS).
     const query = logged.influx.queryRaw.bind(logged.influx);
     logged.influx.queryRaw = (q, opts) => {
@@ -204,4 +205,53 @@ describe('rollup from the readings log = rollup from InfluxDB (real Redis and In
     expect(plainSteps).toBeGreaterThan(10);
   }, 120_000);
   let previousKind = '';
+});
+
+describe('the tick reads synced meters from InfluxDB every rollupResyncEveryMs, not on every tick', () => {
+  let env: TestEnv;
+  let ctx: WorkerContext;
+  afterAll(async () => {
+    await closeQueues(ctx.queues);
+    await env.cleanup();
+  });
+
+  it('readings a writer did not log reach the rollup at the next resync; ticks between read nothing for synced meters', async () => {
+    const site = testSite();
+    env = await testEnv('rresync');
+    const clock = { now: T0 + 10 * 60_000 };
+    ctx = testContext(env, [site], clock, { lateCheckEveryMs: 1e12, rollupResyncEveryMs: 300_000 });
+    let statements = 0;
+    const query = env.influx.queryRaw.bind(env.influx);
+    env.influx.queryRaw = (q, opts) => {
+      if (q.includes(`SELECT ${READING_FIELDS} FROM`)) statements++;
+      return query(q, opts);
+    };
+    const writer = new ReadingsLogWriter(env.redis, env.prefix);
+    const lines = (from: number) => site.meters.map((m, i) => sampleLine(site.id, { meter: m.id, time: from, wh: 1_000_000 + i * 1000 + (from - T0) / 1000 }));
+    const tick = async () => {
+      await markRollup(env.redis, env.prefix, site.id, [allMember(0, 1)]);
+      return processRollup(ctx, { site: site.id, batch: 0, batches: 1, marked: true });
+    };
+    const w = async () => JSON.parse((await env.redis.hget(redisKeys(env.prefix, site.id).rollupState, 'T101'))!).w as number;
+    // Logged and rolled up: every meter synced (the first tick reads them all from InfluxDB).
+    await env.influx.write(lines(T0));
+    await writer.written(site.id, lines(T0).join('\n'));
+    await tick();
+    await env.influx.write(lines(T0 + 60_000));
+    await writer.written(site.id, lines(T0 + 60_000).join('\n'));
+    statements = 0;
+    expect((await tick()).readings).toBe(site.meters.length);
+    expect(statements).toBe(0);
+    // A writer that does not log: the tick does not ask InfluxDB for synced meters...
+    await env.influx.write(lines(T0 + 120_000));
+    clock.now += 60_000;
+    expect((await tick()).readings).toBe(0);
+    expect(statements).toBe(0);
+    expect(await w()).toBe(T0 + 60_000);
+    // ...until the resync is due.
+    clock.now += 300_000;
+    expect((await tick()).readings).toBe(site.meters.length);
+    expect(statements).toBeGreaterThan(0);
+    expect(await w()).toBe(T0 + 120_000);
+  });
 });

@@ -254,6 +254,9 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const taken = await takeRollup(ctx.redis, ctx.keyPrefix, site.id, job.batch, job.batches, batch);
   const full = !job.marked || taken.all || (log.gap !== undefined && log.gap !== NO_POSITION);
   const tag = syncTag(bk, log);
+  // Synced meters the log has nothing for are read from InfluxDB by an unmarked run, a gap
+  // run, a meter named by an announcement and, every rollupResyncEveryMs, the tick.
+  const resync = !job.marked || log.gap !== undefined || (taken.all && (await resyncDue(ctx, site.id, bk)));
   if (log.gap !== undefined) ctx.log.debug({ site: site.id, batch: bk, why: log.gap }, 'rollup: readings log cannot vouch; reading the batch from InfluxDB');
   const inBatch = new Set(batch);
   const ids = full ? batch : [...new Set([...taken.meters, ...[...log.readings.keys()].filter((id) => inBatch.has(id))])];
@@ -268,7 +271,8 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   const seen = new Map(ids.map((id, i) => [id, marks[i] === null ? -Infinity : Number(marks[i])]));
   // From the log: synced meters it has readings of (the rest of the run's meters from InfluxDB).
   const viaLog = new Set(log.gap === undefined ? meters.filter((m) => isSynced(states.get(m.id), tag) && log.readings.has(m.id)).map((m) => m.id) : []);
-  const fromInflux = meters.filter((m) => !viaLog.has(m.id));
+  const named = new Set(taken.all ? [] : taken.meters);
+  const fromInflux = meters.filter((m) => !viaLog.has(m.id) && (resync || named.has(m.id) || !isSynced(states.get(m.id), tag)));
   const limit = Math.min(ctx.tuning.rollupMaxReadings, Math.max(100, Math.floor(ctx.tuning.rollupRunReadings / Math.max(1, fromInflux.length))));
   const asked = fromInflux.map((m) => ({ id: m.id, state: states.get(m.id) }));
   const recent = ctx.now() - RECENT_MS;
@@ -363,6 +367,16 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   // The whole batch: late readings may be of meters not announced now.
   const lateDays = await checkLate(ctx, site, site.meters.filter((m) => inBatch.has(m.id)), job);
   return { meters: Object.keys(newStates).length, readings, buckets, lateDays, more };
+}
+
+/** Whether the tick's InfluxDB read of synced meters is due for the batch (and if so, now counted as done). */
+async function resyncDue(ctx: WorkerContext, site: string, batch: string): Promise<boolean> {
+  const key = redisKeys(ctx.keyPrefix, site).rollupLogPosition;
+  const now = ctx.now();
+  const last = Number((await ctx.redis.hget(key, `${batch}#resync`)) ?? 0);
+  if (now - last < ctx.tuning.rollupResyncEveryMs) return false;
+  await ctx.redis.hset(key, `${batch}#resync`, String(now));
+  return true;
 }
 
 /** HMGET of the same fields from several hashes, in one round trip. */
