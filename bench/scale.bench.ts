@@ -63,6 +63,8 @@ const NS = (process.env.SCALE_N ?? '1000,10000').split(',').map(Number);
 const SECONDS = Number(process.env.SCALE_SECONDS ?? 50);
 const SETTLE = process.env.SCALE_SETTLE !== '0';
 const PER_SITE = 1000;
+/** Each meter's energy in the seed's minute (Wh). */
+const SEED_WH = 10;
 const WARM_S = 15;
 const GOAL_MS = 10_000;
 const MARK_WH = 2000;
@@ -228,7 +230,10 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
   const load0 = loadavg()[0];
   const children: ChildProcess[] = [];
   try {
-    // Each meter's reading a minute ago (the rollup's starting point), then the workers and the API.
+    // Each meter's readings two minutes and a minute ago (the rollup's starting point, and
+    // the last interval every running meter has: the balance takes cost per hour from the
+    // rollup's last two readings, and a meter with one reading is asked of InfluxDB), then
+    // the workers and the API.
     const t0 = Date.now() - 60_000;
     const reg = new Map<string, number>();
     const readingsLog = new ReadingsLogWriter(env.redis, env.prefix);
@@ -236,7 +241,9 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
     for (const s of sites)
       for (const m of s.meters) {
         reg.set(`${s.id}/${m.id}`, 1_000_000);
-        seed.push(sampleLine(s.id, { meter: m.id, time: t0, wh: 1_000_000 }));
+        // The master's minute is what the others used plus 2 % loss (as the writer below does).
+        const before = m.role === 'master' ? 1_000_000 - Math.round(SEED_WH * (s.meters.length - 1) * 1.02) : 1_000_000 - SEED_WH;
+        seed.push(sampleLine(s.id, { meter: m.id, time: t0 - 60_000, wh: before }), sampleLine(s.id, { meter: m.id, time: t0, wh: 1_000_000 }));
       }
     // Settled through yesterday, as a running property is each morning (a site_day point is
     // what marks a settled day): the balance then settles only today provisionally, and the
