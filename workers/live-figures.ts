@@ -106,6 +106,13 @@ export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInp
   const sq = quoteString(site.id);
   const tz = quoteString(site.timezone);
   const pairsP = src.lastReadings?.();
+  // The trailing window from the process's cache when given (workers/bucket-log.ts: only the
+  // meters whose buckets changed are read again), else by the site's statement below. It
+  // depends on `now` only, so it is asked for beside the settled day and the payments.
+  const cached = src.trailingCache ? occupancyPieces(site, now - 86_400_000, now + 1).map(([a, b]) => ({ a, b })) : undefined;
+  const trailingRowsP = cached ? src.trailingCache!.pieces(influx, site, cached).then((r) => r.map(rowsOf)) : undefined;
+  // Not left unobserved while the statement below runs (awaited further down).
+  trailingRowsP?.catch(() => undefined);
   const [settledRows, paidRows] = (
     await influx.queryRaw(
       [
@@ -126,10 +133,6 @@ export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInp
   // a site of 1,000 meters however short its range), so this is a third of the job's reads.
   const shared = src.shareWindow !== false && settledThrough !== undefined && fromMs >= now - 86_400_000;
   const unsettledQ = shared ? [] : pieceQueries(site, fromMs, now, group);
-  // The trailing window from the process's cache when given (workers/bucket-log.ts: only the
-  // meters whose buckets changed are read again), else by the site's statement.
-  const cached = src.trailingCache ? occupancyPieces(site, now - 86_400_000, now + 1).map(([a, b]) => ({ a, b })) : undefined;
-  const trailingRowsP = cached ? src.trailingCache!.pieces(influx, site, cached).then((r) => r.map(rowsOf)) : undefined;
   const trailingQ = cached ? [] : pieceQueries(site, now - 86_400_000, now, group);
   // Last intervals: from the rollup's pairs; the meters it cannot tell (none kept, or a
   // reading after now) from InfluxDB, a few by name, many by the site's statement.
