@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sampleLine } from '../influx/lines.ts';
-import { breakReadingsLog, parseLoggedReadings, readingsLogKey, ReadingsLogWriter } from './readings-log.ts';
+import { breakReadingsLog, LOG_ENTRY_MAX_READINGS, parseLoggedReadings, readingsLogKey, ReadingsLogWriter } from './readings-log.ts';
 import { createRedis, deleteMatching } from './redis.ts';
 
 const REDIS_URL = process.env.SUBMETER_REDIS_URL ?? 'redis://127.0.0.1:6389';
@@ -67,5 +67,16 @@ describe('ReadingsLogWriter (real Redis)', () => {
     const e = await entries('s3');
     expect(e.map((x) => x.prev)).toEqual(['new', '?', '?']);
     expect(e[2].r).toBe('');
+  });
+
+  it("a backlog's batch (more than LOG_ENTRY_MAX_READINGS readings) is not logged: the next entry says so", async () => {
+    const w = new ReadingsLogWriter(redis, prefix);
+    const lines = (n: number, from: number) => Array.from({ length: n }, (_, i) => sampleLine('s4', { meter: `T${i % 50}`, time: from + i, wh: i })).join('\n');
+    await w.written('s4', lines(10, 1000));
+    await w.written('s4', lines(LOG_ENTRY_MAX_READINGS + 1, 2000));
+    await w.written('s4', lines(LOG_ENTRY_MAX_READINGS, 9000));
+    const e = await entries('s4');
+    expect(e.map((x) => x.prev)).toEqual(['new', '?']);
+    expect(parseLoggedReadings(e[1].r)).toHaveLength(LOG_ENTRY_MAX_READINGS);
   });
 });

@@ -25,8 +25,19 @@ import { siteTag } from './redis.ts';
  * integer field). Meter ids hold no tab or newline (core/site/schema.ts).
  */
 
-/** Entries kept per site (XADD MAXLEN ~): at one batch a second, about three hours. */
-export const READINGS_LOG_MAX = 10_000;
+/**
+ * Entries kept per site at most (XADD MAXLEN ~): the rollup trims what it has read (XTRIM
+ * MINID after each run of a one-batch site), so this bounds Redis memory only while no
+ * rollup runs: ~17 minutes at one batch a second, at most LOG_ENTRY_MAX_READINGS each.
+ */
+export const READINGS_LOG_MAX = 1000;
+
+/**
+ * Readings an entry holds at most (~40 KB). A bigger batch (a spool drained after an outage:
+ * 5,000 lines) breaks the chain instead, so the rollup reads those from InfluxDB in chunks
+ * as before the log, and the log never holds a backlog's worth of readings in Redis.
+ */
+export const LOG_ENTRY_MAX_READINGS = 1000;
 
 export function readingsLogKey(keyPrefix = 'submeter', site: string): string {
   return `${keyPrefix}:${siteTag(site)}:readings-log`;
@@ -89,8 +100,8 @@ export class ReadingsLogWriter {
 
   /** Rows of one site (a writer that builds them itself). */
   append(site: string, rows: readonly LoggedReading[]): Promise<void> {
-    // Redis away and the queue full: the batch is dropped, and the chain says so.
-    if (this.pending >= this.maxPending) return this.broken(site);
+    // Redis away and the queue full, or a backlog's batch: not logged, and the chain says so.
+    if (this.pending >= this.maxPending || rows.length > LOG_ENTRY_MAX_READINGS) return this.broken(site);
     this.pending++;
     const text = formatReadings(rows);
     return this.step(async () => {

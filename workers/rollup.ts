@@ -350,6 +350,9 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   if (Object.keys(newW).length) save.hset(keys.watermarks, newW);
   if (Object.keys(newLast).length) save.hset(keys.lastReadings, newLast);
   save.hset(...logPosition(ctx.keyPrefix, site.id, bk, log));
+  // The only reader of a one-batch site's log: what it has read is not needed again (the
+  // entry at the position stays, so a trim past it can be told).
+  if (job.batches === 1) save.xtrim(keys.readingsLog, 'MINID', log.next);
   save.del(takenKey(ctx.keyPrefix, site.id, job.batch, job.batches));
   throwFirst(await save.exec());
   if (spans.length) await resettleSpans(ctx, site, spans);
