@@ -26,18 +26,19 @@ import { siteTag } from './redis.ts';
  */
 
 /**
- * Entries kept per site at most (XADD MAXLEN ~): the rollup trims what it has read (XTRIM
- * MINID after each run of a one-batch site), so this bounds Redis memory only while no
- * rollup runs: ~17 minutes at one batch a second, at most LOG_ENTRY_MAX_READINGS each.
+ * Entries kept per site at most (XADD MAXLEN ~). The rollup trims what it has read (XTRIM
+ * MINID after each run of a one-batch site), so this bounds Redis only while the rollup lags:
+ * about 5 minutes at a batch a second. A rollup further behind finds the log trimmed past
+ * its position and reads InfluxDB once (exact, only slower), so a short log costs nothing
+ * but that, and Redis holds at most 300 entries of at most LOG_ENTRY_MAX_READINGS a site.
  */
-export const READINGS_LOG_MAX = 1000;
+export const READINGS_LOG_MAX = 300;
 
 /**
- * Readings an entry holds at most (~40 KB). A bigger batch (a spool drained after an outage:
- * 5,000 lines) breaks the chain instead, so the rollup reads those from InfluxDB in chunks
- * as before the log, and the log never holds a backlog's worth of readings in Redis.
+ * Readings an entry holds at most (the forwarder's largest batch, ~200 KB). A bigger one
+ * breaks the chain instead, so the rollup reads it from InfluxDB in chunks as before the log.
  */
-export const LOG_ENTRY_MAX_READINGS = 1000;
+export const LOG_ENTRY_MAX_READINGS = 5000;
 
 export function readingsLogKey(keyPrefix = 'submeter', site: string): string {
   return `${keyPrefix}:${siteTag(site)}:readings-log`;
