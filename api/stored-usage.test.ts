@@ -148,4 +148,19 @@ describe('usage, alerts and advice as stored results (cache off; real Redis and 
     expect((JSON.parse(again) as { days: number }).days).toBe(1);
     expect(await stored(advice('A102', '2026-11-14', '2026-11-16'), 'A102')).toBe(again);
   });
+
+  it('with the cache on (1 s), a rollup restart is in the answer once the process reads the stamps again', async () => {
+    const on = await serveApp(buildApp({ site: new SiteRef(fx.site), influx: fx.influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => clock.now }));
+    try {
+      const at = (path: string) => fetch(`${on.base}${path}`, { headers: { authorization: `Bearer ${tokens.get('A101')!}` } }).then((r) => r.text());
+      const day = (d: string) => `/api/v1/accounts/A101/usage?from=${d}&to=2026-11-15&interval=1d`;
+      const before = await at(day('2026-11-14'));
+      expect(kwh(before).length).toBeGreaterThan(0); // yesterday's buckets of T101, per period
+      await restartRollup(ctx, fx.site, ['T101'], localMidnight('2026-11-14', fx.site.timezone));
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(kwh(await at(day('2026-11-14')))).toEqual([]);
+    } finally {
+      await on.close();
+    }
+  });
 });
