@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { globLiteral, registerDerivedKeys } from '../lib/backup/registry.ts';
 import type { RedisClient } from '../lib/redis.ts';
 import { redisKeys } from './keys.ts';
 
@@ -54,3 +55,17 @@ export async function stampEventWrites(redis: RedisClient, prefix: string | unde
   const t = token();
   await redis.hset(apiStampKeys(prefix, site).eventStamps, ...ids.flatMap((a) => [a, t]));
 }
+
+// Not backed up (lib/backup/registry.ts): stamps, not state. A restore without them only
+// makes API processes started after it compute their stored results again; one running
+// across the restore may hold a result stored before a stamp the restore lost, so the API
+// is restarted after a restore.
+registerDerivedKeys({
+  id: 'workers.api-stamps',
+  what: "per meter and per account a token written after each bucket or event write: version stamps of the API's stored usage, alerts and advice (workers/api-stamps.ts); restart the API processes after a restore",
+  prefixKind: 'workers',
+  patterns: (ctx) => {
+    const k = apiStampKeys(ctx.prefixes.workers, ctx.site);
+    return [globLiteral(k.bucketStamps), globLiteral(k.eventStamps)];
+  },
+});
