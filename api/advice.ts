@@ -27,6 +27,21 @@ export interface AdviceOut extends AccountAdvice {
  * buckets, and the night base load from the 15-minute buckets (each bucket's start is night
  * or not by the core's isNight).
  */
+/** The site's last settled day (its last `site_day` point), as adviceFor reads it. */
+export async function settledThroughOf(influx: InfluxV1, site: Site): Promise<string | undefined> {
+  const [rows] = (await influx.queryRaw(`SELECT last(${qi(F.masterWh)}) FROM ${qi(M.siteDay)} WHERE ${qi(T.site)} = ${qs(site.id)}`)).map(rowsOf);
+  return rows[0] ? zoneOf(site.timezone).dateOf(Number(rows[0].time)) : undefined;
+}
+
+/**
+ * True when advice over [from, to) reads buckets of days not settled yet: then its days with
+ * data come from the site's buckets (every meter's), else only from the settled days and the
+ * account's own buckets (api/app.ts keys the stored advice by this).
+ */
+export function adviceReadsOpenDays(to: string, settledThrough: string | undefined): boolean {
+  return settledThrough === undefined || to > addDays(settledThrough, 1);
+}
+
 export async function adviceFor(influx: InfluxV1, site: Site, account: Account, from: string, to: string): Promise<AdviceOut> {
   const tz = site.timezone;
   const zone = zoneOf(tz);

@@ -20,6 +20,7 @@ import { RedisTokenStore, validateNewToken } from './auth/token-store.ts';
 import type { Role, TokenRecord, TokenStore } from './auth/token-store.ts';
 import { ReadModel, masterDay } from './data/read-model.ts';
 import { StoredResults, VersionWatch } from './data/site-versions.ts';
+import { SITE_FIELD, StampWatch, stampsVersion, watchedMeters } from './data/stamp-watch.ts';
 import { CachedTokenStore } from './auth/credential-cache.ts';
 import { linesPerDay } from './data/reconcile-lines.ts';
 import { HttpError, badRequest, conflict, errorHandler, forbidden, notFound, notFoundHandler, unsupportedMediaType } from './errors.ts';
@@ -34,7 +35,7 @@ import { finalStatementFor, statementCsv, statementFor, statementHtml } from './
 import type { PaymentKind } from '../core/index.ts';
 import { siteReloadChannel } from '../workers/index.ts';
 import { OpenApiValidator, formatErrors } from './validate.ts';
-import { adviceFor } from './advice.ts';
+import { adviceFor, adviceReadsOpenDays, settledThroughOf } from './advice.ts';
 import { TENANT_EVENT_KINDS, tenantEvents } from './tenant-events.ts';
 import { tenantStatement } from './tenant-view.ts';
 import { billStatsCsv, monthStatementsHtml } from './manager-exports.ts';
@@ -97,13 +98,20 @@ export function buildApp(deps: ApiDeps): Express {
   const refreshMs = deps.cacheMs ?? 1000;
   const versions = new VersionWatch(deps.redis, prefix, workersPrefix, refreshMs);
   const stored = new StoredResults();
+  // The workers' stamps of buckets and events: usage, alerts and advice as stored results too.
+  const stamps = new StampWatch(deps.redis, workersPrefix, refreshMs);
+  /** The site's last settled day, per charges version (a settlement replaces it; the query after reading it is as fresh or fresher). */
+  const settledThrough = new Map<string, { charges: string; value: Promise<string | undefined> }>();
   const credentials = async (s: string) => (await versions.get(s)).credentials;
   const tokens = deps.tokens ?? new CachedTokenStore(new RedisTokenStore(deps.redis, prefix), credentials, () => versions.invalidate());
   const audit = deps.audit ?? new RedisAuditLog(deps.redis, prefix);
   const months = deps.months ?? new RedisMonthStore(deps.redis, prefix);
   const read = new ReadModel({ influx: deps.influx, cacheMs: deps.cacheMs, live: { redis: deps.redis, workersKeyPrefix: workersPrefix } });
   // A write in this process (payment, month close, reload) is seen by its next request.
-  read.cache.onClear(() => versions.invalidate());
+  read.cache.onClear(() => {
+    versions.invalidate();
+    stamps.invalidate();
+  });
   const doc = openapiDocument();
   const validator = new OpenApiValidator(doc);
   // The site's hash tag in the key (Redis Cluster: one slot per site).
@@ -162,7 +170,17 @@ export function buildApp(deps: ApiDeps): Express {
         const siteId = site().id;
         if (refreshMs <= 0 && !deps.tokens) {
           // Cache off: the counter, the token, the version stamps and the live entry, together.
-          const r = await reader.read({ site: siteId, failuresKey: limiter.key(address), tokenHash: hashToken(token), account: params.account, live: op.operationId === 'getLive' });
+          const id = op.operationId;
+          const meters = params.account && (id === 'getUsage' || id === 'getAdvice') ? watchedMeters(site(), params.account) : undefined;
+          const r = await reader.read({
+            site: siteId,
+            failuresKey: limiter.key(address),
+            tokenHash: hashToken(token),
+            account: params.account,
+            live: id === 'getLive',
+            events: id === 'listAlerts',
+            ...(meters ? { buckets: id === 'getAdvice' ? [...meters, SITE_FIELD] : meters } : {}),
+          });
           if (limiter.blockedBy(address, r.failures.count, r.failures.ttlMs) !== undefined || !r.token || r.token.site !== siteId) return undefined;
           res.locals.tenantRead = r;
           return r.token;
@@ -213,6 +231,16 @@ export function buildApp(deps: ApiDeps): Express {
 
   /** The site's version stamps: as the request's one round trip read them, else the process's (at most refreshMs old). */
   const versionsOf = (ctx: Ctx) => ctx.res.locals.tenantRead?.versions ?? versions.get(ctx.site.id);
+  /** The workers' bucket and event stamps: as the request's one round trip read them, else the process's (at most refreshMs old). */
+  const stampsOf = (ctx: Ctx) => ctx.res.locals.tenantRead?.stamps ?? stamps.get(ctx.site.id);
+  const settledThroughFor = (st: Site, charges: string) => {
+    const hit = settledThrough.get(st.id);
+    if (hit && hit.charges === charges) return hit.value;
+    const value = settledThroughOf(deps.influx, st);
+    settledThrough.set(st.id, { charges, value });
+    value.catch(() => settledThrough.get(st.id)?.value === value && settledThrough.delete(st.id));
+    return value;
+  };
 
   const range = (ctx: Ctx) => {
     const { from, to } = ctx.query;
@@ -259,7 +287,12 @@ export function buildApp(deps: ApiDeps): Express {
       // Bounded answers: at most about 9,000 points per period.
       const maxDays = { '15m': 93, '1h': 366, '1d': 400 }[interval];
       if (Date.parse(to) - Date.parse(from) > maxDays * 86_400_000) throw badRequest(`interval ${interval} allows at most ${maxDays} days`, `${ctx.req.path}?interval`);
-      return { account: a.id, from, to, interval, points: await read.usage(ctx.site, a, from, to, interval) };
+      // A stored result (issue 15): the account's buckets move only with a write that stamps
+      // their meter (workers/api-stamps.ts); the range's answer needs no clock.
+      const meters = watchedMeters(ctx.site, a.id);
+      const s = await stampsOf(ctx);
+      ctx.res.type('application/json; charset=utf-8');
+      return stored.get(`usage|${ctx.site.id}|${a.id}|${from}|${to}|${interval}`, `${stampsVersion(s.buckets, meters)}|${siteStamp(ctx.site)}`, async () => JSON.stringify({ account: a.id, from, to, interval, points: await read.usage(ctx.site, a, from, to, interval) }));
     },
 
     async listBills(ctx) {
@@ -386,15 +419,29 @@ export function buildApp(deps: ApiDeps): Express {
 
     async listAlerts(ctx) {
       const a = accountOf(ctx);
-      // A tenant sees only events about its own money, in its language (api/tenant-events.ts).
-      if (ctx.auth.role === 'tenant') return { alerts: tenantEvents(await read.events(ctx.site, { account: a.id, kinds: TENANT_EVENT_KINDS, limit: 100 }), a, ctx.query.lang as Lang) };
-      return { alerts: await read.events(ctx.site, { account: a.id, limit: 100 }) };
+      // A stored result (issue 15): the account's events move only with a write that stamps it (workers/api-stamps.ts).
+      const s = await stampsOf(ctx);
+      const tenant = ctx.auth.role === 'tenant';
+      const lang = ctx.query.lang as Lang;
+      ctx.res.type('application/json; charset=utf-8');
+      return stored.get(`alerts|${ctx.site.id}|${a.id}|${tenant}|${tenant ? lang : ''}`, `${s.events.get(a.id) ?? ''}|${siteStamp(ctx.site)}`, async () => {
+        // A tenant sees only events about its own money, in its language (api/tenant-events.ts).
+        if (tenant) return JSON.stringify({ alerts: tenantEvents(await read.events(ctx.site, { account: a.id, kinds: TENANT_EVENT_KINDS, limit: 100 }), a, lang) });
+        return JSON.stringify({ alerts: await read.events(ctx.site, { account: a.id, limit: 100 }) });
+      });
     },
 
     async getAdvice(ctx) {
       const a = accountOf(ctx);
       const { from, to } = range(ctx);
-      return read.cache.get(`advice|${ctx.site.id}|${a.id}|${from}|${to}`, () => adviceFor(deps.influx, ctx.site, a, from, to));
+      // A stored result (issue 15): settled days move with the charges version, the account's
+      // buckets with its meters' stamps, and a range with days not settled yet with every
+      // meter's (its days with data are the site's).
+      const [v, s] = await Promise.all([versionsOf(ctx), stampsOf(ctx)]);
+      const open = adviceReadsOpenDays(to, await settledThroughFor(ctx.site, v.charges));
+      const version = `${v.charges}|${stampsVersion(s.buckets, watchedMeters(ctx.site, a.id))}|${open ? (s.buckets.get(SITE_FIELD) ?? '') : ''}|${siteStamp(ctx.site)}`;
+      ctx.res.type('application/json; charset=utf-8');
+      return stored.get(`advice|${ctx.site.id}|${a.id}|${from}|${to}`, version, async () => JSON.stringify(await adviceFor(deps.influx, ctx.site, a, from, to)));
     },
 
     async getBillStats(ctx) {

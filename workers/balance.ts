@@ -3,6 +3,7 @@ import type { Account, Meter, Period, Site } from '../core/index.ts';
 import { balanceLine } from '../influx/balance-lines.ts';
 import { quoteString } from '../influx/client.ts';
 import { eventLine } from '../influx/event-lines.ts';
+import { stampEventWrites } from './api-stamps.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { idRegex, siteOf } from './context.ts';
 import type { WorkerContext } from './context.ts';
@@ -207,6 +208,7 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
   for (const r of results) if (writes.write.has(r.account)) lines.push(balanceLine(site.id, { account: r.account, time: now, ...r.figures }));
   for (const f of fires) lines.push(eventLine(site.id, { kind: 'low_balance', account: f.account.id, detail: f.why, value: f.balance / 100, time: now }));
   if (lines.length) await ctx.influx.write(lines);
+  await stampEventWrites(ctx.redis, ctx.keyPrefix, site.id, fires.map((f) => f.account.id)); // the API's stored alerts (workers/api-stamps.ts)
   // After the points: a crash in between writes them again next run (the snapshot still has the old figures).
   await ctx.redis.hset(redisKeys(ctx.keyPrefix, site.id).live, writes.save);
   // Order: events durable -> notifications queued (job id per event: no resend) -> state.

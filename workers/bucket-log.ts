@@ -4,6 +4,7 @@ import type { RedisClient } from '../lib/redis.ts';
 import { quoteString } from '../influx/client.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { redisKeys } from './keys.ts';
+import { stampBucketWrites } from './api-stamps.ts';
 
 /**
  * A site's bucket change log and the balance's trailing-window cache (issue 15).
@@ -34,7 +35,8 @@ const SLOT_MS = 15 * 60_000;
 export async function logBucketWrites(redis: RedisClient, keyPrefix: string, site: string, meters: Iterable<string>): Promise<void> {
   const ids = [...new Set(meters)];
   if (ids.length === 0) return;
-  await redis.xadd(redisKeys(keyPrefix, site).bucketLog, 'MAXLEN', '~', LOG_MAX, '*', 'm', ids.join('\n'));
+  // With the API's stamps of the meters (workers/api-stamps.ts): its stored usage and advice move with them.
+  await Promise.all([redis.xadd(redisKeys(keyPrefix, site).bucketLog, 'MAXLEN', '~', LOG_MAX, '*', 'm', ids.join('\n')), stampBucketWrites(redis, keyPrefix, site, ids)]);
 }
 
 interface Entry {

@@ -27,3 +27,4 @@ export { TopupService, TopupError } from './topup/service.ts';
 export type { TopupServiceOptions, PaymentOutcome, ReconcileReport, ReconcileReportItem } from './topup/service.ts';
 export type { TopupOrder, RefundRecord } from './topup/order-store.ts';
 export { topupKeys } from './topup/order-store.ts';
+export { apiStampKeys, SITE_FIELD, stampBucketWrites, stampEventWrites } from './api-stamps.ts';

@@ -1,6 +1,7 @@
 import { zoneOf } from '../core/index.ts';
 import type { LocalDate, Site } from '../core/index.ts';
 import { eventLine } from '../influx/event-lines.ts';
+import { stampEventWrites } from './api-stamps.ts';
 import { enqueueNotifications } from './balance.ts';
 import type { WorkerContext } from './context.ts';
 
@@ -19,6 +20,7 @@ export async function announceFinalStatements(ctx: WorkerContext, site: Site, da
     const at = zone.format(a.moveOut!);
     const detail = `${a.id} moved out at ${at}: the final statement is ready (GET /api/v1/accounts/${a.id}/final-statement)`;
     await ctx.influx.write(eventLine(site.id, { kind: 'final_statement', account: a.id, detail, time: a.moveOut! }));
+    await stampEventWrites(ctx.redis, ctx.keyPrefix, site.id, [a.id]); // the API's stored alerts (workers/api-stamps.ts)
     await enqueueNotifications(ctx, site, a, 'final_statement', a.moveOut!, `Final statement: ${site.name} ${a.id}`, `${a.name} (${a.id}): you moved out at ${at}. Your final electricity statement is ready: the charges up to then, your balance and deposit, and the refund or amount due.`);
     ctx.log.info({ site: site.id, account: a.id, moveOut: at }, 'final statement ready');
   }

@@ -4,6 +4,7 @@ import { moneyText, PAYMENT_KINDS, paymentContent, paymentKindProblem, paymentTi
 import type { InfluxV1 } from '../influx/client.ts';
 import { InfluxError, quoteString } from '../influx/client.ts';
 import { eventLine } from '../influx/event-lines.ts';
+import { stampEventWrites } from './api-stamps.ts';
 import { paymentLine as ledgerLine } from '../influx/payment-lines.ts';
 import { F, M, T } from '../influx/schema.ts';
 import { MAX_TIME_MS, redisKeys } from './keys.ts';
@@ -197,6 +198,7 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
     // either way. Keyed by the refused payment's instant.
     await influx
       .write(eventLine(site.id, { kind: 'payment_conflict', account: input.account, detail: message, time: input.time }))
+      .then(() => stampEventWrites(redis, deps.keyPrefix, site.id, [input.account])) // the API's stored alerts (workers/api-stamps.ts)
       .catch(() => undefined);
     throw new PaymentRejectedError('conflict', message);
   }

@@ -1,10 +1,11 @@
 import type { RedisClient } from '../../lib/redis.ts';
-import { readLiveEntry, redisKeys } from '../../workers/index.ts';
+import { apiStampKeys, readLiveEntry, redisKeys } from '../../workers/index.ts';
 import type { LiveSnapshot } from '../../workers/index.ts';
 import type { TokenRecord } from '../auth/token-store.ts';
 import { apiKeys } from '../redis-keys.ts';
 import { credentialsVersionKey } from './site-versions.ts';
 import type { SiteVersions } from './site-versions.ts';
+import type { Stamps } from './stamp-watch.ts';
 
 /**
  * Everything a tenant's GET needs from Redis, read in ONE round trip (issue 15: with the
@@ -19,7 +20,9 @@ import type { SiteVersions } from './site-versions.ts';
  *   credentials and charges versions, the number of closed months, and the ledger version
  *   of the one account the path names (HGET, not the site's whole hash);
  * - for the live route, the balance job's last entry of that account and the site's last
- *   run (workers/live-snapshot.ts; parsed by the workers' own reader).
+ *   run (workers/live-snapshot.ts; parsed by the workers' own reader);
+ * - for usage and advice, the bucket stamps of the account's meters (and the site's); for
+ *   alerts, the account's event stamp (workers/api-stamps.ts, api/data/stamp-watch.ts).
  *
  * Read together, the stamps are as fresh as the request: a payment recorded before the
  * request is seen by it, which is what keeps a stored statement from being served stale.
@@ -35,7 +38,10 @@ if ARGV[2] == '1' then
   local l = redis.call('HMGET', KEYS[7], ARGV[3], ARGV[1])
   checked, entry = l[1], l[2]
 end
-return {n, ttl, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4]), redis.call('HLEN', KEYS[5]), ledger, checked, entry}
+local ev, bs = false, false
+if ARGV[4] == '1' and ARGV[1] ~= '' then ev = redis.call('HGET', KEYS[9], ARGV[1]) end
+if #ARGV > 4 then bs = redis.call('HMGET', KEYS[8], unpack(ARGV, 5)) end
+return {n, ttl, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4]), redis.call('HLEN', KEYS[5]), ledger, checked, entry, ev, bs}
 `;
 /** The script as a command of the client (ioredis loads it with EVAL once per connection, then EVALSHA: no NOSCRIPT round trips). */
 const COMMAND = 'submeterTenantRead';
@@ -54,6 +60,10 @@ export interface TenantReadInput {
   readonly account?: string;
   /** Read the account's live entry too (the live route). */
   readonly live?: boolean;
+  /** Read the account's event stamp (alerts). */
+  readonly events?: boolean;
+  /** Bucket stamp fields to read (usage, advice: the account's meters, `@site`). */
+  readonly buckets?: readonly string[];
 }
 
 export interface TenantRead {
@@ -65,6 +75,8 @@ export interface TenantRead {
   readonly versions: SiteVersions;
   /** The account's live entry and the site's last balance run, when asked. */
   readonly live?: LiveSnapshot;
+  /** The stamps asked for (only those fields). */
+  readonly stamps?: Stamps;
 }
 
 export class TenantReader {
@@ -73,23 +85,34 @@ export class TenantReader {
     private readonly apiPrefix: string,
     private readonly workersPrefix: string,
   ) {
-    if (typeof (redis as unknown as Partial<WithScript>)[COMMAND] !== 'function') redis.defineCommand(COMMAND, { numberOfKeys: 7, lua: SCRIPT });
+    if (typeof (redis as unknown as Partial<WithScript>)[COMMAND] !== 'function') redis.defineCommand(COMMAND, { numberOfKeys: 9, lua: SCRIPT });
   }
 
   async read(q: TenantReadInput): Promise<TenantRead> {
     const w = redisKeys(this.workersPrefix, q.site);
-    const keys = [q.failuresKey, apiKeys(this.apiPrefix).token(q.site, q.tokenHash), credentialsVersionKey(this.apiPrefix, q.site), w.chargesVersion, apiKeys(this.apiPrefix).closed(q.site), w.ledgerVersions, w.live];
-    const args = [q.account ?? '', q.live && q.account ? '1' : '0', CHECKED_FIELD];
+    const st = apiStampKeys(this.workersPrefix, q.site);
+    const keys = [q.failuresKey, apiKeys(this.apiPrefix).token(q.site, q.tokenHash), credentialsVersionKey(this.apiPrefix, q.site), w.chargesVersion, apiKeys(this.apiPrefix).closed(q.site), w.ledgerVersions, w.live, st.bucketStamps, st.eventStamps];
+    const args = [q.account ?? '', q.live && q.account ? '1' : '0', CHECKED_FIELD, q.events ? '1' : '0', ...(q.buckets ?? [])];
     const r = await (this.redis as unknown as WithScript)[COMMAND](...keys, ...args);
-    const [count, ttl, token, credentials, charges, months, ledger, checked, entry] = r as [string | null, number, string | null, string | null, string | null, number, string | null, string | null, string | null];
+    const [count, ttl, token, credentials, charges, months, ledger, checked, entry, ev, bs] = r as [string | null, number, string | null, string | null, string | null, number, string | null, string | null, string | null, string | null, (string | null)[] | null];
     const live = q.live && q.account ? await readLiveEntry(answered(checked, entry), this.workersPrefix, q.site, q.account) : undefined;
     return {
       failures: { count, ttlMs: Number(ttl) },
       token: token ? (JSON.parse(token) as TokenRecord) : undefined,
       versions: { credentials: credentials ?? '0', charges: charges ?? '0', months: Number(months ?? 0), ledger: new Map(q.account && ledger !== null ? [[q.account, ledger]] : []) },
       ...(live ? { live } : {}),
+      ...(q.events || q.buckets?.length ? { stamps: stampsOf(q, ev, bs) } : {}),
     };
   }
+}
+
+function stampsOf(q: TenantReadInput, ev: string | null, bs: (string | null)[] | null): Stamps {
+  const buckets = new Map<string, string>();
+  (q.buckets ?? []).forEach((f, i) => {
+    const v = bs?.[i];
+    if (v !== null && v !== undefined) buckets.set(f, v);
+  });
+  return { buckets, events: new Map(q.account && ev !== null && ev !== undefined ? [[q.account, ev]] : []) };
 }
 
 /**
