@@ -90,6 +90,13 @@ registerDerivedKeys({
 });
 
 registerDerivedKeys({
+  id: 'workers.bucket-rewrite-pending',
+  what: "the meters a settlement is rewriting buckets of, until the bucket log names them (workers/settlement.ts): a restore without it may leave a balance process's trailing-window cache and the API's stored usage behind until those meters' next bucket write; restart the workers and the API after a restore",
+  prefixKind: 'workers',
+  patterns: (ctx) => [globLiteral(redisKeys(ctx.prefixes.workers, ctx.site).bucketRewritePending)],
+});
+
+registerDerivedKeys({
   id: 'workers.readings-log',
   what: "the readings the collectors logged after InfluxDB took them, and each rollup batch's position in that log (lib/readings-log.ts, workers/readings-cursor.ts): a restore without them makes each batch's next run read its meters from InfluxDB once",
   prefixKind: 'workers',

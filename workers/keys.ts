@@ -44,6 +44,12 @@ export function redisKeys(prefix = 'submeter', site: string) {
      * (workers/bucket-log.ts). Transient: a process that misses entries reads the whole site.
      */
     bucketLog: `${base}:bucket-log`,
+    /**
+     * newline-separated meters whose buckets a settlement is rewriting: set before the write,
+     * deleted after the bucket log and stamps name them; a crash in between leaves it for the
+     * next settlement run to log (workers/settlement.ts)
+     */
+    bucketRewritePending: `${base}:bucket-rewrite-pending`,
     /** prefix of the per-batch rollup lock (one run of a batch at a time) */
     rollupLock: `${base}:rollup-lock`,
     /** set of meters announced with new readings, not yet taken by their batch's rollup run (workers/rollup-dirty.ts) */

@@ -225,8 +225,17 @@ export async function settleSiteDay(ctx: WorkerContext, site: Site, day: LocalDa
   // meanwhile: its readings may be older than those of the run that holds it now.
   await lock?.assertHeld();
   const rewritten = await bucketChanges(ctx, site, a, b, buckets, rawSet);
+  // The bucket log (the balance's cache) and the API's stamps must hear of a rewrite even if
+  // this process dies between the write and the log: its re-run would find the buckets
+  // already right and rewrite, so log, nothing. The meters are noted first; the next run logs
+  // a note a crash left behind.
+  const pending = redisKeys(ctx.keyPrefix, site.id).bucketRewritePending;
+  const left = await ctx.redis.get(pending);
+  const meters = [...new Set([...(left ? left.split('\n') : []), ...rewritten.meters])];
+  if (meters.length) await ctx.redis.set(pending, meters.join('\n'));
   await writeChunked(ctx.influx, [...factLines(site, a, settlement, facts), ...rewritten.lines]);
-  await logBucketWrites(ctx.redis, ctx.keyPrefix, site.id, rewritten.meters);
+  await logBucketWrites(ctx.redis, ctx.keyPrefix, site.id, meters);
+  if (meters.length) await ctx.redis.del(pending);
   const stored = await storedLines(ctx, site, a);
   // The diff below is right only if no other run wrote charges since we read them.
   await lock?.assertHeld();

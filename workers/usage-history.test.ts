@@ -85,4 +85,17 @@ describe('usage covers every day with readings (real Redis and InfluxDB)', () =>
     expect(day).toEqual(billed(imported, '2026-09-20', 1));
     expect(day.get('2026-09-20')).toBeGreaterThan(0);
   });
+
+  it('a settlement that died between its bucket rewrite and the bucket log: the next settlement run logs those meters', async () => {
+    // What the dead run left: its note of the meters (their buckets already rewritten).
+    const keys = redisKeys(env.prefix, site.id);
+    await env.redis.set(keys.bucketRewritePending, 'T102\nT103');
+    const before = (await env.redis.xrevrange(keys.bucketLog, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
+    // The re-run finds the day's buckets right: it rewrites nothing, but logs what the note names.
+    await requestResettlements(ctx, site.id, ['2026-09-20'], 'retry after a crash');
+    await processSettlement(ctx, { site: site.id });
+    const logged = (await env.redis.xrange(keys.bucketLog, `(${before}`, '+')).flatMap(([, f]) => f[f.indexOf('m') + 1].split('\n'));
+    expect(logged).toEqual(expect.arrayContaining(['T102', 'T103']));
+    expect(await env.redis.exists(keys.bucketRewritePending)).toBe(0);
+  });
 });
