@@ -96,15 +96,21 @@ function spoolBatch(body: Buffer, lineCount: number, end: SpoolPosition): SpoolB
 }
 
 interface PendingGroup {
-  readonly lines: string[];
-  /** UTF-8 bytes of the lines, one `\n` each included. */
-  bytes: number;
+  /**
+   * The record being built: HEADER bytes, then each line UTF-8 encoded as it is appended,
+   * each followed by `\n`. Encoding on append gives the exact byte count for the bound
+   * (no Buffer.byteLength per line) and leaves one buffer to write (no copy per line).
+   */
+  buf: Buffer;
+  /** Bytes used in buf, HEADER included. */
+  used: number;
+  lines: number;
   readonly done: Promise<void>;
   resolve(): void;
   reject(err: unknown): void;
 }
 
-function pendingGroup(): PendingGroup {
+function pendingGroup(capacity: number): PendingGroup {
   let resolve!: () => void;
   let reject!: (err: unknown) => void;
   const done = new Promise<void>((res, rej) => {
@@ -113,8 +119,13 @@ function pendingGroup(): PendingGroup {
   });
   // A failed group is reported to each append's caller; none may go unhandled meanwhile.
   done.catch(() => {});
-  return { lines: [], bytes: 0, done, resolve, reject };
+  return { buf: Buffer.allocUnsafe(capacity), used: HEADER, lines: 0, done, resolve, reject };
 }
+
+/** A line's UTF-8 size is at most 3 bytes per UTF-16 code unit (a surrogate pair: 4 bytes for 2 units). */
+const MAX_UTF8_PER_UNIT = 3;
+/** Smallest group buffer; a group's buffer starts at the size the last group reached. */
+const MIN_GROUP_BYTES = 16 * 1024;
 
 interface RecordRef {
   readonly segment: number;
@@ -124,6 +135,8 @@ interface RecordRef {
   readonly lines: number;
   /** The payload, while it is within the spool's memory budget; else read from the segment. */
   payload?: Buffer;
+  /** Bytes of memory the payload holds (its group buffer, a little larger than the payload). */
+  memory?: number;
 }
 
 const HEADER = 8;
@@ -160,6 +173,8 @@ export class Spool {
    * append was a third of the spool's CPU per sample in bench/ingest.bench.ts).
    */
   private group: PendingGroup | undefined;
+  /** Bytes the next group's buffer starts with (the last group's size, a little more). */
+  private groupCapacity = MIN_GROUP_BYTES;
   private writing = false;
   private closed = false;
   private waiters: (() => void)[] = [];
@@ -206,23 +221,41 @@ export class Spool {
   append(lines: readonly string[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('spool is closed'));
     if (lines.length === 0) return Promise.resolve();
-    let bytes = 0;
-    for (const l of lines) bytes += Buffer.byteLength(l) + 1;
+    // The record header is counted once per group, when the group opens.
+    let g = this.group;
+    const opened = !g;
+    if (!g) {
+      g = this.group = pendingGroup(this.groupCapacity);
+      this.reserved += HEADER;
+    }
+    // Encode into the group's buffer past what it holds; only a fitting batch of lines
+    // moves `used` on, so a refused append leaves nothing behind.
+    let end = g.used;
+    for (const l of lines) {
+      const need = end + l.length * MAX_UTF8_PER_UNIT + 1;
+      if (need > g.buf.length) {
+        const grown = Buffer.allocUnsafe(Math.max(need, g.buf.length * 2));
+        g.buf.copy(grown, 0, 0, end);
+        g.buf = grown;
+      }
+      end += g.buf.write(l, end);
+      g.buf[end++] = 0x0a;
+    }
+    const bytes = end - g.used;
     // Accepted but not yet on disk (queued or being written) counts against the bound too.
-    if (this.pendingBytes + this.reserved + bytes + HEADER > this.maxBytes) {
+    // As before groups were encoded on append: a record header always counted for the new lines.
+    if (this.pendingBytes + this.reserved - (opened ? HEADER : 0) + bytes + HEADER > this.maxBytes) {
+      if (opened) {
+        this.group = undefined;
+        this.reserved -= HEADER;
+      }
       this.refused += lines.length;
       this.setFull(true);
       return Promise.reject(new SpoolFullError(`spool ${this.dir} is full (${this.pendingBytes} of ${this.maxBytes} bytes unacknowledged): ${lines.length} lines refused`));
     }
-    // The record header is counted once per group, when the group opens.
-    let g = this.group;
-    if (!g) {
-      g = this.group = pendingGroup();
-      this.reserved += HEADER;
-    }
     this.reserved += bytes;
-    for (const l of lines) g.lines.push(l);
-    g.bytes += bytes;
+    g.used = end;
+    g.lines += lines.length;
     if (!this.writing) {
       this.writing = true;
       // Start the write one microtask later: appends issued in the same turn of the
@@ -356,7 +389,7 @@ export class Spool {
       this.pendingBytes -= r.size;
       this.pendingLines -= r.lines;
       if (r.payload) {
-        this.memoryUsed -= r.payload.length;
+        this.memoryUsed -= r.memory ?? 0;
         r.payload = undefined;
       }
       i++;
@@ -417,18 +450,14 @@ export class Spool {
       while (this.group) {
         const group = this.group;
         this.group = undefined;
-        const bytes = group.bytes;
-        const lines = group.lines.length;
-        const reservedForGroup = bytes + HEADER;
-        // The record is built in place: header, then every line followed by `\n` except
-        // the last (payload = lines joined by `\n`, as a /write body wants them).
-        const payloadLength = bytes - 1;
-        const rec = Buffer.allocUnsafe(HEADER + payloadLength);
-        let pos = HEADER;
-        for (const l of group.lines) {
-          pos += rec.write(l, pos, 'utf8');
-          if (pos < rec.length) rec[pos++] = 0x0a;
-        }
+        const lines = group.lines;
+        const reservedForGroup = group.used;
+        // The next group starts at this one's size: one allocation per group in steady state.
+        this.groupCapacity = Math.max(MIN_GROUP_BYTES, group.used + (group.used >> 3));
+        // The record: header, then the lines joined by `\n` (the last `\n` dropped), as a
+        // /write body wants them.
+        const rec = group.buf.subarray(0, group.used - 1);
+        const payloadLength = rec.length - HEADER;
         const payload = rec.subarray(HEADER);
         rec.writeUInt32LE(payloadLength, 0);
         rec.writeUInt32LE(crc32(payload), 4);
@@ -439,9 +468,10 @@ export class Spool {
           if (this.fsync) await this.fh!.datasync();
           this.segmentSize += rec.length;
           const ref: RecordRef = { segment: this.segment, offset, size: rec.length, lines };
-          if (this.memoryUsed + payload.length <= this.memoryBytes) {
+          if (this.memoryUsed + group.buf.length <= this.memoryBytes) {
             ref.payload = payload;
-            this.memoryUsed += payload.length;
+            ref.memory = group.buf.length;
+            this.memoryUsed += group.buf.length;
           }
           this.records.push(ref);
           this.pendingBytes += rec.length;
