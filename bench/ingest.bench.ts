@@ -15,8 +15,9 @@ import { cpuSeconds, influxPid } from './proc-stats.ts';
  * template-string lines, no durability. Same samples, same server, a fresh database each.
  *
  * Fairness: both writers POST the same batch shape (BATCH lines per request, one
- * request in flight, keep-alive through fetch's pooled connection; the bench counts the
- * forwarder's requests and refuses to report if they differ from the raw writer's).
+ * request in flight) through the same HTTP client (InfluxV1.writeParts: node:http,
+ * keep-alive); the bench counts the forwarder's requests and refuses to report if they
+ * differ from the raw writer's.
  * Runs alternate, and which writer goes first alternates from round to round (the
  * server compacts the previous run's data in the background); each run's database is
  * dropped as soon as its samples are counted back. The figure per writer is its best
@@ -58,7 +59,7 @@ async function count(influx: InfluxV1): Promise<number> {
   return Number(r?.n ?? 0);
 }
 
-/** The baseline: the least a writer can do. Returns its write requests. */
+/** The baseline: the least a writer can do (no durability, template strings). Returns its write requests. */
 async function raw(influx: InfluxV1): Promise<number> {
   let posts = 0;
   for (let i = 0; i < N; i += BATCH) {
@@ -67,9 +68,9 @@ async function raw(influx: InfluxV1): Promise<number> {
       const s = samples[k];
       body += `reading,meter=${s.meter},site=${SITE} a=${s.a},hz=${s.hz},pf=${s.pf},v=${s.v},w=${s.w},wh=${s.wh}i ${s.time}\n`;
     }
-    const res = await fetch(`${influx.url}/write?db=${influx.db}&precision=ms`, { method: 'POST', body });
-    if (res.status !== 204) throw new Error(`raw write: ${res.status} ${await res.text()}`);
-    await res.arrayBuffer();
+    // The same HTTP client as the forwarder's (keep-alive node:http), so the ratio is the
+    // cost of building lines and of the spool, not of a transport.
+    await influx.writeParts([body], 'ms');
     posts++;
   }
   return posts;
@@ -84,8 +85,7 @@ async function raw(influx: InfluxV1): Promise<number> {
 async function ours(influx: InfluxV1): Promise<number> {
   const dir = join(fileURLToPath(new URL('../.run/tmp/', import.meta.url)), `bench-spool-${randomBytes(4).toString('hex')}`);
   const spool = await Spool.open(dir, { fsync: true });
-  let posts = 0;
-  const fwd = new Forwarder(spool, influx, { batchLines: BATCH, idleMs: 5, onWritten: () => void posts++ });
+  const fwd = new Forwarder(spool, influx, { batchLines: BATCH, idleMs: 5 });
   const sink = spoolSink(spool, SITE);
   try {
     fwd.start();
@@ -100,7 +100,7 @@ async function ours(influx: InfluxV1): Promise<number> {
     await spool.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  return posts;
+  return fwd.stats().requests;
 }
 
 const RAW = 'raw line-protocol writer (baseline)';
@@ -147,7 +147,7 @@ process.stdout.write(`## Ingest: collector sink to InfluxDB
 
 ${N.toLocaleString('en-US')} samples (${METERS} meters, 6 fields each) into InfluxDB at ${url}, each writer on a fresh database
 (dropped after each run), ${REPEATS} rounds alternating the writers and which goes first. Every sample is counted back
-from InfluxDB after each run. Same batch shape for both: ${runs[RAW][0].posts} POSTs of ${BATCH} lines, one in flight, keep-alive.
+from InfluxDB after each run. Same batch shape for both: ${runs[RAW][0].posts} POSTs of ${BATCH} lines, one in flight, the same keep-alive HTTP client (InfluxV1.writeParts).
 InfluxDB runs on the same 2 cores, so the writer's own CPU competes with the server's. Load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}.
 Reproduce: \`set -a; . .run/services.env; set +a; npx tsx bench/ingest.bench.ts\`
 

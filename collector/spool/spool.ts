@@ -74,22 +74,29 @@ export interface SpoolStats {
 export interface SpoolBatch {
   /** The lines, split out of `body` on first use. */
   readonly lines: string[];
-  /** The same lines as line protocol joined by `\n`, UTF-8: a /write request body as is. */
+  /** The same lines as line protocol joined by `\n`, UTF-8: a /write request body as is (joined on first use). */
   readonly body: Buffer;
+  /** The records' payloads in order: `body` is them joined by `\n` (sent as they are, without the join). */
+  readonly parts: readonly Buffer[];
   readonly lineCount: number;
   /** Pass to `ack` once InfluxDB has taken every line. */
   readonly end: SpoolPosition;
 }
 
-/** A batch whose `lines` are split out of the body only if someone asks (tests, rejected.lp do; the forwarder does not). */
-function spoolBatch(body: Buffer, lineCount: number, end: SpoolPosition): SpoolBatch {
+/** A batch whose `body` is joined and `lines` split only if someone asks (tests, rejected.lp, onWritten do; the forwarder's write does not). */
+function spoolBatch(parts: readonly Buffer[], lineCount: number, end: SpoolPosition): SpoolBatch {
   let lines: string[] | undefined;
+  let body: Buffer | undefined;
   return {
-    body,
+    parts,
     lineCount,
     end,
+    get body() {
+      body ??= parts.length === 1 ? parts[0] : Buffer.concat(parts.flatMap((p, k) => (k === 0 ? [p] : [NEWLINE, p])));
+      return body;
+    },
     get lines() {
-      lines ??= body.toString('utf8').split('\n');
+      lines ??= this.body.toString('utf8').split('\n');
       return lines;
     },
   };
@@ -369,8 +376,7 @@ export class Spool {
       lineCount += n;
       i = j + 1;
     }
-    const body = parts.length === 1 ? parts[0] : Buffer.concat(parts.flatMap((p, k) => (k === 0 ? [p] : [NEWLINE, p])));
-    return spoolBatch(body, lineCount, { segment: last!.segment, offset: last!.offset + last!.size });
+    return spoolBatch(parts, lineCount, { segment: last!.segment, offset: last!.offset + last!.size });
   }
 
   /**
