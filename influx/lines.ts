@@ -25,27 +25,71 @@ import { F, M, T } from './schema.ts';
  * sample on the collector's hot path, and a FastPoint per sample (four arrays, a sorted
  * insert per field, an escape test per name) was the largest CPU cost of the sink in
  * bench/ingest.bench.ts. The measurement and tags are escaped once per site and meter
- * (readingPrefix); field names are constants, put in Point's order once (READING_FIELDS).
+ * (readingPrefix); the fields are written in Point's order by hand (READING_FIELD_ORDER).
  */
 export function sampleLine(site: string, s: Sample, multiplier = 1): string {
-  let fields = '';
-  for (const f of READING_FIELDS) {
-    const v = f.get(s, multiplier);
-    if (v === undefined) continue;
-    const text = f.kind === 'float' ? floatValue(f.name, v as number) : f.kind === 'int' ? intValue(f.name, v as number) : escape.quoted(v as string);
-    fields += (fields.length > 0 ? ',' : '') + f.key + '=' + text;
+  // Fields in Point's order (READING_FIELD_ORDER, checked at load); each written only if present.
+  const ph = s.phases;
+  let f = '';
+  if (s.a !== undefined) f += K.a + floatValue(F.a, s.a);
+  if (ph) f += phaseFields(ph, 'a');
+  if (s.hz !== undefined) f += K.hz + floatValue(F.hz, s.hz);
+  if (multiplier !== 1) f += K.multiplier + intValue(F.multiplier, multiplier);
+  if (s.pf !== undefined) f += K.pf + floatValue(F.pf, s.pf);
+  // An empty source is left out, as before.
+  if (s.source) f += K.source + escape.quoted(s.source);
+  if (s.v !== undefined) f += K.v + floatValue(F.v, s.v);
+  if (ph) f += phaseFields(ph, 'v');
+  if (s.w !== undefined) f += K.w + floatValue(F.w, s.w);
+  if (ph) f += phaseFields(ph, 'w');
+  // wh is always written.
+  f += K.wh + intValue(F.wh, s.wh);
+  const t = s.tariffWh;
+  if (t) {
+    for (const n of TARIFFS) {
+      const wh = t[n];
+      if (wh !== undefined) f += K.whTariff[n - 1] + intValue(F.whTariff(n), wh);
+    }
   }
-  return `${readingPrefix(site, s.meter)} ${fields} ${Math.floor(s.time)}`;
+  // f starts with the first field's comma.
+  return `${readingPrefix(site, s.meter)} ${f.slice(1)} ${Math.floor(s.time)}`;
 }
 
-interface ReadingField {
-  /** Field name as written (escaped), and as given (for error messages). */
-  readonly key: string;
-  readonly name: string;
-  /** The value, or undefined when the sample has none (the field is left out). */
-  readonly get: (s: Sample, multiplier: number) => number | string | undefined;
-  readonly kind: 'int' | 'float' | 'string';
+const TARIFFS = [1, 2, 3, 4] as const;
+const PHASES = [1, 2, 3] as const;
+/** `,name=` of every reading field, the name escaped as Point escapes it. */
+const key = (name: string) => `,${escapeTag(name)}=`;
+const K = {
+  a: key(F.a),
+  hz: key(F.hz),
+  multiplier: key(F.multiplier),
+  pf: key(F.pf),
+  source: key(F.source),
+  v: key(F.v),
+  w: key(F.w),
+  wh: key(F.wh),
+  whTariff: TARIFFS.map((n) => key(F.whTariff(n))),
+  phase: { a: PHASES.map((n) => key(F.aPhase(n))), v: PHASES.map((n) => key(F.vPhase(n))), w: PHASES.map((n) => key(F.wPhase(n))) },
+};
+const PHASE_NAME = { a: F.aPhase, v: F.vPhase, w: F.wPhase } as const;
+
+/** Phase n's `q` fields (v_l1.., a_l1.., w_l1..) of the first three phases. */
+function phaseFields(ph: NonNullable<Sample['phases']>, q: 'a' | 'v' | 'w'): string {
+  let f = '';
+  for (let i = 0; i < 3 && i < ph.length; i++) {
+    const value = ph[i]?.[q];
+    if (value !== undefined) f += K.phase[q][i] + floatValue(PHASE_NAME[q]((i + 1) as 1 | 2 | 3), value);
+  }
+  return f;
 }
+
+/**
+ * The order sampleLine writes fields in must be Point's (its keys sorted as
+ * `Array.prototype.sort()` sorts strings): checked once at load, so renaming a field in
+ * schema.ts cannot silently produce lines Point would not (lines.test.ts compares whole lines).
+ */
+const READING_FIELD_ORDER = [F.a, ...PHASES.map(F.aPhase), F.hz, F.multiplier, F.pf, F.source, F.v, ...PHASES.map(F.vPhase), F.w, ...PHASES.map(F.wPhase), F.wh, ...TARIFFS.map(F.whTariff)];
+if (READING_FIELD_ORDER.join('\n') !== [...READING_FIELD_ORDER].sort().join('\n')) throw new Error(`sampleLine writes reading fields out of Point's order: ${READING_FIELD_ORDER.join(', ')}`);
 
 /** Point.intField: `${Math.floor(v)}i`, refusing NaN and values past int64 (FastPoint.intField). */
 function intValue(name: string, value: number): string {
@@ -58,30 +102,6 @@ function floatValue(name: string, value: number): string {
   if (!Number.isFinite(value)) throw new Error(`invalid float value for field '${name}': ${value}`);
   return String(value);
 }
-
-const field = (name: string, kind: ReadingField['kind'], get: ReadingField['get']): ReadingField => ({ key: escapeTag(name), name, get, kind });
-const tariffs = [1, 2, 3, 4] as const;
-const phaseNumbers = [1, 2, 3] as const;
-
-/** Every field a reading can have, in the order Point writes fields (its keys sorted as `Array.prototype.sort()` sorts strings). */
-const READING_FIELDS: readonly ReadingField[] = [
-  // wh is always written, as sampleLine always called intField for it.
-  field(F.wh, 'int', (s) => s.wh),
-  field(F.multiplier, 'int', (_s, m) => (m !== 1 ? m : undefined)),
-  field(F.w, 'float', (s) => s.w),
-  field(F.v, 'float', (s) => s.v),
-  field(F.a, 'float', (s) => s.a),
-  field(F.pf, 'float', (s) => s.pf),
-  field(F.hz, 'float', (s) => s.hz),
-  ...tariffs.map((n) => field(F.whTariff(n), 'int', (s) => s.tariffWh?.[n])),
-  ...phaseNumbers.flatMap((n) => [
-    field(F.vPhase(n), 'float', (s) => s.phases?.[n - 1]?.v),
-    field(F.aPhase(n), 'float', (s) => s.phases?.[n - 1]?.a),
-    field(F.wPhase(n), 'float', (s) => s.phases?.[n - 1]?.w),
-  ]),
-  // An empty source is left out, as before.
-  field(F.source, 'string', (s) => s.source || undefined),
-].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
 
 /** `reading,meter=..,site=..` per site and meter (tags in Point's order, empty values left out as Point does). */
 const prefixes = new Map<string, Map<string, string>>();
