@@ -48,6 +48,12 @@ const samples: Sample[] = Array.from({ length: N }, (_, i) => ({
   hz: 50,
 }));
 
+/** This process's CPU (user + system) since `c0`, ms. */
+function cpuSince(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
 async function fresh(tag: string): Promise<InfluxV1> {
   const influx = new InfluxV1({ url, db: `bench_ingest_${tag}_${randomBytes(3).toString('hex')}`, timeoutMs: 60_000 });
   await influx.createDatabase();
@@ -59,9 +65,11 @@ async function count(influx: InfluxV1): Promise<number> {
   return Number(r?.n ?? 0);
 }
 
-/** The baseline: the least a writer can do (no durability, template strings). Returns its write requests. */
-async function raw(influx: InfluxV1): Promise<number> {
+/** The baseline: the least a writer can do (no durability, template strings). Returns its time and write requests. */
+async function raw(influx: InfluxV1): Promise<{ ms: number; cpuMs: number; posts: number }> {
   let posts = 0;
+  const c0 = process.cpuUsage();
+  const t = performance.now();
   for (let i = 0; i < N; i += BATCH) {
     let body = '';
     for (let k = i; k < Math.min(N, i + BATCH); k++) {
@@ -73,21 +81,27 @@ async function raw(influx: InfluxV1): Promise<number> {
     await influx.writeParts([body], 'ms');
     posts++;
   }
-  return posts;
+  return { ms: performance.now() - t, cpuMs: cpuSince(c0), posts };
 }
 
 /**
  * Ours: the collector's sink path. Pollers append one sample at a time without waiting
  * for each other, so appends are issued per sample and group-committed by the spool; a
  * poll round of ROUND samples is awaited as a unit, as pollers would be (each awaits its
- * own append; they share the group's promise). Returns the forwarder's write requests.
+ * own append; they share the group's promise). Timed from the first sample to the last
+ * acknowledged by InfluxDB (opening the spool before and removing it after are not).
+ * Returns its time and the forwarder's write requests.
  */
-async function ours(influx: InfluxV1): Promise<number> {
+async function ours(influx: InfluxV1): Promise<{ ms: number; cpuMs: number; posts: number }> {
   const dir = join(fileURLToPath(new URL('../.run/tmp/', import.meta.url)), `bench-spool-${randomBytes(4).toString('hex')}`);
   const spool = await Spool.open(dir, { fsync: true });
   const fwd = new Forwarder(spool, influx, { batchLines: BATCH, idleMs: 5 });
   const sink = spoolSink(spool, SITE);
+  let ms: number;
+  let cpuMs: number;
   try {
+    const c0 = process.cpuUsage();
+    const t = performance.now();
     fwd.start();
     for (let i = 0; i < N; i += ROUND) {
       const pending = new Set<void | Promise<void>>();
@@ -95,12 +109,14 @@ async function ours(influx: InfluxV1): Promise<number> {
       await Promise.all(pending);
     }
     if (!(await fwd.drained(600_000))) throw new Error('forwarder did not drain');
+    ms = performance.now() - t;
+    cpuMs = cpuSince(c0);
   } finally {
     await fwd.stop();
     await spool.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  return fwd.stats().requests;
+  return { ms, cpuMs, posts: fwd.stats().requests };
 }
 
 const RAW = 'raw line-protocol writer (baseline)';
@@ -114,17 +130,13 @@ for (let round = 0; round < REPEATS; round++) {
   for (const name of order) {
     const db = await fresh(`${round}${name === RAW ? 'raw' : 'our'}`);
     try {
-      const c0 = process.cpuUsage();
       const i0 = pid ? cpuSeconds(pid) : NaN;
-      const t = performance.now();
-      const posts = await (name === RAW ? raw(db) : ours(db));
-      const ms = performance.now() - t;
-      const c = process.cpuUsage(c0);
+      const { ms, cpuMs, posts } = await (name === RAW ? raw(db) : ours(db));
       const influxCpuMs = pid ? (cpuSeconds(pid) - i0) * 1000 : NaN;
       const n = await count(db);
       if (n !== N) throw new Error(`${name}: InfluxDB holds ${n} of ${N} samples`);
-      runs[name].push({ ms, cpuMs: (c.user + c.system) / 1000, influxCpuMs, posts });
-      process.stderr.write(`[ingest] round ${round + 1} ${name}: ${ms.toFixed(0)} ms, ${posts} POSTs, writer CPU ${((c.user + c.system) / 1000).toFixed(0)} ms, influxd CPU ${influxCpuMs.toFixed(0)} ms, load ${loadavg()[0].toFixed(2)}\n`);
+      runs[name].push({ ms, cpuMs, influxCpuMs, posts });
+      process.stderr.write(`[ingest] round ${round + 1} ${name}: ${ms.toFixed(0)} ms, ${posts} POSTs, writer CPU ${cpuMs.toFixed(0)} ms, influxd CPU ${influxCpuMs.toFixed(0)} ms, load ${loadavg()[0].toFixed(2)}\n`);
     } finally {
       await db.dropDatabase().catch(() => {});
     }
