@@ -148,6 +148,8 @@ interface RecordRef {
 }
 
 const HEADER = 8;
+/** O_DSYNC where the platform has it (Linux, macOS); elsewhere each write is followed by a datasync. */
+const DSYNC = (constants as { O_DSYNC?: number }).O_DSYNC;
 const NEWLINE = Buffer.from('\n');
 const segName = (n: number) => `${String(n).padStart(16, '0')}.seg`;
 
@@ -474,6 +476,7 @@ export class Spool {
           // With fsync the segment is open with O_DSYNC (segmentFlags): the write returns
           // once the record is on disk, as write + fdatasync, in one call to the thread pool.
           await this.fh!.write(rec, 0, rec.length, offset);
+          if (this.fsync && !DSYNC) await this.fh!.datasync();
           this.segmentSize += rec.length;
           const ref: RecordRef = { segment: this.segment, offset, size: rec.length, lines };
           if (this.memoryUsed + group.buf.length <= this.memoryBytes) {
@@ -509,7 +512,7 @@ export class Spool {
    * round trips on the path every sample waits on (bench/ingest.bench.ts).
    */
   private segmentFlags(): number {
-    return constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | (this.fsync ? constants.O_DSYNC : 0);
+    return constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | (this.fsync && DSYNC ? DSYNC : 0);
   }
 
   private async rotate(): Promise<void> {
