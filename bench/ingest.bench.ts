@@ -17,7 +17,7 @@ import { cpuSeconds, influxPid } from './proc-stats.ts';
  * Fairness: both writers POST the same batch shape (BATCH lines per request, one
  * request in flight) through the same HTTP client (InfluxV1.writeParts: node:http,
  * keep-alive); the bench counts the forwarder's requests and refuses to report if they
- * differ from the raw writer's.
+ * are more than 5 % above the raw writer's.
  * Runs alternate, and which writer goes first alternates from round to round (the
  * server compacts the previous run's data in the background); each run's database is
  * dropped as soon as its samples are counted back. The figure per writer is its best
@@ -144,7 +144,13 @@ for (let round = 0; round < REPEATS; round++) {
 }
 const load1 = loadavg()[0];
 
-if (runs[OURS].some((r) => r.posts !== runs[RAW][0].posts)) throw new Error(`batch shapes differ: raw ${runs[RAW][0].posts} POSTs, ours ${runs[OURS].map((r) => r.posts).join('/')}`);
+// The forwarder may send a short batch when appends pause longer than its quiet period
+// (a slow disk write under load looks like the end of a poll round): a request or two
+// more than the raw writer, which is a cost of ours and counted in its time. More than
+// that would be another batch shape.
+const rawPosts = runs[RAW][0].posts;
+const ourPosts = runs[OURS].map((r) => r.posts);
+if (ourPosts.some((p) => p < rawPosts || p > rawPosts * 1.05)) throw new Error(`batch shapes differ: raw ${rawPosts} POSTs, ours ${ourPosts.join('/')}`);
 const best = (name: string) => runs[name].reduce((a, b) => (b.ms < a.ms ? b : a));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rawBest = best(RAW);
@@ -159,7 +165,7 @@ process.stdout.write(`## Ingest: collector sink to InfluxDB
 
 ${N.toLocaleString('en-US')} samples (${METERS} meters, 6 fields each) into InfluxDB at ${url}, each writer on a fresh database
 (dropped after each run), ${REPEATS} rounds alternating the writers and which goes first. Every sample is counted back
-from InfluxDB after each run. Same batch shape for both: ${runs[RAW][0].posts} POSTs of ${BATCH} lines, one in flight, the same keep-alive HTTP client (InfluxV1.writeParts).
+from InfluxDB after each run. Same batch shape for both: ${rawPosts} POSTs of ${BATCH} lines (ours: ${ourPosts.join('/')}: a short batch when a disk write outlasts the linger's quiet period), one in flight, the same keep-alive HTTP client (InfluxV1.writeParts).
 InfluxDB runs on the same 2 cores, so the writer's own CPU competes with the server's. Load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}.
 Reproduce: \`set -a; . .run/services.env; set +a; npx tsx bench/ingest.bench.ts\`
 
