@@ -175,5 +175,5 @@ Reproduce: \`set -a; . .run/services.env; set +a; npx tsx bench/ingest.bench.ts\
 | collector sink: line -> spool (group commit, fsync) -> forwarder -> InfluxDB | ${rate(oursBest.ms)} | ${cpuPer100k(OURS)} | ${influxPer100k(OURS)} | **${ratio.toFixed(2)}** |
 
 Ratio of each round's pair (raw ms / ours ms): ${pairRatios.map((r) => r.toFixed(2)).join(', ')} (median ${median(pairRatios).toFixed(2)}).
-Goal: ratio of the best runs >= 0.9. ${ratio >= 0.9 ? 'Met.' : 'Not met in this run.'}
+Goal: ratio >= 0.9. Best runs: ${ratio >= 0.9 ? 'met' : 'not met'}; median of the rounds' ratios: ${median(pairRatios) >= 0.9 ? 'met' : 'not met'}${median(pairRatios) >= 0.9 && ratio >= 0.9 ? '.' : ' (on a loaded machine the best run of each writer can come from different load; a round\'s two runs share theirs).'}
 `);
