@@ -96,7 +96,7 @@ export class Forwarder {
     await this.loop;
   }
 
-  /** Resolves once the spool is empty (for tests, `--once` runs and shutdown drains). */
+  /** Resolves once every line the spool held or was given before the call is acknowledged (for tests, `--once` runs and shutdown drains). */
   async drained(timeoutMs = 30_000): Promise<boolean> {
     return this.spool.waitForEmpty(timeoutMs);
   }

@@ -176,4 +176,22 @@ describe('Spool', () => {
     expect(segmentFlags(fast).every((f) => (f & constants.O_DSYNC) === 0)).toBe(true);
     await n.close();
   });
+
+  it('waitForEmpty waits for the lines appended before it, not for a spool that new appends keep busy', async () => {
+    const s = await Spool.open(tempDir('spool'));
+    await s.append(lines(0, 5));
+    const waiting = s.waitForEmpty(2000);
+    await s.append(lines(5, 5)); // a poller keeps appending after the call
+    const first = await s.peek(5);
+    expect(first!.lineCount).toBe(5);
+    await s.ack(first!.end);
+    expect(await waiting).toBe(true);
+    expect(s.stats().lines).toBe(5);
+    // A new call waits for those 5 too.
+    const again = s.waitForEmpty(2000);
+    await drain(s);
+    expect(await again).toBe(true);
+    await s.close();
+  });
 });
+
