@@ -87,7 +87,8 @@ export class FastPoint {
 const TAG_SPECIAL = /[, =\n\r\t]/;
 const MEASUREMENT_SPECIAL = /[, \n\r\t]/;
 
-function escapeTag(s: string): string {
+/** A tag key or value, or a field key, escaped as Point escapes it (untouched when nothing needs it). */
+export function escapeTag(s: string): string {
   return TAG_SPECIAL.test(s) ? escape.tag(s) : s;
 }
 

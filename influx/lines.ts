@@ -1,5 +1,5 @@
-import { Point } from '@influxdata/influxdb-client';
-import { FastPoint } from './fast-point.ts';
+import { Point, escape } from '@influxdata/influxdb-client';
+import { FastPoint, escapeTag } from './fast-point.ts';
 import type { Sample } from './sample.ts';
 import type { InfluxV1 } from './client.ts';
 import { InfluxError } from './client.ts';
@@ -18,33 +18,116 @@ import { F, M, T } from './schema.ts';
  * A `reading` line: energy as integer Wh (`wh=1234i`), instantaneous values as floats, all
  * raw as the meter reported them. `multiplier` (billing.md section 11: the CT x PT ratio the
  * collector had in force) is recorded beside them when it is not 1; billing multiplies by
- * the site file's effective-dated one. FastPoint (Point's output, faster): one per sample on
- * the collector's hot path.
+ * the site file's effective-dated one.
+ *
+ * Byte for byte what Point (and FastPoint) write for these tags and fields (lines.test.ts
+ * checks it against Point on random samples), built without a Point: this runs once per
+ * sample on the collector's hot path, and a FastPoint per sample (four arrays, a sorted
+ * insert per field, an escape test per name) was the largest CPU cost of the sink in
+ * bench/ingest.bench.ts. The measurement and tags are escaped once per site and meter
+ * (readingPrefix); the fields are written in Point's order by hand (READING_FIELD_ORDER).
  */
 export function sampleLine(site: string, s: Sample, multiplier = 1): string {
-  const p = new FastPoint(M.reading).tag(T.site, site).tag(T.meter, s.meter).intField(F.wh, s.wh);
-  if (multiplier !== 1) p.intField(F.multiplier, multiplier);
-  if (s.w !== undefined) p.floatField(F.w, s.w);
-  if (s.v !== undefined) p.floatField(F.v, s.v);
-  if (s.a !== undefined) p.floatField(F.a, s.a);
-  if (s.pf !== undefined) p.floatField(F.pf, s.pf);
-  if (s.hz !== undefined) p.floatField(F.hz, s.hz);
-  if (s.tariffWh) {
-    for (const n of [1, 2, 3, 4] as const) {
-      const wh = s.tariffWh[n];
-      if (wh !== undefined) p.intField(F.whTariff(n), wh);
+  // Fields in Point's order (READING_FIELD_ORDER, checked at load); each written only if present.
+  const ph = s.phases;
+  let f = '';
+  if (s.a !== undefined) f += K.a + floatValue(F.a, s.a);
+  if (ph) f += phaseFields(ph, 'a');
+  if (s.hz !== undefined) f += K.hz + floatValue(F.hz, s.hz);
+  if (multiplier !== 1) f += K.multiplier + intValue(F.multiplier, multiplier);
+  if (s.pf !== undefined) f += K.pf + floatValue(F.pf, s.pf);
+  // An empty source is left out, as before.
+  if (s.source) f += K.source + escape.quoted(s.source);
+  if (s.v !== undefined) f += K.v + floatValue(F.v, s.v);
+  if (ph) f += phaseFields(ph, 'v');
+  if (s.w !== undefined) f += K.w + floatValue(F.w, s.w);
+  if (ph) f += phaseFields(ph, 'w');
+  // wh is always written.
+  f += K.wh + intValue(F.wh, s.wh);
+  const t = s.tariffWh;
+  if (t) {
+    for (const n of TARIFFS) {
+      const wh = t[n];
+      if (wh !== undefined) f += K.whTariff[n - 1] + intValue(F.whTariff(n), wh);
     }
   }
-  s.phases?.forEach((ph, i) => {
-    const n = (i + 1) as 1 | 2 | 3;
-    if (n > 3) return;
-    if (ph.v !== undefined) p.floatField(F.vPhase(n), ph.v);
-    if (ph.a !== undefined) p.floatField(F.aPhase(n), ph.a);
-    if (ph.w !== undefined) p.floatField(F.wPhase(n), ph.w);
-  });
-  if (s.source) p.stringField(F.source, s.source);
-  return p.timestamp(s.time).toLineProtocol()!;
+  // f starts with the first field's comma.
+  return `${readingPrefix(site, s.meter)} ${f.slice(1)} ${Math.floor(s.time)}`;
 }
+
+const TARIFFS = [1, 2, 3, 4] as const;
+const PHASES = [1, 2, 3] as const;
+/** `,name=` of every reading field, the name escaped as Point escapes it. */
+const key = (name: string) => `,${escapeTag(name)}=`;
+const K = {
+  a: key(F.a),
+  hz: key(F.hz),
+  multiplier: key(F.multiplier),
+  pf: key(F.pf),
+  source: key(F.source),
+  v: key(F.v),
+  w: key(F.w),
+  wh: key(F.wh),
+  whTariff: TARIFFS.map((n) => key(F.whTariff(n))),
+  phase: { a: PHASES.map((n) => key(F.aPhase(n))), v: PHASES.map((n) => key(F.vPhase(n))), w: PHASES.map((n) => key(F.wPhase(n))) },
+};
+const PHASE_NAME = { a: F.aPhase, v: F.vPhase, w: F.wPhase } as const;
+
+/** Phase n's `q` fields (v_l1.., a_l1.., w_l1..) of the first three phases. */
+function phaseFields(ph: NonNullable<Sample['phases']>, q: 'a' | 'v' | 'w'): string {
+  let f = '';
+  for (let i = 0; i < 3 && i < ph.length; i++) {
+    const value = ph[i]?.[q];
+    if (value !== undefined) f += K.phase[q][i] + floatValue(PHASE_NAME[q]((i + 1) as 1 | 2 | 3), value);
+  }
+  return f;
+}
+
+/**
+ * The order sampleLine writes fields in must be Point's (its keys sorted as
+ * `Array.prototype.sort()` sorts strings): checked once at load, so renaming a field in
+ * schema.ts cannot silently produce lines Point would not (lines.test.ts compares whole lines).
+ */
+const READING_FIELD_ORDER = [F.a, ...PHASES.map(F.aPhase), F.hz, F.multiplier, F.pf, F.source, F.v, ...PHASES.map(F.vPhase), F.w, ...PHASES.map(F.wPhase), F.wh, ...TARIFFS.map(F.whTariff)];
+if (READING_FIELD_ORDER.join('\n') !== [...READING_FIELD_ORDER].sort().join('\n')) throw new Error(`sampleLine writes reading fields out of Point's order: ${READING_FIELD_ORDER.join(', ')}`);
+
+/** Point.intField: `${Math.floor(v)}i`, refusing NaN and values past int64 (FastPoint.intField). */
+function intValue(name: string, value: number): string {
+  if (Number.isNaN(value) || value <= -9223372036854776e3 || value >= 9223372036854776e3) throw new Error(`invalid integer value for field '${name}': '${value}'!`);
+  return `${Math.floor(value)}i`;
+}
+
+/** Point.floatField: String(v), refusing NaN and infinities (FastPoint.floatField). */
+function floatValue(name: string, value: number): string {
+  if (!Number.isFinite(value)) throw new Error(`invalid float value for field '${name}': ${value}`);
+  return String(value);
+}
+
+/** `reading,meter=..,site=..` per site and meter (tags in Point's order, empty values left out as Point does). */
+const prefixes = new Map<string, Map<string, string>>();
+/** Bound on cached prefixes (an import of many meters must not grow it without limit). */
+const PREFIX_CACHE_MAX = 10_000;
+let prefixCount = 0;
+
+function readingPrefix(site: string, meter: string): string {
+  let bySite = prefixes.get(site);
+  const hit = bySite?.get(meter);
+  if (hit !== undefined) return hit;
+  if (prefixCount >= PREFIX_CACHE_MAX) {
+    prefixes.clear();
+    prefixCount = 0;
+    bySite = undefined;
+  }
+  const tags = ([[T.site, site], [T.meter, meter]] as const).filter(([k, v]) => k && v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const name = MEASUREMENT_SPECIAL.test(M.reading) ? escape.measurement(M.reading) : M.reading;
+  const prefix = name + tags.map(([k, v]) => `,${escapeTag(k)}=${escapeTag(v)}`).join('');
+  if (!bySite) prefixes.set(site, (bySite = new Map()));
+  bySite.set(meter, prefix);
+  prefixCount++;
+  return prefix;
+}
+
+const MEASUREMENT_SPECIAL = /[, \n\r\t]/;
 
 /** What a sample must satisfy before it may enter the spool (bad input is kept out, never written). */
 export function sampleProblem(s: Sample): string | undefined {

@@ -1,4 +1,4 @@
-import { appendFileSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, constants, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test-support/socat.ts';
@@ -149,4 +149,49 @@ describe('Spool', () => {
     expect(await emptied).toBe(true);
     await s.close();
   });
+
+  it('writes segments synchronously (O_DSYNC): a record is on disk when its append resolves, and not without fsync', async () => {
+    // The open flags of this process's descriptors on the spool's segments (Linux
+    // /proc/self/fdinfo, proc(5): "flags", octal).
+    const segmentFlags = (dir: string) =>
+      readdirSync('/proc/self/fd')
+        .filter((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir) && readlinkSync(`/proc/self/fd/${fd}`).endsWith('.seg');
+          } catch {
+            return false;
+          }
+        })
+        .map((fd) => parseInt(/^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1], 8));
+    const durable = tempDir('spool');
+    const s = await Spool.open(durable);
+    await s.append(lines(0, 3));
+    const flags = segmentFlags(durable);
+    expect(flags.length).toBeGreaterThan(0);
+    for (const f of flags) expect(f & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    await s.close();
+    const fast = tempDir('spool');
+    const n = await Spool.open(fast, { fsync: false });
+    await n.append(lines(0, 3));
+    expect(segmentFlags(fast).every((f) => (f & constants.O_DSYNC) === 0)).toBe(true);
+    await n.close();
+  });
+
+  it('waitForEmpty waits for the lines appended before it, not for a spool that new appends keep busy', async () => {
+    const s = await Spool.open(tempDir('spool'));
+    await s.append(lines(0, 5));
+    const waiting = s.waitForEmpty(2000);
+    await s.append(lines(5, 5)); // a poller keeps appending after the call
+    const first = await s.peek(5);
+    expect(first!.lineCount).toBe(5);
+    await s.ack(first!.end);
+    expect(await waiting).toBe(true);
+    expect(s.stats().lines).toBe(5);
+    // A new call waits for those 5 too.
+    const again = s.waitForEmpty(2000);
+    await drain(s);
+    expect(await again).toBe(true);
+    await s.close();
+  });
 });
+

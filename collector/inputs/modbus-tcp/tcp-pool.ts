@@ -14,8 +14,12 @@ interface Endpoint {
   readonly host: string;
   readonly port: number;
   client: MbapConnection | undefined;
-  /** Tail of the request chain: one request in flight per connection. */
-  tail: Promise<unknown>;
+  /** A task (a read, a meter's blocks, a write) holds the connection: one request in flight. */
+  busy: boolean;
+  /** Tasks waiting for the connection, in arrival order. */
+  readonly queue: (() => void)[];
+  /** Callers of close() waiting for the connection to go idle. */
+  readonly idle: (() => void)[];
   failedConnects: number;
   retryAt: number;
   /** Why the last connect failed, repeated to the meters that fail fast behind it. */
@@ -47,17 +51,13 @@ export class ModbusTcpPool {
    */
   read(meter: string, host: string, port: number, unit: number, functionCode: 3 | 4, start: number, count: number, timeoutMs: number): Promise<number[]> {
     const ep = this.endpoint(host, port);
-    const run = ep.tail.then(() => this.readNow(ep, meter, unit, functionCode, start, count, timeoutMs));
-    ep.tail = run.catch(() => {});
-    return run;
+    return this.enqueue(ep, () => this.readNow(ep, meter, unit, functionCode, start, count, timeoutMs));
   }
 
   /** Runs `fn` holding the endpoint, so a meter's blocks are read back to back. */
   exclusive<T>(host: string, port: number, fn: (read: (meter: string, unit: number, fc: 3 | 4, start: number, count: number, timeoutMs: number) => Promise<number[]>) => Promise<T>): Promise<T> {
     const ep = this.endpoint(host, port);
-    const run = ep.tail.then(() => fn((meter, unit, fc, start, count, timeoutMs) => this.readNow(ep, meter, unit, fc, start, count, timeoutMs)));
-    ep.tail = run.catch(() => {});
-    return run;
+    return this.enqueue(ep, () => fn((meter, unit, fc, start, count, timeoutMs) => this.readNow(ep, meter, unit, fc, start, count, timeoutMs)));
   }
 
   /**
@@ -67,9 +67,7 @@ export class ModbusTcpPool {
    */
   writeRegister(meter: string, host: string, port: number, unit: number, functionCode: 6 | 16, address: number, value: number, timeoutMs: number): Promise<void> {
     const ep = this.endpoint(host, port);
-    const run = ep.tail.then(() => this.writeNow(ep, meter, unit, functionCode, address, value, timeoutMs));
-    ep.tail = run.catch(() => {});
-    return run;
+    return this.enqueue(ep, () => this.writeNow(ep, meter, unit, functionCode, address, value, timeoutMs));
   }
 
   async close(): Promise<void> {
@@ -77,7 +75,7 @@ export class ModbusTcpPool {
     const eps = [...this.endpoints.values()];
     this.endpoints.clear();
     await Promise.all(eps.map(async (ep) => {
-      await ep.tail;
+      if (ep.busy) await new Promise<void>((resolve) => ep.idle.push(resolve));
       this.drop(ep);
     }));
   }
@@ -86,10 +84,51 @@ export class ModbusTcpPool {
     const key = `${host}:${port}`;
     let ep = this.endpoints.get(key);
     if (!ep) {
-      ep = { key, host, port, client: undefined, tail: Promise.resolve(), failedConnects: 0, retryAt: 0 };
+      ep = { key, host, port, client: undefined, busy: false, queue: [], idle: [], failedConnects: 0, retryAt: 0 };
       this.endpoints.set(key, ep);
     }
     return ep;
+  }
+
+  /**
+   * Runs `task` when the connection is free, tasks in arrival order. When a task ends, the
+   * next one is started before the finished task's caller resumes: the next meter's
+   * request is on the wire while this meter's reply is decoded (a promise chain per
+   * endpoint put the decode, and two microtask hops, between every meter's requests).
+   */
+  private enqueue<T>(ep: Endpoint, task: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const start = () => {
+        let p: Promise<T>;
+        try {
+          p = task();
+        } catch (err) {
+          p = Promise.reject(err);
+        }
+        p.then(
+          (v) => {
+            this.next(ep);
+            resolve(v);
+          },
+          (err: unknown) => {
+            this.next(ep);
+            reject(err);
+          },
+        );
+      };
+      if (ep.busy) ep.queue.push(start);
+      else {
+        ep.busy = true;
+        start();
+      }
+    });
+  }
+
+  private next(ep: Endpoint): void {
+    const start = ep.queue.shift();
+    if (start) return start();
+    ep.busy = false;
+    for (const w of ep.idle.splice(0)) w();
   }
 
   private drop(ep: Endpoint): void {
