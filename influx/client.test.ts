@@ -39,3 +39,40 @@ describe('InfluxV1 against the real server', () => {
     await expect(influx.query('SELECT FROM nowhere')).rejects.toThrow(/influx query/);
   });
 });
+
+describe('compressed answers', () => {
+  /** A relay to the real server that records what each query asked for and what came back. */
+  async function relay(): Promise<{ url: string; seen: { asked: string | undefined; got: string | undefined }[]; close(): Promise<void> }> {
+    const { createServer, request } = await import('node:http');
+    const target = new URL(url);
+    const seen: { asked: string | undefined; got: string | undefined }[] = [];
+    const server = createServer((req, res) => {
+      const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        seen.push({ asked: req.headers['accept-encoding'], got: r.headers['content-encoding'] });
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise((r) => server.close(() => r())) };
+  }
+
+  it('a loopback server is asked for plain answers (InfluxDB gzips them when asked), a remote one for gzip; either reads the same', async () => {
+    const r = await relay();
+    try {
+      const plain = new InfluxV1({ url: r.url, db: '_internal' });
+      const gz = new InfluxV1({ url: r.url, db: '_internal', compressAnswers: true });
+      const a = await plain.queryRaw('SHOW DATABASES', { db: null });
+      const b = await gz.queryRaw('SHOW DATABASES', { db: null });
+      expect(a).toEqual(b);
+      expect(r.seen).toEqual([
+        { asked: 'identity', got: undefined },
+        { asked: expect.stringContaining('gzip'), got: 'gzip' },
+      ]);
+    } finally {
+      await r.close();
+    }
+  });
+});

@@ -17,6 +17,20 @@ export interface InfluxOptions {
   readonly token?: string;
   /** Per-request timeout. @defaultValue 10000 */
   readonly timeoutMs?: number;
+  /**
+   * Ask for gzip-compressed query answers. fetch asks for them by default and InfluxDB
+   * compresses every answer then: on a loopback connection that is CPU spent twice (the
+   * server compressing, this process inflating: 1.5 % of the workers' CPU and part of
+   * InfluxDB's at 100,000 meters) for no bandwidth gained. @defaultValue false for a
+   * loopback host (127.0.0.0/8, ::1, localhost), true otherwise
+   */
+  readonly compressAnswers?: boolean;
+}
+
+/** A loopback host, where compressing answers saves no bandwidth. */
+function isLoopback(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 export type Precision = 'ns' | 'u' | 'ms' | 's';
@@ -65,6 +79,8 @@ export class InfluxV1 {
   readonly url: string;
   readonly db: string;
   private readonly headers: Record<string, string>;
+  /** Headers of a query: `headers`, plus `Accept-Encoding: identity` when answers are not to be compressed. */
+  private readonly queryHeaders: Record<string, string>;
   private readonly timeoutMs: number;
 
   constructor(opts: InfluxOptions) {
@@ -74,6 +90,7 @@ export class InfluxV1 {
     this.db = opts.db;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.headers = opts.token ? { Authorization: `Token ${opts.token}` } : {};
+    this.queryHeaders = { ...this.headers, 'Content-Type': 'application/x-www-form-urlencoded', ...((opts.compressAnswers ?? !isLoopback(this.url)) ? {} : { 'Accept-Encoding': 'identity' }) };
   }
 
   /** True when the server answers /ping. */
@@ -185,7 +202,7 @@ export class InfluxV1 {
     try {
       res = await fetch(`${this.url}/query`, {
         method: 'POST',
-        headers: { ...this.headers, 'Content-Type': 'application/x-www-form-urlencoded' },
+        headers: this.queryHeaders,
         body: params.toString(),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
