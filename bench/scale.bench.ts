@@ -157,8 +157,10 @@ if (role === 'workers') {
   await main();
 }
 
+/** SCALE_CPU_PROF=<dir>: the workers' process writes a V8 CPU profile there when it stops (where a round's time goes). */
 function start(roleName: string, extra: Record<string, string>): ChildProcess {
-  return fork(import.meta.filename, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, SCALE_ROLE: roleName, ...extra }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const prof = roleName === 'workers' && process.env.SCALE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SCALE_CPU_PROF}`] : [];
+  return fork(import.meta.filename, [], { execArgv: ['--import', 'tsx', ...prof], env: { ...process.env, SCALE_ROLE: roleName, ...extra }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 }
 
 function message<T>(child: ChildProcess): Promise<T> {
