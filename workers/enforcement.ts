@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { commandBudget, decideRelay, DEFAULT_ENFORCEMENT, metersOccupiedBy, nextWarning, policyFor, staleReasons, zoneOf } from '../core/index.ts';
+import { commandBudget, decideRelay, DEFAULT_ENFORCEMENT, nextWarning, occupantAt, policyFor, staleReasons, zoneOf } from '../core/index.ts';
 import type { Account, Meter, RelayDecision, Site, WarningLevel } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { RELAY_EVENT, relayEventLine, relayLine } from '../influx/relay.ts';
@@ -66,7 +66,25 @@ export function busOf(m: Meter): string {
 }
 
 /** The relay meters of the units an account occupies at t (billing.md section 11: never a unit it left, nor a vacant one). */
-const relayMetersOf = (site: Site, account: string, t: number): Meter[] => metersOccupiedBy(site, account, t).filter((m) => m.relay !== undefined);
+/** The account occupying a tenant meter at t (none when vacant). */
+function occupantOf(site: Site, m: Meter, t: number): string | undefined {
+  const s = occupantAt(site, m, t);
+  return s.vacant ? undefined : s.account;
+}
+
+/** Occupant -> its tenant meters at t, in site-file order (the core's metersOccupiedBy for every account in one pass). */
+function metersByOccupant(site: Site, t: number, only: (m: Meter) => boolean = () => true): Map<string, Meter[]> {
+  const out = new Map<string, Meter[]>();
+  for (const m of site.meters) {
+    if (m.role !== 'tenant' || !only(m)) continue;
+    const a = occupantOf(site, m, t);
+    if (a === undefined) continue;
+    const list = out.get(a);
+    if (list) list.push(m);
+    else out.set(a, [m]);
+  }
+  return out;
+}
 
 /** The account's read-back: closed/open when all its relay meters agree and were read, else undefined. */
 function accountState(meters: readonly Meter[], readbacks: ReadonlyMap<string, ReadbackRecord>): 'open' | 'closed' | undefined {
@@ -93,7 +111,11 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
   const site = siteOf(ctx, job.site);
   const cfg = site.enforcement ?? DEFAULT_ENFORCEMENT;
   const now = ctx.now();
-  const accounts = site.accounts.filter((a) => relayMetersOf(site, a.id, now).length > 0);
+  // Each occupant's relay meters in one pass over the meters (a pass per account was
+  // accounts x meters every balance cycle: 9 % of the workers' CPU at 100 sites of 1,000
+  // accounts without a single relay).
+  const relayOf = metersByOccupant(site, now, (m) => m.relay !== undefined);
+  const accounts = site.accounts.filter((a) => relayOf.has(a.id));
   if (accounts.length === 0) return { accounts: 0, enqueued: [], deferredByBudget: [], decisions: {} };
 
   const zone = zoneOf(site.timezone);
@@ -101,7 +123,8 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
   const sq = quoteString(site.id);
   const since = now - 7 * 86_400_000;
   const ids = accounts.map((a) => a.id);
-  const meterIds = ids.flatMap((id) => metersOccupiedBy(site, id, now)).map((m) => m.id);
+  const occupiedBy = metersByOccupant(site, now);
+  const meterIds = ids.flatMap((id) => occupiedBy.get(id) ?? []).map((m) => m.id);
   const [balances, health, collectors, wanted, readbacks, overrides, warnings, commands] = await Promise.all([
     latestBy(ctx, `SELECT ${F.balanceFen}, ${F.hoursLeft} FROM ${M.balance} WHERE ${T.site} = ${sq} AND ${T.account} =~ ${idRegex(ids)} AND time >= ${since}ms AND time <= ${now}ms GROUP BY ${T.account} ORDER BY time DESC LIMIT 1`, T.account),
     latestBy(ctx, `SELECT ${F.lastSeen}, ${F.consecutiveErrors} FROM ${M.meterHealth} WHERE ${T.site} = ${sq} AND ${T.meter} =~ ${idRegex(meterIds)} AND time >= ${since}ms AND time <= ${now}ms GROUP BY ${T.meter} ORDER BY time DESC LIMIT 1`, T.meter),
@@ -128,7 +151,7 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
 
   for (const a of accounts) {
     const policy = policyFor(cfg, a.id);
-    const meters = relayMetersOf(site, a.id, now);
+    const meters = relayOf.get(a.id)!;
     const prev = wanted.get(a.id);
     const b = balances.get(a.id);
     const balance = b && typeof b[F.balanceFen] === 'number' ? { fen: b[F.balanceFen] as number, ...(typeof b[F.hoursLeft] === 'number' ? { hoursLeft: b[F.hoursLeft] as number } : {}) } : undefined;
@@ -137,7 +160,7 @@ export async function processEnforcement(ctx: WorkerContext, job: EnforcementJob
       maxAgeMs: cfg.maxDataAgeMs,
       maxSpoolSamples: cfg.maxSpoolSamples,
       ...(b ? { balanceTime: b.time as number } : {}),
-      meters: metersOccupiedBy(site, a.id, now)
+      meters: (occupiedBy.get(a.id) ?? [])
         .filter((m) => m.connection)
         .map((m) => {
           const h = health.get(m.id);
