@@ -75,9 +75,28 @@ export async function readLiveEntry(redis: RedisClient, keyPrefix: string, site:
   return { ...(checkedText !== null && Number.isFinite(checked) ? { checked } : {}), accounts: new Map(entry ? [[account, entry]] : []) };
 }
 
-/** The figures as a stable text: two runs with the same figures give the same text. */
-function figuresKey(f: PointFigures): string {
-  return JSON.stringify(Object.keys(f).sort().map((k) => [k, f[k as keyof PointFigures]]));
+/** A figure as it reads back from the snapshot's JSON (a non-finite number is stored as null). */
+function stored(v: unknown): unknown {
+  return typeof v === 'number' && !Number.isFinite(v) ? null : v;
+}
+
+/**
+ * Whether two runs' figures are the same, as their JSON would compare (the figures are
+ * numbers and strings). Field by field: building a sorted JSON text of both per account was
+ * 3 % of the workers' CPU at 100 sites of 1,000 accounts.
+ */
+function sameFigures(a: PointFigures, b: PointFigures): boolean {
+  const ka = Object.keys(a) as (keyof PointFigures)[];
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!(k in b) || stored(a[k]) !== stored(b[k])) return false;
+  return true;
+}
+
+function sameToday(a: LiveEntry['today'], b: LiveEntry['today']): boolean {
+  if (!a || !b) return a === b || (!a && !b);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i][0] !== b[i][0] || a[i][1] !== b[i][1]) return false;
+  return true;
 }
 
 export interface AccountResult {
@@ -103,10 +122,10 @@ export function balanceWrites(prev: LiveSnapshot, results: readonly AccountResul
   const save: Record<string, string> = { [CHECKED_FIELD]: String(now) };
   for (const r of results) {
     const old = prev.accounts.get(r.account);
-    const changed = !old || figuresKey(old.figures) !== figuresKey(r.figures);
+    const changed = !old || !sameFigures(old.figures, r.figures);
     const due = changed || now - old.written >= BALANCE_HEARTBEAT_MS || now < old.written;
     if (due) write.add(r.account);
-    const todayChanged = !old || JSON.stringify(old.today ?? null) !== JSON.stringify(r.today ?? null);
+    const todayChanged = !old || !sameToday(old.today, r.today);
     if (due || todayChanged) {
       const entry: LiveEntry = { figures: r.figures, ...(r.today ? { today: r.today } : {}), at: now, written: due ? now : old!.written };
       save[r.account] = JSON.stringify(entry);
