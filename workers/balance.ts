@@ -12,7 +12,7 @@ import { TrailingBucketCache } from './bucket-log.ts';
 import { parseLastTwo } from './last-readings.ts';
 import type { LastTwo } from './last-readings.ts';
 import { loadLiveFigures, sumCharges } from './live-figures.ts';
-import { balanceWrites, readLiveSnapshot } from './live-snapshot.ts';
+import { balanceWrites, SnapshotCache } from './live-snapshot.ts';
 import type { AccountResult, PointFigures } from './live-snapshot.ts';
 import { notifyJobId, NOTIFY_OPTS } from './queues.ts';
 import type { BalanceJob, NotifyJob } from './queues.ts';
@@ -60,6 +60,14 @@ async function chargedSums(ctx: WorkerContext, site: Site): Promise<Map<string, 
   const sums = await sumCharges(ctx.influx, site);
   bySite.set(site.id, { version, at: t, sums });
   return sums;
+}
+
+/** The process's copy of the live snapshot it saved last (workers/live-snapshot.ts), one per context. */
+const snapshotCaches = new WeakMap<WorkerContext, SnapshotCache>();
+function snapshotCacheOf(ctx: WorkerContext): SnapshotCache {
+  let c = snapshotCaches.get(ctx);
+  if (!c) snapshotCaches.set(ctx, (c = new SnapshotCache()));
+  return c;
 }
 
 /** The process's trailing-window bucket cache (workers/bucket-log.ts), one per context. */
@@ -134,7 +142,7 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
   const now = ctx.now();
   const live = await loadLiveFigures({ influx: ctx.influx, site, now, chargedSums: () => chargedSums(ctx, site), lastReadings: () => storedLastReadings(ctx, site.id), trailingCache: trailingCacheOf(ctx) });
   for (const p of live.problems) ctx.log.error({ site: site.id, problem: p }, 'provisional settlement left a day out (the nightly settlement will refuse it too)');
-  const [states, snapshot] = await Promise.all([alertStates(ctx, site, live.paymentCount), readLiveSnapshot(ctx.redis, ctx.keyPrefix, site.id)]);
+  const [states, snapshot] = await Promise.all([alertStates(ctx, site, live.paymentCount), snapshotCacheOf(ctx).read(ctx.redis, ctx.keyPrefix, site.id)]);
   const key = redisKeys(ctx.keyPrefix, site.id).alertState;
   const lines: string[] = [];
   const results: AccountResult[] = [];
@@ -210,7 +218,7 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
   if (lines.length) await ctx.influx.write(lines);
   await stampEventWrites(ctx.redis, ctx.keyPrefix, site.id, fires.map((f) => f.account.id)); // the API's stored alerts (workers/api-stamps.ts)
   // After the points: a crash in between writes them again next run (the snapshot still has the old figures).
-  await ctx.redis.hset(redisKeys(ctx.keyPrefix, site.id).live, writes.save);
+  await snapshotCacheOf(ctx).save(ctx.redis, ctx.keyPrefix, site.id, snapshot, writes);
   // Order: events durable -> notifications queued (job id per event: no resend) -> state.
   // A crash before the state is saved re-fires only if Redis still says 'armed'.
   for (const f of fires) {
