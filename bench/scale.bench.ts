@@ -160,6 +160,8 @@ if (role === 'workers') {
 /** SCALE_CPU_PROF=<dir>: the workers' process writes a V8 CPU profile there when it stops (where a round's time goes). */
 function start(roleName: string, extra: Record<string, string>): ChildProcess {
   const prof = roleName === 'workers' && process.env.SCALE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SCALE_CPU_PROF}`] : [];
+  // SCALE_WORKERS_NODE_FLAGS: V8 flags for the workers' process (e.g. --max-semi-space-size=32: fewer young-generation collections).
+  if (roleName === 'workers' && process.env.SCALE_WORKERS_NODE_FLAGS) prof.push(...process.env.SCALE_WORKERS_NODE_FLAGS.split(' ').filter(Boolean));
   return fork(import.meta.filename, [], { execArgv: ['--import', 'tsx', ...prof], env: { ...process.env, SCALE_ROLE: roleName, ...extra }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 }
 
