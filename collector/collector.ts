@@ -100,7 +100,7 @@ export interface Collector {
   /** DL/T 645 clock checks and time sync (undefined with `timeSyncAt: false`). */
   readonly clocks: ClockKeeper | undefined;
   health(): CollectorHealth;
-  /** Waits until the spool is empty (everything acknowledged); false on timeout. */
+  /** Waits until every line appended before the call is acknowledged by InfluxDB (the spool empty, once appends stop); false on timeout. */
   drained(timeoutMs?: number): Promise<boolean>;
   /** Reads the site file again (siteFile): 'applied', or 'refused' with the reasons. */
   reload(): Promise<{ outcome: 'applied' | 'refused'; reasons: string[] }>;
