@@ -11,6 +11,7 @@ import { closeQueues } from './queues.ts';
 import { processRollup, restartRollup } from './rollup.ts';
 import { markRollup } from './rollup-dirty.ts';
 import { rollupAll, SITE_YAML, testContext, testEnv, testSite } from './testing/env.ts';
+import { rng } from './testing/rng.ts';
 import type { TestEnv } from './testing/env.ts';
 import { readingLines } from './testing/month.ts';
 
@@ -34,16 +35,6 @@ const yaml = SITE_YAML.replace('site: { id: wk-plaza,', 'site: { id: wk-cache, l
     `  - { id: A102, name: Cafe 102, area_m2: 80, tariff: commercial, opening_balance: "0.00", low_balance: "50.00", move_out: "${zone.format(MOVE_OUT)}" }\n  - { id: A2N, name: Tea 102, area_m2: 90, tariff: commercial, move_in: "${zone.format(MOVE_IN)}" }\n  - { id: L, name: Landlord, area_m2: 10, tariff: commercial }`,
   );
 
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('trailing-window cache = the site statement (real Redis and InfluxDB)', () => {
   let env: TestEnv;

@@ -12,6 +12,7 @@ import { READING_FIELDS } from './reading-series.ts';
 import { processRollup } from './rollup.ts';
 import { allMember, markRollup } from './rollup-dirty.ts';
 import { testContext, testEnv, testSite } from './testing/env.ts';
+import { rng } from './testing/rng.ts';
 import type { TestEnv } from './testing/env.ts';
 
 /**
@@ -29,15 +30,6 @@ import type { TestEnv } from './testing/env.ts';
 const zone = zoneOf('Asia/Shanghai');
 const T0 = zone.midnight('2026-10-02') + 9 * 3_600_000;
 
-function rng(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('rollup from the readings log = rollup from InfluxDB (real Redis and InfluxDB)', () => {
   let site: Site;
