@@ -1,3 +1,4 @@
+import { PerSiteRefresh } from './per-site-refresh.ts';
 import type { RedisClient } from '../../lib/redis.ts';
 import { siteTag } from '../../lib/redis.ts';
 import { redisKeys } from '../../workers/index.ts';
@@ -32,27 +33,23 @@ export function credentialsVersionKey(apiPrefix: string, site: string): string {
 }
 
 export class VersionWatch {
-  private readonly bySite = new Map<string, { at: number; value: Promise<SiteVersions> }>();
+  private readonly cache: PerSiteRefresh<SiteVersions>;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly apiPrefix: string,
     private readonly workersPrefix: string,
-    private readonly refreshMs: number,
-  ) {}
+    refreshMs: number,
+  ) {
+    this.cache = new PerSiteRefresh(refreshMs, (site) => this.read(site));
+  }
 
   get(site: string): Promise<SiteVersions> {
-    const now = Date.now();
-    const hit = this.bySite.get(site);
-    if (hit && this.refreshMs > 0 && now - hit.at < this.refreshMs) return hit.value;
-    const value = this.read(site);
-    this.bySite.set(site, { at: now, value });
-    value.catch(() => this.bySite.delete(site));
-    return value;
+    return this.cache.get(site);
   }
 
   invalidate(): void {
-    this.bySite.clear();
+    this.cache.invalidate();
   }
 
   private async read(site: string): Promise<SiteVersions> {

@@ -1,3 +1,4 @@
+import { PerSiteRefresh } from './per-site-refresh.ts';
 import { metersOf } from '../../core/index.ts';
 import type { Site } from '../../core/index.ts';
 import type { RedisClient } from '../../lib/redis.ts';
@@ -66,26 +67,22 @@ export function stampsVersion(stamps: ReadonlyMap<string, string>, fields: reado
  * reads the fields it needs with its one round trip instead (api/data/tenant-read.ts).
  */
 export class StampWatch {
-  private readonly bySite = new Map<string, { at: number; value: Promise<Stamps> }>();
+  private readonly cache: PerSiteRefresh<Stamps>;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly workersPrefix: string,
-    private readonly refreshMs: number,
-  ) {}
+    refreshMs: number,
+  ) {
+    this.cache = new PerSiteRefresh(refreshMs, (site) => this.read(site));
+  }
 
   get(site: string): Promise<Stamps> {
-    const now = Date.now();
-    const hit = this.bySite.get(site);
-    if (hit && this.refreshMs > 0 && now - hit.at < this.refreshMs) return hit.value;
-    const value = this.read(site);
-    this.bySite.set(site, { at: now, value });
-    value.catch(() => this.bySite.delete(site));
-    return value;
+    return this.cache.get(site);
   }
 
   invalidate(): void {
-    this.bySite.clear();
+    this.cache.invalidate();
   }
 
   private async read(site: string): Promise<Stamps> {
