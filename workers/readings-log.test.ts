@@ -120,6 +120,13 @@ describe('rollup from the readings log = rollup from InfluxDB (real Redis and In
       await markRollup(logged.redis, logged.prefix, site.id, ids);
       await markRollup(plain.redis, plain.prefix, site.id, ids);
     };
+    /** After a batch the log missed: the writer's next batch, logged; the pipeline without the log is told of both (it would find the first at its safety tick). */
+    const thenLogged = async (missed: string[]) => {
+      const next = batch();
+      await writeBoth(next.lines);
+      await writer.written(site.id, next.lines.join('\n'));
+      await announce([...missed, ...next.ids]);
+    };
 
     for (let step = 0; step < 60; step++) {
       const r = rand();
@@ -150,21 +157,13 @@ describe('rollup from the readings log = rollup from InfluxDB (real Redis and In
         const b = batch();
         await writeBoth(b.lines);
         writer = new ReadingsLogWriter(logged.redis, logged.prefix);
-        const next = batch();
-        await writeBoth(next.lines);
-        await writer.written(site.id, next.lines.join('\n'));
-        // The pipeline without the log is told of both (it would find the first at its safety tick).
-        await announce([...b.ids, ...next.ids]);
+        await thenLogged(b.ids);
       } else if (r < 0.84) {
         kind = 'refused in part';
         const b = batch();
         await writeBoth(b.lines.slice(0, Math.ceil(b.lines.length / 2)));
         await writer.broken(site.id);
-        const next = batch();
-        await writeBoth(next.lines);
-        await writer.written(site.id, next.lines.join('\n'));
-        // The pipeline without the log is told of both (it would find the first at its safety tick).
-        await announce([...b.ids, ...next.ids]);
+        await thenLogged(b.ids);
       } else if (r < 0.88) {
         kind = 'trimmed';
         const b = batch();
