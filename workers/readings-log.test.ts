@@ -67,7 +67,7 @@ describe('rollup from the readings log = rollup from InfluxDB (real Redis and In
       Object.entries(await env.redis.hgetall(k.rollupState))
         .filter(([f]) => !f.includes(':'))
         .map(([f, v]) => {
-          const { s: _s, ...rest } = JSON.parse(v) as Record<string, unknown>;
+          const { s: _s, l: _l, ...rest } = JSON.parse(v) as Record<string, unknown>;
           return [f, rest];
         }),
     );
@@ -246,5 +246,31 @@ describe('the tick reads synced meters from InfluxDB every rollupResyncEveryMs, 
     expect((await tick()).readings).toBe(site.meters.length);
     expect(statements).toBeGreaterThan(0);
     expect(await w()).toBe(T0 + 120_000);
+  });
+});
+
+describe('a collector that does not log (run without Redis)', () => {
+  let env: TestEnv;
+  let ctx: WorkerContext;
+  afterAll(async () => {
+    await closeQueues(ctx.queues);
+    await env.cleanup();
+  });
+
+  it('its readings reach the rollup at every tick, as before the log', async () => {
+    const site = testSite();
+    env = await testEnv('rnolog');
+    const clock = { now: T0 + 10 * 60_000 };
+    ctx = testContext(env, [site], clock, { lateCheckEveryMs: 1e12, rollupResyncEveryMs: 300_000 });
+    const lines = (from: number) => site.meters.map((m, i) => sampleLine(site.id, { meter: m.id, time: from, wh: 1_000_000 + i * 1000 + (from - T0) / 1000 }));
+    const tick = async () => {
+      await markRollup(env.redis, env.prefix, site.id, [allMember(0, 1)]);
+      return processRollup(ctx, { site: site.id, batch: 0, batches: 1, marked: true });
+    };
+    for (let k = 0; k < 4; k++) {
+      await env.influx.write(lines(T0 + k * 60_000));
+      clock.now += 1000;
+      expect((await tick()).readings, `tick ${k}`).toBe(site.meters.length);
+    }
   });
 });

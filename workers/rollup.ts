@@ -74,6 +74,12 @@ interface MeterState {
    * (workers/readings-cursor.ts). Absent: its new readings come from InfluxDB.
    */
   readonly s?: string;
+  /**
+   * When a run last took the meter's readings from the log (ms, the workers' clock). The tick
+   * skips a synced meter only while this is recent: a meter whose collector does not log (one
+   * run without Redis, which is allowed) is read from InfluxDB at every tick, as before the log.
+   */
+  readonly l?: number;
 }
 
 /** Every reading written after the meter's position is in the batch's log entries after the batch's position. */
@@ -272,7 +278,8 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
   // From the log: synced meters it has readings of (the rest of the run's meters from InfluxDB).
   const viaLog = new Set(log.gap === undefined ? meters.filter((m) => isSynced(states.get(m.id), tag) && log.readings.has(m.id)).map((m) => m.id) : []);
   const named = new Set(taken.all ? [] : taken.meters);
-  const fromInflux = meters.filter((m) => !viaLog.has(m.id) && (resync || named.has(m.id) || !isSynced(states.get(m.id), tag)));
+  const fedByLog = (st: MeterState | undefined) => st?.l !== undefined && now - st.l < ctx.tuning.rollupResyncEveryMs && now >= st.l;
+  const fromInflux = meters.filter((m) => !viaLog.has(m.id) && (resync || named.has(m.id) || !isSynced(states.get(m.id), tag) || !fedByLog(states.get(m.id))));
   const limit = Math.min(ctx.tuning.rollupMaxReadings, Math.max(100, Math.floor(ctx.tuning.rollupRunReadings / Math.max(1, fromInflux.length))));
   const asked = fromInflux.map((m) => ({ id: m.id, state: states.get(m.id) }));
   const recent = ctx.now() - RECENT_MS;
@@ -323,7 +330,7 @@ async function rollupBatch(ctx: WorkerContext, site: Site, job: RollupJob): Prom
     const h = st === undefined ? series.time[0] : st.seed ? (st.h ?? st.from ?? st.w) : st.h;
     // Synced unless InfluxDB's answer was cut at the limit (readings of it are then in entries before the log position).
     const synced = viaLog.has(meter.id) || series.time.length < limit;
-    newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}), ...(h !== undefined ? { h } : {}), ...(synced ? { s: tag } : {}) } satisfies MeterState);
+    newStates[meter.id] = JSON.stringify({ w: series.time[series.time.length - 1], acc: step.next.accepted, pend: step.next.pending, ...(step.keepFrom ? { from: st!.from } : {}), ...(h !== undefined ? { h } : {}), ...(synced ? { s: tag } : {}), ...(viaLog.has(meter.id) ? { l: now } : st?.l !== undefined ? { l: st.l } : {}) } satisfies MeterState);
     // The newest raw reading seen (the late-data bound): never moved back by a state reset.
     newW[meter.id] = String(Math.max(series.time[series.time.length - 1], seen.get(meter.id)!));
     // No pair yet: the newest raw reading read before (the watermark), if the carried state holds it.
