@@ -33,7 +33,7 @@ export function divideAmong(
   total: number,
   occupancy: CellOccupancy | undefined,
 ): Division {
-  const ids = members.map((m) => idx.accountIds[m]);
+  const ids = idsOf(idx, members);
   const split = (w: readonly (number | bigint)[], basis: Division['basis'], prorated: boolean): Division => ({
     shares: largestRemainder(total, w, ids).map((s, j) => [members[j], s] as const),
     weights: w,
@@ -63,4 +63,14 @@ export function divideAmong(
 function weight(area: number, s: number): number | bigint {
   const p = area * s;
   return p <= Number.MAX_SAFE_INTEGER ? p : BigInt(area) * BigInt(s);
+}
+
+/** The ids of a division's members (its tie-break), once per members array: a pool's and the loss's are the same arrays every cell. */
+const memberIds = new WeakMap<SiteIndex, WeakMap<readonly number[], readonly string[]>>();
+function idsOf(idx: SiteIndex, members: readonly number[]): readonly string[] {
+  let byMembers = memberIds.get(idx);
+  if (!byMembers) memberIds.set(idx, (byMembers = new WeakMap()));
+  let ids = byMembers.get(members);
+  if (!ids) byMembers.set(members, (ids = members.map((m) => idx.accountIds[m])));
+  return ids;
 }
