@@ -34,9 +34,9 @@ function largestRemainderNumber(total: number, weights: readonly number[], ids: 
     max = 1;
   }
   const shares = new Array<number>(n);
-  const rem = new Array<number | bigint>(n);
   let given = 0;
   if (total * max <= Number.MAX_SAFE_INTEGER && Number.isSafeInteger(sum)) {
+    const rem = new Array<number>(n);
     for (let i = 0; i < n; i++) {
       const p = total * w[i];
       let q = Math.floor(p / sum);
@@ -52,28 +52,38 @@ function largestRemainderNumber(total: number, weights: readonly number[], ids: 
       rem[i] = r;
       given += q;
     }
-  } else {
-    const E = BigInt(total);
-    const S = w.reduce((a, x) => a + BigInt(x), 0n);
-    for (let i = 0; i < n; i++) {
-      const p = E * BigInt(w[i]);
-      shares[i] = Number(p / S);
-      rem[i] = p % S;
-      given += shares[i];
-    }
+    const left = total - given;
+    if (left > 0) giveLeftovers(shares, rem, w, ids, left);
+    return shares;
   }
-  let left = total - given;
-  if (left > 0) {
-    const order = [...Array(n).keys()].sort((a, b) => {
-      const ra = rem[a];
-      const rb = rem[b];
-      if (ra !== rb) return ra > rb ? -1 : 1;
-      if (w[a] !== w[b]) return w[b] - w[a];
-      return byteOrder(ids[a], ids[b]);
-    });
-    for (let k = 0; left > 0; k++, left--) shares[order[k]]++;
+  return largestRemainderBig(total, w.map((x) => BigInt(x)), ids);
+}
+
+/**
+ * One more Wh each to the `left` largest remainders (0 < left < n), ties by larger weight,
+ * then id ascending: the threshold remainder from a numeric sort of a copy (a typed array's
+ * own sort, no comparator), every remainder above it, and only the tied ones at it ordered
+ * by the rule. The same result as sorting every index by the rule, at a fraction of the cost
+ * on divisions among thousands of accounts (a site's loss every period, every few seconds
+ * in the live balance).
+ */
+function giveLeftovers(shares: number[], rem: readonly number[], w: readonly number[], ids: readonly string[], left: number): void {
+  const n = rem.length;
+  const sorted = Float64Array.from(rem).sort();
+  const threshold = sorted[n - left];
+  const tied: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (rem[i] > threshold) {
+      shares[i]++;
+      left--;
+    } else if (rem[i] === threshold) tied.push(i);
   }
-  return shares;
+  if (left === tied.length) {
+    for (const i of tied) shares[i]++;
+    return;
+  }
+  tied.sort((a, b) => (w[a] !== w[b] ? w[b] - w[a] : byteOrder(ids[a], ids[b])));
+  for (let k = 0; k < left; k++) shares[tied[k]]++;
 }
 
 /** The same rule with BigInt weights (each share still a safe integer: it is at most total). */
