@@ -70,9 +70,9 @@ export type { ChargeInput } from './bill/assemble.ts';
 
 export { liveBalanceFen, hoursToZero, hoursText, liveStatus, costPerHour, hourAtLastPower, checkLowBalance, INITIAL_ALERT_STATE } from './live/balance.ts';
 export type { LastInterval, AlertState, AlertCheck, AlertDecision } from './live/balance.ts';
-export { settleMeterEnergy, chargesByAccount } from './live/provisional.ts';
-export type { MeterEnergy } from './live/provisional.ts';
-export { liveFigures } from './live/figures.ts';
+export { settleMeterEnergy, chargesByAccount, dayChargesOf } from './live/provisional.ts';
+export type { MeterEnergy, DayCharges } from './live/provisional.ts';
+export { liveFigures, provisionalSettlements } from './live/figures.ts';
 export { liveInputsFromReadings } from './live/offline.ts';
 export type { LiveInputs, LiveFigures, AccountLive, DayEnergy } from './live/figures.ts';
 export { computeAdvice, adviceFromTotals, shiftShareOf, isNight, nightMs, DEFAULT_SHIFT_SHARE, NIGHT_HOURS } from './advice/advise.ts';

@@ -1,5 +1,5 @@
-import { checkLowBalance, hourAtLastPower, moneyText, occupantAt, PERIODS, priceAt, zoneOf } from '../core/index.ts';
-import type { Account, Meter, Period, Site } from '../core/index.ts';
+import { checkLowBalance, hourAtLastPower, moneyText, occupantAt, priceAt } from '../core/index.ts';
+import type { Account, Meter, Site } from '../core/index.ts';
 import { balanceLine } from '../influx/balance-lines.ts';
 import { quoteString } from '../influx/client.ts';
 import { eventLine } from '../influx/event-lines.ts';
@@ -147,15 +147,6 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
   const lines: string[] = [];
   const results: AccountResult[] = [];
   const out: Omit<AccountBalance, 'written'>[] = [];
-  // Today's own energy per account and period (the live route's kWh today), when today settled provisionally.
-  const today = live.provisional.find((d) => d.date === zoneOf(site.timezone).dateOf(now));
-  const ownToday = new Map<string, Map<Period, number>>();
-  for (const l of today?.lines ?? []) {
-    if (l.kind !== 'own') continue;
-    const m = ownToday.get(l.account) ?? new Map<Period, number>();
-    m.set(l.period, (m.get(l.period) ?? 0) + l.wh);
-    ownToday.set(l.account, m);
-  }
   const fires: { account: Account; balance: number; why: string }[] = [];
   const changed: Record<string, string> = {};
   const byId = new Map(site.accounts.map((a) => [a.id, a]));
@@ -198,7 +189,8 @@ export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promi
       // Grafana has no site file: the name travels with the balance, shown beside the id.
       accountName: account.name,
     };
-    const own = today ? PERIODS.flatMap((p): [Period, number][] => (ownToday.get(a)?.get(p) ? [[p, ownToday.get(a)!.get(p)!]] : [])) : undefined;
+    // The live route's kWh today, when today settled provisionally.
+    const own = live.todayOwn ? (live.todayOwn.get(a) ?? []) : undefined;
     results.push({ account: a, figures: point, ...(own ? { today: own } : {}) });
     out.push({
       account: a,

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, RedisTokenStore, SiteRef } from '../api/index.ts';
-import { addDays, computeBillRun, kwhText, moneyText, parseFixed, PERIODS, settleRange, storeReadings, zoneOf } from '../core/index.ts';
+import { addDays, computeBillRun, kwhText, moneyText, parseFixed, PERIODS, provisionalSettlements, settleRange, storeReadings, zoneOf } from '../core/index.ts';
 import type { ChargeLine, LocalDate, PaymentRow, ReadingRow } from '../core/index.ts';
 import { quoteString } from '../influx/client.ts';
 import { processBalance } from './balance.ts';
@@ -134,7 +134,7 @@ describe('a day with a move-out, a vacancy, a move-in, a replacement and a CT sw
     expect(live.inputs).toEqual(separate.inputs);
     expect({ ...live, inputs: undefined }).toEqual({ ...separate, inputs: undefined });
     expect(live.accounts.some((a) => a.spent24Fen > 0 && a.spent24Fen !== a.todayFen)).toBe(true);
-    const day = live.provisional.find((d) => d.date === DAY)!;
+    const day = provisionalSettlements(site, live.inputs).find((d) => d.date === DAY)!;
     expect(day.lines.map(key).sort()).toEqual(settledLines(known, DAY));
     // Every account that was there has lines; the vacancy's energy is the landlord's own.
     const owners = new Set(day.lines.filter((l) => l.kind === 'own').map((l) => l.account));
@@ -168,7 +168,7 @@ describe('a day with a move-out, a vacancy, a move-in, a replacement and a CT sw
     expect(Object.fromEntries(before.map((b) => [b.account, moneyText(b.balanceFen)]))).toEqual(closing);
     // The day's provisional lines are its settled lines, so settling it changes nothing.
     const live = await loadLiveFigures({ influx: env.influx, site, now: clock.now });
-    expect(live.provisional.find((d) => d.date === DAY)!.lines.map(key).sort()).toEqual(settledLines(known, DAY));
+    expect(provisionalSettlements(site, live.inputs).find((d) => d.date === DAY)!.lines.map(key).sort()).toEqual(settledLines(known, DAY));
     clock.now = at(addDays(DAY, 1), 0, 20);
     expect((await processSettlement(ctx, { site: site.id })).map((d) => [d.day, d.outcome])).toEqual([[DAY, 'settled']]);
     const after = await processBalance(ctx, { site: site.id });

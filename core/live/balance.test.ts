@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Dec } from '../decimal.ts';
 import { checkLowBalance, hoursText, hoursToZero, INITIAL_ALERT_STATE, liveBalanceFen, liveStatus } from './balance.ts';
 import type { AlertState } from './balance.ts';
 
@@ -39,5 +41,14 @@ describe('live balance (billing.md section 5)', () => {
     expect(step(30_000, 300, true)).toBe(false); // lifted: re-armed
     expect(step(25_000, 40)).toBe(true); // hours below low_balance_hours
     expect(checkLowBalance(account, { armed: true }, { balanceFen: 5_000, hoursLeft: null, paidSinceLastCheck: false }).reason).toBe('A1: balance 50.00 is below 100.00');
+  });
+
+  it('hours to zero in integer tenths = balance x 24 / spent rounded down to 0.1 h in decimal, on random figures', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10 ** 12 }), fc.integer({ min: 1, max: 10 ** 9 }), (balance, spent) => {
+        expect(hoursToZero(balance, spent)).toBe(new Dec(balance).mul(24).div(spent).toDecimalPlaces(1, Dec.ROUND_DOWN).toNumber());
+      }),
+      { numRuns: 2000, seed: 5 },
+    );
   });
 });

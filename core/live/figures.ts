@@ -9,8 +9,9 @@ import type { DaySettlement } from '../types.ts';
 import { moneyFen } from '../units.ts';
 import { costPerHour, hoursToZero, liveBalanceFen, liveStatus } from './balance.ts';
 import type { LastInterval } from './balance.ts';
-import { chargesByAccount, settleMeterEnergy } from './provisional.ts';
-import type { MeterEnergy } from './provisional.ts';
+import { dayChargesOf, settleMeterEnergy } from './provisional.ts';
+import type { DayCharges, MeterEnergy } from './provisional.ts';
+import { PERIODS } from '../tou/schedule.ts';
 
 /**
  * The live figures of billing.md section 5 for every account of a site, from what the
@@ -59,19 +60,42 @@ export interface AccountLive {
 export interface LiveFigures {
   readonly periodNow: Period;
   readonly accounts: readonly AccountLive[];
-  /** Provisional settlements of the unsettled days (never part of a bill). */
-  readonly provisional: readonly DaySettlement[];
+  /**
+   * Each account's own energy of the current local day so far, per period (Wh, PERIODS order,
+   * periods with energy only), when that day settled provisionally: the live route's kWh today.
+   */
+  readonly todayOwn?: ReadonlyMap<string, readonly (readonly [Period, number])[]>;
   /** Days that could not be settled provisionally (e.g. no price in force): left out, named here. */
   readonly problems: readonly string[];
 }
 
+/**
+ * The provisional settlements of the unsettled days (never part of a bill) as charge lines:
+ * what liveFigures sums, written out (statements and tests compare them with the settlement).
+ * Days that cannot be settled (liveFigures names them in `problems`) are left out.
+ */
+export function provisionalSettlements(site: Site, inputs: LiveInputs): DaySettlement[] {
+  const out: DaySettlement[] = [];
+  for (const d of inputs.unsettled) {
+    try {
+      out.push(settleMeterEnergy(site, d.date, d.energy));
+    } catch (err) {
+      if (!(err instanceof BillingInputError)) throw err;
+    }
+  }
+  return out;
+}
+
 export function liveFigures(site: Site, inputs: LiveInputs): LiveFigures {
   const problems: string[] = [];
+  const today = zoneOf(site.timezone).dateOf(inputs.now);
+  const ids = siteIndex(site).accountIds;
   // A day given as the same object in `unsettled` and `trailing` (the workers read both from
-  // one statement when the trailing 24 h hold every unsettled day) is settled once.
-  const done = new Map<DayEnergy, DaySettlement | undefined>();
-  const settle = (days: readonly DayEnergy[]): DaySettlement[] => {
-    const out: DaySettlement[] = [];
+  // one statement when the trailing 24 h hold every unsettled day) is settled once. Each day
+  // is settled into sums (dayChargesOf: section 4 without writing out its lines).
+  const done = new Map<DayEnergy, DayCharges | undefined>();
+  const settle = (days: readonly DayEnergy[]): DayCharges[] => {
+    const out: DayCharges[] = [];
     for (const d of days) {
       if (done.has(d)) {
         const s = done.get(d);
@@ -79,7 +103,7 @@ export function liveFigures(site: Site, inputs: LiveInputs): LiveFigures {
         continue;
       }
       try {
-        const s = settleMeterEnergy(site, d.date, d.energy);
+        const s = dayChargesOf(site, d.date, d.energy, d.date === today);
         done.set(d, s);
         out.push(s);
       } catch (err) {
@@ -90,14 +114,25 @@ export function liveFigures(site: Site, inputs: LiveInputs): LiveFigures {
     }
     return out;
   };
-  const today = zoneOf(site.timezone).dateOf(inputs.now);
+  const sum = (days: readonly DayCharges[]): Float64Array => {
+    const out = new Float64Array(ids.length);
+    for (const d of days) for (let i = 0; i < ids.length; i++) out[i] += d.fen[i];
+    return out;
+  };
   const provisional = settle(inputs.unsettled);
-  const provisionalFen = chargesByAccount(site, provisional);
-  const todayFen = chargesByAccount(
-    site,
-    provisional.filter((d) => d.date === today),
-  );
-  const spent = chargesByAccount(site, settle(inputs.trailing));
+  const provisionalFen = sum(provisional);
+  const todayDay = provisional.find((d) => d.date === today);
+  const todayFen = sum(todayDay ? [todayDay] : []);
+  const spent = sum(settle(inputs.trailing));
+  let todayOwn: Map<string, [Period, number][]> | undefined;
+  if (todayDay?.ownWh) {
+    todayOwn = new Map();
+    for (let i = 0; i < ids.length; i++) {
+      const own: [Period, number][] = [];
+      for (let p = 0; p < PERIODS.length; p++) if (todayDay.ownWh[i * PERIODS.length + p] !== 0) own.push([PERIODS[p], todayDay.ownWh[i * PERIODS.length + p]]);
+      if (own.length) todayOwn.set(ids[i], own);
+    }
+  }
   let rate: Map<string, number>;
   try {
     rate = costPerHour(site, inputs.now, inputs.lastInterval);
@@ -107,18 +142,18 @@ export function liveFigures(site: Site, inputs: LiveInputs): LiveFigures {
     rate = new Map();
   }
   const byId = new Map(site.accounts.map((a) => [a.id, a]));
-  const accounts = siteIndex(site).accountIds.map((id): AccountLive => {
+  const accounts = ids.map((id, i): AccountLive => {
     const a = byId.get(id)!;
     const closingFen = inputs.closingFen.get(id) ?? moneyFen(a.openingBalance);
-    const prov = provisionalFen.get(id) ?? 0;
+    const prov = provisionalFen[i];
     const balanceFen = liveBalanceFen(closingFen, prov);
-    const spent24Fen = spent.get(id) ?? 0;
+    const spent24Fen = spent[i];
     const lowBalanceFen = a.lowBalance !== undefined ? moneyFen(a.lowBalance) : undefined;
     return {
       account: id,
       closingFen,
       provisionalFen: prov,
-      todayFen: todayFen.get(id) ?? 0,
+      todayFen: todayFen[i],
       balanceFen,
       spent24Fen,
       hoursLeft: hoursToZero(balanceFen, spent24Fen),
@@ -127,5 +162,5 @@ export function liveFigures(site: Site, inputs: LiveInputs): LiveFigures {
       status: liveStatus(balanceFen, lowBalanceFen),
     };
   });
-  return { periodNow: periodAt(site, inputs.now), accounts, provisional, problems };
+  return { periodNow: periodAt(site, inputs.now), accounts, ...(todayOwn ? { todayOwn } : {}), problems };
 }

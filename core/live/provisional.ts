@@ -1,7 +1,8 @@
 import { BillingInputError } from '../errors.ts';
 import { CellSums, meterTargets, siteCuts } from '../settle/attribution.ts';
-import { settleIndexed } from '../settle/settle.ts';
+import { settleCells, settleIndexed } from '../settle/settle.ts';
 import type { IndexedCell } from '../settle/settle.ts';
+import type { SiteIndex } from '../settle/site-index.ts';
 import { siteIndex } from '../settle/site-index.ts';
 import type { Site } from '../site/model.ts';
 import { cellOccupancy } from '../tenancy/cells.ts';
@@ -45,7 +46,7 @@ const NP = PERIODS.length;
  * or of a period that does not occur that day, is ignored. Throws BillingInputError like the
  * settlement when an account's tariff has no price for a period with its energy.
  */
-export function settleMeterEnergy(site: Site, date: LocalDate, energy: Iterable<MeterEnergy>): DaySettlement {
+function meterEnergyCells(site: Site, date: LocalDate, energy: Iterable<MeterEnergy>): { idx: SiteIndex; cells: IndexedCell[] } {
   const idx = siteIndex(site);
   const targets = meterTargets(site);
   const meterPos = meterPositions(site);
@@ -84,7 +85,38 @@ export function settleMeterEnergy(site: Site, date: LocalDate, energy: Iterable<
       ...(sums.vacant ? { vacantWh: sums.vacant[p] } : {}),
     });
   }
+  return { idx, cells };
+}
+
+export function settleMeterEnergy(site: Site, date: LocalDate, energy: Iterable<MeterEnergy>): DaySettlement {
+  const { idx, cells } = meterEnergyCells(site, date, energy);
   return settleIndexed(idx, date, cells);
+}
+
+/**
+ * A day's charges as the live figures need them: the same settlement (section 4, one
+ * implementation: settleCells) summed instead of written out as lines, which the balance job
+ * does for every account of a site every few seconds (issue 15).
+ */
+export interface DayCharges {
+  readonly date: LocalDate;
+  /** Per account in SiteIndex.accountIds order: the sum of its charges' fen. */
+  readonly fen: Float64Array;
+  /** Per account and period (index account x PERIODS.length + period): its own lines' Wh, when asked for. */
+  readonly ownWh?: Float64Array;
+}
+
+/** settleMeterEnergy's charges summed per account (and own Wh per account and period when `own`). Throws like it. */
+export function dayChargesOf(site: Site, date: LocalDate, energy: Iterable<MeterEnergy>, own = false): DayCharges {
+  const { idx, cells } = meterEnergyCells(site, date, energy);
+  const n = idx.accountIds.length;
+  const fen = new Float64Array(n);
+  const ownWh = own ? new Float64Array(n * NP) : undefined;
+  settleCells(idx, date, cells, (account, kind, _pool, period, wh, f) => {
+    fen[account] += f;
+    if (ownWh && kind === 'own') ownWh[account * NP + period] += wh;
+  });
+  return { date, fen, ...(ownWh ? { ownWh } : {}) };
 }
 
 /** Each account's charges (fen) of some settlements, every account present (0 if none). */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { acceptMeterSeries, billRunJson, computeBillRun, counterState, liveFigures, liveInputsFromReadings, moneyFen, parseFixed, parseSiteYaml, resumeSeries, settleRange, sortSeries, zoneOf } from '../index.ts';
+import { acceptMeterSeries, billRunJson, chargesByAccount, computeBillRun, counterState, liveFigures, liveInputsFromReadings, moneyFen, parseFixed, parseSiteYaml, PERIODS, provisionalSettlements, resumeSeries, settleRange, sortSeries, zoneOf } from '../index.ts';
 import type { PaymentRow, ReadingRow } from '../index.ts';
 
 /**
@@ -238,13 +238,29 @@ describe('section 7 and 11 invariants with moves, vacancies and meter changes', 
         const { site, rows, payments } = build(sc);
         // All days unsettled, every reading in: the live figures settle each day provisionally.
         const now = START + (SPAN + 120) * MIN;
-        const live = liveFigures(site, liveInputsFromReadings(site, rows, payments, now));
+        const inputs = liveInputsFromReadings(site, rows, payments, now);
+        const live = liveFigures(site, inputs);
         expect(live.problems).toEqual([]);
+        const provisional = provisionalSettlements(site, inputs);
         const settled = settleRange(site, rows, from, to);
         for (const day of settled.days) {
-          const prov = live.provisional.find((d) => d.date === day.date);
+          const prov = provisional.find((d) => d.date === day.date);
           expect(prov?.lines ?? [], day.date).toEqual(day.lines);
           expect(prov?.shares ?? [], day.date).toEqual(day.shares);
+        }
+        // The figures are the settlements' lines summed (liveFigures sums the charges without
+        // writing the lines out: core/live/provisional.ts dayChargesOf).
+        const today = zoneOf(site.timezone).dateOf(now);
+        const own = (lines: readonly { account: string; kind: string; period: string; wh: number }[], a: string) =>
+          PERIODS.map((p) => [p, lines.filter((l) => l.account === a && l.kind === 'own' && l.period === p).reduce((x, l) => x + l.wh, 0)] as const).filter(([, wh]) => wh !== 0);
+        const provisionalFen = chargesByAccount(site, provisional);
+        const todayDay = provisional.find((d) => d.date === today);
+        const todayFen = chargesByAccount(site, todayDay ? [todayDay] : []);
+        const spent = chargesByAccount(site, provisionalSettlements(site, { ...inputs, unsettled: inputs.trailing }));
+        expect(live.todayOwn !== undefined).toBe(todayDay !== undefined);
+        for (const a of live.accounts) {
+          expect([a.provisionalFen, a.todayFen, a.spent24Fen], a.account).toEqual([provisionalFen.get(a.account), todayFen.get(a.account), spent.get(a.account)]);
+          if (todayDay) expect(live.todayOwn!.get(a.account) ?? [], a.account).toEqual(own(todayDay.lines, a.account));
         }
       }),
       { numRuns: 40, seed: 13 },
