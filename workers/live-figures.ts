@@ -58,13 +58,20 @@ export async function sumCharges(influx: InfluxV1, site: Site): Promise<Map<stri
 function dayEnergy(site: Site, pieces: readonly { from: number; rows: readonly Row[] }[]): DayEnergy[] {
   const zone = zoneOf(site.timezone);
   const byDay = new Map<LocalDate, MeterEnergy[]>();
+  // Each day bucket's date and midnight once (a row per meter and period of each of a few days).
+  const days = new Map<number, { date: LocalDate; midnight: number }>();
   for (const { from, rows } of pieces) {
     for (const r of rows) {
       if (typeof r.sum !== 'number' || r.sum === 0) continue;
-      const date = dateOfDayBucket(site.timezone, r.time as number);
-      const list = byDay.get(date) ?? [];
-      list.push({ meter: r[T.meter] as string, period: r[T.period] as Period, wh: r.sum, at: Math.max(from, zone.midnight(date)) });
-      byDay.set(date, list);
+      let day = days.get(r.time as number);
+      if (!day) {
+        const d = dateOfDayBucket(site.timezone, r.time as number);
+        days.set(r.time as number, (day = { date: d, midnight: zone.midnight(d) }));
+      }
+      const { date, midnight } = day;
+      let list = byDay.get(date);
+      if (!list) byDay.set(date, (list = []));
+      list.push({ meter: r[T.meter] as string, period: r[T.period] as Period, wh: r.sum, at: Math.max(from, midnight) });
     }
   }
   // In one order whatever the source (a statement, or the cache of workers/bucket-log.ts).
