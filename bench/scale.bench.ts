@@ -22,7 +22,7 @@ import { cpuSeconds, influxPid, influxPointsWritten, memory, processName, redisI
 /**
  * The scale soak (issue 15 item 1): N meters read every minute, over sites of 1,000 meters,
  * written into InfluxDB in real time, with the real workers (all queues, their default
- * cadence, in a child process) and the API (a child process serving the first site, under
+ * cadence, in as many child processes as compose.yaml deploys by default: 2) and the API (a child process serving the first site, under
  * a light tenant load) on the real Redis and InfluxDB. No time compression: the workers'
  * cadence (rollup on announced data, balance after it) is wall-clock, and freshness is what
  * a tenant sees, so the soak runs in real time and bounds the run instead.
@@ -54,12 +54,18 @@ import { cpuSeconds, influxPid, influxPointsWritten, memory, processName, redisI
  *
  * Run: `set -a; . .run/services.env; set +a; npx tsx bench/scale.bench.ts`
  * (SCALE_N=1000,10000,100000 meters, SCALE_SECONDS per N, default 50; SCALE_SETTLE=0 skips the settlement site;
- * SCALE_CONCURRENCY jobs in flight per queue in the workers' process, default the workers' own, 2;
+ * SCALE_WORKERS workers processes, default 2 as compose.yaml deploys; SCALE_CONCURRENCY jobs in flight per queue in each workers process, default the workers' own, 2;
  * SCALE_BATCH meters per rollup batch, default the workers' own; SCALE_TICK_MS the rollup's safety tick, default the workers' own; SCALE_LATE_CHECK_MS the rollup's
  * late-data check interval, default the workers' own, 60 s)
  */
 
 const NS = (process.env.SCALE_N ?? '1000,10000').split(',').map(Number);
+/**
+ * Workers processes on the same Redis and InfluxDB: compose.yaml's default
+ * (SUBMETER_WORKER_REPLICAS, 2), so the soak measures what the stack deploys. SCALE_WORKERS=1
+ * measures one process.
+ */
+const WORKERS = Number(process.env.SCALE_WORKERS ?? 2);
 const SECONDS = Number(process.env.SCALE_SECONDS ?? 50);
 const SETTLE = process.env.SCALE_SETTLE !== '0';
 const PER_SITE = 1000;
@@ -92,7 +98,7 @@ const childEnv = (db: string, prefix: string): TestEnv => ({
 
 const role = process.env.SCALE_ROLE;
 if (role === 'workers') {
-  // The real workers: every queue, default schedule, one process (as `submeter workers`).
+  // The real workers: every queue, default schedule, as `submeter workers` (SCALE_WORKERS processes of it).
   process.env.SUBMETER_LOG_LEVEL ??= 'warn';
   const { startWorkers } = await import('../workers/start.ts');
   const prefix = process.env.SCALE_PREFIX!;
@@ -157,7 +163,7 @@ if (role === 'workers') {
   await main();
 }
 
-/** SCALE_CPU_PROF=<dir>: the workers' process writes a V8 CPU profile there when it stops (where a round's time goes). */
+/** SCALE_CPU_PROF=<dir>: each workers process writes a V8 CPU profile there when it stops (where a round's time goes). */
 function start(roleName: string, extra: Record<string, string>): ChildProcess {
   const prof = roleName === 'workers' && process.env.SCALE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SCALE_CPU_PROF}`] : [];
   // SCALE_WORKERS_NODE_FLAGS: V8 flags for the workers' process (e.g. --max-semi-space-size=32: fewer young-generation collections).
@@ -259,11 +265,11 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
     }
     for (let i = 0; i < seed.length; i += 50_000) await env.influx.write(seed.slice(i, i + 50_000));
     const childVars = { SCALE_DB: env.influx.db, SCALE_PREFIX: env.prefix, SCALE_METERS: String(n) };
-    const workers = start('workers', childVars);
-    children.push(workers);
+    const workers = Array.from({ length: WORKERS }, () => start('workers', childVars));
+    children.push(...workers);
     const api = start('api', childVars);
     children.push(api);
-    const [, apiInfo] = await Promise.all([message<{ ready: true }>(workers), message<{ port: number; tokens: [string, string][] }>(api)]);
+    const [, apiInfo] = await Promise.all([Promise.all(workers.map((w) => message<{ ready: true }>(w))), message<{ port: number; tokens: [string, string][] }>(api)]);
     // Start-up, measured apart: every site's first rollup (each meter from its first reading,
     // one statement a meter) at the workers' start tick. The soak measures the steady state
     // after it, as a property runs for months after its first start.
@@ -275,7 +281,7 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
       await new Promise((r) => setTimeout(r, 500));
     }
     const startupS = (Date.now() - started) / 1000;
-    err(`N=${n}: ${sites.length} sites, workers pid ${workers.pid}, api pid ${api.pid}; first rollups ${startupS.toFixed(1)} s; writing for ${SECONDS} s`);
+    err(`N=${n}: ${sites.length} sites, workers pid ${workers.map((w) => w.pid).join(', ')}, api pid ${api.pid}; first rollups ${startupS.toFixed(1)} s; writing for ${SECONDS} s`);
 
     const markers: Marker[] = [];
     const outstanding = new Set<string>();
@@ -317,7 +323,9 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
     })();
 
     // Measured window: from the warm-up's end to the writer's end.
-    const pids = { workers: workers.pid!, api: api.pid!, influxd, redis: redisPid, 'bench (writer)': process.pid };
+    // Each workers process apart (workers1, workers2, ...): 'workers' below is their CPU summed and the largest peak RSS.
+    const workerKeys = workers.map((_, i) => `workers${i + 1}`);
+    const pids: Record<string, number> = { ...Object.fromEntries(workers.map((w, i) => [workerKeys[i], w.pid!])), api: api.pid!, influxd, redis: redisPid, 'bench (writer)': process.pid };
     let cpu0: Record<string, number> = {};
     let points0 = 0;
     let w0 = 0;
@@ -336,7 +344,7 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
         for (const [, bytes] of got ?? []) ours += Number(bytes ?? 0);
       }
       redisOursPeak = Math.max(redisOursPeak, ours);
-      samples.push({ t: Date.now(), workersRss: memory(workers.pid!).rss, redisOurs: ours });
+      samples.push({ t: Date.now(), workersRss: workers.reduce((a, w) => a + memory(w.pid!).rss, 0), redisOurs: ours });
     };
     let settling: Promise<SettleReport> | undefined;
     let readings = 0;
@@ -399,6 +407,7 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
     writing = false;
     const window = (Date.now() - w0) / 1000;
     const cores = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuSeconds(pid) - cpu0[k]) / window]));
+    cores.workers = workerKeys.reduce((a, k) => a + cores[k], 0);
     const pointsPerS = ((await influxPointsWritten(INFLUX_URL)) - points0) / window;
     await sample();
     await apiLoad;
@@ -417,6 +426,7 @@ async function soak(n: number, influxd: number, redisPid: number, settleDb?: { d
     }
     await closeQueues(queues);
     for (const [k, pid] of Object.entries(pids)) peak[k] = Math.max(peak[k] ?? 0, memory(pid).peak);
+    peak.workers = Math.max(...workerKeys.map((k) => peak[k]));
 
     const fresh = markers.filter((m) => m.seen !== undefined).map((m) => m.seen! - m.t);
     const missed = markers.length - fresh.length;
@@ -496,7 +506,7 @@ async function main(): Promise<void> {
     [
       '## Scale soak: N meters at 1-minute readings, real workers and API (issue 15)',
       '',
-      `N meters over sites of ${PER_SITE} tenant meters (plus a master and a common meter in an area pool each), every meter read once a minute and written in real time (each second the 1/60 of every site's meters whose minute it is, announced per site on the new-data channel as the collector does), for ${SECONDS} s per N (${WARM_S} s warm-up not measured). The real workers (every queue, default schedule: rollup on announced data gathered for ${DEFAULTS.rollupCoalesceMs / 1000} s, balance after each rollup with readings) in one child process, the API (serving the first site, 20 tenant requests/s for the live figures of 200 accounts) in another, on the shared InfluxDB and Redis on this machine. Freshness: from a marker sample (2 kWh on one meter a second) to its account's live balance (provisional settlement incl. pool and loss shares, as the balance job stores it for the API) showing it; a marker not seen within 15 s after the writer stopped counts as lost. CPU in cores (CPU seconds / wall seconds of the measured window) from /proc/<pid>/stat; peak RSS is VmHWM. Settlement: one site-day of ${PER_SITE} meters at 1-minute readings (1.44 M raw points) settled from the rollup's buckets (the nightly path, settleSiteDay) by a child process while the soak runs${idle ? `; alone before the soaks: ${(idle.settleMs / 1000).toFixed(2)} s (${idle.fromBuckets} of ${PER_SITE + 2} meters from buckets; writing the day took ${(idle.writeMs! / 1000).toFixed(1)} s, its rollup ${(idle.rollupMs! / 1000).toFixed(1)} s)` : ''}.`,
+      `N meters over sites of ${PER_SITE} tenant meters (plus a master and a common meter in an area pool each), every meter read once a minute and written in real time (each second the 1/60 of every site's meters whose minute it is, announced per site on the new-data channel as the collector does), for ${SECONDS} s per N (${WARM_S} s warm-up not measured). The real workers (every queue, default schedule: rollup on announced data gathered for ${DEFAULTS.rollupCoalesceMs / 1000} s, balance after each rollup with readings) in ${WORKERS === 1 ? 'one child process' : `${WORKERS} child processes on the same queues (compose.yaml's default replicas; SCALE_WORKERS sets the number)`}, the API (serving the first site, 20 tenant requests/s for the live figures of 200 accounts) in another, on the shared InfluxDB and Redis on this machine. Freshness: from a marker sample (2 kWh on one meter a second) to its account's live balance (provisional settlement incl. pool and loss shares, as the balance job stores it for the API) showing it; a marker not seen within 15 s after the writer stopped counts as lost. CPU in cores (CPU seconds / wall seconds of the measured window) from /proc/<pid>/stat; peak RSS is VmHWM. Settlement: one site-day of ${PER_SITE} meters at 1-minute readings (1.44 M raw points) settled from the rollup's buckets (the nightly path, settleSiteDay) by a child process while the soak runs${idle ? `; alone before the soaks: ${(idle.settleMs / 1000).toFixed(2)} s (${idle.fromBuckets} of ${PER_SITE + 2} meters from buckets; writing the day took ${(idle.writeMs! / 1000).toFixed(1)} s, its rollup ${(idle.rollupMs! / 1000).toFixed(1)} s)` : ''}.`,
       `Load average at the start ${load0.map((x) => x.toFixed(2)).join(' / ')} (1/5/15 min) on ${cpus().length} cores; per N below.`,
       'Reproduce: `set -a; . .run/services.env; set +a; SCALE_N=1000,10000 SCALE_SECONDS=50 npx tsx bench/scale.bench.ts`',
       '',
@@ -512,8 +522,9 @@ async function main(): Promise<void> {
       row('nightly settlement of all sites at that pace (one after the other)', (r) => (r.settle ? `${((r.settle.settleMs * r.sites) / 1000).toFixed(0)} s` : '-')),
       row('readings written /s (the writer)', (r) => r.readingsPerS.toFixed(0)),
       row('InfluxDB points/s written (all writers)', (r) => r.pointsPerS.toFixed(0)),
-      row('CPU workers / InfluxDB / Redis / API / writer (cores)', (r) => ['workers', 'influxd', 'redis', 'api', 'bench (writer)'].map((k) => r.cores[k].toFixed(2)).join(' / ')),
-      row('peak RSS workers / API / writer', (r) => ['workers', 'api', 'bench (writer)'].map((k) => mib(r.peak[k])).join(' / ')),
+      row(`CPU workers (${WORKERS} processes, summed) / InfluxDB / Redis / API / writer (cores)`, (r) => ['workers', 'influxd', 'redis', 'api', 'bench (writer)'].map((k) => r.cores[k].toFixed(2)).join(' / ')),
+      row('CPU of each workers process (cores)', (r) => Object.keys(r.cores).filter((k) => /^workers\d+$/.test(k)).map((k) => r.cores[k].toFixed(2)).join(' / ')),
+      row('peak RSS workers (largest process) / API / writer', (r) => ['workers', 'api', 'bench (writer)'].map((k) => mib(r.peak[k])).join(' / ')),
       row('peak RSS InfluxDB / Redis (servers, since their start)', (r) => `${mib(r.peak.influxd)} / ${mib(r.peak.redis)}`),
       row('Redis used_memory peak: whole server (shared) / the run\'s own keys', (r) => `${mib(r.redisUsedPeak)} / ${mib(r.redisOursPeak)}`),
       row('memory growth, last vs second quarter: workers RSS / the run\'s Redis keys', (r) => `${(r.growth.workers * 100).toFixed(0)} % / ${(r.growth.redis * 100).toFixed(0)} %`),
