@@ -134,3 +134,10 @@ export function siteTag(site: string): string {
   // Site ids cannot hold `{` or `}` (core/site/schema.ts), so the tag is the whole id.
   return `{${site}}`;
 }
+
+/** A pipeline's or MULTI's replies, or its first error (ioredis reports them per command). */
+export function throwFirst(replies: [Error | null, unknown][] | null): unknown[] {
+  if (!replies) throw new Error('redis pipeline was not executed');
+  for (const [err] of replies) if (err) throw err;
+  return replies.map(([, v]) => v);
+}

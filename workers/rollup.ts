@@ -19,6 +19,7 @@ import { batchKey, logPosition, NO_POSITION, readReadingsLog, syncTag } from './
 import { requestResettlement } from './settle-requests.ts';
 import type { RollupJob } from './queues.ts';
 import { settledDays } from './settlement.ts';
+import { throwFirst } from '../lib/redis.ts';
 
 /**
  * Rollup: each meter's raw readings since the last run -> the core's counter rules and
@@ -394,13 +395,6 @@ async function readHashes(redis: WorkerContext['redis'], hashes: readonly string
   const p = redis.pipeline();
   for (const h of hashes) p.hmget(h, ...fields);
   return throwFirst(await p.exec()) as (string | null)[][];
-}
-
-/** A pipeline's replies, or its first error (ioredis reports them per command). */
-function throwFirst(replies: [Error | null, unknown][] | null): unknown[] {
-  if (!replies) throw new Error('redis pipeline was not executed');
-  for (const [err] of replies) if (err) throw err;
-  return replies.map(([, v]) => v);
 }
 
 /** New readings of a meter that may reach into settled days (resettleSpans). */
