@@ -108,9 +108,12 @@ registerDerivedKeys({
 
 registerDerivedKeys({
   id: 'workers.ledger-versions',
-  what: "per account a counter bumped after each ledger write: a version stamp of the API's stored statements (api/data/site-versions.ts); a restore that resets it only makes the API compute them again",
+  what: "per account and per site a counter bumped after each ledger write: a version stamp of the API's stored statements (api/data/site-versions.ts) and of the balance job's payment sums (workers/balance.ts); a restore that resets it only makes them computed again (restart the API and the workers after a restore)",
   prefixKind: 'workers',
-  patterns: (ctx) => [globLiteral(redisKeys(ctx.prefixes.workers, ctx.site).ledgerVersions)],
+  patterns: (ctx) => {
+    const k = redisKeys(ctx.prefixes.workers, ctx.site);
+    return [globLiteral(k.ledgerVersions), globLiteral(k.ledgerVersion)];
+  },
 });
 
 registerDerivedKeys({

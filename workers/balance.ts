@@ -11,7 +11,8 @@ import { redisKeys } from './keys.ts';
 import { TrailingBucketCache } from './bucket-log.ts';
 import { parseLastTwo } from './last-readings.ts';
 import type { LastTwo } from './last-readings.ts';
-import { loadLiveFigures, sumCharges } from './live-figures.ts';
+import { loadLiveFigures, sumCharges, sumPayments } from './live-figures.ts';
+import type { PaidSums } from './live-figures.ts';
 import { balanceWrites, SnapshotCache } from './live-snapshot.ts';
 import type { AccountResult, PointFigures } from './live-snapshot.ts';
 import { notifyJobId, NOTIFY_OPTS } from './queues.ts';
@@ -59,6 +60,27 @@ async function chargedSums(ctx: WorkerContext, site: Site): Promise<Map<string, 
   if (hit && hit.version === version && t - hit.at < 300_000) return hit.sums;
   const sums = await sumCharges(ctx.influx, site);
   bySite.set(site.id, { version, at: t, sums });
+  return sums;
+}
+
+/**
+ * Ledger sums per account at the run's instant, kept per process while the site's ledger
+ * counter (bumped by recordPayment after every ledger write) is unchanged, `now` has not
+ * reached the next entry after the sums' instant, and for at most a minute (a net for a
+ * counter lost with Redis, or a writer that died between its write and its bump). The
+ * statement opens every payment series of the site (one per reference), so on every run of
+ * every site it grows with the ledger's history.
+ */
+export const PAID_SUMS_MAX_AGE_MS = 60_000;
+const paidCache = new WeakMap<WorkerContext, Map<string, { version: string; at: number; sums: PaidSums }>>();
+async function paidSums(ctx: WorkerContext, site: Site, now: number): Promise<PaidSums> {
+  const version = (await ctx.redis.get(redisKeys(ctx.keyPrefix, site.id).ledgerVersion)) ?? '0';
+  const bySite = paidCache.get(ctx) ?? new Map();
+  paidCache.set(ctx, bySite);
+  const hit = bySite.get(site.id);
+  if (hit && hit.version === version && now >= hit.at && now - hit.at < PAID_SUMS_MAX_AGE_MS && (hit.sums.nextAt === undefined || now < hit.sums.nextAt)) return hit.sums;
+  const sums = await sumPayments(ctx.influx, site, now);
+  bySite.set(site.id, { version, at: now, sums });
   return sums;
 }
 
@@ -140,7 +162,7 @@ async function alertStates(ctx: WorkerContext, site: Site, paymentCount: Readonl
 export async function processBalance(ctx: WorkerContext, job: BalanceJob): Promise<AccountBalance[]> {
   const site = siteOf(ctx, job.site);
   const now = ctx.now();
-  const live = await loadLiveFigures({ influx: ctx.influx, site, now, chargedSums: () => chargedSums(ctx, site), lastReadings: () => storedLastReadings(ctx, site.id), trailingCache: trailingCacheOf(ctx) });
+  const live = await loadLiveFigures({ influx: ctx.influx, site, now, chargedSums: () => chargedSums(ctx, site), paidSums: () => paidSums(ctx, site, now), lastReadings: () => storedLastReadings(ctx, site.id), trailingCache: trailingCacheOf(ctx) });
   for (const p of live.problems) ctx.log.error({ site: site.id, problem: p }, 'provisional settlement left a day out (the nightly settlement will refuse it too)');
   const [states, snapshot] = await Promise.all([alertStates(ctx, site, live.paymentCount), snapshotCacheOf(ctx).read(ctx.redis, ctx.keyPrefix, site.id)]);
   const key = redisKeys(ctx.keyPrefix, site.id).alertState;

@@ -74,6 +74,11 @@ export function redisKeys(prefix = 'submeter', site: string) {
      * while it is unchanged (api/data/site-versions.ts). Derived: losing it only costs recomputing.
      */
     ledgerVersions: `${base}:ledger-versions`,
+    /**
+     * counter bumped after every ledger write of the site (with ledgerVersions): the balance
+     * job keeps the site's payment sums while it is unchanged (workers/balance.ts). Derived.
+     */
+    ledgerVersion: `${base}:ledger-version`,
   };
 }
 

@@ -34,6 +34,34 @@ export interface LiveSource {
   readonly lastReadings?: () => Promise<ReadonlyMap<string, LastTwo>>;
   /** The worker process's trailing-window cache (workers/bucket-log.ts); default: the site's statement every time. */
   readonly trailingCache?: TrailingBucketCache;
+  /** Each account's payments at or before `now`, e.g. a cached sum (workers/balance.ts); default: summed now. */
+  readonly paidSums?: () => Promise<PaidSums>;
+}
+
+/** Ledger sums of a site at an instant (billing.md section 5: deposits are held apart). */
+export interface PaidSums {
+  /** Per account: fen of its payments, refunds and transfers at or before the instant. */
+  readonly paid: ReadonlyMap<string, number>;
+  /** Per account: how many such ledger entries (the alert's "paid since the last check"). */
+  readonly count: ReadonlyMap<string, number>;
+  /** The first such entry after the instant, if any (the sums are right until then). */
+  readonly nextAt?: number;
+}
+
+const paidStatement = (site: Site, now: number) =>
+  // Deposits are held apart from the prepaid balance (billing.md section 11).
+  `SELECT sum(${F.fen}), count(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${quoteString(site.id)} AND ${T.kind} != 'deposit' AND time <= ${now}ms GROUP BY ${T.account}`;
+const paidOf = (rows: readonly Row[]) => ({ paid: new Map(rows.map((r) => [r.account as string, r.sum as number])), count: new Map(rows.map((r) => [r.account as string, r.count as number])) });
+
+/**
+ * The ledger sums at `now` and the time of the next entry after it: one statement over
+ * every payment series of the site (one per reference: a year of payments is tens of
+ * thousands at a site of 1,000 accounts), which the balance job therefore keeps between
+ * ledger writes instead of sending it on every run.
+ */
+export async function sumPayments(influx: InfluxV1, site: Site, now: number): Promise<PaidSums> {
+  const [rows, next] = (await influx.queryRaw([paidStatement(site, now), `SELECT first(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${quoteString(site.id)} AND ${T.kind} != 'deposit' AND time > ${now}ms`].join(';\n'))).map(rowsOf);
+  return { ...paidOf(rows), ...(next[0] ? { nextAt: next[0].time as number } : {}) };
 }
 
 export interface LoadedLive extends LiveFigures {
@@ -107,7 +135,7 @@ export async function bucketEnergy(influx: InfluxV1, site: Site, fromMs: number,
   return out;
 }
 
-export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInputs; paymentCount: Map<string, number>; settledThrough?: LocalDate }> {
+export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInputs; paymentCount: ReadonlyMap<string, number>; settledThrough?: LocalDate }> {
   const { influx, site, now } = src;
   const zone = zoneOf(site.timezone);
   const sq = quoteString(site.id);
@@ -120,15 +148,9 @@ export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInp
   const trailingRowsP = cached ? src.trailingCache!.pieces(influx, site, cached).then((r) => r.map(rowsOf)) : undefined;
   // Not left unobserved while the statement below runs (awaited further down).
   trailingRowsP?.catch(() => undefined);
-  const [settledRows, paidRows] = (
-    await influx.queryRaw(
-      [
-        `SELECT last(${F.masterWh}) FROM ${M.siteDay} WHERE ${T.site} = ${sq}`,
-        // Deposits are held apart from the prepaid balance (billing.md section 11).
-        `SELECT sum(${F.fen}), count(${F.fen}) FROM ${M.payment} WHERE ${T.site} = ${sq} AND ${T.kind} != 'deposit' AND time <= ${now}ms GROUP BY ${T.account}`,
-      ].join(';\n'),
-    )
-  ).map(rowsOf);
+  const paidP = src.paidSums?.();
+  paidP?.catch(() => undefined); // awaited below
+  const [settledRows, paidRows] = (await influx.queryRaw([`SELECT last(${F.masterWh}) FROM ${M.siteDay} WHERE ${T.site} = ${sq}`, ...(paidP ? [] : [paidStatement(site, now)])].join(';\n'))).map(rowsOf);
   const settledThrough = settledRows[0] ? zone.dateOf(settledRows[0].time as number) : undefined;
   const today = zone.dateOf(now);
   // Unsettled days: after the last settled one up to today (all history before any settlement).
@@ -166,8 +188,7 @@ export async function loadLiveInputs(src: LiveSource): Promise<{ inputs: LiveInp
   const lastRows = lastQ.length ? results[unsettledQ.length + trailingQ.length] : [];
   const asked = new Set(ask);
   const charged = await (src.chargedSums ?? (() => sumCharges(influx, site)))();
-  const paid = new Map(paidRows.map((r) => [r.account as string, r.sum as number]));
-  const paymentCount = new Map(paidRows.map((r) => [r.account as string, r.count as number]));
+  const { paid, count: paymentCount } = paidP ? await paidP : paidOf(paidRows);
   const closingFen = new Map(site.accounts.map((a) => [a.id, moneyFen(a.openingBalance) + (paid.get(a.id) ?? 0) - (charged.get(a.id) ?? 0)]));
 
   const trailing = dayEnergy(site, trailingPieces);

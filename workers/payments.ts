@@ -1,3 +1,4 @@
+import { throwFirst } from '../lib/redis.ts';
 import type { RedisClient } from '../lib/redis.ts';
 import type { PaymentKind, Site } from '../core/index.ts';
 import { moneyText, PAYMENT_KINDS, paymentContent, paymentKindProblem, paymentTimeProblem } from '../core/index.ts';
@@ -219,7 +220,12 @@ export async function recordPayment(deps: PaymentDeps, input: PaymentInput): Pro
   // The API's stored statements of the account(s) are recomputed (api/data/site-versions.ts),
   // and the balance runs on it now, not at its next tick (best effort: the tick is the net).
   const accounts = payment.kind === 'transfer' ? [payment.account, payment.to!] : [payment.account];
-  for (const a of accounts) await redis.hincrby(redisKeys(deps.keyPrefix, site.id).ledgerVersions, a, 1);
+  const keys = redisKeys(deps.keyPrefix, site.id);
+  const bump = redis.multi();
+  for (const a of accounts) bump.hincrby(keys.ledgerVersions, a, 1);
+  // The site's counter: the balance job's payment sums are read again (workers/balance.ts).
+  bump.incr(keys.ledgerVersion);
+  throwFirst(await bump.exec());
   await announceNewData(redis, deps.keyPrefix, site.id, 'payment');
   return { ...payment, site: site.id, status: state === 'new' && ledger === undefined ? 'recorded' : 'duplicate' };
 }

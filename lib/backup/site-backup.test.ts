@@ -375,7 +375,7 @@ describe('backup and restore', () => {
     expect(all.filter((k) => backedUp.has(k) && derived.has(k))).toEqual([]);
     const byId = (id: string) => [...derived].filter(([, d]) => d === id).map(([k]) => k);
     expect(byId('workers.live')).toEqual([`${fx.workersPrefix}:{${site.id}}:live`]);
-    expect(byId('workers.ledger-versions')).toEqual([`${fx.workersPrefix}:{${site.id}}:ledger-versions`]);
+    expect(byId('workers.ledger-versions').sort()).toEqual([`${fx.workersPrefix}:{${site.id}}:ledger-version`, `${fx.workersPrefix}:{${site.id}}:ledger-versions`]);
     expect(byId('api.credentials-version')).toEqual([`${fx.prefix}{${site.id}}:credentials-version`]);
   }, 60_000);
 });
