@@ -207,7 +207,8 @@ process.stdout.write(`## Ingest: collector sink to InfluxDB
 ${N.toLocaleString('en-US')} samples (${METERS} meters, 6 fields each) into InfluxDB at ${url}, each writer on a fresh database
 (dropped after each run), ${REPEATS} rounds alternating the writers and which goes first. Every sample is counted back
 from InfluxDB after each run. Same batch shape for both: ${rawPosts} POSTs of ${BATCH} lines (ours: ${ourPosts.join('/')}: a short batch when a disk write outlasts the linger's quiet period), one in flight, the same keep-alive HTTP client (InfluxV1.writeParts).
-InfluxDB runs on the same 2 cores, so the writer's own CPU competes with the server's. Load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}.
+InfluxDB runs on the same 2 cores, so the writer's own CPU competes with the server's. Each run starts once influxd's own CPU is below
+${SETTLE_SHARE * 100} % of a core over ${SETTLE_WINDOW_MS} ms (at most ${SETTLE_MAX_MS / 1000} s; the waits are in the per-round table). Load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}.
 Reproduce: \`set -a; . .run/services.env; set +a; npx tsx bench/ingest.bench.ts\`
 
 | writer | samples/s (best run) | writer CPU ms per 100k samples (median) | InfluxDB CPU ms per 100k (median) | ratio to raw |
