@@ -4,6 +4,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../../lib/logger.ts';
+import { lockSpoolDir } from './spool-lock.ts';
+import type { SpoolLock } from './spool-lock.ts';
 
 /**
  * The store-and-forward spool (the concentrator's job, issue 2 item 5): every line goes
@@ -15,7 +17,10 @@ import type { Logger } from '../../lib/logger.ts';
  *   `[u32 LE payload length][u32 LE CRC-32 of payload][payload]`, the payload being
  *   line-protocol lines joined by `\n` (one record per group commit);
  * - `ack`: `{"segment":n,"offset":m}`, the first byte not yet acknowledged, replaced
- *   atomically (write, rename), so it is always an old or a new position, never torn.
+ *   atomically (write `ack.<pid>.<n>.tmp`, rename), so it is always an old or a new
+ *   position, never torn;
+ * - `lock`: the pid of the one process that has the spool open (spool-lock.ts): a second
+ *   process refuses to open it with SpoolLockedError.
  *
  * Crash safety: a record is acknowledged to the caller only after fsync. A SIGKILL mid-
  * write leaves a torn last record; on open it fails its length or CRC check, is logged and
@@ -152,6 +157,10 @@ const HEADER = 8;
 const DSYNC = (constants as { O_DSYNC?: number }).O_DSYNC;
 const NEWLINE = Buffer.from('\n');
 const segName = (n: number) => `${String(n).padStart(16, '0')}.seg`;
+/** Numbers this process's Spools, so each writes its own ack tmp file (see writeAck). */
+let spoolInstances = 0;
+/** An ack tmp file: `ack.<pid>.<instance>.tmp`, or `ack.tmp` of versions before the lock. */
+const ACK_TMP = /^ack(?:\.(\d+)\.\d+)?\.tmp$/;
 
 export class Spool {
   readonly dir: string;
@@ -202,6 +211,14 @@ export class Spool {
   /** Lines accepted since open (recovered ones included), and of those the ones acknowledged or whose write failed. */
   private appendedLines = 0;
   private settledLines = 0;
+  private lock: SpoolLock | undefined;
+  /**
+   * This Spool's own tmp file for the ack. A shared `ack.tmp` let two Spools on one
+   * directory (a restart while the old one's ack write was in flight) truncate and
+   * rename each other's file: one rename found it gone (ENOENT) and the ack run
+   * rejected, the flake of spool.test.ts "holds every unacknowledged line ...".
+   */
+  private readonly ackTmp = `ack.${process.pid}.${++spoolInstances}.tmp`;
 
   private constructor(dir: string, opts: SpoolOptions) {
     this.dir = dir;
@@ -218,7 +235,14 @@ export class Spool {
   /** Opens (creating) the spool in `dir`, recovering from a crash as described above. */
   static async open(dir: string, opts: SpoolOptions = {}): Promise<Spool> {
     const s = new Spool(dir, opts);
-    await s.recover();
+    await mkdir(dir, { recursive: true });
+    s.lock = await lockSpoolDir(dir);
+    try {
+      await s.recover();
+    } catch (err) {
+      await s.lock.release();
+      throw err;
+    }
     return s;
   }
 
@@ -458,6 +482,8 @@ export class Spool {
     this.fh = undefined;
     for (const fh of this.readers.values()) await fh.close();
     this.readers.clear();
+    await this.lock?.release();
+    this.lock = undefined;
   }
 
   private setFull(full: boolean): void {
@@ -554,7 +580,7 @@ export class Spool {
   }
 
   private async writeAck(pos: SpoolPosition): Promise<void> {
-    const tmp = join(this.dir, 'ack.tmp');
+    const tmp = join(this.dir, this.ackTmp);
     const fh = await open(tmp, 'w');
     try {
       // No fsync: losing the newest ack in a power cut only re-sends lines InfluxDB already
@@ -591,7 +617,6 @@ export class Spool {
   }
 
   private async recover(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
     let ack: SpoolPosition = { segment: 0, offset: 0 };
     try {
       const a = JSON.parse(await readFile(join(this.dir, 'ack'), 'utf8')) as SpoolPosition;
@@ -599,7 +624,14 @@ export class Spool {
     } catch {
       // no ack yet: nothing was acknowledged
     }
-    const segments = (await readdir(this.dir))
+    const names = await readdir(this.dir);
+    // Ack tmp files of processes that died mid-write (this one holds the lock, so no other
+    // process writes here); this process's own may be in flight in another Spool.
+    for (const n of names) {
+      const m = ACK_TMP.exec(n);
+      if (m && Number(m[1]) !== process.pid) await rm(join(this.dir, n), { force: true });
+    }
+    const segments = names
       .map((n) => /^(\d{16})\.seg$/.exec(n))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MbapConnection, MbapError } from './mbap-client.ts';
+import { BlockReadError, MbapConnection, MbapError } from './mbap-client.ts';
 
 /**
  * The MBAP client against a scripted server: each test says what the "device" sends back
@@ -166,5 +166,59 @@ describe('MbapConnection.writeRegister', () => {
     const err = await failure(conn.writeRegister(3, 6, 0x0100, 0x0099, 1000));
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/not confirmed/);
+  });
+
+  it('reads a meter\'s blocks back to back: the next request leaves from the reply handler, before any promise job runs', async () => {
+    const seen: string[] = [];
+    const port = await serve((req, socket) => {
+      seen.push(`${req[6]}:${req[7]}@${req.readUInt16BE(8)}+${req.readUInt16BE(10)}`);
+      socket.write(reply(req, req.readUInt16BE(8)));
+    });
+    conn = await MbapConnection.connect('127.0.0.1', port, 1000);
+    // Which writes happen inside the reply handler (onRead, called by the socket's onread).
+    const c = conn;
+    const inner = c as unknown as { socket: { write: (b: Buffer) => boolean }; onRead: (b: Buffer, n: number) => void };
+    const write = inner.socket.write.bind(inner.socket);
+    const onRead = inner.onRead.bind(c);
+    let inReply = false;
+    const sent: boolean[] = [];
+    inner.socket.write = (b: Buffer) => {
+      sent.push(inReply);
+      return write(b);
+    };
+    inner.onRead = (b: Buffer, n: number) => {
+      inReply = true;
+      try {
+        onRead(b, n);
+      } finally {
+        inReply = false;
+      }
+    };
+    const blocks = await c.readBlocks(7, [{ functionCode: 4, start: 0, count: 3 }, { functionCode: 3, start: 0x34, count: 2 }], 1000);
+    expect(seen).toEqual(['7:4@0+3', '7:3@52+2']);
+    expect(blocks).toEqual([[0, 1, 2], [0x34, 0x35]]);
+    // The first request from the call, the second from within the first reply's handler
+    // (a loop awaiting readRegisters sends it from a promise job after the handler returned).
+    expect(sent).toEqual([false, true]);
+  });
+
+  it('fails readBlocks on the first block that fails, naming it, and sends none after it', async () => {
+    const seen: number[] = [];
+    const port = await serve((req, socket) => {
+      seen.push(req.readUInt16BE(8));
+      if (req.readUInt16BE(8) === 0x34) {
+        const ex = Buffer.from([0, 0, 0, 0, 0, 3, req[6], req[7] | 0x80, 2]);
+        ex.writeUInt16BE(req.readUInt16BE(0), 0);
+        socket.write(ex);
+      } else socket.write(reply(req));
+    });
+    conn = await MbapConnection.connect('127.0.0.1', port, 1000);
+    const err = await conn.readBlocks(1, [{ functionCode: 4, start: 0, count: 2 }, { functionCode: 4, start: 0x34, count: 2 }, { functionCode: 4, start: 0x100, count: 2 }], 1000).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BlockReadError);
+    expect((err as BlockReadError).block).toMatchObject({ start: 0x34 });
+    expect((err as BlockReadError).cause).toMatchObject({ kind: 'exception', code: 2 });
+    expect(seen).toEqual([0, 0x34]);
+    // The connection goes on.
+    expect(await conn.readRegisters(1, 4, 0x100, 1, 1000)).toEqual([0x100]);
   });
 });

@@ -49,11 +49,8 @@ export class ModbusTcpInput implements MeterInput {
   async read(): Promise<Sample> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const blocks = await this.pool.exclusive(this.host, this.port, async (read) => {
-          const out: RegisterBlock[] = [];
-          for (const b of this.map.plan) out.push({ start: b.start, registers: await read(this.meter.id, this.unit, b.functionCode, b.start, b.count, this.timeoutMs) });
-          return out;
-        });
+        const registers = await this.pool.readBlocks(this.meter.id, this.host, this.port, this.unit, this.map.plan, this.timeoutMs);
+        const blocks: RegisterBlock[] = registers.map((r, i) => ({ start: this.map.plan[i].start, registers: r }));
         return modbusSample(this.meter, this.map.name, blocks, this.now());
       } catch (err) {
         const retry = err instanceof MeterReadError && (err.kind === 'timeout' || err.kind === 'protocol') && attempt < this.retries;

@@ -1,6 +1,7 @@
 import { MeterReadError } from '../../input.ts';
 import { exceptionText } from '../modbus-sample.ts';
-import { MbapConnection, MbapError } from './mbap-client.ts';
+import { BlockReadError, MbapConnection, MbapError } from './mbap-client.ts';
+import type { ReadBlock } from '../modbus/maps.ts';
 
 export interface ModbusTcpPoolOptions {
   /** TCP connect timeout. @defaultValue 3000 */
@@ -52,6 +53,27 @@ export class ModbusTcpPool {
   read(meter: string, host: string, port: number, unit: number, functionCode: 3 | 4, start: number, count: number, timeoutMs: number): Promise<number[]> {
     const ep = this.endpoint(host, port);
     return this.enqueue(ep, () => this.readNow(ep, meter, unit, functionCode, start, count, timeoutMs));
+  }
+
+  /**
+   * Reads a meter's blocks back to back on the pooled connection, in turn with the other
+   * tasks (MbapConnection.readBlocks: each next request leaves from the previous reply's
+   * handler). Throws like `read`, naming the block that failed.
+   */
+  readBlocks(meter: string, host: string, port: number, unit: number, blocks: readonly ReadBlock[], timeoutMs: number): Promise<number[][]> {
+    const ep = this.endpoint(host, port);
+    return this.enqueue(ep, () => {
+      const client = ep.client?.isOpen ? ep.client : undefined;
+      if (client) return this.readBlocksOn(client, ep, meter, unit, blocks, timeoutMs);
+      return this.connect(ep, meter).then((c) => this.readBlocksOn(c, ep, meter, unit, blocks, timeoutMs));
+    });
+  }
+
+  private readBlocksOn(client: MbapConnection, ep: Endpoint, meter: string, unit: number, blocks: readonly ReadBlock[], timeoutMs: number): Promise<number[][]> {
+    return client.readBlocks(unit, blocks, timeoutMs).catch((err: unknown) => {
+      const b = err instanceof BlockReadError ? err.block : blocks[0];
+      throw this.failure(err instanceof BlockReadError ? err.cause : err, client, ep, meter, `modbus-tcp ${ep.key} unit ${unit} fc ${b.functionCode} @${b.start}+${b.count}`, timeoutMs);
+    });
   }
 
   /** Runs `fn` holding the endpoint, so a meter's blocks are read back to back. */
