@@ -19,8 +19,8 @@ import type { Fixture } from './testing/fixture.ts';
  * Issue 15: the tenant fast lane answers in front of Express's router (api/tenant-lane.ts).
  * Its answers must be the chain's, byte for byte: every request here goes to an app with
  * the lane and to the same app without it (`lane: false`, every request through Express),
- * and the two answers must have the same status, the same headers (all but Date) in the
- * same order, the same body and the same request-log line. Each lane route, zh and en, a
+ * and the two answers must have the same status, the same headers (all but Date; fetch
+ * lists them by name), the same body and the same request-log line. Each lane route, zh and en, a
  * good, unknown and revoked token, another account's id, a bad query, a manager's token, a
  * blocked address, Redis down and InfluxDB down (a stored result missing), with the cache
  * off and on. With the cache off the lane must really answer (one Redis command for a good
