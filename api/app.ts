@@ -234,7 +234,7 @@ export function buildApp(deps: ApiDeps): Express {
   /** The account a request names; a tenant gets 404 for any account but its own (no existence leak). */
   const accountOf = (ctx: Ctx): Account => {
     const id = ctx.params.account;
-    const a = ctx.site.accounts.find((x) => x.id === id);
+    const a = accountById(ctx.site, id);
     if (!a || (ctx.auth.role === 'tenant' && ctx.auth.account !== id)) throw notFound(`no account ${id}`);
     return a;
   };
@@ -261,7 +261,7 @@ export function buildApp(deps: ApiDeps): Express {
 
   const handlers: Record<string, Handler> = {
     async getMe({ site, auth }) {
-      const a = auth.account ? site.accounts.find((x) => x.id === auth.account) : undefined;
+      const a = auth.account ? accountById(site, auth.account) : undefined;
       return { site: site.id, site_name: site.name, currency: site.currency, timezone: site.timezone, role: auth.role, account: auth.account ?? null, account_name: a?.name ?? null, token_id: auth.id, contact: site.contact ?? null };
     },
 
@@ -725,6 +725,14 @@ export function buildApp(deps: ApiDeps): Express {
   app.use(notFoundHandler);
   app.use(errorHandler(log));
   return app;
+}
+
+/** Accounts by id per site object (a tenant request names one of 1,000: not a scan of the list each time). */
+const accountMaps = new WeakMap<Site, Map<string, Account>>();
+function accountById(site: Site, id: string): Account | undefined {
+  let m = accountMaps.get(site);
+  if (!m) accountMaps.set(site, (m = new Map(site.accounts.map((a) => [a.id, a]))));
+  return m.get(id);
 }
 
 /** A number per site object: a reloaded site file is another object, so results of the old one are not served. */
