@@ -212,7 +212,7 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
   // to the mean of the two baselines around it (printed, with the load average at each).
   const BASELINE_EVERY = 4;
   const baselines: { rps: number; cpuUs: number; p99?: number; load: number; after: number }[] = [];
-  const measured: { t: Target; rps: number; cpuUs: number; fixed: Result; max: Result; after: number }[] = [];
+  const measured: { t: Target; rps: number; cpuUs: number; fixed: Result; max: Result; after: number; load: number }[] = [];
   const baseline = async (full: boolean) => {
     const b = targets[0];
     await run(b, { connections: 4, duration: 1 });
@@ -230,7 +230,7 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
     await run(t, { connections: 4, duration: 1 }); // warm-up (JIT, keep-alive)
     const { r: max, cpuUs } = await maxRun(t);
     const fixed = await run(t, { connections: 10, duration: SECONDS, overallRate: RATE });
-    measured.push({ t, rps: max.requests.average, cpuUs, fixed, max, after: baselines.length });
+    measured.push({ t, rps: max.requests.average, cpuUs, fixed, max, after: baselines.length, load: loadavg()[0] });
     process.stderr.write(`[bench] ${t.name}: ${max.requests.average.toFixed(0)} req/s max, ${cpuUs.toFixed(0)} µs CPU/request (${(max.requests.average / baselines[baselines.length - 1].rps).toFixed(2)} of the last baseline); at ${RATE}/s p50 ${fixed.latency.p50} ms p99 ${fixed.latency.p99} ms\n`);
     if (measured.length % BASELINE_EVERY === 0 && measured.length < targets.length - 1) await baseline(false);
   }
@@ -238,7 +238,7 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
   const bareP99 = Math.max(...baselines.map((b) => b.p99 ?? 0));
   const bareRps = baselines.reduce((x, b) => x + b.rps, 0) / baselines.length;
   const bareCpu = baselines.reduce((x, b) => x + b.cpuUs, 0) / baselines.length;
-  const rows = [`| bare Express (baseline, mean of ${baselines.length}) | ${bareRps.toFixed(0)} | | ${bareCpu.toFixed(0)} | | | | ${baselines[0].p99} / ${baselines[baselines.length - 1].p99} | |`];
+  const rows = [`| bare Express (baseline, mean of ${baselines.length}) | ${bareRps.toFixed(0)} | | ${bareCpu.toFixed(0)} | | | | ${baselines[0].p99} / ${baselines[baselines.length - 1].p99} | | |`];
   for (const m of measured) {
     // The baselines just before and just after the row.
     const around = (baselines[m.after - 1].rps + baselines[m.after].rps) / 2;
@@ -246,7 +246,7 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
     const ok = m.fixed.latency.p99 <= GOAL_P99 && ratio >= GOAL_RATIO && m.fixed.non2xx === 0 && m.max.non2xx === 0;
     verdicts.push(ok);
     const cpuAround = (baselines[m.after - 1].cpuUs + baselines[m.after].cpuUs) / 2;
-    rows.push(`| ${m.t.name} | ${m.rps.toFixed(0)} | ${ratio.toFixed(2)} | ${m.cpuUs.toFixed(0)} | ${(cpuAround / m.cpuUs).toFixed(2)} | ${m.fixed.requests.average.toFixed(0)} | ${m.fixed.latency.p50} | ${m.fixed.latency.p99} | ${ok ? 'yes' : 'no'} |`);
+    rows.push(`| ${m.t.name} | ${m.rps.toFixed(0)} | ${ratio.toFixed(2)} | ${m.cpuUs.toFixed(0)} | ${(cpuAround / m.cpuUs).toFixed(2)} | ${m.fixed.requests.average.toFixed(0)} | ${m.fixed.latency.p50} | ${m.fixed.latency.p99} | ${ok ? 'yes' : 'no'} | ${m.load.toFixed(1)} |`);
   }
   child.send('stop');
   await new Promise((resolve) => child.once('exit', resolve));
@@ -255,13 +255,13 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
     [
       '## API: tenant routes under autocannon, beside bare Express (one and 1,000 accounts)',
       '',
-      `Server in one process, autocannon (10 connections, ${SECONDS} s per run, after a warm-up) in another; a tenant bearer token per account; a site of ${accounts.length} accounts settled for two weeks with one run of the real balance job (bench/api-world.ts) on InfluxDB and Redis. "One account": every request the same account (the 1 s cache can serve it); "${accounts.length} accounts": each request the next account with its own token (the many-tenants case); "cache off": cacheMs 0, so each request also reads the token, the version stamps and the live entry from Redis (one round trip, api/data/tenant-read.ts); usage, alerts and advice are stored results too, kept while the workers' stamps of the account's buckets and events are unchanged (workers/api-stamps.ts). Goals: p99 <= ${GOAL_P99} ms at ${RATE} req/s and max throughput >= ${GOAL_RATIO} of bare Express in the same run. Load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${cpus().length} cores during the run (other work on the machine moves every figure, the baseline's too).`,
+      `Server in one process, autocannon (10 connections, ${SECONDS} s per run, after a warm-up) in another; a tenant bearer token per account; a site of ${accounts.length} accounts settled for two weeks with one run of the real balance job (bench/api-world.ts) on InfluxDB and Redis. "One account": every request the same account (the 1 s cache can serve it); "${accounts.length} accounts": each request the next account with its own token (the many-tenants case); "cache off": cacheMs 0, so each request also reads the token, the version stamps and the live entry from Redis (one round trip, api/data/tenant-read.ts); the tenant lane answers these GETs in front of Express's router (api/tenant-lane.ts); usage, alerts and advice are stored results too, kept while the workers' stamps of the account's buckets and events are unchanged (workers/api-stamps.ts). Goals: p99 <= ${GOAL_P99} ms at ${RATE} req/s and max throughput >= ${GOAL_RATIO} of bare Express in the same run. Load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${cpus().length} cores during the run (other work on the machine moves every figure, the baseline's too).`,
       'Reproduce: `set -a; . .run/services.env; set +a; npx tsx bench/api.bench.ts` (SUBMETER_BENCH_SECONDS, SUBMETER_BENCH_ACCOUNTS, SUBMETER_BENCH_ONLY=<regexp of rows>, SUBMETER_BENCH_CPU_PROF=<dir>)',
       '',
       `Bare Express, measured ${baselines.length} times (before the rows, after every ${BASELINE_EVERY} and at the end; a row's ratio is to the mean of the two around it): ${baselines.map((b) => `${b.rps.toFixed(0)} req/s (load ${b.load.toFixed(1)})`).join(', ')}.`,
       '',
-      `| route | max req/s | ratio to bare around it | server CPU µs/request | bare's CPU/request ÷ this | req/s at fixed ${RATE} | p50 ms | p99 ms | meets goals |`,
-      '|---|---|---|---|---|---|---|---|---|',
+      `| route | max req/s | ratio to bare around it | server CPU µs/request | bare's CPU/request ÷ this | req/s at fixed ${RATE} | p50 ms | p99 ms | meets goals | load (1 min) |`,
+      '|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
       `${verdicts.filter(Boolean).length} of ${verdicts.length} API rows meet both goals in this run.${bareP99 > GOAL_P99 ? ` Bare Express itself had p99 ${bareP99} ms at ${RATE} req/s here, so the machine's load sets the tail in this run; compare the p99 columns with the baseline's.` : ''}`,
