@@ -151,13 +151,21 @@ export function installTenantLane(app: Express, opts: LaneOptions): void {
 
 /**
  * What the route function's last step (res.send / res.json) writes, without its per-request
- * content-type parsing: the body as one string (Node writes the head and a string body in
- * one write), Content-Type as res.send leaves it, Content-Length. Anything unusual (another
- * status, a Buffer, another type) goes through res.send / res.json themselves.
+ * content-type parsing and freshness check (the lane leaves conditional requests to
+ * Express): a stored result's bytes or the JSON text, Content-Type as res.send leaves it,
+ * Content-Length. Anything unusual (another status, a body without a type, another type)
+ * goes through res.send / res.json themselves.
  */
 function send(res: Response, out: unknown): void {
-  if (res.statusCode !== 200 || out === undefined || out === null || Buffer.isBuffer(out)) return finishAsExpress(res, out);
+  if (res.statusCode !== 200 || out === undefined || out === null) return finishAsExpress(res, out);
   const type = res.getHeader('content-type');
+  if (Buffer.isBuffer(out)) {
+    // A stored result's bytes (api/data/site-versions.ts): res.send keeps a Buffer's type as the handler set it.
+    if (typeof type !== 'string') return finishAsExpress(res, out);
+    res.setHeader('Content-Length', String(out.length));
+    res.end(out);
+    return;
+  }
   let body: string;
   if (typeof out === 'string') {
     if (typeof type !== 'string' || !SENT_AS_IS.has(type)) return finishAsExpress(res, out);
