@@ -47,7 +47,7 @@ import { topupRoutes } from './topup-routes.ts';
 import type { TopupRouteDeps } from './topup-routes.ts';
 import { apiKeys } from './redis-keys.ts';
 import { TenantReader } from './data/tenant-read.ts';
-import { tenantLane } from './tenant-lane.ts';
+import { installTenantLane } from './tenant-lane.ts';
 import { hashToken } from './auth/token-store.ts';
 
 export interface ApiDeps {
@@ -73,6 +73,8 @@ export interface ApiDeps {
   readonly trustProxy?: boolean | number | string;
   /** Online top-up provider adapters (docs/topup.md); without them top-up answers 'not enabled'. */
   readonly topupProviders?: TopupProviders;
+  /** The tenant fast lane in front of Express's router (api/tenant-lane.ts); false: every request through the Express chain (the lane's equivalence test). @defaultValue true */
+  readonly lane?: boolean;
   /** Test hook at each stage of a provider notification (the crash test kills the process there). */
   readonly topupOnStage?: TopupRouteDeps['onStage'];
 }
@@ -127,7 +129,8 @@ export function buildApp(deps: ApiDeps): Express {
   app.set('query parser', 'simple');
   if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
 
-  app.use((req, res, next) => {
+  /** Every request's first step: security headers and the request log (the tenant lane runs it too). */
+  const front = (req: Request, res: Response) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     // The request log is at debug: no listener and no clock read per request otherwise
@@ -139,6 +142,9 @@ export function buildApp(deps: ApiDeps): Express {
         log.debug({ method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6, token_id: res.locals.auth?.id }, 'request');
       });
     }
+  };
+  app.use((req, res, next) => {
+    front(req, res);
     next();
   });
 
@@ -158,14 +164,20 @@ export function buildApp(deps: ApiDeps): Express {
   const topup = topupRoutes({ site, influx: deps.influx, redis: deps.redis, workersKeyPrefix: deps.workersKeyPrefix, providers: deps.topupProviders, now, log, onStage: deps.topupOnStage, audit: (c, a, t, x) => writeAudit(c, a, t, x), changed: () => read.cache.clear() });
   topup.mountNotify(app);
 
-  // GET routes with a bearer token: matched in one step, authenticated in one round trip at
-  // most (issue 15); anything else falls through to the chain below (api/tenant-lane.ts).
+  // GET routes with a bearer token: answered in front of Express's router, authenticated in
+  // one round trip at most (issue 15); anything else goes to the chain below (api/tenant-lane.ts).
   const reader = new TenantReader(deps.redis, prefix, workersPrefix);
-  app.use(
-    tenantLane({
+  const failed = errorHandler(log);
+  if (deps.lane !== false)
+    installTenantLane(app, {
       operations: operations().filter((o) => o.method === 'get' && !o.public),
-      routeOf: (op) => routeOf(op),
-      authenticate: async (req, res, token, op, params) => {
+      prepare: (req, res) => {
+        front(req, res);
+        res.setHeader('Cache-Control', 'no-store');
+      },
+      answer: (op, req, res) => answerOf(op)(req, res),
+      fail: (err, req, res) => failed(err, req, res, () => undefined),
+      authenticate: async (req, token, op, params) => {
         const address = req.ip ?? 'unknown';
         const siteId = site().id;
         if (refreshMs <= 0 && !deps.tokens) {
@@ -182,16 +194,14 @@ export function buildApp(deps: ApiDeps): Express {
             ...(meters ? { buckets: id === 'getAdvice' ? [...meters, SITE_FIELD] : meters } : {}),
           });
           if (limiter.blockedBy(address, r.failures.count, r.failures.ttlMs) !== undefined || !r.token || r.token.site !== siteId) return undefined;
-          res.locals.tenantRead = r;
-          return r.token;
+          return { record: r.token, read: r };
         }
         // The process's caches (a read at most once a second per address and per site).
         if ((await limiter.blocked(address)) !== undefined) return undefined;
         const record = await tokens.lookup(token, siteId);
-        return record?.site === siteId ? record : undefined;
+        return record?.site === siteId ? { record } : undefined;
       },
-    }),
-  );
+    });
 
   app.use('/api', (_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
@@ -224,7 +234,7 @@ export function buildApp(deps: ApiDeps): Express {
   /** The account a request names; a tenant gets 404 for any account but its own (no existence leak). */
   const accountOf = (ctx: Ctx): Account => {
     const id = ctx.params.account;
-    const a = ctx.site.accounts.find((x) => x.id === id);
+    const a = accountById(ctx.site, id);
     if (!a || (ctx.auth.role === 'tenant' && ctx.auth.account !== id)) throw notFound(`no account ${id}`);
     return a;
   };
@@ -251,7 +261,7 @@ export function buildApp(deps: ApiDeps): Express {
 
   const handlers: Record<string, Handler> = {
     async getMe({ site, auth }) {
-      const a = auth.account ? site.accounts.find((x) => x.id === auth.account) : undefined;
+      const a = auth.account ? accountById(site, auth.account) : undefined;
       return { site: site.id, site_name: site.name, currency: site.currency, timezone: site.timezone, role: auth.role, account: auth.account ?? null, account_name: a?.name ?? null, token_id: auth.id, contact: site.contact ?? null };
     },
 
@@ -649,6 +659,10 @@ export function buildApp(deps: ApiDeps): Express {
   Object.assign(handlers, topup.handlers);
 
   const routes = new Map<string, (req: Request, res: Response, next: NextFunction) => Promise<void>>();
+  const answers = new Map<string, (req: Request, res: Response) => Promise<unknown>>();
+  function answerOf(op: Operation) {
+    return answers.get(op.operationId)!;
+  }
   function routeOf(op: Operation) {
     return routes.get(op.operationId)!;
   }
@@ -657,23 +671,27 @@ export function buildApp(deps: ApiDeps): Express {
     if (!handler) throw new Error(`no handler for operation ${op.operationId}`);
     const v = validator.request(op.path, op.method);
     const expressPath = op.path.replace(/\{(\w+)\}/g, ':$1');
+    // The route's checks and handler; what it answers (the tenant lane runs it too).
+    const answer = async (req: Request, res: Response): Promise<unknown> => {
+      // A public operation has no caller yet (its handler does not read ctx.auth).
+      const auth = op.public ? (undefined as unknown as TokenRecord) : res.locals.auth!;
+      // A tenant naming any account but its own gets 404 before anything else, even on a
+      // route its role may not use: no answer tells it which accounts exist.
+      if (!op.public && auth.role === 'tenant' && req.params.account !== undefined && req.params.account !== auth.account) throw notFound(`no account ${req.params.account}`);
+      if (!op.public && !op.roles.includes(auth.role)) throw forbidden(`a ${auth.role} token may not ${op.method.toUpperCase()} ${op.path}`);
+      const params = { ...(req.params as Record<string, string>) };
+      if (!v.params(params)) throw badRequest(`bad path parameter: ${formatErrors(v.params.errors).join('; ')}`, req.path);
+      const query = { ...(req.query as Record<string, string>) };
+      if (!v.query(query)) throw badRequest(`bad query: ${formatErrors(v.query.errors).join('; ')}`, `${req.path}?${firstPath(v.query.errors)}`);
+      // A body the route reads must be JSON (express.json leaves any other type unparsed).
+      if (v.body && !req.is('application/json')) throw unsupportedMediaType('the body must be JSON: send Content-Type: application/json');
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      if (v.body && !v.body(body)) throw badRequest(`bad body: ${formatErrors(v.body.errors).join('; ')}`, `${req.path}#${firstPath(v.body.errors)}`);
+      return handler({ req, res, site: site(), auth, params, query, body });
+    };
     const route = async (req: Request, res: Response, next: NextFunction) => {
       try {
-        // A public operation has no caller yet (its handler does not read ctx.auth).
-        const auth = op.public ? (undefined as unknown as TokenRecord) : res.locals.auth!;
-        // A tenant naming any account but its own gets 404 before anything else, even on a
-        // route its role may not use: no answer tells it which accounts exist.
-        if (!op.public && auth.role === 'tenant' && req.params.account !== undefined && req.params.account !== auth.account) throw notFound(`no account ${req.params.account}`);
-        if (!op.public && !op.roles.includes(auth.role)) throw forbidden(`a ${auth.role} token may not ${op.method.toUpperCase()} ${op.path}`);
-        const params = { ...(req.params as Record<string, string>) };
-        if (!v.params(params)) throw badRequest(`bad path parameter: ${formatErrors(v.params.errors).join('; ')}`, req.path);
-        const query = { ...(req.query as Record<string, string>) };
-        if (!v.query(query)) throw badRequest(`bad query: ${formatErrors(v.query.errors).join('; ')}`, `${req.path}?${firstPath(v.query.errors)}`);
-        // A body the route reads must be JSON (express.json leaves any other type unparsed).
-        if (v.body && !req.is('application/json')) throw unsupportedMediaType('the body must be JSON: send Content-Type: application/json');
-        const body = (req.body ?? {}) as Record<string, unknown>;
-        if (v.body && !v.body(body)) throw badRequest(`bad body: ${formatErrors(v.body.errors).join('; ')}`, `${req.path}#${firstPath(v.body.errors)}`);
-        const out = await handler({ req, res, site: site(), auth, params, query, body });
+        const out = await answer(req, res);
         if (res.statusCode === 204) res.end();
         else if (typeof out === 'string' || Buffer.isBuffer(out)) res.send(out);
         else res.json(out);
@@ -682,6 +700,7 @@ export function buildApp(deps: ApiDeps): Express {
       }
     };
     routes.set(op.operationId, route);
+    answers.set(op.operationId, answer);
     if (!op.public) app[op.method](expressPath, route);
   }
 
@@ -706,6 +725,14 @@ export function buildApp(deps: ApiDeps): Express {
   app.use(notFoundHandler);
   app.use(errorHandler(log));
   return app;
+}
+
+/** Accounts by id per site object (a tenant request names one of 1,000: not a scan of the list each time). */
+const accountMaps = new WeakMap<Site, Map<string, Account>>();
+function accountById(site: Site, id: string): Account | undefined {
+  let m = accountMaps.get(site);
+  if (!m) accountMaps.set(site, (m = new Map(site.accounts.map((a) => [a.id, a]))));
+  return m.get(id);
 }
 
 /** A number per site object: a reloaded site file is another object, so results of the old one are not served. */

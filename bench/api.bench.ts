@@ -145,8 +145,13 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
   /** The max-throughput run, with the server's CPU µs per request. */
   const maxRun = async (t: Target) => {
     const c0 = await serverCpu();
+    const own0 = process.cpuUsage();
     const r = await run(t, { connections: 10, duration: SECONDS });
-    return { r, cpuUs: (await serverCpu() - c0) / Math.max(1, r.requests.total) };
+    const own = process.cpuUsage(own0);
+    const n = Math.max(1, r.requests.total);
+    // autocannon's own CPU per request (this process): near a whole core's worth
+    // (1e6 / req/s) the client, not the server, sets the row's req/s.
+    return { r, cpuUs: (await serverCpu() - c0) / n, clientUs: (own.user + own.system) / n };
   };
   /** A request per call naming the next account (in order) with its own token. */
   const rotate = (port: number, path: string) => {
@@ -211,15 +216,15 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
   // measured again after every BASELINE_EVERY rows and at the end, and each row's ratio is
   // to the mean of the two baselines around it (printed, with the load average at each).
   const BASELINE_EVERY = 4;
-  const baselines: { rps: number; cpuUs: number; p99?: number; load: number; after: number }[] = [];
-  const measured: { t: Target; rps: number; cpuUs: number; fixed: Result; max: Result; after: number }[] = [];
+  const baselines: { rps: number; cpuUs: number; clientUs: number; p99?: number; load: number; after: number }[] = [];
+  const measured: { t: Target; rps: number; cpuUs: number; clientUs: number; fixed: Result; max: Result; after: number; load: number }[] = [];
   const baseline = async (full: boolean) => {
     const b = targets[0];
     await run(b, { connections: 4, duration: 1 });
-    const { r: max, cpuUs } = await maxRun(b);
+    const { r: max, cpuUs, clientUs } = await maxRun(b);
     const fixed = full ? await run(b, { connections: 10, duration: SECONDS, overallRate: RATE }) : undefined;
-    baselines.push({ rps: max.requests.average, cpuUs, ...(fixed ? { p99: fixed.latency.p99 } : {}), load: loadavg()[0], after: measured.length });
-    process.stderr.write(`[bench] bare Express (baseline ${baselines.length}): ${max.requests.average.toFixed(0)} req/s max, ${cpuUs.toFixed(0)} µs CPU/request${fixed ? `; at ${RATE}/s p99 ${fixed.latency.p99} ms` : ''}; load ${loadavg()[0].toFixed(1)}\n`);
+    baselines.push({ rps: max.requests.average, cpuUs, clientUs, ...(fixed ? { p99: fixed.latency.p99 } : {}), load: loadavg()[0], after: measured.length });
+    process.stderr.write(`[bench] bare Express (baseline ${baselines.length}): ${max.requests.average.toFixed(0)} req/s max, ${cpuUs.toFixed(0)} µs CPU/request (autocannon ${clientUs.toFixed(0)})${fixed ? `; at ${RATE}/s p99 ${fixed.latency.p99} ms` : ''}; load ${loadavg()[0].toFixed(1)}\n`);
   };
   await baseline(true);
   for (const t of targets.slice(1)) {
@@ -228,17 +233,18 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
       cold.push(`| ${t.name} | ${w.latency.p50} | ${w.latency.p99} | ${w.latency.max} |`);
     }
     await run(t, { connections: 4, duration: 1 }); // warm-up (JIT, keep-alive)
-    const { r: max, cpuUs } = await maxRun(t);
+    const { r: max, cpuUs, clientUs } = await maxRun(t);
     const fixed = await run(t, { connections: 10, duration: SECONDS, overallRate: RATE });
-    measured.push({ t, rps: max.requests.average, cpuUs, fixed, max, after: baselines.length });
-    process.stderr.write(`[bench] ${t.name}: ${max.requests.average.toFixed(0)} req/s max, ${cpuUs.toFixed(0)} µs CPU/request (${(max.requests.average / baselines[baselines.length - 1].rps).toFixed(2)} of the last baseline); at ${RATE}/s p50 ${fixed.latency.p50} ms p99 ${fixed.latency.p99} ms\n`);
+    measured.push({ t, rps: max.requests.average, cpuUs, clientUs, fixed, max, after: baselines.length, load: loadavg()[0] });
+    process.stderr.write(`[bench] ${t.name}: ${max.requests.average.toFixed(0)} req/s max, ${cpuUs.toFixed(0)} µs CPU/request (autocannon ${clientUs.toFixed(0)}) (${(max.requests.average / baselines[baselines.length - 1].rps).toFixed(2)} of the last baseline); at ${RATE}/s p50 ${fixed.latency.p50} ms p99 ${fixed.latency.p99} ms\n`);
     if (measured.length % BASELINE_EVERY === 0 && measured.length < targets.length - 1) await baseline(false);
   }
   await baseline(true);
   const bareP99 = Math.max(...baselines.map((b) => b.p99 ?? 0));
   const bareRps = baselines.reduce((x, b) => x + b.rps, 0) / baselines.length;
   const bareCpu = baselines.reduce((x, b) => x + b.cpuUs, 0) / baselines.length;
-  const rows = [`| bare Express (baseline, mean of ${baselines.length}) | ${bareRps.toFixed(0)} | | ${bareCpu.toFixed(0)} | | | | ${baselines[0].p99} / ${baselines[baselines.length - 1].p99} | |`];
+  const bareClient = baselines.reduce((x, b) => x + b.clientUs, 0) / baselines.length;
+  const rows = [`| bare Express (baseline, mean of ${baselines.length}) | ${bareRps.toFixed(0)} | | ${bareCpu.toFixed(0)} | | ${bareClient.toFixed(0)} | | | ${baselines[0].p99} / ${baselines[baselines.length - 1].p99} | | |`];
   for (const m of measured) {
     // The baselines just before and just after the row.
     const around = (baselines[m.after - 1].rps + baselines[m.after].rps) / 2;
@@ -246,7 +252,7 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
     const ok = m.fixed.latency.p99 <= GOAL_P99 && ratio >= GOAL_RATIO && m.fixed.non2xx === 0 && m.max.non2xx === 0;
     verdicts.push(ok);
     const cpuAround = (baselines[m.after - 1].cpuUs + baselines[m.after].cpuUs) / 2;
-    rows.push(`| ${m.t.name} | ${m.rps.toFixed(0)} | ${ratio.toFixed(2)} | ${m.cpuUs.toFixed(0)} | ${(cpuAround / m.cpuUs).toFixed(2)} | ${m.fixed.requests.average.toFixed(0)} | ${m.fixed.latency.p50} | ${m.fixed.latency.p99} | ${ok ? 'yes' : 'no'} |`);
+    rows.push(`| ${m.t.name} | ${m.rps.toFixed(0)} | ${ratio.toFixed(2)} | ${m.cpuUs.toFixed(0)} | ${(cpuAround / m.cpuUs).toFixed(2)} | ${m.clientUs.toFixed(0)} | ${m.fixed.requests.average.toFixed(0)} | ${m.fixed.latency.p50} | ${m.fixed.latency.p99} | ${ok ? 'yes' : 'no'} | ${m.load.toFixed(1)} |`);
   }
   child.send('stop');
   await new Promise((resolve) => child.once('exit', resolve));
@@ -255,13 +261,13 @@ if (process.env.SUBMETER_BENCH_ROLE === 'server') {
     [
       '## API: tenant routes under autocannon, beside bare Express (one and 1,000 accounts)',
       '',
-      `Server in one process, autocannon (10 connections, ${SECONDS} s per run, after a warm-up) in another; a tenant bearer token per account; a site of ${accounts.length} accounts settled for two weeks with one run of the real balance job (bench/api-world.ts) on InfluxDB and Redis. "One account": every request the same account (the 1 s cache can serve it); "${accounts.length} accounts": each request the next account with its own token (the many-tenants case); "cache off": cacheMs 0, so each request also reads the token, the version stamps and the live entry from Redis (one round trip, api/data/tenant-read.ts); usage, alerts and advice are stored results too, kept while the workers' stamps of the account's buckets and events are unchanged (workers/api-stamps.ts). Goals: p99 <= ${GOAL_P99} ms at ${RATE} req/s and max throughput >= ${GOAL_RATIO} of bare Express in the same run. Load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${cpus().length} cores during the run (other work on the machine moves every figure, the baseline's too).`,
+      `Server in one process, autocannon (10 connections, ${SECONDS} s per run, after a warm-up) in another; a tenant bearer token per account; a site of ${accounts.length} accounts settled for two weeks with one run of the real balance job (bench/api-world.ts) on InfluxDB and Redis. "One account": every request the same account (the 1 s cache can serve it); "${accounts.length} accounts": each request the next account with its own token (the many-tenants case); "cache off": cacheMs 0, so each request also reads the token, the version stamps and the live entry from Redis (one round trip, api/data/tenant-read.ts); the tenant lane answers these GETs in front of Express's router (api/tenant-lane.ts); usage, alerts and advice are stored results too, kept while the workers' stamps of the account's buckets and events are unchanged (workers/api-stamps.ts). Goals: p99 <= ${GOAL_P99} ms at ${RATE} req/s and max throughput >= ${GOAL_RATIO} of bare Express in the same run. Load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${cpus().length} cores during the run (other work on the machine moves every figure, the baseline's too).`,
       'Reproduce: `set -a; . .run/services.env; set +a; npx tsx bench/api.bench.ts` (SUBMETER_BENCH_SECONDS, SUBMETER_BENCH_ACCOUNTS, SUBMETER_BENCH_ONLY=<regexp of rows>, SUBMETER_BENCH_CPU_PROF=<dir>)',
       '',
       `Bare Express, measured ${baselines.length} times (before the rows, after every ${BASELINE_EVERY} and at the end; a row's ratio is to the mean of the two around it): ${baselines.map((b) => `${b.rps.toFixed(0)} req/s (load ${b.load.toFixed(1)})`).join(', ')}.`,
       '',
-      `| route | max req/s | ratio to bare around it | server CPU µs/request | bare's CPU/request ÷ this | req/s at fixed ${RATE} | p50 ms | p99 ms | meets goals |`,
-      '|---|---|---|---|---|---|---|---|---|',
+      `| route | max req/s | ratio to bare around it | server CPU µs/request | bare's CPU/request ÷ this | autocannon CPU µs/request | req/s at fixed ${RATE} | p50 ms | p99 ms | meets goals | load (1 min) |`,
+      '|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
       `${verdicts.filter(Boolean).length} of ${verdicts.length} API rows meet both goals in this run.${bareP99 > GOAL_P99 ? ` Bare Express itself had p99 ${bareP99} ms at ${RATE} req/s here, so the machine's load sets the tail in this run; compare the p99 columns with the baseline's.` : ''}`,

@@ -12,11 +12,12 @@ import { queuePrefix } from './queues.ts';
  * cluster mode, `redis-cli --cluster create`, private ports and data under .run/tmp),
  * and the workers' own tests run on it unchanged, with SUBMETER_REDIS_URL listing the
  * nodes: the live pipeline (rollup, settlement, late data, payments' Lua), the queues
- * with real BullMQ workers and schedulers, payments, and the one-job-per-site catch-up.
+ * with real BullMQ workers and schedulers, payments, the one-job-per-site catch-up, and
+ * the API's (its one-round-trip tenant read, the stamps of usage, alerts and advice, the lane).
  * Redis itself counts every error it answered (INFO errorstats): no CROSSSLOT may appear.
  */
 const REPO = fileURLToPath(new URL('../', import.meta.url));
-const ON_CLUSTER = ['workers/pipeline.test.ts', 'workers/queues.test.ts', 'workers/payments.test.ts', 'workers/catch-up.test.ts', 'api/api.test.ts'];
+const ON_CLUSTER = ['workers/pipeline.test.ts', 'workers/queues.test.ts', 'workers/payments.test.ts', 'workers/catch-up.test.ts', 'api/api.test.ts', 'api/stored-usage.test.ts', 'api/tenant-lane.test.ts'];
 
 let cluster: PrivateCluster;
 beforeAll(async () => {

@@ -88,12 +88,24 @@ export class TenantReader {
     if (typeof (redis as unknown as Partial<WithScript>)[COMMAND] !== 'function') redis.defineCommand(COMMAND, { numberOfKeys: 9, lua: SCRIPT });
   }
 
+  /** Per site: the token key's prefix and the script's keys 3-9 (built once: the workers' key set is ~30 strings). */
+  private readonly siteKeys = new Map<string, { tokenPrefix: string; rest: readonly string[] }>();
+
+  private keysOf(site: string) {
+    let k = this.siteKeys.get(site);
+    if (!k) {
+      const w = redisKeys(this.workersPrefix, site);
+      const st = apiStampKeys(this.workersPrefix, site);
+      const api = apiKeys(this.apiPrefix);
+      const tokenPrefix = api.token(site, '');
+      this.siteKeys.set(site, (k = { tokenPrefix, rest: [credentialsVersionKey(this.apiPrefix, site), w.chargesVersion, api.closed(site), w.ledgerVersions, w.live, st.bucketStamps, st.eventStamps] }));
+    }
+    return k;
+  }
+
   async read(q: TenantReadInput): Promise<TenantRead> {
-    const w = redisKeys(this.workersPrefix, q.site);
-    const st = apiStampKeys(this.workersPrefix, q.site);
-    const keys = [q.failuresKey, apiKeys(this.apiPrefix).token(q.site, q.tokenHash), credentialsVersionKey(this.apiPrefix, q.site), w.chargesVersion, apiKeys(this.apiPrefix).closed(q.site), w.ledgerVersions, w.live, st.bucketStamps, st.eventStamps];
-    const args = [q.account ?? '', q.live && q.account ? '1' : '0', CHECKED_FIELD, q.events ? '1' : '0', ...(q.buckets ?? [])];
-    const r = await (this.redis as unknown as WithScript)[COMMAND](...keys, ...args);
+    const k = this.keysOf(q.site);
+    const r = await (this.redis as unknown as WithScript)[COMMAND](q.failuresKey, k.tokenPrefix + q.tokenHash, ...k.rest, q.account ?? '', q.live && q.account ? '1' : '0', CHECKED_FIELD, q.events ? '1' : '0', ...(q.buckets ?? []));
     const [count, ttl, token, credentials, charges, months, ledger, checked, entry, ev, bs] = r as [string | null, number, string | null, string | null, string | null, number, string | null, string | null, string | null, string | null, (string | null)[] | null];
     const live = q.live && q.account ? await readLiveEntry(answered(checked, entry), this.workersPrefix, q.site, q.account) : undefined;
     return {
