@@ -10,6 +10,10 @@ export interface PanelQueryResult {
   readonly panel: string;
   readonly refId: string;
   readonly query: string;
+  /** The panel's own relative range (e.g. 'now/M'), if it has one, and the range queried. */
+  readonly timeFrom?: string;
+  readonly fromMs: number;
+  readonly toMs: number;
   readonly rows: number;
   /** Why the answer does not have the shape the panel expects (columns, group-by tags). */
   readonly problem?: string;
@@ -43,7 +47,7 @@ export async function runPanelQueries(influx: InfluxV1, o: { nowMs: number; rang
           else if (JSON.stringify(s.columns) !== JSON.stringify(shape.columns)) problem = `columns ${JSON.stringify(s.columns)}, expected ${JSON.stringify(shape.columns)}`;
           else if (JSON.stringify(Object.keys(s.tags ?? {}).sort()) !== JSON.stringify([...shape.groupBy].sort())) problem = `tags ${Object.keys(s.tags ?? {})}, expected ${shape.groupBy}`;
         }
-        out.push({ dashboard: name, panel: p.title ?? '', refId: t.refId ?? '', query, rows: series.reduce((n, s) => n + s.values.length, 0), ...(problem ? { problem } : {}) });
+        out.push({ dashboard: name, panel: p.title ?? '', refId: t.refId ?? '', query, ...(p.timeFrom ? { timeFrom: p.timeFrom } : {}), fromMs, toMs, rows: series.reduce((n, s) => n + s.values.length, 0), ...(problem ? { problem } : {}) });
       }
     }
   }
