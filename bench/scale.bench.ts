@@ -54,20 +54,20 @@ import { cpuSeconds, influxPid, influxPointsWritten, memory, processName, redisI
  * of the last rollup and balance jobs say where a round's time goes.
  *
  * Run: `set -a; . .run/services.env; set +a; npx tsx bench/scale.bench.ts`
- * (SCALE_N=1000,10000,100000 meters, SCALE_SECONDS per N, default 50; SCALE_SETTLE=0 skips the settlement site;
+ * (SCALE_N meters, default 10000,100000 (the goal is 100,000 on this machine), SCALE_SECONDS per N, default 90; SCALE_SETTLE=0 skips the settlement site;
  * SCALE_WORKERS workers processes, default 2 as compose.yaml deploys; SCALE_CONCURRENCY jobs in flight per queue in each workers process, default the workers' own, 2;
  * SCALE_BATCH meters per rollup batch, default the workers' own; SCALE_TICK_MS the rollup's safety tick, default the workers' own; SCALE_LATE_CHECK_MS the rollup's
  * late-data check interval, default the workers' own, 60 s)
  */
 
-const NS = (process.env.SCALE_N ?? '1000,10000').split(',').map(Number);
+const NS = (process.env.SCALE_N ?? '10000,100000').split(',').map(Number);
 /**
  * Workers processes on the same Redis and InfluxDB: compose.yaml's default
  * (SUBMETER_WORKER_REPLICAS, 2: bench/compose-workers.ts), so the soak measures what the stack deploys. SCALE_WORKERS=1
  * measures one process.
  */
 const WORKERS = Number(process.env.SCALE_WORKERS ?? COMPOSE_WORKER_REPLICAS);
-const SECONDS = Number(process.env.SCALE_SECONDS ?? 50);
+const SECONDS = Number(process.env.SCALE_SECONDS ?? 90);
 const SETTLE = process.env.SCALE_SETTLE !== '0';
 const PER_SITE = 1000;
 /** Each meter's energy in the seed's minute (Wh). */
@@ -510,7 +510,7 @@ async function main(): Promise<void> {
       '',
       `N meters over sites of ${PER_SITE} tenant meters (plus a master and a common meter in an area pool each), every meter read once a minute and written in real time (each second the 1/60 of every site's meters whose minute it is, announced per site on the new-data channel as the collector does), for ${SECONDS} s per N (${WARM_S} s warm-up not measured). The real workers (every queue, default schedule: rollup on announced data gathered for ${DEFAULTS.rollupCoalesceMs / 1000} s, balance after each rollup with readings) in ${WORKERS === 1 ? 'one child process' : `${WORKERS} child processes on the same queues (compose.yaml's default replicas; SCALE_WORKERS sets the number)`} with Node flags \`${process.env.SCALE_WORKERS_NODE_FLAGS ?? COMPOSE_WORKERS_NODE_OPTIONS}\` (compose.yaml's NODE_OPTIONS for them), the API (serving the first site, 20 tenant requests/s for the live figures of 200 accounts) in another, on the shared InfluxDB and Redis on this machine. Freshness: from a marker sample (2 kWh on one meter a second) to its account's live balance (provisional settlement incl. pool and loss shares, as the balance job stores it for the API) showing it; a marker not seen within 15 s after the writer stopped counts as lost. CPU in cores (CPU seconds / wall seconds of the measured window) from /proc/<pid>/stat; peak RSS is VmHWM. Settlement: one site-day of ${PER_SITE} meters at 1-minute readings (1.44 M raw points) settled from the rollup's buckets (the nightly path, settleSiteDay) by a child process while the soak runs${idle ? `; alone before the soaks: ${(idle.settleMs / 1000).toFixed(2)} s (${idle.fromBuckets} of ${PER_SITE + 2} meters from buckets; writing the day took ${(idle.writeMs! / 1000).toFixed(1)} s, its rollup ${(idle.rollupMs! / 1000).toFixed(1)} s)` : ''}.`,
       `Load average at the start ${load0.map((x) => x.toFixed(2)).join(' / ')} (1/5/15 min) on ${cpus().length} cores; per N below.`,
-      'Reproduce: `set -a; . .run/services.env; set +a; SCALE_N=1000,10000 SCALE_SECONDS=50 npx tsx bench/scale.bench.ts`',
+      `Reproduce: \`set -a; . .run/services.env; set +a; SCALE_N=${NS.join(',')} SCALE_SECONDS=${SECONDS} npx tsx bench/scale.bench.ts\``,
       '',
       `| N meters | ${col((r) => r.n.toLocaleString('en'))} |`,
       `|---|${results.map(() => '---|').join('')}`,

@@ -2,8 +2,8 @@
 # Runs every bench/*.bench.ts (each races our code against a baseline or the physical
 # limit in the same run and prints a markdown section with the ratio) and writes the
 # sections to docs/benchmarks.md. One script: SUBMETER_BENCH=bench/x.bench.ts scripts/bench.sh
-# The scale soak (bench/scale.bench.ts) runs N = 1,000 and 10,000 meters for 50 s each by
-# default (about 2.5 minutes); SCALE_N=1000,10000,100000 SCALE_SECONDS=120 widen it.
+# The scale soak (bench/scale.bench.ts) runs N = 10,000 and 100,000 meters for 90 s each by
+# default (about 6 minutes with the settlement site); SCALE_N and SCALE_SECONDS change it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/benchmarks.md
