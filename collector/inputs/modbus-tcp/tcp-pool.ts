@@ -10,6 +10,13 @@ export interface ModbusTcpPoolOptions {
   readonly reconnectBaseMs?: number;
 }
 
+/** A task waiting for its endpoint's connection, and its caller's settlers. */
+interface QueuedTask {
+  readonly task: () => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: unknown) => void;
+}
+
 interface Endpoint {
   readonly key: string;
   readonly host: string;
@@ -18,7 +25,7 @@ interface Endpoint {
   /** A task (a read, a meter's blocks, a write) holds the connection: one request in flight. */
   busy: boolean;
   /** Tasks waiting for the connection, in arrival order. */
-  readonly queue: (() => void)[];
+  readonly queue: QueuedTask[];
   /** Callers of close() waiting for the connection to go idle. */
   readonly idle: (() => void)[];
   failedConnects: number;
@@ -120,35 +127,39 @@ export class ModbusTcpPool {
    */
   private enqueue<T>(ep: Endpoint, task: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const start = () => {
-        let p: Promise<T>;
-        try {
-          p = task();
-        } catch (err) {
-          p = Promise.reject(err);
-        }
-        p.then(
-          (v) => {
-            this.next(ep);
-            resolve(v);
-          },
-          (err: unknown) => {
-            this.next(ep);
-            reject(err);
-          },
-        );
-      };
-      if (ep.busy) ep.queue.push(start);
+      // An object per task, not a closure: the loader names every named closure as it is
+      // created (esbuild's keepNames), a defineProperty per read (bench/polling.bench.ts).
+      const queued: QueuedTask = { task, resolve: resolve as (value: unknown) => void, reject };
+      if (ep.busy) ep.queue.push(queued);
       else {
         ep.busy = true;
-        start();
+        this.start(ep, queued);
       }
     });
   }
 
+  private start(ep: Endpoint, queued: QueuedTask): void {
+    let p: Promise<unknown>;
+    try {
+      p = queued.task();
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (v) => {
+        this.next(ep);
+        queued.resolve(v);
+      },
+      (err: unknown) => {
+        this.next(ep);
+        queued.reject(err);
+      },
+    );
+  }
+
   private next(ep: Endpoint): void {
-    const start = ep.queue.shift();
-    if (start) return start();
+    const queued = ep.queue.shift();
+    if (queued) return this.start(ep, queued);
     ep.busy = false;
     for (const w of ep.idle.splice(0)) w();
   }
