@@ -2,14 +2,11 @@ import { serveApp } from './testing/harness.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dec } from '../core/index.ts';
 import { InfluxV1 } from '../influx/client.ts';
-import { processBalance } from '../workers/balance.ts';
-import { closeQueues } from '../workers/queues.ts';
-import { testContext } from '../workers/testing/env.ts';
 import { recordPayment } from '../workers/index.ts';
 import { RedisTokenStore } from './auth/token-store.ts';
 import { buildApp } from './app.ts';
 import { SiteRef } from './site-ref.ts';
-import { createFixture, NOW } from './testing/fixture.ts';
+import { createFixture, liveWithTenantTokens, NOW } from './testing/fixture.ts';
 import type { Fixture } from './testing/fixture.ts';
 
 /**
@@ -41,11 +38,9 @@ describe('tenant routes from stored results (real Redis and InfluxDB)', () => {
     fx = await createFixture('stored');
     influx = new CountingInflux({ url: process.env.SUBMETER_INFLUX_URL ?? 'http://127.0.0.1:8096', db: fx.influx.db, timeoutMs: 10_000 });
     // The balance job's run at NOW: its points and the site's last results in Redis.
-    const ctx = testContext({ influx: fx.influx, redis: fx.redis, prefix: fx.workersPrefix, cleanup: async () => undefined }, [fx.site], { now: NOW });
-    for (const a of await processBalance(ctx, { site: fx.site.id })) balances.set(a.account, a.balanceFen);
-    await closeQueues(ctx.queues);
-    const store = new RedisTokenStore(fx.redis, fx.prefix);
-    for (const a of fx.site.accounts) tokens.set(a.id, (await store.create({ site: fx.site.id, role: 'tenant', account: a.id })).token);
+    const live = await liveWithTenantTokens(fx);
+    for (const [k, v] of live.balances) balances.set(k, v);
+    for (const [k, v] of live.tokens) tokens.set(k, v);
     api = await serveApp(buildApp({ site: new SiteRef(fx.site), influx, redis: fx.redis, keyPrefix: fx.prefix, workersKeyPrefix: fx.workersPrefix, now: () => clock.now }));
   }, 60_000);
   afterAll(async () => {

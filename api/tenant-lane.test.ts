@@ -4,15 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../lib/redis.ts';
 import type { RedisClient } from '../lib/redis.ts';
 import { InfluxV1 } from '../influx/client.ts';
-import { processBalance } from '../workers/balance.ts';
-import { closeQueues } from '../workers/queues.ts';
-import { testContext } from '../workers/testing/env.ts';
-import { RedisTokenStore } from './auth/token-store.ts';
 import { buildApp } from './app.ts';
 import type { ApiDeps } from './app.ts';
 import { SiteRef } from './site-ref.ts';
 import { serveApp } from './testing/harness.ts';
-import { createFixture, NOW } from './testing/fixture.ts';
+import { createFixture, liveWithTenantTokens, NOW } from './testing/fixture.ts';
 import type { Fixture } from './testing/fixture.ts';
 
 /**
@@ -83,11 +79,8 @@ describe('the tenant lane answers exactly as the Express chain (real Redis and I
 
   beforeAll(async () => {
     fx = await createFixture('lane');
-    const ctx = testContext({ influx: fx.influx, redis: fx.redis, prefix: fx.workersPrefix, cleanup: async () => undefined }, [fx.site], { now: NOW });
-    await processBalance(ctx, { site: fx.site.id });
-    await closeQueues(ctx.queues);
-    const store = new RedisTokenStore(fx.redis, fx.prefix);
-    for (const a of fx.site.accounts) tokens.set(a.id, (await store.create({ site: fx.site.id, role: 'tenant', account: a.id })).token);
+    const { tokens: each, store } = await liveWithTenantTokens(fx);
+    for (const [k, v] of each) tokens.set(k, v);
     manager = (await store.create({ site: fx.site.id, role: 'manager' })).token;
     const gone = await store.create({ site: fx.site.id, role: 'tenant', account: 'A101' });
     await store.revoke(fx.site.id, gone.record.id);

@@ -1,15 +1,12 @@
 import { serveApp } from './testing/harness.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dec } from '../core/index.ts';
-import { processBalance } from '../workers/balance.ts';
-import { closeQueues } from '../workers/queues.ts';
-import { testContext } from '../workers/testing/env.ts';
 import { readLiveEntry, recordPayment } from '../workers/index.ts';
 import { RedisTokenStore, hashToken } from './auth/token-store.ts';
 import { buildApp } from './app.ts';
 import { TenantReader } from './data/tenant-read.ts';
 import { SiteRef } from './site-ref.ts';
-import { createFixture, NOW } from './testing/fixture.ts';
+import { createFixture, liveWithTenantTokens, NOW } from './testing/fixture.ts';
 import type { Fixture } from './testing/fixture.ts';
 
 /**
@@ -28,11 +25,7 @@ describe('a tenant GET reads Redis once (cache off; real Redis and InfluxDB)', (
 
   beforeAll(async () => {
     fx = await createFixture('oneread');
-    const ctx = testContext({ influx: fx.influx, redis: fx.redis, prefix: fx.workersPrefix, cleanup: async () => undefined }, [fx.site], { now: NOW });
-    await processBalance(ctx, { site: fx.site.id });
-    await closeQueues(ctx.queues);
-    const store = new RedisTokenStore(fx.redis, fx.prefix);
-    for (const a of fx.site.accounts) tokens.set(a.id, (await store.create({ site: fx.site.id, role: 'tenant', account: a.id })).token);
+    for (const [k, v] of (await liveWithTenantTokens(fx)).tokens) tokens.set(k, v);
     // Every command the app's connection sends (MULTI and EXEC are not round trips of their own).
     const send = fx.redis.sendCommand.bind(fx.redis);
     (fx.redis as { sendCommand: unknown }).sendCommand = (c: { name: string }, ...rest: unknown[]) => {

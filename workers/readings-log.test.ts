@@ -200,6 +200,15 @@ describe('rollup from the readings log = rollup from InfluxDB (real Redis and In
   let previousKind = '';
 });
 
+/** One reading of every meter of `site` at `from`, as the collector writes it (each meter's Wh climbing 1 a second from T0). */
+const readingLinesAt = (site: Site, from: number) => site.meters.map((m, i) => sampleLine(site.id, { meter: m.id, time: from, wh: 1_000_000 + i * 1000 + (from - T0) / 1000 }));
+
+/** A rollup tick of the site's one batch, marked as the scheduler marks it. */
+async function markedTick(env: TestEnv, ctx: WorkerContext, site: Site) {
+  await markRollup(env.redis, env.prefix, site.id, [allMember(0, 1)]);
+  return processRollup(ctx, { site: site.id, batch: 0, batches: 1, marked: true });
+}
+
 describe('the tick reads synced meters from InfluxDB every rollupResyncEveryMs, not on every tick', () => {
   let env: TestEnv;
   let ctx: WorkerContext;
@@ -220,11 +229,8 @@ describe('the tick reads synced meters from InfluxDB every rollupResyncEveryMs, 
       return query(q, opts);
     };
     const writer = new ReadingsLogWriter(env.redis, env.prefix);
-    const lines = (from: number) => site.meters.map((m, i) => sampleLine(site.id, { meter: m.id, time: from, wh: 1_000_000 + i * 1000 + (from - T0) / 1000 }));
-    const tick = async () => {
-      await markRollup(env.redis, env.prefix, site.id, [allMember(0, 1)]);
-      return processRollup(ctx, { site: site.id, batch: 0, batches: 1, marked: true });
-    };
+    const lines = (from: number) => readingLinesAt(site, from);
+    const tick = () => markedTick(env, ctx, site);
     const w = async () => JSON.parse((await env.redis.hget(redisKeys(env.prefix, site.id).rollupState, 'T101'))!).w as number;
     // Logged and rolled up: every meter synced (the first tick reads them all from InfluxDB).
     await env.influx.write(lines(T0));
@@ -262,11 +268,8 @@ describe('a collector that does not log (run without Redis)', () => {
     env = await testEnv('rnolog');
     const clock = { now: T0 + 10 * 60_000 };
     ctx = testContext(env, [site], clock, { lateCheckEveryMs: 1e12, rollupResyncEveryMs: 300_000 });
-    const lines = (from: number) => site.meters.map((m, i) => sampleLine(site.id, { meter: m.id, time: from, wh: 1_000_000 + i * 1000 + (from - T0) / 1000 }));
-    const tick = async () => {
-      await markRollup(env.redis, env.prefix, site.id, [allMember(0, 1)]);
-      return processRollup(ctx, { site: site.id, batch: 0, batches: 1, marked: true });
-    };
+    const lines = (from: number) => readingLinesAt(site, from);
+    const tick = () => markedTick(env, ctx, site);
     for (let k = 0; k < 4; k++) {
       await env.influx.write(lines(T0 + k * 60_000));
       clock.now += 1000;

@@ -12,6 +12,10 @@ import { eventLine } from '../../influx/event-lines.ts';
 import { healthLine, sampleLine } from '../../influx/lines.ts';
 import { chargeLine, siteDayLine } from '../../influx/settlement-lines.ts';
 import { recordPayment } from '../../workers/index.ts';
+import { processBalance } from '../../workers/balance.ts';
+import { closeQueues } from '../../workers/queues.ts';
+import { testContext } from '../../workers/testing/env.ts';
+import { RedisTokenStore } from '../auth/token-store.ts';
 import { localMidnight } from '../local-time.ts';
 
 /**
@@ -31,6 +35,25 @@ export interface Fixture {
   readonly prefix: string;
   readonly workersPrefix: string;
   cleanup(): Promise<void>;
+}
+
+/**
+ * What the tenant routes' tests start from: the balance job's run at NOW on the fixture (its
+ * points and the site's live entries in Redis, as the API reads them) and a tenant token per
+ * account. Returns each account's balance from that run, the tokens and their store.
+ */
+export async function liveWithTenantTokens(fx: Fixture): Promise<{ balances: Map<string, number>; tokens: Map<string, string>; store: RedisTokenStore }> {
+  const ctx = testContext({ influx: fx.influx, redis: fx.redis, prefix: fx.workersPrefix, cleanup: async () => undefined }, [fx.site], { now: NOW });
+  const balances = new Map<string, number>();
+  try {
+    for (const a of await processBalance(ctx, { site: fx.site.id })) balances.set(a.account, a.balanceFen);
+  } finally {
+    await closeQueues(ctx.queues);
+  }
+  const store = new RedisTokenStore(fx.redis, fx.prefix);
+  const tokens = new Map<string, string>();
+  for (const a of fx.site.accounts) tokens.set(a.id, (await store.create({ site: fx.site.id, role: 'tenant', account: a.id })).token);
+  return { balances, tokens, store };
 }
 
 const PRICES = { sharp: '1.263840', peak: '1.053200', flat: '0.702100', valley: '0.351100' } as const;
